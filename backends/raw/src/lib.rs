@@ -1,0 +1,190 @@
+//! # esdk-raw
+//!
+//! Raw keyrings for the Rust ESDK whose wrapping keys the application holds itself.
+//!
+//! - [`RawAesKeyring`]: AES-GCM key wrapping with 128/192/256-bit keys, `no_std`, no heap,
+//!   byte-compatible with the official SDKs' raw AES keyrings (spec
+//!   `framework/raw-aes-keyring.md`): the EDK's provider id is the key namespace, its
+//!   provider info is key name ‖ tag length in bits (u32) ‖ IV length (u32) ‖ IV, and its
+//!   ciphertext is the wrapped key ‖ tag, with the serialized encryption context as AAD.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyringError};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::{AlgorithmSuite, Keyring};
+use zeroize::Zeroize;
+
+enum Wrapper {
+    A128(aes_gcm::Aes128Gcm),
+    A192(aes_gcm::AesGcm<aes_gcm::aes::Aes192, aes_gcm::aead::consts::U12>),
+    A256(aes_gcm::Aes256Gcm),
+}
+
+macro_rules! with_wrapper {
+    ($w:expr, $c:ident => $body:expr) => {
+        match $w {
+            Wrapper::A128($c) => $body,
+            Wrapper::A192($c) => $body,
+            Wrapper::A256($c) => $body,
+        }
+    };
+}
+
+/// Tag length written in the provider info, in bits.
+const TAG_BITS: u32 = 128;
+/// IV length written in the provider info, in bytes.
+const IV_LEN: u32 = 12;
+
+/// A raw AES keyring: wraps data keys under a 128-, 192- or 256-bit AES key that the
+/// application holds. The key is expanded once and zeroized on drop; `Debug` shows only
+/// the namespace and name.
+pub struct RawAesKeyring<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    wrapper: Wrapper,
+}
+
+impl core::fmt::Debug for RawAesKeyring<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawAesKeyring")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl<'a> RawAesKeyring<'a> {
+    /// A keyring for `key` (16, 24 or 32 bytes) under `namespace` (the EDK provider id) and
+    /// `name` (the key name in the provider info).
+    ///
+    /// # Errors
+    /// [`KeyringError::InvalidConfiguration`] for another key length, or a namespace that
+    /// starts with `aws-kms` (reserved for KMS keyrings);
+    /// [`KeyringError::FieldTooLong`] when the namespace or name exceed the EDK fields.
+    pub fn new(namespace: &'a str, name: &'a str, key: &[u8]) -> Result<Self, Error> {
+        if namespace.starts_with("aws-kms") {
+            return Err(KeyringError::InvalidConfiguration.into());
+        }
+        if namespace.len() > 0xFFFF || name.len() > 0xFFFF - 20 {
+            return Err(KeyringError::FieldTooLong.into());
+        }
+        let bad = |_| Error::Keyring(KeyringError::InvalidConfiguration);
+        let wrapper = match key.len() {
+            16 => Wrapper::A128(aes_gcm::Aes128Gcm::new_from_slice(key).map_err(bad)?),
+            24 => Wrapper::A192(aes_gcm::AesGcm::new_from_slice(key).map_err(bad)?),
+            32 => Wrapper::A256(aes_gcm::Aes256Gcm::new_from_slice(key).map_err(bad)?),
+            _ => return Err(KeyringError::InvalidConfiguration.into()),
+        };
+        Ok(Self {
+            namespace,
+            name,
+            wrapper,
+        })
+    }
+
+    /// The key namespace (EDK provider id).
+    pub fn namespace(&self) -> &str {
+        self.namespace
+    }
+
+    /// The key name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    fn try_unwrap(
+        &self,
+        m: &DecryptionMaterials<'_>,
+        info: &[u8],
+        ct: &[u8],
+    ) -> Result<DataKey, AttemptFailure> {
+        let name = self.name.as_bytes();
+        if info.len() != name.len() + 20 || &info[..name.len()] != name {
+            return Err(AttemptFailure::KeyNameMismatch);
+        }
+        let rest = &info[name.len()..];
+        let tag_bits = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let iv_len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if tag_bits != TAG_BITS || iv_len != IV_LEN {
+            return Err(AttemptFailure::ProviderInfoFormat);
+        }
+        let mut iv = [0u8; 12];
+        iv.copy_from_slice(&rest[8..20]);
+        let key_len = m.suite().key_len();
+        if ct.len() != key_len + 16 {
+            return Err(AttemptFailure::DataKeyLength);
+        }
+        let mut buf = [0u8; 32];
+        let pt = &mut buf[..key_len];
+        pt.copy_from_slice(&ct[..key_len]);
+        let aad = m.serialized_encryption_context();
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&ct[key_len..]);
+        let r = with_wrapper!(&self.wrapper, c => c.decrypt_inout_detached((&iv).into(), aad, pt.into(), (&tag).into()));
+        let out = match r {
+            Ok(()) => DataKey::from_slice(pt).map_err(|_| AttemptFailure::DataKeyLength),
+            Err(_) => Err(AttemptFailure::UnwrapFailed),
+        };
+        buf.zeroize();
+        out
+    }
+}
+
+impl Keyring for RawAesKeyring<'_> {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
+        let mut iv = [0u8; 12];
+        m.fill_random(&mut iv)?;
+        let mut buf = [0u8; 32];
+        let n = {
+            let dk = m.generate_data_key()?.as_bytes();
+            buf[..dk.len()].copy_from_slice(dk);
+            dk.len()
+        };
+        let aad = m.serialized_encryption_context();
+        let r = with_wrapper!(&self.wrapper, c => c.encrypt_inout_detached((&iv).into(), aad, (&mut buf[..n]).into()));
+        let tag = match r {
+            Ok(t) => t,
+            Err(_) => {
+                buf.zeroize();
+                return Err(CryptoError::Aead.into());
+            }
+        };
+        let r = m.push_edk(
+            self.namespace,
+            &[
+                self.name.as_bytes(),
+                &TAG_BITS.to_be_bytes(),
+                &IV_LEN.to_be_bytes(),
+                &iv,
+            ],
+            &[&buf[..n], tag.as_slice()],
+        );
+        buf.zeroize();
+        r
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
+        for (i, edk) in edks.iter() {
+            if edk.provider_id != self.namespace {
+                m.record_failure(i, AttemptFailure::ProviderIdMismatch);
+                continue;
+            }
+            match self.try_unwrap(m, edk.provider_info, edk.ciphertext) {
+                Ok(k) => return m.set_data_key(k),
+                Err(reason) => m.record_failure(i, reason),
+            }
+        }
+        Err(m.no_data_key_error())
+    }
+
+    fn encrypted_data_keys_len(&self, suite: AlgorithmSuite) -> Option<(u16, usize)> {
+        Some((
+            1,
+            6 + self.namespace.len() + self.name.len() + 20 + suite.key_len() + 16,
+        ))
+    }
+}

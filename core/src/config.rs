@@ -1,0 +1,88 @@
+//! Client configuration and per-call options.
+
+use crate::suite::{AlgorithmSuite, CommitmentPolicy};
+
+/// Client configuration shared by encrypt and decrypt. Build it once and keep it: the
+/// commitment policy, once chosen, should not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The commitment policy. Default: `RequireEncryptRequireDecrypt`.
+    pub commitment_policy: CommitmentPolicy,
+    /// Maximum number of encrypted data keys on encrypt and decrypt. Default: no limit.
+    pub max_encrypted_data_keys: Option<u16>,
+    /// Maximum header length accepted on decrypt. Default: no limit.
+    pub max_header_len: Option<usize>,
+    /// Maximum body size accepted on decrypt: the frame length of a framed message, the
+    /// content length of a non-framed one (like the official SDKs' `max_body_length`).
+    /// Default: no limit.
+    pub max_body_len: Option<u64>,
+    /// Refuse signed messages right after the header (the "decrypt unsigned" mode).
+    pub unsigned_only: bool,
+    /// Also accept messages written by ESDK-.NET 4.0.0, whose header authentication and
+    /// key derivation were wrong (tried only after the standard check fails). Off by default.
+    pub net_v4_0_0_retry: bool,
+}
+
+impl Config {
+    /// The defaults: `RequireEncryptRequireDecrypt`, no limits, signed messages allowed.
+    pub const fn new() -> Self {
+        Self {
+            commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
+            max_encrypted_data_keys: None,
+            max_header_len: None,
+            max_body_len: None,
+            unsigned_only: false,
+            net_v4_0_0_retry: false,
+        }
+    }
+
+    /// The same configuration with another commitment policy.
+    pub const fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Options of one encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncryptOptions {
+    /// The algorithm suite; `None` = the commitment policy's default (0x0578, or 0x0378
+    /// under `ForbidEncryptAllowDecrypt`).
+    pub suite: Option<AlgorithmSuite>,
+    /// Frame length in bytes (1 ..= 2^32 - 1). Default 4096.
+    pub frame_length: u32,
+}
+
+impl EncryptOptions {
+    /// Default suite, 4096-byte frames.
+    pub const fn new() -> Self {
+        Self {
+            suite: None,
+            frame_length: 4096,
+        }
+    }
+
+    /// With a given suite.
+    pub const fn with_suite(mut self, suite: AlgorithmSuite) -> Self {
+        self.suite = Some(suite);
+        self
+    }
+
+    /// With a given frame length.
+    pub const fn with_frame_length(mut self, frame_length: u32) -> Self {
+        self.frame_length = frame_length;
+        self
+    }
+}
+
+impl Default for EncryptOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,652 @@
+//! Decryption: the incremental, sans-I/O [`Decryptor`] and the one-shot [`decrypt`]
+//! (spec `client-apis/decrypt.md`).
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::body::{self, BodyKind, KdfVariant};
+use crate::config::Config;
+use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY, RawPair};
+use crate::error::{AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
+use crate::header::{self, ContentType, Header, ParseLimits, Parsed};
+use crate::keyring::CryptoMaterialsManager;
+use crate::materials::DecryptionMaterials;
+use crate::provider::{AeadKey, CryptoProvider, MessageHasher};
+use crate::suite::{AlgorithmSuite, Kdf, SignatureAlg};
+
+/// What the last [`Decryptor::process`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Input bytes consumed: drop them before the next call.
+    pub consumed: usize,
+    /// Plaintext bytes written at the start of `out`.
+    pub written: usize,
+    /// Where the decryptor stands.
+    pub status: Status,
+}
+
+/// State reported by [`Decryptor::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The input must hold at least `min` bytes (counted from its start) for the next step.
+    NeedInput {
+        /// Minimum input length for the next step.
+        min: usize,
+    },
+    /// The header was parsed and authenticated; the data key is ready.
+    Header,
+    /// `written` bytes of plaintext were released.
+    Plaintext {
+        /// This was the final frame (or the non-framed body).
+        final_frame: bool,
+        /// `false` for regular frames of a signed message: their tag verified, but the
+        /// signature over the whole message is checked only at the end. Treat such
+        /// plaintext as unverified until [`Status::Done`], and discard it if an error comes.
+        verified: bool,
+    },
+    /// The message is complete and fully verified. Any further input is not part of it.
+    Done,
+}
+
+struct Verifier<P: CryptoProvider> {
+    alg: SignatureAlg,
+    hasher: P::Hasher,
+    public: [u8; 49],
+}
+
+struct Body<P: CryptoProvider> {
+    suite: AlgorithmSuite,
+    key: P::Aead,
+    message_id: [u8; 32],
+    framed: bool,
+    frame_len: u32,
+    next_seq: u32,
+    verifier: Option<Verifier<P>>,
+}
+
+enum State<P: CryptoProvider> {
+    Header,
+    Body(Body<P>),
+    Done(AlgorithmSuite),
+    Failed(Error),
+}
+
+/// Incremental decryption, one unit (header, frame, final frame with footer) per call,
+/// from caller input slices into caller output slices, with no heap.
+///
+/// Contract:
+/// - pass the unconsumed input at each call, starting at the message's first byte; drop
+///   [`Progress::consumed`] bytes from its front before the next call;
+/// - [`Status::NeedInput`] means more input is needed; when there is no more, the message
+///   is truncated;
+/// - `out` must hold the step's plaintext (at most the frame length); a smaller one gives
+///   [`Error::BufferTooSmall`] and the call had no effect;
+/// - after any other error the decryptor is poisoned and returns that error again;
+/// - plaintext is released only after its frame's tag verified; for signed suites the final
+///   frame (and a non-framed body) only after the signature verified as well.
+pub struct Decryptor<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
+    cfg: &'a Config,
+    provider: &'a P,
+    cmm: &'a M,
+    reproduced: &'a [(&'a str, &'a str)],
+    state: State<P>,
+    offset: usize,
+}
+
+impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
+    for Decryptor<'_, P, M>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = match &self.state {
+            State::Header => "header",
+            State::Body(_) => "body",
+            State::Done(_) => "done",
+            State::Failed(_) => "failed",
+        };
+        f.debug_struct("Decryptor")
+            .field("state", &state)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+fn b64_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    fn val(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    if input.len() % 4 != 0 {
+        return None;
+    }
+    let mut o = 0;
+    for (ci, chunk) in input.chunks(4).enumerate() {
+        let last = ci == input.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n = (n << 6) | if i >= 4 - pad { 0 } else { val(*c)? };
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        for b in &bytes[..3 - pad] {
+            *out.get_mut(o)? = *b;
+            o += 1;
+        }
+    }
+    Some(o)
+}
+
+/// Pairs of a caller slice in key order, by selection (no sorting in place, no heap).
+#[derive(Clone)]
+struct SortedSlice<'a, F: Fn(&str) -> bool + Clone> {
+    pairs: &'a [(&'a str, &'a str)],
+    keep: F,
+    last: Option<&'a str>,
+}
+
+impl<'a, F: Fn(&str) -> bool + Clone> Iterator for SortedSlice<'a, F> {
+    type Item = RawPair<'a>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let last = self.last;
+        let keep = &self.keep;
+        let next = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| keep(k) && last.is_none_or(|l| k.as_bytes() > l.as_bytes()))
+            .min_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()))?;
+        self.last = Some(next.0);
+        Some((next.0.as_bytes(), next.1.as_bytes()))
+    }
+}
+
+impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P, M> {
+    /// A decryptor for one message. `reproduced_context` is the encryption context the
+    /// caller expects: pairs stored in the message must match it, and pairs the message
+    /// does not store (required encryption context) are authenticated from it.
+    pub fn new(
+        cfg: &'a Config,
+        provider: &'a P,
+        cmm: &'a M,
+        reproduced_context: &'a [(&'a str, &'a str)],
+    ) -> Self {
+        Self {
+            cfg,
+            provider,
+            cmm,
+            reproduced: reproduced_context,
+            state: State::Header,
+            offset: 0,
+        }
+    }
+
+    /// The message's suite, once the header is processed.
+    pub fn suite(&self) -> Option<AlgorithmSuite> {
+        match &self.state {
+            State::Body(b) => Some(b.suite),
+            State::Done(s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// Total input bytes consumed so far.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Whether the message is complete.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done(_))
+    }
+
+    /// Runs the next step on `input` (the unconsumed bytes) and writes any plaintext to
+    /// `out`.
+    ///
+    /// # Errors
+    /// The first check that failed, with the message offset or frame number;
+    /// [`Error::BufferTooSmall`] (retry with a larger `out`).
+    pub fn process(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
+        let r = match &mut self.state {
+            State::Failed(e) => return Err(*e),
+            State::Done(_) => {
+                return Ok(Progress {
+                    consumed: 0,
+                    written: 0,
+                    status: Status::Done,
+                });
+            }
+            State::Header => self.header_step(input, out),
+            State::Body(_) => self.body_step(input, out),
+        };
+        match r {
+            Ok(p) => {
+                self.offset += p.consumed;
+                Ok(p)
+            }
+            Err(e @ Error::BufferTooSmall { .. }) => Err(e),
+            Err(e) => {
+                self.state = State::Failed(e);
+                Err(e)
+            }
+        }
+    }
+
+    fn header_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
+        let limits = ParseLimits {
+            max_edks: self.cfg.max_encrypted_data_keys,
+            max_header_len: self.cfg.max_header_len,
+        };
+        let h = match header::parse(input, limits)? {
+            Parsed::Need(min) => {
+                return Ok(Progress {
+                    consumed: 0,
+                    written: 0,
+                    status: Status::NeedInput { min },
+                });
+            }
+            Parsed::Complete(h) => h,
+        };
+        let body = self.open_header(&h, out)?;
+        self.state = State::Body(body);
+        Ok(Progress {
+            consumed: h.bytes.len(),
+            written: 0,
+            status: Status::Header,
+        })
+    }
+
+    fn open_header(&self, h: &Header<'_>, scratch: &mut [u8]) -> Result<Body<P>, Error> {
+        let suite = h.suite;
+        let cfg = self.cfg;
+        cfg.commitment_policy.check_decrypt(suite)?;
+        if cfg.unsigned_only && suite.signature().is_some() {
+            return Err(PolicyViolation::SignedMessageRejected.into());
+        }
+        if let Some(max) = cfg.max_body_len {
+            if h.content_type == ContentType::Framed && u64::from(h.frame_length) > max {
+                return Err(PolicyViolation::BodyTooLarge { max }.into());
+            }
+        }
+        let stored = h.encryption_context;
+        let public_text = stored.get(PUBLIC_KEY_EC_KEY);
+        match (suite.signature(), public_text) {
+            (Some(_), None) => return Err(PolicyViolation::MissingPublicKey.into()),
+            (None, Some(_)) => return Err(PolicyViolation::UnexpectedPublicKey.into()),
+            _ => {}
+        }
+        for (k, v) in self.reproduced {
+            if let Some(sv) = stored.get(k) {
+                if sv != *v {
+                    return Err(PolicyViolation::EncryptionContextMismatch.into());
+                }
+            }
+        }
+        let extras = SortedSlice {
+            pairs: self.reproduced,
+            keep: |k: &str| stored.get(k).is_none(),
+            last: None,
+        };
+        let has_extras = extras.clone().next().is_some();
+
+        // The full context in canonical form, for keyrings that bind it.
+        let ec_bytes: &[u8] = if !has_extras && stored.is_canonical() {
+            stored.as_bytes()
+        } else {
+            let merged = ec::Merge::new(stored.iter_sorted(), extras.clone());
+            let n = ec::write(merged, scratch)?;
+            &scratch[..n]
+        };
+        let full = EcView::parse(ec_bytes).map_err(ec::ec_err)?;
+        let mut m = DecryptionMaterials {
+            suite,
+            ec: full,
+            reproduced: self.reproduced,
+            data_key: None,
+            attempts: Default::default(),
+            keyring_index: 0,
+        };
+        self.cmm.decrypt_materials(&mut m, h.edks)?;
+        let data_key = m.data_key.take().ok_or_else(|| m.no_data_key_error())?;
+        drop(m);
+        if data_key.as_bytes().len() != suite.key_len() {
+            return Err(KeyringError::DataKeyLength.into());
+        }
+
+        // Derive, check commitment, verify the header tag (with the .NET 4.0.0 retries when
+        // configured).
+        let mid = h.message_id;
+        let header_body = &h.bytes[..h.body_len];
+        let standard: &[(KdfVariant, bool)] = &[(KdfVariant::Standard, false)];
+        let retry: &[(KdfVariant, bool)] = &[
+            (KdfVariant::Standard, false),
+            (KdfVariant::NetV400, true),
+            (KdfVariant::Standard, true),
+            (KdfVariant::NetV400, false),
+        ];
+        let variants = if cfg.net_v4_0_0_retry {
+            retry
+        } else {
+            standard
+        };
+        let mut key_ok = None;
+        for &(kdf, empty_ec_bug) in variants {
+            let hkdf_v1 = matches!(suite.kdf(), Kdf::Hkdf(_)) && !suite.is_committing();
+            if kdf == KdfVariant::NetV400 && !hkdf_v1 {
+                continue;
+            }
+            if empty_ec_bug && has_extras {
+                continue;
+            }
+            let mut commit = Zeroizing::new([0u8; 32]);
+            let key = body::derive_key(
+                self.provider,
+                suite,
+                data_key.as_bytes(),
+                mid,
+                kdf,
+                &mut commit,
+            )?;
+            if suite.is_committing() {
+                body::check_commitment(&commit, h.suite_data)?;
+            }
+            let tag = key.gmac(&h.iv, &mut |sink| {
+                sink(header_body);
+                ec::feed(extras.clone(), sink);
+                if empty_ec_bug {
+                    sink(&[0, 0]);
+                }
+            })?;
+            if bool::from(tag.ct_eq(&h.tag)) {
+                key_ok = Some(key);
+                break;
+            }
+        }
+        drop(data_key);
+        let key = key_ok.ok_or(Error::Authentication(AuthFailure::HeaderTag))?;
+
+        let verifier = match (suite.signature(), public_text) {
+            (Some(alg), Some(text)) => {
+                let mut public = [0u8; 49];
+                let n = b64_decode(text.as_bytes(), &mut public).unwrap_or(0);
+                if n != alg.public_key_len() {
+                    return Err(crate::error::CryptoError::InvalidPublicKey.into());
+                }
+                let mut hasher = self.provider.hasher(alg)?;
+                hasher.update(h.bytes);
+                Some(Verifier {
+                    alg,
+                    hasher,
+                    public,
+                })
+            }
+            _ => None,
+        };
+        let mut message_id = [0u8; 32];
+        message_id[..mid.len()].copy_from_slice(mid);
+        Ok(Body {
+            suite,
+            key,
+            message_id,
+            framed: h.content_type == ContentType::Framed,
+            frame_len: h.frame_length,
+            next_seq: 1,
+            verifier,
+        })
+    }
+
+    fn body_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
+        let base = self.offset;
+        let max_body = self.cfg.max_body_len;
+        let provider = self.provider;
+        let State::Body(b) = &mut self.state else {
+            return Err(crate::error::ApiMisuse::WrongState.into());
+        };
+        let need = |min: usize| {
+            Ok(Progress {
+                consumed: 0,
+                written: 0,
+                status: Status::NeedInput { min },
+            })
+        };
+        let be32 = |s: &[u8]| u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
+        let malformed = |at: usize, kind| Error::Malformed {
+            offset: base + at,
+            kind,
+        };
+
+        // Locate the unit: (seq, iv offset, content offset, content length, kind).
+        let (seq, iv_at, ct_at, len, kind) = if b.framed {
+            if input.len() < 4 {
+                return need(4);
+            }
+            let first = be32(&input[..4]);
+            if first == body::FINAL_FRAME_MARKER {
+                if input.len() < 24 {
+                    return need(24);
+                }
+                let seq = be32(&input[4..8]);
+                let len = be32(&input[20..24]);
+                if seq != b.next_seq {
+                    return Err(malformed(
+                        4,
+                        Malformed::FrameSequence {
+                            expected: b.next_seq,
+                            found: seq,
+                        },
+                    ));
+                }
+                if len > b.frame_len {
+                    return Err(malformed(
+                        20,
+                        Malformed::FinalFrameLength {
+                            sequence: seq,
+                            length: len,
+                        },
+                    ));
+                }
+                (seq, 8, 24, len as usize, BodyKind::Final)
+            } else {
+                if first != b.next_seq {
+                    return Err(malformed(
+                        0,
+                        Malformed::FrameSequence {
+                            expected: b.next_seq,
+                            found: first,
+                        },
+                    ));
+                }
+                (first, 4, 16, b.frame_len as usize, BodyKind::Regular)
+            }
+        } else {
+            if input.len() < 20 {
+                return need(20);
+            }
+            let len = u64::from_be_bytes([
+                input[12], input[13], input[14], input[15], input[16], input[17], input[18],
+                input[19],
+            ]);
+            if len > body::MAX_NON_FRAMED_LEN {
+                return Err(malformed(12, Malformed::NonFramedLength(len)));
+            }
+            if let Some(max) = max_body {
+                if len > max {
+                    return Err(PolicyViolation::BodyTooLarge { max }.into());
+                }
+            }
+            let len =
+                usize::try_from(len).map_err(|_| malformed(12, Malformed::NonFramedLength(len)))?;
+            (1, 0, 20, len, BodyKind::NonFramed)
+        };
+        let is_final = kind != BodyKind::Regular;
+        let unit_end = ct_at + len + body::TAG_LEN;
+        if input.len() < unit_end {
+            return need(unit_end);
+        }
+        let mut consumed = unit_end;
+        let mut sig = None;
+        if is_final {
+            if let Some(v) = &b.verifier {
+                if input.len() < unit_end + 2 {
+                    return need(unit_end + 2);
+                }
+                let sl = u16::from_be_bytes([input[unit_end], input[unit_end + 1]]);
+                if sl == 0 || usize::from(sl) > v.alg.max_signature_len() {
+                    return Err(malformed(unit_end, Malformed::SignatureLength(sl)));
+                }
+                consumed = unit_end + 2 + usize::from(sl);
+                if input.len() < consumed {
+                    return need(consumed);
+                }
+                sig = Some(&input[unit_end + 2..consumed]);
+            }
+        }
+        if out.len() < len {
+            return Err(Error::BufferTooSmall { required: len });
+        }
+
+        let mut iv = [0u8; 12];
+        iv.copy_from_slice(&input[iv_at..iv_at + 12]);
+        if kind != BodyKind::NonFramed && iv != body::frame_iv(seq) {
+            return Err(malformed(iv_at, Malformed::FrameIv { sequence: seq }));
+        }
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&input[ct_at + len..unit_end]);
+        let mid_len = b.suite.message_id_len();
+        let mut aad = [0u8; 96];
+        let n = body::body_aad(&b.message_id[..mid_len], kind, seq, len as u64, &mut aad);
+        let pt = &mut out[..len];
+        pt.copy_from_slice(&input[ct_at..ct_at + len]);
+        if b.key.open_in_place(&iv, &aad[..n], pt, &tag).is_err() {
+            pt.zeroize();
+            return Err(Error::Authentication(match kind {
+                BodyKind::NonFramed => AuthFailure::NonFramedTag,
+                _ => AuthFailure::FrameTag { sequence: seq },
+            }));
+        }
+        let verified = match sig {
+            Some(sig) => {
+                let Some(mut v) = b.verifier.take() else {
+                    return Err(crate::error::ApiMisuse::WrongState.into());
+                };
+                v.hasher.update(&input[..unit_end]);
+                let mut digest = [0u8; 64];
+                let dl = v.hasher.finalize_into(&mut digest);
+                let ok = provider.verify_digest(
+                    v.alg,
+                    &v.public[..v.alg.public_key_len()],
+                    &digest[..dl],
+                    sig,
+                );
+                if !matches!(ok, Ok(true)) {
+                    pt.zeroize();
+                    return Err(AuthFailure::Signature.into());
+                }
+                true
+            }
+            None => match &mut b.verifier {
+                Some(v) => {
+                    v.hasher.update(&input[..unit_end]);
+                    false
+                }
+                None => true,
+            },
+        };
+        if is_final {
+            let suite = b.suite;
+            self.state = State::Done(suite);
+        } else {
+            b.next_seq = b
+                .next_seq
+                .checked_add(1)
+                .ok_or(malformed(0, Malformed::TooManyFrames))?;
+        }
+        Ok(Progress {
+            consumed,
+            written: len,
+            status: Status::Plaintext {
+                final_frame: is_final,
+                verified,
+            },
+        })
+    }
+}
+
+/// The result of a one-shot [`decrypt`].
+#[derive(Debug, Clone, Copy)]
+pub struct Decrypted<'a> {
+    /// Length of the plaintext written at the start of `out`.
+    pub plaintext_len: usize,
+    /// The message header (suite, stored encryption context, EDKs, frame length).
+    pub header: Header<'a>,
+}
+
+/// Decrypts a whole message into `out` and returns the plaintext length and the header.
+///
+/// Nothing is released unless every check passed, signature included: on error `out` is
+/// zeroed up to what had been written. `out` of `ciphertext.len()` bytes always suffices.
+///
+/// # Errors
+/// The first failed check ([`Error::Truncated`] and [`Error::TrailingBytes`] included).
+pub fn decrypt<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
+    cfg: &Config,
+    provider: &P,
+    cmm: &M,
+    reproduced_context: &[(&str, &str)],
+    ciphertext: &'c [u8],
+    out: &mut [u8],
+) -> Result<Decrypted<'c>, Error> {
+    let mut dec = Decryptor::new(cfg, provider, cmm, reproduced_context);
+    let mut pos = 0usize;
+    let mut written = 0usize;
+    let r = loop {
+        let p = match dec.process(&ciphertext[pos..], &mut out[written..]) {
+            Ok(p) => p,
+            Err(Error::BufferTooSmall { required }) => {
+                break Err(Error::BufferTooSmall {
+                    required: written + required,
+                });
+            }
+            Err(e) => break Err(e),
+        };
+        pos += p.consumed;
+        written += p.written;
+        match p.status {
+            Status::NeedInput { .. } => {
+                break Err(Error::Truncated {
+                    offset: ciphertext.len(),
+                });
+            }
+            Status::Done => {
+                break if pos != ciphertext.len() {
+                    Err(Error::TrailingBytes { offset: pos })
+                } else {
+                    Ok(())
+                };
+            }
+            _ => {}
+        }
+    };
+    if let Err(e) = r {
+        out[..written].zeroize();
+        return Err(e);
+    }
+    let header = match header::parse(ciphertext, ParseLimits::default())? {
+        Parsed::Complete(h) => h,
+        Parsed::Need(_) => {
+            return Err(Error::Truncated {
+                offset: ciphertext.len(),
+            });
+        }
+    };
+    Ok(Decrypted {
+        plaintext_len: written,
+        header,
+    })
+}

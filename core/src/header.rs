@@ -1,0 +1,250 @@
+//! Message header: zero-copy parse and the size arithmetic of the writer
+//! (spec `data-format/message-header.md`).
+
+use crate::ec::EcView;
+use crate::error::{Error, Malformed, PolicyViolation};
+use crate::materials::Edks;
+use crate::suite::AlgorithmSuite;
+
+/// How the body is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ContentType {
+    /// Legacy single-block body (decrypt only).
+    NonFramed,
+    /// Sequence of frames.
+    Framed,
+}
+
+/// A parsed header, borrowing the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    /// The whole header as received (body and authentication).
+    pub bytes: &'a [u8],
+    /// Length of the header body (what the header tag authenticates).
+    pub body_len: usize,
+    /// Message format version (1 or 2).
+    pub version: u8,
+    /// Algorithm suite.
+    pub suite: AlgorithmSuite,
+    /// Message id (16 or 32 bytes).
+    pub message_id: &'a [u8],
+    /// Stored encryption context.
+    pub encryption_context: EcView<'a>,
+    /// Offset of the encryption-context section in the header.
+    pub encryption_context_offset: usize,
+    /// Encrypted data keys.
+    pub edks: Edks<'a>,
+    /// Content type.
+    pub content_type: ContentType,
+    /// Frame length (0 for non-framed).
+    pub frame_length: u32,
+    /// Algorithm-suite data (the commitment key for v2 committing suites).
+    pub suite_data: &'a [u8],
+    /// The header IV (v1: as stored; v2: zeros).
+    pub iv: [u8; 12],
+    /// The header authentication tag.
+    pub tag: [u8; 16],
+}
+
+/// The result of trying to parse a header from a prefix of a message.
+#[derive(Debug)]
+pub enum Parsed<'a> {
+    /// The header is complete.
+    Complete(Header<'a>),
+    /// At least this many bytes of input are needed to go on.
+    Need(usize),
+}
+
+/// Limits applied while parsing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseLimits {
+    /// Maximum EDK count (checked as soon as the count is read).
+    pub max_edks: Option<u16>,
+    /// Maximum header length.
+    pub max_header_len: Option<usize>,
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+enum Step<T> {
+    Ok(T),
+    Need(usize),
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Step<&'a [u8]> {
+        match self.b.get(self.at..self.at + n) {
+            Some(s) => {
+                self.at += n;
+                Step::Ok(s)
+            }
+            None => Step::Need(self.at + n),
+        }
+    }
+}
+
+macro_rules! take {
+    ($c:expr, $n:expr) => {
+        match $c.take($n) {
+            Step::Ok(s) => s,
+            Step::Need(n) => return Ok(Parsed::Need(n)),
+        }
+    };
+}
+
+fn be16(s: &[u8]) -> u16 {
+    u16::from_be_bytes([s[0], s[1]])
+}
+fn be32(s: &[u8]) -> u32 {
+    u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+}
+
+fn malformed(offset: usize, kind: Malformed) -> Error {
+    Error::Malformed { offset, kind }
+}
+
+/// Parses a header from the start of `input`.
+///
+/// Returns [`Parsed::Need`] when `input` ends inside the header.
+///
+/// # Errors
+/// The first structural check that fails, with its offset; [`Error::UnsupportedSuite`];
+/// [`Error::Base64Encoded`]; the EDK-count and header-size limits.
+pub fn parse<'a>(input: &'a [u8], limits: ParseLimits) -> Result<Parsed<'a>, Error> {
+    let check_len = |need: usize| -> Result<(), Error> {
+        match limits.max_header_len {
+            Some(max) if need > max => Err(PolicyViolation::HeaderTooLarge { max }.into()),
+            _ => Ok(()),
+        }
+    };
+    let mut c = Cursor { b: input, at: 0 };
+    let version = take!(c, 1)[0];
+    match version {
+        1 | 2 => {}
+        b'A' => return Err(Error::Base64Encoded),
+        v => return Err(malformed(0, Malformed::Version(v))),
+    }
+    if version == 1 {
+        let t = take!(c, 1)[0];
+        if t != 0x80 {
+            return Err(malformed(1, Malformed::MessageType(t)));
+        }
+    }
+    let suite_at = c.at;
+    let suite_id = be16(take!(c, 2));
+    let suite = AlgorithmSuite::from_id(suite_id)?;
+    if suite.message_format_version() != version {
+        return Err(malformed(
+            suite_at,
+            Malformed::SuiteVersionMismatch {
+                suite: suite_id,
+                version,
+            },
+        ));
+    }
+    let message_id = take!(c, suite.message_id_len());
+    let ec_len = usize::from(be16(take!(c, 2)));
+    let encryption_context_offset = c.at;
+    check_len(c.at + ec_len)?;
+    let ec_bytes = take!(c, ec_len);
+    let encryption_context = EcView::parse(ec_bytes)
+        .map_err(|e| malformed(encryption_context_offset, Malformed::EncryptionContext(e)))?;
+    let count_at = c.at;
+    let count = be16(take!(c, 2));
+    if count == 0 {
+        return Err(malformed(count_at, Malformed::NoEncryptedDataKeys));
+    }
+    if let Some(max) = limits.max_edks {
+        if count > max {
+            return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
+        }
+    }
+    let edk_start = c.at;
+    let edks = match Edks::parse(&input[edk_start..], count) {
+        Ok((edks, used)) => {
+            c.at += used;
+            edks
+        }
+        Err(Error::Truncated { offset }) => {
+            check_len(edk_start + offset)?;
+            return Ok(Parsed::Need(edk_start + offset));
+        }
+        Err(Error::Malformed { offset, kind }) => return Err(malformed(edk_start + offset, kind)),
+        Err(e) => return Err(e),
+    };
+    let tail = if version == 1 {
+        1 + 4 + 1 + 4 + 12 + 16
+    } else {
+        1 + 4 + 32 + 16
+    };
+    check_len(c.at + tail)?;
+    let ct_at = c.at;
+    let content_type = match take!(c, 1)[0] {
+        1 => ContentType::NonFramed,
+        2 => ContentType::Framed,
+        t => return Err(malformed(ct_at, Malformed::ContentType(t))),
+    };
+    if version == 1 {
+        let r_at = c.at;
+        if take!(c, 4) != [0, 0, 0, 0] {
+            return Err(malformed(r_at, Malformed::Reserved));
+        }
+        let iv_at = c.at;
+        let ivl = take!(c, 1)[0];
+        if ivl != 12 {
+            return Err(malformed(iv_at, Malformed::IvLength(ivl)));
+        }
+    }
+    let fl_at = c.at;
+    let frame_length = be32(take!(c, 4));
+    match (content_type, frame_length) {
+        (ContentType::Framed, 0) => return Err(malformed(fl_at, Malformed::FrameLength(0))),
+        (ContentType::NonFramed, n) if n != 0 => {
+            return Err(malformed(fl_at, Malformed::FrameLength(n)));
+        }
+        _ => {}
+    }
+    let suite_data = if version == 2 {
+        // v2 writes the suite data for every suite; only committing suites exist in v2.
+        take!(c, suite.suite_data_len())
+    } else {
+        &[]
+    };
+    let body_len = c.at;
+    let mut iv = [0u8; 12];
+    if version == 1 {
+        iv.copy_from_slice(take!(c, 12));
+    }
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(take!(c, 16));
+    Ok(Parsed::Complete(Header {
+        bytes: &input[..c.at],
+        body_len,
+        version,
+        suite,
+        message_id,
+        encryption_context,
+        encryption_context_offset,
+        edks,
+        content_type,
+        frame_length,
+        suite_data,
+        iv,
+        tag,
+    }))
+}
+
+/// Length of a header with a stored encryption context of `ec_len` serialized bytes and an
+/// EDK section (without its count) of `edks_len` bytes, authentication included.
+pub const fn header_len(suite: AlgorithmSuite, ec_len: usize, edks_len: usize) -> usize {
+    let fixed = if suite.message_format_version() == 1 {
+        1 + 1 + 2 + 16 + 2 + 2 + 1 + 4 + 1 + 4 + 12 + 16
+    } else {
+        1 + 2 + 32 + 2 + 2 + 1 + 4 + 32 + 16
+    };
+    fixed + ec_len + edks_len
+}

@@ -1,0 +1,148 @@
+//! The pluggable crypto provider: bulk AEAD, HKDF, the message hash and ECDSA, randomness.
+//!
+//! Providers are generic parameters with associated key types, not boxed trait objects,
+//! so they need no heap. The pure-Rust default lives in [`crate::rustcrypto`] (feature
+//! `rustcrypto`); `esdk-aws-lc` offers a faster one for servers.
+
+use crate::error::CryptoError;
+use crate::suite::{HashAlg, SignatureAlg};
+
+/// A source of cryptographically secure random bytes.
+pub trait RandomSource {
+    /// Fills `out` with random bytes.
+    ///
+    /// # Errors
+    /// [`CryptoError::Rng`] when the generator fails.
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError>;
+}
+
+impl<R: RandomSource + ?Sized> RandomSource for &R {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        (**self).fill_random(out)
+    }
+}
+
+/// The tag did not verify. Deliberately opaque.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagMismatch;
+
+/// An AES-GCM key with a 12-byte IV and a 16-byte tag, ready for use.
+pub trait AeadKey {
+    /// Encrypts `buf` in place and returns the tag.
+    ///
+    /// # Errors
+    /// [`CryptoError::Aead`] if the provider refuses the input.
+    fn seal_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError>;
+
+    /// Verifies `tag` and decrypts `buf` in place. On failure the content of `buf` is
+    /// unspecified and must not be released.
+    ///
+    /// # Errors
+    /// [`TagMismatch`] when authentication fails.
+    fn open_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), TagMismatch>;
+
+    /// The AES-GCM tag of an empty plaintext (a GMAC) whose associated data is everything
+    /// `aad` passes to the sink it is given, in order. Used for the header tag, whose AAD
+    /// is the header body followed by the serialized required encryption context.
+    ///
+    /// # Errors
+    /// [`CryptoError::Aead`] if the provider refuses the input.
+    fn gmac(
+        &self,
+        iv: &[u8; 12],
+        aad: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
+    ) -> Result<[u8; 16], CryptoError>;
+}
+
+/// A running hash of the message bytes, for the footer signature.
+pub trait MessageHasher {
+    /// Absorbs `data`.
+    fn update(&mut self, data: &[u8]);
+    /// Writes the digest into `out` and returns its length (32 or 48).
+    fn finalize_into(self, out: &mut [u8; 64]) -> usize;
+}
+
+/// Everything the message engine needs from cryptography.
+pub trait CryptoProvider: RandomSource {
+    /// A ready AES-GCM key.
+    type Aead: AeadKey;
+    /// A running SHA-256 / SHA-384 state.
+    type Hasher: MessageHasher;
+
+    /// Prepares an AES-GCM key of 16, 24 or 32 bytes.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] for another length.
+    fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError>;
+
+    /// HKDF (RFC 5869): extract with `salt` (empty = zeros) and `ikm`, then expand with the
+    /// concatenation of `info` into `okm`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] or [`CryptoError::InvalidKey`] on bad lengths.
+    fn hkdf(
+        &self,
+        hash: HashAlg,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        okm: &mut [u8],
+    ) -> Result<(), CryptoError>;
+
+    /// A fresh message hasher for `alg`'s hash.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] if the provider lacks the hash.
+    fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError>;
+
+    /// Generates a signing key pair: the private scalar into `private` (length
+    /// [`SignatureAlg::scalar_len`]) and the compressed public point into `public` (length
+    /// [`SignatureAlg::public_key_len`]).
+    ///
+    /// # Errors
+    /// [`CryptoError::Rng`] or [`CryptoError::Unsupported`].
+    fn generate_signing_key(
+        &self,
+        alg: SignatureAlg,
+        private: &mut [u8],
+        public: &mut [u8],
+    ) -> Result<(), CryptoError>;
+
+    /// Signs a digest with a private scalar and writes a DER signature of exactly
+    /// [`SignatureAlg::fixed_signature_len`] bytes into `out`.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`], [`CryptoError::Sign`].
+    fn sign_digest(
+        &self,
+        alg: SignatureAlg,
+        private: &[u8],
+        digest: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError>;
+
+    /// Verifies a DER signature (any valid length, high or low S) over a digest with a
+    /// compressed public point.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidPublicKey`] for a bad point; [`TagMismatch`]-like failure as
+    /// `Ok(false)`.
+    fn verify_digest(
+        &self,
+        alg: SignatureAlg,
+        public: &[u8],
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError>;
+}

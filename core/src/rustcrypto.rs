@@ -1,0 +1,435 @@
+//! The pure-Rust default provider on RustCrypto: aes-gcm, hkdf, sha2, p256, p384.
+//! no_std, no allocation. Randomness comes from a caller-supplied [`RandomSource`]; wrap a
+//! `rand_core` generator in [`RngCell`].
+
+use core::cell::RefCell;
+
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use aes_gcm::aead::AeadInOut;
+use ghash::universal_hash::UniversalHash;
+use sha2::Digest;
+use zeroize::Zeroize;
+
+use crate::error::CryptoError;
+use crate::provider::{AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch};
+use crate::suite::{HashAlg, SignatureAlg};
+
+/// The pure-Rust provider, generic over its source of randomness.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustCrypto<R> {
+    rng: R,
+}
+
+impl<R: RandomSource> RustCrypto<R> {
+    /// A provider drawing randomness from `rng`.
+    pub const fn new(rng: R) -> Self {
+        Self { rng }
+    }
+}
+
+/// Adapts a `rand_core` cryptographic generator (which needs `&mut`) to [`RandomSource`]
+/// (which takes `&self`) through a `RefCell`. Not `Sync`: one per thread or task.
+#[derive(Debug)]
+pub struct RngCell<G>(RefCell<G>);
+
+impl<G: rand_core::TryCryptoRng> RngCell<G> {
+    /// Wraps `rng`.
+    pub const fn new(rng: G) -> Self {
+        Self(RefCell::new(rng))
+    }
+}
+
+impl<G: rand_core::TryCryptoRng> RandomSource for RngCell<G> {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        let mut g = self.0.try_borrow_mut().map_err(|_| CryptoError::Rng)?;
+        g.try_fill_bytes(out).map_err(|_| CryptoError::Rng)
+    }
+}
+
+impl<R: RandomSource> RandomSource for RustCrypto<R> {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        self.rng.fill_random(out)
+    }
+}
+
+/// An expanded AES-GCM key of the pure-Rust provider. Zeroized on drop by aes-gcm.
+pub enum RustCryptoAead {
+    /// AES-128-GCM.
+    A128(aes_gcm::Aes128Gcm, aes::Aes128),
+    /// AES-192-GCM.
+    A192(
+        aes_gcm::AesGcm<aes::Aes192, aes_gcm::aead::consts::U12>,
+        aes::Aes192,
+    ),
+    /// AES-256-GCM.
+    A256(aes_gcm::Aes256Gcm, aes::Aes256),
+}
+
+impl core::fmt::Debug for RustCryptoAead {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RustCryptoAead(<redacted>)")
+    }
+}
+
+fn gmac_with<C: BlockCipherEncrypt<BlockSize = aes::cipher::consts::U16>>(
+    cipher: &C,
+    iv: &[u8; 12],
+    aad: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
+) -> [u8; 16] {
+    // H = E_K(0^128); tag = E_K(IV ‖ 0^31 ‖ 1) xor GHASH_H(A ‖ pad ‖ len(A) ‖ len(C)=0).
+    let mut h = aes::Block::default();
+    cipher.encrypt_block(&mut h);
+    let mut gh = ghash::GHash::new(&h);
+    let mut block = [0u8; 16];
+    let mut fill = 0usize;
+    let mut total: u64 = 0;
+    aad(&mut |part: &[u8]| {
+        total += part.len() as u64;
+        let mut p = part;
+        while !p.is_empty() {
+            let n = (16 - fill).min(p.len());
+            block[fill..fill + n].copy_from_slice(&p[..n]);
+            fill += n;
+            p = &p[n..];
+            if fill == 16 {
+                gh.update(&[block.into()]);
+                fill = 0;
+            }
+        }
+    });
+    if fill > 0 {
+        block[fill..].fill(0);
+        gh.update(&[block.into()]);
+    }
+    let mut lens = [0u8; 16];
+    lens[..8].copy_from_slice(&(total * 8).to_be_bytes());
+    gh.update(&[lens.into()]);
+    let s = gh.finalize();
+    let mut j0 = aes::Block::default();
+    j0[..12].copy_from_slice(iv);
+    j0[15] = 1;
+    cipher.encrypt_block(&mut j0);
+    let mut tag = [0u8; 16];
+    for i in 0..16 {
+        tag[i] = j0[i] ^ s[i];
+    }
+    h.zeroize();
+    tag
+}
+
+macro_rules! each_aead {
+    ($self:expr, $a:ident, $c:ident => $body:expr) => {
+        match $self {
+            RustCryptoAead::A128($a, $c) => $body,
+            RustCryptoAead::A192($a, $c) => $body,
+            RustCryptoAead::A256($a, $c) => $body,
+        }
+    };
+}
+
+impl AeadKey for RustCryptoAead {
+    fn seal_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError> {
+        let tag = each_aead!(self, a, _c => a.encrypt_inout_detached(iv.into(), aad, buf.into()))
+            .map_err(|_| CryptoError::Aead)?;
+        Ok(tag.into())
+    }
+
+    fn open_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), TagMismatch> {
+        each_aead!(self, a, _c => a.decrypt_inout_detached(iv.into(), aad, buf.into(), tag.into()))
+            .map_err(|_| TagMismatch)
+    }
+
+    fn gmac(
+        &self,
+        iv: &[u8; 12],
+        aad: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
+    ) -> Result<[u8; 16], CryptoError> {
+        Ok(each_aead!(self, _a, c => gmac_with(c, iv, aad)))
+    }
+}
+
+/// Running SHA-256 / SHA-384 of the pure-Rust provider.
+#[derive(Clone)]
+pub enum RustCryptoHasher {
+    /// SHA-256.
+    Sha256(sha2::Sha256),
+    /// SHA-384.
+    Sha384(sha2::Sha384),
+}
+
+impl MessageHasher for RustCryptoHasher {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            RustCryptoHasher::Sha256(h) => h.update(data),
+            RustCryptoHasher::Sha384(h) => h.update(data),
+        }
+    }
+    fn finalize_into(self, out: &mut [u8; 64]) -> usize {
+        match self {
+            RustCryptoHasher::Sha256(h) => {
+                out[..32].copy_from_slice(&h.finalize());
+                32
+            }
+            RustCryptoHasher::Sha384(h) => {
+                out[..48].copy_from_slice(&h.finalize());
+                48
+            }
+        }
+    }
+}
+
+fn hkdf_with<H>(salt: &[u8], ikm: &[u8], info: &[&[u8]], okm: &mut [u8]) -> Result<(), CryptoError>
+where
+    H: hkdf::hmac::EagerHash + Clone,
+    hkdf::Hkdf<H>: Sized,
+    <H as hkdf::hmac::EagerHash>::Core: Sync,
+{
+    let salt = if salt.is_empty() { None } else { Some(salt) };
+    hkdf::Hkdf::<H>::new(salt, ikm)
+        .expand_multi_info(info, okm)
+        .map_err(|_| CryptoError::InvalidKey)
+}
+
+/// Writes `der` into `out` when it has the fixed length; returns whether it did.
+fn take_fixed(der: &[u8], want: usize, out: &mut [u8]) -> Result<bool, CryptoError> {
+    if der.len() != want {
+        return Ok(false);
+    }
+    out.get_mut(..want)
+        .ok_or(CryptoError::Sign)?
+        .copy_from_slice(der);
+    Ok(true)
+}
+
+macro_rules! ecdsa_ops {
+    ($m:ident, $krate:ident, $curve:ty, $hash:ty) => {
+        pub(crate) mod $m {
+            use super::*;
+            use ::$krate::ecdsa::{Signature, SigningKey, VerifyingKey};
+            use ::$krate::elliptic_curve::sec1::ToSec1Point;
+
+            pub(crate) fn generate(
+                rng: &dyn RandomSource,
+                private: &mut [u8],
+                public: &mut [u8],
+            ) -> Result<(), CryptoError> {
+                // Rejection sampling: a random string is a valid scalar with overwhelming
+                // probability; retry otherwise.
+                for _ in 0..64 {
+                    rng.fill_random(private)?;
+                    if let Ok(sk) = SigningKey::from_slice(private) {
+                        let point = sk.verifying_key().as_affine().to_sec1_point(true);
+                        let bytes = point.as_bytes();
+                        public
+                            .get_mut(..bytes.len())
+                            .ok_or(CryptoError::InvalidKey)?
+                            .copy_from_slice(bytes);
+                        return Ok(());
+                    }
+                }
+                Err(CryptoError::Rng)
+            }
+
+            pub(crate) fn sign(
+                rng: &dyn RandomSource,
+                private: &[u8],
+                digest: &[u8],
+                want: usize,
+                out: &mut [u8],
+            ) -> Result<usize, CryptoError> {
+                let sk = SigningKey::from_slice(private).map_err(|_| CryptoError::InvalidKey)?;
+                // Hedged RFC 6979 (fresh additional data each try), low S, retried until the
+                // DER length is the fixed one, as the Python ESDK does.
+                for _ in 0..256 {
+                    let mut ad = [0u8; 32];
+                    rng.fill_random(&mut ad)?;
+                    let (sig, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<$curve, $hash>(
+                        sk.as_nonzero_scalar(),
+                        digest,
+                        &ad,
+                    );
+                    let sig: Signature = sig.normalize_s();
+                    if take_fixed(sig.to_der().as_bytes(), want, out)? {
+                        return Ok(want);
+                    }
+                }
+                Err(CryptoError::Sign)
+            }
+
+            pub(crate) fn verify(public: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
+                use ecdsa::signature::hazmat::PrehashVerifier;
+                let vk = VerifyingKey::from_sec1_bytes(public).map_err(|_| CryptoError::InvalidPublicKey)?;
+                let Ok(sig) = Signature::from_der(sig) else {
+                    return Ok(false);
+                };
+                Ok(vk.verify_prehash(digest, &sig).is_ok())
+            }
+        }
+    };
+}
+
+ecdsa_ops!(ecdsa_p256, p256, ::p256::NistP256, sha2::Sha256);
+ecdsa_ops!(ecdsa_p384, p384, ::p384::NistP384, sha2::Sha384);
+
+impl<R: RandomSource> CryptoProvider for RustCrypto<R> {
+    type Aead = RustCryptoAead;
+    type Hasher = RustCryptoHasher;
+
+    fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
+        let bad = |_| CryptoError::InvalidKey;
+        Ok(match key.len() {
+            16 => RustCryptoAead::A128(
+                aes_gcm::Aes128Gcm::new_from_slice(key).map_err(bad)?,
+                aes::Aes128::new_from_slice(key).map_err(bad)?,
+            ),
+            24 => RustCryptoAead::A192(
+                aes_gcm::AesGcm::new_from_slice(key).map_err(bad)?,
+                aes::Aes192::new_from_slice(key).map_err(bad)?,
+            ),
+            32 => RustCryptoAead::A256(
+                aes_gcm::Aes256Gcm::new_from_slice(key).map_err(bad)?,
+                aes::Aes256::new_from_slice(key).map_err(bad)?,
+            ),
+            _ => return Err(CryptoError::InvalidKey),
+        })
+    }
+
+    fn hkdf(
+        &self,
+        hash: HashAlg,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        okm: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        match hash {
+            HashAlg::Sha256 => hkdf_with::<sha2::Sha256>(salt, ikm, info, okm),
+            HashAlg::Sha384 => hkdf_with::<sha2::Sha384>(salt, ikm, info, okm),
+            HashAlg::Sha512 => hkdf_with::<sha2::Sha512>(salt, ikm, info, okm),
+        }
+    }
+
+    fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
+        Ok(match alg {
+            SignatureAlg::EcdsaP256Sha256 => RustCryptoHasher::Sha256(sha2::Sha256::new()),
+            SignatureAlg::EcdsaP384Sha384 => RustCryptoHasher::Sha384(sha2::Sha384::new()),
+        })
+    }
+
+    fn generate_signing_key(
+        &self,
+        alg: SignatureAlg,
+        private: &mut [u8],
+        public: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        match alg {
+            SignatureAlg::EcdsaP256Sha256 => ecdsa_p256::generate(&self.rng, private, public),
+            SignatureAlg::EcdsaP384Sha384 => ecdsa_p384::generate(&self.rng, private, public),
+        }
+    }
+
+    fn sign_digest(
+        &self,
+        alg: SignatureAlg,
+        private: &[u8],
+        digest: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        let want = alg.fixed_signature_len();
+        match alg {
+            SignatureAlg::EcdsaP256Sha256 => {
+                ecdsa_p256::sign(&self.rng, private, digest, want, out)
+            }
+            SignatureAlg::EcdsaP384Sha384 => {
+                ecdsa_p384::sign(&self.rng, private, digest, want, out)
+            }
+        }
+    }
+
+    fn verify_digest(
+        &self,
+        alg: SignatureAlg,
+        public: &[u8],
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError> {
+        match alg {
+            SignatureAlg::EcdsaP256Sha256 => ecdsa_p256::verify(public, digest, sig),
+            SignatureAlg::EcdsaP384Sha384 => ecdsa_p384::verify(public, digest, sig),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic generator for tests only.
+    pub(crate) struct Counter(core::cell::Cell<u64>);
+    impl RandomSource for Counter {
+        fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+            for b in out {
+                // xorshift64: deterministic, long period; for tests only.
+                let mut x = self.0.get() | 1;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                self.0.set(x);
+                *b = (x >> 24) as u8;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn gmac_matches_gcm_with_empty_plaintext() {
+        let p = RustCrypto::new(Counter(core::cell::Cell::new(1)));
+        for len in [16usize, 24, 32] {
+            let key = [7u8; 32];
+            let k = p.aead_key(&key[..len]).unwrap();
+            let aad = [3u8; 77];
+            let iv = [9u8; 12];
+            let whole = k.seal_in_place(&iv, &aad, &mut []).unwrap();
+            assert_eq!(k.gmac(&iv, &mut |s| s(&aad)).unwrap(), whole);
+            let split = |s: &mut dyn FnMut(&[u8])| {
+                s(&aad[..5]);
+                s(&aad[5..40]);
+                s(&[]);
+                s(&aad[40..]);
+            };
+            assert_eq!(k.gmac(&iv, &mut { split }).unwrap(), whole);
+        }
+    }
+
+    #[test]
+    fn signatures_are_fixed_length_and_verify() {
+        let p = RustCrypto::new(Counter(core::cell::Cell::new(3)));
+        for alg in [SignatureAlg::EcdsaP256Sha256, SignatureAlg::EcdsaP384Sha384] {
+            let mut sk = [0u8; 48];
+            let mut pk = [0u8; 49];
+            let (sk, pk) = (&mut sk[..alg.scalar_len()], &mut pk[..alg.public_key_len()]);
+            p.generate_signing_key(alg, sk, pk).unwrap();
+            let digest = [5u8; 48];
+            let digest = &digest[..alg.hash().output_len()];
+            for _ in 0..4 {
+                let mut sig = [0u8; 104];
+                let n = p.sign_digest(alg, sk, digest, &mut sig).unwrap();
+                assert_eq!(n, alg.fixed_signature_len());
+                assert!(p.verify_digest(alg, pk, digest, &sig[..n]).unwrap());
+                sig[10] ^= 1;
+                assert!(!p.verify_digest(alg, pk, digest, &sig[..n]).unwrap());
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Runnable examples of the Rust ESDK; see `examples/`.

@@ -1,0 +1,141 @@
+//! # esdk
+//!
+//! The Rust AWS Encryption SDK for std users: `Vec`-returning encrypt and decrypt over the
+//! `no_std` core ([`esdk_core`], re-exported as [`core`]), with the operating system's
+//! random number generator.
+//!
+//! ```
+//! use esdk::{Config, EncryptOptions, raw::RawAesKeyring};
+//! let key = [7u8; 32]; // load a real key
+//! let keyring = RawAesKeyring::new("my-namespace", "my-key", &key)?;
+//! let cfg = Config::new();
+//! let msg = esdk::encrypt(&cfg, &keyring, &EncryptOptions::new(), &[("purpose", "demo")], b"hello")?;
+//! let out = esdk::decrypt(&cfg, &keyring, &[], &msg)?;
+//! assert_eq!(out.plaintext, b"hello");
+//! // Signing suites (the default 0x0578) also store their public key under aws-crypto-public-key.
+//! assert!(out.encryption_context.contains(&("purpose".to_string(), "demo".to_string())));
+//! # Ok::<(), esdk::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use esdk_core as core;
+pub use esdk_core::{
+    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, EncryptOptions, Error,
+    Keyring, MultiKeyring, RequiredEncryptionContextCmm,
+};
+pub use esdk_raw as raw;
+
+use esdk_core::error::CryptoError;
+use esdk_core::provider::RandomSource;
+use esdk_core::rustcrypto::RustCrypto;
+
+/// The operating system's CSPRNG (`getrandom`). Stateless, `Send + Sync`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRng;
+
+impl RandomSource for OsRng {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        getrandom::fill(out).map_err(|_| CryptoError::Rng)
+    }
+}
+
+/// The provider the std adapter uses: the pure-Rust one with the OS RNG.
+pub type DefaultProvider = RustCrypto<OsRng>;
+
+/// The default provider.
+pub const DEFAULT_PROVIDER: DefaultProvider = RustCrypto::new(OsRng);
+
+/// Encrypts `plaintext` and returns the message.
+///
+/// # Errors
+/// As [`esdk_core::encrypt`].
+pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
+    cfg: &Config,
+    cmm: &M,
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
+    // Size exactly when the keyring can tell; otherwise grow on BufferTooSmall.
+    let mut cap = esdk_core::encrypted_len(cfg, opts, cmm, &ec, plaintext.len())
+        .unwrap_or(plaintext.len() + plaintext.len() / 64 + 4096);
+    loop {
+        let mut out = vec![0u8; cap];
+        match esdk_core::encrypt(
+            cfg,
+            &DEFAULT_PROVIDER,
+            cmm,
+            opts,
+            &mut ec,
+            plaintext,
+            &mut out,
+        ) {
+            Ok(n) => {
+                out.truncate(n);
+                return Ok(out);
+            }
+            Err(Error::BufferTooSmall { required }) if required > cap => cap = required,
+            Err(Error::BufferTooSmall { .. }) => cap = cap.saturating_mul(2),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A decrypted message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The algorithm suite.
+    pub suite: AlgorithmSuite,
+    /// The encryption context stored in the message.
+    pub encryption_context: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field("suite", &self.suite)
+            .field("encryption_context", &self.encryption_context)
+            .finish()
+    }
+}
+
+/// Decrypts a whole message. `reproduced_context` must match the stored pairs it names and
+/// supplies those the message does not store.
+///
+/// # Errors
+/// As [`esdk_core::decrypt`].
+pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
+    cfg: &Config,
+    cmm: &M,
+    reproduced_context: &[(&str, &str)],
+    ciphertext: &[u8],
+) -> Result<Decrypted, Error> {
+    let mut out = vec![0u8; ciphertext.len()];
+    let d = esdk_core::decrypt(
+        cfg,
+        &DEFAULT_PROVIDER,
+        cmm,
+        reproduced_context,
+        ciphertext,
+        &mut out,
+    )?;
+    out.truncate(d.plaintext_len);
+    Ok(Decrypted {
+        plaintext: out,
+        suite: d.header.suite,
+        encryption_context: d
+            .header
+            .encryption_context
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    })
+}

@@ -1,0 +1,182 @@
+//! `vectors`: run the official AWS Encryption SDK test vectors against this implementation.
+//!
+//! ```text
+//! vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]
+//! vectors encrypt ...            (not yet implemented)
+//! ```
+//!
+//! `decrypt` loads the manifest, decrypts every test with
+//! [`esdk_tests::runner::decrypt_case`], prints `FAIL <id>: <why>` for each failure, a
+//! `skipped <n>: <reason>` line per skip reason, and ends with exactly
+//! `N passed, M failed, K skipped`. The exit code is 0 iff no test failed.
+//!
+//! * `--net-v4-0-0-retry`: accept messages written by ESDK-.NET 4.0.0 (passed to the runner).
+//! * `--expect-error`: treat every test as an expected failure, whatever the manifest
+//!   says (for `net-4.0.0-invalid` without the retry policy).
+//! * `--verbose` / `-v`: also print passing tests, with the error text of expected errors.
+
+use core::panic::AssertUnwindSafe;
+use std::collections::BTreeMap;
+use std::panic::catch_unwind;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use esdk_tests::manifest::{DecryptTest, Expected, load_decrypt_manifest};
+use esdk_tests::runner::{CaseError, Options, decrypt_case};
+
+const USAGE: &str = "usage: vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]\n       vectors encrypt ...   (not yet implemented)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("decrypt") => run_decrypt(&args[1..]),
+        Some("encrypt") => {
+            println!("not yet implemented");
+            ExitCode::from(2)
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The outcome of one test.
+enum Outcome {
+    Pass(Option<String>),
+    Fail(String),
+    Skip(String),
+}
+
+fn run_decrypt(args: &[String]) -> ExitCode {
+    let mut opts = Options {
+        net_v4_0_0_retry: false,
+        verbose: false,
+    };
+    let mut expect_error = false;
+    let mut manifest_path: Option<PathBuf> = None;
+    for arg in args {
+        match arg.as_str() {
+            "--net-v4-0-0-retry" => opts.net_v4_0_0_retry = true,
+            "--expect-error" => expect_error = true,
+            "--verbose" | "-v" => opts.verbose = true,
+            flag if flag.starts_with('-') => {
+                eprintln!("unknown option {flag}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            path if manifest_path.is_none() => manifest_path = Some(PathBuf::from(path)),
+            extra => {
+                eprintln!("unexpected argument {extra}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(manifest_path) = manifest_path else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let manifest = match load_decrypt_manifest(&manifest_path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.verbose {
+        println!(
+            "{}: awses-decrypt v{} from {}, {} tests",
+            manifest_path.display(),
+            manifest.version,
+            manifest.client,
+            manifest.tests.len()
+        );
+    }
+
+    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    let mut skip_reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for test in &manifest.tests {
+        match run_one(test, &opts, expect_error) {
+            Outcome::Pass(note) => {
+                passed += 1;
+                if opts.verbose {
+                    match note {
+                        Some(note) => println!("ok {}: {note}", test.id),
+                        None => println!("ok {}", test.id),
+                    }
+                }
+            }
+            Outcome::Fail(why) => {
+                failed += 1;
+                println!("FAIL {}: {why}", test.id);
+            }
+            Outcome::Skip(reason) => {
+                skipped += 1;
+                if opts.verbose {
+                    println!("skip {}: {reason}", test.id);
+                }
+                *skip_reasons.entry(reason).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut reasons: Vec<(String, usize)> = skip_reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (reason, n) in reasons {
+        println!("skipped {n}: {reason}");
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_one(test: &DecryptTest, opts: &Options, expect_error: bool) -> Outcome {
+    let result = match catch_unwind(AssertUnwindSafe(|| decrypt_case(test, opts))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            return Outcome::Fail(format!("runner panicked: {msg}"));
+        }
+    };
+    let expected_error = match &test.expected {
+        Expected::Error(desc) => Some(desc.as_str()),
+        Expected::Plaintext(_) if expect_error => Some("--expect-error"),
+        Expected::Plaintext(_) => None,
+    };
+    match (result, expected_error, &test.expected) {
+        (Err(CaseError::Skipped(reason)), _, _) => Outcome::Skip(reason),
+        (Err(CaseError::Failed(e)), Some(_), _) => {
+            Outcome::Pass(Some(format!("failed as expected: {e}")))
+        }
+        (Ok(_), Some(desc), _) => Outcome::Fail(format!(
+            "decrypt succeeded, but an error was expected ({desc:?})"
+        )),
+        (Err(CaseError::Failed(e)), None, _) => Outcome::Fail(e),
+        (Ok(got), None, Expected::Plaintext(want)) => {
+            if &got == want {
+                Outcome::Pass(None)
+            } else {
+                Outcome::Fail(mismatch(&got, want))
+            }
+        }
+        (Ok(_), None, Expected::Error(_)) => Outcome::Fail("unreachable expectation".to_owned()),
+    }
+}
+
+fn mismatch(got: &[u8], want: &[u8]) -> String {
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    format!(
+        "plaintext mismatch: got {} bytes, expected {}, first difference at byte {first}",
+        got.len(),
+        want.len()
+    )
+}

@@ -1,0 +1,171 @@
+//! Runs one decrypt test vector against this implementation.
+
+use esdk_core::error::Error;
+use esdk_core::materials::{DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::{
+    CommitmentPolicy, Config, CryptoMaterialsManager, Keyring, MultiKeyring,
+    RequiredEncryptionContextCmm,
+};
+use esdk_raw::RawAesKeyring;
+
+use crate::manifest::{DecryptMethod, DecryptTest, KeyDescription};
+
+/// Options for [`decrypt_case`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Accept messages written by ESDK-.NET 4.0.0 (the "NetV4_0_0" retry policy).
+    pub net_v4_0_0_retry: bool,
+    /// Print extra detail.
+    pub verbose: bool,
+}
+
+/// Why a case produced no plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseError {
+    /// The case cannot run here (e.g. it needs AWS KMS); the reason.
+    Skipped(String),
+    /// Decryption failed; the error text.
+    Failed(String),
+}
+
+/// A keyring built from a manifest key description.
+pub enum TestKeyring<'a> {
+    /// Raw AES.
+    Aes(RawAesKeyring<'a>),
+    /// Multi-keyring.
+    Multi(Option<Box<TestKeyring<'a>>>, Vec<TestKeyring<'a>>),
+}
+
+impl Keyring for TestKeyring<'_> {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
+        match self {
+            TestKeyring::Aes(k) => k.on_encrypt(m),
+            TestKeyring::Multi(g, c) => {
+                let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
+                match g {
+                    Some(g) => MultiKeyring::new(g.as_ref(), &children).on_encrypt(m),
+                    None => MultiKeyring::children_only(&children).on_encrypt(m),
+                }
+            }
+        }
+    }
+    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
+        match self {
+            TestKeyring::Aes(k) => k.on_decrypt(m, edks),
+            TestKeyring::Multi(g, c) => {
+                let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
+                match g {
+                    Some(g) => MultiKeyring::new(g.as_ref(), &children).on_decrypt(m, edks),
+                    None => MultiKeyring::children_only(&children).on_decrypt(m, edks),
+                }
+            }
+        }
+    }
+}
+
+/// Builds the keyring of a description (without its CMM layer).
+///
+/// # Errors
+/// [`CaseError::Skipped`] for key types this build cannot use.
+pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
+    match d {
+        KeyDescription::RawAes {
+            provider_id,
+            key_name,
+            key,
+        } => RawAesKeyring::new(provider_id, key_name, key)
+            .map(TestKeyring::Aes)
+            .map_err(|e| CaseError::Failed(format!("cannot build raw AES keyring: {e}"))),
+        KeyDescription::RawRsa { .. } => Err(CaseError::Skipped(
+            "raw RSA keyring not implemented yet".into(),
+        )),
+        KeyDescription::RawEcdh { .. } => Err(CaseError::Skipped(
+            "raw ECDH keyring not implemented yet".into(),
+        )),
+        KeyDescription::Kms { .. } => Err(CaseError::Skipped("needs AWS KMS".into())),
+        KeyDescription::Multi {
+            generator,
+            children,
+        } => {
+            let g = generator
+                .as_deref()
+                .map(build_keyring)
+                .transpose()?
+                .map(Box::new);
+            let c = children
+                .iter()
+                .map(build_keyring)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(TestKeyring::Multi(g, c))
+        }
+        KeyDescription::RequiredEc { .. } => Err(CaseError::Failed(
+            "a required-EC CMM nested inside a keyring is not supported".into(),
+        )),
+    }
+}
+
+/// The configuration the vectors run under: decrypt anything the spec allows.
+pub fn config(test: &DecryptTest, opts: &Options) -> Config {
+    let mut cfg =
+        Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
+    cfg.net_v4_0_0_retry = opts.net_v4_0_0_retry;
+    cfg.unsigned_only = test.method == DecryptMethod::StreamingUnsignedOnly;
+    cfg
+}
+
+/// Runs `f` with the test's CMM (keyring, or required-EC CMM over it) and reproduced context.
+///
+/// # Errors
+/// [`CaseError`] from building the keyring, or whatever `f` returns.
+pub fn with_cmm<T>(
+    test: &DecryptTest,
+    f: impl FnOnce(&dyn CryptoMaterialsManager, &[(&str, &str)]) -> Result<T, CaseError>,
+) -> Result<T, CaseError> {
+    if test.keyring.needs_kms() {
+        return Err(CaseError::Skipped("needs AWS KMS".into()));
+    }
+    let reproduced: Vec<(&str, &str)> = test
+        .reproduced_ec
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    match &test.keyring {
+        KeyDescription::RequiredEc {
+            underlying,
+            required_keys,
+        } => {
+            let kr = build_keyring(underlying)?;
+            let keys: Vec<&str> = required_keys.iter().map(String::as_str).collect();
+            let cmm = RequiredEncryptionContextCmm::new(&kr, &keys);
+            f(&cmm, &reproduced)
+        }
+        d => {
+            let kr = build_keyring(d)?;
+            f(&kr, &reproduced)
+        }
+    }
+}
+
+/// Decrypt one test's ciphertext. Ok(plaintext) on success.
+///
+/// # Errors
+/// [`CaseError::Skipped`] for tests needing KMS or unimplemented keyrings;
+/// [`CaseError::Failed`] with the error text otherwise.
+pub fn decrypt_case(test: &DecryptTest, opts: &Options) -> Result<Vec<u8>, CaseError> {
+    let cfg = config(test, opts);
+    with_cmm(test, |cmm, reproduced| {
+        let mut out = vec![0u8; test.ciphertext.len()];
+        let d = esdk_core::decrypt(
+            &cfg,
+            &esdk::DEFAULT_PROVIDER,
+            cmm,
+            reproduced,
+            &test.ciphertext,
+            &mut out,
+        )
+        .map_err(|e| CaseError::Failed(e.to_string()))?;
+        out.truncate(d.plaintext_len);
+        Ok(out)
+    })
+}
