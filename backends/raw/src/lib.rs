@@ -11,6 +11,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "rsa")]
+extern crate std;
+
+#[cfg(feature = "ecdh")]
+pub mod ecdh;
+#[cfg(feature = "rsa")]
+pub mod rsa;
+
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyringError};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};

@@ -1,0 +1,1 @@
+//! esdk-aws-lc (to be written).

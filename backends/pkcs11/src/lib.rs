@@ -1,0 +1,1 @@
+//! esdk-pkcs11 (to be written).

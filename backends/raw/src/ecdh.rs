@@ -1,0 +1,1 @@
+//! Raw ECDH keyring (to be written).

@@ -1,0 +1,1 @@
+//! Raw RSA keyring (to be written).
