@@ -1,0 +1,257 @@
+//! Messages we write decrypt with our own decryptor: every suite, frame lengths 1, 512,
+//! 4096 and 1 MiB, plaintexts of 0, 1, frame-1, frame, frame+1 and 10 frames; the exact
+//! size function agrees with what is written; tampering anywhere is detected.
+
+use esdk_core::error::{AuthFailure, Error};
+use esdk_core::{
+    AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, decrypt, encrypt, encrypted_len,
+};
+use esdk_raw::RawAesKeyring;
+
+const KEY: [u8; 32] = [0x42; 32];
+
+fn cfg_for(suite: AlgorithmSuite) -> Config {
+    let policy = if suite.is_committing() {
+        CommitmentPolicy::RequireEncryptRequireDecrypt
+    } else {
+        CommitmentPolicy::ForbidEncryptAllowDecrypt
+    };
+    Config::new().with_commitment_policy(policy)
+}
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn round_trip(suite: AlgorithmSuite, frame: u32, len: usize, keyring: &RawAesKeyring<'_>) {
+    let cfg = cfg_for(suite);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(frame);
+    let pt = pattern(len, frame as u8);
+    let mut ec = [("purpose", "round-trip"), ("ключ", "значение")];
+    let exact = encrypted_len(&cfg, &opts, keyring, &ec, len).expect("size");
+    let mut out = vec![0u8; exact];
+    let n = encrypt(
+        &cfg,
+        &esdk::DEFAULT_PROVIDER,
+        keyring,
+        &opts,
+        &mut ec,
+        &pt,
+        &mut out,
+    )
+    .unwrap_or_else(|e| panic!("encrypt {suite} frame {frame} len {len}: {e}"));
+    assert_eq!(
+        n, exact,
+        "encrypted_len must be exact ({suite}, frame {frame}, len {len})"
+    );
+    let mut back = vec![0u8; n];
+    let d = decrypt(
+        &cfg,
+        &esdk::DEFAULT_PROVIDER,
+        keyring,
+        &[],
+        &out[..n],
+        &mut back,
+    )
+    .unwrap_or_else(|e| panic!("decrypt {suite} frame {frame} len {len}: {e}"));
+    assert_eq!(
+        &back[..d.plaintext_len],
+        &pt[..],
+        "{suite} frame {frame} len {len}"
+    );
+    assert_eq!(d.header.suite, suite);
+    assert_eq!(d.header.frame_length, frame);
+    assert_eq!(
+        d.header.encryption_context.get("purpose"),
+        Some("round-trip")
+    );
+}
+
+#[test]
+fn every_suite_frame_length_and_boundary_size() {
+    let keyring = RawAesKeyring::new("esdk-test", "key-1", &KEY).expect("keyring");
+    let mut count = 0;
+    for suite in AlgorithmSuite::ALL {
+        for frame in [1u32, 512, 4096, 1 << 20] {
+            let f = frame as usize;
+            for len in [0, 1, f - 1, f, f + 1, 10 * f] {
+                round_trip(suite, frame, len, &keyring);
+                count += 1;
+            }
+        }
+    }
+    println!("round trips: {count} passed, 0 failed");
+    assert_eq!(count, 11 * 4 * 6);
+}
+
+#[test]
+fn output_buffer_too_small_reports_the_exact_size() {
+    let keyring = RawAesKeyring::new("esdk-test", "key-1", &KEY).expect("keyring");
+    let cfg = Config::new();
+    let opts = EncryptOptions::new();
+    let mut ec = [("a", "b")];
+    let exact = encrypted_len(&cfg, &opts, &keyring, &ec, 100).expect("size");
+    let mut out = vec![0u8; exact - 1];
+    let e = encrypt(
+        &cfg,
+        &esdk::DEFAULT_PROVIDER,
+        &keyring,
+        &opts,
+        &mut ec,
+        &[1; 100],
+        &mut out,
+    )
+    .unwrap_err();
+    assert_eq!(e, Error::BufferTooSmall { required: exact });
+}
+
+#[test]
+fn every_byte_flip_of_a_signed_message_is_detected() {
+    let keyring = RawAesKeyring::new("esdk-test", "key-1", &KEY).expect("keyring");
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256EcdsaP256,
+    ] {
+        let cfg = cfg_for(suite);
+        let opts = EncryptOptions::new()
+            .with_suite(suite)
+            .with_frame_length(64);
+        let pt = pattern(200, 9);
+        let msg = esdk::encrypt(&cfg, &keyring, &opts, &[("k", "v")], &pt).expect("encrypt");
+        let mut out = vec![0u8; msg.len()];
+        for i in 0..msg.len() {
+            let mut bad = msg.clone();
+            bad[i] ^= 0x01;
+            let r = decrypt(&cfg, &esdk::DEFAULT_PROVIDER, &keyring, &[], &bad, &mut out);
+            assert!(r.is_err(), "{suite}: flipping byte {i} was not detected");
+            assert!(
+                out.iter().all(|b| *b == 0),
+                "{suite}: plaintext released after flipping byte {i}"
+            );
+        }
+        for cut in 0..msg.len() {
+            let r = decrypt(
+                &cfg,
+                &esdk::DEFAULT_PROVIDER,
+                &keyring,
+                &[],
+                &msg[..cut],
+                &mut out,
+            );
+            assert!(
+                matches!(r, Err(Error::Truncated { .. })),
+                "{suite}: cut at {cut}: {r:?}"
+            );
+        }
+        let mut long = msg.clone();
+        long.push(0);
+        let r = decrypt(
+            &cfg,
+            &esdk::DEFAULT_PROVIDER,
+            &keyring,
+            &[],
+            &long,
+            &mut out,
+        );
+        assert_eq!(r.unwrap_err(), Error::TrailingBytes { offset: msg.len() });
+    }
+}
+
+#[test]
+fn wrong_key_names_the_edk_and_reason() {
+    let a = RawAesKeyring::new("esdk-test", "key-1", &KEY).expect("keyring");
+    let b = RawAesKeyring::new("esdk-test", "key-1", &[0x43; 32]).expect("keyring");
+    let msg =
+        esdk::encrypt(&Config::new(), &a, &EncryptOptions::new(), &[], b"x").expect("encrypt");
+    let e = esdk::decrypt(&Config::new(), &b, &[], &msg).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("EDK #0") && text.contains("unwrap failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn commitment_and_policy_checks() {
+    let k = RawAesKeyring::new("esdk-test", "key-1", &KEY).expect("keyring");
+    // A non-committing message is refused under the default policy before any key is used.
+    let old = AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384;
+    let msg = esdk::encrypt(
+        &cfg_for(old),
+        &k,
+        &EncryptOptions::new().with_suite(old),
+        &[],
+        b"x",
+    )
+    .expect("encrypt");
+    let e = esdk::decrypt(&Config::new(), &k, &[], &msg).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Policy(esdk_core::error::PolicyViolation::SuiteNotAllowed { suite: 0x0378 })
+    );
+    // Changing the commitment key in the header fails the commitment check.
+    let msg =
+        esdk::encrypt(&Config::new(), &k, &EncryptOptions::new(), &[], b"x").expect("encrypt");
+    let h = esdk_core::header::parse(&msg, Default::default()).expect("parse");
+    let esdk_core::header::Parsed::Complete(h) = h else {
+        panic!("incomplete")
+    };
+    let commit_at = h.body_len - 32;
+    let mut bad = msg.clone();
+    bad[commit_at] ^= 0x80;
+    let e = esdk::decrypt(&Config::new(), &k, &[], &bad).unwrap_err();
+    assert_eq!(e, Error::Authentication(AuthFailure::Commitment));
+    // Unsigned-only mode refuses a signed message right after the header.
+    let mut cfg = Config::new();
+    cfg.unsigned_only = true;
+    let e = esdk::decrypt(&cfg, &k, &[], &msg).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Policy(esdk_core::error::PolicyViolation::SignedMessageRejected)
+    );
+}
+
+#[test]
+fn required_encryption_context_is_authenticated_but_not_stored() {
+    let k = RawAesKeyring::new("esdk-test", "key-1", &KEY).expect("keyring");
+    let keys = ["tenant"];
+    let cmm = esdk_core::RequiredEncryptionContextCmm::new(&k, &keys);
+    let msg = esdk::encrypt(
+        &Config::new(),
+        &cmm,
+        &EncryptOptions::new(),
+        &[("tenant", "t1"), ("kind", "log")],
+        b"data",
+    )
+    .expect("encrypt");
+    assert!(
+        !msg.windows(6).any(|w| w == b"tenant"),
+        "required key must not be stored"
+    );
+    let ok = esdk::decrypt(&Config::new(), &cmm, &[("tenant", "t1")], &msg).expect("decrypt");
+    assert_eq!(ok.plaintext, b"data");
+    // A wrong value: the raw AES keyring binds the full context, so unwrapping fails first.
+    let e = esdk::decrypt(&Config::new(), &cmm, &[("tenant", "t2")], &msg).unwrap_err();
+    assert!(e.to_string().contains("EDK #0: unwrap failed"), "{e}");
+    let e = esdk::decrypt(&Config::new(), &cmm, &[], &msg).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Policy(esdk_core::error::PolicyViolation::MissingRequiredEncryptionContextKey)
+    );
+    // A stored pair contradicted by the reproduced context.
+    let e = esdk::decrypt(
+        &Config::new(),
+        &cmm,
+        &[("tenant", "t1"), ("kind", "other")],
+        &msg,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        Error::Policy(esdk_core::error::PolicyViolation::EncryptionContextMismatch)
+    );
+}
