@@ -126,7 +126,7 @@ impl<'a> EcView<'a> {
     /// Whether the received bytes are already the canonical serialization (sorted, and not
     /// the legacy empty form).
     pub fn is_canonical(&self) -> bool {
-        self.sorted && !(self.count == 0 && !self.bytes.is_empty())
+        self.sorted && (self.count != 0 || self.bytes.is_empty())
     }
 
     /// The pairs in the order received, as raw bytes.

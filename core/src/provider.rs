@@ -22,6 +22,11 @@ impl<R: RandomSource + ?Sized> RandomSource for &R {
     }
 }
 
+/// Associated data delivered in pieces: called once with a sink, it passes each piece to
+/// the sink in order. Lets the header tag cover the header body and the required encryption
+/// context without concatenating them into a buffer.
+pub type AadFeed<'a> = dyn FnMut(&mut dyn FnMut(&[u8])) + 'a;
+
 /// The tag did not verify. Deliberately opaque.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TagMismatch;
@@ -58,11 +63,7 @@ pub trait AeadKey {
     ///
     /// # Errors
     /// [`CryptoError::Aead`] if the provider refuses the input.
-    fn gmac(
-        &self,
-        iv: &[u8; 12],
-        aad: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
-    ) -> Result<[u8; 16], CryptoError>;
+    fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError>;
 }
 
 /// A running hash of the message bytes, for the footer signature.

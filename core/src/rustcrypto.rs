@@ -11,7 +11,7 @@ use sha2::Digest;
 use zeroize::Zeroize;
 
 use crate::error::CryptoError;
-use crate::provider::{AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch};
+use crate::provider::{AadFeed, AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch};
 use crate::suite::{HashAlg, SignatureAlg};
 
 /// The pure-Rust provider, generic over its source of randomness.
@@ -53,6 +53,8 @@ impl<R: RandomSource> RandomSource for RustCrypto<R> {
 }
 
 /// An expanded AES-GCM key of the pure-Rust provider. Zeroized on drop by aes-gcm.
+// Variants differ in size by their key schedules; boxing is not an option without a heap.
+#[allow(clippy::large_enum_variant)]
 pub enum RustCryptoAead {
     /// AES-128-GCM.
     A128(aes_gcm::Aes128Gcm, aes::Aes128),
@@ -74,7 +76,7 @@ impl core::fmt::Debug for RustCryptoAead {
 fn gmac_with<C: BlockCipherEncrypt<BlockSize = aes::cipher::consts::U16>>(
     cipher: &C,
     iv: &[u8; 12],
-    aad: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
+    aad: &mut AadFeed<'_>,
 ) -> [u8; 16] {
     // H = E_K(0^128); tag = E_K(IV ‖ 0^31 ‖ 1) xor GHASH_H(A ‖ pad ‖ len(A) ‖ len(C)=0).
     let mut h = aes::Block::default();
@@ -150,11 +152,7 @@ impl AeadKey for RustCryptoAead {
             .map_err(|_| TagMismatch)
     }
 
-    fn gmac(
-        &self,
-        iv: &[u8; 12],
-        aad: &mut dyn FnMut(&mut dyn FnMut(&[u8])),
-    ) -> Result<[u8; 16], CryptoError> {
+    fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
         Ok(each_aead!(self, _a, c => gmac_with(c, iv, aad)))
     }
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test of the project. Sets up what it needs on a fresh Debian machine first.
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { printf '\n=== %s\n' "$*"; }
+t0=$(date +%s)
+
+step "setup"
+bash scripts/setup.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "no_std: the core builds for thumbv7em-none-eabihf"
+cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
+(cd firmware && cargo build --release -q)
+echo "firmware image (no global allocator; encrypt+decrypt 0x0578), flash size:"
+size firmware/target/thumbv7em-none-eabihf/release/esdk-firmware-probe
+
+step "unit, integration and doc tests"
+cargo test --workspace
+
+step "examples"
+cargo run -q -p esdk-examples --example firmware_fixed_buffer
+
+step "official test vectors"
+bash scripts/vectors.sh
+
+echo
+echo "all tests passed in $(( $(date +%s) - t0 )) s"
