@@ -29,6 +29,8 @@ pub enum CaseError {
 }
 
 /// A keyring built from a manifest key description.
+// Test-only; one per test case, so the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum TestKeyring<'a> {
     /// Raw AES.
     Aes(RawAesKeyring<'a>),
