@@ -35,16 +35,16 @@ pub enum Status {
     },
     /// The header was parsed and authenticated; the data key is ready.
     Header,
-    /// `written` bytes of plaintext were released.
+    /// `written` bytes of plaintext of a regular frame were released.
     Plaintext {
-        /// This was the final frame (or the non-framed body).
-        final_frame: bool,
         /// `false` for regular frames of a signed message: their tag verified, but the
         /// signature over the whole message is checked only at the end. Treat such
         /// plaintext as unverified until [`Status::Done`], and discard it if an error comes.
         verified: bool,
     },
-    /// The message is complete and fully verified. Any further input is not part of it.
+    /// The message is complete and fully verified (signature included); `written` bytes of
+    /// plaintext of the final frame (or non-framed body) were released with this status.
+    /// Any further input is not part of the message.
     Done,
 }
 
@@ -226,7 +226,12 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             State::Body(_) => self.body_step(input, out),
         };
         match r {
-            Ok(p) => {
+            Ok(mut p) => {
+                if let Status::NeedInput { min } = &mut p.status {
+                    // Always ask for more than was given, so a caller that feeds exactly
+                    // `min` bytes makes progress.
+                    *min = (*min).max(input.len() + 1);
+                }
                 self.offset += p.consumed;
                 Ok(p)
             }
@@ -558,22 +563,21 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                 None => true,
             },
         };
-        if is_final {
+        let status = if is_final {
             let suite = b.suite;
             self.state = State::Done(suite);
+            Status::Done
         } else {
             b.next_seq = b
                 .next_seq
                 .checked_add(1)
                 .ok_or(malformed(0, Malformed::TooManyFrames))?;
-        }
+            Status::Plaintext { verified }
+        };
         Ok(Progress {
             consumed,
             written: len,
-            status: Status::Plaintext {
-                final_frame: is_final,
-                verified,
-            },
+            status,
         })
     }
 }

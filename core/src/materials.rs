@@ -65,14 +65,23 @@ pub struct Edks<'a> {
     count: u16,
 }
 
-fn field(bytes: &[u8], at: &mut usize) -> Option<usize> {
-    let len = usize::from(u16::from_be_bytes([*bytes.get(*at)?, *bytes.get(*at + 1)?]));
+/// Reads a u16-length-prefixed field at `*at`; returns its start and moves `*at` past it,
+/// or `Err(needed)` with the input length needed to complete it.
+fn field_or_need(bytes: &[u8], at: &mut usize) -> Result<usize, usize> {
+    let (Some(hi), Some(lo)) = (bytes.get(*at), bytes.get(*at + 1)) else {
+        return Err(*at + 2);
+    };
+    let len = usize::from(u16::from_be_bytes([*hi, *lo]));
     let start = *at + 2;
     if bytes.len() < start + len {
-        return None;
+        return Err(start + len);
     }
     *at = start + len;
-    Some(start)
+    Ok(start)
+}
+
+fn field(bytes: &[u8], at: &mut usize) -> Option<usize> {
+    field_or_need(bytes, at).ok()
 }
 
 impl<'a> Edks<'a> {
@@ -80,21 +89,16 @@ impl<'a> Edks<'a> {
     /// they span.
     ///
     /// # Errors
-    /// [`Error::Truncated`] when `bytes` ends early (offsets relative to `bytes`);
-    /// [`Malformed::EdkProviderId`] for a provider id that is not UTF-8.
+    /// [`Error::Truncated`] with `offset` = the length `bytes` must have to complete the next
+    /// field, when it ends early; [`Malformed::EdkProviderId`] for a provider id that is not
+    /// UTF-8 (offsets relative to `bytes`).
     pub fn parse(bytes: &'a [u8], count: u16) -> Result<(Self, usize), Error> {
         let mut at = 0usize;
         for index in 0..count {
             for f in 0..3 {
                 let start = at;
-                let Some(s) = field(bytes, &mut at) else {
-                    let offset = if bytes.len() < start + 2 {
-                        bytes.len()
-                    } else {
-                        start + 2
-                    };
-                    return Err(Error::Truncated { offset });
-                };
+                let s =
+                    field_or_need(bytes, &mut at).map_err(|offset| Error::Truncated { offset })?;
                 if f == 0 && core::str::from_utf8(&bytes[s..at]).is_err() {
                     return Err(Error::Malformed {
                         offset: start,
@@ -474,7 +478,16 @@ mod tests {
         assert_eq!(v[1].0, 1);
         assert_eq!(
             Edks::parse(&buf[..n - 1], 2).unwrap_err(),
-            Error::Truncated { offset: n - 1 }
+            Error::Truncated { offset: n }
+        );
+        // The length prefix itself incomplete, then the field: the offset is the end needed.
+        assert_eq!(
+            Edks::parse(&buf[..1], 2).unwrap_err(),
+            Error::Truncated { offset: 2 }
+        );
+        assert_eq!(
+            Edks::parse(&buf[..3], 2).unwrap_err(),
+            Error::Truncated { offset: 4 }
         );
         let mut small = [0u8; 8];
         let mut w = EdkWriter::new(&mut small, 100);

@@ -26,6 +26,11 @@ pub use esdk_core::{
 };
 pub use esdk_raw as raw;
 
+pub mod stream;
+pub use stream::{
+    DecryptingReader, DecryptingWriter, EncryptingWriter, decrypt_stream, encrypt_stream,
+};
+
 use esdk_core::error::CryptoError;
 use esdk_core::provider::RandomSource;
 use esdk_core::rustcrypto::RustCrypto;

@@ -5,4 +5,5 @@
 //! * [`runner`] decrypts one parsed test case with this implementation.
 
 pub mod manifest;
+pub mod modes;
 pub mod runner;
