@@ -1,1 +1,256 @@
-//! esdk-aws-lc (to be written).
+//! # esdk-aws-lc
+//!
+//! A fast [`CryptoProvider`] for the Rust AWS Encryption SDK on
+//! [`aws-lc-rs`](https://docs.rs/aws-lc-rs): AES-GCM (128/192/256), HKDF (SHA-256/384/512),
+//! the SHA-256/384 message hash, ECDSA P-256/P-384 over a digest, and randomness from
+//! aws-lc's `SystemRandom`. For servers and desktops; the `no_std` pure-Rust provider in
+//! `esdk-core` remains the default for firmware.
+//!
+//! The provider is byte-compatible with the pure-Rust one: messages written by either decrypt
+//! with the other, and signatures are DER of the fixed length the Python ESDK writes (71 bytes
+//! for P-256, 103 for P-384) with a low S.
+//!
+//! ```
+//! use esdk_aws_lc::DEFAULT_PROVIDER;
+//! use esdk_core::{Config, EncryptOptions, decrypt, encrypt};
+//! use esdk_raw::RawAesKeyring;
+//!
+//! let key = [7u8; 32]; // load a real key
+//! let keyring = RawAesKeyring::new("my-namespace", "my-key", &key)?;
+//! let cfg = Config::new();
+//! let mut ec = [("purpose", "demo")];
+//! let mut msg = vec![0u8; 4096];
+//! let n = encrypt(&cfg, &DEFAULT_PROVIDER, &keyring, &EncryptOptions::new(), &mut ec, b"hi", &mut msg)?;
+//! let mut out = vec![0u8; n];
+//! let d = decrypt(&cfg, &DEFAULT_PROVIDER, &keyring, &[], &msg[..n], &mut out)?;
+//! assert_eq!(&out[..d.plaintext_len], b"hi");
+//! # Ok::<(), esdk_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod ecdsa;
+#[cfg(test)]
+mod tests;
+
+use aws_lc_rs::rand::SecureRandom;
+use aws_lc_rs::{aead, digest, hkdf};
+use esdk_core::error::CryptoError;
+use esdk_core::provider::{
+    AadFeed, AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch,
+};
+use esdk_core::suite::{HashAlg, SignatureAlg};
+
+/// The aws-lc-rs crypto provider. Stateless, `Copy`, `Send + Sync`; randomness comes from
+/// aws-lc's `SystemRandom` (its DRBG seeded by the operating system).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct AwsLc {
+    _private: (),
+}
+
+impl AwsLc {
+    /// The provider. Equivalent to [`DEFAULT_PROVIDER`].
+    pub const fn new() -> Self {
+        Self { _private: () }
+    }
+}
+
+impl core::fmt::Debug for AwsLc {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AwsLc")
+    }
+}
+
+/// The aws-lc-rs provider, ready to pass to `esdk_core::encrypt` / `decrypt`.
+pub const DEFAULT_PROVIDER: AwsLc = AwsLc::new();
+
+impl RandomSource for AwsLc {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        aws_lc_rs::rand::SystemRandom::new()
+            .fill(out)
+            .map_err(|_| CryptoError::Rng)
+    }
+}
+
+/// An AES-GCM key (128, 192 or 256 bits) held by aws-lc. `Debug` shows only the key size.
+pub struct AwsLcAead {
+    key: aead::LessSafeKey,
+}
+
+impl core::fmt::Debug for AwsLcAead {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AwsLcAead")
+            .field("key_bits", &(self.key.algorithm().key_len() * 8))
+            .finish_non_exhaustive()
+    }
+}
+
+fn tag16(tag: &aead::Tag) -> Result<[u8; 16], CryptoError> {
+    tag.as_ref().try_into().map_err(|_| CryptoError::Aead)
+}
+
+impl AeadKey for AwsLcAead {
+    fn seal_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError> {
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(*iv),
+                aead::Aad::from(aad),
+                buf,
+            )
+            .map_err(|_| CryptoError::Aead)?;
+        tag16(&tag)
+    }
+
+    fn open_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), TagMismatch> {
+        self.key
+            .open_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(*iv),
+                aead::Aad::from(aad),
+                tag,
+                buf,
+            )
+            .map(|_| ())
+            .map_err(|_| TagMismatch)
+    }
+
+    fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
+        // aws-lc has no incremental GCM, so the pieces are joined. Header-only, once per
+        // message.
+        let mut joined = Vec::with_capacity(256);
+        aad(&mut |part: &[u8]| joined.extend_from_slice(part));
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(*iv),
+                aead::Aad::from(joined.as_slice()),
+                &mut [],
+            )
+            .map_err(|_| CryptoError::Aead)?;
+        tag16(&tag)
+    }
+}
+
+/// A running SHA-256 / SHA-384 of the message, in aws-lc.
+pub struct AwsLcHasher {
+    ctx: digest::Context,
+}
+
+impl core::fmt::Debug for AwsLcHasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AwsLcHasher")
+            .field("output_len", &self.ctx.algorithm().output_len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageHasher for AwsLcHasher {
+    fn update(&mut self, data: &[u8]) {
+        self.ctx.update(data);
+    }
+
+    fn finalize_into(self, out: &mut [u8; 64]) -> usize {
+        let d = self.ctx.finish();
+        let d = d.as_ref();
+        out[..d.len()].copy_from_slice(d);
+        d.len()
+    }
+}
+
+/// An HKDF output length for aws-lc-rs.
+struct OkmLen(usize);
+
+impl hkdf::KeyType for OkmLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+impl CryptoProvider for AwsLc {
+    type Aead = AwsLcAead;
+    type Hasher = AwsLcHasher;
+
+    fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
+        let alg = match key.len() {
+            16 => &aead::AES_128_GCM,
+            24 => &aead::AES_192_GCM,
+            32 => &aead::AES_256_GCM,
+            _ => return Err(CryptoError::InvalidKey),
+        };
+        let key = aead::UnboundKey::new(alg, key).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(AwsLcAead {
+            key: aead::LessSafeKey::new(key),
+        })
+    }
+
+    fn hkdf(
+        &self,
+        hash: HashAlg,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        okm: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let alg = match hash {
+            HashAlg::Sha256 => hkdf::HKDF_SHA256,
+            HashAlg::Sha384 => hkdf::HKDF_SHA384,
+            HashAlg::Sha512 => hkdf::HKDF_SHA512,
+        };
+        // An empty salt is HMAC with an empty key, which HMAC pads with zeros: the same as
+        // RFC 5869's "string of HashLen zeros".
+        let prk = hkdf::Salt::new(alg, salt).extract(ikm);
+        prk.expand(info, OkmLen(okm.len()))
+            .and_then(|o| o.fill(okm))
+            .map_err(|_| CryptoError::InvalidKey)
+    }
+
+    fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
+        let d = match alg {
+            SignatureAlg::EcdsaP256Sha256 => &digest::SHA256,
+            SignatureAlg::EcdsaP384Sha384 => &digest::SHA384,
+        };
+        Ok(AwsLcHasher {
+            ctx: digest::Context::new(d),
+        })
+    }
+
+    fn generate_signing_key(
+        &self,
+        alg: SignatureAlg,
+        private: &mut [u8],
+        public: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        ecdsa::generate(alg, private, public)
+    }
+
+    fn sign_digest(
+        &self,
+        alg: SignatureAlg,
+        private: &[u8],
+        digest: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        ecdsa::sign(alg, private, digest, out)
+    }
+
+    fn verify_digest(
+        &self,
+        alg: SignatureAlg,
+        public: &[u8],
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError> {
+        ecdsa::verify(alg, public, digest, sig)
+    }
+}

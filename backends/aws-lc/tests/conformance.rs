@@ -1,0 +1,250 @@
+//! The aws-lc provider against the pure-Rust one: every suite, several frame and plaintext
+//! lengths, both directions; tampering fails the same way under both; and every raw-AES
+//! decrypt vector of the Python ESDK 4.0.7 set.
+
+use std::path::Path;
+
+use esdk_aws_lc::{AwsLc, DEFAULT_PROVIDER};
+use esdk_core::error::{AuthFailure, Error};
+use esdk_core::{
+    AlgorithmSuite, CommitmentPolicy, Config, CryptoProvider, EncryptOptions, decrypt, encrypt,
+    encrypted_len,
+};
+use esdk_raw::RawAesKeyring;
+use esdk_tests::manifest::Expected;
+use esdk_tests::runner::CaseError;
+
+const KEY: [u8; 32] = [
+    0x10, 0x21, 0x32, 0x43, 0x54, 0x65, 0x76, 0x87, 0x98, 0xA9, 0xBA, 0xCB, 0xDC, 0xED, 0xFE, 0x0F,
+    0x1E, 0x2D, 0x3C, 0x4B, 0x5A, 0x69, 0x78, 0x87, 0x96, 0xA5, 0xB4, 0xC3, 0xD2, 0xE1, 0xF0, 0x01,
+];
+
+fn keyring() -> RawAesKeyring<'static> {
+    RawAesKeyring::new("conformance", "aws-lc-key", &KEY).expect("keyring")
+}
+
+fn config_for(suite: AlgorithmSuite) -> Config {
+    Config::new().with_commitment_policy(if suite.is_committing() {
+        CommitmentPolicy::RequireEncryptAllowDecrypt
+    } else {
+        CommitmentPolicy::ForbidEncryptAllowDecrypt
+    })
+}
+
+fn plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+fn seal<P: CryptoProvider>(
+    p: &P,
+    suite: AlgorithmSuite,
+    frame: u32,
+    pt: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let cfg = config_for(suite);
+    let kr = keyring();
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(frame);
+    let ec_src = [("purpose", "conformance"), ("provider", "aws-lc")];
+    let len = encrypted_len(&cfg, &opts, &kr, &ec_src, pt.len())?;
+    let mut ec = ec_src;
+    let mut out = vec![0u8; len];
+    let n = encrypt(&cfg, p, &kr, &opts, &mut ec, pt, &mut out)?;
+    // The size query is exact, so signatures have their fixed length.
+    assert_eq!(n, len, "suite {suite} frame {frame} len {}", pt.len());
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Decrypts and returns (plaintext, header length).
+fn open<P: CryptoProvider>(
+    p: &P,
+    suite: AlgorithmSuite,
+    msg: &[u8],
+) -> Result<(Vec<u8>, usize), Error> {
+    let cfg = config_for(suite);
+    let kr = keyring();
+    let mut out = vec![0u8; msg.len()];
+    let d = decrypt(&cfg, p, &kr, &[], msg, &mut out)?;
+    out.truncate(d.plaintext_len);
+    Ok((out, d.header.bytes.len()))
+}
+
+fn rust_crypto() -> esdk::DefaultProvider {
+    esdk::DEFAULT_PROVIDER
+}
+
+#[test]
+fn every_suite_both_directions() {
+    let aws = DEFAULT_PROVIDER;
+    let rc = rust_crypto();
+    let mut cases = 0;
+    for suite in AlgorithmSuite::ALL {
+        for frame in [1u32, 512, 4096] {
+            let f = frame as usize;
+            for len in [0, 1, f - 1, f, f + 1, 3 * f + 7] {
+                let pt = plaintext(len);
+                let ctx = format!("suite {suite} frame {frame} len {len}");
+
+                let msg = seal(&aws, suite, frame, &pt).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let (got, _) = open(&rc, suite, &msg).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                assert_eq!(got, pt, "{ctx}: aws-lc -> rustcrypto");
+                let (got, _) = open(&aws, suite, &msg).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                assert_eq!(got, pt, "{ctx}: aws-lc -> aws-lc");
+
+                let msg = seal(&rc, suite, frame, &pt).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let (got, _) = open(&aws, suite, &msg).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                assert_eq!(got, pt, "{ctx}: rustcrypto -> aws-lc");
+                cases += 1;
+            }
+        }
+    }
+    println!("{cases} cases x 2 directions passed");
+    assert_eq!(cases, 11 * 3 * 6);
+}
+
+#[test]
+fn explicit_provider_construction_matches_default() {
+    assert_eq!(AwsLc::new(), DEFAULT_PROVIDER);
+    let rc = esdk_core::rustcrypto::RustCrypto::new(esdk::OsRng);
+    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+    let msg = seal(&AwsLc::new(), suite, 512, &plaintext(1000)).expect("seal");
+    assert_eq!(open(&rc, suite, &msg).expect("open").0, plaintext(1000));
+}
+
+/// Flips one bit at `at` and returns the error of each provider.
+fn tampered(suite: AlgorithmSuite, msg: &[u8], at: usize) -> (Error, Error) {
+    let mut bad = msg.to_vec();
+    bad[at] ^= 0x01;
+    let a = open(&DEFAULT_PROVIDER, suite, &bad).expect_err("aws-lc accepted a tampered message");
+    let r = open(&rust_crypto(), suite, &bad).expect_err("rustcrypto accepted a tampered message");
+    (a, r)
+}
+
+#[test]
+fn tampering_fails_the_same_way() {
+    let frame = 512u32;
+    let f = frame as usize;
+    for suite in AlgorithmSuite::ALL {
+        for writer in ["aws-lc", "rustcrypto"] {
+            let pt = plaintext(3 * f + 7);
+            let msg = match writer {
+                "aws-lc" => seal(&DEFAULT_PROVIDER, suite, frame, &pt),
+                _ => seal(&rust_crypto(), suite, frame, &pt),
+            }
+            .expect("seal");
+            let (_, header_len) = open(&DEFAULT_PROVIDER, suite, &msg).expect("open");
+            let footer_len = suite.signature().map_or(0, |s| 2 + s.fixed_signature_len());
+            let ctx = format!("suite {suite}, written by {writer}");
+
+            // Header: the last byte of the header tag.
+            let (a, r) = tampered(suite, &msg, header_len - 1);
+            assert_eq!(a, r, "{ctx}: header");
+            assert_eq!(
+                a,
+                Error::Authentication(AuthFailure::HeaderTag),
+                "{ctx}: header"
+            );
+
+            // Frame: a ciphertext byte of frame 2 (after seq 4 + iv 12 of frame 2).
+            let frame2 = header_len + (f + 32) + 16 + 10;
+            let (a, r) = tampered(suite, &msg, frame2);
+            assert_eq!(a, r, "{ctx}: frame");
+            assert_eq!(
+                a,
+                Error::Authentication(AuthFailure::FrameTag { sequence: 2 }),
+                "{ctx}: frame"
+            );
+
+            // Final frame tag.
+            let final_tag = msg.len() - footer_len - 1;
+            let (a, r) = tampered(suite, &msg, final_tag);
+            assert_eq!(a, r, "{ctx}: final frame");
+            assert_eq!(
+                a,
+                Error::Authentication(AuthFailure::FrameTag { sequence: 4 }),
+                "{ctx}: final frame"
+            );
+
+            // Footer: a byte inside the signature (the s value near the end).
+            if footer_len > 0 {
+                let (a, r) = tampered(suite, &msg, msg.len() - 5);
+                assert_eq!(a, r, "{ctx}: footer");
+                assert_eq!(
+                    a,
+                    Error::Authentication(AuthFailure::Signature),
+                    "{ctx}: footer"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn python_4_0_7_raw_aes_vectors() {
+    let path = Path::new("/work/shared/test-vectors/python-4.0.7-local/manifest.json");
+    if !path.exists() {
+        eprintln!("skipping: {} not present", path.display());
+        return;
+    }
+    let manifest = esdk_tests::manifest::load_decrypt_manifest(path).expect("manifest");
+    let opts = esdk_tests::runner::Options::default();
+    let (mut ok_pos, mut ok_neg, mut skipped) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    for test in &manifest.tests {
+        if test.keyring.needs_rsa() || test.keyring.needs_ecdh() || test.keyring.needs_kms() {
+            skipped += 1;
+            continue;
+        }
+        let cfg = esdk_tests::runner::config(test, &opts);
+        let r = esdk_tests::runner::with_cmm(test, |cmm, reproduced| {
+            let mut out = vec![0u8; test.ciphertext.len()];
+            let d = decrypt(
+                &cfg,
+                &DEFAULT_PROVIDER,
+                cmm,
+                reproduced,
+                &test.ciphertext,
+                &mut out,
+            )
+            .map_err(|e| CaseError::Failed(e.to_string()))?;
+            out.truncate(d.plaintext_len);
+            Ok(out)
+        });
+        match (&test.expected, r) {
+            (Expected::Plaintext(want), Ok(got)) if *want == got => {
+                ok_pos += 1;
+            }
+            (Expected::Error(_), Err(CaseError::Failed(aws_err))) => {
+                // The same failure, for the same reason, as the pure-Rust provider.
+                match esdk_tests::runner::decrypt_case(test, &opts) {
+                    Err(CaseError::Failed(rc_err)) if rc_err == aws_err => ok_neg += 1,
+                    other => failures.push(format!(
+                        "{}: aws-lc failed with {aws_err:?}, rustcrypto gave {other:?}",
+                        test.id
+                    )),
+                }
+            }
+            (_, Err(CaseError::Skipped(why))) => {
+                failures.push(format!("{}: unexpectedly skipped: {why}", test.id));
+            }
+            (exp, got) => failures.push(format!(
+                "{}: expected {}, got {:?}",
+                test.id,
+                match exp {
+                    Expected::Plaintext(_) => "plaintext",
+                    Expected::Error(_) => "an error",
+                },
+                got.map(|p| p.len())
+            )),
+        }
+    }
+    println!(
+        "python-4.0.7 raw-AES vectors through aws-lc: {ok_pos} positive passed, {ok_neg} \
+         negative failed as expected, {} wrong, {skipped} skipped (RSA/ECDH/KMS)",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(ok_pos > 0);
+}
