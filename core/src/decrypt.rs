@@ -527,8 +527,10 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
         let mut aad = [0u8; 96];
         let n = body::body_aad(&b.message_id[..mid_len], kind, seq, len as u64, &mut aad);
         let pt = &mut out[..len];
-        pt.copy_from_slice(&input[ct_at..ct_at + len]);
-        if b.key.open_in_place(&iv, &aad[..n], pt, &tag).is_err() {
+        if b.key
+            .open_to(&iv, &aad[..n], &input[ct_at..ct_at + len], &tag, pt)
+            .is_err()
+        {
             pt.zeroize();
             return Err(Error::Authentication(match kind {
                 BodyKind::NonFramed => AuthFailure::NonFramedTag,

@@ -409,7 +409,6 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         out[..4].copy_from_slice(&seq.to_be_bytes());
         out[4..16].copy_from_slice(&iv);
         let ct = &mut out[16..16 + frame_len];
-        ct.copy_from_slice(plaintext);
         let mut aad = [0u8; 96];
         let n = body::body_aad(
             &b.message_id[..mid_len],
@@ -418,7 +417,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             frame_len as u64,
             &mut aad,
         );
-        let r = b.key.seal_in_place(&iv, &aad[..n], ct);
+        let r = b.key.seal_to(&iv, &aad[..n], plaintext, ct);
         let tag = match r {
             Ok(t) => t,
             Err(e) => return self.poison(Err(e.into())),
@@ -459,7 +458,6 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         out[4..8].copy_from_slice(&seq.to_be_bytes());
         out[8..20].copy_from_slice(&iv);
         out[20..24].copy_from_slice(&(len as u32).to_be_bytes());
-        out[24..24 + len].copy_from_slice(plaintext);
         let mut aad = [0u8; 96];
         let n = body::body_aad(
             &b.message_id[..mid_len],
@@ -468,7 +466,10 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             len as u64,
             &mut aad,
         );
-        let tag = match b.key.seal_in_place(&iv, &aad[..n], &mut out[24..24 + len]) {
+        let tag = match b
+            .key
+            .seal_to(&iv, &aad[..n], plaintext, &mut out[24..24 + len])
+        {
             Ok(t) => t,
             Err(e) => return self.poison(Err(e.into())),
         };

@@ -57,6 +57,43 @@ pub trait AeadKey {
         tag: &[u8; 16],
     ) -> Result<(), TagMismatch>;
 
+    /// Encrypts `input` into `out` (of the same length) and returns the tag. Providers that
+    /// can read and write separate buffers override this to avoid a copy; the default copies
+    /// then seals in place.
+    ///
+    /// # Errors
+    /// [`CryptoError::Aead`] when the lengths differ or the provider refuses the input.
+    fn seal_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError> {
+        let out = out.get_mut(..input.len()).ok_or(CryptoError::Aead)?;
+        out.copy_from_slice(input);
+        self.seal_in_place(iv, aad, out)
+    }
+
+    /// Verifies `tag` and decrypts `input` into `out` (of the same length). On failure the
+    /// content of `out` is unspecified and must not be released. The default copies then
+    /// opens in place.
+    ///
+    /// # Errors
+    /// [`TagMismatch`] when authentication fails or the lengths differ.
+    fn open_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        tag: &[u8; 16],
+        out: &mut [u8],
+    ) -> Result<(), TagMismatch> {
+        let out = out.get_mut(..input.len()).ok_or(TagMismatch)?;
+        out.copy_from_slice(input);
+        self.open_in_place(iv, aad, out, tag)
+    }
+
     /// The AES-GCM tag of an empty plaintext (a GMAC) whose associated data is everything
     /// `aad` passes to the sink it is given, in order. Used for the header tag, whose AAD
     /// is the header body followed by the serialized required encryption context.

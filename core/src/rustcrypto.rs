@@ -152,6 +152,34 @@ impl AeadKey for RustCryptoAead {
             .map_err(|_| TagMismatch)
     }
 
+    fn seal_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError> {
+        let out = out.get_mut(..input.len()).ok_or(CryptoError::Aead)?;
+        let buf = aes_gcm::aead::inout::InOutBuf::new(input, out).map_err(|_| CryptoError::Aead)?;
+        let tag = each_aead!(self, a, _c => a.encrypt_inout_detached(iv.into(), aad, buf))
+            .map_err(|_| CryptoError::Aead)?;
+        Ok(tag.into())
+    }
+
+    fn open_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        tag: &[u8; 16],
+        out: &mut [u8],
+    ) -> Result<(), TagMismatch> {
+        let out = out.get_mut(..input.len()).ok_or(TagMismatch)?;
+        let buf = aes_gcm::aead::inout::InOutBuf::new(input, out).map_err(|_| TagMismatch)?;
+        each_aead!(self, a, _c => a.decrypt_inout_detached(iv.into(), aad, buf, tag.into()))
+            .map_err(|_| TagMismatch)
+    }
+
     fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
         Ok(each_aead!(self, _a, c => gmac_with(c, iv, aad)))
     }

@@ -125,6 +125,48 @@ impl AeadKey for AwsLcAead {
             .map_err(|_| TagMismatch)
     }
 
+    fn seal_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<[u8; 16], CryptoError> {
+        let out = out.get_mut(..input.len()).ok_or(CryptoError::Aead)?;
+        let mut tag = [0u8; 16];
+        self.key
+            .seal_out_of_place_scatter(
+                aead::Nonce::assume_unique_for_key(*iv),
+                aead::Aad::from(aad),
+                input,
+                out,
+                &[],
+                &mut tag,
+            )
+            .map_err(|_| CryptoError::Aead)?;
+        Ok(tag)
+    }
+
+    fn open_to(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        tag: &[u8; 16],
+        out: &mut [u8],
+    ) -> Result<(), TagMismatch> {
+        let out = out.get_mut(..input.len()).ok_or(TagMismatch)?;
+        self.key
+            .open_separate_gather(
+                aead::Nonce::assume_unique_for_key(*iv),
+                aead::Aad::from(aad),
+                input,
+                tag,
+                out,
+            )
+            .map_err(|_| TagMismatch)
+    }
+
     fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
         // aws-lc has no incremental GCM, so the pieces are joined. Header-only, once per
         // message.
