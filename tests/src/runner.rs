@@ -34,6 +34,10 @@ pub enum CaseError {
 pub enum TestKeyring<'a> {
     /// Raw AES.
     Aes(RawAesKeyring<'a>),
+    /// Raw RSA.
+    Rsa(esdk_raw::rsa::RawRsaKeyring),
+    /// Raw ECDH.
+    Ecdh(esdk_raw::ecdh::RawEcdhKeyring),
     /// Multi-keyring.
     Multi(Option<Box<TestKeyring<'a>>>, Vec<TestKeyring<'a>>),
 }
@@ -42,6 +46,8 @@ impl Keyring for TestKeyring<'_> {
     fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
         match self {
             TestKeyring::Aes(k) => k.on_encrypt(m),
+            TestKeyring::Rsa(k) => k.on_encrypt(m),
+            TestKeyring::Ecdh(k) => k.on_encrypt(m),
             TestKeyring::Multi(g, c) => {
                 let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
                 match g {
@@ -54,6 +60,8 @@ impl Keyring for TestKeyring<'_> {
     fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
         match self {
             TestKeyring::Aes(k) => k.on_decrypt(m, edks),
+            TestKeyring::Rsa(k) => k.on_decrypt(m, edks),
+            TestKeyring::Ecdh(k) => k.on_decrypt(m, edks),
             TestKeyring::Multi(g, c) => {
                 let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
                 match g {
@@ -78,12 +86,88 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
         } => RawAesKeyring::new(provider_id, key_name, key)
             .map(TestKeyring::Aes)
             .map_err(|e| CaseError::Failed(format!("cannot build raw AES keyring: {e}"))),
-        KeyDescription::RawRsa { .. } => Err(CaseError::Skipped(
-            "raw RSA keyring not implemented yet".into(),
-        )),
-        KeyDescription::RawEcdh { .. } => Err(CaseError::Skipped(
-            "raw ECDH keyring not implemented yet".into(),
-        )),
+        KeyDescription::RawRsa {
+            provider_id,
+            key_name,
+            pem,
+            padding,
+            is_private,
+        } => {
+            use crate::manifest::RsaPadding as M;
+            use esdk_raw::rsa::{RawRsaKeyring, RsaPadding, RsaPrivateKey, RsaPublicKey};
+            let padding = match padding {
+                M::Pkcs1 => RsaPadding::Pkcs1V15,
+                M::OaepSha1 => RsaPadding::OaepSha1,
+                M::OaepSha256 => RsaPadding::OaepSha256,
+                M::OaepSha384 => RsaPadding::OaepSha384,
+                M::OaepSha512 => RsaPadding::OaepSha512,
+            };
+            // The manifest carries one PEM: the private half when the keys manifest has it
+            // (decrypt-only keyring), else the public half (encrypt-only keyring).
+            let keyring = if *is_private {
+                RsaPrivateKey::from_pem(pem)
+                    .and_then(|k| RawRsaKeyring::decrypt_only(provider_id, key_name, padding, k))
+            } else {
+                RsaPublicKey::from_pem(pem)
+                    .and_then(|k| RawRsaKeyring::encrypt_only(provider_id, key_name, padding, k))
+            };
+            keyring
+                .map(TestKeyring::Rsa)
+                .map_err(|e| CaseError::Failed(format!("cannot build raw RSA keyring: {e}")))
+        }
+        KeyDescription::RawEcdh {
+            schema,
+            curve,
+            sender_private_pem,
+            sender_public_der,
+            recipient_private_pem,
+            recipient_public_der,
+            ..
+        } => {
+            use crate::manifest::{EcdhCurve as C, EcdhSchema as S};
+            use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
+            let fail = |what: &str| CaseError::Failed(format!("raw ECDH keyring: {what}"));
+            let curve = match curve {
+                C::P256 => EcdhCurve::P256,
+                C::P384 => EcdhCurve::P384,
+                C::P521 => EcdhCurve::P521,
+            };
+            let private = |pem: &Option<String>, who: &str| {
+                let pem = pem
+                    .as_deref()
+                    .ok_or_else(|| fail(&format!("no {who} private key")))?;
+                EcdhPrivateKey::from_pkcs8_pem(pem).map_err(|e| fail(&e.to_string()))
+            };
+            let public = |der: &Option<Vec<u8>>, who: &str| {
+                let der = der
+                    .as_deref()
+                    .ok_or_else(|| fail(&format!("no {who} public key")))?;
+                EcdhPublicKey::from_spki_der(der).map_err(|e| fail(&e.to_string()))
+            };
+            let keyring = match schema {
+                S::Static => {
+                    let sender = private(sender_private_pem, "sender")?;
+                    if sender_public_der.is_some()
+                        && public(sender_public_der, "sender")? != sender.public_key()
+                    {
+                        return Err(fail("the sender's public key is not its private key's"));
+                    }
+                    let recipient = public(recipient_public_der, "recipient")?;
+                    RawEcdhKeyring::raw_private_key_to_static_public_key(curve, sender, recipient)
+                }
+                S::Discovery => {
+                    let recipient = private(recipient_private_pem, "recipient")?;
+                    RawEcdhKeyring::public_key_discovery(curve, recipient)
+                }
+                S::Ephemeral => {
+                    let recipient = public(recipient_public_der, "recipient")?;
+                    RawEcdhKeyring::ephemeral_private_key_to_static_public_key(curve, recipient)
+                }
+            };
+            keyring
+                .map(TestKeyring::Ecdh)
+                .map_err(|e| fail(&e.to_string()))
+        }
         KeyDescription::Kms { .. } => Err(CaseError::Skipped("needs AWS KMS".into())),
         KeyDescription::Multi {
             generator,

@@ -1,0 +1,402 @@
+//! Raw ECDH keyring: round trips for every schema and curve through the whole message engine,
+//! the EDK layout, capabilities, per-EDK failure reasons, key formats, and no allocation.
+//! Keys are fixed files under `tests/data/` (see its README).
+#![cfg(feature = "ecdh")]
+#![allow(clippy::unwrap_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use esdk::core::error::{AttemptFailure, KeyringError};
+use esdk::core::header::{self, ParseLimits, Parsed};
+use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Error};
+use esdk_core::Keyring;
+use esdk_raw::ecdh::{
+    EcdhCurve, EcdhPrivateKey, EcdhPublicKey, EcdhSchema, KMS_PROVIDER_ID, PROVIDER_ID,
+    RawEcdhKeyring,
+};
+
+const CURVES: [(EcdhCurve, &str); 3] = [
+    (EcdhCurve::P256, "p256"),
+    (EcdhCurve::P384, "p384"),
+    (EcdhCurve::P521, "p521"),
+];
+
+fn data(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn private(curve: &str, role: &str) -> EcdhPrivateKey {
+    EcdhPrivateKey::from_pkcs8_pem(data(&format!("ecc-{curve}-{role}-pkcs8.pem"))).unwrap()
+}
+
+fn public(curve: &str, role: &str) -> EcdhPublicKey {
+    EcdhPublicKey::from_spki_der(&data(&format!("ecc-{curve}-{role}-spki.der"))).unwrap()
+}
+
+/// The keyrings of one curve: static sender, mirrored static (recipient's view), ephemeral
+/// sender, discovery recipient.
+struct Keyrings {
+    sender: RawEcdhKeyring,
+    mirrored: RawEcdhKeyring,
+    ephemeral: RawEcdhKeyring,
+    discovery: RawEcdhKeyring,
+}
+
+fn keyrings(curve: EcdhCurve, name: &str) -> Keyrings {
+    Keyrings {
+        sender: RawEcdhKeyring::raw_private_key_to_static_public_key(
+            curve,
+            private(name, "sender"),
+            public(name, "recipient"),
+        )
+        .unwrap(),
+        mirrored: RawEcdhKeyring::raw_private_key_to_static_public_key(
+            curve,
+            private(name, "recipient"),
+            public(name, "sender"),
+        )
+        .unwrap(),
+        ephemeral: RawEcdhKeyring::ephemeral_private_key_to_static_public_key(
+            curve,
+            public(name, "recipient"),
+        )
+        .unwrap(),
+        discovery: RawEcdhKeyring::public_key_discovery(curve, private(name, "recipient")).unwrap(),
+    }
+}
+
+/// The EDKs of a message as (provider id, provider info, ciphertext).
+fn edks(msg: &[u8]) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    let Parsed::Complete(h) = header::parse(msg, ParseLimits::default()).unwrap() else {
+        panic!("incomplete header");
+    };
+    h.edks
+        .iter()
+        .map(|(_, e)| {
+            (
+                e.provider_id.to_owned(),
+                e.provider_info.to_vec(),
+                e.ciphertext.to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn attempts(e: Error) -> Vec<(u16, AttemptFailure)> {
+    match e {
+        Error::Keyring(KeyringError::NoDataKeyDecrypted(a)) => {
+            a.iter().map(|a| (a.edk, a.reason)).collect()
+        }
+        other => panic!("expected NoDataKeyDecrypted, got {other:?}"),
+    }
+}
+
+fn encrypt(keyring: &RawEcdhKeyring, suite: AlgorithmSuite, plaintext: &[u8]) -> Vec<u8> {
+    let policy = if suite.is_committing() {
+        CommitmentPolicy::RequireEncryptRequireDecrypt
+    } else {
+        CommitmentPolicy::ForbidEncryptAllowDecrypt
+    };
+    let cfg = Config::new().with_commitment_policy(policy);
+    let opts = EncryptOptions::new().with_suite(suite);
+    let ec = [("tenant", "blue"), ("purpose", "ecdh test")];
+    let msg = esdk::encrypt(&cfg, keyring, &opts, &ec, plaintext).unwrap();
+    let expected = esdk::core::encrypted_len(&cfg, &opts, keyring, &ec, plaintext.len()).unwrap();
+    assert_eq!(msg.len(), expected, "exact size");
+    msg
+}
+
+fn decrypt(keyring: &RawEcdhKeyring, msg: &[u8]) -> Result<Vec<u8>, Error> {
+    let cfg = Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
+    esdk::decrypt(&cfg, keyring, &[], msg).map(|d| d.plaintext)
+}
+
+#[test]
+fn round_trip_every_schema_curve_and_suite() {
+    let plaintext = b"raw ECDH keyring round trip".repeat(200);
+    for (curve, name) in CURVES {
+        let k = keyrings(curve, name);
+        for suite in AlgorithmSuite::ALL {
+            // Static: the sender reads its own messages, the recipient (mirrored static
+            // configuration, or discovery) reads them too.
+            let msg = encrypt(&k.sender, suite, &plaintext);
+            for reader in [&k.sender, &k.mirrored, &k.discovery] {
+                assert_eq!(decrypt(reader, &msg).unwrap(), plaintext, "{curve} {suite}");
+            }
+            // The recipient can answer with the mirrored configuration.
+            let reply = encrypt(&k.mirrored, suite, b"reply");
+            assert_eq!(decrypt(&k.sender, &reply).unwrap(), b"reply");
+            // Ephemeral: only the recipient's private key opens it.
+            let msg = encrypt(&k.ephemeral, suite, &plaintext);
+            assert_eq!(
+                decrypt(&k.discovery, &msg).unwrap(),
+                plaintext,
+                "{curve} {suite}"
+            );
+            assert_eq!(
+                attempts(decrypt(&k.sender, &msg).unwrap_err()),
+                [(0, AttemptFailure::KeyNameMismatch)]
+            );
+        }
+    }
+}
+
+#[test]
+fn edk_layout_matches_the_spec() {
+    for (curve, name) in CURVES {
+        let k = keyrings(curve, name);
+        let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+        let n = curve.compressed_point_len();
+        for (keyring, sender_point) in [
+            (
+                &k.sender,
+                Some(private(name, "sender").public_key().to_compressed()),
+            ),
+            (&k.ephemeral, None),
+        ] {
+            let e = edks(&encrypt(keyring, suite, b"x"));
+            assert_eq!(e.len(), 1);
+            let (id, info, ct) = &e[0];
+            assert_eq!(id, PROVIDER_ID);
+            assert_eq!(info.len(), curve.provider_info_len());
+            assert_eq!(info.len(), [75, 107, 143][n / 20 - 1]);
+            assert_eq!(info[0], 1, "version");
+            assert_eq!(info[1..5], (n as u32).to_be_bytes());
+            let recipient = public(name, "recipient").to_compressed();
+            assert_eq!(&info[5..5 + n], recipient.as_bytes());
+            assert_eq!(info[5 + n..9 + n], (n as u32).to_be_bytes());
+            let sender = &info[9 + n..];
+            assert_eq!(sender.len(), n);
+            assert!(sender[0] == 2 || sender[0] == 3, "compressed");
+            if let Some(p) = sender_point {
+                assert_eq!(sender, p.as_bytes());
+            }
+            assert_eq!(ct.len(), 32 + 32 + 32 + 16, "salt, commitment, key, tag");
+        }
+        // Ephemeral keys are fresh per message.
+        let a = edks(&encrypt(&k.ephemeral, AlgorithmSuite::ALL[0], b"a"));
+        let b = edks(&encrypt(&k.ephemeral, AlgorithmSuite::ALL[0], b"b"));
+        assert_ne!(a[0].1, b[0].1);
+    }
+}
+
+#[test]
+fn capabilities_follow_the_schema() {
+    let k = keyrings(EcdhCurve::P256, "p256");
+    assert_eq!(
+        k.sender.schema(),
+        EcdhSchema::RawPrivateKeyToStaticPublicKey
+    );
+    assert_eq!(
+        k.ephemeral.schema(),
+        EcdhSchema::EphemeralPrivateKeyToStaticPublicKey
+    );
+    assert_eq!(k.discovery.schema(), EcdhSchema::PublicKeyDiscovery);
+    assert!(k.sender.can_encrypt() && k.sender.can_decrypt());
+    assert!(k.ephemeral.can_encrypt() && !k.ephemeral.can_decrypt());
+    assert!(!k.discovery.can_encrypt() && k.discovery.can_decrypt());
+
+    let err = esdk::encrypt(
+        &Config::new(),
+        &k.discovery,
+        &EncryptOptions::new(),
+        &[],
+        b"x",
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::Keyring(KeyringError::EncryptNotSupported));
+    assert_eq!(
+        Keyring::encrypted_data_keys_len(&k.discovery, AlgorithmSuite::ALL[0]),
+        None
+    );
+
+    let msg = encrypt(&k.ephemeral, AlgorithmSuite::ALL[10], b"x");
+    let err = decrypt(&k.ephemeral, &msg).unwrap_err();
+    assert!(
+        matches!(err, Error::Keyring(KeyringError::Other(m)) if m.contains("encrypt-only")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn foreign_and_tampered_edks_get_their_reasons() {
+    let k = keyrings(EcdhCurve::P384, "p384");
+    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+    let msg = encrypt(&k.sender, suite, b"payload");
+
+    // Another recipient: the public keys in the provider info are not ours.
+    let other =
+        RawEcdhKeyring::public_key_discovery(EcdhCurve::P384, private("p384", "sender")).unwrap();
+    assert_eq!(
+        attempts(decrypt(&other, &msg).unwrap_err()),
+        [(0, AttemptFailure::KeyNameMismatch)]
+    );
+    // Another curve: the provider info has another length.
+    let p256 = keyrings(EcdhCurve::P256, "p256");
+    assert_eq!(
+        attempts(decrypt(&p256.discovery, &msg).unwrap_err()),
+        [(0, AttemptFailure::ProviderInfoFormat)]
+    );
+
+    // Flip a byte of the salt, the commitment key, the wrapped key and the tag: each is
+    // caught by the keyring (commitment or tag), not later.
+    let ct = edks(&msg)[0].2.clone();
+    let at = msg.windows(ct.len()).position(|w| w == ct).unwrap();
+    for offset in [0, 40, 70, ct.len() - 1] {
+        let mut bad = msg.clone();
+        bad[at + offset] ^= 0x80;
+        assert_eq!(
+            attempts(decrypt(&k.discovery, &bad).unwrap_err()),
+            [(0, AttemptFailure::UnwrapFailed)],
+            "offset {offset}"
+        );
+    }
+}
+
+#[test]
+fn keys_load_in_the_spec_forms_and_mismatches_are_refused() {
+    let msg = |e: Error| match e {
+        Error::Keyring(KeyringError::Other(m)) => m,
+        other => panic!("expected a keyring message, got {other:?}"),
+    };
+    // PKCS#8 DER, SPKI PEM, SEC1 points (compressed and uncompressed).
+    let der = EcdhPrivateKey::from_pkcs8_der(&data("ecc-p384-sender-pkcs8.der")).unwrap();
+    assert_eq!(der.curve(), EcdhCurve::P384);
+    assert_eq!(der.public_key(), public("p384", "sender"));
+    let pem = EcdhPublicKey::from_spki_pem(data("ecc-p256-sender-spki.pem")).unwrap();
+    assert_eq!(pem, public("p256", "sender"));
+    for (curve, name) in CURVES {
+        let p = public(name, "recipient");
+        assert_eq!(p.curve(), curve);
+        let c = p.to_compressed();
+        assert_eq!(c.as_bytes().len(), curve.compressed_point_len());
+        assert_eq!(EcdhPublicKey::from_sec1(curve, c.as_bytes()).unwrap(), p);
+        // The uncompressed point is the tail of the SPKI DER.
+        let spki = data(&format!("ecc-{name}-recipient-spki.der"));
+        let unc = &spki[spki.len() - (2 * curve.shared_secret_len() + 1)..];
+        assert_eq!(EcdhPublicKey::from_sec1(curve, unc).unwrap(), p);
+        assert_eq!(private(name, "recipient").public_key(), p);
+    }
+
+    // Wrong forms.
+    let sec1 = msg(EcdhPrivateKey::from_pkcs8_pem(data("ecc-p256-sender-sec1.pem")).unwrap_err());
+    assert!(sec1.contains("PKCS#8"), "{sec1}");
+    let rsa = msg(EcdhPrivateKey::from_pkcs8_pem(data("rsa2048-pkcs8.pem")).unwrap_err());
+    assert!(rsa.contains("P-256, P-384 or P-521"), "{rsa}");
+    let rsa_pub = msg(EcdhPublicKey::from_spki_der(&data("rsa2048-spki.der")).unwrap_err());
+    assert!(rsa_pub.contains("SubjectPublicKeyInfo"), "{rsa_pub}");
+    assert!(msg(EcdhPrivateKey::from_pkcs8_pem("nonsense").unwrap_err()).contains("PEM"));
+    // x = 2^256 - 1 is not a field element of P-256.
+    let mut not_x = [0xFFu8; 33];
+    not_x[0] = 2;
+    let point = msg(EcdhPublicKey::from_sec1(EcdhCurve::P256, &not_x).unwrap_err());
+    assert!(point.contains("SEC1"), "{point}");
+    assert!(
+        EcdhPublicKey::from_sec1(EcdhCurve::P256, &[0]).is_err(),
+        "identity"
+    );
+    assert!(EcdhPublicKey::from_sec1(EcdhCurve::P384, &[]).is_err());
+    let big_pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        "QUFB".repeat(400)
+    );
+    assert!(EcdhPrivateKey::from_pkcs8_pem(big_pem).is_err());
+
+    // Keys on another curve than the keyring's.
+    let curve = msg(RawEcdhKeyring::raw_private_key_to_static_public_key(
+        EcdhCurve::P256,
+        private("p256", "sender"),
+        public("p384", "recipient"),
+    )
+    .unwrap_err());
+    assert!(curve.contains("curve"), "{curve}");
+    assert!(
+        RawEcdhKeyring::public_key_discovery(EcdhCurve::P521, private("p384", "recipient"))
+            .is_err()
+    );
+    assert!(
+        RawEcdhKeyring::ephemeral_private_key_to_static_public_key(
+            EcdhCurve::P384,
+            public("p256", "recipient")
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn debug_output_shows_no_private_key() {
+    let k = keyrings(EcdhCurve::P256, "p256");
+    let key = private("p256", "sender");
+    let shown = format!("{:?} {:?} {key:?}", k.sender, k.discovery);
+    assert!(shown.contains("RawPrivateKeyToStaticPublicKey"), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+    let pem = String::from_utf8(data("ecc-p256-sender-pkcs8.pem")).unwrap();
+    let b64 = pem.lines().nth(1).unwrap();
+    assert!(!shown.contains(&b64[40..56]), "{shown}");
+    assert_eq!(PROVIDER_ID, "raw-ecdh");
+    assert_eq!(KMS_PROVIDER_ID, "aws-kms-ecdh");
+}
+
+#[test]
+fn keyring_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RawEcdhKeyring>();
+    assert_send_sync::<EcdhPrivateKey>();
+}
+
+// Counts allocations made on this thread while `COUNTING` is set.
+struct Counting;
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+// SAFETY: forwards to the system allocator; only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn encrypt_and_decrypt_allocate_nothing() {
+    for (curve, name) in CURVES {
+        let k = keyrings(curve, name);
+        let cfg = Config::new();
+        let opts = EncryptOptions::new();
+        let mut out = [0u8; 4096];
+        let mut plain = [0u8; 64];
+        let provider = &esdk::DEFAULT_PROVIDER;
+        COUNTING.with(|c| c.set(true));
+        let mut ec = [("k", "v")];
+        let n = esdk_core::encrypt(
+            &cfg,
+            provider,
+            &k.ephemeral,
+            &opts,
+            &mut ec,
+            b"fw",
+            &mut out,
+        );
+        let d = n.and_then(|n| {
+            esdk_core::decrypt(&cfg, provider, &k.discovery, &[], &out[..n], &mut plain)
+        });
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(&plain[..d.unwrap().plaintext_len], b"fw");
+        assert_eq!(ALLOCATIONS.with(Cell::get), 0, "{curve}");
+    }
+}
