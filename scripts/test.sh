@@ -21,7 +21,11 @@ echo "firmware image (no global allocator; encrypt+decrypt 0x0578), flash size:"
 size firmware/target/thumbv7em-none-eabihf/release/esdk-firmware-probe
 
 step "unit, integration and doc tests"
-cargo test --workspace
+# esdk-pkcs11 needs a token: it runs below against SoftHSM2 and Kryoptic.
+cargo test --workspace --exclude esdk-pkcs11
+
+step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
+bash scripts/pkcs11-test.sh
 
 step "examples"
 cargo run -q -p esdk-examples --example firmware_fixed_buffer

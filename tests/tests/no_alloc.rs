@@ -30,7 +30,8 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn one_shot_encrypt_and_decrypt_allocate_nothing() {
     let keyring = RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).expect("keyring");
-    let provider = esdk::DEFAULT_PROVIDER;
+    // The core with the pure-Rust provider: the no_std configuration.
+    let provider = esdk::RUSTCRYPTO_PROVIDER;
     let cfg = Config::new();
     let opts = EncryptOptions::new()
         .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)

@@ -1,1 +1,124 @@
-//! esdk-pkcs11 (to be written).
+//! # esdk-pkcs11
+//!
+//! Keyrings for the Rust AWS Encryption SDK whose wrapping key lives on a PKCS#11 token
+//! (an HSM, SoftHSM2, Kryoptic, a smart card) and never leaves it. Built on the
+//! [`cryptoki`] crate.
+//!
+//! - [`Pkcs11AesKeyring`]: AES-GCM wrapping inside the token (`CKM_AES_GCM`, 12-byte IV from
+//!   the token's RNG or the caller's provider, 128-bit tag, AAD = the serialized encryption
+//!   context). Its EDKs are byte-for-byte those of the raw AES keyring, so a message
+//!   wrapped on the token opens with `esdk_raw::RawAesKeyring` or an official SDK's raw AES
+//!   keyring holding the same key, and the other way round.
+//! - [`Pkcs11RsaKeyring`]: RSA-OAEP (SHA-256 by default; SHA-1, SHA-384, SHA-512
+//!   selectable, MGF1 with the same hash) with the key pair on the token; EDKs
+//!   byte-compatible with the raw RSA keyring.
+//! - [`Token`]: loads a module once per process ([`load_module`]: PKCS#11 allows one
+//!   `C_Initialize` per process), finds the token **by label** (some modules renumber slots),
+//!   logs in with a PIN from configuration (never logged, zeroized on drop) and keeps a pool
+//!   of sessions, which makes the keyrings `Send + Sync`: a cryptoki `Session` is `Send` but
+//!   not `Sync`, so each call borrows a session of its own.
+//!
+//! Configuration problems come back from the constructors as a specific [`Pkcs11Error`]
+//! (missing module, unknown token, wrong PIN, missing key, a key without `CKA_ENCRYPT` /
+//! `CKA_DECRYPT`, an unsupported mechanism, a removed token) with the PKCS#11 return
+//! value. Inside [`Keyring`](esdk_core::Keyring) calls, whose error type is the core's
+//! allocation-free [`esdk_core::Error`], failures become
+//! `Error::Keyring(KeyringError::Other(<fixed description>))` (see
+//! [`Pkcs11Error::to_core_error`]) and, per EDK on decrypt, an
+//! [`AttemptFailure`](esdk_core::error::AttemptFailure) (`UnwrapFailed` for a bad
+//! ciphertext whatever return value the token uses, `Backend` for a token failure).
+//!
+//! ## Getting started (HSM server)
+//! ```no_run
+//! use esdk_pkcs11::{KeySelector, Pkcs11AesKeyring, Token, TokenConfig};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let token = Token::open(
+//!     TokenConfig::new("/usr/lib/softhsm/libsofthsm2.so", "my-token")
+//!         .with_pin(std::env::var("HSM_PIN")?),
+//! )?;
+//! let keyring = Pkcs11AesKeyring::new(&token, KeySelector::label("wrapping-key"), "my-ns", "key-1")?;
+//! // Share `keyring` (e.g. in an Arc) between threads, and use it like any keyring:
+//! let cfg = esdk_core::Config::new();
+//! # let _ = (cfg, keyring);
+//! # Ok(())
+//! # }
+//! ```
+//! With the `esdk` crate: `esdk::encrypt(&cfg, &keyring, &opts, &ec, plaintext)` and
+//! `esdk::decrypt(&cfg, &keyring, &[], &message)`. The `hsm_wrap` example is a complete
+//! program.
+//!
+//! ## Token requirements
+//! - AES keyring: a `CKK_AES` secret key of 16, 24 or 32 bytes with `CKA_ENCRYPT` and
+//!   `CKA_DECRYPT`, and `CKM_AES_GCM`. The data key is a byte string in memory, not a
+//!   token object, so the keyring uses `C_Encrypt`/`C_Decrypt` rather than
+//!   `C_WrapKey`/`C_UnwrapKey` (SoftHSM2's GCM has no wrap capability anyway).
+//! - RSA keyring: a `CKK_RSA` public key with `CKA_ENCRYPT` (to encrypt) and/or private key
+//!   with `CKA_DECRYPT` (to decrypt) under the same label or id, and `CKM_RSA_PKCS_OAEP`
+//!   with the chosen hash. SoftHSM2 2.6.1 does OAEP with SHA-1 only; the constructor
+//!   reports [`Pkcs11Error::MechanismNotSupported`] for the others there.
+//!
+//! ## Testing
+//! The tests run against a real token and **fail** (never skip) when none is configured.
+//! `scripts/pkcs11-test.sh` installs and initializes SoftHSM2 in a private directory, runs
+//! them, then runs the SHA-2 OAEP tests against Kryoptic. The module is chosen with
+//! `TEST_PKCS11_MODULE` (as cryptoki's own CI does).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod aes;
+mod error;
+mod rsa;
+mod token;
+
+pub use aes::Pkcs11AesKeyring;
+pub use error::Pkcs11Error;
+pub use rsa::{OaepHash, Pkcs11RsaKeyring};
+pub use token::{KeySelector, Token, TokenConfig, load_module};
+
+/// The `cryptoki` crate this one is built on, for [`Token::with_session`] and
+/// [`Token::context`].
+pub use cryptoki;
+
+/// Where a keyring takes random bytes from (IVs, generated data keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Randomness {
+    /// The token's RNG (`C_GenerateRandom`).
+    Token,
+    /// The crypto provider the message is encrypted with (the caller's RNG): the
+    /// materials' `fill_random` / `generate_data_key`.
+    Provider,
+}
+
+/// Checks a namespace and key name as the raw keyrings do; `info_extra` is what the
+/// provider info adds to the name.
+fn check_names(namespace: &str, name: &str, info_extra: usize) -> Result<(), Pkcs11Error> {
+    if namespace.starts_with("aws-kms") {
+        return Err(Pkcs11Error::InvalidConfiguration(
+            "key namespaces starting with \"aws-kms\" are reserved for AWS KMS keyrings",
+        ));
+    }
+    if namespace.len() > 0xFFFF || name.len() > 0xFFFF - info_extra {
+        return Err(Pkcs11Error::InvalidConfiguration(
+            "key namespace or name too long for the EDK fields",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_like_the_raw_keyrings() {
+        assert!(check_names("ns", "name", 20).is_ok());
+        assert!(matches!(
+            check_names("aws-kms-x", "n", 0),
+            Err(Pkcs11Error::InvalidConfiguration(_))
+        ));
+        let long = "x".repeat(0xFFFF - 19);
+        assert!(check_names("ns", &long, 20).is_err());
+        assert!(check_names("ns", &long, 0).is_ok());
+    }
+}

@@ -1,0 +1,511 @@
+//! The AES-GCM keyring: the wrapping key is a token object; wrapping and unwrapping run
+//! inside the token.
+
+use std::fmt;
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use cryptoki::types::Ulong;
+use esdk_core::error::{AttemptFailure, Error};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMaterials};
+use esdk_core::{AlgorithmSuite, Keyring};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
+use crate::token::{KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
+use crate::{Randomness, check_names};
+
+/// Tag length written in the provider info, in bits.
+const TAG_BITS: u32 = 128;
+/// IV length written in the provider info, in bytes.
+const IV_LEN: u32 = 12;
+
+/// An AES-GCM keyring whose wrapping key is an AES secret key object on a PKCS#11 token.
+///
+/// The data key is encrypted and decrypted inside the token with `CKM_AES_GCM` (12-byte
+/// IV, 128-bit tag, AAD = the serialized encryption context) through `C_Encrypt` /
+/// `C_Decrypt`; the wrapping key never leaves the token. The EDK is byte-for-byte the raw
+/// AES keyring's (spec `framework/raw-aes-keyring.md`): provider id = the namespace,
+/// provider info = key name ‖ tag length in bits (u32) ‖ IV length (u32) ‖ IV, ciphertext =
+/// encrypted data key ‖ tag. A message it wraps therefore opens with
+/// `esdk_raw::RawAesKeyring` (or an official SDK's raw AES keyring) holding the same key,
+/// and the other way round.
+///
+/// The key object must be a `CKK_AES` secret key of 16, 24 or 32 bytes with `CKA_ENCRYPT`
+/// and `CKA_DECRYPT` set (the data key is a byte string in memory, not a token object, so
+/// `C_WrapKey` does not apply).
+///
+/// `Send + Sync`: share one keyring between threads; each call takes a session from the
+/// [`Token`]'s pool.
+pub struct Pkcs11AesKeyring {
+    token: Token,
+    key: KeyHandle,
+    namespace: String,
+    name: String,
+    iv_source: Randomness,
+    data_key_source: Randomness,
+}
+
+impl fmt::Debug for Pkcs11AesKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkcs11AesKeyring")
+            .field("token", &self.token.label())
+            .field("key", &self.key.selector)
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("iv_source", &self.iv_source)
+            .field("data_key_source", &self.data_key_source)
+            .finish()
+    }
+}
+
+impl Pkcs11AesKeyring {
+    /// A keyring for the AES key selected by `key` on `token`, writing EDKs under
+    /// `namespace` (the provider id) and `name` (the key name). IVs come from the token's
+    /// RNG, data keys from the message's crypto provider; see
+    /// [`with_iv_source`](Self::with_iv_source) and
+    /// [`with_data_key_source`](Self::with_data_key_source).
+    ///
+    /// # Errors
+    /// [`Pkcs11Error::KeyNotFound`] / [`Pkcs11Error::KeyAmbiguous`] when the selector does
+    /// not match exactly one secret key; [`Pkcs11Error::KeyType`] for a key that is not AES
+    /// of 16, 24 or 32 bytes; [`Pkcs11Error::KeyUsage`] when `CKA_ENCRYPT` or `CKA_DECRYPT`
+    /// is not set; [`Pkcs11Error::MechanismNotSupported`] when the token lacks
+    /// `CKM_AES_GCM`; [`Pkcs11Error::InvalidConfiguration`] for a namespace starting with
+    /// `aws-kms` or names too long for the EDK fields; [`Pkcs11Error::TokenRemoved`] and
+    /// [`Pkcs11Error::Cryptoki`] for token failures.
+    pub fn new(
+        token: &Token,
+        key: KeySelector,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<Self, Pkcs11Error> {
+        let namespace = namespace.into();
+        let name = name.into();
+        check_names(&namespace, &name, 20)?;
+        if !token.has_mechanism(MechanismType::AES_GCM) {
+            return Err(Pkcs11Error::MechanismNotSupported {
+                mechanism: "CKM_AES_GCM",
+                rv: None,
+            });
+        }
+        let handle = token.lease(|s| {
+            let session = s.session();
+            match token.find_key(session, &key, ObjectClass::SECRET_KEY)? {
+                Some(h) => {
+                    check_aes_key(token, session, h, &key)?;
+                    probe(token, s, h, &key)?;
+                    Ok(h)
+                }
+                None => Err(Pkcs11Error::KeyNotFound {
+                    key: key.clone(),
+                    class: "CKO_SECRET_KEY",
+                }),
+            }
+        })??;
+        Ok(Self {
+            token: token.clone(),
+            key: KeyHandle::new(key, ObjectClass::SECRET_KEY, handle),
+            namespace,
+            name,
+            iv_source: Randomness::Token,
+            data_key_source: Randomness::Provider,
+        })
+    }
+
+    /// Where the 12-byte IVs come from (default: [`Randomness::Token`]).
+    pub fn with_iv_source(mut self, source: Randomness) -> Self {
+        self.iv_source = source;
+        self
+    }
+
+    /// Where new data keys come from when this keyring generates one (default:
+    /// [`Randomness::Provider`]).
+    pub fn with_data_key_source(mut self, source: Randomness) -> Self {
+        self.data_key_source = source;
+        self
+    }
+
+    /// The key namespace (EDK provider id).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The token.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// Encrypts `data_key` on the token with AES-GCM under the wrapping key, with `iv` and
+    /// `aad`, and returns ciphertext ‖ 16-byte tag (the EDK ciphertext field). The
+    /// [`Keyring`] implementation is built on this; call it directly for the rich error.
+    ///
+    /// # Errors
+    /// [`Pkcs11Error::TokenRemoved`], or [`Pkcs11Error::Cryptoki`] naming the call that
+    /// failed.
+    pub fn encrypt_data_key(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        data_key: &[u8],
+    ) -> Result<Vec<u8>, Pkcs11Error> {
+        self.token.lease(|s| {
+            self.encrypt_with(s.session(), iv, aad, data_key)
+                .map_err(|(what, e)| {
+                    s.note(&e);
+                    self.token.error(what, e)
+                })
+        })?
+    }
+
+    /// Decrypts an EDK ciphertext (encrypted key ‖ tag) on the token with `iv` and `aad`.
+    ///
+    /// # Errors
+    /// [`Pkcs11Error::UnwrapFailed`] when the token rejects the ciphertext (whatever return
+    /// value it uses for a tag mismatch); [`Pkcs11Error::TokenRemoved`] or
+    /// [`Pkcs11Error::Cryptoki`] for failures of the token itself.
+    pub fn decrypt_data_key(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<DataKey, Pkcs11Error> {
+        self.token
+            .lease(|s| self.decrypt_with(s, iv, aad, ciphertext))?
+    }
+
+    fn gcm_encrypt(
+        &self,
+        session: &Session,
+        key: ObjectHandle,
+        iv: &[u8; 12],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, CkError> {
+        let mut iv = *iv;
+        let params = GcmParams::new(&mut iv, aad, Ulong::new(TAG_BITS.into()))?;
+        session.encrypt(&Mechanism::AesGcm(params), key, data)
+    }
+
+    fn gcm_decrypt(
+        &self,
+        session: &Session,
+        key: ObjectHandle,
+        iv: &[u8; 12],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CkError> {
+        let mut iv = *iv;
+        let params = GcmParams::new(&mut iv, aad, Ulong::new(TAG_BITS.into()))?;
+        session
+            .decrypt(&Mechanism::AesGcm(params), key, data)
+            .map(Zeroizing::new)
+    }
+
+    fn encrypt_with(
+        &self,
+        session: &Session,
+        iv: &[u8; 12],
+        aad: &[u8],
+        data_key: &[u8],
+    ) -> Result<Vec<u8>, (&'static str, CkError)> {
+        let r = match self.gcm_encrypt(session, self.key.get(), iv, aad, data_key) {
+            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, session) => {
+                self.gcm_encrypt(session, self.key.get(), iv, aad, data_key)
+            }
+            r => r,
+        };
+        let ct = r.map_err(|e| ("C_Encrypt (CKM_AES_GCM)", e))?;
+        if ct.len() != data_key.len() + 16 {
+            return Err((
+                "C_Encrypt (CKM_AES_GCM): unexpected output length",
+                CkError::InvalidValue,
+            ));
+        }
+        Ok(ct)
+    }
+
+    fn decrypt_with(
+        &self,
+        s: &mut Lease<'_>,
+        iv: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<DataKey, Pkcs11Error> {
+        let session = s.session();
+        let r = match self.gcm_decrypt(session, self.key.get(), iv, aad, ciphertext) {
+            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, session) => {
+                self.gcm_decrypt(session, self.key.get(), iv, aad, ciphertext)
+            }
+            r => r,
+        };
+        match r {
+            Ok(pt) => DataKey::from_slice(&pt).map_err(|_| Pkcs11Error::UnwrapFailed { rv: None }),
+            Err(e) if is_infrastructure(&e) || !self.token.is_present() => {
+                s.note(&e);
+                Err(self.token.error("C_Decrypt (CKM_AES_GCM)", e))
+            }
+            Err(e) => {
+                s.note(&e);
+                Err(Pkcs11Error::UnwrapFailed { rv: rv_of(&e) })
+            }
+        }
+    }
+}
+
+/// Encrypts 32 zero bytes once with the keyring's parameters, so that a token that refuses
+/// them (mechanism, IV or tag length, `CKA_ALLOWED_MECHANISMS`) is reported at construction.
+fn probe(
+    token: &Token,
+    s: &mut Lease<'_>,
+    h: ObjectHandle,
+    key: &KeySelector,
+) -> Result<(), Pkcs11Error> {
+    let mut iv = [0u8; 12];
+    let params = GcmParams::new(&mut iv, b"", Ulong::new(TAG_BITS.into()))
+        .map_err(|e| Pkcs11Error::cryptoki("CKM_AES_GCM parameters", e))?;
+    match s
+        .session()
+        .encrypt(&Mechanism::AesGcm(params), h, &[0u8; 32])
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            s.note(&e);
+            if gcm_disallowed(s.session(), h) {
+                return Err(Pkcs11Error::KeyUsage {
+                    key: key.clone(),
+                    attribute: "CKA_ALLOWED_MECHANISMS",
+                });
+            }
+            Err(match rv_of(&e) {
+                Some(
+                    rv @ (RvError::MechanismInvalid
+                    | RvError::MechanismParamInvalid
+                    | RvError::ArgumentsBad),
+                ) => Pkcs11Error::MechanismNotSupported {
+                    mechanism: "CKM_AES_GCM with a 12-byte IV and a 128-bit tag",
+                    rv: Some(rv),
+                },
+                Some(RvError::KeyFunctionNotPermitted) => Pkcs11Error::KeyUsage {
+                    key: key.clone(),
+                    attribute: "CKA_ENCRYPT",
+                },
+                _ => token.error("C_Encrypt (CKM_AES_GCM probe)", e),
+            })
+        }
+    }
+}
+
+/// Whether the key's `CKA_ALLOWED_MECHANISMS` is set and leaves out `CKM_AES_GCM`.
+fn gcm_disallowed(session: &Session, h: ObjectHandle) -> bool {
+    match session.get_attributes(h, &[AttributeType::AllowedMechanisms]) {
+        Ok(attrs) => attrs.iter().any(|a| match a {
+            Attribute::AllowedMechanisms(list) => {
+                !list.is_empty() && !list.contains(&MechanismType::AES_GCM)
+            }
+            _ => false,
+        }),
+        Err(_) => false,
+    }
+}
+
+/// Checks the key type, length and usage attributes of an AES wrapping key.
+fn check_aes_key(
+    token: &Token,
+    session: &Session,
+    h: ObjectHandle,
+    key: &KeySelector,
+) -> Result<(), Pkcs11Error> {
+    let attrs = session
+        .get_attributes(h, &[AttributeType::KeyType, AttributeType::ValueLen])
+        .map_err(|e| token.error("C_GetAttributeValue", e))?;
+    let mut is_aes = false;
+    let mut len_ok = true; // a token that hides CKA_VALUE_LEN is trusted on the length
+    for a in &attrs {
+        match a {
+            Attribute::KeyType(t) => is_aes = *t == KeyType::AES,
+            Attribute::ValueLen(n) => len_ok = matches!(**n, 16 | 24 | 32),
+            _ => {}
+        }
+    }
+    if !is_aes || !len_ok {
+        return Err(Pkcs11Error::KeyType {
+            key: key.clone(),
+            expected: "CKK_AES secret key of 16, 24 or 32 bytes",
+        });
+    }
+    let usage = bool_attrs(
+        token,
+        session,
+        h,
+        &[AttributeType::Encrypt, AttributeType::Decrypt],
+    )?;
+    for (ok, attribute) in usage.iter().zip(["CKA_ENCRYPT", "CKA_DECRYPT"]) {
+        if !ok {
+            return Err(Pkcs11Error::KeyUsage {
+                key: key.clone(),
+                attribute,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Pkcs11AesKeyring {
+    /// Generates what is needed and wraps the data key on one leased session.
+    fn wrap_for(
+        &self,
+        s: &mut Lease<'_>,
+        m: &mut EncryptionMaterials<'_>,
+    ) -> Result<([u8; 12], Vec<u8>), Error> {
+        let fail = |s: &mut Lease<'_>, (what, e): (&'static str, CkError)| {
+            s.note(&e);
+            self.token.error(what, e).to_core_error()
+        };
+        let mut iv = [0u8; 12];
+        match self.iv_source {
+            Randomness::Token => s
+                .session()
+                .generate_random_slice(&mut iv)
+                .map_err(|e| fail(s, ("C_GenerateRandom", e)))?,
+            Randomness::Provider => m.fill_random(&mut iv)?,
+        }
+        if m.data_key().is_none() && self.data_key_source == Randomness::Token {
+            let mut k = Zeroizing::new([0u8; 32]);
+            let n = m.suite().key_len();
+            s.session()
+                .generate_random_slice(&mut k[..n])
+                .map_err(|e| fail(s, ("C_GenerateRandom", e)))?;
+            m.set_data_key(DataKey::from_slice(&k[..n])?)?;
+        }
+        let mut dk = [0u8; 32];
+        let n = {
+            let k = m.generate_data_key()?.as_bytes();
+            dk[..k.len()].copy_from_slice(k);
+            k.len()
+        };
+        let r = self.encrypt_with(
+            s.session(),
+            &iv,
+            m.serialized_encryption_context(),
+            &dk[..n],
+        );
+        dk.zeroize();
+        Ok((iv, r.map_err(|e| fail(s, e))?))
+    }
+
+    /// The IV of an EDK that this keyring may decrypt, or why it may not.
+    fn parse_edk(&self, suite: AlgorithmSuite, edk: &Edk<'_>) -> Result<[u8; 12], AttemptFailure> {
+        if edk.provider_id != self.namespace {
+            return Err(AttemptFailure::ProviderIdMismatch);
+        }
+        let name = self.name.as_bytes();
+        let info = edk.provider_info;
+        if info.len() != name.len() + 20 || !info.starts_with(name) {
+            return Err(AttemptFailure::KeyNameMismatch);
+        }
+        let rest = &info[name.len()..];
+        let (tag_bits, rest) = rest.split_at(4);
+        let (iv_len, iv) = rest.split_at(4);
+        if tag_bits != TAG_BITS.to_be_bytes() || iv_len != IV_LEN.to_be_bytes() {
+            return Err(AttemptFailure::ProviderInfoFormat);
+        }
+        if edk.ciphertext.len() != suite.key_len() + 16 {
+            return Err(AttemptFailure::DataKeyLength);
+        }
+        let mut iv12 = [0u8; 12];
+        iv12.copy_from_slice(iv);
+        Ok(iv12)
+    }
+
+    /// Tries every EDK on one leased session.
+    fn unwrap_any(
+        &self,
+        s: &mut Lease<'_>,
+        m: &mut DecryptionMaterials<'_>,
+        edks: Edks<'_>,
+    ) -> Result<(), Error> {
+        let mut backend_error = None;
+        for (i, edk) in edks.iter() {
+            let iv = match self.parse_edk(m.suite(), &edk) {
+                Ok(iv) => iv,
+                Err(reason) => {
+                    m.record_failure(i, reason);
+                    continue;
+                }
+            };
+            match self.decrypt_with(s, &iv, m.serialized_encryption_context(), edk.ciphertext) {
+                Ok(k) => return m.set_data_key(k),
+                Err(Pkcs11Error::UnwrapFailed { .. }) => {
+                    m.record_failure(i, AttemptFailure::UnwrapFailed);
+                }
+                Err(e) => {
+                    m.record_failure(i, AttemptFailure::Backend);
+                    let removed = e.is_token_removed();
+                    backend_error = Some(e.to_core_error());
+                    if removed {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(backend_error.unwrap_or_else(|| m.no_data_key_error()))
+    }
+}
+
+impl Keyring for Pkcs11AesKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
+        let (iv, ct) = self
+            .token
+            .lease(|s| self.wrap_for(s, m))
+            .map_err(|e| e.to_core_error())??;
+        m.push_edk(
+            &self.namespace,
+            &[
+                self.name.as_bytes(),
+                &TAG_BITS.to_be_bytes(),
+                &IV_LEN.to_be_bytes(),
+                &iv,
+            ],
+            &[&ct],
+        )
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
+        let suite = m.suite();
+        if edks.iter().any(|(_, e)| self.parse_edk(suite, &e).is_ok()) {
+            match self.token.lease(|s| self.unwrap_any(s, m, edks)) {
+                Ok(r) => return r,
+                Err(e) => {
+                    // No session: the token is unreachable.
+                    for (i, edk) in edks.iter() {
+                        let reason = self.parse_edk(suite, &edk).err();
+                        m.record_failure(i, reason.unwrap_or(AttemptFailure::Backend));
+                    }
+                    return Err(e.to_core_error());
+                }
+            }
+        }
+        for (i, edk) in edks.iter() {
+            if let Err(reason) = self.parse_edk(suite, &edk) {
+                m.record_failure(i, reason);
+            }
+        }
+        Err(m.no_data_key_error())
+    }
+
+    fn encrypted_data_keys_len(&self, suite: AlgorithmSuite) -> Option<(u16, usize)> {
+        Some((
+            1,
+            6 + self.namespace.len() + self.name.len() + 20 + suite.key_len() + 16,
+        ))
+    }
+}
