@@ -1,0 +1,142 @@
+//! Streaming release rules: a multi-frame signed message truncated at every byte fails in
+//! every mode and never yields the final frame's plaintext; signed regular frames are
+//! flagged unverified; unsigned-only mode refuses signed messages after the header;
+//! BufferTooSmall leaves the decryptor unchanged; errors poison it.
+
+use std::io::Read;
+
+use esdk_core::error::{Error, PolicyViolation};
+use esdk_core::{AlgorithmSuite, Config, Decryptor, EncryptOptions, Status};
+use esdk_raw::RawAesKeyring;
+use esdk_tests::modes::{Mode, Outcome, decrypt_in_mode};
+
+const FRAME: usize = 64;
+
+fn message(suite: AlgorithmSuite, len: usize) -> (Vec<u8>, Vec<u8>) {
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let pt: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+    let opts = EncryptOptions::new().with_suite(suite).with_frame_length(FRAME as u32);
+    let msg = esdk::encrypt(&Config::new(), &k, &opts, &[("a", "b")], &pt).expect("encrypt");
+    (pt, msg)
+}
+
+#[test]
+fn truncation_at_every_byte_never_releases_the_final_frame() {
+    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+    // 3 full regular frames and a 10-byte final frame.
+    let (pt, msg) = message(suite, 3 * FRAME + 10);
+    let regular_len = 3 * FRAME;
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let cfg = Config::new();
+    let mut checked = 0;
+    for cut in 0..msg.len() {
+        for mode in Mode::all(cut as u64 + 1) {
+            match decrypt_in_mode(mode, &cfg, &k, &[], &msg[..cut]) {
+                Outcome::Ok(_) => panic!("{mode:?}: truncation at {cut} decrypted"),
+                Outcome::Err { error, released } => {
+                    assert!(
+                        matches!(error, Error::Truncated { .. }),
+                        "{mode:?} cut {cut}: expected Truncated, got {error}"
+                    );
+                    assert!(released.len() <= regular_len, "{mode:?} cut {cut}: final frame released");
+                    assert_eq!(&released[..], &pt[..released.len()], "{mode:?} cut {cut}: wrong bytes");
+                    if mode == Mode::OneShot {
+                        assert!(released.is_empty());
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    println!("truncations: {checked} passed, 0 failed");
+}
+
+#[test]
+fn signed_regular_frames_are_flagged_unverified_and_the_final_frame_comes_with_done() {
+    let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 2 * FRAME + 1);
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let cfg = Config::new();
+    let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[]);
+    let mut at = 0;
+    let mut out = [0u8; FRAME];
+    let mut statuses = Vec::new();
+    let mut got = Vec::new();
+    loop {
+        let p = dec.process(&msg[at..], &mut out).expect("process");
+        at += p.consumed;
+        got.extend_from_slice(&out[..p.written]);
+        statuses.push(p.status);
+        if p.status == Status::Done {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            Status::Header,
+            Status::Plaintext { verified: false },
+            Status::Plaintext { verified: false },
+            Status::Done
+        ]
+    );
+    assert_eq!(got, pt);
+    assert_eq!(at, msg.len());
+}
+
+#[test]
+fn buffer_too_small_leaves_the_decryptor_unchanged_and_errors_poison_it() {
+    let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, FRAME + 5);
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let cfg = Config::new();
+    let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[]);
+    let mut big = [0u8; FRAME];
+    let p = dec.process(&msg, &mut big).expect("header");
+    let mut at = p.consumed;
+    let mut small = [0u8; 8];
+    assert_eq!(dec.process(&msg[at..], &mut small).unwrap_err(), Error::BufferTooSmall { required: FRAME });
+    let p = dec.process(&msg[at..], &mut big).expect("retry works");
+    assert_eq!(&big[..p.written], &pt[..FRAME]);
+    at += p.consumed;
+    let mut bad = msg[at..].to_vec();
+    bad[30] ^= 1;
+    let e = dec.process(&bad, &mut big).unwrap_err();
+    assert!(matches!(e, Error::Authentication(_)), "{e}");
+    // Poisoned: the good bytes no longer help.
+    assert_eq!(dec.process(&msg[at..], &mut big).unwrap_err(), e);
+}
+
+#[test]
+fn unsigned_only_mode_refuses_signed_messages_after_the_header_in_every_mode() {
+    let (_, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 10);
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let mut cfg = Config::new();
+    cfg.unsigned_only = true;
+    for mode in Mode::all(5) {
+        match decrypt_in_mode(mode, &cfg, &k, &[], &msg) {
+            Outcome::Err { error, released } => {
+                assert_eq!(error, Error::Policy(PolicyViolation::SignedMessageRejected), "{mode:?}");
+                assert!(released.is_empty());
+            }
+            Outcome::Ok(_) => panic!("{mode:?}: signed message accepted in unsigned-only mode"),
+        }
+    }
+    let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 10);
+    let mut r = esdk::DecryptingReader::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[], &msg[..]);
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).expect("unsigned message decrypts in unsigned-only mode");
+    assert_eq!(got, pt);
+}
+
+#[test]
+fn max_body_and_header_limits_name_the_limit() {
+    let (_, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 10);
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let mut cfg = Config::new();
+    cfg.max_body_len = Some(32);
+    let e = esdk::decrypt(&cfg, &k, &[], &msg).unwrap_err();
+    assert_eq!(e, Error::Policy(PolicyViolation::BodyTooLarge { max: 32 }));
+    let mut cfg = Config::new();
+    cfg.max_header_len = Some(40);
+    let e = esdk::decrypt(&cfg, &k, &[], &msg).unwrap_err();
+    assert_eq!(e, Error::Policy(PolicyViolation::HeaderTooLarge { max: 40 }));
+}
