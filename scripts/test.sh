@@ -16,6 +16,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
+cargo build -p esdk-core --features embedded-io,defmt --target thumbv7em-none-eabihf
+cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 (cd firmware && cargo build --release -q)
 echo "firmware image (no global allocator; encrypt+decrypt 0x0578), flash size:"
 size firmware/target/thumbv7em-none-eabihf/release/esdk-firmware-probe
@@ -23,6 +25,7 @@ size firmware/target/thumbv7em-none-eabihf/release/esdk-firmware-probe
 step "unit, integration and doc tests"
 # esdk-pkcs11 needs a token: it runs below against SoftHSM2 and Kryoptic.
 cargo test --workspace --exclude esdk-pkcs11
+cargo test -p esdk-core --features embedded-io --test eio
 
 step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
 bash scripts/pkcs11-test.sh

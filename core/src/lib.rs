@@ -51,6 +51,7 @@
 //! ## Crate features
 //! - `rustcrypto` (default): the pure-Rust provider (aes-gcm, hkdf, sha2, p256, p384).
 //! - `defmt`: `defmt::Format` for the error types.
+//! - `embedded-io`: [`eio`] `Read`/`Write` adapters streaming through caller buffers.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -59,6 +60,8 @@ pub mod body;
 pub mod config;
 pub mod decrypt;
 pub mod ec;
+#[cfg(feature = "embedded-io")]
+pub mod eio;
 pub mod encrypt;
 pub mod error;
 pub mod header;

@@ -1,0 +1,128 @@
+//! The embedded-io adapters: round trips through fixed buffers for every suite, and
+//! truncation and trailing-byte errors.
+#![cfg(feature = "embedded-io")]
+
+use embedded_io::{Read, Write};
+use esdk_core::eio::{DecryptingReader, EncryptingWriter, StreamError};
+use esdk_core::error::{CryptoError, Error};
+use esdk_core::provider::RandomSource;
+use esdk_core::rustcrypto::RustCrypto;
+use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
+use esdk_raw::RawAesKeyring;
+
+struct TestRng(core::cell::Cell<u64>);
+impl RandomSource for TestRng {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        for b in out {
+            let mut x = self.0.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0.set(x);
+            *b = (x >> 17) as u8;
+        }
+        Ok(())
+    }
+}
+
+fn encrypt_to(suite: AlgorithmSuite, cfg: &Config, pt: &[u8], out: &mut [u8]) -> usize {
+    let provider = RustCrypto::new(TestRng(core::cell::Cell::new(77)));
+    let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(100);
+    let mut frame = [0u8; 100];
+    let mut obuf = [0u8; 1024];
+    let mut ec = [("site", "a")];
+    let sink: &mut [u8] = out;
+    let total = sink.len();
+    let mut w = EncryptingWriter::new(
+        cfg, &provider, &k, &opts, &mut ec, sink, &mut frame, &mut obuf,
+    )
+    .expect("writer");
+    // Odd-sized writes.
+    for chunk in pt.chunks(37) {
+        w.write_all(chunk).expect("write");
+    }
+    let rest = w.finish().expect("finish");
+    total - rest.len()
+}
+
+#[test]
+fn round_trip_every_suite_through_fixed_buffers() {
+    let pt: Vec<u8> = (0..1000u32).map(|i| (i * 13) as u8).collect();
+    for suite in AlgorithmSuite::ALL {
+        let policy = if suite.is_committing() {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
+        } else {
+            CommitmentPolicy::ForbidEncryptAllowDecrypt
+        };
+        let cfg = Config::new().with_commitment_policy(policy);
+        let mut msg = [0u8; 4096];
+        let n = encrypt_to(suite, &cfg, &pt, &mut msg);
+        let provider = RustCrypto::new(TestRng(core::cell::Cell::new(5)));
+        let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
+        let mut inbuf = [0u8; 1024];
+        let mut outbuf = [0u8; 100];
+        let mut r =
+            DecryptingReader::new(&cfg, &provider, &k, &[], &msg[..n], &mut inbuf, &mut outbuf);
+        let mut got = [0u8; 1000];
+        let mut at = 0;
+        loop {
+            let m = r.read(&mut got[at..]).expect("read");
+            if m == 0 {
+                break;
+            }
+            at += m;
+        }
+        assert_eq!(&got[..at], &pt[..], "{suite}");
+
+        // Truncated input is an error, never a short plaintext.
+        let mut r = DecryptingReader::new(
+            &cfg,
+            &provider,
+            &k,
+            &[],
+            &msg[..n - 1],
+            &mut inbuf,
+            &mut outbuf,
+        );
+        let mut sink = [0u8; 1000];
+        let err = loop {
+            match r.read(&mut sink) {
+                Ok(0) => panic!("{suite}: truncated message accepted"),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(err, StreamError::Esdk(Error::Truncated { .. })),
+            "{suite}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn too_small_buffers_say_how_much_is_needed() {
+    let cfg = Config::new();
+    let provider = RustCrypto::new(TestRng(core::cell::Cell::new(9)));
+    let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
+    let opts = EncryptOptions::new().with_frame_length(100);
+    let mut frame = [0u8; 50];
+    let mut obuf = [0u8; 1024];
+    let mut sink = [0u8; 64];
+    let r = EncryptingWriter::new(
+        &cfg,
+        &provider,
+        &k,
+        &opts,
+        &mut [],
+        &mut sink[..],
+        &mut frame,
+        &mut obuf,
+    );
+    assert!(matches!(
+        r,
+        Err(StreamError::Esdk(Error::BufferTooSmall { required: 100 }))
+    ));
+}
