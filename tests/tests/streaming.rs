@@ -15,7 +15,9 @@ const FRAME: usize = 64;
 fn message(suite: AlgorithmSuite, len: usize) -> (Vec<u8>, Vec<u8>) {
     let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
     let pt: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-    let opts = EncryptOptions::new().with_suite(suite).with_frame_length(FRAME as u32);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(FRAME as u32);
     let msg = esdk::encrypt(&Config::new(), &k, &opts, &[("a", "b")], &pt).expect("encrypt");
     (pt, msg)
 }
@@ -38,8 +40,15 @@ fn truncation_at_every_byte_never_releases_the_final_frame() {
                         matches!(error, Error::Truncated { .. }),
                         "{mode:?} cut {cut}: expected Truncated, got {error}"
                     );
-                    assert!(released.len() <= regular_len, "{mode:?} cut {cut}: final frame released");
-                    assert_eq!(&released[..], &pt[..released.len()], "{mode:?} cut {cut}: wrong bytes");
+                    assert!(
+                        released.len() <= regular_len,
+                        "{mode:?} cut {cut}: final frame released"
+                    );
+                    assert_eq!(
+                        &released[..],
+                        &pt[..released.len()],
+                        "{mode:?} cut {cut}: wrong bytes"
+                    );
                     if mode == Mode::OneShot {
                         assert!(released.is_empty());
                     }
@@ -53,7 +62,10 @@ fn truncation_at_every_byte_never_releases_the_final_frame() {
 
 #[test]
 fn signed_regular_frames_are_flagged_unverified_and_the_final_frame_comes_with_done() {
-    let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 2 * FRAME + 1);
+    let (pt, msg) = message(
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        2 * FRAME + 1,
+    );
     let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
     let cfg = Config::new();
     let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[]);
@@ -93,7 +105,10 @@ fn buffer_too_small_leaves_the_decryptor_unchanged_and_errors_poison_it() {
     let p = dec.process(&msg, &mut big).expect("header");
     let mut at = p.consumed;
     let mut small = [0u8; 8];
-    assert_eq!(dec.process(&msg[at..], &mut small).unwrap_err(), Error::BufferTooSmall { required: FRAME });
+    assert_eq!(
+        dec.process(&msg[at..], &mut small).unwrap_err(),
+        Error::BufferTooSmall { required: FRAME }
+    );
     let p = dec.process(&msg[at..], &mut big).expect("retry works");
     assert_eq!(&big[..p.written], &pt[..FRAME]);
     at += p.consumed;
@@ -114,7 +129,11 @@ fn unsigned_only_mode_refuses_signed_messages_after_the_header_in_every_mode() {
     for mode in Mode::all(5) {
         match decrypt_in_mode(mode, &cfg, &k, &[], &msg) {
             Outcome::Err { error, released } => {
-                assert_eq!(error, Error::Policy(PolicyViolation::SignedMessageRejected), "{mode:?}");
+                assert_eq!(
+                    error,
+                    Error::Policy(PolicyViolation::SignedMessageRejected),
+                    "{mode:?}"
+                );
                 assert!(released.is_empty());
             }
             Outcome::Ok(_) => panic!("{mode:?}: signed message accepted in unsigned-only mode"),
@@ -123,7 +142,8 @@ fn unsigned_only_mode_refuses_signed_messages_after_the_header_in_every_mode() {
     let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 10);
     let mut r = esdk::DecryptingReader::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[], &msg[..]);
     let mut got = Vec::new();
-    r.read_to_end(&mut got).expect("unsigned message decrypts in unsigned-only mode");
+    r.read_to_end(&mut got)
+        .expect("unsigned message decrypts in unsigned-only mode");
     assert_eq!(got, pt);
 }
 
@@ -138,5 +158,8 @@ fn max_body_and_header_limits_name_the_limit() {
     let mut cfg = Config::new();
     cfg.max_header_len = Some(40);
     let e = esdk::decrypt(&cfg, &k, &[], &msg).unwrap_err();
-    assert_eq!(e, Error::Policy(PolicyViolation::HeaderTooLarge { max: 40 }));
+    assert_eq!(
+        e,
+        Error::Policy(PolicyViolation::HeaderTooLarge { max: 40 })
+    );
 }

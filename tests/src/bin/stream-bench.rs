@@ -40,13 +40,19 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let size_mib: u64 = arg(&args, "--size-mib").and_then(|v| v.parse().ok()).unwrap_or(1024);
-    let frame: u32 = arg(&args, "--frame").and_then(|v| v.parse().ok()).unwrap_or(65536);
+    let size_mib: u64 = arg(&args, "--size-mib")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let frame: u32 = arg(&args, "--frame")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(65536);
     let suite = arg(&args, "--suite")
         .and_then(|v| u16::from_str_radix(v.trim_start_matches("0x"), 16).ok())
         .map(AlgorithmSuite::from_id)
@@ -68,7 +74,9 @@ fn main() -> ExitCode {
         }
     };
     let cfg = Config::new();
-    let opts = EncryptOptions::new().with_suite(suite).with_frame_length(frame);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(frame);
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -79,7 +87,14 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let result = std::thread::scope(|s| {
         let enc = s.spawn(|| -> std::io::Result<f64> {
-            let mut w = EncryptingWriter::new(&cfg, &esdk::DEFAULT_PROVIDER, &keyring, &opts, &[("bench", "1")], writer)?;
+            let mut w = EncryptingWriter::new(
+                &cfg,
+                &esdk::DEFAULT_PROVIDER,
+                &keyring,
+                &opts,
+                &[("bench", "1")],
+                writer,
+            )?;
             let mut g = Gen(0x9E37_79B9_7F4A_7C15);
             let mut buf = vec![0u8; 256 * 1024];
             let mut left = total;
@@ -110,11 +125,16 @@ fn main() -> ExitCode {
             // Keep the generator aligned on 8-byte chunks: re-seed per read is not needed
             // because reads come in multiples of 8 except at the very end.
             if n % 8 != 0 && seen + (n as u64) < total {
-                return Err("reader returned a non-multiple of 8 mid-stream; checker cannot follow".into());
+                return Err(
+                    "reader returned a non-multiple of 8 mid-stream; checker cannot follow".into(),
+                );
             }
             seen += n as u64;
         }
-        let enc_secs = enc.join().map_err(|_| "encrypt thread panicked".to_string())?.map_err(|e| e.to_string())?;
+        let enc_secs = enc
+            .join()
+            .map_err(|_| "encrypt thread panicked".to_string())?
+            .map_err(|e| e.to_string())?;
         if seen != total {
             return Err(format!("decrypted {seen} bytes, expected {total}"));
         }
