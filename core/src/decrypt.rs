@@ -91,6 +91,7 @@ pub struct Decryptor<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> 
     reproduced: &'a [(&'a str, &'a str)],
     state: State<P>,
     offset: usize,
+    observer: Option<&'a mut dyn FnMut(crate::error::Attempt)>,
 }
 
 impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
@@ -184,7 +185,20 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             reproduced: reproduced_context,
             state: State::Header,
             offset: 0,
+            observer: None,
         }
+    }
+
+    /// Calls `observer` with every failed attempt of a keyring on an EDK, in order, with no
+    /// bound (the error's own record keeps the first
+    /// [`Attempts::CAPACITY`](crate::error::Attempts::CAPACITY)). Lets a std caller list
+    /// them all.
+    pub fn with_attempt_observer(
+        mut self,
+        observer: &'a mut dyn FnMut(crate::error::Attempt),
+    ) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The message's suite, once the header is processed.
@@ -267,7 +281,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
         })
     }
 
-    fn open_header(&self, h: &Header<'_>, scratch: &mut [u8]) -> Result<Body<P>, Error> {
+    fn open_header(&mut self, h: &Header<'_>, scratch: &mut [u8]) -> Result<Body<P>, Error> {
         let suite = h.suite;
         let cfg = self.cfg;
         cfg.commitment_policy.check_decrypt(suite)?;
@@ -316,6 +330,10 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             data_key: None,
             attempts: Default::default(),
             keyring_index: 0,
+            observer: match &mut self.observer {
+                Some(o) => Some(&mut **o),
+                None => None,
+            },
         };
         self.cmm.decrypt_materials(&mut m, h.edks)?;
         let data_key = m.data_key.take().ok_or_else(|| m.no_data_key_error())?;

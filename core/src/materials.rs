@@ -354,6 +354,7 @@ pub struct DecryptionMaterials<'a> {
     pub(crate) data_key: Option<DataKey>,
     pub(crate) attempts: Attempts,
     pub(crate) keyring_index: u8,
+    pub(crate) observer: Option<&'a mut dyn FnMut(Attempt)>,
 }
 
 impl<'a> DecryptionMaterials<'a> {
@@ -400,11 +401,15 @@ impl<'a> DecryptionMaterials<'a> {
 
     /// Records that the current keyring could not decrypt EDK `edk`.
     pub fn record_failure(&mut self, edk: u16, reason: AttemptFailure) {
-        self.attempts.push(Attempt {
+        let attempt = Attempt {
             keyring: self.keyring_index,
             edk,
             reason,
-        });
+        };
+        self.attempts.push(attempt);
+        if let Some(observe) = self.observer.as_deref_mut() {
+            observe(attempt);
+        }
     }
 
     /// The failed attempts so far.

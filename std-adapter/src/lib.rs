@@ -152,3 +152,108 @@ pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
             .collect(),
     })
 }
+
+/// Why a decryption failed, with every keyring attempt on every EDK (the core error keeps
+/// only the first few).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptFailure {
+    /// The error that stopped decryption.
+    pub error: Error,
+    /// Every failed attempt: which keyring (index in a multi-keyring), which EDK, and why.
+    pub attempts: Vec<esdk_core::error::Attempt>,
+}
+
+impl std::fmt::Display for DecryptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.error {
+            Error::Keyring(esdk_core::error::KeyringError::NoDataKeyDecrypted(_)) => {
+                write!(
+                    f,
+                    "no keyring decrypted any of the encrypted data keys ({} attempts)",
+                    self.attempts.len()
+                )?;
+                for a in &self.attempts {
+                    write!(
+                        f,
+                        "\n  keyring #{} on EDK #{}: {}",
+                        a.keyring, a.edk, a.reason
+                    )?;
+                }
+                Ok(())
+            }
+            e => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecryptFailure {}
+
+/// As [`decrypt`], but a failure lists every keyring attempt on every EDK.
+///
+/// # Errors
+/// [`DecryptFailure`] with the core error and the full attempt list.
+pub fn decrypt_detailed<M: CryptoMaterialsManager + ?Sized>(
+    cfg: &Config,
+    cmm: &M,
+    reproduced_context: &[(&str, &str)],
+    ciphertext: &[u8],
+) -> Result<Decrypted, DecryptFailure> {
+    let mut attempts = Vec::new();
+    let mut record = |a: esdk_core::error::Attempt| attempts.push(a);
+    let mut out = vec![0u8; ciphertext.len()];
+    let r = {
+        let mut dec = esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, cmm, reproduced_context)
+            .with_attempt_observer(&mut record);
+        let (mut pos, mut written) = (0usize, 0usize);
+        loop {
+            match dec.process(&ciphertext[pos..], &mut out[written..]) {
+                Ok(p) => {
+                    pos += p.consumed;
+                    written += p.written;
+                    match p.status {
+                        esdk_core::Status::NeedInput { .. } => {
+                            break Err(Error::Truncated {
+                                offset: ciphertext.len(),
+                            });
+                        }
+                        esdk_core::Status::Done if pos != ciphertext.len() => {
+                            break Err(Error::TrailingBytes { offset: pos });
+                        }
+                        esdk_core::Status::Done => break Ok(written),
+                        _ => {}
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    };
+    let written = match r {
+        Ok(n) => n,
+        Err(error) => {
+            out.fill(0);
+            return Err(DecryptFailure { error, attempts });
+        }
+    };
+    out.truncate(written);
+    let header = match esdk_core::header::parse(ciphertext, Default::default()) {
+        Ok(esdk_core::header::Parsed::Complete(h)) => h,
+        Ok(esdk_core::header::Parsed::Need(_)) => {
+            return Err(DecryptFailure {
+                error: Error::Truncated {
+                    offset: ciphertext.len(),
+                },
+                attempts,
+            });
+        }
+        Err(error) => return Err(DecryptFailure { error, attempts }),
+    };
+    Ok(Decrypted {
+        plaintext: out,
+        suite: header.suite,
+        encryption_context: header
+            .encryption_context
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    })
+}

@@ -255,3 +255,39 @@ fn required_encryption_context_is_authenticated_but_not_stored() {
         Error::Policy(esdk_core::error::PolicyViolation::EncryptionContextMismatch)
     );
 }
+
+#[test]
+fn detailed_failure_lists_every_attempt_beyond_the_core_bound() {
+    // 12 EDKs from 12 different keys; a 13th key decrypts none of them.
+    let keys: Vec<[u8; 32]> = (0..12u8).map(|i| [i; 32]).collect();
+    let names: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
+    let rings: Vec<RawAesKeyring<'_>> = keys
+        .iter()
+        .zip(&names)
+        .map(|(k, n)| RawAesKeyring::new("ns", n, k).expect("keyring"))
+        .collect();
+    let children: Vec<&dyn esdk_core::Keyring> = rings[1..]
+        .iter()
+        .map(|k| k as &dyn esdk_core::Keyring)
+        .collect();
+    let multi = esdk_core::MultiKeyring::new(&rings[0], &children);
+    let msg =
+        esdk::encrypt(&Config::new(), &multi, &EncryptOptions::new(), &[], b"x").expect("encrypt");
+    let stranger = RawAesKeyring::new("ns", "stranger", &[99; 32]).expect("keyring");
+    let f = esdk::decrypt_detailed(&Config::new(), &stranger, &[], &msg).unwrap_err();
+    assert_eq!(f.attempts.len(), 12);
+    assert!(
+        f.attempts
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.edk == i as u16)
+    );
+    let text = f.to_string();
+    assert!(
+        text.contains("12 attempts") && text.contains("EDK #11: key name does not match"),
+        "{text}"
+    );
+    // The right key among the children still works through the detailed path.
+    let ok = esdk::decrypt_detailed(&Config::new(), &rings[7], &[], &msg).expect("decrypt");
+    assert_eq!(ok.plaintext, b"x");
+}
