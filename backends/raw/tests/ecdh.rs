@@ -380,7 +380,8 @@ fn encrypt_and_decrypt_allocate_nothing() {
         let opts = EncryptOptions::new();
         let mut out = [0u8; 4096];
         let mut plain = [0u8; 64];
-        let provider = &esdk::DEFAULT_PROVIDER;
+        // The pure-Rust provider: the no_std configuration (aws-lc allocates internally).
+        let provider = &esdk::RUSTCRYPTO_PROVIDER;
         COUNTING.with(|c| c.set(true));
         let mut ec = [("k", "v")];
         let n = esdk_core::encrypt(
