@@ -22,7 +22,8 @@ cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 echo "firmware image (no global allocator; encrypt+decrypt 0x0578), flash size:"
 size firmware/target/thumbv7em-none-eabihf/release/esdk-firmware-probe
 
-step "unit, integration and doc tests"
+step "unit, integration and doc tests (includes the Rust <-> Python interop matrix)"
+bash scripts/python-peer.sh >/dev/null
 # esdk-pkcs11 needs a token: it runs below against SoftHSM2 and Kryoptic.
 cargo test --workspace --exclude esdk-pkcs11
 cargo test -p esdk-core --features embedded-io --test eio
@@ -35,6 +36,9 @@ cargo run -q -p esdk-examples --example firmware_fixed_buffer
 
 step "official test vectors"
 bash scripts/vectors.sh
+
+step "interop with the official Python ESDK (our encrypt-manifest output decrypted by Python)"
+ESDK_INTEROP_MATRIX_DONE=1 bash scripts/interop.sh
 
 echo
 echo "all tests passed in $(( $(date +%s) - t0 )) s"

@@ -3,7 +3,9 @@
 //!
 //! * [`manifest`] parses the official decrypt test-vector manifests into a normalized model.
 //! * [`runner`] decrypts one parsed test case with this implementation.
+//! * [`encrypt_manifest`] runs the official *encrypt* manifests and writes decrypt-manifest sets.
 
+pub mod encrypt_manifest;
 pub mod manifest;
 pub mod modes;
 pub mod runner;

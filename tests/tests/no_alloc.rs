@@ -2,19 +2,23 @@
 //! one-shot encrypt and decrypt of a 0x0578 (signed, committing) message.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions, decrypt, encrypt};
 use esdk_raw::RawAesKeyring;
 
 struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Only this thread's allocations count: libtest's own threads allocate concurrently.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
 
 // SAFETY: forwards to the system allocator and only counts.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -58,7 +62,7 @@ fn one_shot_encrypt_and_decrypt_allocate_nothing() {
     .expect("warm-up encrypt");
     decrypt(&cfg, &provider, &keyring, &[], &warm_msg[..wn], &mut back).expect("warm-up decrypt");
 
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = ALLOCS.with(Cell::get);
     let n = encrypt(
         &cfg, &provider, &keyring, &opts, &mut ec, &plaintext, &mut msg,
     )
@@ -72,7 +76,7 @@ fn one_shot_encrypt_and_decrypt_allocate_nothing() {
         &mut back,
     )
     .expect("decrypt");
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = ALLOCS.with(Cell::get);
 
     assert_eq!(&back[..d.plaintext_len], &plaintext[..]);
     println!(

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]
-//! vectors encrypt ...            (not yet implemented)
+//! vectors encrypt <encrypt-manifest.json> --output DIR [--verbose]
 //! ```
 //!
 //! `decrypt` loads the manifest, decrypts every test with
@@ -14,6 +14,14 @@
 //! * `--expect-error`: treat every test as an expected failure, whatever the manifest
 //!   says (for `net-4.0.0-invalid` without the retry policy).
 //! * `--verbose` / `-v`: also print passing tests, with the error text of expected errors.
+//!
+//! `encrypt` loads an `awses-encrypt` manifest (v1, v2 or v5), encrypts every scenario it
+//! can with [`esdk_tests::encrypt_manifest`], and writes `keys.json`, `plaintexts/`,
+//! `ciphertexts/` and a decrypt manifest `manifest.json` (v2 for v1/v2 input, v5 for v5
+//! input) into DIR, readable by the official vector runners and by `vectors decrypt`. It
+//! prints `FAIL <id>: <why>` per failed scenario, `skipped <n>: <reason>` per skip reason
+//! (KMS keys, non-framed messages), the manifest path, and ends with
+//! `N passed, M failed, K skipped` (passed = ciphertexts written). Exit code 0 iff none failed.
 
 use core::panic::AssertUnwindSafe;
 use std::collections::BTreeMap;
@@ -21,23 +29,106 @@ use std::panic::catch_unwind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use esdk_tests::encrypt_manifest::{ScenarioError, load_encrypt_manifest, write_vectors};
 use esdk_tests::manifest::{DecryptTest, Expected, load_decrypt_manifest};
 use esdk_tests::runner::{CaseError, Options, decrypt_case};
 
-const USAGE: &str = "usage: vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]\n       vectors encrypt ...   (not yet implemented)";
+const USAGE: &str = "usage: vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]\n       vectors encrypt <encrypt-manifest.json> --output DIR [--verbose]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("decrypt") => run_decrypt(&args[1..]),
-        Some("encrypt") => {
-            println!("not yet implemented");
-            ExitCode::from(2)
-        }
+        Some("encrypt") => run_encrypt(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn run_encrypt(args: &[String]) -> ExitCode {
+    let mut verbose = false;
+    let mut manifest_path: Option<PathBuf> = None;
+    let mut output: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--verbose" | "-v" => verbose = true,
+            "--output" | "-o" => match it.next() {
+                Some(dir) => output = Some(PathBuf::from(dir)),
+                None => {
+                    eprintln!("--output needs a directory\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            flag if flag.starts_with('-') => {
+                eprintln!("unknown option {flag}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            path if manifest_path.is_none() => manifest_path = Some(PathBuf::from(path)),
+            extra => {
+                eprintln!("unexpected argument {extra}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (Some(manifest_path), Some(output)) = (manifest_path, output) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let manifest = match load_encrypt_manifest(&manifest_path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if verbose {
+        println!(
+            "{}: awses-encrypt v{}, {} scenarios",
+            manifest_path.display(),
+            manifest.version,
+            manifest.tests.len()
+        );
+    }
+    let mut progress = |id: &str, r: &Result<usize, ScenarioError>| match r {
+        Ok(n) if verbose => println!("ok {id}: {n} bytes"),
+        Err(ScenarioError::Skipped(why)) if verbose => println!("skip {id}: {why}"),
+        Err(ScenarioError::Failed(why)) => println!("FAIL {id}: {why}"),
+        _ => {}
+    };
+    let summary = match write_vectors(&manifest, &output, &mut progress) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut reasons: Vec<(&String, usize)> = summary
+        .skipped
+        .iter()
+        .map(|(r, ids)| (r, ids.len()))
+        .collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    for (reason, n) in &reasons {
+        println!("skipped {n}: {reason}");
+    }
+    let skipped: usize = reasons.iter().map(|(_, n)| n).sum();
+    println!(
+        "wrote {} (awses-decrypt v{})",
+        summary.manifest_path.display(),
+        summary.decrypt_version
+    );
+    println!(
+        "{} passed, {} failed, {skipped} skipped",
+        summary.written.len(),
+        summary.failed.len()
+    );
+    if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
