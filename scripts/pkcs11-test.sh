@@ -67,6 +67,8 @@ log "== SoftHSM2 =="
   eval "$(PKCS11_TEST_DIR=$keys/softhsm "$root/scripts/pkcs11-softhsm.sh")"
   cargo test -p esdk-pkcs11
   hsm_wrap_check
+  log "the esdk CLI with --pkcs11-key (feature pkcs11) on SoftHSM2"
+  cargo test -p esdk --features pkcs11 --test cli pkcs11
 )
 
 if [ "${PKCS11_TEST_SKIP_KRYOPTIC:-}" = 1 ]; then

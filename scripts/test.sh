@@ -31,6 +31,9 @@ cargo test -p esdk-core --features embedded-io --test eio
 step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
 bash scripts/pkcs11-test.sh
 
+step "AWS KMS keyrings, caching CMM and kms_stream against a local KMS server (moto, 127.0.0.1)"
+bash scripts/kms-test.sh
+
 step "examples"
 cargo run -q -p esdk-examples --example firmware_fixed_buffer
 

@@ -26,6 +26,9 @@ pub use esdk_core::{
 };
 pub use esdk_raw as raw;
 
+pub mod caching;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod stream;
 pub use stream::{
     DecryptingReader, DecryptingWriter, EncryptingWriter, decrypt_stream, encrypt_stream,

@@ -1,0 +1,10 @@
+//! `esdk`: encrypt and decrypt files, directories and stdin/stdout in the AWS Encryption SDK
+//! message format, byte-compatible with the official SDKs. Run `esdk --help`.
+#![forbid(unsafe_code)]
+
+#[path = "../cli/mod.rs"]
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

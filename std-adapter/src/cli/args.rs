@@ -1,0 +1,361 @@
+//! The command line: subcommands, flags and their help text (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use esdk::AlgorithmSuite;
+
+/// The exit codes, shown at the end of every `--help`.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  cryptographic or message-format failure: authentication (wrong key, tampering,
+     truncation), a refused policy (commitment, encryption context, limits), a keyring
+     that could not wrap or unwrap the data key
+  2  usage error: bad arguments, unreadable key material, conflicting options
+  3  I/O error: an input could not be read or an output written
+
+When several files fail (directories), the code is that of the first failure. A failed
+file never leaves an output behind: outputs are written to a temporary file in the target
+directory and renamed into place only on success.";
+
+const ABOUT: &str = "Encrypt and decrypt files in the AWS Encryption SDK message format, \
+byte-compatible with the official SDKs and the aws-encryption-cli.";
+
+const KEYS_HELP: &str = "\
+Wrapping keys:
+  Give one or more keys with --raw-aes-key, --raw-rsa-key and --pkcs11-key (repeat the flags).
+  The first key on the command line is the generator; the others are children of a
+  multi-keyring: on encrypt every key wraps the data key, on decrypt any one of them opens it.
+
+  --key-namespace, --key-name and --rsa-padding apply to the key flag they follow; written
+  before the first key flag they set the default for every key. Defaults: namespace
+  \"esdk\", name \"default\", padding oaep-sha256. Decryption needs the namespace and name
+  used at encryption.
+
+  --raw-aes-key FILE holds a 16-, 24- or 32-byte AES key as raw bytes, hex or base64; the
+  encoding is detected (--key-encoding forces one). Text made only of hex digits is read as
+  hex. A file that fits two encodings (32 raw bytes that are also 32 hex digits, 24 raw bytes
+  that are also base64) is refused: choose with --key-encoding. `esdk keygen` makes one.
+
+  --raw-rsa-key PEM holds an RSA key (2048 to 8192 bits) in PEM (or DER): a public key
+  (SubjectPublicKeyInfo or PKCS#1) encrypts only; a private key (PKCS#8 or PKCS#1, not
+  password-protected) decrypts, and also encrypts: its public half is derived from it with
+  aws-lc-rs.
+
+  PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
+  environment variable ESDK_PKCS11_PIN) need a build with the `pkcs11` feature
+  (cargo install --path std-adapter --features pkcs11). A key label names an AES key
+  (AES-GCM wrapping, same EDKs as --raw-aes-key) or an RSA key pair (OAEP, same EDKs as
+  --raw-rsa-key; pkcs1 padding is not offered on tokens).";
+
+/// `esdk`: the command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "esdk",
+    version,
+    about = ABOUT,
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Encrypt files, directories or stdin into ESDK messages.
+    #[command(after_help = format!("{KEYS_HELP}\n\n{EXIT_CODES}"))]
+    Encrypt(EncryptArgs),
+    /// Decrypt ESDK messages from files, directories or stdin.
+    #[command(after_help = format!("{KEYS_HELP}\n\n{DECRYPT_NOTE}\n\n{EXIT_CODES}"))]
+    Decrypt(DecryptArgs),
+    /// Write a new random raw AES-256 key file (mode 0600; never overwrites).
+    #[command(after_help = EXIT_CODES)]
+    Keygen(KeygenArgs),
+}
+
+const DECRYPT_NOTE: &str = "\
+Signed messages (the default suite 0x0578): the signature covers the whole message and is
+checked at its end. Files are safe (the output appears only after everything verified), but
+plaintext streamed to stdout before a failure is unverified: discard it when the exit code is
+not 0, or use --decrypt-unsigned to refuse signed messages before any output.";
+
+/// Options of `esdk encrypt`.
+#[derive(Debug, Args)]
+pub(crate) struct EncryptArgs {
+    /// Options shared with `decrypt`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Algorithm suite: a hex id (0x0578, 0x0478, ... 0x0014) or a name
+    /// (AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384, also with an ALG_ prefix). Default:
+    /// 0x0578, or 0x0378 under forbid-encrypt-allow-decrypt.
+    #[arg(long, value_name = "SUITE", value_parser = parse_suite)]
+    pub suite: Option<AlgorithmSuite>,
+
+    /// Frame length in bytes (plaintext per frame; memory use grows with it).
+    #[arg(long, value_name = "BYTES", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub frame_length: u32,
+}
+
+/// Options of `esdk decrypt`.
+#[derive(Debug, Args)]
+pub(crate) struct DecryptArgs {
+    /// Options shared with `encrypt`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Refuse signed messages (suites 0x0214, 0x0346, 0x0378, 0x0578) right after the
+    /// header, so no plaintext is ever released before the whole message is verified.
+    #[arg(long)]
+    pub decrypt_unsigned: bool,
+
+    /// Refuse messages whose body is larger than this: the frame length of a framed
+    /// message, the content length of a non-framed one.
+    #[arg(long, value_name = "BYTES")]
+    pub max_length: Option<u64>,
+}
+
+/// Options of both `encrypt` and `decrypt`.
+#[derive(Debug, Args)]
+pub(crate) struct CommonArgs {
+    /// Input: a file, a directory (with --recursive) or - for stdin.
+    #[arg(short, long, value_name = "PATH|-")]
+    pub input: String,
+
+    /// Output: a file, a directory or - for stdout. For a directory input, the output
+    /// directory mirrors its tree (created if missing). For a file input and an existing
+    /// output directory, the name is the input's with --suffix added (encrypt) or
+    /// removed (decrypt).
+    #[arg(short, long, value_name = "PATH|-")]
+    pub output: String,
+
+    /// Process a directory input and everything below it (symbolic links to
+    /// directories are not followed).
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Suffix added to output file names on encrypt and removed on decrypt, when the
+    /// name is derived (directory output). On decrypt, files without it are skipped.
+    #[arg(long, value_name = "SUFFIX", default_value = ".esdk")]
+    pub suffix: String,
+
+    /// Leave existing output files alone (skip them, with a warning) instead of
+    /// replacing them.
+    #[arg(long)]
+    pub no_overwrite: bool,
+
+    /// A raw AES wrapping key file (16, 24 or 32 bytes: raw, hex or base64). Repeatable.
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub raw_aes_key: Vec<PathBuf>,
+
+    /// How --raw-aes-key files are encoded.
+    #[arg(long, value_enum, value_name = "ENCODING", default_value_t = KeyEncoding::Auto)]
+    pub key_encoding: KeyEncoding,
+
+    /// A raw RSA key file, PEM (or DER): public = encrypt only, private = both.
+    /// Repeatable.
+    #[arg(long, value_name = "PEM", action = clap::ArgAction::Append)]
+    pub raw_rsa_key: Vec<PathBuf>,
+
+    /// RSA padding of the key flag it follows (default oaep-sha256). MGF1 uses the same
+    /// hash as OAEP.
+    #[arg(long, value_enum, value_name = "PADDING", action = clap::ArgAction::Append)]
+    pub rsa_padding: Vec<RsaPaddingArg>,
+
+    /// Key namespace (EDK provider id) of the key flag it follows (default "esdk").
+    #[arg(long, value_name = "NAMESPACE", action = clap::ArgAction::Append)]
+    pub key_namespace: Vec<String>,
+
+    /// Key name of the key flag it follows (default "default").
+    #[arg(long, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub key_name: Vec<String>,
+
+    /// PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, value_name = "PATH")]
+    pub pkcs11_module: Option<PathBuf>,
+
+    /// Label of the PKCS#11 token holding the --pkcs11-key keys.
+    #[arg(long, value_name = "LABEL")]
+    pub pkcs11_token: Option<String>,
+
+    /// Label of a key on the PKCS#11 token (AES key or RSA key pair). Repeatable. The user
+    /// PIN comes from the environment variable ESDK_PKCS11_PIN.
+    #[arg(long, value_name = "LABEL", action = clap::ArgAction::Append)]
+    pub pkcs11_key: Vec<String>,
+
+    /// Encryption context pairs KEY=VALUE. On encrypt they are stored in the message; on
+    /// decrypt each pair must be in the message with that value (KEY alone: the key must
+    /// be present) and is passed to the keyrings as the reproduced context.
+    #[arg(short = 'c', long, value_name = "KEY=VALUE", num_args = 1.., action = clap::ArgAction::Append)]
+    pub encryption_context: Vec<String>,
+
+    /// Commitment policy.
+    #[arg(long, value_enum, value_name = "POLICY",
+          default_value_t = PolicyArg::RequireEncryptRequireDecrypt)]
+    pub commitment_policy: PolicyArg,
+
+    /// Refuse messages with more encrypted data keys than this (and refuse to write
+    /// them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_encrypted_data_keys: Option<u16>,
+
+    /// Append one JSON line per file (input, output, mode, suite, encryption context,
+    /// EDK providers and key names, frame length, sizes, and the header in the shape of
+    /// aws-encryption-cli's metadata) to PATH, or write it to stdout with -.
+    #[arg(long, value_name = "PATH|-")]
+    pub metadata_output: Option<String>,
+
+    /// No progress bar and no warnings (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How an AES key file is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeyEncoding {
+    /// Detect raw, hex or base64; refuse ambiguous files.
+    Auto,
+    /// The file is the key's bytes.
+    Raw,
+    /// Hex digits (surrounding whitespace ignored).
+    Hex,
+    /// Standard base64, padded or not (surrounding whitespace ignored).
+    Base64,
+}
+
+/// The RSA padding names of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RsaPaddingArg {
+    /// OAEP with SHA-1 and MGF1-SHA-1.
+    OaepSha1,
+    /// OAEP with SHA-256 and MGF1-SHA-256.
+    OaepSha256,
+    /// OAEP with SHA-384 and MGF1-SHA-384.
+    OaepSha384,
+    /// OAEP with SHA-512 and MGF1-SHA-512.
+    OaepSha512,
+    /// PKCS#1 v1.5 (legacy).
+    Pkcs1,
+}
+
+/// The commitment policy names of the command line (the names of the spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum PolicyArg {
+    /// Encrypt with non-committing suites only; decrypt anything.
+    ForbidEncryptAllowDecrypt,
+    /// Encrypt with committing suites only; decrypt anything.
+    RequireEncryptAllowDecrypt,
+    /// Committing suites only, both ways (the default).
+    RequireEncryptRequireDecrypt,
+}
+
+impl From<PolicyArg> for esdk::CommitmentPolicy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::ForbidEncryptAllowDecrypt => Self::ForbidEncryptAllowDecrypt,
+            PolicyArg::RequireEncryptAllowDecrypt => Self::RequireEncryptAllowDecrypt,
+            PolicyArg::RequireEncryptRequireDecrypt => Self::RequireEncryptRequireDecrypt,
+        }
+    }
+}
+
+/// Options of `esdk keygen`.
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The new key file (created with mode 0600; an existing file is never replaced), or -
+    /// for stdout (hex or base64 only).
+    #[arg(short, long, value_name = "FILE|-")]
+    pub output: String,
+
+    /// How to write the key.
+    #[arg(long, value_enum, value_name = "ENCODING", default_value_t = KeygenEncoding::Raw)]
+    pub encoding: KeygenEncoding,
+}
+
+/// Encodings `keygen` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeygenEncoding {
+    /// 32 raw bytes.
+    Raw,
+    /// 64 hex digits and a newline.
+    Hex,
+    /// 44 base64 characters and a newline.
+    Base64,
+}
+
+/// The Python ESDK's suite names (also the aws-encryption-cli's `--algorithm` values).
+pub(crate) fn suite_name(s: AlgorithmSuite) -> &'static str {
+    use AlgorithmSuite as S;
+    match s {
+        S::Aes128GcmIv12Tag16NoKdf => "AES_128_GCM_IV12_TAG16",
+        S::Aes192GcmIv12Tag16NoKdf => "AES_192_GCM_IV12_TAG16",
+        S::Aes256GcmIv12Tag16NoKdf => "AES_256_GCM_IV12_TAG16",
+        S::Aes128GcmIv12Tag16HkdfSha256 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
+        S::Aes192GcmIv12Tag16HkdfSha256 => "AES_192_GCM_IV12_TAG16_HKDF_SHA256",
+        S::Aes256GcmIv12Tag16HkdfSha256 => "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
+        S::Aes128GcmIv12Tag16HkdfSha256EcdsaP256 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256",
+        S::Aes192GcmIv12Tag16HkdfSha384EcdsaP384 => "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
+        S::Aes256GcmIv12Tag16HkdfSha384EcdsaP384 => "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
+        S::Aes256GcmHkdfSha512CommitKey => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+        S::Aes256GcmHkdfSha512CommitKeyEcdsaP384 => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
+    }
+}
+
+/// Parses `--suite`: `0x0578`, `0578`, `578`, or a name (case-insensitive, `-` or `_`,
+/// optional `ALG_` prefix as in the Material Providers Library).
+pub(crate) fn parse_suite(s: &str) -> Result<AlgorithmSuite, String> {
+    let t = s.trim();
+    let hex = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if !hex.is_empty() && hex.len() <= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let id = u16::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+        return AlgorithmSuite::from_id(id).map_err(|e| e.to_string());
+    }
+    let norm = t.to_ascii_uppercase().replace('-', "_");
+    let norm = norm.strip_prefix("ALG_").unwrap_or(&norm);
+    AlgorithmSuite::ALL
+        .into_iter()
+        .find(|&suite| suite_name(suite) == norm)
+        .ok_or_else(|| {
+            format!(
+                "unknown algorithm suite {s:?}: use a hex id (0x0578, 0x0478, 0x0378, ...) or a name such as {}",
+                suite_name(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_parse_by_id_and_name() {
+        for s in AlgorithmSuite::ALL {
+            assert_eq!(parse_suite(&format!("{s}")), Ok(s));
+            assert_eq!(parse_suite(&format!("{:04x}", s.id())), Ok(s));
+            assert_eq!(parse_suite(suite_name(s)), Ok(s));
+            assert_eq!(
+                parse_suite(&format!("alg_{}", suite_name(s).to_lowercase())),
+                Ok(s)
+            );
+        }
+        assert!(parse_suite("0x0579").is_err());
+        assert!(parse_suite("AES").is_err());
+        assert!(parse_suite("").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

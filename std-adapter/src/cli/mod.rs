@@ -1,0 +1,268 @@
+//! The `esdk` command-line tool.
+//!
+//! ```text
+//! esdk keygen --output my.key
+//! esdk encrypt --raw-aes-key my.key -c purpose=backup -i notes.txt -o notes.txt.esdk
+//! esdk decrypt --raw-aes-key my.key -c purpose=backup -i notes.txt.esdk -o notes.txt
+//! esdk encrypt --raw-aes-key my.key --raw-rsa-key team.pub.pem -r -i photos/ -o vault/
+//! tar c dir | esdk encrypt --raw-aes-key my.key -i - -o - > dir.tar.esdk
+//! ```
+//!
+//! Layout: [`args`] (the command line), [`keys`] (key files and keyrings), [`paths`] (jobs
+//! from `--input`/`--output`), [`run`] (streaming one job), [`meta`] (`--metadata-output`),
+//! [`progress`], [`keygen`], [`error`] (messages and exit codes).
+//!
+//! Every job streams in memory bounded by the frame length through the library's
+//! [`esdk::EncryptingWriter`] / [`esdk::DecryptingReader`] with [`esdk::DEFAULT_PROVIDER`],
+//! and writes to a temporary file that is renamed into place only on success.
+
+mod args;
+mod error;
+mod keygen;
+mod keys;
+mod meta;
+mod paths;
+mod progress;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use esdk::{Config, EncryptOptions, Keyring, MultiKeyring};
+
+use args::{Cli, Command, CommonArgs};
+use error::{CliError, Code};
+use meta::{MetadataSink, Record};
+use paths::{Output, PlanArgs};
+use progress::Progress;
+
+/// Encrypt or decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `esdk encrypt`.
+    Encrypt,
+    /// `esdk decrypt`.
+    Decrypt,
+}
+
+impl Mode {
+    /// The metadata's `mode` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Encrypt => "encrypt",
+            Mode::Decrypt => "decrypt",
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub(crate) fn main() -> ExitCode {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(code).unwrap_or(2));
+        }
+    };
+    let result = Cli::from_arg_matches(&matches)
+        .map_err(|e| CliError::usage(e.to_string()))
+        .and_then(|cli| dispatch(&cli, &matches));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("esdk: {e}");
+            ExitCode::from(e.code as u8)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
+    let sub = matches
+        .subcommand()
+        .map(|(_, m)| m)
+        .ok_or_else(|| CliError::usage("no subcommand"))?;
+    match &cli.command {
+        Command::Encrypt(a) => {
+            let cfg = config(&a.common);
+            let suite = a
+                .suite
+                .unwrap_or_else(|| cfg.commitment_policy.default_suite());
+            cfg.commitment_policy.check_encrypt(suite).map_err(|_| {
+                CliError::usage(format!(
+                    "suite {suite} is not allowed by --commitment-policy {}: committing \
+                         suites (0x0478, 0x0578) need require-encrypt-*, the others \
+                         forbid-encrypt-allow-decrypt",
+                    policy_name(&a.common)
+                ))
+            })?;
+            let opts = EncryptOptions::new()
+                .with_suite(suite)
+                .with_frame_length(a.frame_length);
+            crypt(Mode::Encrypt, &a.common, sub, cfg, opts)
+        }
+        Command::Decrypt(a) => {
+            let mut cfg = config(&a.common);
+            cfg.unsigned_only = a.decrypt_unsigned;
+            cfg.max_body_len = a.max_length;
+            crypt(Mode::Decrypt, &a.common, sub, cfg, EncryptOptions::new())
+        }
+        Command::Keygen(a) => keygen::run(a).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn policy_name(c: &CommonArgs) -> String {
+    use clap::ValueEnum;
+    c.commitment_policy
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+fn config(c: &CommonArgs) -> Config {
+    let mut cfg = Config::new().with_commitment_policy(c.commitment_policy.into());
+    cfg.max_encrypted_data_keys = c.max_encrypted_data_keys;
+    cfg
+}
+
+/// Parses `--encryption-context` pairs; on decrypt a bare `KEY` means "must be present".
+fn parse_context(mode: Mode, pairs: &[String]) -> Result<Vec<(String, Option<String>)>, CliError> {
+    let mut out: Vec<(String, Option<String>)> = Vec::with_capacity(pairs.len());
+    for p in pairs {
+        let (k, v) = match p.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_owned())),
+            None if mode == Mode::Decrypt => (p.as_str(), None),
+            None => {
+                return Err(CliError::usage(format!(
+                    "--encryption-context {p:?}: expected KEY=VALUE"
+                )));
+            }
+        };
+        if k.is_empty() {
+            return Err(CliError::usage(format!(
+                "--encryption-context {p:?}: the key is empty"
+            )));
+        }
+        if mode == Mode::Encrypt && k.starts_with("aws-crypto-") {
+            return Err(CliError::usage(format!(
+                "--encryption-context {p:?}: keys starting with \"aws-crypto-\" are reserved"
+            )));
+        }
+        if out.iter().any(|(seen, _)| seen == k) {
+            return Err(CliError::usage(format!(
+                "--encryption-context: key '{k}' given twice"
+            )));
+        }
+        out.push((k.to_owned(), v));
+    }
+    Ok(out)
+}
+
+/// `esdk encrypt` / `esdk decrypt`.
+fn crypt(
+    mode: Mode,
+    c: &CommonArgs,
+    m: &ArgMatches,
+    cfg: Config,
+    opts: EncryptOptions,
+) -> Result<ExitCode, CliError> {
+    let context = parse_context(mode, &c.encryption_context)?;
+    let specs = keys::plan(c, m)?;
+    let pkcs11 = keys::Pkcs11Options {
+        module: c.pkcs11_module.as_deref(),
+        token: c.pkcs11_token.as_deref(),
+    };
+    let keyrings = keys::keyrings(&specs, c.key_encoding, mode, &pkcs11)?;
+    let refs: Vec<&dyn Keyring> = keyrings.iter().map(|k| &**k as &dyn Keyring).collect();
+    let (generator, children) = refs
+        .split_first()
+        .ok_or_else(|| CliError::usage("no wrapping key"))?;
+    let keyring = MultiKeyring::new(*generator, children);
+
+    let plan = paths::plan(&PlanArgs {
+        mode,
+        input: &c.input,
+        output: &c.output,
+        recursive: c.recursive,
+        suffix: &c.suffix,
+        no_overwrite: c.no_overwrite,
+    })?;
+    if c.metadata_output.as_deref() == Some("-")
+        && plan.jobs.iter().any(|j| j.output == Output::Stdout)
+    {
+        return Err(CliError::usage(
+            "--metadata-output - and --output - cannot share stdout",
+        ));
+    }
+    let mut metadata = MetadataSink::open(c.metadata_output.as_deref())?;
+    let ctx = run::Ctx {
+        mode,
+        cfg,
+        opts,
+        keyring: &keyring,
+        context,
+        key_labels: specs.iter().map(keys::KeySpec::describe).collect(),
+        no_overwrite: c.no_overwrite,
+    };
+    let mut progress = Progress::new(!c.quiet, run::total_input(&plan.jobs));
+    if !c.quiet {
+        for note in &plan.skipped {
+            progress.println(&format!("esdk: warning: {note}"));
+        }
+    }
+    let mut first_failure: Option<Code> = None;
+    let mut failed = 0usize;
+    for job in &plan.jobs {
+        progress.set_file(&job.input.display());
+        let outcome = ctx.run(job, &mut progress).and_then(|done| {
+            metadata.write(&Record {
+                mode,
+                input: job.input.display(),
+                output: job.output.display(),
+                header: &done.header,
+                input_bytes: done.input_bytes,
+                output_bytes: done.output_bytes,
+            })
+        });
+        if let Err(e) = outcome {
+            progress.println(&format!("esdk: {e}"));
+            first_failure.get_or_insert(e.code);
+            failed += 1;
+        }
+    }
+    progress.finish();
+    if failed > 0 && plan.jobs.len() > 1 {
+        eprintln!(
+            "esdk: {failed} of {} files failed; their outputs were not written",
+            plan.jobs.len()
+        );
+    }
+    Ok(first_failure.map_or(ExitCode::SUCCESS, |c| ExitCode::from(c as u8)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_parse() {
+        let s = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ok = parse_context(Mode::Encrypt, &s(&["a=1", "b=x=y", "c="]));
+        assert_eq!(
+            ok.ok(),
+            Some(vec![
+                ("a".into(), Some("1".into())),
+                ("b".into(), Some("x=y".into())),
+                ("c".into(), Some(String::new())),
+            ])
+        );
+        assert!(parse_context(Mode::Encrypt, &s(&["a"])).is_err());
+        assert!(parse_context(Mode::Encrypt, &s(&["aws-crypto-x=1"])).is_err());
+        assert!(parse_context(Mode::Encrypt, &s(&["a=1", "a=2"])).is_err());
+        assert!(parse_context(Mode::Encrypt, &s(&["=1"])).is_err());
+        assert_eq!(
+            parse_context(Mode::Decrypt, &s(&["a"])).ok(),
+            Some(vec![("a".into(), None)])
+        );
+    }
+}

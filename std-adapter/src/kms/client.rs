@@ -1,0 +1,230 @@
+//! KMS clients: the regional client supplier the multi-keyrings use, and a default one built
+//! on `aws-sdk-kms` with rustls on aws-lc-rs (no `aws-config`).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use aws_sdk_kms::Client;
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::timeout::TimeoutConfig;
+use aws_sdk_kms::config::{
+    BehaviorVersion, Credentials, Intercept, Region, SharedCredentialsProvider, SharedHttpClient,
+    SharedInterceptor,
+};
+
+use super::error::Error;
+
+/// Supplies a KMS client per region (spec "regional client supplier").
+///
+/// `region` is `None` for key ids and aliases that name no region: the supplier then uses
+/// its default region. Any `Fn(Option<&str>) -> Result<Client, Error>` is a supplier, so a
+/// caller that builds its clients with `aws-config` (profiles, SSO, IMDS) can pass a closure.
+pub trait ClientSupplier: Send + Sync {
+    /// A client for `region`, or for the default region.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `region` is `None` and there is no default region, or any
+    /// error of the supplier.
+    fn client(&self, region: Option<&str>) -> Result<Client, Error>;
+}
+
+impl<F> ClientSupplier for F
+where
+    F: Fn(Option<&str>) -> Result<Client, Error> + Send + Sync,
+{
+    fn client(&self, region: Option<&str>) -> Result<Client, Error> {
+        self(region)
+    }
+}
+
+/// The region a KMS client was configured with.
+pub(crate) fn client_region(client: &Client) -> Option<String> {
+    client.config().region().map(|r| r.as_ref().to_owned())
+}
+
+/// A regional client supplier on `aws-sdk-kms` alone: one HTTPS connection pool (rustls on
+/// aws-lc-rs) shared by a cached client per region.
+///
+/// Without `aws-config` it reads no profile files: credentials come from
+/// [`with_credentials`](Self::with_credentials) or, in [`from_env`](Self::from_env), from
+/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`. For the full AWS
+/// credential chain, build clients with `aws-config` and pass a closure as the supplier.
+pub struct DefaultClientSupplier {
+    default_region: Option<String>,
+    endpoint_url: Option<String>,
+    credentials: Option<SharedCredentialsProvider>,
+    retry: Option<RetryConfig>,
+    timeouts: Option<TimeoutConfig>,
+    interceptors: Vec<SharedInterceptor>,
+    http: SharedHttpClient,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl std::fmt::Debug for DefaultClientSupplier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultClientSupplier")
+            .field("default_region", &self.default_region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("credentials", &self.credentials.is_some())
+            .finish()
+    }
+}
+
+impl Default for DefaultClientSupplier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The HTTPS client: hyper with rustls on aws-lc-rs (the crypto library the std adapter
+/// already links), trusting the platform's root certificates.
+pub fn https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl DefaultClientSupplier {
+    /// A supplier with no default region, the AWS endpoints, and no credentials.
+    pub fn new() -> Self {
+        Self {
+            default_region: None,
+            endpoint_url: None,
+            credentials: None,
+            retry: None,
+            timeouts: None,
+            interceptors: Vec::new(),
+            http: https_client(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A supplier configured from the standard environment variables: `AWS_REGION` (or
+    /// `AWS_DEFAULT_REGION`) as the default region, `AWS_ENDPOINT_URL_KMS` (or
+    /// `AWS_ENDPOINT_URL`) as the endpoint, and `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` as credentials.
+    pub fn from_env() -> Self {
+        let mut s = Self::new();
+        s.default_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+        s.endpoint_url = env("AWS_ENDPOINT_URL_KMS").or_else(|| env("AWS_ENDPOINT_URL"));
+        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            let token = env("AWS_SESSION_TOKEN");
+            s.credentials = Some(SharedCredentialsProvider::new(Credentials::new(
+                id,
+                secret,
+                token,
+                None,
+                "environment",
+            )));
+        }
+        s
+    }
+
+    /// Sets the region used for key ids and aliases that name none.
+    pub fn with_default_region(mut self, region: &str) -> Self {
+        self.default_region = Some(region.to_owned());
+        self
+    }
+
+    /// Sends every request to `url` (a local KMS-compatible server, a VPC endpoint) instead
+    /// of the regional AWS endpoint. `http://` is accepted.
+    pub fn with_endpoint_url(mut self, url: &str) -> Self {
+        self.endpoint_url = Some(url.to_owned());
+        self
+    }
+
+    /// Uses fixed credentials.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(SharedCredentialsProvider::new(credentials));
+        self
+    }
+
+    /// Uses a credentials provider (anything implementing the SDK's `ProvideCredentials`).
+    pub fn with_credentials_provider(mut self, provider: SharedCredentialsProvider) -> Self {
+        self.credentials = Some(provider);
+        self
+    }
+
+    /// Total attempts per KMS call, first included (the SDK default is 3). Throttling and
+    /// transient errors are retried with exponential backoff.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.retry = Some(RetryConfig::standard().with_max_attempts(attempts.max(1)));
+        self
+    }
+
+    /// Bounds each KMS call, retries included, and each attempt.
+    pub fn with_timeouts(mut self, operation: Duration, attempt: Duration) -> Self {
+        self.timeouts = Some(
+            TimeoutConfig::builder()
+                .operation_timeout(operation)
+                .operation_attempt_timeout(attempt)
+                .connect_timeout(attempt)
+                .build(),
+        );
+        self
+    }
+
+    /// Adds an SDK interceptor to every client (metrics, logging, call counting).
+    pub fn with_interceptor(mut self, interceptor: impl Intercept + 'static) -> Self {
+        self.interceptors.push(SharedInterceptor::new(interceptor));
+        self
+    }
+
+    /// The default region, if any.
+    pub fn default_region(&self) -> Option<&str> {
+        self.default_region.as_deref()
+    }
+
+    /// The client for `region`, created on first use and cached.
+    pub fn client_for(&self, region: &str) -> Client {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = clients.get(region) {
+            return c.clone();
+        }
+        let mut b = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .http_client(self.http.clone());
+        if let Some(url) = &self.endpoint_url {
+            b = b.endpoint_url(url.clone());
+        }
+        if let Some(c) = &self.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        if let Some(r) = &self.retry {
+            b = b.retry_config(r.clone());
+        }
+        if let Some(t) = &self.timeouts {
+            b = b.timeout_config(t.clone());
+        }
+        for i in &self.interceptors {
+            b.push_interceptor(i.clone());
+        }
+        let client = Client::from_conf(b.build());
+        clients.insert(region.to_owned(), client.clone());
+        client
+    }
+}
+
+impl ClientSupplier for DefaultClientSupplier {
+    fn client(&self, region: Option<&str>) -> Result<Client, Error> {
+        let region = region
+            .or(self.default_region.as_deref())
+            .ok_or(Error::Config(
+                "a key id or alias names no region and the client supplier has no default \
+             region: use a key ARN or set AWS_REGION",
+            ))?;
+        if region.is_empty() {
+            return Err(Error::Config("a region must not be empty"));
+        }
+        Ok(self.client_for(region))
+    }
+}

@@ -1,0 +1,160 @@
+//! AWS KMS keyrings (feature `kms`): strict, discovery (with a discovery filter),
+//! multi-Region-key aware strict and discovery, and the KMS multi-keyrings, with an async and
+//! a blocking front end.
+//!
+//! # Design
+//! The core is sync and sans-I/O, so the KMS keyrings implement [`AsyncKeyring`], not the
+//! core's [`Keyring`](esdk_core::Keyring); no `block_on` hides inside a sync keyring.
+//!
+//! - **Async front end** ([`asynch`]): awaits KMS first, then runs the core with the result.
+//!   On encrypt it generates the message's signing key itself (the KMS call must see the
+//!   full encryption context, `aws-crypto-public-key` included), awaits the keyring, and
+//!   hands the data key, the EDKs and the signing key to [`Encryptor::write_header`]
+//!   (see [`PrefetchProvider`](crate::caching::PrefetchProvider)). On decrypt it parses the
+//!   header, awaits KMS `Decrypt`, and runs the core's `Decryptor` with the data key.
+//!   Nothing blocks; it runs on the caller's runtime.
+//! - **Blocking front end** ([`blocking`]): [`BlockingKeyring`] is a sync core `Keyring` over
+//!   any `AsyncKeyring`. It owns a small tokio runtime and, when called from a thread that is
+//!   inside another tokio runtime, drives the KMS future on a scoped helper thread, so it
+//!   never panics with "Cannot start a runtime from within a runtime". It composes with
+//!   everything sync: [`encrypt`](crate::encrypt), the streams, the core's
+//!   `MultiKeyring`, the [caching CMM](crate::caching::CachingCmm), the CLI.
+//! - **Concurrency**: [`AsyncMultiKeyring`] wraps the data key with all its children at
+//!   once (`join_all`), so a message for keys in three regions costs
+//!   GenerateDataKey + the slowest Encrypt, not the sum.
+//!
+//! [`Encryptor::write_header`]: esdk_core::Encryptor::write_header
+//!
+//! # Getting started
+//! ```no_run
+//! # fn main() -> Result<(), esdk::kms::Error> {
+//! use esdk::kms::{self, DefaultClientSupplier, blocking::BlockingKeyring};
+//! let supplier = DefaultClientSupplier::from_env();
+//! let keyring = kms::strict_multi_keyring(
+//!     Some("arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+//!     &[],
+//!     &supplier,
+//!     &[],
+//! )?;
+//! let keyring = BlockingKeyring::new(keyring)?;
+//! let cfg = esdk::Config::new();
+//! let msg = kms::blocking::encrypt(&cfg, &keyring, &esdk::EncryptOptions::new(), &[("purpose", "demo")], b"hi")?;
+//! let out = kms::blocking::decrypt(&cfg, &keyring, &[], &msg)?;
+//! assert_eq!(out.plaintext, b"hi");
+//! # Ok(()) }
+//! ```
+
+pub mod arn;
+pub mod asynch;
+pub mod blocking;
+mod client;
+mod error;
+mod keyring;
+mod multi;
+
+use async_trait::async_trait;
+use esdk_core::AlgorithmSuite;
+use esdk_core::materials::{DataKey, Edk};
+
+pub use crate::caching::OwnedEdk;
+
+pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType};
+pub use blocking::{BlockingKeyring, KmsRuntime};
+pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
+pub use error::{Attempt, Error, Failure, KmsError, KmsErrorKind, KmsOperation};
+pub use keyring::{
+    AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
+    DiscoveryFilter,
+};
+pub use multi::{
+    AsyncMultiKeyring, discovery_multi_keyring, mrk_discovery_multi_keyring, mrk_multi_keyring,
+    strict_multi_keyring,
+};
+
+/// The key provider id of every EDK a KMS keyring writes.
+pub const PROVIDER_ID: &str = "aws-kms";
+
+/// What an async keyring receives on encrypt.
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptRequest<'a> {
+    /// The message's algorithm suite.
+    pub suite: AlgorithmSuite,
+    /// The full encryption context, sorted by key: the caller's pairs plus
+    /// `aws-crypto-public-key` for signing suites. KMS binds the data key to exactly this.
+    pub encryption_context: &'a [(&'a str, &'a str)],
+    /// The data key when another keyring generated it (then the keyring only wraps it).
+    pub data_key: Option<&'a DataKey>,
+}
+
+/// What an async keyring returns on encrypt.
+#[derive(Debug, Default)]
+pub struct EncryptOutcome {
+    /// The data key, when this keyring generated it.
+    pub data_key: Option<DataKey>,
+    /// The EDKs to add to the header, in order.
+    pub edks: Vec<OwnedEdk>,
+}
+
+/// What an async keyring receives on decrypt.
+#[derive(Debug, Clone, Copy)]
+pub struct DecryptRequest<'a> {
+    /// The message's algorithm suite.
+    pub suite: AlgorithmSuite,
+    /// The full encryption context: the pairs stored in the message plus the reproduced
+    /// pairs it does not store, sorted by key.
+    pub encryption_context: &'a [(&'a str, &'a str)],
+    /// The message's EDKs with their index in the header.
+    pub edks: &'a [(u16, Edk<'a>)],
+}
+
+/// A keyring whose work is I/O: KMS calls are awaited, never blocked on.
+///
+/// Implementations follow the keyring spec: `on_encrypt` generates (when `data_key` is
+/// `None`) or wraps the data key and returns the EDKs; `on_decrypt` tries its EDKs in order
+/// and returns the first data key, or [`Error::NoDataKeyDecrypted`] with one [`Attempt`]
+/// per EDK it rejected or failed on.
+#[async_trait]
+pub trait AsyncKeyring: Send + Sync {
+    /// Generates and/or wraps the data key.
+    ///
+    /// # Errors
+    /// The KMS call failed ([`Error::Kms`]), its response was refused
+    /// ([`Error::InvalidResponse`]), or the keyring cannot encrypt
+    /// ([`Error::EncryptNotSupported`]).
+    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error>;
+
+    /// Decrypts the data key from one of the EDKs.
+    ///
+    /// # Errors
+    /// [`Error::NoDataKeyDecrypted`] with every attempt.
+    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error>;
+
+    /// A short description for error reports, e.g. `AWS KMS keyring arn:aws:kms:...`.
+    fn description(&self) -> String;
+}
+
+#[async_trait]
+impl<K: AsyncKeyring + ?Sized> AsyncKeyring for Box<K> {
+    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
+        (**self).on_encrypt(request).await
+    }
+    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
+        (**self).on_decrypt(request).await
+    }
+    fn description(&self) -> String {
+        (**self).description()
+    }
+}
+
+#[async_trait]
+impl<K: AsyncKeyring + ?Sized> AsyncKeyring for std::sync::Arc<K> {
+    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
+        (**self).on_encrypt(request).await
+    }
+    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
+        (**self).on_decrypt(request).await
+    }
+    fn description(&self) -> String {
+        (**self).description()
+    }
+}
