@@ -5,7 +5,7 @@
 # cryptography (.venv-kms), the official Python ESDK for the interop test
 # (scripts/python-peer.sh), a free port on 127.0.0.1, the server
 # (../shared/peers/kms_server.py through scripts/kms-server.py), then runs
-#   cargo test -p esdk --features kms --test kms --test caching
+#   cargo test -p esdk --features kms --test kms --test caching --test cli_kms
 # and the kms_stream example on a 64 MiB file, and stops the server. The tests never skip: if
 # the server cannot start, this script (and the tests) fail.
 #
@@ -66,7 +66,7 @@ set -o pipefail
 # Unit tests of the KMS and caching modules (ARN parsing, MRK rules, LRU), then the
 # integration tests against the server.
 cargo test -p esdk --features kms --lib -- kms:: caching::
-cargo test -p esdk --features kms --test kms --test caching "$@" -- --show-output 2>&1 | tee "$out"
+cargo test -p esdk --features kms --test kms --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
 
 echo
 echo "=== kms_stream example: 64 MiB through KMS (two regions)"

@@ -24,7 +24,8 @@ byte-compatible with the official SDKs and the aws-encryption-cli.";
 
 const KEYS_HELP: &str = "\
 Wrapping keys:
-  Give one or more keys with --raw-aes-key, --raw-rsa-key and --pkcs11-key (repeat the flags).
+  Give one or more keys with --raw-aes-key, --raw-rsa-key, --kms-key and --pkcs11-key (repeat
+  the flags).
   The first key on the command line is the generator; the others are children of a
   multi-keyring: on encrypt every key wraps the data key, on decrypt any one of them opens it.
 
@@ -42,6 +43,11 @@ Wrapping keys:
   (SubjectPublicKeyInfo or PKCS#1) encrypts only; a private key (PKCS#8 or PKCS#1, not
   password-protected) decrypts, and also encrypts: its public half is derived from it with
   aws-lc-rs.
+
+  AWS KMS keys (--kms-key ARN, repeatable; --kms-discovery on decrypt) need a build with
+  the `kms` feature (on by default). Their KMS calls run concurrently; KMS errors name the
+  key, the region and the KMS error code. --kms-endpoint URL points at a KMS-compatible
+  server.
 
   PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
   environment variable ESDK_PKCS11_PIN) need a build with the `pkcs11` feature
@@ -188,6 +194,42 @@ pub(crate) struct CommonArgs {
     /// PIN comes from the environment variable ESDK_PKCS11_PIN.
     #[arg(long, value_name = "LABEL", action = clap::ArgAction::Append)]
     pub pkcs11_key: Vec<String>,
+
+    /// An AWS KMS key to wrap the data key with: a key ARN (on encrypt also a key id,
+    /// alias name or alias ARN, in the default region). Repeatable; the KMS calls of
+    /// several keys run concurrently. Multi-Region keys decrypt with their replica in the
+    /// ARN's region. Credentials and the default region come from the environment
+    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
+    #[arg(long, value_name = "ARN", action = clap::ArgAction::Append)]
+    pub kms_key: Vec<String>,
+
+    /// Decrypt: also try every AWS KMS encrypted data key of the message with KMS
+    /// discovery (any key the credentials may use), calling KMS in each key's region.
+    #[arg(long)]
+    pub kms_discovery: bool,
+
+    /// With --kms-discovery: only use keys of this AWS account. Repeatable.
+    #[arg(long, value_name = "ACCOUNT", action = clap::ArgAction::Append,
+          requires = "kms_discovery")]
+    pub discovery_account: Vec<String>,
+
+    /// With --discovery-account: the accounts' AWS partition (default aws).
+    #[arg(long, value_name = "PARTITION", requires = "discovery_account")]
+    pub discovery_partition: Option<String>,
+
+    /// The AWS KMS endpoint URL (a KMS-compatible server, a VPC endpoint), instead of the
+    /// regional AWS endpoint or AWS_ENDPOINT_URL_KMS.
+    #[arg(long, value_name = "URL")]
+    pub kms_endpoint: Option<String>,
+
+    /// Cache data keys across the files of this run (fewer KMS calls): SETTING=VALUE
+    /// with capacity (entries, default 100), max_age (seconds, default 300),
+    /// max_messages (messages per data key, default 1000) and max_bytes (plaintext bytes
+    /// per data key, default unlimited). Encrypting stdin bypasses the cache (its length
+    /// is unknown), as do suites without key derivation (0x0014, 0x0046, 0x0078).
+    #[arg(long, value_name = "SETTING=VALUE", num_args = 0..,
+          action = clap::ArgAction::Append)]
+    pub caching: Option<Vec<String>>,
 
     /// Encryption context pairs KEY=VALUE. On encrypt they are stored in the message; on
     /// decrypt each pair must be in the message with that value (KEY alone: the key must

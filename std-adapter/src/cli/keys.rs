@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use super::Mode;
 use super::args::{CommonArgs, KeyEncoding, RsaPaddingArg};
 use super::error::{CliError, esdk_message, quote};
+use super::kms::{self, KmsOptions};
 
 /// The default key namespace (EDK provider id).
 pub(crate) const DEFAULT_NAMESPACE: &str = "esdk";
@@ -36,6 +37,10 @@ pub(crate) enum KeySource {
     RawRsa(PathBuf),
     /// `--pkcs11-key LABEL`.
     Pkcs11(String),
+    /// `--kms-key ARN`.
+    Kms(String),
+    /// `--kms-discovery` (decrypt only; always last).
+    KmsDiscovery,
 }
 
 /// One wrapping key with its per-key options.
@@ -58,6 +63,8 @@ impl KeySpec {
             KeySource::RawAes(p) => format!("raw AES key {}", quote(p)),
             KeySource::RawRsa(p) => format!("raw RSA key {}", quote(p)),
             KeySource::Pkcs11(l) => format!("PKCS#11 key '{l}'"),
+            KeySource::Kms(arn) => return format!("AWS KMS key {arn}"),
+            KeySource::KmsDiscovery => return "AWS KMS discovery".to_owned(),
         };
         format!(
             "{what} (namespace '{}', name '{}')",
@@ -97,10 +104,19 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             .into_iter()
             .map(|(i, l)| (i, KeySource::Pkcs11(l))),
     );
+    keys.extend(
+        indexed::<String>(m, "kms_key")
+            .into_iter()
+            .map(|(i, a)| (i, KeySource::Kms(a))),
+    );
     keys.sort_by_key(|(i, _)| *i);
+    if common.kms_discovery {
+        keys.push((usize::MAX, KeySource::KmsDiscovery));
+    }
     if keys.is_empty() {
         return Err(CliError::usage(
-            "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM or --pkcs11-key LABEL",
+            "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --kms-key ARN, \
+             --kms-discovery (decrypt) or --pkcs11-key LABEL",
         ));
     }
     let has_pkcs11_key = keys.iter().any(|(_, s)| matches!(s, KeySource::Pkcs11(_)));
@@ -110,6 +126,22 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         ));
     }
     let starts: Vec<usize> = keys.iter().map(|(i, _)| *i).collect();
+    // The per-key options name raw and PKCS#11 keys; a KMS key is its ARN.
+    for (flag, id) in [
+        ("--key-namespace", "key_namespace"),
+        ("--key-name", "key_name"),
+        ("--rsa-padding", "rsa_padding"),
+    ] {
+        for at in m.indices_of(id).into_iter().flatten() {
+            if let Some(k) = starts.iter().rposition(|&s| s < at) {
+                if let KeySource::Kms(arn) = &keys[k].1 {
+                    return Err(CliError::usage(format!(
+                        "{flag} follows --kms-key {arn}: it applies to raw and PKCS#11 keys only"
+                    )));
+                }
+            }
+        }
+    }
     let namespaces = attach(
         &starts,
         indexed::<String>(m, "key_namespace"),
@@ -397,21 +429,48 @@ pub(crate) struct Pkcs11Options<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Builds one keyring per key, in order.
+/// The keyrings of the command line, generator first.
+pub(crate) type Keyrings<'a> = Vec<Box<dyn Keyring + 'a>>;
+
+/// Builds the keyrings, in command-line order, with one description each: one per raw,
+/// PKCS#11 or discovery key, and one for all `--kms-key` keys together (at the place of the
+/// first; their KMS calls run concurrently).
 ///
 /// # Errors
 /// Unreadable or invalid key files (usage, or I/O when a file cannot be read), a public
-/// RSA key on decrypt, PKCS#11 problems.
+/// RSA key on decrypt, PKCS#11 problems, invalid KMS key identifiers.
 pub(crate) fn keyrings<'a>(
     specs: &'a [KeySpec],
     encoding: KeyEncoding,
     mode: Mode,
     pkcs11: &Pkcs11Options<'_>,
-) -> Result<Vec<Box<dyn Keyring + 'a>>, CliError> {
+    kms_opts: &KmsOptions<'_>,
+) -> Result<(Keyrings<'a>, Vec<String>), CliError> {
     let mut token = Pkcs11Token::default();
     let mut out: Vec<Box<dyn Keyring + 'a>> = Vec::with_capacity(specs.len());
+    let mut labels: Vec<String> = Vec::with_capacity(specs.len());
+    let kms_ids: Vec<&str> = specs
+        .iter()
+        .filter_map(|s| match &s.source {
+            KeySource::Kms(arn) => Some(arn.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut kms_done = false;
     for spec in specs {
         match &spec.source {
+            KeySource::Kms(_) if kms_done => continue,
+            KeySource::Kms(_) => {
+                kms_done = true;
+                out.push(kms::keys_keyring(&kms_ids, out.is_empty(), kms_opts)?);
+                labels.push(format!(
+                    "AWS KMS key{} {}",
+                    if kms_ids.len() > 1 { "s" } else { "" },
+                    kms_ids.join(", ")
+                ));
+                continue;
+            }
+            KeySource::KmsDiscovery => out.push(kms::discovery_keyring(mode, kms_opts)?),
             KeySource::RawAes(path) => {
                 let bytes = read_key_file(path)?;
                 let key = decode_aes_key(&bytes, encoding)
@@ -426,8 +485,9 @@ pub(crate) fn keyrings<'a>(
                 out.push(token.keyring(pkcs11, spec, label, mode)?);
             }
         }
+        labels.push(spec.describe());
     }
-    Ok(out)
+    Ok((out, labels))
 }
 
 /// The token, opened on first use (builds without the `pkcs11` feature refuse PKCS#11

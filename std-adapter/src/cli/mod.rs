@@ -6,9 +6,12 @@
 //! esdk decrypt --raw-aes-key my.key -c purpose=backup -i notes.txt.esdk -o notes.txt
 //! esdk encrypt --raw-aes-key my.key --raw-rsa-key team.pub.pem -r -i photos/ -o vault/
 //! tar c dir | esdk encrypt --raw-aes-key my.key -i - -o - > dir.tar.esdk
+//! esdk encrypt --kms-key arn:aws:kms:us-west-2:111122223333:key/... -i db.dump -o db.esdk
+//! esdk decrypt --kms-discovery --discovery-account 111122223333 --caching -r -i in/ -o out/
 //! ```
 //!
-//! Layout: [`args`] (the command line), [`keys`] (key files and keyrings), [`paths`] (jobs
+//! Layout: [`args`] (the command line), [`keys`] (key files and keyrings), [`kms`] (KMS
+//! keyrings behind the blocking front end), [`paths`] (jobs
 //! from `--input`/`--output`), [`run`] (streaming one job), [`meta`] (`--metadata-output`),
 //! [`progress`], [`keygen`], [`error`] (messages and exit codes).
 //!
@@ -20,6 +23,7 @@ mod args;
 mod error;
 mod keygen;
 mod keys;
+mod kms;
 mod meta;
 mod paths;
 mod progress;
@@ -28,6 +32,7 @@ mod run;
 use std::process::ExitCode;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use esdk::caching::{CachingCmm, LocalCache};
 use esdk::{Config, EncryptOptions, Keyring, MultiKeyring};
 
 use args::{Cli, Command, CommonArgs};
@@ -158,6 +163,43 @@ fn parse_context(mode: Mode, pairs: &[String]) -> Result<Vec<(String, Option<Str
     Ok(out)
 }
 
+/// `--caching SETTING=VALUE ...`: a caching CMM over the keyrings.
+fn caching_cmm<'a>(
+    keyring: &'a MultiKeyring<'a>,
+    settings: &[String],
+) -> Result<CachingCmm<&'a MultiKeyring<'a>>, CliError> {
+    let (mut capacity, mut max_age, mut max_messages, mut max_bytes) =
+        (100usize, 300u64, 1000u64, None::<u64>);
+    for s in settings {
+        let bad = || {
+            CliError::usage(format!(
+                "--caching {s:?}: expected capacity=N, max_age=SECONDS, max_messages=N or \
+                 max_bytes=N, each at least 1"
+            ))
+        };
+        let (k, v) = s.split_once('=').ok_or_else(bad)?;
+        let n: u64 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(bad)?;
+        match k {
+            "capacity" => capacity = usize::try_from(n).map_err(|_| bad())?,
+            "max_age" => max_age = n,
+            "max_messages" => max_messages = n,
+            "max_bytes" => max_bytes = Some(n),
+            _ => return Err(bad()),
+        }
+    }
+    let cmm = CachingCmm::new(
+        keyring,
+        LocalCache::new(capacity),
+        std::time::Duration::from_secs(max_age),
+    )
+    .map_err(|e| CliError::usage(format!("--caching: {}", error::esdk_message(&e))))?
+    .with_max_messages(max_messages);
+    Ok(match max_bytes {
+        Some(b) => cmm.with_max_bytes(b),
+        None => cmm,
+    })
+}
+
 /// `esdk encrypt` / `esdk decrypt`.
 fn crypt(
     mode: Mode,
@@ -172,12 +214,21 @@ fn crypt(
         module: c.pkcs11_module.as_deref(),
         token: c.pkcs11_token.as_deref(),
     };
-    let keyrings = keys::keyrings(&specs, c.key_encoding, mode, &pkcs11)?;
+    let kms_opts = kms::KmsOptions {
+        endpoint: c.kms_endpoint.as_deref(),
+        discovery_accounts: &c.discovery_account,
+        discovery_partition: c.discovery_partition.as_deref(),
+    };
+    let (keyrings, key_labels) = keys::keyrings(&specs, c.key_encoding, mode, &pkcs11, &kms_opts)?;
     let refs: Vec<&dyn Keyring> = keyrings.iter().map(|k| &**k as &dyn Keyring).collect();
     let (generator, children) = refs
         .split_first()
         .ok_or_else(|| CliError::usage("no wrapping key"))?;
     let keyring = MultiKeyring::new(*generator, children);
+    let cache = match c.caching.as_deref() {
+        None => None,
+        Some(settings) => Some(caching_cmm(&keyring, settings)?),
+    };
 
     let plan = paths::plan(&PlanArgs {
         mode,
@@ -200,8 +251,9 @@ fn crypt(
         cfg,
         opts,
         keyring: &keyring,
+        cache: cache.as_ref(),
         context,
-        key_labels: specs.iter().map(keys::KeySpec::describe).collect(),
+        key_labels,
         no_overwrite: c.no_overwrite,
     };
     let mut progress = Progress::new(!c.quiet, run::total_input(&plan.jobs));

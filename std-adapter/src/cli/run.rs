@@ -8,10 +8,14 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use esdk::caching::{BoundedWriter, CachingCmm};
 use esdk::core::error::KeyringError;
 use esdk::core::header::ParseLimits;
 use esdk::stream::esdk_error;
-use esdk::{Config, DecryptingReader, EncryptOptions, EncryptingWriter, Error, MultiKeyring};
+use esdk::{
+    Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter, Error,
+    MultiKeyring,
+};
 use tempfile::NamedTempFile;
 
 use super::Mode;
@@ -40,6 +44,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: EncryptOptions,
     /// The keyrings.
     pub keyring: &'a MultiKeyring<'a>,
+    /// `--caching`: the caching CMM over `keyring`, used instead of it.
+    pub cache: Option<&'a CachingCmm<&'a MultiKeyring<'a>>>,
     /// `--encryption-context`: on decrypt, `None` values mean "key must be present".
     pub context: Vec<(String, Option<String>)>,
     /// One description per keyring, in multi-keyring order (generator first).
@@ -257,6 +263,8 @@ impl Ctx<'_> {
     /// # Errors
     /// A message naming the file and the failed check.
     pub fn run(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
+        // A KMS failure detail left by an earlier file is not this file's.
+        let _ = super::kms::take_detail();
         match self.mode {
             Mode::Encrypt => self.encrypt(job, progress),
             Mode::Decrypt => self.decrypt(job, progress),
@@ -267,6 +275,11 @@ impl Ctx<'_> {
     fn esdk_failure(&self, verb: &str, input: &Input, e: &io::Error) -> Option<CliError> {
         let err = esdk_error(e)?;
         let mut msg = format!("{verb} {}: {}", show(input), esdk_message(&err));
+        if let (Error::Keyring(_), Some(detail)) = (err, super::kms::take_detail()) {
+            msg.push_str(" (");
+            msg.push_str(&detail);
+            msg.push(')');
+        }
         if let Error::Keyring(KeyringError::NoDataKeyDecrypted(_)) = err {
             msg.push_str(" [keyrings: ");
             msg.push_str(
@@ -296,15 +309,32 @@ impl Ctx<'_> {
             self.esdk_failure("encrypting", &job.input, &e)
                 .unwrap_or_else(|| CliError::io("writing", &out_name, &e))
         };
-        let mut w = EncryptingWriter::new(
-            &self.cfg,
-            &esdk::DEFAULT_PROVIDER,
-            self.keyring,
-            &self.opts,
-            &ec,
-            Tap::new(sink),
-        )
-        .map_err(write_err)?;
+        let mut w = match self.cache {
+            // The cache needs the plaintext length (an entry encrypts a bounded number of
+            // bytes); stdin's is unknown, so it goes around the cache.
+            Some(cache) => EncWriter::Cached(
+                cache
+                    .encrypting_writer(
+                        &self.cfg,
+                        &self.opts,
+                        &ec,
+                        input_len(&job.input),
+                        Tap::new(sink),
+                    )
+                    .map_err(write_err)?,
+            ),
+            None => EncWriter::Plain(
+                EncryptingWriter::new(
+                    &self.cfg,
+                    &esdk::DEFAULT_PROVIDER,
+                    self.keyring,
+                    &self.opts,
+                    &ec,
+                    Tap::new(sink),
+                )
+                .map_err(write_err)?,
+            ),
+        };
         let mut buf = vec![0u8; CHUNK];
         let mut read = 0u64;
         loop {
@@ -370,10 +400,14 @@ impl Ctx<'_> {
             inner: io::Cursor::new(head).chain(src),
             count: Rc::clone(&count),
         };
+        let cmm: &dyn CryptoMaterialsManager = match self.cache {
+            Some(c) => c,
+            None => self.keyring,
+        };
         let mut reader = DecryptingReader::new(
             &self.cfg,
             &esdk::DEFAULT_PROVIDER,
-            self.keyring,
+            cmm,
             &reproduced,
             counted,
         );
@@ -469,4 +503,37 @@ pub(crate) fn total_input(jobs: &[Job]) -> Option<u64> {
 
 fn file_len(p: &Path) -> u64 {
     fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The plaintext length of an input when it is known (a regular file).
+fn input_len(input: &Input) -> Option<u64> {
+    match input {
+        Input::Stdin => None,
+        Input::File(p) => fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len()),
+    }
+}
+
+/// The encrypting stream, through the cache or not.
+enum EncWriter<'a, W: Write> {
+    Plain(EncryptingWriter<'a, W, esdk::DefaultProvider>),
+    Cached(BoundedWriter<'a, W>),
+}
+
+impl<W: Write> EncWriter<'_, W> {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            EncWriter::Plain(w) => w.write_all(data),
+            EncWriter::Cached(w) => w.write_all(data),
+        }
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            EncWriter::Plain(w) => w.finish(),
+            EncWriter::Cached(w) => w.finish(),
+        }
+    }
 }
