@@ -5,7 +5,7 @@
 # cryptography (.venv-kms), the official Python ESDK for the interop test
 # (scripts/python-peer.sh), a free port on 127.0.0.1, the server
 # (../shared/peers/kms_server.py through scripts/kms-server.py), then runs
-#   cargo test -p esdk --features kms --test kms --test caching --test cli_kms
+#   cargo test --workspace --exclude esdk-pkcs11 --test kms --test caching --test cli_kms
 # and the kms_stream example on a 64 MiB file, and stops the server. The tests never skip: if
 # the server cannot start, this script (and the tests) fail.
 #
@@ -65,8 +65,11 @@ ESDK_PY=$(bash scripts/python-peer.sh)
 set -o pipefail
 # Unit tests of the KMS and caching modules (ARN parsing, MRK rules, LRU), then the
 # integration tests against the server.
-cargo test -p esdk --features kms --lib -- kms:: caching::
-cargo test -p esdk --features kms --test kms --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
+# The same package selection as scripts/test.sh's workspace run, so the build is reused
+# (`-p esdk` alone would resolve other features and rebuild).
+sel=(--workspace --exclude esdk-pkcs11)
+cargo test "${sel[@]}" --lib -- kms:: caching::
+cargo test "${sel[@]}" --test kms --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
 
 echo
 echo "=== kms_stream example: 64 MiB through KMS (two regions)"
@@ -84,7 +87,7 @@ print(" ".join(arns))
 EOF
 )
 set -- $keys
-cargo build -q -p esdk --features kms --example kms_stream
+cargo build -q "${sel[@]}" --example kms_stream
 ex="${CARGO_TARGET_DIR:-$root/target}/debug/examples/kms_stream"
 # Peak memory, when GNU time is there: it stays near the frame and buffer sizes, not 64 MiB.
 timed=()

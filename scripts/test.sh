@@ -26,7 +26,20 @@ step "unit, integration and doc tests (includes the Rust <-> Python interop matr
 bash scripts/python-peer.sh >/dev/null
 # esdk-pkcs11 needs a token: it runs below against SoftHSM2 and Kryoptic.
 cargo test --workspace --exclude esdk-pkcs11
+# Issue #8's robustness suites again (about 20 s), with their counts shown: the tamper sweep,
+# the resource limits, the secret redaction and the round-trip property (core, std, CLI).
+robust_log="$(mktemp)"
+# (Same package selection as above, so nothing is rebuilt.)
+cargo test --workspace --exclude esdk-pkcs11 --test tamper_sweep --test hostile --test secrets \
+    --test proptest_roundtrip --test fuzz_regressions -- --nocapture >"$robust_log" 2>&1 \
+    || { cat "$robust_log"; exit 1; }
+grep -E '^(     Running|tamper sweep|round-trip property|hostile: small limits|fuzz regressions|test result)' \
+    "$robust_log"
+rm -f "$robust_log"
 cargo test -p esdk-core --features embedded-io --test eio
+
+step "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)"
+bash scripts/fuzz-smoke.sh
 
 step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
 bash scripts/pkcs11-test.sh

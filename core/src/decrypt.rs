@@ -65,7 +65,8 @@ struct Body<P: CryptoProvider> {
 }
 
 enum State<P: CryptoProvider> {
-    Header,
+    /// Reading the header; what the earlier calls already checked.
+    Header(header::ParseProgress),
     Body(Body<P>),
     Done(AlgorithmSuite),
     Failed(Error),
@@ -76,11 +77,17 @@ enum State<P: CryptoProvider> {
 ///
 /// Contract:
 /// - pass the unconsumed input at each call, starting at the message's first byte; drop
-///   [`Progress::consumed`] bytes from its front before the next call;
+///   [`Progress::consumed`] bytes from its front before the next call (the header step
+///   remembers what it already checked of the bytes it was given, so that a header fed in
+///   small pieces costs linear time: the bytes must not change between calls);
 /// - [`Status::NeedInput`] means more input is needed; when there is no more, the message
 ///   is truncated;
 /// - `out` must hold the step's plaintext (at most the frame length); a smaller one gives
-///   [`Error::BufferTooSmall`] and the call had no effect;
+///   [`Error::BufferTooSmall`] and the call had no effect. The header step also uses `out`
+///   as scratch for the full encryption context in canonical form when the reproduced
+///   context adds pairs not stored in the message, or the stored context is not sorted:
+///   it then needs that context's serialized length, which `BufferTooSmall { required }`
+///   reports (there is no heap to put it elsewhere);
 /// - after any other error the decryptor is poisoned and returns that error again;
 /// - plaintext is released only after its frame's tag verified; for signed suites the final
 ///   frame (and a non-framed body) only after the signature verified as well.
@@ -99,7 +106,7 @@ impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match &self.state {
-            State::Header => "header",
+            State::Header(_) => "header",
             State::Body(_) => "body",
             State::Done(_) => "done",
             State::Failed(_) => "failed",
@@ -183,7 +190,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             provider,
             cmm,
             reproduced: reproduced_context,
-            state: State::Header,
+            state: State::Header(header::ParseProgress::default()),
             offset: 0,
             observer: None,
         }
@@ -236,7 +243,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                     status: Status::Done,
                 });
             }
-            State::Header => self.header_step(input, out),
+            State::Header(_) => self.header_step(input, out),
             State::Body(_) => self.body_step(input, out),
         };
         match r {
@@ -262,7 +269,11 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             max_edks: self.cfg.max_encrypted_data_keys,
             max_header_len: self.cfg.max_header_len,
         };
-        let h = match header::parse(input, limits)? {
+        let State::Header(progress) = &mut self.state else {
+            return Err(crate::error::ApiMisuse::WrongState.into());
+        };
+        // Resumes where the previous call stopped: linear time however small the pieces.
+        let h = match header::parse_from(input, limits, progress)? {
             Parsed::Need(min) => {
                 return Ok(Progress {
                     consumed: 0,
@@ -300,12 +311,24 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             (None, Some(_)) => return Err(PolicyViolation::UnexpectedPublicKey.into()),
             _ => {}
         }
+        // One pass over the reproduced context: stored pairs must match, and the others
+        // (authenticated from here) must fit next to the stored ones in one serialized
+        // context (65 535 bytes), which is checked here in linear time, before the
+        // sorted merge below (a selection: no heap to sort in) could cost quadratic time
+        // on a huge context. (A key repeated in `reproduced_context` counts twice.)
+        let mut extra_len = 0usize;
         for (k, v) in self.reproduced {
-            if let Some(sv) = stored.get(k) {
-                if sv != *v {
+            match stored.get(k) {
+                Some(sv) if sv != *v => {
                     return Err(PolicyViolation::EncryptionContextMismatch.into());
                 }
+                Some(_) => {}
+                None => extra_len = extra_len.saturating_add(4 + k.len() + v.len()),
             }
+        }
+        let stored_pairs_len = stored.as_bytes().len().saturating_sub(2);
+        if extra_len > 0 && extra_len.saturating_add(stored_pairs_len + 2) > 0xFFFF {
+            return Err(ec::ec_err(crate::error::EcError::TooLarge));
         }
         let extras = SortedSlice {
             pairs: self.reproduced,
@@ -614,7 +637,10 @@ pub struct Decrypted<'a> {
 /// Decrypts a whole message into `out` and returns the plaintext length and the header.
 ///
 /// Nothing is released unless every check passed, signature included: on error `out` is
-/// zeroed up to what had been written. `out` of `ciphertext.len()` bytes always suffices.
+/// zeroed up to what had been written. `out` of `ciphertext.len()` bytes suffices, except
+/// when `reproduced_context` adds pairs that the message does not store: the full context
+/// is assembled in `out` (see [`Decryptor`]), and [`Error::BufferTooSmall`] then reports
+/// the size needed.
 ///
 /// # Errors
 /// The first failed check ([`Error::Truncated`] and [`Error::TrailingBytes`] included).

@@ -108,6 +108,22 @@ impl<'a> EcView<'a> {
         Ok(view)
     }
 
+    /// What [`from_checked`](Self::from_checked) needs to rebuild this view without
+    /// checking the bytes again: the pair count and whether the keys are sorted.
+    pub(crate) fn checked_parts(&self) -> (u16, bool) {
+        (self.count, self.sorted)
+    }
+
+    /// A view of bytes that [`parse`](Self::parse) accepted earlier, with the parts it
+    /// found ([`checked_parts`](Self::checked_parts)).
+    pub(crate) fn from_checked(bytes: &'a [u8], (count, sorted): (u16, bool)) -> Self {
+        EcView {
+            bytes,
+            count,
+            sorted,
+        }
+    }
+
     /// Number of pairs.
     pub fn len(&self) -> usize {
         usize::from(self.count)

@@ -526,10 +526,11 @@ impl fmt::Display for KeyringError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyringError::NoDataKeyDecrypted(a) => {
+                let n = a.total();
+                let s = if n == 1 { "" } else { "s" };
                 write!(
                     f,
-                    "no keyring decrypted any encrypted data key ({} attempts",
-                    a.total()
+                    "no keyring decrypted any encrypted data key ({n} attempt{s}"
                 )?;
                 for at in a.iter() {
                     write!(

@@ -3,7 +3,7 @@
 
 use crate::ec::EcView;
 use crate::error::{Error, Malformed, PolicyViolation};
-use crate::materials::Edks;
+use crate::materials::{EdkProgress, Edks};
 use crate::suite::AlgorithmSuite;
 
 /// How the body is laid out.
@@ -65,6 +65,18 @@ pub struct ParseLimits {
     pub max_header_len: Option<usize>,
 }
 
+/// What an earlier [`parse_from`] of the same (growing) input already checked, so that a
+/// header arriving in small pieces is parsed in linear time, not re-parsed from the start
+/// at every piece: the input length below which the header cannot be complete, the checked
+/// encryption context, and the checked EDKs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseProgress {
+    need: usize,
+    /// (section length, pair count, sorted) of the checked encryption context.
+    ec: Option<(usize, (u16, bool))>,
+    edks: EdkProgress,
+}
+
 struct Cursor<'a> {
     b: &'a [u8],
     at: usize,
@@ -115,6 +127,37 @@ fn malformed(offset: usize, kind: Malformed) -> Error {
 /// The first structural check that fails, with its offset; [`Error::UnsupportedSuite`];
 /// [`Error::Base64Encoded`]; the EDK-count and header-size limits.
 pub fn parse<'a>(input: &'a [u8], limits: ParseLimits) -> Result<Parsed<'a>, Error> {
+    parse_from(input, limits, &mut ParseProgress::default())
+}
+
+/// [`parse`], resuming from what earlier calls on shorter prefixes of the same message
+/// recorded in `progress` (start with `ParseProgress::default()`). Each call costs the new
+/// bytes (plus a constant), not the whole input: `Need(n)` is answered without parsing while
+/// the input is shorter than the last `n`. The caller must pass the same message bytes
+/// each time (only longer); `progress` is meaningless for another message.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_from<'a>(
+    input: &'a [u8],
+    limits: ParseLimits,
+    progress: &mut ParseProgress,
+) -> Result<Parsed<'a>, Error> {
+    if input.len() < progress.need {
+        return Ok(Parsed::Need(progress.need));
+    }
+    let r = parse_inner(input, limits, progress);
+    if let Ok(Parsed::Need(n)) = r {
+        progress.need = n;
+    }
+    r
+}
+
+fn parse_inner<'a>(
+    input: &'a [u8],
+    limits: ParseLimits,
+    progress: &mut ParseProgress,
+) -> Result<Parsed<'a>, Error> {
     let check_len = |need: usize| -> Result<(), Error> {
         match limits.max_header_len {
             Some(max) if need > max => Err(PolicyViolation::HeaderTooLarge { max }.into()),
@@ -151,8 +194,16 @@ pub fn parse<'a>(input: &'a [u8], limits: ParseLimits) -> Result<Parsed<'a>, Err
     let encryption_context_offset = c.at;
     check_len(c.at + ec_len)?;
     let ec_bytes = take!(c, ec_len);
-    let encryption_context = EcView::parse(ec_bytes)
-        .map_err(|e| malformed(encryption_context_offset, Malformed::EncryptionContext(e)))?;
+    let encryption_context = match progress.ec {
+        Some((len, parts)) if len == ec_len => EcView::from_checked(ec_bytes, parts),
+        _ => {
+            let v = EcView::parse(ec_bytes).map_err(|e| {
+                malformed(encryption_context_offset, Malformed::EncryptionContext(e))
+            })?;
+            progress.ec = Some((ec_len, v.checked_parts()));
+            v
+        }
+    };
     let count_at = c.at;
     let count = be16(take!(c, 2));
     if count == 0 {
@@ -164,7 +215,14 @@ pub fn parse<'a>(input: &'a [u8], limits: ParseLimits) -> Result<Parsed<'a>, Err
         }
     }
     let edk_start = c.at;
-    let edks = match Edks::parse(&input[edk_start..], count) {
+    // Under a header limit the EDKs are parsed from the first `max` bytes only, so that a
+    // field crossing the limit is `HeaderTooLarge` whether or not its bytes (and whatever
+    // check they would fail) have arrived: the verdict never depends on the input split.
+    let edk_end = match limits.max_header_len {
+        Some(max) => input.len().min(max).max(edk_start),
+        None => input.len(),
+    };
+    let edks = match Edks::parse_from(&input[edk_start..edk_end], count, &mut progress.edks) {
         Ok((edks, used)) => {
             c.at += used;
             edks

@@ -170,10 +170,11 @@ impl std::fmt::Display for DecryptFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.error {
             Error::Keyring(esdk_core::error::KeyringError::NoDataKeyDecrypted(_)) => {
+                let n = self.attempts.len();
+                let s = if n == 1 { "" } else { "s" };
                 write!(
                     f,
-                    "no keyring decrypted any of the encrypted data keys ({} attempts)",
-                    self.attempts.len()
+                    "no keyring decrypted any of the encrypted data keys ({n} attempt{s})"
                 )?;
                 for a in &self.attempts {
                     write!(

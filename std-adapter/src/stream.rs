@@ -88,7 +88,16 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
     ) -> io::Result<Self> {
         let mut enc = Encryptor::new(cfg, provider, opts).map_err(io_error)?;
         let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-        let mut out = vec![0u8; 4096];
+        // Size the header buffer up front (exactly when the keyring can tell its EDK sizes):
+        // a retry after `BufferTooSmall` runs the CMM again (a second KMS call, a second
+        // cache use, a second data key) and draws a second message id.
+        let ec_estimate = encryption_context.iter().fold(2 + 128, |n: usize, (k, v)| {
+            n.saturating_add(4 + k.len() + v.len())
+        });
+        let first = esdk_core::encrypted_len(cfg, opts, cmm, encryption_context, 0)
+            .unwrap_or(0)
+            .max(4096usize.saturating_add(ec_estimate));
+        let mut out = vec![0u8; first];
         let n = loop {
             match enc.write_header(cmm, &mut ec, &mut out) {
                 Ok(n) => break n,
@@ -220,14 +229,26 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         self.end - self.start
     }
 
-    /// Room to append at least `min_extra` bytes of input; compacts and grows as needed.
-    fn space(&mut self, min_extra: usize) -> &mut [u8] {
-        if self.start > 0 && self.buf.len() - self.end < min_extra {
+    /// How many more bytes of input to accept next: at least [`READ_CHUNK`] (fewer reads),
+    /// more when the decryptor asks for more, but never more than the bytes already
+    /// buffered, so the buffer at most doubles per step. Memory is thus bounded by what
+    /// actually arrived, never by a length the message claims (a header claiming a 4 GiB
+    /// frame or a 64 GiB non-framed body, followed by a few bytes, costs a few KiB), and a
+    /// long header or frame is taken in geometrically growing pieces (linear time).
+    fn next_room(&self) -> usize {
+        let avail = self.available();
+        let missing = self.need.saturating_sub(avail);
+        missing.min(avail).max(READ_CHUNK)
+    }
+
+    /// Room to append at least `extra` bytes of input; compacts and grows as needed.
+    fn space(&mut self, extra: usize) -> &mut [u8] {
+        if self.start > 0 && self.buf.len() - self.end < extra {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        let want = (self.end + min_extra).max(READ_CHUNK.min(self.end + READ_CHUNK));
+        let want = self.end + extra;
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
@@ -410,8 +431,8 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                     return Ok(n);
                 }
                 Ok(Event::NeedInput) => {
-                    let need = self.pump.need - self.pump.available();
-                    let space = self.pump.space(need);
+                    let room = self.pump.next_room();
+                    let space = self.pump.space(room);
                     let n = match self.inner.read(space) {
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -523,14 +544,10 @@ impl<W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Write
             self.failed = Some(e);
             return Err(io_error(e));
         }
-        // Accept no more than the next step needs (or one read chunk), so memory stays
-        // bounded by the frame length whatever the caller's write size.
-        let want = self
-            .pump
-            .need
-            .saturating_sub(self.pump.available())
-            .max(READ_CHUNK);
-        let take = data.len().min(want);
+        // Accept no more than `next_room` (one read chunk, or what the next step needs but
+        // at most doubling the buffer), so memory stays bounded by the frame length and by
+        // what actually arrived, whatever the caller's write size or the claimed lengths.
+        let take = data.len().min(self.pump.next_room());
         let space = self.pump.space(take);
         space[..take].copy_from_slice(&data[..take]);
         self.pump.commit(take);

@@ -1,0 +1,1162 @@
+//! Hostile inputs and resource limits (issue #8, part 3).
+//!
+//! Headers that claim 65 535 EDKs, 65 535-byte fields, frame lengths near 2^32, a non-framed
+//! length near 2^36, or frame numbers near 2^32 must fail fast, in bounded memory, naming the
+//! configured limit when one is set. Decrypting with small `max_header_len` / `max_body_len`
+//! settings is checked on real messages, and no step may do quadratic work in an input length
+//! (a 60 000-pair encryption context, the largest stored contexts, a 65 535-EDK header fed in
+//! small pieces).
+//!
+//! The hostile headers are built by hand ([`Forge`]): a test keyring with a known data key
+//! lets the builder compute real commitment values and header tags, so a hostile field is
+//! reached by the decryptor exactly as an attacker who holds a valid key would reach it.
+//!
+//! Memory is measured with a counting global allocator (current and peak bytes; requests
+//! above [`ALLOC_CAP`] are refused, which aborts the process). Scenarios that could abort run
+//! in a child process (see [`isolated`]) so that an abort is reported as a test failure.
+//! Every test takes [`SERIAL`] so that the peak figures belong to one test at a time.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Read;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use esdk_core::error::{AttemptFailure, EcError, Error, Malformed, PolicyViolation};
+use esdk_core::header::{self, ParseLimits, Parsed};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::provider::{AeadKey, CryptoProvider};
+use esdk_core::suite::{HashAlg, Kdf};
+use esdk_core::{
+    AlgorithmSuite, CommitmentPolicy, Config, Decryptor, EncryptOptions, Keyring, Status,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------------------------
+
+/// Larger single requests are refused (the process then aborts with "memory allocation of N
+/// bytes failed"): nothing in these tests legitimately needs that much.
+const ALLOC_CAP: usize = 1 << 30;
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(n: usize) {
+    let now = CURRENT.fetch_add(n, Ordering::SeqCst) + n;
+    PEAK.fetch_max(now, Ordering::SeqCst);
+}
+
+// SAFETY: forwards to the system allocator; only counts, and refuses oversized requests by
+// returning null as the `GlobalAlloc` contract allows.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > ALLOC_CAP {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.size() > ALLOC_CAP {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > ALLOC_CAP {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: same contract as the caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Serializes the tests of this binary so that the peak figures are their own.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` and returns its result with the peak heap growth (bytes above the level at the
+/// start) and the wall-clock time.
+fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let t = Instant::now();
+    let r = f();
+    let took = t.elapsed();
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
+    (r, peak, took)
+}
+
+/// Runs `body` in a child process (this test binary, filtered to `name`) with a time limit,
+/// so that an abort (a refused allocation) or a runaway computation is a test failure with a
+/// message, not the end of the test run.
+fn isolated(name: &str, limit: Duration, body: impl FnOnce()) {
+    const VAR: &str = "ESDK_HOSTILE_CHILD";
+    if std::env::var(VAR).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(VAR, name)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the child test");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout).ok();
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).ok();
+    }
+    // (libtest may print the child's first line after its own "test name ... ".)
+    for line in stdout
+        .lines()
+        .filter_map(|l| l.find("hostile:").map(|i| &l[i..]))
+    {
+        println!("{line}");
+    }
+    match status {
+        None => panic!(
+            "{name}: still running after {limit:?} (killed)\n{}",
+            tail(&stdout)
+        ),
+        Some(st) => assert!(
+            st.success() && stdout.contains("1 passed"),
+            "{name} failed in its child process ({st}):\n{}\n{}",
+            tail(&stdout),
+            tail(&stderr)
+        ),
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// A keyring with a known data key, and a header/body builder that seals with it
+// ---------------------------------------------------------------------------------------------
+
+const FIXED_ID: &str = "fixed";
+const FIXED_KEY: [u8; 32] = [
+    0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00,
+];
+
+/// Decrypts the EDKs whose provider id is [`FIXED_ID`] to [`FIXED_KEY`] (cut to the suite's
+/// key length); on encrypt, uses that key and writes one such EDK.
+struct FixedKeyring;
+
+impl Keyring for FixedKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
+        let n = m.suite().key_len();
+        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
+        m.push_edk(FIXED_ID, &[], &[b"k"])
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
+        for (i, e) in edks.iter() {
+            if e.provider_id == FIXED_ID {
+                let n = m.suite().key_len();
+                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
+            }
+            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
+        }
+        Err(m.no_data_key_error())
+    }
+
+    fn encrypted_data_keys_len(&self, _: AlgorithmSuite) -> Option<(u16, usize)> {
+        Some((1, 6 + FIXED_ID.len() + 1))
+    }
+}
+
+type Provider = esdk::DefaultProvider;
+const PROVIDER: Provider = esdk::DEFAULT_PROVIDER;
+
+/// Serialized encryption-context section (count and pairs, without the u16 section length).
+fn ec_section(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let mut v = (pairs.len() as u16).to_be_bytes().to_vec();
+    for (k, val) in pairs {
+        for f in [k, val] {
+            v.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            v.extend_from_slice(f);
+        }
+    }
+    v
+}
+
+/// One serialized EDK.
+fn edk(provider_id: &[u8], info: &[u8], ct: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(6 + provider_id.len() + info.len() + ct.len());
+    for f in [provider_id, info, ct] {
+        v.extend_from_slice(&(f.len() as u16).to_be_bytes());
+        v.extend_from_slice(f);
+    }
+    v
+}
+
+/// Builds messages for an unsigned suite under [`FIXED_KEY`], with real tags.
+struct Forge {
+    suite: AlgorithmSuite,
+    mid: Vec<u8>,
+}
+
+impl Forge {
+    fn new(suite: AlgorithmSuite) -> Self {
+        assert!(suite.signature().is_none(), "the forge writes no footer");
+        let mid = (0..suite.message_id_len())
+            .map(|i| (i as u8).wrapping_mul(7) ^ 0x5a)
+            .collect();
+        Self { suite, mid }
+    }
+
+    fn cfg(&self) -> Config {
+        if self.suite.is_committing() {
+            Config::new()
+        } else {
+            Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
+        }
+    }
+
+    /// The content key and the commitment value.
+    fn key(&self) -> (<Provider as CryptoProvider>::Aead, [u8; 32]) {
+        let s = self.suite;
+        let n = s.key_len();
+        let dk = &FIXED_KEY[..n];
+        let id = s.id().to_be_bytes();
+        let mut key = [0u8; 32];
+        let mut commit = [0u8; 32];
+        match s.kdf() {
+            Kdf::Identity => key[..n].copy_from_slice(dk),
+            Kdf::Hkdf(HashAlg::Sha512) => {
+                PROVIDER
+                    .hkdf(
+                        HashAlg::Sha512,
+                        &self.mid,
+                        dk,
+                        &[&id, b"DERIVEKEY"],
+                        &mut key[..n],
+                    )
+                    .expect("hkdf");
+                PROVIDER
+                    .hkdf(HashAlg::Sha512, &self.mid, dk, &[b"COMMITKEY"], &mut commit)
+                    .expect("hkdf");
+            }
+            Kdf::Hkdf(h) => PROVIDER
+                .hkdf(h, &[], dk, &[&id, &self.mid], &mut key[..n])
+                .expect("hkdf"),
+        }
+        (PROVIDER.aead_key(&key[..n]).expect("aead key"), commit)
+    }
+
+    /// A complete, correctly authenticated header.
+    fn header(
+        &self,
+        ec: &[u8],
+        edk_count: u16,
+        edks: &[u8],
+        content_type: u8,
+        frame_len: u32,
+    ) -> Vec<u8> {
+        let s = self.suite;
+        let v1 = s.message_format_version() == 1;
+        let mut h = Vec::with_capacity(100 + ec.len() + edks.len());
+        h.push(s.message_format_version());
+        if v1 {
+            h.push(0x80);
+        }
+        h.extend_from_slice(&s.id().to_be_bytes());
+        h.extend_from_slice(&self.mid);
+        h.extend_from_slice(&(ec.len() as u16).to_be_bytes());
+        h.extend_from_slice(ec);
+        h.extend_from_slice(&edk_count.to_be_bytes());
+        h.extend_from_slice(edks);
+        h.push(content_type);
+        if v1 {
+            h.extend_from_slice(&[0, 0, 0, 0, 12]);
+        }
+        h.extend_from_slice(&frame_len.to_be_bytes());
+        let (key, commit) = self.key();
+        if s.is_committing() {
+            h.extend_from_slice(&commit);
+        }
+        let iv = [0u8; 12];
+        let tag = key.gmac(&iv, &mut |sink| sink(&h)).expect("gmac");
+        if v1 {
+            h.extend_from_slice(&iv);
+        }
+        h.extend_from_slice(&tag);
+        h
+    }
+
+    /// A header with one [`FIXED_ID`] EDK and an empty context.
+    fn simple_header(&self, content_type: u8, frame_len: u32) -> Vec<u8> {
+        self.header(
+            &[],
+            1,
+            &edk(FIXED_ID.as_bytes(), b"", b"k"),
+            content_type,
+            frame_len,
+        )
+    }
+
+    fn seal(&self, content: &[u8], seq: u32, iv: &[u8; 12], len: u64, aad_cs: &[u8]) -> Vec<u8> {
+        let (key, _) = self.key();
+        let mut aad = self.mid.clone();
+        aad.extend_from_slice(aad_cs);
+        aad.extend_from_slice(&seq.to_be_bytes());
+        aad.extend_from_slice(&len.to_be_bytes());
+        let mut ct = vec![0u8; content.len()];
+        let tag = key.seal_to(iv, &aad, content, &mut ct).expect("seal");
+        ct.extend_from_slice(&tag);
+        ct
+    }
+
+    fn frame_iv(seq: u32) -> [u8; 12] {
+        let mut iv = [0u8; 12];
+        iv[8..].copy_from_slice(&seq.to_be_bytes());
+        iv
+    }
+
+    /// A regular frame.
+    fn regular(&self, seq: u32, pt: &[u8]) -> Vec<u8> {
+        let iv = Self::frame_iv(seq);
+        let mut f = seq.to_be_bytes().to_vec();
+        f.extend_from_slice(&iv);
+        f.extend(self.seal(
+            pt,
+            seq,
+            &iv,
+            pt.len() as u64,
+            b"AWSKMSEncryptionClient Frame",
+        ));
+        f
+    }
+
+    /// A final frame.
+    fn final_frame(&self, seq: u32, pt: &[u8]) -> Vec<u8> {
+        let iv = Self::frame_iv(seq);
+        let mut f = u32::MAX.to_be_bytes().to_vec();
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&iv);
+        f.extend_from_slice(&(pt.len() as u32).to_be_bytes());
+        let cs = b"AWSKMSEncryptionClient Final Frame";
+        f.extend(self.seal(pt, seq, &iv, pt.len() as u64, cs));
+        f
+    }
+
+    /// A non-framed body.
+    fn non_framed(&self, pt: &[u8]) -> Vec<u8> {
+        let iv = [0x33u8; 12];
+        let mut f = iv.to_vec();
+        f.extend_from_slice(&(pt.len() as u64).to_be_bytes());
+        let cs = b"AWSKMSEncryptionClient Single Block";
+        f.extend(self.seal(pt, 1, &iv, pt.len() as u64, cs));
+        f
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decryption in the three modes
+// ---------------------------------------------------------------------------------------------
+
+/// One-shot decrypt.
+fn one_shot(cfg: &Config, reproduced: &[(&str, &str)], ct: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = vec![0u8; ct.len()];
+    let d = esdk_core::decrypt(cfg, &PROVIDER, &FixedKeyring, reproduced, ct, &mut out)?;
+    out.truncate(d.plaintext_len);
+    Ok(out)
+}
+
+/// Incremental decrypt that feeds exactly the `min` the decryptor asks for, as a careful
+/// caller with a slow source does (`step` bytes at least).
+fn incremental(cfg: &Config, ct: &[u8], step: usize) -> (Result<Vec<u8>, Error>, usize) {
+    let mut dec = Decryptor::new(cfg, &PROVIDER, &FixedKeyring, &[]);
+    let mut start = 0usize;
+    let mut end = step.min(ct.len());
+    let mut out = vec![0u8; 1 << 16];
+    let mut plain = Vec::new();
+    let mut calls = 0usize;
+    loop {
+        calls += 1;
+        let p = match dec.process(&ct[start..end], &mut out) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), calls),
+        };
+        start += p.consumed;
+        plain.extend_from_slice(&out[..p.written]);
+        match p.status {
+            Status::Done => {
+                return if start == ct.len() {
+                    (Ok(plain), calls)
+                } else {
+                    (Err(Error::TrailingBytes { offset: start }), calls)
+                };
+            }
+            Status::NeedInput { min } => {
+                if end == ct.len() {
+                    return (Err(Error::Truncated { offset: ct.len() }), calls);
+                }
+                end = (start + min.max(end - start + step)).min(ct.len());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `DecryptingReader` over `ct`, reading into an 8 KiB buffer.
+fn read_mode(cfg: &Config, ct: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut r = esdk::DecryptingReader::new(cfg, &PROVIDER, &FixedKeyring, &[], ct);
+    let mut plain = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(plain),
+            Ok(n) => plain.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                return Err(esdk::stream::esdk_error(&e)
+                    .unwrap_or_else(|| panic!("not an ESDK error: {e}")));
+            }
+        }
+    }
+}
+
+/// A decryption in one mode.
+type Run<'a> = &'a dyn Fn() -> Result<Vec<u8>, Error>;
+
+/// Asserts that every mode fails with `want` in bounded time and memory.
+fn all_modes_fail(what: &str, cfg: &Config, ct: &[u8], want: Error, max_mem: usize) {
+    let checks: [(&str, Run<'_>); 3] = [
+        ("one-shot", &|| one_shot(cfg, &[], ct)),
+        ("incremental", &|| incremental(cfg, ct, 1).0),
+        ("Read", &|| read_mode(cfg, ct)),
+    ];
+    for (mode, f) in checks {
+        let (r, mem, took) = measure(f);
+        assert_eq!(r, Err(want), "{what} ({mode})");
+        println!("hostile: {what} ({mode}): {want} after {took:?}, peak heap {mem} B");
+        assert!(
+            mem <= max_mem,
+            "{what} ({mode}): peak heap {mem} B > {max_mem} B"
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "{what} ({mode}): took {took:?}"
+        );
+    }
+    let text = want.to_string();
+    if let Error::Policy(p) = want {
+        let limit = match p {
+            PolicyViolation::TooManyEncryptedDataKeys { max } => u64::from(max),
+            PolicyViolation::HeaderTooLarge { max } => max as u64,
+            PolicyViolation::BodyTooLarge { max } => max,
+            _ => return,
+        };
+        assert!(
+            text.contains(&limit.to_string()),
+            "the error must name the limit: {text}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+const V2: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+const V1: AlgorithmSuite = AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256;
+const MIB: usize = 1 << 20;
+/// Peak heap allowed for a hostile input that must fail fast: the adapters' fixed buffers
+/// (the `Read` adapter reads in 64 KiB chunks), nothing proportional to a claimed length.
+const SMALL: usize = 256 * 1024;
+
+/// A message with `n` EDKs: `n - 1` that the keyring skips, then the one it opens.
+fn many_edks_message(f: &Forge, n: u16) -> Vec<u8> {
+    let mut edks = Vec::with_capacity(usize::from(n) * 8);
+    for i in 1..n {
+        edks.extend(edk(b"x", &i.to_be_bytes(), b""));
+    }
+    edks.extend(edk(FIXED_ID.as_bytes(), b"", b"k"));
+    let mut msg = f.header(&[], n, &edks, 2, 64);
+    msg.extend(f.final_frame(1, b"hello"));
+    msg
+}
+
+#[test]
+fn edk_count_limit_is_enforced_as_soon_as_the_count_arrives() {
+    let _g = serial();
+    for f in [Forge::new(V1), Forge::new(V2)] {
+        let mut cfg = f.cfg();
+        cfg.max_encrypted_data_keys = Some(16);
+        let want = Error::Policy(PolicyViolation::TooManyEncryptedDataKeys { max: 16 });
+        // Only the prefix up to the count: the limit fails it before any EDK arrives.
+        let full = many_edks_message(&f, u16::MAX);
+        let prefix_len = {
+            let fixed = if f.suite.message_format_version() == 1 {
+                4 + 16
+            } else {
+                3 + 32
+            };
+            fixed + 2 + 2
+        };
+        all_modes_fail(
+            "65 535 EDKs, count only",
+            &cfg,
+            &full[..prefix_len],
+            want,
+            SMALL,
+        );
+        all_modes_fail(
+            "65 535 EDKs, whole message",
+            &cfg,
+            &full,
+            want,
+            4 * full.len(),
+        );
+        // 16 EDKs are accepted.
+        let ok = many_edks_message(&f, 16);
+        assert_eq!(one_shot(&cfg, &[], &ok).as_deref(), Ok(&b"hello"[..]));
+    }
+    println!("hostile: EDK count limit: 2 suites x 3 modes x 2 inputs passed, 0 failed");
+}
+
+#[test]
+fn many_edks_without_a_limit_decrypt_in_linear_time_and_bounded_memory() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let cfg = f.cfg();
+    let msg = many_edks_message(&f, u16::MAX);
+    let (r, mem, took) = measure(|| one_shot(&cfg, &[], &msg));
+    println!(
+        "hostile: 65 535 EDKs ({} B), one-shot: {took:?}, peak heap {mem} B",
+        msg.len()
+    );
+    assert_eq!(r.as_deref(), Ok(&b"hello"[..]));
+    assert!(took < Duration::from_secs(2) && mem <= 3 * msg.len());
+}
+
+#[test]
+fn many_edks_read_in_linear_time() {
+    let _g = serial();
+    let name = "many_edks_read_in_linear_time";
+    isolated(name, Duration::from_secs(20), || {
+        let f = Forge::new(V2);
+        let msg = many_edks_message(&f, u16::MAX);
+        let (r, mem, took) = measure(|| read_mode(&f.cfg(), &msg));
+        println!("hostile: 65 535 EDKs, Read: {took:?}, peak heap {mem} B");
+        assert_eq!(r.as_deref(), Ok(&b"hello"[..]));
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert!(mem <= 4 * msg.len() + MIB);
+    });
+}
+
+#[test]
+fn many_edks_fed_at_min_decrypt_in_linear_time() {
+    let _g = serial();
+    let name = "many_edks_fed_at_min_decrypt_in_linear_time";
+    isolated(name, Duration::from_secs(20), || {
+        let f = Forge::new(V2);
+        let cfg = f.cfg();
+        let msg = many_edks_message(&f, u16::MAX);
+        let ((r, calls), _, took) = measure(|| incremental(&cfg, &msg, 1));
+        println!("hostile: 65 535 EDKs fed at min: {calls} calls, {took:?}");
+        assert_eq!(r.as_deref(), Ok(&b"hello"[..]));
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    });
+}
+
+#[test]
+fn fields_of_65535_bytes_fail_fast_under_a_header_limit_and_decrypt_without() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let mut cfg = f.cfg();
+    cfg.max_header_len = Some(4096);
+    let want = Error::Policy(PolicyViolation::HeaderTooLarge { max: 4096 });
+    // A context section that claims 65 535 bytes, of which none follow.
+    let mut claim = vec![2, 0x04, 0x78];
+    claim.extend_from_slice(&f.mid);
+    claim.extend_from_slice(&[0xFF, 0xFF]);
+    all_modes_fail("context length 65 535", &cfg, &claim, want, SMALL);
+    // An EDK whose provider id, then whose provider info, claims 65 535 bytes.
+    for field in 0..3 {
+        let mut h = claim[..claim.len() - 2].to_vec();
+        h.extend_from_slice(&[0, 0, 0, 1]);
+        for i in 0..field {
+            h.extend_from_slice(&[0, 1, b'a' + i as u8]);
+        }
+        h.extend_from_slice(&[0xFF, 0xFF, b'x']);
+        all_modes_fail("EDK field length 65 535", &cfg, &h, want, SMALL);
+    }
+    // Without a limit: a 65 535-byte context and three 65 535-byte EDK fields decrypt.
+    let value = vec![b'v'; 0xFFFF - 2 - 4 - 1];
+    let ec = ec_section(&[(b"k", &value)]);
+    assert_eq!(ec.len(), 0xFFFF);
+    let big = vec![0x5A; 0xFFFF];
+    let mut edks = edk(&vec![b'p'; 0xFFFF], &big, &big);
+    edks.extend(edk(FIXED_ID.as_bytes(), b"", b"k"));
+    let mut msg = f.header(&ec, 2, &edks, 2, 64);
+    msg.extend(f.final_frame(1, b"big fields"));
+    let cfg = f.cfg();
+    for (mode, r) in [
+        ("one-shot", measure(|| one_shot(&cfg, &[], &msg))),
+        ("incremental", measure(|| incremental(&cfg, &msg, 4096).0)),
+        ("Read", measure(|| read_mode(&cfg, &msg))),
+    ] {
+        let (r, mem, took) = r;
+        println!(
+            "hostile: 65 535-byte fields ({} B), {mode}: {took:?}, peak heap {mem} B",
+            msg.len()
+        );
+        assert_eq!(r.as_deref(), Ok(&b"big fields"[..]), "{mode}");
+        assert!(
+            took < Duration::from_secs(2) && mem <= 4 * msg.len() + MIB,
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn frame_length_near_2_32_fails_fast_under_a_body_limit() {
+    let _g = serial();
+    for f in [Forge::new(V1), Forge::new(V2)] {
+        let mut cfg = f.cfg();
+        cfg.max_body_len = Some(MIB as u64);
+        let want = Error::Policy(PolicyViolation::BodyTooLarge { max: MIB as u64 });
+        let mut msg = f.simple_header(2, u32::MAX);
+        msg.extend_from_slice(&1u32.to_be_bytes());
+        all_modes_fail("frame length 2^32 - 1", &cfg, &msg, want, SMALL);
+        // Without a limit: one-shot and incremental see a truncated frame at once.
+        let cfg = f.cfg();
+        let trunc = Error::Truncated { offset: msg.len() };
+        let (r, mem, took) = measure(|| one_shot(&cfg, &[], &msg));
+        assert_eq!(r, Err(trunc));
+        let (r2, mem2, took2) = measure(|| incremental(&cfg, &msg, 1).0);
+        assert_eq!(r2, Err(trunc));
+        assert!(mem.max(mem2) <= SMALL && took.max(took2) < Duration::from_secs(1));
+        // A valid message with that frame length and a short final frame decrypts in every
+        // mode without frame-sized buffers.
+        let mut ok = f.simple_header(2, u32::MAX);
+        ok.extend(f.final_frame(1, b"short"));
+        for (mode, r) in [
+            ("one-shot", measure(|| one_shot(&cfg, &[], &ok))),
+            ("incremental", measure(|| incremental(&cfg, &ok, 1).0)),
+            ("Read", measure(|| read_mode(&cfg, &ok))),
+        ] {
+            let (r, mem, _) = r;
+            assert_eq!(r.as_deref(), Ok(&b"short"[..]), "{mode}");
+            assert!(mem <= MIB, "{mode}: peak heap {mem} B");
+        }
+    }
+}
+
+#[test]
+fn reader_memory_stays_bounded_for_a_claimed_frame_length_near_2_32() {
+    let _g = serial();
+    let name = "reader_memory_stays_bounded_for_a_claimed_frame_length_near_2_32";
+    isolated(name, Duration::from_secs(60), || {
+        let f = Forge::new(V2);
+        let mut msg = f.simple_header(2, u32::MAX);
+        msg.extend_from_slice(&1u32.to_be_bytes());
+        let (r, mem, took) = measure(|| read_mode(&f.cfg(), &msg));
+        println!("hostile: Read, frame length 2^32 - 1: {r:?} in {took:?}, peak heap {mem} B");
+        assert_eq!(r, Err(Error::Truncated { offset: msg.len() }));
+        assert!(
+            mem <= 16 * MIB,
+            "peak heap {mem} B for {} B of input",
+            msg.len()
+        );
+    });
+}
+
+#[test]
+fn non_framed_length_near_2_36_fails_fast() {
+    let _g = serial();
+    for f in [Forge::new(V1), Forge::new(V2)] {
+        let h = f.simple_header(1, 0);
+        let body = |len: u64| {
+            let mut m = h.clone();
+            m.extend_from_slice(&[0x33; 12]);
+            m.extend_from_slice(&len.to_be_bytes());
+            m
+        };
+        let max = esdk_core::body::MAX_NON_FRAMED_LEN;
+        for len in [max + 1, u64::MAX] {
+            let want = Error::Malformed {
+                offset: h.len() + 12,
+                kind: Malformed::NonFramedLength(len),
+            };
+            all_modes_fail(
+                "non-framed length > 2^36 - 32",
+                &f.cfg(),
+                &body(len),
+                want,
+                SMALL,
+            );
+        }
+        let mut cfg = f.cfg();
+        cfg.max_body_len = Some(MIB as u64);
+        let want = Error::Policy(PolicyViolation::BodyTooLarge { max: MIB as u64 });
+        all_modes_fail("non-framed length 2^36 - 32", &cfg, &body(max), want, SMALL);
+        // Without a limit, one-shot and incremental see the truncation at once.
+        let m = body(max);
+        let trunc = Err(Error::Truncated { offset: m.len() });
+        assert_eq!(one_shot(&f.cfg(), &[], &m), trunc);
+        assert_eq!(incremental(&f.cfg(), &m, 1).0, trunc);
+        // A real non-framed message decrypts in every mode.
+        let mut ok = h.clone();
+        ok.extend(f.non_framed(b"single block"));
+        assert_eq!(
+            one_shot(&f.cfg(), &[], &ok).as_deref(),
+            Ok(&b"single block"[..])
+        );
+        assert_eq!(
+            incremental(&f.cfg(), &ok, 1).0.as_deref(),
+            Ok(&b"single block"[..])
+        );
+        assert_eq!(
+            read_mode(&f.cfg(), &ok).as_deref(),
+            Ok(&b"single block"[..])
+        );
+    }
+}
+
+#[test]
+fn reader_memory_stays_bounded_for_a_claimed_non_framed_length_near_2_36() {
+    let _g = serial();
+    let name = "reader_memory_stays_bounded_for_a_claimed_non_framed_length_near_2_36";
+    isolated(name, Duration::from_secs(60), || {
+        let f = Forge::new(V2);
+        let mut msg = f.simple_header(1, 0);
+        msg.extend_from_slice(&[0x33; 12]);
+        msg.extend_from_slice(&esdk_core::body::MAX_NON_FRAMED_LEN.to_be_bytes());
+        let (r, mem, took) = measure(|| read_mode(&f.cfg(), &msg));
+        println!("hostile: Read, non-framed 2^36 - 32: {r:?} in {took:?}, peak heap {mem} B");
+        assert_eq!(r, Err(Error::Truncated { offset: msg.len() }));
+        assert!(
+            mem <= 16 * MIB,
+            "peak heap {mem} B for {} B of input",
+            msg.len()
+        );
+    });
+}
+
+#[test]
+fn frame_numbers_near_2_32_fail_fast() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let cfg = f.cfg();
+    let h = f.simple_header(2, 16);
+    for seq in [0u32, 2, 0xFFFF_FFFE] {
+        let mut m = h.clone();
+        m.extend(f.regular(seq, &[7; 16]));
+        let want = Error::Malformed {
+            offset: h.len(),
+            kind: Malformed::FrameSequence {
+                expected: 1,
+                found: seq,
+            },
+        };
+        all_modes_fail("regular frame number", &cfg, &m, want, SMALL);
+        let mut m = h.clone();
+        m.extend(f.final_frame(seq, &[7; 5]));
+        let want = Error::Malformed {
+            offset: h.len() + 4,
+            kind: Malformed::FrameSequence {
+                expected: 1,
+                found: seq,
+            },
+        };
+        all_modes_fail("final frame number", &cfg, &m, want, SMALL);
+    }
+    // Encrypting more than 2^32 - 1 frames is refused before any work.
+    let opts = EncryptOptions::new().with_suite(V2).with_frame_length(1);
+    let max_frames = u64::from(u32::MAX);
+    assert!(esdk_core::body::framed_body_len(1, max_frames).is_some());
+    assert_eq!(esdk_core::body::framed_body_len(1, max_frames + 1), None);
+    let too_many = esdk_core::encrypted_len(&cfg, &opts, &FixedKeyring, &[], 1 << 32);
+    assert_eq!(
+        too_many,
+        Err(Error::Malformed {
+            offset: 0,
+            kind: Malformed::TooManyFrames
+        })
+    );
+}
+
+/// A real message (raw AES keyring, 0x0578 and 0x0178, 64-byte frames) under small limits.
+#[test]
+fn small_max_header_and_max_body_settings() {
+    let _g = serial();
+    let key = [0x42u8; 32];
+    let a = esdk_raw::RawAesKeyring::new("ns", "key-a", &key).expect("keyring");
+    let b = esdk_raw::RawAesKeyring::new("ns", "key-b", &key).expect("keyring");
+    let children: [&dyn Keyring; 1] = [&b];
+    let multi = esdk_core::MultiKeyring::new(&a, &children);
+    let pt: Vec<u8> = (0..200u8).collect();
+    let mut checked = 0;
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha256,
+    ] {
+        let base =
+            Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
+        let enc_cfg = if suite.is_committing() {
+            Config::new()
+        } else {
+            Config::new().with_commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
+        };
+        let opts = EncryptOptions::new()
+            .with_suite(suite)
+            .with_frame_length(64);
+        let msg = esdk::encrypt(&enc_cfg, &multi, &opts, &[("k", "v")], &pt).expect("encrypt");
+        let Ok(Parsed::Complete(h)) = header::parse(&msg, ParseLimits::default()) else {
+            panic!("header");
+        };
+        let hl = h.bytes.len();
+        let run = |cfg: &Config| -> [Result<Vec<u8>, Error>; 3] {
+            let mut out = vec![0u8; msg.len()];
+            let one = esdk_core::decrypt(cfg, &PROVIDER, &multi, &[], &msg, &mut out)
+                .map(|d| out[..d.plaintext_len].to_vec());
+            let modes = esdk_tests::modes::Mode::all(7);
+            let inc = match esdk_tests::modes::decrypt_in_mode(modes[2], cfg, &multi, &[], &msg) {
+                esdk_tests::modes::Outcome::Ok(v) => Ok(v),
+                esdk_tests::modes::Outcome::Err { error, .. } => Err(error),
+            };
+            let read = match esdk_tests::modes::decrypt_in_mode(modes[3], cfg, &multi, &[], &msg) {
+                esdk_tests::modes::Outcome::Ok(v) => Ok(v),
+                esdk_tests::modes::Outcome::Err { error, .. } => Err(error),
+            };
+            [one, inc, read]
+        };
+        let cases: [(Config, Result<Vec<u8>, Error>); 6] = [
+            (
+                Config {
+                    max_header_len: Some(hl - 1),
+                    ..base
+                },
+                Err(PolicyViolation::HeaderTooLarge { max: hl - 1 }.into()),
+            ),
+            (
+                Config {
+                    max_header_len: Some(hl),
+                    ..base
+                },
+                Ok(pt.clone()),
+            ),
+            (
+                Config {
+                    max_body_len: Some(63),
+                    ..base
+                },
+                Err(PolicyViolation::BodyTooLarge { max: 63 }.into()),
+            ),
+            (
+                Config {
+                    max_body_len: Some(64),
+                    ..base
+                },
+                Ok(pt.clone()),
+            ),
+            (
+                Config {
+                    max_encrypted_data_keys: Some(1),
+                    ..base
+                },
+                Err(PolicyViolation::TooManyEncryptedDataKeys { max: 1 }.into()),
+            ),
+            (
+                Config {
+                    max_encrypted_data_keys: Some(2),
+                    ..base
+                },
+                Ok(pt.clone()),
+            ),
+        ];
+        for (cfg, want) in cases {
+            for r in run(&cfg) {
+                assert_eq!(r, want, "{suite}: {cfg:?}");
+                checked += 1;
+            }
+            if let Err(e) = &want {
+                let text = e.to_string();
+                assert!(text.contains("maximum"), "{text}");
+            }
+        }
+        // The EDK limit applies on encrypt too.
+        let one = Config {
+            max_encrypted_data_keys: Some(1),
+            ..enc_cfg
+        };
+        assert_eq!(
+            esdk::encrypt(&one, &multi, &opts, &[], &pt),
+            Err(PolicyViolation::TooManyEncryptedDataKeys { max: 1 }.into())
+        );
+    }
+    // A non-framed body under a body limit.
+    let f = Forge::new(V2);
+    let mut nf = f.simple_header(1, 0);
+    nf.extend(f.non_framed(&[9; 100]));
+    let cfg = Config {
+        max_body_len: Some(99),
+        ..f.cfg()
+    };
+    let want = Error::Policy(PolicyViolation::BodyTooLarge { max: 99 });
+    all_modes_fail("non-framed body over max_body_len", &cfg, &nf, want, SMALL);
+    let cfg = Config {
+        max_body_len: Some(100),
+        ..f.cfg()
+    };
+    assert_eq!(one_shot(&cfg, &[], &nf), Ok(vec![9; 100]));
+    println!("hostile: small limits: {checked} decryptions passed, 0 failed");
+}
+
+fn sixty_thousand_pairs(keys: &mut Vec<String>) -> Vec<(&str, &str)> {
+    *keys = (0..60_000u32).map(|i| format!("key-{i:05}")).collect();
+    keys.iter().rev().map(|k| (k.as_str(), "v")).collect()
+}
+
+#[test]
+fn sixty_thousand_pair_context_is_refused_fast_on_encrypt() {
+    let _g = serial();
+    let mut keys = Vec::new();
+    let mut pairs = sixty_thousand_pairs(&mut keys);
+    let cfg = Config::new();
+    let opts = EncryptOptions::new().with_suite(V2);
+    let too_large = Error::Malformed {
+        offset: 0,
+        kind: Malformed::EncryptionContext(EcError::TooLarge),
+    };
+    let (r, _, took) = measure(|| esdk::encrypt(&cfg, &FixedKeyring, &opts, &pairs, b"x"));
+    println!("hostile: encrypt with 60 000 pairs: {took:?}");
+    assert_eq!(r, Err(too_large));
+    assert!(took < Duration::from_secs(2));
+    let mut out = vec![0u8; 4096];
+    let (r, _, took) = measure(|| {
+        esdk_core::encrypt(
+            &cfg,
+            &PROVIDER,
+            &FixedKeyring,
+            &opts,
+            &mut pairs,
+            b"x",
+            &mut out,
+        )
+    });
+    println!("hostile: core encrypt with 60 000 pairs: {took:?}");
+    assert_eq!(r, Err(too_large));
+    assert!(took < Duration::from_secs(2));
+}
+
+#[test]
+fn sixty_thousand_pair_reproduced_context_is_handled_fast_on_decrypt() {
+    let _g = serial();
+    let name = "sixty_thousand_pair_reproduced_context_is_handled_fast_on_decrypt";
+    isolated(name, Duration::from_secs(30), || {
+        let mut keys = Vec::new();
+        let pairs = sixty_thousand_pairs(&mut keys);
+        let f = Forge::new(V2);
+        let mut msg = f.simple_header(2, 64);
+        msg.extend(f.final_frame(1, b"x"));
+        let (r, _, took) = measure(|| one_shot(&f.cfg(), &pairs, &msg));
+        println!("hostile: decrypt with a 60 000-pair reproduced context: {r:?} in {took:?}");
+        // The pairs not stored in the message cannot fit in one serialized context.
+        let too_large = Error::Malformed {
+            offset: 0,
+            kind: Malformed::EncryptionContext(EcError::TooLarge),
+        };
+        assert_eq!(r, Err(too_large));
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    });
+}
+
+/// The largest stored contexts: 10 922 pairs in 65 534 bytes, sorted or not.
+fn max_pairs_context(sorted: bool) -> Vec<u8> {
+    let keys: Vec<[u8; 2]> = (0..10_922u16)
+        .map(|i| {
+            let k = i.to_be_bytes();
+            // Two-byte UTF-8-safe keys: map each byte into 0x20..=0x7E.
+            [0x20 + k[0] % 0x5F, 0x20 + k[1] % 0x5F]
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b""[..])).collect();
+    if !sorted {
+        pairs.reverse();
+    }
+    ec_section(&pairs)
+}
+
+#[test]
+fn largest_sorted_stored_context_decrypts_fast() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let ec = max_pairs_context(true);
+    let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
+    msg.extend(f.final_frame(1, b"x"));
+    let (r, mem, took) = measure(|| one_shot(&f.cfg(), &[], &msg));
+    println!(
+        "hostile: sorted {}-byte stored context: {took:?}, peak heap {mem} B",
+        ec.len()
+    );
+    assert_eq!(r.as_deref(), Ok(&b"x"[..]));
+    assert!(took < Duration::from_secs(1));
+}
+
+#[test]
+#[ignore = "open: an unsorted stored context costs O(n^2) (core/src/ec.rs EcView::parse \
+            duplicate check and SortedIter selection: no heap to sort in); bounded by the \
+            64 KiB section and done once per message since the header parse resumes, about \
+            0.7 s for the largest one in the dev profile, too close to this test's 1 s"]
+fn largest_unsorted_stored_context_decrypts_fast() {
+    let _g = serial();
+    let name = "largest_unsorted_stored_context_decrypts_fast";
+    isolated(name, Duration::from_secs(60), || {
+        let f = Forge::new(V2);
+        let ec = max_pairs_context(false);
+        let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
+        msg.extend(f.final_frame(1, b"x"));
+        let (r, _, took) = measure(|| one_shot(&f.cfg(), &[], &msg));
+        println!(
+            "hostile: unsorted {}-byte stored context, one-shot: {took:?}",
+            ec.len()
+        );
+        assert_eq!(r.as_deref(), Ok(&b"x"[..]));
+        assert!(took < Duration::from_secs(1), "one-shot took {took:?}");
+    });
+}
+
+#[test]
+// Regression: fuzz/regressions/header/split-inconsistency-edk-provider-id-vs-header-limit
+// (fixed in core/src/header.rs: EDKs are parsed from the first `max_header_len` bytes only).
+fn header_limit_verdict_does_not_depend_on_input_splits() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let mut cfg = f.cfg();
+    cfg.max_header_len = Some(64);
+    let mut h = vec![2, 0x04, 0x78];
+    h.extend_from_slice(&f.mid);
+    h.extend_from_slice(&[0, 0, 0, 1]);
+    h.extend(edk(&[0xFF; 100], b"", b"k"));
+    let whole = one_shot(&cfg, &[], &h);
+    let pieces = incremental(&cfg, &h, 1).0;
+    assert_eq!(whole, pieces, "one-shot vs incremental");
+    assert_eq!(
+        whole,
+        Err(PolicyViolation::HeaderTooLarge { max: 64 }.into())
+    );
+}
+
+#[test]
+#[ignore = "open (std-adapter/src/lib.rs, outside issue #8's files): the core documents that \
+            a reproduced context adding pairs needs its canonical form as scratch in `out` \
+            and reports the size with BufferTooSmall; esdk::decrypt sizes `out` at \
+            ciphertext.len() and does not retry on BufferTooSmall"]
+fn required_context_larger_than_the_message_still_decrypts() {
+    let _g = serial();
+    let k = esdk_raw::RawAesKeyring::new("ns", "key", &[7u8; 32]).expect("keyring");
+    let keys = ["tenant"];
+    let cmm = esdk_core::RequiredEncryptionContextCmm::new(&k, &keys);
+    let long = "t".repeat(4000);
+    let pairs = [("tenant", long.as_str())];
+    let opts = EncryptOptions::new().with_suite(V2);
+    let msg = esdk::encrypt(&Config::new(), &cmm, &opts, &pairs, b"x").expect("encrypt");
+    assert!(msg.len() < 1000, "the required value is not stored");
+    let r = esdk::decrypt(&Config::new(), &cmm, &pairs, &msg).map(|d| d.plaintext);
+    assert_eq!(r, Ok(b"x".to_vec()));
+}
+
+/// Regression: fuzz/regressions/decrypt_*/non-canonical-context-needs-scratch. The header
+/// step assembles the full context in `out` (the core has no heap): with a frame-sized `out`
+/// too small for it, it must say how much it needs, consume nothing, and go on with a buffer
+/// of that size; the frames then decrypt into the frame-sized `out`.
+#[test]
+fn header_step_reports_the_context_scratch_it_needs() {
+    let _g = serial();
+    let k = esdk_raw::RawAesKeyring::new("ns", "key", &[7u8; 32]).expect("keyring");
+    let keys = ["tenant"];
+    let cmm = esdk_core::RequiredEncryptionContextCmm::new(&k, &keys);
+    let long = "t".repeat(200);
+    let pairs = [("tenant", long.as_str())];
+    let opts = EncryptOptions::new().with_suite(V2).with_frame_length(64);
+    let msg = esdk::encrypt(&Config::new(), &cmm, &opts, &pairs, &[5; 100]).expect("encrypt");
+    let cfg = Config::new();
+    let mut dec = Decryptor::new(&cfg, &PROVIDER, &cmm, &pairs);
+    let mut out = [0u8; 64];
+    let required = match dec.process(&msg, &mut out) {
+        Err(Error::BufferTooSmall { required }) => required,
+        other => panic!("a 64-byte out for a 200-byte required context: {other:?}"),
+    };
+    // Count, key length, key, value length, value.
+    assert_eq!(required, 2 + 2 + "tenant".len() + 2 + 200);
+    let mut scratch = vec![0u8; required];
+    let p = dec.process(&msg, &mut scratch).expect("header step");
+    assert_eq!(p.status, Status::Header);
+    let mut at = p.consumed;
+    let mut plain = Vec::new();
+    while !dec.is_done() {
+        let p = dec
+            .process(&msg[at..], &mut out)
+            .unwrap_or_else(|e| panic!("at {at} with a 64-byte out: {e:?}"));
+        at += p.consumed;
+        plain.extend_from_slice(&out[..p.written]);
+    }
+    assert_eq!(plain, [5; 100]);
+    println!("hostile: required context scratch: {required} B asked for and enough");
+}

@@ -1,0 +1,545 @@
+//! The exhaustive tamper sweep (issue #8, part 2).
+//!
+//! For a small message of every suite, framed (written by the core through a raw AES
+//! keyring: two regular frames and a short final frame) and non-framed (built here with real
+//! keys, tags and signatures, since the core writes framed messages only), every truncation
+//! and every single-bit flip is decrypted one-shot, incrementally (random slices) and through
+//! `DecryptingReader`. Each must fail, with the same error in every mode, of the kind the
+//! tampered field calls for (`Truncated` at the cut for truncations); the one-shot output
+//! buffer must stay all zero, and the streaming modes may release only plaintext of regular
+//! frames that lie entirely before the tampered byte (so never a signed message's final
+//! frame, nor any part of a non-framed body).
+//!
+//! The encrypt → decrypt round-trip property (part 5) is in `proptest_roundtrip.rs`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine as _;
+use esdk_core::error::{AttemptFailure, AuthFailure, Error, Malformed, PolicyViolation};
+use esdk_core::header::{self, ContentType, ParseLimits, Parsed};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::provider::{AeadKey, CryptoProvider, MessageHasher};
+use esdk_core::suite::{HashAlg, Kdf};
+use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Keyring};
+use esdk_raw::RawAesKeyring;
+use esdk_tests::modes::{Mode, Outcome, decrypt_in_mode};
+
+const PROVIDER: esdk::DefaultProvider = esdk::DEFAULT_PROVIDER;
+const WRAPPING_KEY: [u8; 32] = [0x42; 32];
+const FRAME: u32 = 32;
+
+fn plaintext(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(29) ^ 0xA5).collect()
+}
+
+/// The sweep's decrypt configuration: no limits, so that a flipped bit in a length field
+/// (a frame length near 2^32, a non-framed length near 2^36) meets the reader's own bounded
+/// buffering, not a configured limit.
+fn decrypt_cfg() -> Config {
+    Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
+}
+
+fn encrypt_cfg(suite: AlgorithmSuite) -> Config {
+    Config::new().with_commitment_policy(if suite.is_committing() {
+        CommitmentPolicy::RequireEncryptRequireDecrypt
+    } else {
+        CommitmentPolicy::ForbidEncryptAllowDecrypt
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Non-framed messages, built here
+// ---------------------------------------------------------------------------------------------
+
+const FIXED_ID: &str = "fixed";
+const FIXED_KEY: [u8; 32] = [0x17; 32];
+
+/// Decrypts EDKs with provider id [`FIXED_ID`] to [`FIXED_KEY`].
+struct FixedKeyring;
+
+impl Keyring for FixedKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
+        let n = m.suite().key_len();
+        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
+        m.push_edk(FIXED_ID, &[], &[b"k"])
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
+        for (i, e) in edks.iter() {
+            if e.provider_id == FIXED_ID {
+                let n = m.suite().key_len();
+                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
+            }
+            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
+        }
+        Err(m.no_data_key_error())
+    }
+}
+
+fn field(out: &mut Vec<u8>, f: &[u8]) {
+    out.extend_from_slice(&(f.len() as u16).to_be_bytes());
+    out.extend_from_slice(f);
+}
+
+/// A complete non-framed message of `suite` under [`FIXED_KEY`]: header with the context
+/// `k=v` (and the public key for signing suites), single-block body, footer.
+fn non_framed(suite: AlgorithmSuite, pt: &[u8]) -> Vec<u8> {
+    let v1 = suite.message_format_version() == 1;
+    let mid: Vec<u8> = (0..suite.message_id_len())
+        .map(|i| i as u8 ^ 0x3C)
+        .collect();
+    let n = suite.key_len();
+    let dk = &FIXED_KEY[..n];
+    let id = suite.id().to_be_bytes();
+    let mut key = [0u8; 32];
+    let mut commit = [0u8; 32];
+    match suite.kdf() {
+        Kdf::Identity => key[..n].copy_from_slice(dk),
+        Kdf::Hkdf(HashAlg::Sha512) => {
+            PROVIDER
+                .hkdf(
+                    HashAlg::Sha512,
+                    &mid,
+                    dk,
+                    &[&id, b"DERIVEKEY"],
+                    &mut key[..n],
+                )
+                .expect("hkdf");
+            PROVIDER
+                .hkdf(HashAlg::Sha512, &mid, dk, &[b"COMMITKEY"], &mut commit)
+                .expect("hkdf");
+        }
+        Kdf::Hkdf(h) => PROVIDER
+            .hkdf(h, &[], dk, &[&id, &mid], &mut key[..n])
+            .expect("hkdf"),
+    }
+    let aead = PROVIDER.aead_key(&key[..n]).expect("key");
+
+    // Signing key, its public half in the context (sorted: "aws-crypto-public-key" < "k").
+    let mut private = [0u8; 48];
+    let mut public = [0u8; 49];
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    if let Some(alg) = suite.signature() {
+        PROVIDER
+            .generate_signing_key(
+                alg,
+                &mut private[..alg.scalar_len()],
+                &mut public[..alg.public_key_len()],
+            )
+            .expect("signing key");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&public[..alg.public_key_len()]);
+        pairs.push((b"aws-crypto-public-key".to_vec(), b64.into_bytes()));
+    }
+    pairs.push((b"k".to_vec(), b"v".to_vec()));
+    let mut ec = (pairs.len() as u16).to_be_bytes().to_vec();
+    for (k, v) in &pairs {
+        field(&mut ec, k);
+        field(&mut ec, v);
+    }
+
+    let mut m = vec![suite.message_format_version()];
+    if v1 {
+        m.push(0x80);
+    }
+    m.extend_from_slice(&id);
+    m.extend_from_slice(&mid);
+    field(&mut m, &ec);
+    m.extend_from_slice(&1u16.to_be_bytes());
+    field(&mut m, FIXED_ID.as_bytes());
+    field(&mut m, b"");
+    field(&mut m, b"k");
+    m.push(1);
+    if v1 {
+        m.extend_from_slice(&[0, 0, 0, 0, 12]);
+    }
+    m.extend_from_slice(&0u32.to_be_bytes());
+    if suite.is_committing() {
+        m.extend_from_slice(&commit);
+    }
+    let iv = [0u8; 12];
+    let tag = aead.gmac(&iv, &mut |s| s(&m)).expect("gmac");
+    if v1 {
+        m.extend_from_slice(&iv);
+    }
+    m.extend_from_slice(&tag);
+
+    let body_iv = [0x5Eu8; 12];
+    m.extend_from_slice(&body_iv);
+    m.extend_from_slice(&(pt.len() as u64).to_be_bytes());
+    let mut aad = mid.clone();
+    aad.extend_from_slice(b"AWSKMSEncryptionClient Single Block");
+    aad.extend_from_slice(&1u32.to_be_bytes());
+    aad.extend_from_slice(&(pt.len() as u64).to_be_bytes());
+    let mut ct = vec![0u8; pt.len()];
+    let tag = aead.seal_to(&body_iv, &aad, pt, &mut ct).expect("seal");
+    m.extend_from_slice(&ct);
+    m.extend_from_slice(&tag);
+
+    if let Some(alg) = suite.signature() {
+        let mut h = PROVIDER.hasher(alg).expect("hasher");
+        h.update(&m);
+        let mut digest = [0u8; 64];
+        let dl = h.finalize_into(&mut digest);
+        let mut sig = [0u8; 104];
+        let sl = PROVIDER
+            .sign_digest(alg, &private[..alg.scalar_len()], &digest[..dl], &mut sig)
+            .expect("sign");
+        m.extend_from_slice(&(sl as u16).to_be_bytes());
+        m.extend_from_slice(&sig[..sl]);
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message layout and the errors each region may give
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Header,
+    /// Sequence number, IV, content and tag of regular frame `seq` (or of the final frame).
+    FrameSeq(u32),
+    FrameIv(u32),
+    FrameBody(u32),
+    FinalMarker(u32),
+    FinalLength(u32),
+    NonFramedIv,
+    NonFramedLength,
+    NonFramedBody,
+    SignatureLength,
+    Signature,
+}
+
+/// Where each byte of a message lies, and how much plaintext precedes it in intact regular
+/// frames.
+struct Layout {
+    suite: AlgorithmSuite,
+    regions: Vec<(usize, usize, Region)>,
+    /// (end offset of regular frame, plaintext bytes up to and including it).
+    regular_ends: Vec<(usize, usize)>,
+}
+
+impl Layout {
+    fn of(msg: &[u8]) -> Self {
+        let Ok(Parsed::Complete(h)) = header::parse(msg, ParseLimits::default()) else {
+            panic!("own message must parse");
+        };
+        let suite = h.suite;
+        let hl = h.bytes.len();
+        let mut regions = vec![(0, hl, Region::Header)];
+        let mut regular_ends = Vec::new();
+        let mut at = hl;
+        let be32 = |a: usize| u32::from_be_bytes([msg[a], msg[a + 1], msg[a + 2], msg[a + 3]]);
+        match h.content_type {
+            ContentType::NonFramed => {
+                let len = u64::from_be_bytes(msg[at + 12..at + 20].try_into().expect("8")) as usize;
+                regions.push((at, at + 12, Region::NonFramedIv));
+                regions.push((at + 12, at + 20, Region::NonFramedLength));
+                regions.push((at + 20, at + 20 + len + 16, Region::NonFramedBody));
+                at += 20 + len + 16;
+            }
+            ContentType::Framed => {
+                let f = h.frame_length as usize;
+                let mut plain = 0;
+                loop {
+                    let first = be32(at);
+                    if first == u32::MAX {
+                        let seq = be32(at + 4);
+                        let len = be32(at + 20) as usize;
+                        regions.push((at, at + 4, Region::FinalMarker(seq)));
+                        regions.push((at + 4, at + 8, Region::FrameSeq(seq)));
+                        regions.push((at + 8, at + 20, Region::FrameIv(seq)));
+                        regions.push((at + 20, at + 24, Region::FinalLength(seq)));
+                        regions.push((at + 24, at + 24 + len + 16, Region::FrameBody(seq)));
+                        at += 24 + len + 16;
+                        break;
+                    }
+                    regions.push((at, at + 4, Region::FrameSeq(first)));
+                    regions.push((at + 4, at + 16, Region::FrameIv(first)));
+                    regions.push((at + 16, at + 16 + f + 16, Region::FrameBody(first)));
+                    at += 32 + f;
+                    plain += f;
+                    regular_ends.push((at, plain));
+                }
+            }
+        }
+        if suite.signature().is_some() {
+            regions.push((at, at + 2, Region::SignatureLength));
+            regions.push((at + 2, msg.len(), Region::Signature));
+            at = msg.len();
+        }
+        assert_eq!(at, msg.len(), "layout covers the message");
+        Self {
+            suite,
+            regions,
+            regular_ends,
+        }
+    }
+
+    fn region(&self, at: usize) -> Region {
+        self.regions
+            .iter()
+            .find(|(s, e, _)| (*s..*e).contains(&at))
+            .map(|r| r.2)
+            .expect("every byte has a region")
+    }
+
+    /// Plaintext bytes of the regular frames that end at or before `at` (they are intact).
+    fn intact_plaintext(&self, at: usize) -> usize {
+        self.regular_ends
+            .iter()
+            .take_while(|(end, _)| *end <= at)
+            .last()
+            .map_or(0, |(_, p)| *p)
+    }
+
+    /// Whether `e` is an error a flip in `region` may give.
+    fn expected(&self, region: Region, e: &Error, len: usize) -> bool {
+        use AuthFailure as A;
+        let signed = self.suite.signature().is_some();
+        let truncated = *e == Error::Truncated { offset: len };
+        let seq_err = |want: u32| {
+            matches!(e, Error::Malformed { kind: Malformed::FrameSequence { expected, .. }, .. }
+                if *expected == want)
+        };
+        let frame_tag = |s: u32| *e == Error::Authentication(A::FrameTag { sequence: s });
+        let footer = matches!(
+            e,
+            Error::Malformed {
+                kind: Malformed::SignatureLength(_),
+                ..
+            }
+        ) || *e == Error::Authentication(A::Signature);
+        match region {
+            // A changed length field misaligns the rest of the parse, so a structural error
+            // may name any offset; otherwise the header checks (tag, commitment, keyring,
+            // policy) catch it.
+            Region::Header => {
+                matches!(
+                    e,
+                    Error::Malformed { .. }
+                        | Error::UnsupportedSuite(_)
+                        | Error::Base64Encoded
+                        | Error::Keyring(_)
+                        | Error::Authentication(A::HeaderTag | A::Commitment)
+                        | Error::Crypto(esdk_core::error::CryptoError::InvalidPublicKey)
+                        | Error::Policy(
+                            PolicyViolation::SuiteNotAllowed { .. }
+                                | PolicyViolation::MissingPublicKey
+                                | PolicyViolation::UnexpectedPublicKey
+                        )
+                ) || truncated
+            }
+            Region::FrameSeq(s) | Region::FinalMarker(s) => seq_err(s),
+            Region::FrameIv(s) => {
+                matches!(e, Error::Malformed { kind: Malformed::FrameIv { sequence }, .. }
+                    if *sequence == s)
+            }
+            Region::FrameBody(s) => frame_tag(s),
+            Region::FinalLength(s) => {
+                frame_tag(s)
+                    || truncated
+                    || matches!(
+                        e,
+                        Error::Malformed {
+                            kind: Malformed::FinalFrameLength { .. },
+                            ..
+                        }
+                    )
+                    || (signed && footer)
+            }
+            Region::NonFramedIv | Region::NonFramedBody => {
+                *e == Error::Authentication(A::NonFramedTag)
+            }
+            Region::NonFramedLength => {
+                *e == Error::Authentication(A::NonFramedTag)
+                    || truncated
+                    || matches!(
+                        e,
+                        Error::Malformed {
+                            kind: Malformed::NonFramedLength(_),
+                            ..
+                        }
+                    )
+                    || (signed && footer)
+            }
+            Region::SignatureLength => truncated || footer,
+            Region::Signature => *e == Error::Authentication(A::Signature),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep
+// ---------------------------------------------------------------------------------------------
+
+/// One-shot decrypt that also checks the output buffer stays all zero on error.
+fn one_shot(cmm: &dyn esdk_core::CryptoMaterialsManager, ct: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = vec![0u8; ct.len()];
+    match esdk_core::decrypt(&decrypt_cfg(), &PROVIDER, cmm, &[], ct, &mut out) {
+        Ok(d) => Ok(out[..d.plaintext_len].to_vec()),
+        Err(e) => {
+            // The header step uses `out` as scratch for a non-canonical stored context (public
+            // header bytes, left there on error; noted in the report of issue #8).
+            let scratch = match header::parse(ct, ParseLimits::default()) {
+                Ok(Parsed::Complete(h)) if !h.encryption_context.is_canonical() => {
+                    h.encryption_context.as_bytes().len()
+                }
+                _ => 0,
+            };
+            assert!(
+                out[scratch.min(out.len())..].iter().all(|b| *b == 0),
+                "one-shot left bytes in out after {e}"
+            );
+            Err(e)
+        }
+    }
+}
+
+/// One message under test: how to decrypt it and what it holds.
+struct Target<'a> {
+    cmm: &'a dyn esdk_core::CryptoMaterialsManager,
+    layout: &'a Layout,
+    pt: &'a [u8],
+    passed: &'a AtomicUsize,
+}
+
+impl Target<'_> {
+    /// Decrypts `bad` (tampered at `at`) in the three modes; checks the error and what was
+    /// released.
+    fn check(&self, what: &str, bad: &[u8], at: usize, want: &dyn Fn(&Error) -> bool) {
+        let cfg = decrypt_cfg();
+        let seed = at as u64 * 0x9E37 + 1;
+        let first = match one_shot(self.cmm, bad) {
+            Ok(_) => panic!("{what}: decrypted without error"),
+            Err(e) => e,
+        };
+        assert!(
+            want(&first),
+            "{what}: one-shot gave the unexpected error {first:?}"
+        );
+        let intact = self.layout.intact_plaintext(at).min(self.pt.len());
+        for mode in [Mode::RandomSlices(seed), Mode::StdRead(seed)] {
+            match decrypt_in_mode(mode, &cfg, self.cmm, &[], bad) {
+                Outcome::Ok(_) => panic!("{what}: {mode:?} decrypted without error"),
+                Outcome::Err { error, released } => {
+                    assert_eq!(error, first, "{what}: {mode:?} and one-shot disagree");
+                    assert!(
+                        released.len() <= intact && self.pt.starts_with(&released),
+                        "{what}: {mode:?} released {} bytes, at most {intact} intact ones \
+                         allowed",
+                        released.len()
+                    );
+                }
+            }
+        }
+        self.passed.fetch_add(3, Ordering::Relaxed);
+    }
+}
+
+fn sweep(
+    name: &str,
+    cmm: &dyn esdk_core::CryptoMaterialsManager,
+    msg: &[u8],
+    pt: &[u8],
+    passed: &AtomicUsize,
+) {
+    // The intact message decrypts in every mode.
+    assert_eq!(
+        one_shot(cmm, msg).as_deref(),
+        Ok(pt),
+        "{name}: intact message"
+    );
+    for mode in [Mode::RandomSlices(1), Mode::StdRead(1)] {
+        assert_eq!(
+            decrypt_in_mode(mode, &decrypt_cfg(), cmm, &[], msg),
+            Outcome::Ok(pt.to_vec()),
+            "{name}: intact message, {mode:?}"
+        );
+    }
+    let layout = Layout::of(msg);
+    let t = Target {
+        cmm,
+        layout: &layout,
+        pt,
+        passed,
+    };
+    for cut in 0..msg.len() {
+        let want = Error::Truncated { offset: cut };
+        let what = format!("{name}: truncated at {cut}");
+        t.check(&what, &msg[..cut], cut, &|e| *e == want);
+    }
+    let mut bad = msg.to_vec();
+    for at in 0..msg.len() {
+        let region = layout.region(at);
+        for bit in 0..8 {
+            bad[at] ^= 1 << bit;
+            let what = format!("{name}: bit {bit} of byte {at} ({region:?}) flipped");
+            t.check(&what, &bad, at, &|e| layout.expected(region, e, msg.len()));
+            bad[at] ^= 1 << bit;
+        }
+    }
+}
+
+#[test]
+fn every_truncation_and_bit_flip_fails_in_every_mode() {
+    let keyring = RawAesKeyring::new("esdk-test", "sweep-key", &WRAPPING_KEY).expect("keyring");
+    // Framed: two regular frames and a 6-byte final frame. Non-framed: 20 bytes.
+    let framed_pt = plaintext(2 * FRAME as usize + 6);
+    let nf_pt = plaintext(20);
+    let passed = AtomicUsize::new(0);
+    let messages: Vec<(String, Vec<u8>, bool)> = AlgorithmSuite::ALL
+        .iter()
+        .flat_map(|&suite| {
+            let opts = EncryptOptions::new()
+                .with_suite(suite)
+                .with_frame_length(FRAME);
+            let framed = esdk::encrypt(
+                &encrypt_cfg(suite),
+                &keyring,
+                &opts,
+                &[("k", "v")],
+                &framed_pt,
+            )
+            .expect("encrypt");
+            [
+                (format!("{suite} framed"), framed, true),
+                (
+                    format!("{suite} non-framed"),
+                    non_framed(suite, &nf_pt),
+                    false,
+                ),
+            ]
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((name, msg, framed)) = messages.get(i) else {
+                        break;
+                    };
+                    if *framed {
+                        sweep(name, &keyring, msg, &framed_pt, &passed);
+                    } else {
+                        sweep(name, &FixedKeyring, msg, &nf_pt, &passed);
+                    }
+                }
+            });
+        }
+    });
+    let passed = passed.load(Ordering::Relaxed);
+    let expected: usize = messages.iter().map(|(_, m, _)| 3 * 9 * m.len()).sum();
+    println!(
+        "tamper sweep: {passed} passed, 0 failed ({} messages, {} bytes; every truncation and \
+         bit flip in 3 modes)",
+        messages.len(),
+        messages.iter().map(|m| m.1.len()).sum::<usize>()
+    );
+    assert_eq!(passed, expected);
+}
