@@ -134,7 +134,7 @@ pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
     reproduced_context: &[(&str, &str)],
     ciphertext: &[u8],
 ) -> Result<Decrypted, Error> {
-    let mut out = vec![0u8; ciphertext.len()];
+    let mut out = vec![0u8; output_len(ciphertext, reproduced_context)];
     let d = esdk_core::decrypt(
         cfg,
         &DEFAULT_PROVIDER,
@@ -154,6 +154,17 @@ pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
     })
+}
+
+/// The output buffer a one-shot decrypt needs: the plaintext is shorter than the message,
+/// and the header step may first assemble the full encryption context there (the stored
+/// pairs, part of the message, plus the reproduced ones the message does not store).
+fn output_len(ciphertext: &[u8], reproduced_context: &[(&str, &str)]) -> usize {
+    let reproduced: usize = reproduced_context
+        .iter()
+        .map(|(k, v)| 4 + k.len() + v.len())
+        .sum();
+    ciphertext.len() + 2 + reproduced
 }
 
 /// Why a decryption failed, with every keyring attempt on every EDK (the core error keeps
@@ -204,7 +215,7 @@ pub fn decrypt_detailed<M: CryptoMaterialsManager + ?Sized>(
 ) -> Result<Decrypted, DecryptFailure> {
     let mut attempts = Vec::new();
     let mut record = |a: esdk_core::error::Attempt| attempts.push(a);
-    let mut out = vec![0u8; ciphertext.len()];
+    let mut out = vec![0u8; output_len(ciphertext, reproduced_context)];
     let r = {
         let mut dec = esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, cmm, reproduced_context)
             .with_attempt_observer(&mut record);
