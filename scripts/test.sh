@@ -19,8 +19,10 @@ cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
 cargo build -p esdk-core --features embedded-io,defmt --target thumbv7em-none-eabihf
 cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 (cd firmware && cargo build --release -q)
-echo "firmware image (no global allocator; encrypt+decrypt 0x0578), flash size:"
-size firmware/target/thumbv7em-none-eabihf/release/esdk-firmware-probe
+echo "firmware images (no global allocator: each links only if nothing it calls allocates):"
+echo "  esdk-firmware-probe: raw AES one-shot 0x0578; probe-eio: embedded-io streams 0x0578;"
+echo "  probe-ecdh: raw ECDH P-384 ephemeral sender + discovery receiver 0x0478"
+size firmware/target/thumbv7em-none-eabihf/release/{esdk-firmware-probe,probe-eio,probe-ecdh}
 
 step "unit, integration and doc tests (includes the Rust <-> Python interop matrix)"
 bash scripts/python-peer.sh >/dev/null

@@ -4,37 +4,15 @@
 #![no_std]
 #![no_main]
 
-use core::cell::Cell;
-use core::panic::PanicInfo;
-
-use esdk_core::error::CryptoError;
-use esdk_core::provider::RandomSource;
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions, decrypt, encrypt};
+use esdk_firmware_probe::{BoardRng, park};
 use esdk_raw::RawAesKeyring;
-
-/// Stand-in for the microcontroller's TRNG peripheral. A real device reads its hardware
-/// random number generator here; this xorshift exists only so the image links.
-struct BoardRng(Cell<u64>);
-
-impl RandomSource for BoardRng {
-    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        for b in out {
-            let mut x = self.0.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0.set(x);
-            *b = x as u8;
-        }
-        Ok(())
-    }
-}
 
 static DEVICE_KEY: [u8; 32] = [0x2B; 32];
 
 fn run() -> Result<usize, esdk_core::Error> {
-    let provider = RustCrypto::new(BoardRng(Cell::new(0x9E37_79B9_7F4A_7C15)));
+    let provider = RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15));
     let keyring = RawAesKeyring::new("firmware", "device-key", &DEVICE_KEY)?;
     let cfg = Config::new();
     let opts = EncryptOptions::new()
@@ -52,17 +30,5 @@ fn run() -> Result<usize, esdk_core::Error> {
 /// Reset entry point.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
-    let r = run();
-    // Keep the result observable so the optimizer cannot drop the work.
-    core::hint::black_box(&r);
-    loop {
-        core::hint::spin_loop();
-    }
-}
-
-#[panic_handler]
-fn panic(_: &PanicInfo<'_>) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
+    park(run())
 }

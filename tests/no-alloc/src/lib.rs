@@ -1,0 +1,2 @@
+//! Test-only package: see tests/no_alloc.rs.
+#![no_std]

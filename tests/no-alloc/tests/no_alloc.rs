@@ -1,0 +1,410 @@
+//! The core allocates nothing, counted from a cold start.
+//!
+//! A counting global allocator sees every allocation of this process (the test has no harness
+//! and runs on one thread, so nothing else allocates while a case runs). There is no warm-up:
+//! each case is counted on its own, in order, so the first use of every suite, of the
+//! signature code, of the ECDH curves and of the embedded-io adapters is what is counted. The
+//! package links only `esdk-core` (`rustcrypto`, `embedded-io`) and `esdk-raw` (`ecdh`), the
+//! firmware configuration (it passes in the workspace run too, where the std adapter's features
+//! are unified in).
+//!
+//! Cases: one-shot encrypt + decrypt of every suite (11), the incremental `Decryptor` fed one
+//! byte at a time, the embedded-io `EncryptingWriter` / `DecryptingReader` over caller buffers
+//! (signed and unsigned), the raw ECDH keyring (static P-256 sender, ephemeral sender to a P-384
+//! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), and the required
+//! encryption context CMM with a reproduced context.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use embedded_io::{Read as _, Write as _};
+use esdk_core::error::CryptoError;
+use esdk_core::provider::RandomSource;
+use esdk_core::rustcrypto::RustCrypto;
+use esdk_core::{
+    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, Decryptor, EncryptOptions,
+    MultiKeyring, RequiredEncryptionContextCmm, Status, decrypt, encrypt,
+};
+use esdk_raw::RawAesKeyring;
+use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator and only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A deterministic stand-in for a board's TRNG (counting allocations, not testing secrecy).
+struct BoardRng(Cell<u64>);
+
+impl RandomSource for BoardRng {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        for b in out {
+            let mut x = self.0.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0.set(x);
+            *b = (x >> 24) as u8;
+        }
+        Ok(())
+    }
+}
+
+const PLAINTEXT_LEN: usize = 1000;
+const FRAME: u32 = 256;
+
+/// Fixed-size storage for one case: everything lives on the stack of `main`'s frame.
+struct Bufs {
+    msg: [u8; 8192],
+    back: [u8; 8192],
+    frame: [u8; 512],
+    out: [u8; 2048],
+}
+
+fn cfg_for(suite: AlgorithmSuite) -> Config {
+    Config::new().with_commitment_policy(if suite.is_committing() {
+        CommitmentPolicy::RequireEncryptRequireDecrypt
+    } else {
+        CommitmentPolicy::ForbidEncryptAllowDecrypt
+    })
+}
+
+/// Counts the allocations of `f`; fails the run if there are any.
+fn count(results: &mut Vec<(String, usize)>, name: String, f: impl FnOnce() -> Result<(), String>) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let r = f();
+    let n = ALLOCS.load(Ordering::SeqCst) - before;
+    if let Err(e) = r {
+        panic!("{name}: {e}");
+    }
+    results.push((name, n));
+}
+
+fn one_shot<M: CryptoMaterialsManager + ?Sized>(
+    b: &mut Bufs,
+    suite: AlgorithmSuite,
+    cmm: &M,
+    reproduced: &[(&str, &str)],
+    plaintext: &[u8],
+) -> Result<(), String> {
+    let provider = RustCrypto::new(BoardRng(Cell::new(0x9E37_79B9_7F4A_7C15)));
+    let cfg = cfg_for(suite);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(FRAME);
+    let mut ec = [("device", "sensor-7"), ("fw", "1.2.3")];
+    let n = encrypt(&cfg, &provider, cmm, &opts, &mut ec, plaintext, &mut b.msg)
+        .map_err(|e| format!("encrypt: {e}"))?;
+    let d = decrypt(&cfg, &provider, cmm, reproduced, &b.msg[..n], &mut b.back)
+        .map_err(|e| format!("decrypt: {e}"))?;
+    if &b.back[..d.plaintext_len] != plaintext {
+        return Err("round trip changed the plaintext".into());
+    }
+    Ok(())
+}
+
+fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
+    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+    let provider = RustCrypto::new(BoardRng(Cell::new(7)));
+    let keyring =
+        RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
+    let cfg = cfg_for(suite);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(FRAME);
+    let mut ec = [("device", "sensor-7")];
+    let n = encrypt(
+        &cfg, &provider, &keyring, &opts, &mut ec, plaintext, &mut b.msg,
+    )
+    .map_err(|e| format!("encrypt: {e}"))?;
+    let mut dec = Decryptor::new(&cfg, &provider, &keyring, &[]);
+    let (mut fed, mut start, mut written) = (0usize, 0usize, 0usize);
+    loop {
+        let p = dec
+            .process(&b.msg[start..fed], &mut b.back[written..])
+            .map_err(|e| format!("process: {e}"))?;
+        start += p.consumed;
+        written += p.written;
+        match p.status {
+            Status::Done => break,
+            Status::NeedInput { .. } if fed < n => fed += 1,
+            Status::NeedInput { .. } => return Err("truncated".into()),
+            _ => {}
+        }
+    }
+    if &b.back[..written] != plaintext || start != n {
+        return Err("one-byte feed changed the plaintext".into());
+    }
+    Ok(())
+}
+
+fn eio_round_trip(b: &mut Bufs, suite: AlgorithmSuite, plaintext: &[u8]) -> Result<(), String> {
+    use esdk_core::eio::{DecryptingReader, EncryptingWriter};
+    let provider = RustCrypto::new(BoardRng(Cell::new(11)));
+    let keyring =
+        RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
+    let cfg = cfg_for(suite);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(FRAME);
+    let mut ec = [("device", "sensor-7")];
+    let sink: &mut [u8] = &mut b.msg;
+    let total = sink.len();
+    let mut w = EncryptingWriter::new(
+        &cfg,
+        &provider,
+        &keyring,
+        &opts,
+        &mut ec,
+        sink,
+        &mut b.frame,
+        &mut b.out,
+    )
+    .map_err(|e| format!("writer: {e}"))?;
+    for chunk in plaintext.chunks(37) {
+        w.write_all(chunk).map_err(|e| format!("write: {e}"))?;
+    }
+    let rest = w.finish().map_err(|e| format!("finish: {e}"))?;
+    let n = total - rest.len();
+    let mut inbuf = [0u8; 1024];
+    let mut outbuf = [0u8; 512];
+    let mut r = DecryptingReader::new(
+        &cfg,
+        &provider,
+        &keyring,
+        &[],
+        &b.msg[..n],
+        &mut inbuf,
+        &mut outbuf,
+    );
+    let mut got = 0usize;
+    loop {
+        let k = r
+            .read(&mut b.back[got..got + 100])
+            .map_err(|e| format!("read: {e}"))?;
+        if k == 0 {
+            break;
+        }
+        got += k;
+    }
+    if &b.back[..got] != plaintext {
+        return Err("embedded-io round trip changed the plaintext".into());
+    }
+    Ok(())
+}
+
+fn private(pem: &str) -> EcdhPrivateKey {
+    EcdhPrivateKey::from_pkcs8_pem(pem).expect("private key")
+}
+
+fn public(der: &[u8]) -> EcdhPublicKey {
+    EcdhPublicKey::from_spki_der(der).expect("public key")
+}
+
+// The raw keyring crate's test keys (PKCS#8 PEM private keys, SPKI DER public keys).
+const P256_SK: &str = include_str!("../../../backends/raw/tests/data/ecc-p256-sender-pkcs8.pem");
+const P384_SK: &str = include_str!("../../../backends/raw/tests/data/ecc-p384-recipient-pkcs8.pem");
+const P384_PK: &[u8] =
+    include_bytes!("../../../backends/raw/tests/data/ecc-p384-recipient-spki.der");
+const P521_SK: &str = include_str!("../../../backends/raw/tests/data/ecc-p521-recipient-pkcs8.pem");
+const P521_PK: &[u8] =
+    include_bytes!("../../../backends/raw/tests/data/ecc-p521-recipient-spki.der");
+
+fn main() {
+    let plaintext: [u8; PLAINTEXT_LEN] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+    // Built before counting: key parsing is set-up, not the per-message path.
+    let aes = RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).expect("keyring");
+    let p256_static = {
+        let sk = private(P256_SK);
+        let pk = sk.public_key();
+        RawEcdhKeyring::raw_private_key_to_static_public_key(EcdhCurve::P256, sk, pk)
+            .expect("static keyring")
+    };
+    let p384_ephemeral = RawEcdhKeyring::ephemeral_private_key_to_static_public_key(
+        EcdhCurve::P384,
+        public(P384_PK),
+    )
+    .expect("ephemeral keyring");
+    let p384_discovery = RawEcdhKeyring::public_key_discovery(EcdhCurve::P384, private(P384_SK))
+        .expect("discovery keyring");
+    let p521_ephemeral = RawEcdhKeyring::ephemeral_private_key_to_static_public_key(
+        EcdhCurve::P521,
+        public(P521_PK),
+    )
+    .expect("ephemeral keyring");
+    let p521_discovery = RawEcdhKeyring::public_key_discovery(EcdhCurve::P521, private(P521_SK))
+        .expect("discovery keyring");
+    let children: [&dyn esdk_core::Keyring; 1] = [&p256_static];
+    let multi = MultiKeyring::new(&aes, &children);
+    let required = RequiredEncryptionContextCmm::new(&aes, &["device"]);
+
+    let mut b = Box::new(Bufs {
+        msg: [0; 8192],
+        back: [0; 8192],
+        frame: [0; 512],
+        out: [0; 2048],
+    });
+    let mut results: Vec<(String, usize)> = Vec::with_capacity(64);
+    let start = ALLOCS.load(Ordering::SeqCst);
+
+    // The firmware default first, from a cold start.
+    for suite in [AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384]
+        .into_iter()
+        .chain(AlgorithmSuite::ALL)
+    {
+        count(&mut results, format!("one-shot {suite}"), || {
+            one_shot(&mut b, suite, &aes, &[], &plaintext)
+        });
+    }
+    count(
+        &mut results,
+        "Decryptor fed 1 byte at a time, 0x0578".into(),
+        || one_byte_feed(&mut b, &plaintext),
+    );
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+        AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256EcdsaP256,
+    ] {
+        count(
+            &mut results,
+            format!("embedded-io writer + reader {suite}"),
+            || eio_round_trip(&mut b, suite, &plaintext),
+        );
+    }
+    let signed = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+    count(&mut results, "raw ECDH static P-256".into(), || {
+        one_shot(&mut b, signed, &p256_static, &[], &plaintext)
+    });
+    count(
+        &mut results,
+        "raw ECDH ephemeral -> discovery P-384".into(),
+        || {
+            let provider = RustCrypto::new(BoardRng(Cell::new(5)));
+            let cfg = cfg_for(signed);
+            let opts = EncryptOptions::new()
+                .with_suite(signed)
+                .with_frame_length(FRAME);
+            let mut ec = [("device", "sensor-7")];
+            let n = encrypt(
+                &cfg,
+                &provider,
+                &p384_ephemeral,
+                &opts,
+                &mut ec,
+                &plaintext,
+                &mut b.msg,
+            )
+            .map_err(|e| format!("encrypt: {e}"))?;
+            let d = decrypt(
+                &cfg,
+                &provider,
+                &p384_discovery,
+                &[],
+                &b.msg[..n],
+                &mut b.back,
+            )
+            .map_err(|e| format!("decrypt: {e}"))?;
+            (b.back[..d.plaintext_len] == plaintext[..])
+                .then_some(())
+                .ok_or_else(|| "plaintext changed".to_string())
+        },
+    );
+    count(
+        &mut results,
+        "raw ECDH ephemeral -> discovery P-521".into(),
+        || {
+            let provider = RustCrypto::new(BoardRng(Cell::new(6)));
+            let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+            let cfg = cfg_for(suite);
+            let opts = EncryptOptions::new()
+                .with_suite(suite)
+                .with_frame_length(FRAME);
+            let mut ec = [("device", "sensor-7")];
+            let n = encrypt(
+                &cfg,
+                &provider,
+                &p521_ephemeral,
+                &opts,
+                &mut ec,
+                &plaintext,
+                &mut b.msg,
+            )
+            .map_err(|e| format!("encrypt: {e}"))?;
+            let d = decrypt(
+                &cfg,
+                &provider,
+                &p521_discovery,
+                &[],
+                &b.msg[..n],
+                &mut b.back,
+            )
+            .map_err(|e| format!("decrypt: {e}"))?;
+            (b.back[..d.plaintext_len] == plaintext[..])
+                .then_some(())
+                .ok_or_else(|| "plaintext changed".to_string())
+        },
+    );
+    count(
+        &mut results,
+        "multi-keyring AES + ECDH P-256".into(),
+        || one_shot(&mut b, signed, &multi, &[], &plaintext),
+    );
+    count(
+        &mut results,
+        "required encryption context CMM".into(),
+        || {
+            one_shot(
+                &mut b,
+                signed,
+                &required,
+                &[("device", "sensor-7")],
+                &plaintext,
+            )
+        },
+    );
+
+    let total = ALLOCS.load(Ordering::SeqCst) - start;
+    let bad: Vec<&(String, usize)> = results.iter().filter(|(_, n)| *n > 0).collect();
+    for (name, n) in &results {
+        println!("no-alloc: {name}: {n} allocations");
+    }
+    println!(
+        "no-alloc: {} cases from a cold start, {} with allocations ({total} allocations in all, \
+         bookkeeping of this test included)",
+        results.len(),
+        bad.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "the core allocated: {bad:?} (counted from a cold start, no warm-up)"
+    );
+    assert_eq!(results.len(), 21, "every case ran");
+}
