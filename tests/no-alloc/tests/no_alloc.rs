@@ -114,15 +114,27 @@ fn one_shot<M: CryptoMaterialsManager + ?Sized>(
     reproduced: &[(&str, &str)],
     plaintext: &[u8],
 ) -> Result<(), String> {
+    round_trip(b, suite, cmm, cmm, reproduced, plaintext)
+}
+
+/// Encrypts with `enc` and decrypts with `dec` (one-shot, into the fixed buffers).
+fn round_trip<E: CryptoMaterialsManager + ?Sized, D: CryptoMaterialsManager + ?Sized>(
+    b: &mut Bufs,
+    suite: AlgorithmSuite,
+    enc: &E,
+    dec: &D,
+    reproduced: &[(&str, &str)],
+    plaintext: &[u8],
+) -> Result<(), String> {
     let provider = RustCrypto::new(BoardRng(Cell::new(0x9E37_79B9_7F4A_7C15)));
     let cfg = cfg_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
         .with_frame_length(FRAME);
     let mut ec = [("device", "sensor-7"), ("fw", "1.2.3")];
-    let n = encrypt(&cfg, &provider, cmm, &opts, &mut ec, plaintext, &mut b.msg)
+    let n = encrypt(&cfg, &provider, enc, &opts, &mut ec, plaintext, &mut b.msg)
         .map_err(|e| format!("encrypt: {e}"))?;
-    let d = decrypt(&cfg, &provider, cmm, reproduced, &b.msg[..n], &mut b.back)
+    let d = decrypt(&cfg, &provider, dec, reproduced, &b.msg[..n], &mut b.back)
         .map_err(|e| format!("decrypt: {e}"))?;
     if &b.back[..d.plaintext_len] != plaintext {
         return Err("round trip changed the plaintext".into());
@@ -307,69 +319,29 @@ fn main() {
         &mut results,
         "raw ECDH ephemeral -> discovery P-384".into(),
         || {
-            let provider = RustCrypto::new(BoardRng(Cell::new(5)));
-            let cfg = cfg_for(signed);
-            let opts = EncryptOptions::new()
-                .with_suite(signed)
-                .with_frame_length(FRAME);
-            let mut ec = [("device", "sensor-7")];
-            let n = encrypt(
-                &cfg,
-                &provider,
+            round_trip(
+                &mut b,
+                signed,
                 &p384_ephemeral,
-                &opts,
-                &mut ec,
-                &plaintext,
-                &mut b.msg,
-            )
-            .map_err(|e| format!("encrypt: {e}"))?;
-            let d = decrypt(
-                &cfg,
-                &provider,
                 &p384_discovery,
                 &[],
-                &b.msg[..n],
-                &mut b.back,
+                &plaintext,
             )
-            .map_err(|e| format!("decrypt: {e}"))?;
-            (b.back[..d.plaintext_len] == plaintext[..])
-                .then_some(())
-                .ok_or_else(|| "plaintext changed".to_string())
         },
     );
+    let unsigned = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
     count(
         &mut results,
         "raw ECDH ephemeral -> discovery P-521".into(),
         || {
-            let provider = RustCrypto::new(BoardRng(Cell::new(6)));
-            let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-            let cfg = cfg_for(suite);
-            let opts = EncryptOptions::new()
-                .with_suite(suite)
-                .with_frame_length(FRAME);
-            let mut ec = [("device", "sensor-7")];
-            let n = encrypt(
-                &cfg,
-                &provider,
+            round_trip(
+                &mut b,
+                unsigned,
                 &p521_ephemeral,
-                &opts,
-                &mut ec,
-                &plaintext,
-                &mut b.msg,
-            )
-            .map_err(|e| format!("encrypt: {e}"))?;
-            let d = decrypt(
-                &cfg,
-                &provider,
                 &p521_discovery,
                 &[],
-                &b.msg[..n],
-                &mut b.back,
+                &plaintext,
             )
-            .map_err(|e| format!("decrypt: {e}"))?;
-            (b.back[..d.plaintext_len] == plaintext[..])
-                .then_some(())
-                .ok_or_else(|| "plaintext changed".to_string())
         },
     );
     count(
