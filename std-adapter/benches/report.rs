@@ -95,6 +95,8 @@ struct Figures {
     raw_aes_4k: f64,
     raw_aes_oop_1m: f64,
     raw_open_oop_1m: f64,
+    /// Open in place, 1 MiB chunks (the time of restoring the ciphertext subtracted).
+    raw_open_1m: f64,
     sha384: f64,
     /// (suite index, frame index) -> (encrypt, decrypt) MB/s.
     esdk: [[(f64, f64); 3]; 2],
@@ -108,6 +110,8 @@ struct Slots {
     raw_4k: usize,
     seal_to: usize,
     open_to: usize,
+    open_ip: usize,
+    restore: usize,
     sha384: usize,
     esdk: [[(usize, usize); 3]; 2],
     small: (usize, usize),
@@ -163,6 +167,7 @@ fn provider_ops<'a, P: CryptoProvider>(
         .enumerate()
         .map(|(i, c)| key.seal_in_place(&iv(i), &[0u8; 48], c).expect("seal"))
         .collect();
+    let (ip_ct, ip_tags, r_ct) = (ct.clone(), tags.clone(), ct.clone());
     let mut back = vec![0u8; pt.len()];
     let open_all = move |key: &P::Aead, back: &mut [u8]| {
         for (i, (c, o)) in ct.chunks(chunk).zip(back.chunks_mut(chunk)).enumerate() {
@@ -173,6 +178,27 @@ fn provider_ops<'a, P: CryptoProvider>(
     // Checked once, outside the timed runs.
     open_all(&key, &mut back);
     assert!(back[..] == *pt, "raw AES-GCM round trip");
+    // In place: each chunk's ciphertext is restored before it is opened (an opened buffer
+    // holds plaintext); the restore alone is timed too and subtracted in `figures`.
+    let ip_key = p.aead_key(&[7u8; 32]).expect("aead key");
+    let mut ip_buf = vec![0u8; chunk];
+    let open_ip = push(Box::new(move || {
+        for (i, c) in ip_ct.chunks(chunk).enumerate() {
+            let b = &mut ip_buf[..c.len()];
+            b.copy_from_slice(c);
+            ip_key
+                .open_in_place(&iv(i), &[0u8; 48], b, &ip_tags[i])
+                .expect("open");
+            black_box(&b[0]);
+        }
+    }));
+    let mut r_buf = vec![0u8; chunk];
+    let restore = push(Box::new(move || {
+        for c in r_ct.chunks(chunk) {
+            r_buf[..c.len()].copy_from_slice(c);
+            black_box(&r_buf[0]);
+        }
+    }));
     let open_to = push(Box::new(move || open_all(&key, &mut back)));
     let sha384 = push(Box::new(move || {
         let mut h = p.hasher(SignatureAlg::EcdsaP384Sha384).expect("hasher");
@@ -226,6 +252,8 @@ fn provider_ops<'a, P: CryptoProvider>(
         raw_4k,
         seal_to,
         open_to,
+        open_ip,
+        restore,
         sha384,
         esdk,
         small,
@@ -246,6 +274,12 @@ fn figures(slots: &Slots, best: &[Duration], len: usize) -> Figures {
         raw_aes_4k: m(slots.raw_4k),
         raw_aes_oop_1m: m(slots.seal_to),
         raw_open_oop_1m: m(slots.open_to),
+        raw_open_1m: mbps(
+            len,
+            best[slots.open_ip]
+                .saturating_sub(best[slots.restore])
+                .max(Duration::from_nanos(1)),
+        ),
         sha384: m(slots.sha384),
         esdk,
         small: (us(slots.small.0), us(slots.small.1)),
@@ -331,6 +365,9 @@ struct CliFigures {
     py_startup: Proc,
 }
 
+/// Runs of each CLI command, ours and the Python ESDK's alike; the best counts.
+const CLI_RUNS: usize = 3;
+
 fn cli_vs_python(mib: usize) -> Option<CliFigures> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let py = python(&root)?;
@@ -398,10 +435,11 @@ fn cli_vs_python(mib: usize) -> Option<CliFigures> {
         let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
         timed(&py, &refs, d)
     };
-    let ours_enc = best_proc(3, || ours("encrypt", "pt", "ours.ct"));
-    let py_enc = theirs("encrypt", "pt", "py.ct");
-    let ours_dec = best_proc(3, || ours("decrypt", "py.ct", "ours.out"));
-    let py_dec = theirs("decrypt", "ours.ct", "py.out");
+    // Both sides get the same number of runs, best by wall time.
+    let ours_enc = best_proc(CLI_RUNS, || ours("encrypt", "pt", "ours.ct"));
+    let py_enc = best_proc(CLI_RUNS, || theirs("encrypt", "pt", "py.ct"));
+    let ours_dec = best_proc(CLI_RUNS, || ours("decrypt", "py.ct", "ours.out"));
+    let py_dec = best_proc(CLI_RUNS, || theirs("decrypt", "ours.ct", "py.out"));
     assert!(
         fs::read(d.join("ours.out")).expect("read") == pt,
         "esdk decrypted Python's message wrongly"
@@ -494,6 +532,11 @@ fn main() {
         al.raw_open_oop_1m,
         rc.raw_open_oop_1m,
     );
+    row(
+        "raw AES-256-GCM open in place 1 MiB",
+        al.raw_open_1m,
+        rc.raw_open_1m,
+    );
     row("SHA-384", al.sha384, rc.sha384);
 
     println!();
@@ -528,7 +571,7 @@ fn main() {
         let cpu = |p: &Proc| p.cpu.map_or("?".to_owned(), |d| format!("{:.2}", secs(d)));
         println!();
         println!(
-            "CLI, {} MiB file, 0x0478, 4 KiB frames (ours: best of 3 by wall; Python: 1 run); wall s (CPU s = user + sys):",
+            "CLI, {} MiB file, 0x0478, 4 KiB frames (each side: best of {CLI_RUNS} by wall); wall s (CPU s = user + sys):",
             c.mib
         );
         for (name, o, p) in [
@@ -569,14 +612,15 @@ fn main() {
     let g = |ok: bool, text: String| println!("  {} {text}", verdict(ok));
     for (name, f, e, dd) in [("aws-lc", &al, ae, ad), ("rustcrypto", &rc, re, rd)] {
         g(
-            e.min(dd) >= 0.85 * f.raw_aes_1m,
+            e >= 0.85 * f.raw_aes_1m && dd >= 0.85 * f.raw_open_1m,
             format!(
-                "0x0478 @1 MiB >= 0.85 x raw AES-GCM seal in place, {name}: enc {:.2}x, dec {:.2}x \
-                 of {:.0} MB/s (against the out-of-place calls the engine makes: enc {:.2}x of \
-                 seal_to {:.0}, dec {:.2}x of open_to {:.0})",
+                "0x0478 @1 MiB >= 0.85 x raw AES-GCM in place, {name}: enc {:.2}x of seal {:.0} \
+                 MB/s, dec {:.2}x of open {:.0} MB/s (against the out-of-place calls the engine \
+                 makes: enc {:.2}x of seal_to {:.0}, dec {:.2}x of open_to {:.0})",
                 e / f.raw_aes_1m,
-                dd / f.raw_aes_1m,
                 f.raw_aes_1m,
+                dd / f.raw_open_1m,
+                f.raw_open_1m,
                 e / f.raw_aes_oop_1m,
                 f.raw_aes_oop_1m,
                 dd / f.raw_open_oop_1m,
@@ -614,6 +658,14 @@ fn main() {
             al.small.0, rc.small.0
         ),
     );
+    if cli.is_none() && cli_mib > 0 {
+        g(
+            false,
+            format!(
+                "CLI {cli_mib} MiB 0x0478 >= 10x Python (wall): not measured, the Python peer is missing"
+            ),
+        );
+    }
     if let Some(c) = &cli {
         let (re, rd) = (
             c.py_enc.wall.as_secs_f64() / c.ours_enc.wall.as_secs_f64(),
