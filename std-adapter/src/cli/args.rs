@@ -223,7 +223,8 @@ pub(crate) struct CommonArgs {
     pub kms_endpoint: Option<String>,
 
     /// Cache data keys across the files of this run (fewer KMS calls): SETTING=VALUE
-    /// with capacity (entries, default 100), max_age (seconds, default 300),
+    /// with capacity (entries, default 100), max_age (seconds, default 300; an age past
+    /// what the clock can represent, such as 18446744073709551615, means no age limit),
     /// max_messages (messages per data key, default 1000) and max_bytes (plaintext bytes
     /// per data key, default unlimited). Encrypting stdin bypasses the cache (its length
     /// is unknown), as do suites without key derivation (0x0014, 0x0046, 0x0078).

@@ -844,7 +844,11 @@ mod tests {
         assert!(p.header.is_none());
         assert_eq!(p.head.len(), header_len - 1);
         // Not a header.
-        assert!(peek(b"hello world", ParseLimits::default()).header.is_none());
+        assert!(
+            peek(b"hello world", ParseLimits::default())
+                .header
+                .is_none()
+        );
         // Over a header limit: no more than the limit (plus one byte) is read.
         let (big, _) = big_header(0, 5000, 0);
         let limits = ParseLimits {
