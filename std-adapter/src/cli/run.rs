@@ -1,6 +1,8 @@
 //! Encrypting and decrypting one job: streaming in bounded memory through
-//! [`EncryptingWriter`] / [`DecryptingReader`], into a temporary file renamed into place only
-//! on success.
+//! [`EncryptingWriter`] / [`DecryptingReader`]: into a temporary file renamed into place only
+//! on success for a regular output file; in place for stdout and outputs that are not
+//! regular files (devices, FIFOs, sockets, `/dev/stdout`, `/dev/fd/N`), which are never
+//! replaced.
 
 use std::cell::Cell;
 use std::fs::{self, File};
