@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use esdk_core::ec::{self, PUBLIC_KEY_EC_KEY};
+use esdk_core::ec;
 use esdk_core::error::{CryptoError, KeyringError, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
@@ -116,31 +116,11 @@ impl SigningKey {
     }
 
     /// The base64 text the core stores under `aws-crypto-public-key`.
+    #[cfg(feature = "kms")]
     pub(crate) fn public_b64(&self) -> String {
-        b64(&self.public[..self.alg.public_key_len()])
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&self.public[..self.alg.public_key_len()])
     }
-}
-
-#[cfg_attr(not(feature = "kms"), allow(dead_code))] // used by the async KMS front end
-fn b64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[derive(Default)]
@@ -354,8 +334,9 @@ impl CryptoMaterialsManager for ReplayCmm<'_> {
     }
 }
 
-/// The full encryption context the core builds for `pairs` (sorted, checked) and `signing`.
-#[cfg_attr(not(feature = "kms"), allow(dead_code))] // used by the async KMS front end
+/// The full encryption context the core builds for `pairs` (sorted, checked) and `signing`
+/// (used by the async KMS front end).
+#[cfg(feature = "kms")]
 pub(crate) fn full_context(
     pairs: &[(&str, &str)],
     signing: Option<&SigningKey>,
@@ -365,7 +346,7 @@ pub(crate) fn full_context(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     if let Some(s) = signing {
-        full.push((PUBLIC_KEY_EC_KEY.to_owned(), s.public_b64()));
+        full.push((ec::PUBLIC_KEY_EC_KEY.to_owned(), s.public_b64()));
     }
     full.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     full
@@ -1138,15 +1119,6 @@ impl<W: Write> Write for BoundedWriter<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(b64(b""), "");
-        assert_eq!(b64(b"f"), "Zg==");
-        assert_eq!(b64(b"fo"), "Zm8=");
-        assert_eq!(b64(b"foo"), "Zm9v");
-        assert_eq!(b64(b"foobar"), "Zm9vYmFy");
-    }
 
     /// The address of the boxed data key of entry `id`.
     fn key_address(c: &LocalCache, id: &CacheId) -> Option<usize> {
