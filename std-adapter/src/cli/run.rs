@@ -183,14 +183,12 @@ fn is_stdout(_meta: &fs::Metadata) -> bool {
 /// Decides how `dest` is written, following symbolic links (`metadata`): a path that does
 /// not exist is a new regular file.
 fn target(dest: &Path) -> Result<Target, CliError> {
-    let meta = match fs::metadata(dest) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(Target::Regular {
-                rename_to: dest.to_path_buf(),
-            });
-        }
-        Err(e) => return Err(CliError::io_path("reading", dest, &e)),
+    let Ok(meta) = fs::metadata(dest) else {
+        // Not there (or not reachable: a parent that is a file, no permission): a new
+        // regular file, whose creation reports what is wrong with its directory.
+        return Ok(Target::Regular {
+            rename_to: dest.to_path_buf(),
+        });
     };
     let via_fd = through_descriptor_link(dest);
     if (via_fd || !meta.is_file()) && is_stdout(&meta) {
@@ -354,7 +352,7 @@ fn peek_header(src: &mut impl Read, limits: ParseLimits) -> io::Result<Peek> {
     let mut eof = false;
     loop {
         let mut need = head.len().saturating_add(piece);
-        if head.len() > 0 || eof {
+        if !head.is_empty() || eof {
             parses += 1;
             parsed_bytes += head.len();
             match header::parse_from(&head, limits, &mut progress) {
