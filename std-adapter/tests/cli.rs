@@ -1614,9 +1614,27 @@ fn mkfifo(path: &Path) {
 /// reader got.
 #[cfg(unix)]
 fn through_fifo(dir: &Path, args: &[&str], fifo: &Path) -> Vec<u8> {
+    use std::os::unix::fs::FileTypeExt;
     let f = fifo.to_path_buf();
     let reader = std::thread::spawn(move || fs::read(f).expect("read the FIFO"));
     esdk(dir, args).ok();
+    // Had the FIFO been replaced, the reader would wait forever on the old one: fail
+    // instead of hanging.
+    let still_fifo = fs::metadata(fifo).is_ok_and(|m| m.file_type().is_fifo());
+    assert!(
+        still_fifo,
+        "{} is no longer a FIFO after {args:?}",
+        fifo.display()
+    );
+    assert!(
+        (0..500).any(|_| {
+            reader.is_finished() || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        }),
+        "the FIFO reader got no end of data within 5 s after esdk exited"
+    );
     reader.join().expect("reader")
 }
 
