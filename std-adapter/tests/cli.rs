@@ -46,27 +46,7 @@ impl Out {
 
 /// Runs `esdk` with `args` in `dir`, feeding `stdin`.
 fn esdk_in<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: &[u8]) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_esdk"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn esdk");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        // A failing esdk may close stdin early: ignore the broken pipe.
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait esdk");
-    feeder.join().expect("feeder");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    esdk_trickle(dir, args, stdin.to_vec(), stdin.len().max(1))
 }
 
 fn esdk<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Out {
@@ -1837,8 +1817,8 @@ fn big_header(pairs: usize, edks: usize) -> Vec<u8> {
     h
 }
 
-/// Runs `esdk` feeding `stdin` in writes of `step` bytes.
-fn esdk_trickle(dir: &Path, args: &[&str], stdin: Vec<u8>, step: usize) -> Out {
+/// Runs `esdk` with `args` in `dir`, feeding `stdin` in writes of `step` bytes.
+fn esdk_trickle<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: Vec<u8>, step: usize) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_esdk"))
         .args(args)
         .current_dir(dir)
@@ -1851,7 +1831,7 @@ fn esdk_trickle(dir: &Path, args: &[&str], stdin: Vec<u8>, step: usize) -> Out {
     let feeder = std::thread::spawn(move || {
         for c in stdin.chunks(step) {
             if input.write_all(c).and_then(|()| input.flush()).is_err() {
-                break; // esdk stopped reading: its error says why
+                break; // A failing esdk may close stdin early: its error says why.
             }
         }
     });
