@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use esdk_core::ec::{self, PUBLIC_KEY_EC_KEY};
+use esdk_core::ec;
 use esdk_core::error::{CryptoError, KeyringError, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
@@ -116,31 +116,11 @@ impl SigningKey {
     }
 
     /// The base64 text the core stores under `aws-crypto-public-key`.
+    #[cfg(feature = "kms")]
     pub(crate) fn public_b64(&self) -> String {
-        b64(&self.public[..self.alg.public_key_len()])
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&self.public[..self.alg.public_key_len()])
     }
-}
-
-#[cfg_attr(not(feature = "kms"), allow(dead_code))] // used by the async KMS front end
-fn b64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[derive(Default)]
@@ -354,8 +334,9 @@ impl CryptoMaterialsManager for ReplayCmm<'_> {
     }
 }
 
-/// The full encryption context the core builds for `pairs` (sorted, checked) and `signing`.
-#[cfg_attr(not(feature = "kms"), allow(dead_code))] // used by the async KMS front end
+/// The full encryption context the core builds for `pairs` (sorted, checked) and `signing`
+/// (used by the async KMS front end).
+#[cfg(feature = "kms")]
 pub(crate) fn full_context(
     pairs: &[(&str, &str)],
     signing: Option<&SigningKey>,
@@ -365,7 +346,7 @@ pub(crate) fn full_context(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     if let Some(s) = signing {
-        full.push((PUBLIC_KEY_EC_KEY.to_owned(), s.public_b64()));
+        full.push((ec::PUBLIC_KEY_EC_KEY.to_owned(), s.public_b64()));
     }
     full.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     full
@@ -408,13 +389,27 @@ enum Entry {
         messages: u64,
         bytes: u64,
     },
-    Decrypt(DataKey),
+    /// Boxed, so that a rehash of the map moves a pointer, never the key: the one copy is
+    /// zeroized when the entry is dropped ([`DataKey`] is zeroize-on-drop).
+    Decrypt(Box<DataKey>),
 }
 
 struct Slot {
     entry: Entry,
-    expires: Instant,
+    /// `None`: never expires (the age limit is past what [`Instant`] can represent).
+    expires: Option<Instant>,
     tick: u64,
+}
+
+/// `d` from now, or `None` ("never") when that instant cannot be represented: a huge
+/// `max_age` or refresh wait is clamped to "no limit" instead of overflowing.
+fn after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+/// Whether an entry expiring at `expires` is still fresh at `now`.
+fn fresh(expires: Option<Instant>, now: Instant) -> bool {
+    expires.is_none_or(|e| e > now)
 }
 
 #[derive(Default)]
@@ -497,7 +492,9 @@ impl LocalCache {
     }
 
     /// A cache whose waiters give up waiting for another caller's refresh after `wait` and
-    /// refresh themselves (default 10 s, like the storm-tracking cache's in-flight TTL).
+    /// refresh themselves (default 10 s, like the storm-tracking cache's in-flight TTL). A
+    /// `wait` too long for the clock to represent (`Duration::MAX`) means waiting as long as
+    /// the refresh takes.
     pub fn with_refresh_wait(capacity: usize, wait: Duration) -> Arc<Self> {
         let mut c = Self::with_capacity(capacity);
         c.refresh_wait = wait;
@@ -537,14 +534,14 @@ impl LocalCache {
         id: &CacheId,
         mut usable: impl FnMut(&mut Entry) -> Option<T>,
     ) -> Lookup<'_, T> {
-        let deadline = Instant::now() + self.refresh_wait;
+        let deadline = after(self.refresh_wait);
         let mut st = self.lock();
         loop {
             let now = Instant::now();
             let mut found = None;
             let mut stale = false;
             if let Some(slot) = st.entries.get_mut(id) {
-                if slot.expires > now {
+                if fresh(slot.expires, now) {
                     found = usable(&mut slot.entry);
                 }
                 stale = found.is_none();
@@ -556,29 +553,37 @@ impl LocalCache {
             if stale {
                 st.remove(id);
             }
-            if !st.refreshing.contains(id) || now >= deadline {
+            let waited_enough = deadline.is_some_and(|d| now >= d);
+            if !st.refreshing.contains(id) || waited_enough {
                 st.refreshing.insert(*id);
                 return Lookup::Refresh(RefreshGuard {
                     cache: self,
                     id: *id,
                 });
             }
-            st = self
-                .refreshed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            st = match deadline {
+                Some(d) => {
+                    self.refreshed
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .refreshed
+                    .wait(st)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
         }
     }
 
-    fn put(&self, id: &CacheId, entry: Entry, expires: Instant) {
+    fn put(&self, id: &CacheId, entry: Entry, expires: Option<Instant>) {
         let mut st = self.lock();
         st.remove(id);
         // Prune expired entries among the least recently used, then evict to make room.
         let now = Instant::now();
         let old: Vec<CacheId> = st.lru.values().take(8).copied().collect();
         for o in old {
-            if st.entries.get(&o).is_some_and(|s| s.expires <= now) {
+            if st.entries.get(&o).is_some_and(|s| !fresh(s.expires, now)) {
                 st.remove(&o);
             }
         }
@@ -717,7 +722,9 @@ impl<C> CachingCmm<C> {
 impl<C: CryptoMaterialsManager> CachingCmm<C> {
     /// Caches the materials of `inner` (a keyring or a CMM) in `cache` for at most `max_age`,
     /// with the default limits (2^32 messages and 2^63 - 1 bytes per data key) and a partition
-    /// id unique to this CMM.
+    /// id unique to this CMM. A `max_age` too long for the clock to represent
+    /// (`Duration::MAX`, `u64::MAX` seconds) means entries never expire by age (the other
+    /// limits and the capacity still apply).
     ///
     /// # Errors
     /// [`KeyringError::InvalidConfiguration`] when `max_age` is zero; `CryptoError::Rng`.
@@ -851,7 +858,7 @@ impl<C: CryptoMaterialsManager> CachingCmm<C> {
                         messages: 1,
                         bytes: len,
                     },
-                    Instant::now() + self.max_age,
+                    after(self.max_age),
                 );
                 drop(guard);
                 Ok(Some(m))
@@ -1042,7 +1049,7 @@ impl<C: CryptoMaterialsManager> CryptoMaterialsManager for CachingCmm<C> {
         }
         let id = self.decrypt_id(suite, &edks, m.serialized_encryption_context());
         match self.cache.lookup(&id, |entry| match entry {
-            Entry::Decrypt(k) => Some(k.clone()),
+            Entry::Decrypt(k) => Some(DataKey::clone(k)),
             Entry::Encrypt { .. } => None,
         }) {
             Lookup::Hit(k) => {
@@ -1055,8 +1062,8 @@ impl<C: CryptoMaterialsManager> CryptoMaterialsManager for CachingCmm<C> {
                 if let Some(k) = m.data_key() {
                     self.cache.put(
                         &id,
-                        Entry::Decrypt(k.clone()),
-                        Instant::now() + self.max_age,
+                        Entry::Decrypt(Box::new(k.clone())),
+                        after(self.max_age),
                     );
                 }
                 drop(guard);
@@ -1113,20 +1120,57 @@ impl<W: Write> Write for BoundedWriter<'_, W> {
 mod tests {
     use super::*;
 
+    /// The address of the boxed data key of entry `id`.
+    fn key_address(c: &LocalCache, id: &CacheId) -> Option<usize> {
+        match &c.lock().entries.get(id)?.entry {
+            Entry::Decrypt(k) => Some(std::ptr::from_ref::<DataKey>(k) as usize),
+            Entry::Encrypt { .. } => None,
+        }
+    }
+
     #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(b64(b""), "");
-        assert_eq!(b64(b"f"), "Zg==");
-        assert_eq!(b64(b"fo"), "Zm8=");
-        assert_eq!(b64(b"foo"), "Zm9v");
-        assert_eq!(b64(b"foobar"), "Zm9vYmFy");
+    fn cached_data_keys_stay_put_when_the_map_rehashes() {
+        let c = LocalCache::new(10_000);
+        let never = after(Duration::MAX);
+        assert!(never.is_none(), "Duration::MAX is past the clock");
+        c.put(
+            &[0; 64],
+            Entry::Decrypt(Box::new(DataKey::from_slice(&[5u8; 32]).unwrap())),
+            never,
+        );
+        let before = key_address(&c, &[0; 64]).expect("entry");
+        let cap_before = c.lock().entries.capacity();
+        let n = 5000u16;
+        for i in 1..=n {
+            let mut id = [0u8; 64];
+            id[..2].copy_from_slice(&i.to_be_bytes());
+            c.put(
+                &id,
+                Entry::Decrypt(Box::new(DataKey::from_slice(&[1u8; 32]).unwrap())),
+                never,
+            );
+        }
+        let cap_after = c.lock().entries.capacity();
+        assert!(
+            cap_after > cap_before,
+            "the map rehashed ({cap_before} -> {cap_after})"
+        );
+        assert_eq!(key_address(&c, &[0; 64]), Some(before), "the key moved");
+        assert!(matches!(
+            c.lookup(&[0; 64], |e| match e {
+                Entry::Decrypt(k) => Some(k.as_bytes() == [5u8; 32]),
+                Entry::Encrypt { .. } => None,
+            }),
+            Lookup::Hit(true)
+        ));
+        println!("{n} inserts, map capacity {cap_before} -> {cap_after}, key address unchanged");
     }
 
     #[test]
     fn lru_evicts_least_recently_used() {
         let c = LocalCache::new(2);
-        let k = || DataKey::from_slice(&[1u8; 32]).unwrap();
-        let far = Instant::now() + Duration::from_secs(60);
+        let k = || Box::new(DataKey::from_slice(&[1u8; 32]).unwrap());
+        let far = after(Duration::from_secs(60));
         c.put(&[1; 64], Entry::Decrypt(k()), far);
         c.put(&[2; 64], Entry::Decrypt(k()), far);
         // Use 1, so 2 is the least recently used.

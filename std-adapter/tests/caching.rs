@@ -229,6 +229,59 @@ fn max_age() {
 }
 
 #[test]
+fn unrepresentable_ages_and_waits_mean_no_limit_not_a_panic() {
+    let cfg = Config::new();
+    // `Instant + Duration::MAX` overflows: the age is clamped to "never expires".
+    let caches = [
+        ("max_age MAX", LocalCache::new(10), Duration::MAX),
+        (
+            "max_age u64::MAX s",
+            LocalCache::new(10),
+            Duration::from_secs(u64::MAX),
+        ),
+        (
+            "refresh wait MAX",
+            LocalCache::with_refresh_wait(10, Duration::MAX),
+            MINUTE,
+        ),
+    ];
+    let mut runs = 0;
+    for (what, cache, age) in caches {
+        let c = CachingCmm::new(Counting::new(), cache, age).unwrap();
+        for _ in 0..3 {
+            let msg = c.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
+            assert_eq!(esdk::decrypt(&cfg, &c, &[], &msg).unwrap().plaintext, b"x");
+            runs += 1;
+        }
+        let s = c.stats();
+        assert_eq!((s.encrypt_misses, s.encrypt_hits), (1, 2), "{what}");
+        assert_eq!(c.inner().enc(), 1, "{what}");
+    }
+    // Several threads waiting without a time limit are all released by the refresher.
+    let c = Arc::new(
+        CachingCmm::new(
+            Counting::slow(Duration::from_millis(100)),
+            LocalCache::with_refresh_wait(10, Duration::MAX),
+            Duration::MAX,
+        )
+        .unwrap(),
+    );
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.encrypt(&cfg, &EncryptOptions::new(), &[], b"y").unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(c.inner().enc(), 1, "one refresher, three unbounded waiters");
+    println!("{runs} messages through caches without age or wait limits, 4 threads");
+}
+
+#[test]
 fn context_suite_and_partition_are_part_of_the_entry() {
     let cfg = Config::new();
     let cache = LocalCache::new(100);

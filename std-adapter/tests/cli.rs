@@ -46,27 +46,7 @@ impl Out {
 
 /// Runs `esdk` with `args` in `dir`, feeding `stdin`.
 fn esdk_in<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: &[u8]) -> Out {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_esdk"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn esdk");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        // A failing esdk may close stdin early: ignore the broken pipe.
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().expect("wait esdk");
-    feeder.join().expect("feeder");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    esdk_trickle(dir, args, stdin.to_vec(), stdin.len().max(1))
 }
 
 fn esdk<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Out {
@@ -1598,4 +1578,291 @@ fn pkcs11_keys_interoperate_with_raw_keys() {
     )
     .fails(2, "PKCS#1");
     assert!(!p.join("ct6").exists());
+}
+
+/// Makes a FIFO with the `mkfifo` tool (fails loudly when it is missing).
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("the mkfifo tool is needed by this test");
+    assert!(st.success(), "mkfifo {} failed", path.display());
+}
+
+/// Runs `esdk` writing into the FIFO `fifo` while a thread reads it; returns what the
+/// reader got.
+#[cfg(unix)]
+fn through_fifo(dir: &Path, args: &[&str], fifo: &Path) -> Vec<u8> {
+    use std::os::unix::fs::FileTypeExt;
+    let f = fifo.to_path_buf();
+    let reader = std::thread::spawn(move || fs::read(f).expect("read the FIFO"));
+    esdk(dir, args).ok();
+    // Had the FIFO been replaced, the reader would wait forever on the old one: fail
+    // instead of hanging.
+    let still_fifo = fs::metadata(fifo).is_ok_and(|m| m.file_type().is_fifo());
+    assert!(
+        still_fifo,
+        "{} is no longer a FIFO after {args:?}",
+        fifo.display()
+    );
+    assert!(
+        (0..500).any(|_| {
+            reader.is_finished() || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        }),
+        "the FIFO reader got no end of data within 5 s after esdk exited"
+    );
+    reader.join().expect("reader")
+}
+
+#[cfg(unix)]
+#[test]
+fn non_regular_outputs_are_written_in_place_never_replaced() {
+    use std::os::unix::fs::{FileTypeExt, symlink};
+    let d = setup();
+    let p = d.path();
+    let pt = data(300_000, 21);
+    write(p, "pt", &pt);
+    let key = ["--raw-aes-key", "k.bin"];
+    let enc = |out: &'static str| -> Vec<&'static str> {
+        [&["encrypt"][..], &key, &["-i", "pt", "-o"], &[out]].concat()
+    };
+    let dec = |input: &'static str, out: &'static str| -> Vec<&'static str> {
+        [&["decrypt"][..], &key, &["-i", input, "-o", out]].concat()
+    };
+    let mut checked = 0;
+    // A FIFO read by another process: it gets the whole message and stays a FIFO.
+    let fifo = p.join("fifo");
+    mkfifo(&fifo);
+    let ct = through_fifo(p, &enc("fifo"), &fifo);
+    assert!(fs::metadata(&fifo).expect("fifo").file_type().is_fifo());
+    write(p, "ct", &ct);
+    let got = through_fifo(p, &dec("ct", "fifo"), &fifo);
+    assert_eq!(got, pt, "plaintext through the FIFO");
+    assert!(fs::metadata(&fifo).expect("fifo").file_type().is_fifo());
+    checked += 2;
+    // A symbolic link to the FIFO: the link and the FIFO stay.
+    symlink("fifo", p.join("to-fifo")).expect("symlink");
+    let got = through_fifo(p, &dec("ct", "to-fifo"), &fifo);
+    assert_eq!(got, pt, "plaintext through the link to the FIFO");
+    assert!(
+        fs::symlink_metadata(p.join("to-fifo"))
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    assert!(fs::metadata(&fifo).expect("fifo").file_type().is_fifo());
+    checked += 1;
+    // A character device: the run succeeds and /dev/null is still a character device.
+    for args in [enc("/dev/null"), dec("ct", "/dev/null")] {
+        esdk(p, &args).ok();
+        let m = fs::metadata("/dev/null").expect("/dev/null");
+        assert!(
+            m.file_type().is_char_device(),
+            "/dev/null was replaced after {args:?}"
+        );
+        checked += 1;
+    }
+    // /dev/stdout (a pipe here) is our stdout.
+    let out = esdk(p, &dec("ct", "/dev/stdout")).ok();
+    assert_eq!(out.stdout, pt, "-o /dev/stdout");
+    checked += 1;
+    // /dev/stdout on a file opened for appending (`>> file`): appended through the
+    // inherited descriptor, the file is not replaced.
+    write(p, "log", b"before\n");
+    let log = fs::OpenOptions::new()
+        .append(true)
+        .open(p.join("log"))
+        .expect("open log");
+    let st = Command::new(env!("CARGO_BIN_EXE_esdk"))
+        .args(dec("ct", "/dev/stdout"))
+        .current_dir(p)
+        .stdout(Stdio::from(log))
+        .status()
+        .expect("run esdk");
+    assert!(st.success());
+    assert_eq!(read(p, "log"), [&b"before\n"[..], &pt].concat());
+    checked += 1;
+    // A symbolic link to a regular file: the file is replaced after success, the link stays.
+    write(p, "target", b"old");
+    symlink("target", p.join("to-target")).expect("symlink");
+    esdk(p, &dec("ct", "to-target")).ok();
+    assert_eq!(read(p, "target"), pt);
+    assert!(
+        fs::symlink_metadata(p.join("to-target"))
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    checked += 1;
+    // A failed decrypt to a new regular file leaves no file (and no temporary file).
+    let mut bad = ct.clone();
+    let at = bad.len() - 200;
+    bad[at] ^= 1;
+    write(p, "bad", &bad);
+    esdk(p, &dec("bad", "plain")).fails(1, "'bad'");
+    assert!(
+        !p.join("plain").exists(),
+        "a failed decrypt left its output"
+    );
+    checked += 1;
+    assert_eq!(
+        names(p),
+        [
+            "bad",
+            "ct",
+            "fifo",
+            "k.bin",
+            "log",
+            "pt",
+            "target",
+            "to-fifo",
+            "to-target"
+        ]
+    );
+    println!("{checked} in-place / replaced output cases checked");
+}
+
+#[test]
+fn an_encryption_context_key_given_twice_is_a_usage_error() {
+    let d = setup();
+    let p = d.path();
+    write(p, "pt", b"x");
+    esdk(
+        p,
+        &["encrypt", "--raw-aes-key", "k.bin", "-i", "pt", "-o", "ct"],
+    )
+    .ok();
+    for (mode, input) in [("encrypt", "pt"), ("decrypt", "ct")] {
+        let out = esdk(
+            p,
+            &[
+                mode,
+                "--raw-aes-key",
+                "k.bin",
+                "-c",
+                "t=good",
+                "-c",
+                "t=evil",
+                "-i",
+                input,
+                "-o",
+                "out",
+            ],
+        )
+        .fails(2, "key 't' given twice");
+        assert!(!p.join("out").exists(), "{mode}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn caching_accepts_an_unrepresentable_max_age_as_never_expiring() {
+    let d = setup();
+    let p = d.path();
+    write(p, "in/a", &data(1000, 1));
+    write(p, "in/b", &data(2000, 2));
+    let max = format!("max_age={}", u64::MAX);
+    for (mode, input, output) in [("encrypt", "in", "enc"), ("decrypt", "enc", "dec")] {
+        esdk(
+            p,
+            &[
+                mode,
+                "--raw-aes-key",
+                "k.bin",
+                "--caching",
+                &max,
+                "-r",
+                "-i",
+                input,
+                "-o",
+                output,
+            ],
+        )
+        .ok();
+    }
+    assert_eq!(read(p, "dec/a"), data(1000, 1));
+    assert_eq!(read(p, "dec/b"), data(2000, 2));
+}
+
+/// A v2 header (suite 0x0478) with `pairs` sorted context pairs and `edks` EDKs of a
+/// provider no CLI key has.
+fn big_header(pairs: usize, edks: usize) -> Vec<u8> {
+    let be16 = |v: usize| u16::try_from(v).expect("fits u16").to_be_bytes();
+    let mut ec = be16(pairs).to_vec();
+    for i in 0..pairs {
+        let (k, v) = (format!("k{i:06}"), format!("v{i}"));
+        for s in [k, v] {
+            ec.extend_from_slice(&be16(s.len()));
+            ec.extend_from_slice(s.as_bytes());
+        }
+    }
+    let mut h = vec![2u8, 0x04, 0x78];
+    h.extend_from_slice(&[7u8; 32]);
+    h.extend_from_slice(&be16(ec.len()));
+    h.extend_from_slice(&ec);
+    h.extend_from_slice(&be16(edks));
+    for i in 0..edks {
+        let info = format!("key-{i}");
+        for s in [&b"other"[..], info.as_bytes(), &[9u8; 40]] {
+            h.extend_from_slice(&be16(s.len()));
+            h.extend_from_slice(s);
+        }
+    }
+    h.push(2);
+    h.extend_from_slice(&4096u32.to_be_bytes());
+    h.extend_from_slice(&[1u8; 32 + 16]);
+    h
+}
+
+/// Runs `esdk` with `args` in `dir`, feeding `stdin` in writes of `step` bytes.
+fn esdk_trickle<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: Vec<u8>, step: usize) -> Out {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esdk"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn esdk");
+    let mut input = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        for c in stdin.chunks(step) {
+            if input.write_all(c).and_then(|()| input.flush()).is_err() {
+                break; // A failing esdk may close stdin early: its error says why.
+            }
+        }
+    });
+    let out = child.wait_with_output().expect("wait esdk");
+    feeder.join().expect("feeder");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn huge_headers_on_a_trickling_stdin_end_with_the_right_error() {
+    let d = setup();
+    let p = d.path();
+    // About 3.6 MB: 3000 context pairs, 60,000 EDKs none of which the key opens.
+    let msg = big_header(3000, 60_000);
+    let len = msg.len();
+    let dec = |extra: &[&str]| {
+        let mut args = vec!["decrypt", "--raw-aes-key", "k.bin", "-i", "-", "-o", "-"];
+        args.extend_from_slice(extra);
+        esdk_trickle(p, &args, msg.clone(), 4096)
+    };
+    let out = dec(&[]).fails(
+        1,
+        "decrypting <stdin>: keyring failed: no keyring decrypted any encrypted data key \
+         (60000 attempts",
+    );
+    assert!(out.stdout.is_empty());
+    dec(&["--max-encrypted-data-keys", "100"]).fails(1, "maximum of 100");
+    dec(&["-c", "k000005=v5", "-c", "absent=x"]).fails(1, "'absent' is not in the message");
+    println!("header of {len} bytes in 4096-byte writes: 3 runs checked");
 }

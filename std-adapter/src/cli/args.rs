@@ -16,8 +16,10 @@ Exit codes:
   3  I/O error: an input could not be read or an output written
 
 When several files fail (directories), the code is that of the first failure. A failed
-file never leaves an output behind: outputs are written to a temporary file in the target
-directory and renamed into place only on success.";
+file never leaves a regular output file behind: regular files are written to a temporary
+file in the target directory and renamed into place only on success. Other outputs (stdout,
+devices, FIFOs, sockets, /dev/stdout, /dev/fd/N) are written in place and may have received
+data before a failure (see --output).";
 
 const ABOUT: &str = "Encrypt and decrypt files in the AWS Encryption SDK message format, \
 byte-compatible with the official SDKs and the aws-encryption-cli.";
@@ -86,9 +88,12 @@ pub(crate) enum Command {
 
 const DECRYPT_NOTE: &str = "\
 Signed messages (the default suite 0x0578): the signature covers the whole message and is
-checked at its end. Files are safe (the output appears only after everything verified), but
-plaintext streamed to stdout before a failure is unverified: discard it when the exit code is
-not 0, or use --decrypt-unsigned to refuse signed messages before any output.";
+checked at its end. Regular files are safe (the output appears only after everything
+verified). For stdout and the other non-regular outputs (devices, FIFOs, /dev/fd/N) the
+plaintext is held in memory until the signature verifies, up to a bound; with
+--stream-unverified it is streamed, and what was written before a failure is unverified:
+discard it when the exit code is not 0. --decrypt-unsigned refuses signed messages before
+any output.";
 
 /// Options of `esdk encrypt`.
 #[derive(Debug, Args)]
@@ -138,6 +143,19 @@ pub(crate) struct CommonArgs {
     /// directory mirrors its tree (created if missing). For a file input and an existing
     /// output directory, the name is the input's with --suffix added (encrypt) or
     /// removed (decrypt).
+    ///
+    /// A regular file (or a new path; through a symbolic link, the file it points at) is
+    /// written to a temporary file beside it and renamed over it only after the whole
+    /// message verified: a failure leaves the old file, or none. Anything else (a
+    /// character or block device such as /dev/null or a tape, a FIFO, a socket,
+    /// /dev/stdout, /dev/fd/N and /proc/self/fd/N as made by >(...), or a symbolic link to
+    /// one) is opened and written in place, never created, truncated or replaced.
+    ///
+    /// Decrypting a signed message (suites 0x0214, 0x0346, 0x0378, 0x0578) to such an
+    /// output or to stdout: the signature is at the end of the message, so the plaintext is
+    /// held in memory until it verifies, up to a bound; a larger message fails instead.
+    /// --stream-unverified streams it instead, and then the plaintext that reached the
+    /// output before a failure is unverified: discard it when the exit code is not 0.
     #[arg(short, long, value_name = "PATH|-")]
     pub output: String,
 
@@ -223,7 +241,8 @@ pub(crate) struct CommonArgs {
     pub kms_endpoint: Option<String>,
 
     /// Cache data keys across the files of this run (fewer KMS calls): SETTING=VALUE
-    /// with capacity (entries, default 100), max_age (seconds, default 300),
+    /// with capacity (entries, default 100), max_age (seconds, default 300; an age past
+    /// what the clock can represent, such as 18446744073709551615, means no age limit),
     /// max_messages (messages per data key, default 1000) and max_bytes (plaintext bytes
     /// per data key, default unlimited). Encrypting stdin bypasses the cache (its length
     /// is unknown), as do suites without key derivation (0x0014, 0x0046, 0x0078).

@@ -218,29 +218,23 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
 const AES_KEY_LENS: [usize; 3] = [16, 24, 32];
 
 fn decode_hex(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2));
-    for pair in text.chunks_exact(2) {
-        out.push((nibble(pair[0])? << 4) | nibble(pair[1])?);
-    }
+    // Decoded straight into a zeroizing buffer of the exact size: no copy of the key is
+    // left in freed memory, on success or failure.
+    let mut out = Zeroizing::new(vec![0u8; text.len() / 2]);
+    hex::decode_to_slice(text, &mut out[..]).ok()?;
     Some(out)
 }
 
 fn decode_base64(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-    STANDARD
-        .decode(text)
-        .or_else(|_| STANDARD_NO_PAD.decode(text))
-        .ok()
-        .map(Zeroizing::new)
+    // As for hex: into a zeroizing buffer that is never reallocated.
+    let mut out = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(text.len())]);
+    let n = STANDARD
+        .decode_slice(text, &mut out[..])
+        .or_else(|_| STANDARD_NO_PAD.decode_slice(text, &mut out[..]))
+        .ok()?;
+    out.truncate(n);
+    Some(out)
 }
 
 fn is_key_len(k: &[u8]) -> bool {

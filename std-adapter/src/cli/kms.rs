@@ -54,6 +54,7 @@ pub(crate) use with_kms::{discovery_keyring, keys_keyring, take_detail};
 
 #[cfg(feature = "kms")]
 mod with_kms {
+    use std::collections::HashMap;
     use std::sync::Arc;
 
     use async_trait::async_trait;
@@ -157,22 +158,21 @@ mod with_kms {
         }
 
         async fn on_decrypt(&self, req: &DecryptRequest<'_>) -> Result<DataKey, kms::Error> {
-            let mut regions: Vec<String> = Vec::new();
-            for (_, e) in req.edks {
-                if let Some(r) = edk_region(e) {
-                    if !regions.contains(&r) {
-                        regions.push(r);
-                    }
+            // The EDKs grouped by region in one pass, regions in order of first appearance
+            // (linear in the EDK count, which the message's author chooses).
+            let mut groups: Vec<(String, Vec<(u16, Edk<'_>)>)> = Vec::new();
+            let mut index: HashMap<String, usize> = HashMap::new();
+            for &(i, e) in req.edks {
+                if let Some(r) = edk_region(&e) {
+                    let at = *index.entry(r.clone()).or_insert_with(|| {
+                        groups.push((r, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[at].1.push((i, e));
                 }
             }
             let mut attempts = Vec::new();
-            for region in regions {
-                let edks: Vec<(u16, Edk<'_>)> = req
-                    .edks
-                    .iter()
-                    .filter(|(_, e)| edk_region(e).as_deref() == Some(region.as_str()))
-                    .copied()
-                    .collect();
+            for (region, edks) in groups {
                 let keyring = AwsKmsDiscoveryKeyring::new(
                     self.supplier.client(Some(&region))?,
                     self.filter.clone(),

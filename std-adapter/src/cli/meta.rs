@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use esdk::AlgorithmSuite;
-use esdk::core::header::{self, ContentType, Header, ParseLimits, Parsed};
+use esdk::core::header::{ContentType, Header};
 use serde_json::{Map, Value, json};
 
 use super::Mode;
@@ -83,17 +83,6 @@ impl HeaderInfo {
             framed: h.content_type == ContentType::Framed,
             frame_length: h.frame_length,
             header_len: h.bytes.len(),
-        }
-    }
-
-    /// Parses the header at the start of `bytes`: `Ok(None)` when more bytes are needed.
-    ///
-    /// # Errors
-    /// The core's parse error.
-    pub fn parse(bytes: &[u8], limits: ParseLimits) -> Result<Option<Self>, esdk::Error> {
-        match header::parse(bytes, limits)? {
-            Parsed::Complete(h) => Ok(Some(Self::new(&h))),
-            Parsed::Need(_) => Ok(None),
         }
     }
 

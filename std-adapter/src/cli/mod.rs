@@ -17,7 +17,8 @@
 //!
 //! Every job streams in memory bounded by the frame length through the library's
 //! [`esdk::EncryptingWriter`] / [`esdk::DecryptingReader`] with [`esdk::DEFAULT_PROVIDER`],
-//! and writes to a temporary file that is renamed into place only on success.
+//! and writes a regular output file to a temporary file renamed into place only on success
+//! (other outputs, such as devices and FIFOs, are written in place: see [`run`]).
 
 mod args;
 mod error;

@@ -23,7 +23,8 @@ pub(crate) enum Input {
 pub(crate) enum Output {
     /// Standard output.
     Stdout,
-    /// A file (written to a temporary file beside it, renamed on success).
+    /// A path: a regular file is written to a temporary file beside it and renamed on
+    /// success; a device, FIFO or descriptor link is written in place.
     File(PathBuf),
 }
 

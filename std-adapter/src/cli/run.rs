@@ -1,6 +1,8 @@
 //! Encrypting and decrypting one job: streaming in bounded memory through
-//! [`EncryptingWriter`] / [`DecryptingReader`], into a temporary file renamed into place only
-//! on success.
+//! [`EncryptingWriter`] / [`DecryptingReader`]: into a temporary file renamed into place only
+//! on success for a regular output file; in place for stdout and outputs that are not
+//! regular files (devices, FIFOs, sockets, `/dev/stdout`, `/dev/fd/N`), which are never
+//! replaced.
 
 use std::cell::Cell;
 use std::fs::{self, File};
@@ -10,7 +12,7 @@ use std::rc::Rc;
 
 use esdk::caching::{BoundedWriter, CachingCmm};
 use esdk::core::error::KeyringError;
-use esdk::core::header::ParseLimits;
+use esdk::core::header::{self, ParseLimits, ParseProgress, Parsed};
 use esdk::stream::esdk_error;
 use esdk::{
     Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter, Error,
@@ -28,8 +30,11 @@ use super::progress::Progress;
 const CHUNK: usize = 1 << 20;
 /// Output buffering.
 const OUT_BUFFER: usize = 1 << 20;
-/// Header peeking reads this much at a time.
+/// Header peeking reads at least this much before its first parse; each later piece is
+/// twice the previous one, up to [`MAX_PEEK`].
 const PEEK: usize = 64 * 1024;
+/// The largest piece header peeking reads between two parses.
+const MAX_PEEK: usize = 16 << 20;
 /// Decrypt reads use a buffer of the frame length (so frames decrypt straight into it), at
 /// least [`CHUNK`] and at most this.
 const MAX_READ_BUFFER: usize = 64 << 20;
@@ -99,9 +104,15 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// An output stream: stdout, or a temporary file in the destination's directory.
+/// An output stream: stdout; an existing file that is not a regular file (a device, a FIFO,
+/// a socket, `/dev/stdout`, `/proc/self/fd/N`), written in place; or a temporary file in a
+/// regular destination's directory, renamed over it on success.
 enum Sink {
     Stdout(BufWriter<io::StdoutLock<'static>>),
+    InPlace {
+        w: BufWriter<File>,
+        dest: PathBuf,
+    },
     File {
         tmp: BufWriter<NamedTempFile>,
         dest: PathBuf,
@@ -109,51 +120,163 @@ enum Sink {
     },
 }
 
-impl Sink {
-    fn open(output: &Output, no_clobber: bool) -> Result<Self, CliError> {
-        match output {
-            Output::Stdout => Ok(Sink::Stdout(BufWriter::with_capacity(
-                OUT_BUFFER,
-                io::stdout().lock(),
-            ))),
-            Output::File(dest) => {
-                let dir = match dest.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                fs::create_dir_all(&dir)
-                    .map_err(|e| CliError::io_path("creating directory", &dir, &e))?;
-                let name = dest
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".esdk-tmp")
-                    .tempfile_in(&dir)
-                    .map_err(|e| CliError::io_path("creating a temporary file in", &dir, &e))?;
-                Ok(Sink::File {
-                    tmp: BufWriter::with_capacity(OUT_BUFFER, tmp),
-                    dest: dest.clone(),
-                    no_clobber,
-                })
-            }
+/// How an output path is written.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// The path is this process's standard output (`/dev/stdout`, `/dev/fd/1`,
+    /// `/proc/self/fd/1`, or stdout's device or FIFO by name): written through the inherited
+    /// descriptor, which keeps its offset and append mode.
+    Stdout,
+    /// An existing file that is not a regular file (device, FIFO, socket), or a regular file
+    /// reached through a descriptor link (`/dev/fd/N`, `/proc/<pid>/fd/N`): opened for
+    /// writing in place, never created, truncated or replaced (`append` for a regular file
+    /// behind a descriptor link, which the shell opened for us).
+    InPlace { append: bool },
+    /// A regular file or a new path: a temporary file beside `rename_to`, renamed over it
+    /// only on success (`rename_to` is the file a symbolic link points at, so the link stays).
+    Regular { rename_to: PathBuf },
+}
+
+/// Whether `path`, or the target of a symbolic link on its way, names an open descriptor
+/// (`/dev/fd/N`, `/proc/<pid>/fd/N`, and so `/dev/stdout` and bash's `>(...)`).
+fn through_descriptor_link(path: &Path) -> bool {
+    let mut p = path.to_path_buf();
+    // Bounded like the kernel's own link following.
+    for _ in 0..40 {
+        if p.starts_with("/proc") || p.starts_with("/dev/fd") {
+            return true;
         }
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {}
+            _ => return false,
+        }
+        let Ok(next) = fs::read_link(&p) else {
+            return false;
+        };
+        p = match p.parent() {
+            Some(dir) if next.is_relative() => dir.join(next),
+            _ => next,
+        };
+    }
+    false
+}
+
+/// Whether `meta` is the file this process's standard output is.
+#[cfg(unix)]
+fn is_stdout(meta: &fs::Metadata) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let out = io::stdout();
+    let Ok(fd) = out.as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    File::from(fd)
+        .metadata()
+        .is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+}
+
+#[cfg(not(unix))]
+fn is_stdout(_meta: &fs::Metadata) -> bool {
+    false
+}
+
+/// Decides how `dest` is written, following symbolic links (`metadata`): a path that does
+/// not exist is a new regular file.
+fn target(dest: &Path) -> Result<Target, CliError> {
+    let Ok(meta) = fs::metadata(dest) else {
+        // Not there (or not reachable: a parent that is a file, no permission): a new
+        // regular file, whose creation reports what is wrong with its directory.
+        return Ok(Target::Regular {
+            rename_to: dest.to_path_buf(),
+        });
+    };
+    let via_fd = through_descriptor_link(dest);
+    if (via_fd || !meta.is_file()) && is_stdout(&meta) {
+        return Ok(Target::Stdout);
+    }
+    if !meta.is_file() {
+        return Ok(Target::InPlace { append: false });
+    }
+    if via_fd {
+        return Ok(Target::InPlace { append: true });
+    }
+    let is_link = fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink());
+    let rename_to = if is_link {
+        fs::canonicalize(dest).map_err(|e| CliError::io_path("resolving", dest, &e))?
+    } else {
+        dest.to_path_buf()
+    };
+    Ok(Target::Regular { rename_to })
+}
+
+impl Sink {
+    fn stdout() -> Self {
+        Sink::Stdout(BufWriter::with_capacity(OUT_BUFFER, io::stdout().lock()))
+    }
+
+    fn open(output: &Output, no_clobber: bool) -> Result<Self, CliError> {
+        let dest = match output {
+            Output::Stdout => return Ok(Self::stdout()),
+            Output::File(dest) => dest,
+        };
+        let rename_to = match target(dest)? {
+            Target::Stdout => return Ok(Self::stdout()),
+            Target::InPlace { append } => {
+                // No create, no truncate: a device or FIFO is written as it is.
+                let f = fs::OpenOptions::new()
+                    .write(!append)
+                    .append(append)
+                    .open(dest)
+                    .map_err(|e| CliError::io_path("opening", dest, &e))?;
+                return Ok(Sink::InPlace {
+                    w: BufWriter::with_capacity(OUT_BUFFER, f),
+                    dest: dest.clone(),
+                });
+            }
+            Target::Regular { rename_to } => rename_to,
+        };
+        let dir = match rename_to.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| CliError::io_path("creating directory", &dir, &e))?;
+        let name = rename_to
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".esdk-tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| CliError::io_path("creating a temporary file in", &dir, &e))?;
+        Ok(Sink::File {
+            tmp: BufWriter::with_capacity(OUT_BUFFER, tmp),
+            dest: rename_to,
+            no_clobber,
+        })
     }
 
     fn display(&self) -> String {
         match self {
             Sink::Stdout(_) => "<stdout>".to_owned(),
-            Sink::File { dest, .. } => quote(dest),
+            Sink::InPlace { dest, .. } | Sink::File { dest, .. } => quote(dest),
         }
     }
 
-    /// Flushes and, for a file, renames the temporary file into place.
+    /// Whether what is written reaches the destination before [`commit`](Self::commit).
+    fn is_live(&self) -> bool {
+        !matches!(self, Sink::File { .. })
+    }
+
+    /// Flushes and, for a regular file, renames the temporary file into place.
     fn commit(self) -> Result<(), CliError> {
         match self {
             Sink::Stdout(mut w) => w
                 .flush()
                 .map_err(|e| CliError::io("writing", "<stdout>", &e)),
+            Sink::InPlace { mut w, dest } => w
+                .flush()
+                .map_err(|e| CliError::io_path("writing", &dest, &e)),
             Sink::File {
                 tmp,
                 dest,
@@ -178,6 +301,7 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Stdout(w) => w.write(buf),
+            Sink::InPlace { w, .. } => w.write(buf),
             Sink::File { tmp, .. } => tmp.write(buf),
         }
     }
@@ -185,6 +309,7 @@ impl Write for Sink {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.write_all(buf),
+            Sink::InPlace { w, .. } => w.write_all(buf),
             Sink::File { tmp, .. } => tmp.write_all(buf),
         }
     }
@@ -192,7 +317,80 @@ impl Write for Sink {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.flush(),
+            Sink::InPlace { w, .. } => w.flush(),
             Sink::File { tmp, .. } => tmp.flush(),
+        }
+    }
+}
+
+/// What [`peek_header`] read and found.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))] // the work counters are checked by the tests
+struct Peek {
+    /// Every byte read (the header and maybe some of the body), to be read again.
+    head: Vec<u8>,
+    /// The header, or `None` when the bytes are not a valid header (the decryptor then
+    /// reports why, with the offset) or end inside it.
+    header: Option<HeaderInfo>,
+    /// How many times the header parser ran.
+    parses: usize,
+    /// The bytes handed to the parser, summed over its runs: a bound on its work that
+    /// [`peek_header`] keeps within a constant times the bytes read.
+    parsed_bytes: usize,
+}
+
+/// Reads the header at the start of `src`, in pieces that at least double the bytes read
+/// (or reach the parser's next need) between two parses, so that the parser runs
+/// O(log n) times and is handed O(n) bytes in all for an n-byte header, whatever sizes the
+/// reads return. The parse resumes where the last one stopped (`parse_from`), so the
+/// encryption context and each EDK are checked once.
+fn peek_header(src: &mut impl Read, limits: ParseLimits) -> io::Result<Peek> {
+    let mut head: Vec<u8> = Vec::new();
+    let mut progress = ParseProgress::default();
+    let (mut parses, mut parsed_bytes) = (0usize, 0usize);
+    let mut piece = PEEK;
+    let mut eof = false;
+    loop {
+        let mut need = head.len().saturating_add(piece);
+        if !head.is_empty() || eof {
+            parses += 1;
+            parsed_bytes += head.len();
+            match header::parse_from(&head, limits, &mut progress) {
+                Ok(Parsed::Complete(h)) => {
+                    let header = Some(HeaderInfo::new(&h));
+                    return Ok(Peek {
+                        head,
+                        header,
+                        parses,
+                        parsed_bytes,
+                    });
+                }
+                Ok(Parsed::Need(n)) if !eof => need = need.max(n),
+                // Truncated inside the header, or not a header: the decryptor says which.
+                Ok(Parsed::Need(_)) | Err(_) => {
+                    return Ok(Peek {
+                        head,
+                        header: None,
+                        parses,
+                        parsed_bytes,
+                    });
+                }
+            }
+            piece = (piece * 2).min(MAX_PEEK);
+        }
+        if let Some(max) = limits.max_header_len {
+            // Past the limit the parser refuses; no need to read further ahead than that.
+            need = need.min(max.saturating_add(1).max(head.len() + 1));
+        }
+        while head.len() < need {
+            let old = head.len();
+            head.resize(need, 0);
+            let n = read_some(src, &mut head[old..])?;
+            head.truncate(old + n);
+            if n == 0 {
+                eof = true;
+                break;
+            }
         }
     }
 }
@@ -203,6 +401,7 @@ struct Tap<W> {
     inner: W,
     head: Vec<u8>,
     header: Option<HeaderInfo>,
+    progress: ParseProgress,
     capturing: bool,
     written: u64,
 }
@@ -213,6 +412,7 @@ impl<W: Write> Tap<W> {
             inner,
             head: Vec::new(),
             header: None,
+            progress: ParseProgress::default(),
             capturing: true,
             written: 0,
         }
@@ -225,10 +425,11 @@ impl<W: Write> Write for Tap<W> {
         self.written += buf.len() as u64;
         if self.capturing {
             self.head.extend_from_slice(buf);
-            match HeaderInfo::parse(&self.head, ParseLimits::default()) {
-                Ok(None) => {}
-                Ok(Some(h)) => {
-                    self.header = Some(h);
+            // Resumed where the last write's parse stopped: linear in the header's length.
+            match header::parse_from(&self.head, ParseLimits::default(), &mut self.progress) {
+                Ok(Parsed::Need(_)) => {}
+                Ok(Parsed::Complete(h)) => {
+                    self.header = Some(HeaderInfo::new(&h));
                     self.capturing = false;
                     self.head = Vec::new();
                 }
@@ -371,22 +572,7 @@ impl Ctx<'_> {
             max_edks: self.cfg.max_encrypted_data_keys,
             max_header_len: self.cfg.max_header_len,
         };
-        let mut head = Vec::with_capacity(PEEK);
-        let header = loop {
-            match HeaderInfo::parse(&head, limits) {
-                Ok(Some(h)) => break Some(h),
-                Ok(None) => {}
-                // The decryptor reports it, with its offset.
-                Err(_) => break None,
-            }
-            let old = head.len();
-            head.resize(old + PEEK, 0);
-            let n = read_some(&mut src, &mut head[old..]).map_err(read_err)?;
-            head.truncate(old + n);
-            if n == 0 {
-                break None;
-            }
-        };
+        let Peek { head, header, .. } = peek_header(&mut src, limits).map_err(read_err)?;
         if let Some(h) = &header {
             self.check_context(h, &job.input)?;
         }
@@ -422,10 +608,11 @@ impl Ctx<'_> {
                     let mut err = self
                         .esdk_failure("decrypting", &job.input, &e)
                         .unwrap_or_else(|| read_err(e));
-                    if matches!(sink, Sink::Stdout(_)) && written > 0 {
-                        err.message.push_str(
-                            " (the plaintext already written to stdout is unverified: discard it)",
-                        );
+                    if sink.is_live() && written > 0 {
+                        err.message.push_str(&format!(
+                            " (the plaintext already written to {} is unverified: discard it)",
+                            sink.display()
+                        ));
                     }
                     return Err(err);
                 }
@@ -535,5 +722,143 @@ impl<W: Write> EncWriter<'_, W> {
             EncWriter::Plain(w) => w.finish(),
             EncWriter::Cached(w) => w.finish(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v2 header (suite 0x0478) with `pairs` context pairs and `edks` EDKs of provider
+    /// `other`, then `body` bytes.
+    pub(crate) fn big_header(pairs: usize, edks: usize, body: usize) -> (Vec<u8>, usize) {
+        let be16 = |v: usize| u16::try_from(v).expect("fits u16").to_be_bytes();
+        let mut ec = be16(pairs).to_vec();
+        for i in 0..pairs {
+            let (k, v) = (format!("k{i:06}"), format!("v{i}"));
+            ec.extend_from_slice(&be16(k.len()));
+            ec.extend_from_slice(k.as_bytes());
+            ec.extend_from_slice(&be16(v.len()));
+            ec.extend_from_slice(v.as_bytes());
+        }
+        let ec = if pairs == 0 { Vec::new() } else { ec };
+        let mut h = vec![2u8, 0x04, 0x78];
+        h.extend_from_slice(&[7u8; 32]);
+        h.extend_from_slice(&be16(ec.len()));
+        h.extend_from_slice(&ec);
+        h.extend_from_slice(&be16(edks));
+        for i in 0..edks {
+            let info = format!("key-{i}");
+            h.extend_from_slice(&be16(5));
+            h.extend_from_slice(b"other");
+            h.extend_from_slice(&be16(info.len()));
+            h.extend_from_slice(info.as_bytes());
+            h.extend_from_slice(&be16(40));
+            h.extend_from_slice(&[9u8; 40]);
+        }
+        h.push(2);
+        h.extend_from_slice(&4096u32.to_be_bytes());
+        h.extend_from_slice(&[1u8; 32 + 16]);
+        let len = h.len();
+        h.resize(len + body, 0);
+        (h, len)
+    }
+
+    /// Gives at most `step` bytes per read, like a pipe fed by small writes.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = buf.len().min(self.step).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_header_peek_does_linear_work_whatever_the_read_sizes() {
+        let mut cases = 0;
+        for (pairs, edks, step) in [
+            (0, 1, 1),
+            (3000, 1, 7),
+            (0, 20_000, 1),
+            (2000, 20_000, 100),
+            (2000, 20_000, 1 << 20),
+        ] {
+            let (msg, header_len) = big_header(pairs, edks, 10);
+            let mut src = Trickle {
+                data: msg.clone(),
+                at: 0,
+                step,
+                reads: 0,
+            };
+            let peek = peek_header(&mut src, ParseLimits::default()).expect("read");
+            let h = peek.header.expect("the header parses");
+            assert_eq!((h.header_len, h.edks.len()), (header_len, edks));
+            assert_eq!(h.encryption_context.len(), pairs);
+            // Nothing read is lost: the bytes are handed on to the decryptor.
+            assert_eq!(peek.head[..], msg[..peek.head.len()]);
+            // The work bound: parses grow the input geometrically.
+            let doublings = (header_len / PEEK + 1).ilog2() as usize + 2;
+            assert!(
+                peek.parses <= doublings,
+                "{} parses for a {header_len}-byte header (bound {doublings})",
+                peek.parses
+            );
+            assert!(
+                peek.parsed_bytes <= 4 * header_len + 2 * PEEK,
+                "{} bytes parsed for a {header_len}-byte header",
+                peek.parsed_bytes
+            );
+            println!(
+                "header {header_len} B ({pairs} pairs, {edks} EDKs), reads of {step} B: {} \
+                 reads, {} parses, {} bytes parsed",
+                src.reads, peek.parses, peek.parsed_bytes
+            );
+            cases += 1;
+        }
+        println!("{cases} header peeks checked");
+    }
+
+    #[test]
+    fn the_header_peek_stops_at_bad_or_truncated_headers_and_limits() {
+        let (msg, header_len) = big_header(10, 3, 0);
+        let peek = |bytes: &[u8], limits| {
+            let mut src = Trickle {
+                data: bytes.to_vec(),
+                at: 0,
+                step: 3,
+                reads: 0,
+            };
+            peek_header(&mut src, limits).expect("read")
+        };
+        // Truncated: everything read is kept for the decryptor, which reports it.
+        let p = peek(&msg[..header_len - 1], ParseLimits::default());
+        assert!(p.header.is_none());
+        assert_eq!(p.head.len(), header_len - 1);
+        // Not a header.
+        assert!(
+            peek(b"hello world", ParseLimits::default())
+                .header
+                .is_none()
+        );
+        // Over a header limit: no more than the limit (plus one byte) is read.
+        let (big, _) = big_header(0, 5000, 0);
+        let limits = ParseLimits {
+            max_edks: None,
+            max_header_len: Some(1000),
+        };
+        let p = peek(&big, limits);
+        assert!(p.header.is_none());
+        assert!(p.head.len() <= 1001, "read {} bytes", p.head.len());
+        let p = peek(&msg, ParseLimits::default());
+        assert_eq!(p.header.map(|h| h.header_len), Some(header_len));
     }
 }

@@ -41,6 +41,9 @@ pub enum ArnError {
     Service(String),
     /// The region is empty.
     EmptyRegion,
+    /// The region is not a plain hostname label (see [`is_valid_region`]): it would end up
+    /// in the KMS endpoint's host name.
+    Region(String),
     /// The account is empty.
     EmptyAccount,
     /// The resource section has no `/` or an empty type.
@@ -68,6 +71,11 @@ impl fmt::Display for ArnError {
             ArnError::EmptyPartition => f.write_str("the ARN partition is empty"),
             ArnError::Service(s) => write!(f, "the ARN service is {s:?}, not \"kms\""),
             ArnError::EmptyRegion => f.write_str("the ARN region is empty"),
+            ArnError::Region(r) => write!(
+                f,
+                "the ARN region {r:?} is not a region name (1 to 63 lowercase letters, \
+                 digits and '-', not starting or ending with '-')"
+            ),
             ArnError::EmptyAccount => f.write_str("the ARN account is empty"),
             ArnError::Resource => f.write_str(
                 "the ARN resource is not of the form key/<key-id> or alias/<alias-name>",
@@ -91,6 +99,20 @@ impl fmt::Display for ArnError {
 }
 
 impl std::error::Error for ArnError {}
+
+/// Whether `region` is a plain hostname label, as every AWS region name is (`us-west-2`,
+/// `cn-north-1`, `us-gov-west-1`): 1 to 63 ASCII lowercase letters, digits and `-`, not
+/// starting or ending with `-`. The SDK puts the region into the endpoint's host name
+/// (`kms.<region>.amazonaws.com`), so anything else (`.`, `/`, `@`, `:`, uppercase) could
+/// point a client at another host.
+pub fn is_valid_region(region: &str) -> bool {
+    let b = region.as_bytes();
+    (1..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first() != Some(&b'-')
+        && b.last() != Some(&b'-')
+}
 
 /// A parsed, valid AWS KMS ARN: `arn:partition:kms:region:account:resource-type/resource-id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,6 +148,9 @@ impl KmsArn {
         }
         if parts[3].is_empty() {
             return Err(ArnError::EmptyRegion);
+        }
+        if !is_valid_region(parts[3]) {
+            return Err(ArnError::Region(parts[3].to_owned()));
         }
         if parts[4].is_empty() {
             return Err(ArnError::EmptyAccount);
@@ -374,6 +399,16 @@ mod tests {
         assert!(!alias.is_multi_region_key());
         // Extra '/' belong to the resource id.
         let deep = KmsArn::parse("arn:aws:kms:r:1:alias/a/b/c").unwrap();
+        for r in [
+            "us-gov-west-1",
+            "cn-north-1",
+            "eu-isoe-west-1",
+            "r",
+            "local",
+        ] {
+            let arn = format!("arn:aws:kms:{r}:1:key/k");
+            assert_eq!(KmsArn::parse(&arn).unwrap().region(), r);
+        }
         assert_eq!(deep.resource_id(), "a/b/c");
         assert!(KmsArn::parse(MRK_W).unwrap().is_multi_region_key());
     }
@@ -393,6 +428,23 @@ mod tests {
             ("arn::kms:us-west-2:1:key/x", EmptyPartition),
             ("arn:aws:s3:us-west-2:1:key/x", Service("s3".into())),
             ("arn:aws:kms::1:key/x", EmptyRegion),
+            (
+                "arn:aws:kms:attacker.example/:1:key/k",
+                Region("attacker.example/".into()),
+            ),
+            (
+                "arn:aws:kms:us-west-2.evil.com:1:key/k",
+                Region("us-west-2.evil.com".into()),
+            ),
+            ("arn:aws:kms:US-WEST-2:1:key/k", Region("US-WEST-2".into())),
+            ("arn:aws:kms:-us:1:key/k", Region("-us".into())),
+            ("arn:aws:kms:us-:1:key/k", Region("us-".into())),
+            ("arn:aws:kms:us west:1:key/k", Region("us west".into())),
+            ("arn:aws:kms:a@b:1:key/k", Region("a@b".into())),
+            (
+                "arn:aws:kms:us\u{2d}west\u{ff0d}2:1:key/k",
+                Region("us-west\u{ff0d}2".into()),
+            ),
             ("arn:aws:kms:us-west-2::key/x", EmptyAccount),
             ("arx:aws:kms:us-west-2:1:key/x", NotArn),
             ("arn:aws:kms:us-west-2:1:key/x:y", PartCount { found: 7 }),
@@ -400,7 +452,14 @@ mod tests {
         ];
         for (s, e) in cases {
             assert_eq!(KmsArn::parse(s).as_ref(), Err(e), "{s}");
+            // Identifiers that are ARNs are refused the same way.
+            if s.starts_with("arn:") {
+                assert_eq!(KeyIdentifier::parse(s).err().as_ref(), Some(e), "{s}");
+            }
         }
+        assert!(!is_valid_region(&"a".repeat(64)));
+        assert!(is_valid_region(&"a".repeat(63)));
+        println!("{} invalid ARNs refused", cases.len());
         assert_eq!(
             KmsArn::parse_key_arn("arn:aws:kms:r:1:alias/x"),
             Err(AliasNotAllowed)

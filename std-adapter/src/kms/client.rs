@@ -13,7 +13,49 @@ use aws_sdk_kms::config::{
     SharedInterceptor,
 };
 
+use super::arn::is_valid_region;
 use super::error::Error;
+
+/// The most regional clients a [`DefaultClientSupplier`] keeps. Discovery keyrings ask for
+/// a client in whatever region a message's key ARNs name, which the message's author
+/// chooses; beyond this many regions the least recently used client is dropped (a later
+/// call in its region builds a new one), so the cache stays bounded.
+pub const MAX_CACHED_CLIENTS: usize = 64;
+
+/// The regional clients, least recently used evicted first.
+#[derive(Default)]
+struct Clients {
+    /// Region to (client, last use).
+    map: HashMap<String, (Client, u64)>,
+    tick: u64,
+}
+
+impl Clients {
+    fn get(&mut self, region: &str) -> Option<Client> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(region).map(|(c, used)| {
+            *used = tick;
+            c.clone()
+        })
+    }
+
+    fn insert(&mut self, region: &str, client: Client) {
+        if self.map.len() >= MAX_CACHED_CLIENTS {
+            // A scan of at most MAX_CACHED_CLIENTS entries.
+            let oldest = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(r, _)| r.clone());
+            if let Some(r) = oldest {
+                self.map.remove(&r);
+            }
+        }
+        self.tick += 1;
+        self.map.insert(region.to_owned(), (client, self.tick));
+    }
+}
 
 /// Supplies a KMS client per region (spec "regional client supplier").
 ///
@@ -58,7 +100,7 @@ pub struct DefaultClientSupplier {
     timeouts: Option<TimeoutConfig>,
     interceptors: Vec<SharedInterceptor>,
     http: SharedHttpClient,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Mutex<Clients>,
 }
 
 impl std::fmt::Debug for DefaultClientSupplier {
@@ -103,7 +145,7 @@ impl DefaultClientSupplier {
             timeouts: None,
             interceptors: Vec::new(),
             http: https_client(),
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(Clients::default()),
         }
     }
 
@@ -183,11 +225,15 @@ impl DefaultClientSupplier {
         self.default_region.as_deref()
     }
 
-    /// The client for `region`, created on first use and cached.
+    /// The client for `region`, created on first use and cached (at most
+    /// [`MAX_CACHED_CLIENTS`] regions, least recently used dropped first).
+    ///
+    /// The region is not checked here: [`ClientSupplier::client`] refuses one that is not a
+    /// region name ([`is_valid_region`]); check untrusted regions before calling this.
     pub fn client_for(&self, region: &str) -> Client {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = clients.get(region) {
-            return c.clone();
+            return c;
         }
         let mut b = aws_sdk_kms::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -209,7 +255,7 @@ impl DefaultClientSupplier {
             b.push_interceptor(i.clone());
         }
         let client = Client::from_conf(b.build());
-        clients.insert(region.to_owned(), client.clone());
+        clients.insert(region, client.clone());
         client
     }
 }
@@ -225,6 +271,81 @@ impl ClientSupplier for DefaultClientSupplier {
         if region.is_empty() {
             return Err(Error::Config("a region must not be empty"));
         }
+        if !is_valid_region(region) {
+            return Err(Error::Config(
+                "a region must be a region name: 1 to 63 lowercase letters, digits and '-', \
+                 not starting or ending with '-'",
+            ));
+        }
         Ok(self.client_for(region))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(s: &DefaultClientSupplier) -> Vec<String> {
+        let c = s.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut v: Vec<String> = c.map.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_client_cache_is_bounded_and_drops_the_least_recently_used() {
+        let s = DefaultClientSupplier::new().with_endpoint_url("http://127.0.0.1:1");
+        let region = |i: usize| format!("r-{i:03}");
+        for i in 0..MAX_CACHED_CLIENTS {
+            s.client(Some(&region(i))).expect("client");
+        }
+        assert_eq!(cached(&s).len(), MAX_CACHED_CLIENTS);
+        // r-000 is used again, so r-001 is now the least recently used.
+        let again = s.client(Some(&region(0))).expect("client");
+        assert_eq!(client_region(&again).as_deref(), Some("r-000"));
+        s.client(Some("r-new")).expect("client");
+        let now = cached(&s);
+        assert_eq!(now.len(), MAX_CACHED_CLIENTS);
+        assert!(now.contains(&region(0)) && now.contains(&"r-new".to_owned()));
+        assert!(
+            !now.contains(&region(1)),
+            "the least recently used was kept"
+        );
+        // Many more regions (as a hostile message's discovery would name): still bounded,
+        // and every client is for the region asked for.
+        let n = 1000;
+        for i in 0..n {
+            let r = format!("x-{i}");
+            let c = s.client(Some(&r)).expect("client");
+            assert_eq!(client_region(&c).as_deref(), Some(r.as_str()));
+        }
+        assert_eq!(cached(&s).len(), MAX_CACHED_CLIENTS);
+        println!(
+            "{} regions asked for, {} clients cached",
+            n + 66,
+            cached(&s).len()
+        );
+    }
+
+    #[test]
+    fn regions_that_are_not_region_names_get_no_client() {
+        let s = DefaultClientSupplier::new().with_default_region("evil.example/");
+        for r in [
+            "attacker.example/",
+            "us-west-2.evil.com",
+            "US-WEST-2",
+            "a:b",
+            "-x",
+        ] {
+            assert!(
+                matches!(s.client(Some(r)), Err(Error::Config(m)) if m.contains("region name")),
+                "{r}"
+            );
+        }
+        // The default region is checked too.
+        assert!(matches!(s.client(None), Err(Error::Config(_))));
+        assert!(matches!(s.client(Some("")), Err(Error::Config(_))));
+        assert!(cached(&s).is_empty(), "no client was built");
+        assert!(s.client(Some("us-west-2")).is_ok());
     }
 }

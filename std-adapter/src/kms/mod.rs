@@ -58,7 +58,7 @@ use esdk_core::materials::{DataKey, Edk};
 
 pub use crate::caching::OwnedEdk;
 
-pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType};
+pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
 pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
 pub use error::{Attempt, Error, Failure, KmsError, KmsErrorKind, KmsOperation};
