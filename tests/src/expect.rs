@@ -168,15 +168,18 @@ pub fn expectation(
     if let Some(bit) = number("Bit ", " flipped") {
         let byte = bit / 8;
         if byte >= ct.len() {
-            return Err(format!("{desc:?}, but the ciphertext has {} bytes", ct.len()));
+            return Err(format!(
+                "{desc:?}, but the ciphertext has {} bytes",
+                ct.len()
+            ));
         }
         let mut reference = ct.clone();
         reference[byte] ^= 0x80 >> (bit % 8);
         let plaintext = decrypt_reference(&reference).map_err(|e| {
             format!("{desc:?}: the message with the bit flipped back does not decrypt: {e}")
         })?;
-        let layout = Layout::of(&reference)
-            .map_err(|e| format!("{desc:?}: the reference's layout: {e}"))?;
+        let layout =
+            Layout::of(&reference).map_err(|e| format!("{desc:?}: the reference's layout: {e}"))?;
         let region = layout
             .region(byte)
             .ok_or_else(|| format!("{desc:?}: byte {byte} lies outside the reference's layout"))?;

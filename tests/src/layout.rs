@@ -123,11 +123,7 @@ impl Layout {
         );
         push(&mut regions, 2, HeaderField::Length);
         for (_, e) in h.edks.iter() {
-            for f in [
-                e.provider_id.as_bytes(),
-                e.provider_info,
-                e.ciphertext,
-            ] {
+            for f in [e.provider_id.as_bytes(), e.provider_info, e.ciphertext] {
                 push(&mut regions, 2, HeaderField::Length);
                 push(&mut regions, f.len(), HeaderField::Edk);
             }
@@ -145,7 +141,9 @@ impl Layout {
         push(&mut regions, 16, HeaderField::HeaderTag);
         regions.retain(|(s, e, _)| s < e);
         if at != hl {
-            return Err(format!("header fields cover {at} bytes, the header has {hl}"));
+            return Err(format!(
+                "header fields cover {at} bytes, the header has {hl}"
+            ));
         }
         let mut regular_ends = Vec::new();
         match h.content_type {
@@ -221,7 +219,8 @@ impl Layout {
         use AuthFailure as A;
         let signed = self.suite.signature().is_some();
         let truncated = *e == Error::Truncated { offset: len };
-        let malformed = |k: fn(&Malformed) -> bool| matches!(e, Error::Malformed { kind, .. } if k(kind));
+        let malformed =
+            |k: fn(&Malformed) -> bool| matches!(e, Error::Malformed { kind, .. } if k(kind));
         let seq_err = |want: u32| {
             malformed(|k| matches!(k, Malformed::FrameSequence { .. }))
                 && matches!(e, Error::Malformed { kind: Malformed::FrameSequence { expected, .. }, .. }
@@ -235,7 +234,10 @@ impl Layout {
         match region {
             Region::Header(f) => match f {
                 HeaderField::Version => malformed(|k| {
-                    matches!(k, Malformed::Version(_) | Malformed::SuiteVersionMismatch { .. })
+                    matches!(
+                        k,
+                        Malformed::Version(_) | Malformed::SuiteVersionMismatch { .. }
+                    )
                 }),
                 HeaderField::MessageType => {
                     malformed(|k| matches!(k, Malformed::MessageType(_)))
@@ -244,18 +246,20 @@ impl Layout {
                 // Another id is unknown, of the other format version, not allowed by the
                 // commitment policy, or another suite of the same version: then the
                 // header's shape, key length or signature key no longer fit.
-                HeaderField::Suite => matches!(
-                    e,
-                    Error::UnsupportedSuite(_)
-                        | Error::Malformed { .. }
-                        | Error::Keyring(_)
-                        | Error::Authentication(A::HeaderTag | A::Commitment)
-                        | Error::Policy(
-                            PolicyViolation::SuiteNotAllowed { .. }
-                                | PolicyViolation::MissingPublicKey
-                                | PolicyViolation::UnexpectedPublicKey
-                        )
-                ) || truncated,
+                HeaderField::Suite => {
+                    matches!(
+                        e,
+                        Error::UnsupportedSuite(_)
+                            | Error::Malformed { .. }
+                            | Error::Keyring(_)
+                            | Error::Authentication(A::HeaderTag | A::Commitment)
+                            | Error::Policy(
+                                PolicyViolation::SuiteNotAllowed { .. }
+                                    | PolicyViolation::MissingPublicKey
+                                    | PolicyViolation::UnexpectedPublicKey
+                            )
+                    ) || truncated
+                }
                 // The data key is derived with the message id: the commitment check (or,
                 // without commitment, the header tag) fails.
                 HeaderField::MessageId => {

@@ -246,15 +246,25 @@ fn io_outcome(e: std::io::Error, released: Vec<u8>) -> Outcome {
     Outcome::Err { error, released }
 }
 
-/// Length of the prefix of the one-shot output buffer that the header step may use as
-/// scratch for a non-canonical stored context (public header bytes, left there on error;
-/// see the report of issue #8): not plaintext, so not a release.
-fn one_shot_scratch(ct: &[u8]) -> usize {
-    match header::parse(ct, ParseLimits::default()) {
-        Ok(Parsed::Complete(h)) if !h.encryption_context.is_canonical() => {
-            h.encryption_context.as_bytes().len()
-        }
-        _ => 0,
+/// Length of the prefix of the one-shot output buffer that the header step uses as scratch
+/// for the full encryption context in canonical form, when the reproduced context adds pairs
+/// not stored in the message or the stored context is not sorted (see `Decryptor`): public
+/// header bytes and the caller's own context, left there on error (see the report of issue
+/// #8), not plaintext, so not a release.
+fn one_shot_scratch(ct: &[u8], reproduced: &[(&str, &str)]) -> usize {
+    let Ok(Parsed::Complete(h)) = header::parse(ct, ParseLimits::default()) else {
+        return 0;
+    };
+    let stored = h.encryption_context;
+    let extras: usize = reproduced
+        .iter()
+        .filter(|(k, _)| stored.get(k).is_none())
+        .map(|(k, v)| 4 + k.len() + v.len())
+        .sum();
+    if extras == 0 && stored.is_canonical() {
+        0
+    } else {
+        2 + stored.as_bytes().len().saturating_sub(2) + extras
     }
 }
 
@@ -303,7 +313,7 @@ fn run<P: CryptoProvider>(
                 Err(error) => {
                     // What the API left behind: the buffer up to its last non-zero byte
                     // (it started all zero), past the header scratch.
-                    let scratch = one_shot_scratch(ct).min(out.len());
+                    let scratch = one_shot_scratch(ct, reproduced).min(out.len());
                     let end = out.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
                     let released = out[scratch..end.max(scratch)].to_vec();
                     Outcome::Err { error, released }

@@ -271,7 +271,14 @@ pub fn decrypt_bytes(
 ) -> Result<Vec<u8>, CaseError> {
     let cfg = config(test, opts);
     with_cmm(test, |cmm, reproduced| {
-        match decrypt_with(opts.provider, Mode::OneShot, &cfg, cmm, reproduced, ciphertext) {
+        match decrypt_with(
+            opts.provider,
+            Mode::OneShot,
+            &cfg,
+            cmm,
+            reproduced,
+            ciphertext,
+        ) {
             Outcome::Ok(pt) => Ok(pt),
             Outcome::Err { error, .. } => Err(CaseError::Decrypt(error)),
         }

@@ -1,5 +1,7 @@
 //! Streaming release rules: a multi-frame signed message truncated at every byte fails in
-//! every mode and never yields the final frame's plaintext; signed regular frames are
+//! every mode (one-shot, incremental, std `Read`, std `Write` with what its inner writer
+//! received recorded), under both providers, and releases at most the intact regular frames
+//! before the cut (never the final frame's plaintext; one-shot nothing); signed regular frames are
 //! flagged unverified; unsigned-only mode refuses signed messages after the header;
 //! BufferTooSmall leaves the decryptor unchanged; errors poison it.
 
@@ -8,7 +10,10 @@ use std::io::Read;
 use esdk_core::error::{Error, PolicyViolation};
 use esdk_core::{AlgorithmSuite, Config, Decryptor, EncryptOptions, Status};
 use esdk_raw::RawAesKeyring;
-use esdk_tests::modes::{Mode, Outcome, decrypt_in_mode};
+use esdk_tests::layout::Layout;
+use esdk_tests::modes::{
+    Mode, Outcome, Provider, ReleaseBound, check_release, decrypt_in_mode, decrypt_with,
+};
 
 const FRAME: usize = 64;
 
@@ -27,37 +32,39 @@ fn truncation_at_every_byte_never_releases_the_final_frame() {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
     // 3 full regular frames and a 10-byte final frame.
     let (pt, msg) = message(suite, 3 * FRAME + 10);
-    let regular_len = 3 * FRAME;
+    let layout = Layout::of(&msg).expect("layout");
+    assert_eq!(layout.intact_plaintext(msg.len()), 3 * FRAME, "layout");
     let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
     let cfg = Config::new();
     let mut checked = 0;
-    for cut in 0..msg.len() {
-        for mode in Mode::all(cut as u64 + 1) {
-            match decrypt_in_mode(mode, &cfg, &k, &[], &msg[..cut]) {
-                Outcome::Ok(_) => panic!("{mode:?}: truncation at {cut} decrypted"),
-                Outcome::Err { error, released } => {
-                    assert!(
-                        matches!(error, Error::Truncated { .. }),
-                        "{mode:?} cut {cut}: expected Truncated, got {error}"
-                    );
-                    assert!(
-                        released.len() <= regular_len,
-                        "{mode:?} cut {cut}: final frame released"
-                    );
-                    assert_eq!(
-                        &released[..],
-                        &pt[..released.len()],
-                        "{mode:?} cut {cut}: wrong bytes"
-                    );
-                    if mode == Mode::OneShot {
-                        assert!(released.is_empty());
+    for provider in Provider::BOTH {
+        for cut in 0..msg.len() {
+            let bound = ReleaseBound {
+                intact: layout.intact_plaintext(cut),
+                plaintext: Some(&pt),
+            };
+            for mode in Mode::all(cut as u64 + 1) {
+                match decrypt_with(provider, mode, &cfg, &k, &[], &msg[..cut]) {
+                    Outcome::Ok(_) => {
+                        panic!("{provider:?} {mode:?}: truncation at {cut} decrypted")
+                    }
+                    Outcome::Err { error, released } => {
+                        assert_eq!(
+                            error,
+                            Error::Truncated { offset: cut },
+                            "{provider:?} {mode:?} cut {cut}"
+                        );
+                        if let Err(e) = check_release(mode, &released, &bound) {
+                            panic!("{provider:?} cut {cut}: {e}");
+                        }
                     }
                 }
+                checked += 1;
             }
-            checked += 1;
         }
     }
-    println!("truncations: {checked} passed, 0 failed");
+    println!("truncations: {checked} passed, 0 failed (2 providers x 5 modes)");
+    assert_eq!(checked, 2 * 5 * msg.len());
 }
 
 #[test]

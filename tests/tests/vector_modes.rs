@@ -109,7 +109,11 @@ fn run_manifest(rel: &str, opts: Options, expect_error: bool) -> (usize, usize, 
     println!(
         "{rel} [{}{}]: {pass} passed, {fail} failed, {skip} skipped (x5 modes)",
         opts.provider.name(),
-        if expect_error { ", expect header-tag error" } else { "" }
+        if expect_error {
+            ", expect header-tag error"
+        } else {
+            ""
+        }
     );
     (pass, fail, skip)
 }
