@@ -222,9 +222,8 @@ impl Layout {
         let malformed =
             |k: fn(&Malformed) -> bool| matches!(e, Error::Malformed { kind, .. } if k(kind));
         let seq_err = |want: u32| {
-            malformed(|k| matches!(k, Malformed::FrameSequence { .. }))
-                && matches!(e, Error::Malformed { kind: Malformed::FrameSequence { expected, .. }, .. }
-                    if *expected == want)
+            matches!(e, Error::Malformed { kind: Malformed::FrameSequence { expected, .. }, .. }
+                if *expected == want)
         };
         let frame_tag = |s: u32| *e == Error::Authentication(A::FrameTag { sequence: s });
         let footer = malformed(|k| matches!(k, Malformed::SignatureLength(_)))
@@ -233,12 +232,15 @@ impl Layout {
         let keyring = matches!(e, Error::Keyring(_));
         match region {
             Region::Header(f) => match f {
-                HeaderField::Version => malformed(|k| {
-                    matches!(
-                        k,
-                        Malformed::Version(_) | Malformed::SuiteVersionMismatch { .. }
-                    )
-                }),
+                // 0x01 becomes 0x41 ('A'): the input then looks base64-encoded.
+                HeaderField::Version => {
+                    malformed(|k| {
+                        matches!(
+                            k,
+                            Malformed::Version(_) | Malformed::SuiteVersionMismatch { .. }
+                        )
+                    }) || *e == Error::Base64Encoded
+                }
                 HeaderField::MessageType => {
                     malformed(|k| matches!(k, Malformed::MessageType(_)))
                         || *e == Error::Base64Encoded
