@@ -92,6 +92,14 @@ impl ExpectedError {
         }
     }
 
+    /// The region of the flipped byte, for a "Bit N flipped" vector.
+    pub fn region(&self) -> Option<Region> {
+        match &self.rule {
+            Rule::Flip { region, .. } => Some(*region),
+            Rule::Exact(_) => None,
+        }
+    }
+
     /// The release bound of a failed decryption of this vector.
     pub fn bound(&self) -> ReleaseBound<'_> {
         ReleaseBound {

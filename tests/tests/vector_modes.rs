@@ -151,3 +151,73 @@ fn all_vectors_all_modes_both_providers() {
     assert_eq!(f, 0, "{f} vectors failed in some mode");
     assert!(short.is_empty(), "too few vectors ran: {short:?}");
 }
+
+/// The expectations of the negative python-4.0.7 vectors accept the error each calls for and
+/// reject near misses: `Truncated` at another offset, a frame-tag failure of another frame, a
+/// header-tag failure for a frame flip, a keyring failure for a signature flip.
+#[test]
+fn negative_vector_expectations_reject_the_wrong_error() {
+    use esdk_core::error::{AuthFailure, Error, KeyringError};
+    use esdk_tests::layout::Region;
+    let m = load_decrypt_manifest(&vectors_root().join("python-4.0.7-local/manifest.json"))
+        .expect("manifest");
+    let opts = Options::default();
+    let (mut accepted, mut rejected) = (0usize, 0usize);
+    let mut regions = std::collections::BTreeSet::new();
+    for t in &m.tests {
+        let Expectation::Error(x) = expectation(t, false, |ct| decrypt_bytes(t, &opts, ct))
+            .unwrap_or_else(|e| panic!("{}: {e}", t.id))
+        else {
+            continue;
+        };
+        let got = match decrypt_bytes(t, &opts, &t.ciphertext) {
+            Err(CaseError::Decrypt(e)) => e,
+            other => panic!("{}: expected a decrypt error, got {other:?}", t.id),
+        };
+        x.check(&got)
+            .unwrap_or_else(|e| panic!("{}: the right error rejected: {e}", t.id));
+        accepted += 1;
+        let keyring = Error::Keyring(KeyringError::InvalidConfiguration);
+        let header_tag = Error::Authentication(AuthFailure::HeaderTag);
+        let signature = Error::Authentication(AuthFailure::Signature);
+        let tag = |sequence| Error::Authentication(AuthFailure::FrameTag { sequence });
+        let wrong = match (x.region(), got) {
+            (None, Error::Truncated { offset }) => vec![
+                Error::Truncated { offset: offset - 1 },
+                Error::Truncated { offset: offset + 1 },
+                keyring,
+                tag(1),
+            ],
+            (None, _) => vec![header_tag, keyring, tag(1), signature],
+            // Header fields: never a body or footer check.
+            (Some(Region::Header(_)), _) => vec![
+                tag(1),
+                Error::Authentication(AuthFailure::NonFramedTag),
+                signature,
+            ],
+            (Some(Region::FrameBody(s)), _) => {
+                vec![tag(s + 1), tag(s - 1), header_tag, signature, keyring]
+            }
+            (Some(Region::Signature), _) => vec![tag(1), header_tag, keyring],
+            (Some(_), _) => vec![header_tag, keyring],
+        };
+        for w in wrong {
+            assert!(
+                x.check(&w).is_err(),
+                "{} ({}): accepted the wrong error {w:?}",
+                t.id,
+                x.description
+            );
+            rejected += 1;
+        }
+        if let Some(r) = x.want().split_once('(').map(|(_, r)| r.to_owned()) {
+            regions.insert(r);
+        }
+    }
+    println!(
+        "negative-vector expectations: {accepted} right errors accepted, {rejected} wrong ones \
+         rejected ({} distinct expectations)",
+        regions.len()
+    );
+    assert_eq!(accepted, 942 + 470 + 2);
+}
