@@ -28,14 +28,20 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/esdk-interop.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
 tp=0; tf=0; status=0
-# Adds the counts of the last "N passed, M failed" line of $1 (a log file) to the totals.
+# Adds the counts of the last "N passed, M failed" line of $1 (a log file) to the totals, and
+# fails the run when fewer than $2 passed (a step that silently ran nothing is a failure).
 count() {
-  local line p f
+  local line p f min=$2
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
-  if [ -z "$line" ]; then echo "  no summary line in $1"; status=1; return; fi
+  if [ -z "$line" ]; then echo "  FAIL: no summary line in $1"; status=1; return; fi
   read -r p f <<<"$(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')"
   tp=$((tp + p)); tf=$((tf + f))
+  if [ "$p" -lt "$min" ]; then echo "  FAIL: only $p passed in $1, expected at least $min"; status=1; fi
 }
+# Expected minimum passes: scenarios written (and decrypted by us, per provider) of each
+# encrypt manifest (the rest need KMS or non-framed encryption), and Python decrypts (at least
+# one API per test).
+declare -A min_written=([framework]=2288 [dafny]=178)
 show() { grep -v -E '^(ok|skip) ' "$1" | tail -n 12; }
 
 # --- Task A: encrypt manifests -> our decrypt -> Python decrypt
@@ -46,11 +52,13 @@ for s in "${sets[@]}"; do
   echo "--- vectors encrypt $manifest"
   "$bin" encrypt "$manifest" --output "$out/$name" >"$out/$name.encrypt.log" 2>&1 || status=1
   show "$out/$name.encrypt.log"
-  count "$out/$name.encrypt.log"
-  echo "--- vectors decrypt (ours) $name/manifest.json"
-  "$bin" decrypt "$out/$name/manifest.json" >"$out/$name.decrypt.log" 2>&1 || status=1
-  show "$out/$name.decrypt.log"
-  count "$out/$name.decrypt.log"
+  count "$out/$name.encrypt.log" "${min_written[$name]}"
+  for prov in rustcrypto aws-lc; do
+    echo "--- vectors decrypt (ours, $prov) $name/manifest.json"
+    "$bin" decrypt "$out/$name/manifest.json" --provider $prov >"$out/$name.decrypt.$prov.log" 2>&1 || status=1
+    show "$out/$name.decrypt.$prov.log"
+    count "$out/$name.decrypt.$prov.log" "${min_written[$name]}"
+  done
 done
 
 # The Python ESDK decrypts both sets, in parallel (one per core). The MPL RSA keyring parses
@@ -68,7 +76,7 @@ done
 for name in framework dafny; do
   echo "--- Python ESDK decrypts $name/manifest.json"
   show "$out/$name.python.log"
-  count "$out/$name.python.log"
+  count "$out/$name.python.log" "${min_written[$name]}"
 done
 
 # --- Task B: the Rust <-> Python matrix
@@ -83,6 +91,8 @@ line=$(grep -E '^interop: [0-9]+ passed, [0-9]+ failed' "$out/matrix.log" | tail
 if [ -n "$line" ]; then
   read -r p f <<<"$(echo "$line" | sed -E 's/^interop: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')"
   tp=$((tp + p)); tf=$((tf + f))
+  # 1584 matrix cases Rust -> Python, and those plus 132 non-framed Python -> Rust.
+  if [ "$p" -lt 3300 ]; then echo "  FAIL: only $p matrix cases passed, expected 3300"; status=1; fi
 else
   echo "  no interop summary line"; tail -n 30 "$out/matrix.log"; status=1
 fi

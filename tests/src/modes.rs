@@ -1,11 +1,49 @@
 //! Decryption of one message in every mode the project offers, for verdict comparison:
 //! one-shot, incremental fed 1 byte at a time, incremental fed random-sized slices (seeded),
-//! std `Read` and std `Write`.
+//! std `Read` and std `Write`, under either crypto provider ([`Provider`]).
+//!
+//! Every mode records what actually reached the caller before an error (one-shot: what the
+//! API left in the output buffer; incremental: what `process` reported written; `Read`: what
+//! `read` returned; `Write`: what the decryptor passed on to its inner writer, kept by a
+//! recording writer even when the decryptor later fails), so [`check_release`] can hold
+//! each of them to the release bound.
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
+use std::rc::Rc;
 
 use esdk_core::error::Error;
-use esdk_core::{Config, CryptoMaterialsManager, Decryptor, Status};
+use esdk_core::header::{self, ParseLimits, Parsed};
+use esdk_core::{Config, CryptoMaterialsManager, CryptoProvider, Decryptor, Status};
+
+/// The crypto provider a decryption runs under.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// The pure-Rust, `no_std` provider of the core (`esdk::RUSTCRYPTO_PROVIDER`): the one
+    /// firmware ships.
+    RustCrypto,
+    /// The aws-lc provider (`esdk::DEFAULT_PROVIDER`), the std adapter's default.
+    #[default]
+    AwsLc,
+}
+
+impl Provider {
+    /// Both providers.
+    pub const BOTH: [Provider; 2] = [Provider::RustCrypto, Provider::AwsLc];
+
+    /// The name used on command lines and in reports (`rustcrypto`, `aws-lc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::RustCrypto => "rustcrypto",
+            Provider::AwsLc => "aws-lc",
+        }
+    }
+
+    /// Parses [`Provider::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Provider::BOTH.into_iter().find(|p| p.name() == s)
+    }
+}
 
 /// A decrypt mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,30 +92,83 @@ impl SplitRng {
     }
 }
 
-/// The outcome of one decryption: the plaintext, or the error with the plaintext released
-/// before it (which must never include a signed message's final frame).
+/// The outcome of one decryption: the plaintext, or the error with the plaintext that
+/// reached the caller before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Decrypted and verified.
     Ok(Vec<u8>),
-    /// Failed; `released` is what the mode had handed out before the error.
+    /// Failed; `released` is what the mode had handed to the caller before the error.
     Err {
         /// The error.
         error: Error,
-        /// Plaintext released before the error.
+        /// Plaintext that reached the caller (see the module doc for each mode).
         released: Vec<u8>,
     },
 }
 
+/// What a failed decryption may have released: at most the plaintext of the regular frames
+/// that precede the first changed (or missing) byte, as a prefix of the true plaintext.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseBound<'a> {
+    /// Plaintext bytes of the intact regular frames before the damage
+    /// ([`crate::layout::Layout::intact_plaintext`]): never a final frame, so never the final
+    /// frame of a signed message, and nothing of a non-framed body.
+    pub intact: usize,
+    /// The true plaintext of the untampered message, where it is known. Where it is not (a
+    /// truncated vector with no reference), released bytes of intact frames are authentic
+    /// by construction and only the length is bounded.
+    pub plaintext: Option<&'a [u8]>,
+}
+
+/// Checks what a failed decryption in `mode` released against `bound`: one-shot releases
+/// nothing; the other modes release a prefix of the true plaintext made of intact regular
+/// frames only.
+///
+/// # Errors
+/// A description of the violation.
+pub fn check_release(mode: Mode, released: &[u8], bound: &ReleaseBound<'_>) -> Result<(), String> {
+    if mode == Mode::OneShot && !released.is_empty() {
+        return Err(format!(
+            "one-shot left {} bytes of output behind on error",
+            released.len()
+        ));
+    }
+    if released.len() > bound.intact {
+        return Err(format!(
+            "{mode:?} released {} bytes; only {} bytes of intact regular frames precede the \
+             damage",
+            released.len(),
+            bound.intact
+        ));
+    }
+    if let Some(pt) = bound.plaintext
+        && !pt.starts_with(released)
+    {
+        let first = released
+            .iter()
+            .zip(pt)
+            .position(|(a, b)| a != b)
+            .unwrap_or(pt.len());
+        return Err(format!(
+            "{mode:?} released {} bytes that are not a prefix of the plaintext (first \
+             difference at byte {first})",
+            released.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Feeds `ct` to a `Decryptor` in slices whose sizes `next` chooses.
-fn incremental(
+fn incremental<P: CryptoProvider>(
     cfg: &Config,
+    p: &P,
     cmm: &dyn CryptoMaterialsManager,
     reproduced: &[(&str, &str)],
     ct: &[u8],
     mut next: impl FnMut() -> usize,
 ) -> Outcome {
-    let mut dec = Decryptor::new(cfg, &esdk::DEFAULT_PROVIDER, cmm, reproduced);
+    let mut dec = Decryptor::new(cfg, p, cmm, reproduced);
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0usize;
     let mut need = 1usize;
@@ -86,6 +177,8 @@ fn incremental(
     loop {
         if buf.len() < need {
             if fed == ct.len() {
+                // The input ended where the decryptor still needed bytes: the message is
+                // truncated at its end, as the one-shot decrypt reports it.
                 let error = Error::Truncated { offset: ct.len() };
                 return Outcome::Err { error, released };
             }
@@ -132,14 +225,77 @@ impl Read for Trickle<'_> {
     }
 }
 
+/// The inner writer of the `Write` mode: keeps everything the decryptor passed on, where the
+/// caller can still see it after the decryptor failed.
+#[derive(Clone, Default)]
+struct Recorder(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Recorder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn io_outcome(e: std::io::Error, released: Vec<u8>) -> Outcome {
     let error = esdk::stream::esdk_error(&e)
         .unwrap_or(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState));
     Outcome::Err { error, released }
 }
 
-/// Decrypts `ct` in `mode`.
+/// Length of the prefix of the one-shot output buffer that the header step uses as scratch
+/// for the full encryption context in canonical form, when the reproduced context adds pairs
+/// not stored in the message or the stored context is not sorted (see `Decryptor`): public
+/// header bytes and the caller's own context, left there on error (see the report of issue
+/// #8), not plaintext, so not a release.
+fn one_shot_scratch(ct: &[u8], reproduced: &[(&str, &str)]) -> usize {
+    let Ok(Parsed::Complete(h)) = header::parse(ct, ParseLimits::default()) else {
+        return 0;
+    };
+    let stored = h.encryption_context;
+    let extras: usize = reproduced
+        .iter()
+        .filter(|(k, _)| stored.get(k).is_none())
+        .map(|(k, v)| 4 + k.len() + v.len())
+        .sum();
+    if extras == 0 && stored.is_canonical() {
+        0
+    } else {
+        2 + stored.as_bytes().len().saturating_sub(2) + extras
+    }
+}
+
+/// Decrypts `ct` in `mode` under the default provider (aws-lc).
 pub fn decrypt_in_mode(
+    mode: Mode,
+    cfg: &Config,
+    cmm: &dyn CryptoMaterialsManager,
+    reproduced: &[(&str, &str)],
+    ct: &[u8],
+) -> Outcome {
+    decrypt_with(Provider::AwsLc, mode, cfg, cmm, reproduced, ct)
+}
+
+/// Decrypts `ct` in `mode` under `provider`.
+pub fn decrypt_with(
+    provider: Provider,
+    mode: Mode,
+    cfg: &Config,
+    cmm: &dyn CryptoMaterialsManager,
+    reproduced: &[(&str, &str)],
+    ct: &[u8],
+) -> Outcome {
+    match provider {
+        Provider::RustCrypto => run(&esdk::RUSTCRYPTO_PROVIDER, mode, cfg, cmm, reproduced, ct),
+        Provider::AwsLc => run(&esdk::DEFAULT_PROVIDER, mode, cfg, cmm, reproduced, ct),
+    }
+}
+
+fn run<P: CryptoProvider>(
+    p: &P,
     mode: Mode,
     cfg: &Config,
     cmm: &dyn CryptoMaterialsManager,
@@ -149,21 +305,25 @@ pub fn decrypt_in_mode(
     match mode {
         Mode::OneShot => {
             let mut out = vec![0u8; ct.len()];
-            match esdk_core::decrypt(cfg, &esdk::DEFAULT_PROVIDER, cmm, reproduced, ct, &mut out) {
+            match esdk_core::decrypt(cfg, p, cmm, reproduced, ct, &mut out) {
                 Ok(d) => {
                     out.truncate(d.plaintext_len);
                     Outcome::Ok(out)
                 }
-                Err(error) => Outcome::Err {
-                    error,
-                    released: Vec::new(),
-                },
+                Err(error) => {
+                    // What the API left behind: the buffer up to its last non-zero byte
+                    // (it started all zero), past the header scratch.
+                    let scratch = one_shot_scratch(ct, reproduced).min(out.len());
+                    let end = out.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+                    let released = out[scratch..end.max(scratch)].to_vec();
+                    Outcome::Err { error, released }
+                }
             }
         }
-        Mode::OneByte => incremental(cfg, cmm, reproduced, ct, || 1),
+        Mode::OneByte => incremental(cfg, p, cmm, reproduced, ct, || 1),
         Mode::RandomSlices(seed) => {
             let mut rng = SplitRng::new(seed);
-            incremental(cfg, cmm, reproduced, ct, move || rng.size(300))
+            incremental(cfg, p, cmm, reproduced, ct, move || rng.size(300))
         }
         Mode::StdRead(seed) => {
             let mut rng = SplitRng::new(seed ^ 0x5555);
@@ -171,8 +331,7 @@ pub fn decrypt_in_mode(
                 data: ct,
                 rng: SplitRng::new(seed),
             };
-            let mut r =
-                esdk::DecryptingReader::new(cfg, &esdk::DEFAULT_PROVIDER, cmm, reproduced, src);
+            let mut r = esdk::DecryptingReader::new(cfg, p, cmm, reproduced, src);
             let mut released = Vec::new();
             let mut buf = vec![0u8; 70_000];
             loop {
@@ -186,24 +345,21 @@ pub fn decrypt_in_mode(
         }
         Mode::StdWrite(seed) => {
             let mut rng = SplitRng::new(seed ^ 0xAAAA);
-            let mut w = esdk::DecryptingWriter::new(
-                cfg,
-                &esdk::DEFAULT_PROVIDER,
-                cmm,
-                reproduced,
-                Vec::new(),
-            );
+            let sink = Recorder::default();
+            let mut w = esdk::DecryptingWriter::new(cfg, p, cmm, reproduced, sink.clone());
+            let recorded = || sink.0.borrow().clone();
             let mut at = 0;
             while at < ct.len() {
                 let n = rng.size(5000).min(ct.len() - at);
                 if let Err(e) = w.write_all(&ct[at..at + n]) {
-                    return io_outcome(e, Vec::new());
+                    drop(w);
+                    return io_outcome(e, recorded());
                 }
                 at += n;
             }
             match w.finish() {
-                Ok(v) => Outcome::Ok(v),
-                Err(e) => io_outcome(e, Vec::new()),
+                Ok(_) => Outcome::Ok(recorded()),
+                Err(e) => io_outcome(e, recorded()),
             }
         }
     }

@@ -9,6 +9,8 @@ use esdk_core::{
 use esdk_raw::RawAesKeyring;
 
 use crate::manifest::{DecryptMethod, DecryptTest, KeyDescription};
+pub use crate::modes::Provider;
+use crate::modes::{Mode, Outcome, decrypt_with};
 
 /// Options for [`decrypt_case`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,6 +19,8 @@ pub struct Options {
     pub net_v4_0_0_retry: bool,
     /// Print extra detail.
     pub verbose: bool,
+    /// The crypto provider to decrypt with.
+    pub provider: Provider,
 }
 
 /// Why a case produced no plaintext.
@@ -24,8 +28,21 @@ pub struct Options {
 pub enum CaseError {
     /// The case cannot run here (e.g. it needs AWS KMS); the reason.
     Skipped(String),
-    /// Decryption failed; the error text.
-    Failed(String),
+    /// The harness could not set the case up (a keyring could not be built, a description is
+    /// not supported): a failure of the run, never an expected failure of a negative vector.
+    Harness(String),
+    /// Decryption failed with this error.
+    Decrypt(Error),
+}
+
+impl core::fmt::Display for CaseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CaseError::Skipped(why) => write!(f, "skipped: {why}"),
+            CaseError::Harness(why) => write!(f, "harness error: {why}"),
+            CaseError::Decrypt(e) => write!(f, "decrypt failed: {e} ({e:?})"),
+        }
+    }
 }
 
 /// A keyring built from a manifest key description.
@@ -85,7 +102,7 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
             key,
         } => RawAesKeyring::new(provider_id, key_name, key)
             .map(TestKeyring::Aes)
-            .map_err(|e| CaseError::Failed(format!("cannot build raw AES keyring: {e}"))),
+            .map_err(|e| CaseError::Harness(format!("cannot build raw AES keyring: {e}"))),
         KeyDescription::RawRsa {
             provider_id,
             key_name,
@@ -113,7 +130,7 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
             };
             keyring
                 .map(TestKeyring::Rsa)
-                .map_err(|e| CaseError::Failed(format!("cannot build raw RSA keyring: {e}")))
+                .map_err(|e| CaseError::Harness(format!("cannot build raw RSA keyring: {e}")))
         }
         KeyDescription::RawEcdh {
             schema,
@@ -126,7 +143,7 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
         } => {
             use crate::manifest::{EcdhCurve as C, EcdhSchema as S};
             use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
-            let fail = |what: &str| CaseError::Failed(format!("raw ECDH keyring: {what}"));
+            let fail = |what: &str| CaseError::Harness(format!("raw ECDH keyring: {what}"));
             let curve = match curve {
                 C::P256 => EcdhCurve::P256,
                 C::P384 => EcdhCurve::P384,
@@ -184,7 +201,7 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(TestKeyring::Multi(g, c))
         }
-        KeyDescription::RequiredEc { .. } => Err(CaseError::Failed(
+        KeyDescription::RequiredEc { .. } => Err(CaseError::Harness(
             "a required-EC CMM nested inside a keyring is not supported".into(),
         )),
     }
@@ -233,25 +250,37 @@ pub fn with_cmm<T>(
     }
 }
 
-/// Decrypt one test's ciphertext. Ok(plaintext) on success.
+/// Decrypts one test's ciphertext one-shot under `opts.provider`. Ok(plaintext) on success.
 ///
 /// # Errors
-/// [`CaseError::Skipped`] for tests needing KMS or unimplemented keyrings;
-/// [`CaseError::Failed`] with the error text otherwise.
+/// [`CaseError::Skipped`] for tests needing KMS; [`CaseError::Harness`] when the keyring
+/// cannot be built; [`CaseError::Decrypt`] with the error otherwise.
 pub fn decrypt_case(test: &DecryptTest, opts: &Options) -> Result<Vec<u8>, CaseError> {
+    decrypt_bytes(test, opts, &test.ciphertext)
+}
+
+/// Decrypts `ciphertext` one-shot with `test`'s keys, context and configuration, under
+/// `opts.provider` (for a tampered vector's reconstructed original, say).
+///
+/// # Errors
+/// As [`decrypt_case`].
+pub fn decrypt_bytes(
+    test: &DecryptTest,
+    opts: &Options,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CaseError> {
     let cfg = config(test, opts);
     with_cmm(test, |cmm, reproduced| {
-        let mut out = vec![0u8; test.ciphertext.len()];
-        let d = esdk_core::decrypt(
+        match decrypt_with(
+            opts.provider,
+            Mode::OneShot,
             &cfg,
-            &esdk::DEFAULT_PROVIDER,
             cmm,
             reproduced,
-            &test.ciphertext,
-            &mut out,
-        )
-        .map_err(|e| CaseError::Failed(e.to_string()))?;
-        out.truncate(d.plaintext_len);
-        Ok(out)
+            ciphertext,
+        ) {
+            Outcome::Ok(pt) => Ok(pt),
+            Outcome::Err { error, .. } => Err(CaseError::Decrypt(error)),
+        }
     })
 }

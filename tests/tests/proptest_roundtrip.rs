@@ -17,12 +17,13 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_raw::RawAesKeyring;
 use esdk_tests::modes::{Mode, Outcome, SplitRng, decrypt_in_mode};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
 
 const PROVIDER: esdk::DefaultProvider = esdk::DEFAULT_PROVIDER;
 const WRAPPING_KEY: [u8; 32] = [0x42; 32];
@@ -301,6 +302,7 @@ fn config(cases: u32) -> ProptestConfig {
             env!("CARGO_MANIFEST_DIR"),
             "/proptest-regressions/proptest_roundtrip.txt"
         )))),
+        source_file: Some(file!()),
         ..ProptestConfig::with_cases(cases_or_env(cases))
     }
 }
@@ -312,42 +314,61 @@ fn cases_or_env(n: u32) -> u32 {
         .unwrap_or(n)
 }
 
-proptest! {
-    #![proptest_config(config(128))]
-
-    #[test]
-    fn round_trip_core_and_std(c in case()) {
-        core_and_std(&c)?;
-    }
+/// The number of replayed failures persisted in the regressions file (they run first, on top
+/// of the configured cases).
+fn persisted_failures() -> u32 {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/proptest-regressions/proptest_roundtrip.txt"
+    );
+    std::fs::read_to_string(path).map_or(0, |s| {
+        s.lines().filter(|l| l.starts_with("cc ")).count() as u32
+    })
 }
 
-proptest! {
-    // Two process starts per case.
-    #![proptest_config(config(32))]
+/// Runs `check` on `configured` generated cases (or `PROPTEST_CASES`), counting the cases
+/// that actually ran; prints the count and fails unless it is what was configured (plus the
+/// replayed persisted failures).
+fn run_property(name: &str, configured: u32, check: impl Fn(&Case) -> Result<(), TestCaseError>) {
+    let want = cases_or_env(configured);
+    let ran = AtomicU32::new(0);
+    let mut runner = TestRunner::new(config(configured));
+    let result = runner.run(&case(), |c| {
+        ran.fetch_add(1, Ordering::Relaxed);
+        check(&c)
+    });
+    if let Err(e) = result {
+        panic!("round-trip property ({name}): {e}");
+    }
+    let ran = ran.load(Ordering::Relaxed);
+    let replayed = persisted_failures();
+    println!(
+        "round-trip property ({name}): {ran} cases passed, 0 failed ({want} configured, \
+         {replayed} persisted failures replayed; random suites, frame lengths, plaintexts, \
+         contexts)"
+    );
+    assert!(
+        (want..=want + replayed).contains(&ran),
+        "{name}: {ran} cases ran, {want} configured (+{replayed} replayed)"
+    );
+}
 
-    #[test]
-    fn round_trip_cli(c in case()) {
-        let dir = std::env::temp_dir().join(format!(
-            "esdk-proptest-{}-{:x}",
-            std::process::id(),
-            c.seed
-        ));
+#[test]
+fn round_trip_core_and_std() {
+    run_property("core/std", 128, core_and_std);
+}
+
+#[test]
+fn round_trip_cli() {
+    // Two process starts per case.
+    run_property("CLI", 32, |c| {
+        let dir =
+            std::env::temp_dir().join(format!("esdk-proptest-{}-{:x}", std::process::id(), c.seed));
         std::fs::create_dir_all(&dir).expect("temporary directory");
         let key_file = dir.join("key.hex");
         std::fs::write(&key_file, hex::encode(WRAPPING_KEY)).expect("key file");
-        let r = cli(&c, &dir, &key_file);
+        let r = cli(c, &dir, &key_file);
         std::fs::remove_dir_all(&dir).ok();
-        r?;
-    }
-}
-
-/// Prints the counts for the CI log (the `proptest!` tests above fail loudly on their own).
-#[test]
-fn round_trip_counts() {
-    println!(
-        "round-trip property: {} core/std cases and {} CLI cases per run (random suites, frame \
-         lengths, plaintexts, contexts)",
-        cases_or_env(128),
-        cases_or_env(32)
-    );
+        r
+    });
 }

@@ -1,5 +1,7 @@
 //! Streaming release rules: a multi-frame signed message truncated at every byte fails in
-//! every mode and never yields the final frame's plaintext; signed regular frames are
+//! every mode (one-shot, incremental, std `Read`, std `Write` with what its inner writer
+//! received recorded), under both providers, and releases at most the intact regular frames
+//! before the cut (never the final frame's plaintext; one-shot nothing); signed regular frames are
 //! flagged unverified; unsigned-only mode refuses signed messages after the header;
 //! BufferTooSmall leaves the decryptor unchanged; errors poison it.
 
@@ -8,7 +10,10 @@ use std::io::Read;
 use esdk_core::error::{Error, PolicyViolation};
 use esdk_core::{AlgorithmSuite, Config, Decryptor, EncryptOptions, Status};
 use esdk_raw::RawAesKeyring;
-use esdk_tests::modes::{Mode, Outcome, decrypt_in_mode};
+use esdk_tests::layout::Layout;
+use esdk_tests::modes::{
+    Mode, Outcome, Provider, ReleaseBound, check_release, decrypt_in_mode, decrypt_with,
+};
 
 const FRAME: usize = 64;
 
@@ -27,37 +32,39 @@ fn truncation_at_every_byte_never_releases_the_final_frame() {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
     // 3 full regular frames and a 10-byte final frame.
     let (pt, msg) = message(suite, 3 * FRAME + 10);
-    let regular_len = 3 * FRAME;
+    let layout = Layout::of(&msg).expect("layout");
+    assert_eq!(layout.intact_plaintext(msg.len()), 3 * FRAME, "layout");
     let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
     let cfg = Config::new();
     let mut checked = 0;
-    for cut in 0..msg.len() {
-        for mode in Mode::all(cut as u64 + 1) {
-            match decrypt_in_mode(mode, &cfg, &k, &[], &msg[..cut]) {
-                Outcome::Ok(_) => panic!("{mode:?}: truncation at {cut} decrypted"),
-                Outcome::Err { error, released } => {
-                    assert!(
-                        matches!(error, Error::Truncated { .. }),
-                        "{mode:?} cut {cut}: expected Truncated, got {error}"
-                    );
-                    assert!(
-                        released.len() <= regular_len,
-                        "{mode:?} cut {cut}: final frame released"
-                    );
-                    assert_eq!(
-                        &released[..],
-                        &pt[..released.len()],
-                        "{mode:?} cut {cut}: wrong bytes"
-                    );
-                    if mode == Mode::OneShot {
-                        assert!(released.is_empty());
+    for provider in Provider::BOTH {
+        for cut in 0..msg.len() {
+            let bound = ReleaseBound {
+                intact: layout.intact_plaintext(cut),
+                plaintext: Some(&pt),
+            };
+            for mode in Mode::all(cut as u64 + 1) {
+                match decrypt_with(provider, mode, &cfg, &k, &[], &msg[..cut]) {
+                    Outcome::Ok(_) => {
+                        panic!("{provider:?} {mode:?}: truncation at {cut} decrypted")
+                    }
+                    Outcome::Err { error, released } => {
+                        assert_eq!(
+                            error,
+                            Error::Truncated { offset: cut },
+                            "{provider:?} {mode:?} cut {cut}"
+                        );
+                        if let Err(e) = check_release(mode, &released, &bound) {
+                            panic!("{provider:?} cut {cut}: {e}");
+                        }
                     }
                 }
+                checked += 1;
             }
-            checked += 1;
         }
     }
-    println!("truncations: {checked} passed, 0 failed");
+    println!("truncations: {checked} passed, 0 failed (2 providers x 5 modes)");
+    assert_eq!(checked, 2 * 5 * msg.len());
 }
 
 #[test]
@@ -162,4 +169,48 @@ fn max_body_and_header_limits_name_the_limit() {
         e,
         Error::Policy(PolicyViolation::HeaderTooLarge { max: 40 })
     );
+}
+
+/// The recording of every mode is live: an unsigned message whose third frame is tampered
+/// releases the two intact frames in the incremental and std modes (what the `Write` mode's
+/// inner writer received included), nothing in one-shot, and each release is within the bound.
+#[test]
+fn every_mode_records_what_reached_the_caller() {
+    let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 4 * FRAME);
+    let layout = Layout::of(&msg).expect("layout");
+    // A byte of frame 3's content.
+    let at = layout.regular_ends[1].0 + 20;
+    let mut bad = msg.clone();
+    bad[at] ^= 1;
+    let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
+    let bound = ReleaseBound {
+        intact: layout.intact_plaintext(at),
+        plaintext: Some(&pt),
+    };
+    assert_eq!(bound.intact, 2 * FRAME);
+    let mut checked = 0;
+    for provider in Provider::BOTH {
+        for mode in Mode::all(3) {
+            let Outcome::Err { error, released } =
+                decrypt_with(provider, mode, &Config::new(), &k, &[], &bad)
+            else {
+                panic!("{provider:?} {mode:?}: tampered message decrypted");
+            };
+            assert_eq!(
+                error,
+                Error::Authentication(esdk_core::error::AuthFailure::FrameTag { sequence: 3 }),
+                "{provider:?} {mode:?}"
+            );
+            check_release(mode, &released, &bound).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
+            let want = if mode == Mode::OneShot { 0 } else { 2 * FRAME };
+            assert_eq!(
+                released.len(),
+                want,
+                "{provider:?} {mode:?}: the intact unsigned frames before the damage reach the \
+                 caller (recorded)"
+            );
+            checked += 1;
+        }
+    }
+    println!("recorded releases: {checked} passed, 0 failed (2 providers x 5 modes)");
 }

@@ -3,26 +3,29 @@
 //! For a small message of every suite, framed (written by the core through a raw AES
 //! keyring: two regular frames and a short final frame) and non-framed (built here with real
 //! keys, tags and signatures, since the core writes framed messages only), every truncation
-//! and every single-bit flip is decrypted one-shot, incrementally (random slices) and through
-//! `DecryptingReader`. Each must fail, with the same error in every mode, of the kind the
+//! and every single-bit flip is decrypted in every mode of `esdk_tests::modes`: one-shot,
+//! incrementally (one byte at a time and random slices), through `DecryptingReader` and
+//! through `DecryptingWriter` (its inner writer recorded). Each must fail, with the same error in every mode, of the kind the
 //! tampered field calls for (`Truncated` at the cut for truncations); the one-shot output
 //! buffer must stay all zero, and the streaming modes may release only plaintext of regular
 //! frames that lie entirely before the tampered byte (so never a signed message's final
-//! frame, nor any part of a non-framed body).
+//! frame, nor any part of a non-framed body). The suites alternate between the two
+//! providers (framed under one, non-framed under the other). The field map and the error each field may give are
+//! `esdk_tests::layout`.
 //!
 //! The encrypt → decrypt round-trip property (part 5) is in `proptest_roundtrip.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
-use esdk_core::error::{AttemptFailure, AuthFailure, Error, Malformed, PolicyViolation};
-use esdk_core::header::{self, ContentType, ParseLimits, Parsed};
+use esdk_core::error::{AttemptFailure, Error};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::provider::{AeadKey, CryptoProvider, MessageHasher};
 use esdk_core::suite::{HashAlg, Kdf};
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Keyring};
 use esdk_raw::RawAesKeyring;
-use esdk_tests::modes::{Mode, Outcome, decrypt_in_mode};
+use esdk_tests::layout::Layout;
+use esdk_tests::modes::{Mode, Outcome, Provider, ReleaseBound, check_release, decrypt_with};
 
 const PROVIDER: esdk::DefaultProvider = esdk::DEFAULT_PROVIDER;
 const WRAPPING_KEY: [u8; 32] = [0x42; 32];
@@ -191,277 +194,80 @@ fn non_framed(suite: AlgorithmSuite, pt: &[u8]) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Message layout and the errors each region may give
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Region {
-    Header,
-    /// Sequence number, IV, content and tag of regular frame `seq` (or of the final frame).
-    FrameSeq(u32),
-    FrameIv(u32),
-    FrameBody(u32),
-    FinalMarker(u32),
-    FinalLength(u32),
-    NonFramedIv,
-    NonFramedLength,
-    NonFramedBody,
-    SignatureLength,
-    Signature,
-}
-
-/// Where each byte of a message lies, and how much plaintext precedes it in intact regular
-/// frames.
-struct Layout {
-    suite: AlgorithmSuite,
-    regions: Vec<(usize, usize, Region)>,
-    /// (end offset of regular frame, plaintext bytes up to and including it).
-    regular_ends: Vec<(usize, usize)>,
-}
-
-impl Layout {
-    fn of(msg: &[u8]) -> Self {
-        let Ok(Parsed::Complete(h)) = header::parse(msg, ParseLimits::default()) else {
-            panic!("own message must parse");
-        };
-        let suite = h.suite;
-        let hl = h.bytes.len();
-        let mut regions = vec![(0, hl, Region::Header)];
-        let mut regular_ends = Vec::new();
-        let mut at = hl;
-        let be32 = |a: usize| u32::from_be_bytes([msg[a], msg[a + 1], msg[a + 2], msg[a + 3]]);
-        match h.content_type {
-            ContentType::NonFramed => {
-                let len = u64::from_be_bytes(msg[at + 12..at + 20].try_into().expect("8")) as usize;
-                regions.push((at, at + 12, Region::NonFramedIv));
-                regions.push((at + 12, at + 20, Region::NonFramedLength));
-                regions.push((at + 20, at + 20 + len + 16, Region::NonFramedBody));
-                at += 20 + len + 16;
-            }
-            ContentType::Framed => {
-                let f = h.frame_length as usize;
-                let mut plain = 0;
-                loop {
-                    let first = be32(at);
-                    if first == u32::MAX {
-                        let seq = be32(at + 4);
-                        let len = be32(at + 20) as usize;
-                        regions.push((at, at + 4, Region::FinalMarker(seq)));
-                        regions.push((at + 4, at + 8, Region::FrameSeq(seq)));
-                        regions.push((at + 8, at + 20, Region::FrameIv(seq)));
-                        regions.push((at + 20, at + 24, Region::FinalLength(seq)));
-                        regions.push((at + 24, at + 24 + len + 16, Region::FrameBody(seq)));
-                        at += 24 + len + 16;
-                        break;
-                    }
-                    regions.push((at, at + 4, Region::FrameSeq(first)));
-                    regions.push((at + 4, at + 16, Region::FrameIv(first)));
-                    regions.push((at + 16, at + 16 + f + 16, Region::FrameBody(first)));
-                    at += 32 + f;
-                    plain += f;
-                    regular_ends.push((at, plain));
-                }
-            }
-        }
-        if suite.signature().is_some() {
-            regions.push((at, at + 2, Region::SignatureLength));
-            regions.push((at + 2, msg.len(), Region::Signature));
-            at = msg.len();
-        }
-        assert_eq!(at, msg.len(), "layout covers the message");
-        Self {
-            suite,
-            regions,
-            regular_ends,
-        }
-    }
-
-    fn region(&self, at: usize) -> Region {
-        self.regions
-            .iter()
-            .find(|(s, e, _)| (*s..*e).contains(&at))
-            .map(|r| r.2)
-            .expect("every byte has a region")
-    }
-
-    /// Plaintext bytes of the regular frames that end at or before `at` (they are intact).
-    fn intact_plaintext(&self, at: usize) -> usize {
-        self.regular_ends
-            .iter()
-            .take_while(|(end, _)| *end <= at)
-            .last()
-            .map_or(0, |(_, p)| *p)
-    }
-
-    /// Whether `e` is an error a flip in `region` may give.
-    fn expected(&self, region: Region, e: &Error, len: usize) -> bool {
-        use AuthFailure as A;
-        let signed = self.suite.signature().is_some();
-        let truncated = *e == Error::Truncated { offset: len };
-        let seq_err = |want: u32| {
-            matches!(e, Error::Malformed { kind: Malformed::FrameSequence { expected, .. }, .. }
-                if *expected == want)
-        };
-        let frame_tag = |s: u32| *e == Error::Authentication(A::FrameTag { sequence: s });
-        let footer = matches!(
-            e,
-            Error::Malformed {
-                kind: Malformed::SignatureLength(_),
-                ..
-            }
-        ) || *e == Error::Authentication(A::Signature);
-        match region {
-            // A changed length field misaligns the rest of the parse, so a structural error
-            // may name any offset; otherwise the header checks (tag, commitment, keyring,
-            // policy) catch it.
-            Region::Header => {
-                matches!(
-                    e,
-                    Error::Malformed { .. }
-                        | Error::UnsupportedSuite(_)
-                        | Error::Base64Encoded
-                        | Error::Keyring(_)
-                        | Error::Authentication(A::HeaderTag | A::Commitment)
-                        | Error::Crypto(esdk_core::error::CryptoError::InvalidPublicKey)
-                        | Error::Policy(
-                            PolicyViolation::SuiteNotAllowed { .. }
-                                | PolicyViolation::MissingPublicKey
-                                | PolicyViolation::UnexpectedPublicKey
-                        )
-                ) || truncated
-            }
-            Region::FrameSeq(s) | Region::FinalMarker(s) => seq_err(s),
-            Region::FrameIv(s) => {
-                matches!(e, Error::Malformed { kind: Malformed::FrameIv { sequence }, .. }
-                    if *sequence == s)
-            }
-            Region::FrameBody(s) => frame_tag(s),
-            Region::FinalLength(s) => {
-                frame_tag(s)
-                    || truncated
-                    || matches!(
-                        e,
-                        Error::Malformed {
-                            kind: Malformed::FinalFrameLength { .. },
-                            ..
-                        }
-                    )
-                    || (signed && footer)
-            }
-            Region::NonFramedIv | Region::NonFramedBody => {
-                *e == Error::Authentication(A::NonFramedTag)
-            }
-            Region::NonFramedLength => {
-                *e == Error::Authentication(A::NonFramedTag)
-                    || truncated
-                    || matches!(
-                        e,
-                        Error::Malformed {
-                            kind: Malformed::NonFramedLength(_),
-                            ..
-                        }
-                    )
-                    || (signed && footer)
-            }
-            Region::SignatureLength => truncated || footer,
-            Region::Signature => *e == Error::Authentication(A::Signature),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The sweep
 // ---------------------------------------------------------------------------------------------
-
-/// One-shot decrypt that also checks the output buffer stays all zero on error.
-fn one_shot(cmm: &dyn esdk_core::CryptoMaterialsManager, ct: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut out = vec![0u8; ct.len()];
-    match esdk_core::decrypt(&decrypt_cfg(), &PROVIDER, cmm, &[], ct, &mut out) {
-        Ok(d) => Ok(out[..d.plaintext_len].to_vec()),
-        Err(e) => {
-            // The header step uses `out` as scratch for a non-canonical stored context (public
-            // header bytes, left there on error; noted in the report of issue #8).
-            let scratch = match header::parse(ct, ParseLimits::default()) {
-                Ok(Parsed::Complete(h)) if !h.encryption_context.is_canonical() => {
-                    h.encryption_context.as_bytes().len()
-                }
-                _ => 0,
-            };
-            assert!(
-                out[scratch.min(out.len())..].iter().all(|b| *b == 0),
-                "one-shot left bytes in out after {e}"
-            );
-            Err(e)
-        }
-    }
-}
 
 /// One message under test: how to decrypt it and what it holds.
 struct Target<'a> {
     cmm: &'a dyn esdk_core::CryptoMaterialsManager,
     layout: &'a Layout,
     pt: &'a [u8],
+    provider: Provider,
     passed: &'a AtomicUsize,
 }
 
 impl Target<'_> {
-    /// Decrypts `bad` (tampered at `at`) in the three modes; checks the error and what was
-    /// released.
+    /// Decrypts `bad` (tampered at `at`) in every mode; checks the error, that every mode
+    /// gives the same one, and what each released (one-shot: nothing left in its output
+    /// buffer; the others: a prefix of the plaintext of the intact regular frames before
+    /// `at`, so never a signed message's final frame nor any of a non-framed body).
     fn check(&self, what: &str, bad: &[u8], at: usize, want: &dyn Fn(&Error) -> bool) {
         let cfg = decrypt_cfg();
         let seed = at as u64 * 0x9E37 + 1;
-        let first = match one_shot(self.cmm, bad) {
-            Ok(_) => panic!("{what}: decrypted without error"),
-            Err(e) => e,
+        let bound = ReleaseBound {
+            intact: self.layout.intact_plaintext(at).min(self.pt.len()),
+            plaintext: Some(self.pt),
         };
-        assert!(
-            want(&first),
-            "{what}: one-shot gave the unexpected error {first:?}"
-        );
-        let intact = self.layout.intact_plaintext(at).min(self.pt.len());
-        for mode in [Mode::RandomSlices(seed), Mode::StdRead(seed)] {
-            match decrypt_in_mode(mode, &cfg, self.cmm, &[], bad) {
+        let mut first: Option<Error> = None;
+        for mode in Mode::all(seed) {
+            match decrypt_with(self.provider, mode, &cfg, self.cmm, &[], bad) {
                 Outcome::Ok(_) => panic!("{what}: {mode:?} decrypted without error"),
                 Outcome::Err { error, released } => {
-                    assert_eq!(error, first, "{what}: {mode:?} and one-shot disagree");
-                    assert!(
-                        released.len() <= intact && self.pt.starts_with(&released),
-                        "{what}: {mode:?} released {} bytes, at most {intact} intact ones \
-                         allowed",
-                        released.len()
-                    );
+                    match first {
+                        None => {
+                            assert!(
+                                want(&error),
+                                "{what}: {mode:?} gave the unexpected error {error:?}"
+                            );
+                            first = Some(error);
+                        }
+                        Some(f) => assert_eq!(error, f, "{what}: {mode:?} and one-shot disagree"),
+                    }
+                    if let Err(e) = check_release(mode, &released, &bound) {
+                        panic!("{what}: {e}");
+                    }
                 }
             }
         }
-        self.passed.fetch_add(3, Ordering::Relaxed);
+        self.passed.fetch_add(MODES, Ordering::Relaxed);
     }
 }
 
+/// The number of decrypt modes each tampered message goes through.
+const MODES: usize = 5;
+
 fn sweep(
     name: &str,
+    provider: Provider,
     cmm: &dyn esdk_core::CryptoMaterialsManager,
     msg: &[u8],
     pt: &[u8],
     passed: &AtomicUsize,
 ) {
     // The intact message decrypts in every mode.
-    assert_eq!(
-        one_shot(cmm, msg).as_deref(),
-        Ok(pt),
-        "{name}: intact message"
-    );
-    for mode in [Mode::RandomSlices(1), Mode::StdRead(1)] {
+    for mode in Mode::all(1) {
         assert_eq!(
-            decrypt_in_mode(mode, &decrypt_cfg(), cmm, &[], msg),
+            decrypt_with(provider, mode, &decrypt_cfg(), cmm, &[], msg),
             Outcome::Ok(pt.to_vec()),
             "{name}: intact message, {mode:?}"
         );
     }
-    let layout = Layout::of(msg);
+    let layout = Layout::of(msg).expect("own message has a layout");
     let t = Target {
         cmm,
         layout: &layout,
         pt,
+        provider,
         passed,
     };
     for cut in 0..msg.len() {
@@ -471,11 +277,13 @@ fn sweep(
     }
     let mut bad = msg.to_vec();
     for at in 0..msg.len() {
-        let region = layout.region(at);
+        let region = layout.region(at).expect("every byte has a region");
         for bit in 0..8 {
             bad[at] ^= 1 << bit;
             let what = format!("{name}: bit {bit} of byte {at} ({region:?}) flipped");
-            t.check(&what, &bad, at, &|e| layout.expected(region, e, msg.len()));
+            t.check(&what, &bad, at, &|e| {
+                layout.flip_error_ok(region, e, msg.len())
+            });
             bad[at] ^= 1 << bit;
         }
     }
@@ -524,20 +332,23 @@ fn every_truncation_and_bit_flip_fails_in_every_mode() {
                     let Some((name, msg, framed)) = messages.get(i) else {
                         break;
                     };
+                    // Alternate the providers: each suite meets both, framed under one and
+                    // non-framed under the other.
+                    let provider = Provider::BOTH[(i + i / 2) % 2];
                     if *framed {
-                        sweep(name, &keyring, msg, &framed_pt, &passed);
+                        sweep(name, provider, &keyring, msg, &framed_pt, &passed);
                     } else {
-                        sweep(name, &FixedKeyring, msg, &nf_pt, &passed);
+                        sweep(name, provider, &FixedKeyring, msg, &nf_pt, &passed);
                     }
                 }
             });
         }
     });
     let passed = passed.load(Ordering::Relaxed);
-    let expected: usize = messages.iter().map(|(_, m, _)| 3 * 9 * m.len()).sum();
+    let expected: usize = messages.iter().map(|(_, m, _)| MODES * 9 * m.len()).sum();
     println!(
         "tamper sweep: {passed} passed, 0 failed ({} messages, {} bytes; every truncation and \
-         bit flip in 3 modes)",
+         bit flip in {MODES} modes, providers alternating)",
         messages.len(),
         messages.iter().map(|m| m.1.len()).sum::<usize>()
     );

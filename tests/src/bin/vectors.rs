@@ -1,19 +1,25 @@
 //! `vectors`: run the official AWS Encryption SDK test vectors against this implementation.
 //!
 //! ```text
-//! vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]
+//! vectors decrypt <manifest.json> [--provider rustcrypto|aws-lc] [--net-v4-0-0-retry]
+//!                 [--expect-error] [--verbose]
 //! vectors encrypt <encrypt-manifest.json> --output DIR [--verbose]
 //! ```
 //!
 //! `decrypt` loads the manifest, decrypts every test with
-//! [`esdk_tests::runner::decrypt_case`], prints `FAIL <id>: <why>` for each failure, a
-//! `skipped <n>: <reason>` line per skip reason, and ends with exactly
+//! [`esdk_tests::runner::decrypt_case`] under the chosen provider, checks the plaintext or
+//! the exact expected error ([`esdk_tests::expect`]: a negative vector passes only with the
+//! error its description calls for, never with a harness error or another failure), prints
+//! `FAIL <id>: <why>` for each failure, a `skipped <n>: <reason>` line per skip reason, a
+//! `provider <name>: N passed, M failed, K skipped` line, and ends with exactly
 //! `N passed, M failed, K skipped`. The exit code is 0 iff no test failed.
 //!
+//! * `--provider rustcrypto|aws-lc`: the crypto provider (default aws-lc, the std default;
+//!   rustcrypto is the pure-Rust `no_std` one firmware ships).
 //! * `--net-v4-0-0-retry`: accept messages written by ESDK-.NET 4.0.0 (passed to the runner).
-//! * `--expect-error`: treat every test as an expected failure, whatever the manifest
+//! * `--expect-error`: every test must fail header authentication, whatever the manifest
 //!   says (for `net-4.0.0-invalid` without the retry policy).
-//! * `--verbose` / `-v`: also print passing tests, with the error text of expected errors.
+//! * `--verbose` / `-v`: also print passing tests, with the error of expected errors.
 //!
 //! `encrypt` loads an `awses-encrypt` manifest (v1, v2 or v5), encrypts every scenario it
 //! can with [`esdk_tests::encrypt_manifest`], and writes `keys.json`, `plaintexts/`,
@@ -30,10 +36,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use esdk_tests::encrypt_manifest::{ScenarioError, load_encrypt_manifest, write_vectors};
-use esdk_tests::manifest::{DecryptTest, Expected, load_decrypt_manifest};
-use esdk_tests::runner::{CaseError, Options, decrypt_case};
+use esdk_tests::expect::{Expectation, expectation};
+use esdk_tests::manifest::{DecryptTest, load_decrypt_manifest};
+use esdk_tests::runner::{CaseError, Options, Provider, decrypt_bytes, decrypt_case};
 
-const USAGE: &str = "usage: vectors decrypt <manifest.json> [--net-v4-0-0-retry] [--expect-error] [--verbose]\n       vectors encrypt <encrypt-manifest.json> --output DIR [--verbose]";
+const USAGE: &str = "usage: vectors decrypt <manifest.json> [--provider rustcrypto|aws-lc] [--net-v4-0-0-retry] [--expect-error] [--verbose]\n       vectors encrypt <encrypt-manifest.json> --output DIR [--verbose]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -140,14 +147,19 @@ enum Outcome {
 }
 
 fn run_decrypt(args: &[String]) -> ExitCode {
-    let mut opts = Options {
-        net_v4_0_0_retry: false,
-        verbose: false,
-    };
+    let mut opts = Options::default();
     let mut expect_error = false;
     let mut manifest_path: Option<PathBuf> = None;
-    for arg in args {
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
         match arg.as_str() {
+            "--provider" => match it.next().map(String::as_str).and_then(Provider::parse) {
+                Some(p) => opts.provider = p,
+                None => {
+                    eprintln!("--provider needs rustcrypto or aws-lc\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "--net-v4-0-0-retry" => opts.net_v4_0_0_retry = true,
             "--expect-error" => expect_error = true,
             "--verbose" | "-v" => opts.verbose = true,
@@ -214,6 +226,10 @@ fn run_decrypt(args: &[String]) -> ExitCode {
     for (reason, n) in reasons {
         println!("skipped {n}: {reason}");
     }
+    println!(
+        "provider {}: {passed} passed, {failed} failed, {skipped} skipped",
+        opts.provider.name()
+    );
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if failed == 0 {
         ExitCode::SUCCESS
@@ -234,28 +250,29 @@ fn run_one(test: &DecryptTest, opts: &Options, expect_error: bool) -> Outcome {
             return Outcome::Fail(format!("runner panicked: {msg}"));
         }
     };
-    let expected_error = match &test.expected {
-        Expected::Error(desc) => Some(desc.as_str()),
-        Expected::Plaintext(_) if expect_error => Some("--expect-error"),
-        Expected::Plaintext(_) => None,
+    let result = match result {
+        Err(CaseError::Skipped(reason)) => return Outcome::Skip(reason),
+        Err(CaseError::Harness(why)) => return Outcome::Fail(format!("harness error: {why}")),
+        Err(CaseError::Decrypt(e)) => Err(e),
+        Ok(pt) => Ok(pt),
     };
-    match (result, expected_error, &test.expected) {
-        (Err(CaseError::Skipped(reason)), _, _) => Outcome::Skip(reason),
-        (Err(CaseError::Failed(e)), Some(_), _) => {
-            Outcome::Pass(Some(format!("failed as expected: {e}")))
-        }
-        (Ok(_), Some(desc), _) => Outcome::Fail(format!(
-            "decrypt succeeded, but an error was expected ({desc:?})"
+    let want = match expectation(test, expect_error, |ct| decrypt_bytes(test, opts, ct)) {
+        Ok(w) => w,
+        Err(why) => return Outcome::Fail(why),
+    };
+    match (want, result) {
+        (Expectation::Plaintext(want), Ok(got)) if got == want => Outcome::Pass(None),
+        (Expectation::Plaintext(want), Ok(got)) => Outcome::Fail(mismatch(&got, &want)),
+        (Expectation::Plaintext(_), Err(e)) => Outcome::Fail(format!("{e} ({e:?})")),
+        (Expectation::Error(x), Ok(_)) => Outcome::Fail(format!(
+            "decrypt succeeded, but an error was expected ({:?}: {})",
+            x.description,
+            x.want()
         )),
-        (Err(CaseError::Failed(e)), None, _) => Outcome::Fail(e),
-        (Ok(got), None, Expected::Plaintext(want)) => {
-            if &got == want {
-                Outcome::Pass(None)
-            } else {
-                Outcome::Fail(mismatch(&got, want))
-            }
-        }
-        (Ok(_), None, Expected::Error(_)) => Outcome::Fail("unreachable expectation".to_owned()),
+        (Expectation::Error(x), Err(e)) => match x.check(&e) {
+            Ok(()) => Outcome::Pass(Some(format!("failed as expected: {e:?}"))),
+            Err(why) => Outcome::Fail(why),
+        },
     }
 }
 
