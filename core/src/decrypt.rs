@@ -394,7 +394,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
         // message does not store, in key order (their ids again at the start of `scratch`,
         // which the full context no longer needs).
         let reproduced = self.reproduced;
-        let extra_ids: &[[u8; 2]] = if has_extras {
+        let extra_ids: &[u8] = if has_extras {
             let e = ec::reconcile_indexed(
                 &stored,
                 false,
@@ -403,12 +403,12 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                 scratch,
                 &mut self.work,
             )?;
-            scratch[..e.count * ec::INDEX_ENTRY_LEN].as_chunks::<2>().0
+            &scratch[..e.count * ec::INDEX_ENTRY_LEN]
         } else {
             &[]
         };
-        let extras = extra_ids.iter().map(|id| {
-            let (k, v) = reproduced[usize::from(u16::from_be_bytes(*id))];
+        let extras = extra_ids.chunks_exact(2).map(|id| {
+            let (k, v) = reproduced[usize::from(u16::from_be_bytes([id[0], id[1]]))];
             (k.as_bytes(), v.as_bytes())
         });
         if data_key.as_bytes().len() != suite.key_len() {

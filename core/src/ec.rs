@@ -6,6 +6,8 @@
 //! The reader also accepts the legacy empty form `00 00` (count 0) that some older ESDKs
 //! wrote inside a 2-byte section, and contexts not in sorted order.
 
+use core::cmp::Ordering;
+
 use crate::error::{EcError, Error, PolicyViolation};
 
 /// The prefix reserved for keys the ESDK itself writes.
@@ -301,30 +303,92 @@ impl Iterator for Offsets<'_> {
     }
 }
 
-/// Sorts index entries (u16 ids, big-endian) by key, ties by id; counts the comparisons.
-fn sort_ids<'k>(ids: &mut [[u8; 2]], key: &impl Fn(u16) -> &'k [u8], work: &mut u64) {
-    ids.sort_unstable_by(|a, b| {
+/// The `i`-th id of a flat index of u16 ids (big-endian).
+fn id_at(ids: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([ids[2 * i], ids[2 * i + 1]])
+}
+
+/// Heapsort of the `w`-byte records of `recs` in place: O(n log n) comparisons in the worst
+/// case, no heap, no `unsafe`. (`sort_unstable_by` needs a slice of arrays, and viewing
+/// `&mut [u8]` scratch as one needs `as_chunks_mut`, which is newer than the MSRV.)
+fn heapsort(recs: &mut [u8], w: usize, cmp: &mut impl FnMut(&[u8], &[u8]) -> Ordering) {
+    fn swap(recs: &mut [u8], w: usize, a: usize, b: usize) {
+        for k in 0..w {
+            recs.swap(a * w + k, b * w + k);
+        }
+    }
+    fn sift(
+        recs: &mut [u8],
+        w: usize,
+        mut root: usize,
+        end: usize,
+        cmp: &mut impl FnMut(&[u8], &[u8]) -> Ordering,
+    ) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            let rec = |i: usize| i * w..(i + 1) * w;
+            if child + 1 < end && cmp(&recs[rec(child)], &recs[rec(child + 1)]) == Ordering::Less {
+                child += 1;
+            }
+            if cmp(&recs[rec(root)], &recs[rec(child)]) != Ordering::Less {
+                return;
+            }
+            swap(recs, w, root, child);
+            root = child;
+        }
+    }
+    let n = recs.len() / w;
+    for start in (0..n / 2).rev() {
+        sift(recs, w, start, n, cmp);
+    }
+    for end in (1..n).rev() {
+        swap(recs, w, 0, end);
+        sift(recs, w, 0, end, cmp);
+    }
+}
+
+/// Sorts a flat index of u16 ids by key, ties by id; counts the comparisons.
+fn sort_ids<'k>(ids: &mut [u8], key: &impl Fn(u16) -> &'k [u8], work: &mut u64) {
+    heapsort(ids, 2, &mut |a, b| {
         *work += 1;
-        let (a, b) = (u16::from_be_bytes(*a), u16::from_be_bytes(*b));
+        let (a, b) = (id_at(a, 0), id_at(b, 0));
         key(a).cmp(key(b)).then(a.cmp(&b))
     });
 }
 
 /// In ids sorted by [`sort_ids`], the smallest id whose key equals that of a smaller id.
 fn first_repeat_sorted<'k>(
-    ids: &[[u8; 2]],
+    ids: &[u8],
     key: &impl Fn(u16) -> &'k [u8],
     work: &mut u64,
 ) -> Option<u16> {
     let mut best: Option<u16> = None;
-    for w in ids.windows(2) {
-        let (a, b) = (u16::from_be_bytes(w[0]), u16::from_be_bytes(w[1]));
+    for i in 1..ids.len() / 2 {
+        let (a, b) = (id_at(ids, i - 1), id_at(ids, i));
         *work += 1;
         if key(a) == key(b) {
             best = Some(best.map_or(b, |x| x.min(b)));
         }
     }
     best
+}
+
+/// In ids sorted by [`sort_ids`], the position of the first whose key is not below `k`.
+fn lower_bound<'k>(ids: &[u8], k: &[u8], key: &impl Fn(u16) -> &'k [u8], work: &mut u64) -> usize {
+    let (mut lo, mut hi) = (0, ids.len() / 2);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        *work += 1;
+        if key(id_at(ids, mid)) < k {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// The first id (in `items` order, which must be increasing) whose key equals an earlier
@@ -341,13 +405,13 @@ where
     let mut block_start = items.clone();
     let mut before = 0usize;
     loop {
-        let mut buf = [[0u8; 2]; BLOCK];
+        let mut buf = [0u8; 2 * BLOCK];
         let mut len = 0;
         let mut it = block_start.clone();
         while len < BLOCK {
             match it.next() {
                 Some(id) => {
-                    buf[len] = id.to_be_bytes();
+                    buf[2 * len..2 * len + 2].copy_from_slice(&id.to_be_bytes());
                     len += 1;
                 }
                 None => break,
@@ -356,17 +420,14 @@ where
         if len == 0 {
             return None;
         }
-        let block = &mut buf[..len];
+        let block = &mut buf[..2 * len];
         sort_ids(block, key, work);
         let mut best = first_repeat_sorted(block, key, work);
         for earlier in items.clone().take(before) {
             let k = key(earlier);
-            let i = block.partition_point(|x| {
-                *work += 1;
-                key(u16::from_be_bytes(*x)) < k
-            });
-            if let Some(x) = block.get(i) {
-                let id = u16::from_be_bytes(*x);
+            let i = lower_bound(block, k, key, work);
+            if i < len {
+                let id = id_at(block, i);
                 *work += 1;
                 if key(id) == k {
                     best = Some(best.map_or(id, |b| b.min(id)));
@@ -421,11 +482,11 @@ impl<'a> EcView<'a> {
 
     /// Fills the start of `scratch` with the pair offsets in received order, if it is
     /// large enough.
-    fn index_into<'s>(&self, scratch: &'s mut [u8]) -> Option<&'s mut [[u8; 2]]> {
+    fn index_into<'s>(&self, scratch: &'s mut [u8]) -> Option<&'s mut [u8]> {
         let n = self.len();
-        let (ids, _) = scratch.get_mut(..n * INDEX_ENTRY_LEN)?.as_chunks_mut::<2>();
-        for (slot, off) in ids.iter_mut().zip(self.offsets()) {
-            *slot = off.to_be_bytes();
+        let ids = scratch.get_mut(..n * INDEX_ENTRY_LEN)?;
+        for (slot, off) in ids.chunks_exact_mut(2).zip(self.offsets()) {
+            slot.copy_from_slice(&off.to_be_bytes());
         }
         Some(ids)
     }
@@ -474,7 +535,7 @@ impl<'a> EcView<'a> {
         sort_ids(ids, &|off| key_at(bytes, off), work);
         Ok(SortedPairs {
             bytes,
-            inner: SortedPairsInner::Index(ids.iter()),
+            inner: SortedPairsInner::Index(ids.chunks_exact(2)),
         })
     }
 }
@@ -489,7 +550,7 @@ pub struct SortedPairs<'a, 's> {
 #[derive(Clone)]
 enum SortedPairsInner<'a, 's> {
     Direct(RawIter<'a>),
-    Index(core::slice::Iter<'s, [u8; 2]>),
+    Index(core::slice::ChunksExact<'s, u8>),
 }
 
 impl<'a> Iterator for SortedPairs<'a, '_> {
@@ -497,9 +558,7 @@ impl<'a> Iterator for SortedPairs<'a, '_> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
             SortedPairsInner::Direct(it) => it.next(),
-            SortedPairsInner::Index(it) => it
-                .next()
-                .map(|id| pair_at(self.bytes, u16::from_be_bytes(*id))),
+            SortedPairsInner::Index(it) => it.next().map(|id| pair_at(self.bytes, id_at(id, 0))),
         }
     }
 }
@@ -588,7 +647,7 @@ pub(crate) fn reconcile_indexed(
         .split_at_mut(r * INDEX_ENTRY_LEN);
     let bytes = stored.bytes;
     let skey = |off: u16| key_at(bytes, off);
-    let s_ids: &[[u8; 2]] = if stored.sorted {
+    let s_ids: &[u8] = if stored.sorted {
         &[]
     } else {
         let ids = stored
@@ -604,10 +663,9 @@ pub(crate) fn reconcile_indexed(
         ids
     };
     reproduced_fits(reproduced)?;
-    let (r_ids, _) = r_ids.as_chunks_mut::<2>();
-    for (i, slot) in r_ids.iter_mut().enumerate() {
+    for (i, slot) in r_ids.chunks_exact_mut(2).enumerate() {
         // At most 16 383 pairs fit in 64 KiB (checked above).
-        *slot = (i as u16).to_be_bytes();
+        slot.copy_from_slice(&(i as u16).to_be_bytes());
     }
     let key = |id: u16| rkey(reproduced, id);
     sort_ids(r_ids, &key, work);
@@ -617,20 +675,18 @@ pub(crate) fn reconcile_indexed(
     // Merge walk: the stored pairs in key order against the sorted reproduced ids; the
     // reproduced pairs not stored are kept at the front of `r_ids`.
     let mut direct = stored.iter_raw();
-    let mut by_index = s_ids.iter();
+    let mut by_index = s_ids.chunks_exact(2);
     let mut next_stored = || -> Option<RawPair<'_>> {
         if stored.sorted {
             direct.next()
         } else {
-            by_index
-                .next()
-                .map(|id| pair_at(bytes, u16::from_be_bytes(*id)))
+            by_index.next().map(|id| pair_at(bytes, id_at(id, 0)))
         }
     };
     let mut cur = next_stored();
     let mut extras = Extras { count: 0, len: 0 };
     for i in 0..r {
-        let id = u16::from_be_bytes(r_ids[i]);
+        let id = id_at(r_ids, i);
         let (k, v) = reproduced[usize::from(id)];
         let k = k.as_bytes();
         loop {
@@ -653,7 +709,8 @@ pub(crate) fn reconcile_indexed(
                 }
             }
             _ => {
-                r_ids[extras.count] = id.to_be_bytes();
+                let at = extras.count * INDEX_ENTRY_LEN;
+                r_ids[at..at + 2].copy_from_slice(&id.to_be_bytes());
                 extras.count += 1;
                 extras.len += 4 + k.len() + v.len();
             }
@@ -689,20 +746,17 @@ pub(crate) fn reconcile_bounded(
     let mut start = 0usize;
     while start < r {
         let len = (r - start).min(BLOCK);
-        let mut buf = [[0u8; 2]; BLOCK];
-        for (i, slot) in buf[..len].iter_mut().enumerate() {
-            *slot = ((start + i) as u16).to_be_bytes();
+        let mut buf = [0u8; 2 * BLOCK];
+        for (i, slot) in buf[..2 * len].chunks_exact_mut(2).enumerate() {
+            slot.copy_from_slice(&((start + i) as u16).to_be_bytes());
         }
-        let block = &mut buf[..len];
+        let block = &mut buf[..2 * len];
         sort_ids(block, &key, work);
         let mut found = [false; BLOCK];
         for (sk, sv) in stored.iter_raw() {
-            let i = block.partition_point(|x| {
-                *work += 1;
-                key(u16::from_be_bytes(*x)) < sk
-            });
-            if let Some(x) = block.get(i) {
-                let (k, v) = reproduced[usize::from(u16::from_be_bytes(*x))];
+            let i = lower_bound(block, sk, &key, work);
+            if i < len {
+                let (k, v) = reproduced[usize::from(id_at(block, i))];
                 if k.as_bytes() == sk {
                     if v.as_bytes() != sv {
                         return Err(PolicyViolation::EncryptionContextMismatch.into());
@@ -711,9 +765,9 @@ pub(crate) fn reconcile_bounded(
                 }
             }
         }
-        for (x, f) in block.iter().zip(found) {
+        for (i, f) in found[..len].iter().enumerate() {
             if !f {
-                let (k, v) = reproduced[usize::from(u16::from_be_bytes(*x))];
+                let (k, v) = reproduced[usize::from(id_at(block, i))];
                 extras.count += 1;
                 extras.len += 4 + k.len() + v.len();
             }
@@ -774,7 +828,7 @@ pub(crate) fn write_full(
             let o = off.to_be_bytes();
             region[at..at + 3].copy_from_slice(&[0, o[0], o[1]]);
         }
-        let entry_key = |x: &[u8; 3]| -> &[u8] {
+        let entry_key = |x: &[u8]| -> &[u8] {
             let id = u16::from_be_bytes([x[1], x[2]]);
             if x[0] == 0 {
                 key_at(bytes, id)
@@ -782,8 +836,7 @@ pub(crate) fn write_full(
                 rkey(reproduced, id)
             }
         };
-        let (entries, _) = region[base..].as_chunks_mut::<3>();
-        entries.sort_unstable_by(|a, b| {
+        heapsort(&mut region[base..], MERGED_ENTRY_LEN, &mut |a, b| {
             *work += 1;
             entry_key(a).cmp(entry_key(b)).then(a.cmp(b))
         });
@@ -1135,8 +1188,8 @@ mod tests {
             let mut lens = [0usize; 700];
             for i in 0..n {
                 lens[i] = 1 + rng.next(3) as usize;
-                for b in 0..3 {
-                    keys[i][b] = b'A' + rng.next(alphabet) as u8;
+                for b in keys[i].iter_mut() {
+                    *b = b'A' + rng.next(alphabet) as u8;
                 }
             }
             let len = section(&keys[..n], &lens[..n], &mut buf);

@@ -3,9 +3,11 @@
 //!
 //! * [`manifest`] parses the official decrypt test-vector manifests into a normalized model.
 //! * [`runner`] decrypts one parsed test case with this implementation.
+//! * [`forge`] seals hand-built (hostile) messages under a known data key.
 //! * [`encrypt_manifest`] runs the official *encrypt* manifests and writes decrypt-manifest sets.
 
 pub mod encrypt_manifest;
+pub mod forge;
 pub mod manifest;
 pub mod modes;
 pub mod runner;
