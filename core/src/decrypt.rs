@@ -87,7 +87,12 @@ enum State<P: CryptoProvider> {
 ///   as scratch for the full encryption context in canonical form when the reproduced
 ///   context adds pairs not stored in the message, or the stored context is not sorted:
 ///   it then needs that context's serialized length, which `BufferTooSmall { required }`
-///   reports (there is no heap to put it elsewhere);
+///   reports (there is no heap to put it elsewhere). The context checks (duplicate keys in
+///   an unsorted stored context or in the reproduced one, the match of the two) sort u16
+///   indexes in `out` (2 bytes per pair, never more than that length) in O(n log n) key
+///   comparisons ([`Decryptor::context_comparisons`]); with a smaller `out` they take a
+///   bounded path without scratch (at most a few million comparisons for 64 KiB contexts).
+///   The checks run once per message unless `BufferTooSmall` asks for a retry;
 /// - after any other error the decryptor is poisoned and returns that error again;
 /// - plaintext is released only after its frame's tag verified; for signed suites the final
 ///   frame (and a non-framed body) only after the signature verified as well.
