@@ -6,7 +6,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::body::{self, BodyKind, KdfVariant};
 use crate::config::Config;
-use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY, RawPair};
+use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY};
 use crate::error::{AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header::{self, ContentType, Header, ParseLimits, Parsed};
 use crate::keyring::CryptoMaterialsManager;
@@ -65,8 +65,8 @@ struct Body<P: CryptoProvider> {
 }
 
 enum State<P: CryptoProvider> {
-    /// Reading the header; what the earlier calls already checked.
-    Header(header::ParseProgress),
+    /// Reading the header (what the earlier calls already checked is in `header_progress`).
+    Header,
     Body(Body<P>),
     Done(AlgorithmSuite),
     Failed(Error),
@@ -87,7 +87,12 @@ enum State<P: CryptoProvider> {
 ///   as scratch for the full encryption context in canonical form when the reproduced
 ///   context adds pairs not stored in the message, or the stored context is not sorted:
 ///   it then needs that context's serialized length, which `BufferTooSmall { required }`
-///   reports (there is no heap to put it elsewhere);
+///   reports (there is no heap to put it elsewhere). The context checks (duplicate keys in
+///   an unsorted stored context or in the reproduced one, the match of the two) sort u16
+///   indexes in `out` (2 bytes per pair, never more than that length) in O(n log n) key
+///   comparisons ([`Decryptor::context_comparisons`]); with a smaller `out` they take a
+///   bounded path without scratch (at most a few million comparisons for 64 KiB contexts).
+///   The checks run once per message unless `BufferTooSmall` asks for a retry;
 /// - after any other error the decryptor is poisoned and returns that error again;
 /// - plaintext is released only after its frame's tag verified; for signed suites the final
 ///   frame (and a non-framed body) only after the signature verified as well.
@@ -99,6 +104,11 @@ pub struct Decryptor<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> 
     state: State<P>,
     offset: usize,
     observer: Option<&'a mut dyn FnMut(crate::error::Attempt)>,
+    /// What the header parse already checked (kept after the header, so that the one-shot
+    /// [`decrypt`] can return the header without checking it again).
+    header_progress: header::ParseProgress,
+    /// Key comparisons of the encryption-context checks.
+    work: u64,
 }
 
 impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
@@ -106,7 +116,7 @@ impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match &self.state {
-            State::Header(_) => "header",
+            State::Header => "header",
             State::Body(_) => "body",
             State::Done(_) => "done",
             State::Failed(_) => "failed",
@@ -114,6 +124,7 @@ impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
         f.debug_struct("Decryptor")
             .field("state", &state)
             .field("offset", &self.offset)
+            .field("context_comparisons", &self.context_comparisons())
             .finish()
     }
 }
@@ -152,29 +163,6 @@ fn b64_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(o)
 }
 
-/// Pairs of a caller slice in key order, by selection (no sorting in place, no heap).
-#[derive(Clone)]
-struct SortedSlice<'a, F: Fn(&str) -> bool + Clone> {
-    pairs: &'a [(&'a str, &'a str)],
-    keep: F,
-    last: Option<&'a str>,
-}
-
-impl<'a, F: Fn(&str) -> bool + Clone> Iterator for SortedSlice<'a, F> {
-    type Item = RawPair<'a>;
-    fn next(&mut self) -> Option<Self::Item> {
-        let last = self.last;
-        let keep = &self.keep;
-        let next = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| keep(k) && last.is_none_or(|l| k.as_bytes() > l.as_bytes()))
-            .min_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()))?;
-        self.last = Some(next.0);
-        Some((next.0.as_bytes(), next.1.as_bytes()))
-    }
-}
-
 impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P, M> {
     /// A decryptor for one message. `reproduced_context` is the encryption context the
     /// caller expects: pairs stored in the message must match it, and pairs the message
@@ -190,10 +178,21 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             provider,
             cmm,
             reproduced: reproduced_context,
-            state: State::Header(header::ParseProgress::default()),
+            state: State::Header,
             offset: 0,
             observer: None,
+            header_progress: header::ParseProgress::deferring(),
+            work: 0,
         }
+    }
+
+    /// Key comparisons made so far by the checks of the encryption contexts (the stored
+    /// one's duplicate-key check when it arrived unsorted, the reproduced one's duplicate-key
+    /// check and its match against the stored one, the sort of the full context), beyond the
+    /// linear parse. O(n log n) in the pair counts when `out` can lend the scratch the header
+    /// step asks for; deterministic, for tests and benchmarks of hostile headers.
+    pub fn context_comparisons(&self) -> u64 {
+        self.work + self.header_progress.context_comparisons()
     }
 
     /// Calls `observer` with every failed attempt of a keyring on an EDK, in order, with no
@@ -243,7 +242,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                     status: Status::Done,
                 });
             }
-            State::Header(_) => self.header_step(input, out),
+            State::Header => self.header_step(input, out),
             State::Body(_) => self.body_step(input, out),
         };
         match r {
@@ -269,11 +268,13 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             max_edks: self.cfg.max_encrypted_data_keys,
             max_header_len: self.cfg.max_header_len,
         };
-        let State::Header(progress) = &mut self.state else {
+        if !matches!(self.state, State::Header) {
             return Err(crate::error::ApiMisuse::WrongState.into());
-        };
+        }
         // Resumes where the previous call stopped: linear time however small the pieces.
-        let h = match header::parse_from(input, limits, progress)? {
+        // The duplicate-key check of a context received unsorted is left to `open_header`,
+        // which has `out` as scratch for it.
+        let h = match header::parse_from(input, limits, &mut self.header_progress)? {
             Parsed::Need(min) => {
                 return Ok(Progress {
                     consumed: 0,
@@ -290,6 +291,66 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             written: 0,
             status: Status::Header,
         })
+    }
+
+    /// Checks the stored and reproduced contexts (see [`ec::reconcile_indexed`]) and returns
+    /// what the reproduced one adds with the full context in canonical form: the stored
+    /// bytes when they are canonical and nothing is added, else written into `scratch`.
+    /// With `scratch` of [`ec::reconcile_scratch`] bytes this costs O(n log n) comparisons;
+    /// with less the checks take the bounded path, and when the full context must be written
+    /// `BufferTooSmall` asks for its length (an unsorted stored context is always rewritten,
+    /// so a too-small `scratch` is refused at once, with an upper bound).
+    fn contexts<'s>(
+        &mut self,
+        h: &Header<'s>,
+        check_stored: bool,
+        scratch: &'s mut [u8],
+    ) -> Result<(ec::Extras, &'s [u8]), Error> {
+        let stored = h.encryption_context;
+        let reproduced = self.reproduced;
+        let at = h.encryption_context_offset;
+        let need = ec::reconcile_scratch(&stored, reproduced.len());
+        if !stored.is_canonical() && !stored.is_empty() {
+            let bound = reproduced
+                .iter()
+                .fold(stored.as_bytes().len(), |n, (k, v)| {
+                    n.saturating_add(4 + k.len() + v.len())
+                });
+            if scratch.len() < need.max(stored.as_bytes().len()) {
+                return Err(Error::BufferTooSmall {
+                    required: need.max(bound),
+                });
+            }
+        }
+        let indexed = scratch.len() >= need;
+        let extras = if indexed {
+            ec::reconcile_indexed(
+                &stored,
+                check_stored,
+                at,
+                reproduced,
+                scratch,
+                &mut self.work,
+            )?
+        } else {
+            ec::reconcile_bounded(&stored, check_stored, at, reproduced, &mut self.work)?
+        };
+        if extras.count == 0 && stored.is_canonical() {
+            return Ok((extras, stored.as_bytes()));
+        }
+        let total = ec::full_len(&stored, extras);
+        if scratch.len() < total.max(need) {
+            return Err(Error::BufferTooSmall {
+                required: total.max(need),
+            });
+        }
+        if !indexed {
+            // Not reached (the full context is at least as long as the index), but cheap
+            // to make sure the ids are in place.
+            ec::reconcile_indexed(&stored, false, at, reproduced, scratch, &mut self.work)?;
+        }
+        let n = ec::write_full(&stored, reproduced, extras, scratch, &mut self.work)?;
+        Ok((extras, &scratch[..n]))
     }
 
     fn open_header(&mut self, h: &Header<'_>, scratch: &mut [u8]) -> Result<Body<P>, Error> {
@@ -311,40 +372,12 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             (None, Some(_)) => return Err(PolicyViolation::UnexpectedPublicKey.into()),
             _ => {}
         }
-        // One pass over the reproduced context: stored pairs must match, and the others
-        // (authenticated from here) must fit next to the stored ones in one serialized
-        // context (65 535 bytes), which is checked here in linear time, before the
-        // sorted merge below (a selection: no heap to sort in) could cost quadratic time
-        // on a huge context. (A key repeated in `reproduced_context` counts twice.)
-        let mut extra_len = 0usize;
-        for (k, v) in self.reproduced {
-            match stored.get(k) {
-                Some(sv) if sv != *v => {
-                    return Err(PolicyViolation::EncryptionContextMismatch.into());
-                }
-                Some(_) => {}
-                None => extra_len = extra_len.saturating_add(4 + k.len() + v.len()),
-            }
-        }
-        let stored_pairs_len = stored.as_bytes().len().saturating_sub(2);
-        if extra_len > 0 && extra_len.saturating_add(stored_pairs_len + 2) > 0xFFFF {
-            return Err(ec::ec_err(crate::error::EcError::TooLarge));
-        }
-        let extras = SortedSlice {
-            pairs: self.reproduced,
-            keep: |k: &str| stored.get(k).is_none(),
-            last: None,
-        };
-        let has_extras = extras.clone().next().is_some();
-
-        // The full context in canonical form, for keyrings that bind it.
-        let ec_bytes: &[u8] = if !has_extras && stored.is_canonical() {
-            stored.as_bytes()
-        } else {
-            let merged = ec::Merge::new(stored.iter_sorted(), extras.clone());
-            let n = ec::write(merged, scratch)?;
-            &scratch[..n]
-        };
+        // The contexts: the stored keys unique (checked here when they arrived unsorted,
+        // with `scratch`), the reproduced context without duplicate keys and matching the
+        // stored pairs, and the full context in canonical form for keyrings that bind it.
+        let check_stored = self.header_progress.unique_pending();
+        let (extras, ec_bytes) = self.contexts(h, check_stored, scratch)?;
+        let has_extras = extras.count > 0;
         let full = EcView::parse(ec_bytes).map_err(ec::ec_err)?;
         let mut m = DecryptionMaterials {
             suite,
@@ -361,6 +394,28 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
         self.cmm.decrypt_materials(&mut m, h.edks)?;
         let data_key = m.data_key.take().ok_or_else(|| m.no_data_key_error())?;
         drop(m);
+        self.header_progress.mark_unique();
+        // The pairs the header tag authenticates after the header: the reproduced ones the
+        // message does not store, in key order (their ids again at the start of `scratch`,
+        // which the full context no longer needs).
+        let reproduced = self.reproduced;
+        let extra_ids: &[u8] = if has_extras {
+            let e = ec::reconcile_indexed(
+                &stored,
+                false,
+                h.encryption_context_offset,
+                reproduced,
+                scratch,
+                &mut self.work,
+            )?;
+            &scratch[..e.count * ec::INDEX_ENTRY_LEN]
+        } else {
+            &[]
+        };
+        let extras = extra_ids.chunks_exact(2).map(|id| {
+            let (k, v) = reproduced[usize::from(u16::from_be_bytes([id[0], id[1]]))];
+            (k.as_bytes(), v.as_bytes())
+        });
         if data_key.as_bytes().len() != suite.key_len() {
             return Err(KeyringError::DataKeyLength.into());
         }
@@ -497,7 +552,16 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                         },
                     ));
                 }
-                (seq, 8, 24, len as usize, BodyKind::Final)
+                let len = usize::try_from(len).map_err(|_| {
+                    malformed(
+                        20,
+                        Malformed::LengthOverflow {
+                            field: "final frame content length",
+                            length: u64::from(len),
+                        },
+                    )
+                })?;
+                (seq, 8, 24, len, BodyKind::Final)
             } else {
                 if first != b.next_seq {
                     return Err(malformed(
@@ -508,7 +572,16 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                         },
                     ));
                 }
-                (first, 4, 16, b.frame_len as usize, BodyKind::Regular)
+                let len = usize::try_from(b.frame_len).map_err(|_| {
+                    malformed(
+                        0,
+                        Malformed::LengthOverflow {
+                            field: "frame length",
+                            length: u64::from(b.frame_len),
+                        },
+                    )
+                })?;
+                (first, 4, 16, len, BodyKind::Regular)
             }
         } else {
             if input.len() < 20 {
@@ -526,12 +599,42 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                     return Err(PolicyViolation::BodyTooLarge { max }.into());
                 }
             }
-            let len =
-                usize::try_from(len).map_err(|_| malformed(12, Malformed::NonFramedLength(len)))?;
+            let len = usize::try_from(len).map_err(|_| {
+                malformed(
+                    12,
+                    Malformed::LengthOverflow {
+                        field: "non-framed content length",
+                        length: len,
+                    },
+                )
+            })?;
             (1, 0, 20, len, BodyKind::NonFramed)
         };
         let is_final = kind != BodyKind::Regular;
-        let unit_end = ct_at + len + body::TAG_LEN;
+        // The unit's content, tag and (final units of signed suites) footer length field
+        // must be addressable: on a 32-bit target a length near 2^32 is not.
+        let len_at = match kind {
+            BodyKind::Regular => 0,
+            BodyKind::Final => 20,
+            BodyKind::NonFramed => 12,
+        };
+        let overflow = || {
+            malformed(
+                len_at,
+                Malformed::LengthOverflow {
+                    field: match kind {
+                        BodyKind::Regular => "frame length",
+                        BodyKind::Final => "final frame content length",
+                        BodyKind::NonFramed => "non-framed content length",
+                    },
+                    length: len as u64,
+                },
+            )
+        };
+        let unit_end = usize::checked_add(ct_at, len)
+            .and_then(|n| n.checked_add(body::TAG_LEN + 2))
+            .map(|n| n - 2)
+            .ok_or_else(overflow)?;
         if input.len() < unit_end {
             return need(unit_end);
         }
@@ -546,7 +649,9 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                 if sl == 0 || usize::from(sl) > v.alg.max_signature_len() {
                     return Err(malformed(unit_end, Malformed::SignatureLength(sl)));
                 }
-                consumed = unit_end + 2 + usize::from(sl);
+                consumed = (unit_end + 2)
+                    .checked_add(usize::from(sl))
+                    .ok_or_else(overflow)?;
                 if input.len() < consumed {
                     return need(consumed);
                 }
@@ -632,6 +737,9 @@ pub struct Decrypted<'a> {
     pub plaintext_len: usize,
     /// The message header (suite, stored encryption context, EDKs, frame length).
     pub header: Header<'a>,
+    /// Key comparisons of the encryption-context checks
+    /// ([`Decryptor::context_comparisons`]).
+    pub context_comparisons: u64,
 }
 
 /// Decrypts a whole message into `out` and returns the plaintext length and the header.
@@ -687,7 +795,10 @@ pub fn decrypt<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
         out[..written].zeroize();
         return Err(e);
     }
-    let header = match header::parse(ciphertext, ParseLimits::default())? {
+    // The decryptor's record of what it checked: the header is not checked again.
+    let mut progress = dec.header_progress;
+    let context_comparisons = dec.context_comparisons();
+    let header = match header::parse_from(ciphertext, ParseLimits::default(), &mut progress)? {
         Parsed::Complete(h) => h,
         Parsed::Need(_) => {
             return Err(Error::Truncated {
@@ -698,5 +809,6 @@ pub fn decrypt<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     Ok(Decrypted {
         plaintext_len: written,
         header,
+        context_comparisons,
     })
 }

@@ -112,6 +112,14 @@ pub enum Malformed {
     SignatureLength(u16),
     /// A signed suite's message has no footer, or an unsigned one has bytes after the body.
     Footer,
+    /// A length field, with the bytes around it, does not fit in this target's address
+    /// space (`usize`): a frame or body of about 4 GiB on a 32-bit target.
+    LengthOverflow {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        length: u64,
+    },
 }
 
 /// What is wrong with an encryption context.
@@ -446,6 +454,10 @@ impl fmt::Display for Malformed {
             }
             Malformed::SignatureLength(n) => write!(f, "invalid signature length {n}"),
             Malformed::Footer => f.write_str("footer missing or not expected for this suite"),
+            Malformed::LengthOverflow { field, length } => write!(
+                f,
+                "{field} {length} does not fit in this target's address space"
+            ),
         }
     }
 }

@@ -72,9 +72,46 @@ pub struct ParseLimits {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ParseProgress {
     need: usize,
-    /// (section length, pair count, sorted) of the checked encryption context.
-    ec: Option<(usize, (u16, bool))>,
+    /// (section length, (pair count, sorted), keys known unique) of the checked encryption
+    /// context.
+    ec: Option<(usize, (u16, bool), bool)>,
     edks: EdkProgress,
+    /// Leave the duplicate-key check of a context received unsorted to the caller (the
+    /// decryptor, which has scratch for it).
+    defer_unique: bool,
+    /// Key comparisons made by the context's duplicate-key check.
+    work: u64,
+}
+
+impl ParseProgress {
+    /// Key comparisons the duplicate-key check of an encryption context received unsorted
+    /// has made so far (0 for a sorted one, whose check is part of the linear parse). Shows
+    /// how the work grows: O(n log n) with scratch ([`parse_from_with`]), the bounded
+    /// fallback without.
+    pub fn context_comparisons(&self) -> u64 {
+        self.work
+    }
+
+    /// A progress whose parse leaves the duplicate-key check of an unsorted context to
+    /// the caller (which then calls [`mark_unique`](Self::mark_unique)).
+    pub(crate) fn deferring() -> Self {
+        Self {
+            defer_unique: true,
+            ..Self::default()
+        }
+    }
+
+    /// Records that the caller checked the context's keys for duplicates.
+    pub(crate) fn mark_unique(&mut self) {
+        if let Some((_, _, unique)) = &mut self.ec {
+            *unique = true;
+        }
+    }
+
+    /// Whether the parsed context's keys still need the caller's duplicate check.
+    pub(crate) fn unique_pending(&self) -> bool {
+        matches!(self.ec, Some((_, _, false)))
+    }
 }
 
 struct Cursor<'a> {
@@ -89,12 +126,13 @@ enum Step<T> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Step<&'a [u8]> {
-        match self.b.get(self.at..self.at + n) {
+        let end = self.at.saturating_add(n);
+        match self.b.get(self.at..end) {
             Some(s) => {
-                self.at += n;
+                self.at = end;
                 Step::Ok(s)
             }
-            None => Step::Need(self.at + n),
+            None => Step::Need(end),
         }
     }
 }
@@ -143,10 +181,27 @@ pub fn parse_from<'a>(
     limits: ParseLimits,
     progress: &mut ParseProgress,
 ) -> Result<Parsed<'a>, Error> {
+    parse_from_with(input, limits, progress, &mut [])
+}
+
+/// [`parse_from`] with a caller-lent `scratch` for the duplicate-key check of an encryption
+/// context received unsorted: with 2 bytes per pair
+/// ([`ec::INDEX_ENTRY_LEN`](crate::ec::INDEX_ENTRY_LEN)) it costs O(n log n) key comparisons,
+/// with less the bounded fallback of [`EcView::parse_with`]. The check runs once per
+/// `progress`, however the input is split. `scratch` holds nothing of value afterwards.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_from_with<'a>(
+    input: &'a [u8],
+    limits: ParseLimits,
+    progress: &mut ParseProgress,
+    scratch: &mut [u8],
+) -> Result<Parsed<'a>, Error> {
     if input.len() < progress.need {
         return Ok(Parsed::Need(progress.need));
     }
-    let r = parse_inner(input, limits, progress);
+    let r = parse_inner(input, limits, progress, scratch);
     if let Ok(Parsed::Need(n)) = r {
         progress.need = n;
     }
@@ -157,6 +212,7 @@ fn parse_inner<'a>(
     input: &'a [u8],
     limits: ParseLimits,
     progress: &mut ParseProgress,
+    scratch: &mut [u8],
 ) -> Result<Parsed<'a>, Error> {
     let check_len = |need: usize| -> Result<(), Error> {
         match limits.max_header_len {
@@ -194,13 +250,28 @@ fn parse_inner<'a>(
     let encryption_context_offset = c.at;
     check_len(c.at + ec_len)?;
     let ec_bytes = take!(c, ec_len);
+    let ec_malformed = |e| malformed(encryption_context_offset, Malformed::EncryptionContext(e));
     let encryption_context = match progress.ec {
-        Some((len, parts)) if len == ec_len => EcView::from_checked(ec_bytes, parts),
+        Some((len, parts, unique)) if len == ec_len => {
+            let v = EcView::from_checked(ec_bytes, parts);
+            if !unique && !progress.defer_unique {
+                v.check_unique(scratch, &mut progress.work)
+                    .map_err(ec_malformed)?;
+                progress.mark_unique();
+            }
+            v
+        }
         _ => {
-            let v = EcView::parse(ec_bytes).map_err(|e| {
-                malformed(encryption_context_offset, Malformed::EncryptionContext(e))
-            })?;
-            progress.ec = Some((ec_len, v.checked_parts()));
+            let v = EcView::parse_unchecked_order(ec_bytes).map_err(ec_malformed)?;
+            let (_, sorted) = v.checked_parts();
+            let unique = if sorted || progress.defer_unique {
+                sorted
+            } else {
+                v.check_unique(scratch, &mut progress.work)
+                    .map_err(ec_malformed)?;
+                true
+            };
+            progress.ec = Some((ec_len, v.checked_parts(), unique));
             v
         }
     };

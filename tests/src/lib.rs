@@ -6,10 +6,12 @@
 //! * [`expect`] turns a vector's expected result into checks (which error, release bound).
 //! * [`layout`] maps a message's bytes to fields and the checks that cover them.
 //! * [`modes`] decrypts one message in every decrypt mode, under either provider.
+//! * [`forge`] seals hand-built (hostile) messages under a known data key.
 //! * [`encrypt_manifest`] runs the official *encrypt* manifests and writes decrypt-manifest sets.
 
 pub mod encrypt_manifest;
 pub mod expect;
+pub mod forge;
 pub mod layout;
 pub mod manifest;
 pub mod modes;

@@ -26,8 +26,6 @@ use std::time::{Duration, Instant};
 use esdk_core::error::{AttemptFailure, EcError, Error, Malformed, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
-use esdk_core::provider::{AeadKey, CryptoProvider};
-use esdk_core::suite::{HashAlg, Kdf};
 use esdk_core::{
     AlgorithmSuite, CommitmentPolicy, Config, Decryptor, EncryptOptions, Keyring, Status,
 };
@@ -190,11 +188,7 @@ fn tail(s: &str) -> String {
 // A keyring with a known data key, and a header/body builder that seals with it
 // ---------------------------------------------------------------------------------------------
 
-const FIXED_ID: &str = "fixed";
-const FIXED_KEY: [u8; 32] = [
-    0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
-    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00,
-];
+use esdk_tests::forge::{FIXED_ID, FIXED_KEY, Forge, ec_section, edk};
 
 /// Decrypts the EDKs whose provider id is [`FIXED_ID`] to [`FIXED_KEY`] (cut to the suite's
 /// key length); on encrypt, uses that key and writes one such EDK.
@@ -225,196 +219,6 @@ impl Keyring for FixedKeyring {
 
 type Provider = esdk::DefaultProvider;
 const PROVIDER: Provider = esdk::DEFAULT_PROVIDER;
-
-/// Serialized encryption-context section (count and pairs, without the u16 section length).
-fn ec_section(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
-    if pairs.is_empty() {
-        return Vec::new();
-    }
-    let mut v = (pairs.len() as u16).to_be_bytes().to_vec();
-    for (k, val) in pairs {
-        for f in [k, val] {
-            v.extend_from_slice(&(f.len() as u16).to_be_bytes());
-            v.extend_from_slice(f);
-        }
-    }
-    v
-}
-
-/// One serialized EDK.
-fn edk(provider_id: &[u8], info: &[u8], ct: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(6 + provider_id.len() + info.len() + ct.len());
-    for f in [provider_id, info, ct] {
-        v.extend_from_slice(&(f.len() as u16).to_be_bytes());
-        v.extend_from_slice(f);
-    }
-    v
-}
-
-/// Builds messages for an unsigned suite under [`FIXED_KEY`], with real tags.
-struct Forge {
-    suite: AlgorithmSuite,
-    mid: Vec<u8>,
-}
-
-impl Forge {
-    fn new(suite: AlgorithmSuite) -> Self {
-        assert!(suite.signature().is_none(), "the forge writes no footer");
-        let mid = (0..suite.message_id_len())
-            .map(|i| (i as u8).wrapping_mul(7) ^ 0x5a)
-            .collect();
-        Self { suite, mid }
-    }
-
-    fn cfg(&self) -> Config {
-        if self.suite.is_committing() {
-            Config::new()
-        } else {
-            Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
-        }
-    }
-
-    /// The content key and the commitment value.
-    fn key(&self) -> (<Provider as CryptoProvider>::Aead, [u8; 32]) {
-        let s = self.suite;
-        let n = s.key_len();
-        let dk = &FIXED_KEY[..n];
-        let id = s.id().to_be_bytes();
-        let mut key = [0u8; 32];
-        let mut commit = [0u8; 32];
-        match s.kdf() {
-            Kdf::Identity => key[..n].copy_from_slice(dk),
-            Kdf::Hkdf(HashAlg::Sha512) => {
-                PROVIDER
-                    .hkdf(
-                        HashAlg::Sha512,
-                        &self.mid,
-                        dk,
-                        &[&id, b"DERIVEKEY"],
-                        &mut key[..n],
-                    )
-                    .expect("hkdf");
-                PROVIDER
-                    .hkdf(HashAlg::Sha512, &self.mid, dk, &[b"COMMITKEY"], &mut commit)
-                    .expect("hkdf");
-            }
-            Kdf::Hkdf(h) => PROVIDER
-                .hkdf(h, &[], dk, &[&id, &self.mid], &mut key[..n])
-                .expect("hkdf"),
-        }
-        (PROVIDER.aead_key(&key[..n]).expect("aead key"), commit)
-    }
-
-    /// A complete, correctly authenticated header.
-    fn header(
-        &self,
-        ec: &[u8],
-        edk_count: u16,
-        edks: &[u8],
-        content_type: u8,
-        frame_len: u32,
-    ) -> Vec<u8> {
-        let s = self.suite;
-        let v1 = s.message_format_version() == 1;
-        let mut h = Vec::with_capacity(100 + ec.len() + edks.len());
-        h.push(s.message_format_version());
-        if v1 {
-            h.push(0x80);
-        }
-        h.extend_from_slice(&s.id().to_be_bytes());
-        h.extend_from_slice(&self.mid);
-        h.extend_from_slice(&(ec.len() as u16).to_be_bytes());
-        h.extend_from_slice(ec);
-        h.extend_from_slice(&edk_count.to_be_bytes());
-        h.extend_from_slice(edks);
-        h.push(content_type);
-        if v1 {
-            h.extend_from_slice(&[0, 0, 0, 0, 12]);
-        }
-        h.extend_from_slice(&frame_len.to_be_bytes());
-        let (key, commit) = self.key();
-        if s.is_committing() {
-            h.extend_from_slice(&commit);
-        }
-        let iv = [0u8; 12];
-        let tag = key.gmac(&iv, &mut |sink| sink(&h)).expect("gmac");
-        if v1 {
-            h.extend_from_slice(&iv);
-        }
-        h.extend_from_slice(&tag);
-        h
-    }
-
-    /// A header with one [`FIXED_ID`] EDK and an empty context.
-    fn simple_header(&self, content_type: u8, frame_len: u32) -> Vec<u8> {
-        self.header(
-            &[],
-            1,
-            &edk(FIXED_ID.as_bytes(), b"", b"k"),
-            content_type,
-            frame_len,
-        )
-    }
-
-    fn seal(&self, content: &[u8], seq: u32, iv: &[u8; 12], len: u64, aad_cs: &[u8]) -> Vec<u8> {
-        let (key, _) = self.key();
-        let mut aad = self.mid.clone();
-        aad.extend_from_slice(aad_cs);
-        aad.extend_from_slice(&seq.to_be_bytes());
-        aad.extend_from_slice(&len.to_be_bytes());
-        let mut ct = vec![0u8; content.len()];
-        let tag = key.seal_to(iv, &aad, content, &mut ct).expect("seal");
-        ct.extend_from_slice(&tag);
-        ct
-    }
-
-    fn frame_iv(seq: u32) -> [u8; 12] {
-        let mut iv = [0u8; 12];
-        iv[8..].copy_from_slice(&seq.to_be_bytes());
-        iv
-    }
-
-    /// A regular frame.
-    fn regular(&self, seq: u32, pt: &[u8]) -> Vec<u8> {
-        let iv = Self::frame_iv(seq);
-        let mut f = seq.to_be_bytes().to_vec();
-        f.extend_from_slice(&iv);
-        f.extend(self.seal(
-            pt,
-            seq,
-            &iv,
-            pt.len() as u64,
-            b"AWSKMSEncryptionClient Frame",
-        ));
-        f
-    }
-
-    /// A final frame.
-    fn final_frame(&self, seq: u32, pt: &[u8]) -> Vec<u8> {
-        let iv = Self::frame_iv(seq);
-        let mut f = u32::MAX.to_be_bytes().to_vec();
-        f.extend_from_slice(&seq.to_be_bytes());
-        f.extend_from_slice(&iv);
-        f.extend_from_slice(&(pt.len() as u32).to_be_bytes());
-        let cs = b"AWSKMSEncryptionClient Final Frame";
-        f.extend(self.seal(pt, seq, &iv, pt.len() as u64, cs));
-        f
-    }
-
-    /// A non-framed body.
-    fn non_framed(&self, pt: &[u8]) -> Vec<u8> {
-        let iv = [0x33u8; 12];
-        let mut f = iv.to_vec();
-        f.extend_from_slice(&(pt.len() as u64).to_be_bytes());
-        let cs = b"AWSKMSEncryptionClient Single Block";
-        f.extend(self.seal(pt, 1, &iv, pt.len() as u64, cs));
-        f
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Decryption in the three modes
-// ---------------------------------------------------------------------------------------------
 
 /// One-shot decrypt.
 fn one_shot(cfg: &Config, reproduced: &[(&str, &str)], ct: &[u8]) -> Result<Vec<u8>, Error> {
@@ -1027,14 +831,10 @@ fn sixty_thousand_pair_reproduced_context_is_handled_fast_on_decrypt() {
 
 /// The largest stored contexts: 10 922 pairs in 65 534 bytes, sorted or not.
 fn max_pairs_context(sorted: bool) -> Vec<u8> {
+    // Two-byte keys of ASCII 0x01..=0x7F (control characters are valid UTF-8): 127² keys,
+    // so 10 922 distinct ones, in sorted order.
     let keys: Vec<[u8; 2]> = (0..10_922u16)
-        .map(|i| {
-            let k = i.to_be_bytes();
-            // Two-byte UTF-8-safe keys: map each byte into 0x20..=0x7E.
-            [0x20 + k[0] % 0x5F, 0x20 + k[1] % 0x5F]
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
+        .map(|i| [1 + (i / 127) as u8, 1 + (i % 127) as u8])
         .collect();
     let mut pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b""[..])).collect();
     if !sorted {
@@ -1060,26 +860,59 @@ fn largest_sorted_stored_context_decrypts_fast() {
 }
 
 #[test]
-#[ignore = "open: an unsorted stored context costs O(n^2) (core/src/ec.rs EcView::parse \
-            duplicate check and SortedIter selection: no heap to sort in); bounded by the \
-            64 KiB section and done once per message since the header parse resumes, about \
-            0.7 s for the largest one in the dev profile, too close to this test's 1 s"]
-fn largest_unsorted_stored_context_decrypts_fast() {
+fn largest_unsorted_stored_context_decrypts_in_n_log_n_comparisons() {
     let _g = serial();
-    let name = "largest_unsorted_stored_context_decrypts_fast";
-    isolated(name, Duration::from_secs(60), || {
-        let f = Forge::new(V2);
-        let ec = max_pairs_context(false);
+    let f = Forge::new(V2);
+    let ec = max_pairs_context(false);
+    let n = u64::from(u16::from_be_bytes([ec[0], ec[1]]));
+    let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
+    msg.extend(f.final_frame(1, b"x"));
+    let mut out = vec![0u8; msg.len()];
+    let (r, _, took) = measure(|| {
+        esdk_core::decrypt(&f.cfg(), &PROVIDER, &FixedKeyring, &[], &msg, &mut out)
+            .map(|d| (d.plaintext_len, d.context_comparisons))
+    });
+    let (len, work) = r.expect("decrypts");
+    assert_eq!(&out[..len], b"x");
+    println!(
+        "hostile: unsorted {}-byte stored context ({n} pairs), one-shot: {work} key \
+         comparisons ({:.1} n log2 n), {took:?}",
+        ec.len(),
+        work as f64 / (n as f64 * (n as f64).log2())
+    );
+    assert!(work <= 4 * n * 14, "{work} comparisons for {n} pairs");
+    // The largest section sorted, reverse-sorted and shuffled, in every mode.
+    let sorted = max_pairs_context(true);
+    let mut shuffled: Vec<&[u8]> = {
+        let mut v = Vec::new();
+        let mut at = 2;
+        while at < sorted.len() {
+            let l = 4 + usize::from(u16::from_be_bytes([sorted[at], sorted[at + 1]]));
+            let l = l + usize::from(u16::from_be_bytes([sorted[at + l - 2], sorted[at + l - 1]]));
+            v.push(&sorted[at..at + l]);
+            at += l;
+        }
+        v
+    };
+    esdk_tests::forge::shuffle(&mut shuffled, 5);
+    let mut shuffled_ec = sorted[..2].to_vec();
+    shuffled_ec.extend(shuffled.concat());
+    for (what, ec) in [
+        ("sorted", sorted.clone()),
+        ("reverse", ec),
+        ("shuffled", shuffled_ec),
+    ] {
+        assert_eq!(ec.len(), 65_534);
         let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
         msg.extend(f.final_frame(1, b"x"));
-        let (r, _, took) = measure(|| one_shot(&f.cfg(), &[], &msg));
-        println!(
-            "hostile: unsorted {}-byte stored context, one-shot: {took:?}",
-            ec.len()
-        );
-        assert_eq!(r.as_deref(), Ok(&b"x"[..]));
-        assert!(took < Duration::from_secs(1), "one-shot took {took:?}");
-    });
+        let runs = work_in_modes(&f.cfg(), &[], &msg);
+        let counts: Vec<u64> = runs.iter().map(|r| r.2).collect();
+        println!("hostile: largest context ({n} pairs), {what}: comparisons per mode {counts:?}");
+        for (mode, r, work) in runs {
+            assert_eq!(r.as_deref(), Ok(&b"x"[..]), "{what}: {mode}");
+            assert!(work <= 4 * n_log_n(n as usize), "{what}: {mode}: {work}");
+        }
+    }
 }
 
 #[test]
@@ -1155,4 +988,304 @@ fn header_step_reports_the_context_scratch_it_needs() {
     }
     assert_eq!(plain, [5; 100]);
     println!("hostile: required context scratch: {required} B asked for and enough");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #14: the work of hostile headers, counted (key comparisons), in every mode
+// ---------------------------------------------------------------------------------------------
+
+/// Orders of a stored context.
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    Sorted,
+    Reverse,
+    Shuffled,
+}
+
+/// A context of `n` (≤ 8 836) pairs with distinct two-byte printable keys and one-byte
+/// values, in `order`.
+fn hostile_context(n: usize, order: Order) -> Vec<u8> {
+    let keys = esdk_tests::forge::printable_keys(n);
+    let mut pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"v"[..])).collect();
+    match order {
+        Order::Sorted => {}
+        Order::Reverse => pairs.reverse(),
+        Order::Shuffled => esdk_tests::forge::shuffle(&mut pairs, n as u64),
+    }
+    ec_section(&pairs)
+}
+
+/// The comparisons a `Debug` rendering of a decryptor (or an adapter around one) reports.
+fn comparisons_in_debug(s: &str) -> u64 {
+    let at = s
+        .find("context_comparisons: ")
+        .unwrap_or_else(|| panic!("no comparison count in {s}"));
+    s[at + 21..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a count")
+}
+
+/// A reader that yields at most `step` bytes per call.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// A mode's name, result and key comparisons.
+type ModeRun = (&'static str, Result<Vec<u8>, Error>, u64);
+
+/// Decrypts `msg` in five modes and returns each mode's name, result and key comparisons:
+/// the core one-shot, the `Decryptor` fed 1-byte and 61-byte pieces with a 64-byte `out`
+/// grown only on `BufferTooSmall`, `DecryptingReader` (13-byte reads from its source into a
+/// 7-byte buffer) and `DecryptingWriter` (5-byte writes).
+fn work_in_modes(cfg: &Config, reproduced: &[(&str, &str)], msg: &[u8]) -> Vec<ModeRun> {
+    let mut runs = Vec::new();
+    let mut out = vec![0u8; msg.len()];
+    let (r, w) = match esdk_core::decrypt(cfg, &PROVIDER, &FixedKeyring, reproduced, msg, &mut out)
+    {
+        Ok(d) => (Ok(out[..d.plaintext_len].to_vec()), d.context_comparisons),
+        Err(e) => (Err(e), u64::MAX),
+    };
+    runs.push(("one-shot", r, w));
+    for (mode, step) in [
+        ("Decryptor, 1-byte pieces", 1),
+        ("Decryptor, 61-byte pieces", 61),
+    ] {
+        let mut dec = Decryptor::new(cfg, &PROVIDER, &FixedKeyring, reproduced);
+        let (mut start, mut end) = (0usize, step.min(msg.len()));
+        let mut out = vec![0u8; 64];
+        let mut plain = Vec::new();
+        let r = loop {
+            match dec.process(&msg[start..end], &mut out) {
+                Ok(p) => {
+                    start += p.consumed;
+                    plain.extend_from_slice(&out[..p.written]);
+                    match p.status {
+                        Status::Done => break Ok(plain),
+                        Status::NeedInput { .. } if end == msg.len() => {
+                            break Err(Error::Truncated { offset: end });
+                        }
+                        Status::NeedInput { .. } => end = (end + step).min(msg.len()),
+                        _ => {}
+                    }
+                }
+                Err(Error::BufferTooSmall { required }) => out.resize(required, 0),
+                Err(e) => break Err(e),
+            }
+        };
+        runs.push((mode, r, dec.context_comparisons()));
+    }
+    let src = Trickle {
+        data: msg,
+        step: 13,
+    };
+    let mut reader = esdk::DecryptingReader::new(cfg, &PROVIDER, &FixedKeyring, reproduced, src);
+    let mut plain = Vec::new();
+    let mut buf = [0u8; 7];
+    let r = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break Ok(plain),
+            Ok(n) => plain.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(esdk::stream::esdk_error(&e).expect("an ESDK error")),
+        }
+    };
+    runs.push((
+        "DecryptingReader",
+        r,
+        comparisons_in_debug(&format!("{reader:?}")),
+    ));
+    let mut writer =
+        esdk::DecryptingWriter::new(cfg, &PROVIDER, &FixedKeyring, reproduced, Vec::new());
+    let mut r = Ok(());
+    for chunk in msg.chunks(5) {
+        if let Err(e) = std::io::Write::write_all(&mut writer, chunk) {
+            r = Err(esdk::stream::esdk_error(&e).expect("an ESDK error"));
+            break;
+        }
+    }
+    let w = comparisons_in_debug(&format!("{writer:?}"));
+    let r = r.and_then(|()| {
+        writer
+            .finish()
+            .map_err(|e| esdk::stream::esdk_error(&e).expect("an ESDK error"))
+    });
+    runs.push(("DecryptingWriter", r, w));
+    runs
+}
+
+fn n_log_n(n: usize) -> u64 {
+    (n as f64 * (n as f64).log2()).ceil() as u64
+}
+
+/// The stored context sorted, reverse-sorted and shuffled, at 1 105 to 8 836 pairs (the
+/// largest with distinct two-byte printable keys), in five modes: the comparisons stay under
+/// 4 n log2 n and grow by less than 2.6x when n doubles (n² would be 4x).
+#[test]
+fn context_work_grows_as_n_log_n_in_every_mode() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let cfg = f.cfg();
+    let mut checked = 0;
+    for order in [Order::Sorted, Order::Reverse, Order::Shuffled] {
+        let mut prev: Option<Vec<u64>> = None;
+        for n in [1105usize, 2209, 4418, 8836] {
+            let ec = hostile_context(n, order);
+            let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
+            msg.extend(f.final_frame(1, b"ok"));
+            let runs = work_in_modes(&cfg, &[], &msg);
+            let counts: Vec<u64> = runs.iter().map(|r| r.2).collect();
+            for (mode, r, work) in &runs {
+                assert_eq!(r.as_deref(), Ok(&b"ok"[..]), "{order:?} {n} {mode}");
+                assert!(
+                    *work <= 4 * n_log_n(n),
+                    "{order:?} {n} {mode}: {work} comparisons > 4 n log2 n"
+                );
+                checked += 1;
+            }
+            println!(
+                "hostile: work: {order:?} context of {n} pairs: comparisons per mode {counts:?}"
+            );
+            if let Some(p) = &prev {
+                for (c, q) in counts.iter().zip(p) {
+                    assert!(
+                        *c as f64 <= 2.6 * (*q).max(1) as f64,
+                        "{order:?}: {q} -> {c} comparisons when n doubled to {n}"
+                    );
+                }
+            }
+            prev = Some(counts);
+        }
+    }
+    println!("hostile: work: {checked} decryptions checked, 0 failed");
+}
+
+/// The 8 836-pair unsorted context with 65 535 EDKs whose provider ids are long (the issue's
+/// 6.4 MB header), the last one opened by the keyring; and the same with a reproduced context
+/// of all stored pairs in another order. Every mode decrypts it in O(n log n) comparisons.
+#[test]
+fn huge_unsorted_context_with_65535_edks_in_tiny_pieces() {
+    let _g = serial();
+    let name = "huge_unsorted_context_with_65535_edks_in_tiny_pieces";
+    isolated(name, Duration::from_secs(300), || {
+        let f = Forge::new(V2);
+        let cfg = f.cfg();
+        let n = 8836;
+        let ec = hostile_context(n, Order::Shuffled);
+        let edks = esdk_tests::forge::long_edks(u16::MAX - 1, 90);
+        let mut all = edks.clone();
+        all.extend(edk(FIXED_ID.as_bytes(), b"", b"k"));
+        let mut msg = f.header(&ec, u16::MAX, &all, 2, 64);
+        msg.extend(f.final_frame(1, b"ok"));
+        let keys = esdk_tests::forge::printable_keys(n);
+        let strs: Vec<String> = keys
+            .iter()
+            .map(|k| String::from_utf8(k.to_vec()).expect("ascii"))
+            .collect();
+        let mut repro: Vec<(&str, &str)> = strs.iter().map(|k| (k.as_str(), "v")).collect();
+        repro.reverse();
+        let mut checked = 0;
+        for (what, reproduced) in [
+            ("no reproduced context", &[][..]),
+            ("reproduced context", &repro[..]),
+        ] {
+            let (runs, _, took) = measure(|| work_in_modes(&cfg, reproduced, &msg));
+            for (mode, r, work) in &runs {
+                println!(
+                    "hostile: {} B header, {n}-pair unsorted context, 65 535 EDKs, {what}, \
+                     {mode}: {work} key comparisons",
+                    msg.len()
+                );
+                assert_eq!(r.as_deref(), Ok(&b"ok"[..]), "{what}: {mode}");
+                assert!(
+                    *work <= 6 * n_log_n(n),
+                    "{what}: {mode}: {work} comparisons"
+                );
+                checked += 1;
+            }
+            println!("hostile: ({what}: five modes in {took:?})");
+        }
+        assert_eq!(checked, 10);
+    });
+}
+
+/// A reproduced context with a duplicate key is `ApiMisuse` whether or not the key is
+/// stored, with or without scratch, in every mode; found in O(n log n) with scratch.
+#[test]
+fn duplicate_reproduced_keys_are_api_misuse() {
+    let _g = serial();
+    let f = Forge::new(V2);
+    let cfg = f.cfg();
+    let stored = ec_section(&[(b"t", b"good"), (b"u", b"1")]);
+    let mut msg = f.header(&stored, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
+    msg.extend(f.final_frame(1, b"ok"));
+    let plain = {
+        let mut m = f.header(&[], 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
+        m.extend(f.final_frame(1, b"ok"));
+        m
+    };
+    let want = Error::ApiMisuse(esdk_core::error::ApiMisuse::DuplicateEncryptionContextKey);
+    type Case<'a> = (&'a str, &'a [u8], &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
+        ("key not stored", &plain, &[("t", "good"), ("t", "evil")]),
+        (
+            "stored key, second value differs",
+            &msg,
+            &[("t", "good"), ("t", "evil")],
+        ),
+        (
+            "stored key, same value twice",
+            &msg,
+            &[("t", "good"), ("t", "good")],
+        ),
+        (
+            "key not stored, apart",
+            &msg,
+            &[("x", "1"), ("u", "1"), ("x", "2")],
+        ),
+    ];
+    let mut checked = 0;
+    for (what, m, repro) in cases {
+        for (mode, r, _) in work_in_modes(&cfg, repro, m) {
+            assert_eq!(r, Err(want), "{what}: {mode}");
+            checked += 1;
+        }
+        assert_eq!(
+            esdk::decrypt(&cfg, &FixedKeyring, repro, m).map(|d| d.plaintext),
+            Err(want),
+            "{what}: esdk::decrypt"
+        );
+        // Without scratch (a 1-byte `out`): the bounded path finds it too.
+        let mut dec = Decryptor::new(&cfg, &PROVIDER, &FixedKeyring, repro);
+        assert_eq!(
+            dec.process(m, &mut [0u8; 1]),
+            Err(want),
+            "{what}: no scratch"
+        );
+        checked += 2;
+    }
+    // 5 000 distinct pairs and one repeat (55 kB: it fits in one context), not stored:
+    // n log n comparisons with scratch.
+    let keys: Vec<String> = (0..5000).map(|i| format!("k{i:05}")).collect();
+    let mut repro: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
+    repro.push(("k04321", "w"));
+    esdk_tests::forge::shuffle(&mut repro, 3);
+    let mut dec = Decryptor::new(&cfg, &PROVIDER, &FixedKeyring, &repro);
+    let mut out = vec![0u8; 1 << 17];
+    assert_eq!(dec.process(&plain, &mut out), Err(want));
+    let work = dec.context_comparisons();
+    println!("hostile: duplicate among 5 001 reproduced pairs: {work} key comparisons");
+    assert!(work <= 4 * n_log_n(5001), "{work}");
+    println!("hostile: duplicate reproduced keys: {checked} checks passed, 0 failed");
 }
