@@ -1,5 +1,5 @@
 //! The embedded-io adapters under I/O faults (issue #14): inner readers and writers that
-//! fail with `Interrupted`, `WouldBlock`, `Other`, return `Ok(0)` from a write, or move
+//! fail with `Interrupted`, `TimedOut` (embedded-io has no `WouldBlock`), `Other`, return `Ok(0)` from a write, or move
 //! one byte, at every call index, once or for good; for unsigned and signed suites, one
 //! frame and several. After a retried error the output is byte-exact; a permanent failure
 //! is reported; ESDK errors (truncation, trailing bytes) are sticky and never release the
@@ -144,7 +144,7 @@ impl Write for FaultyWriter<'_> {
 
 const RETRIES: usize = 4;
 
-fn keyring() -> RawAesKeyring {
+fn keyring() -> RawAesKeyring<'static> {
     RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring")
 }
 
@@ -155,7 +155,7 @@ fn provider() -> RustCrypto<TestRng> {
 fn faults() -> [Fault; 5] {
     [
         Fault::Kind(ErrorKind::Interrupted),
-        Fault::Kind(ErrorKind::WouldBlock),
+        Fault::Kind(ErrorKind::TimedOut),
         Fault::Kind(ErrorKind::Other),
         Fault::Short,
         Fault::Zero,
