@@ -308,13 +308,9 @@ fn check_io_errors(what: &str, plan: Plan, seen: &[io::ErrorKind], end: &End) {
         None => assert!(seen.is_empty(), "{what}: saw {seen:?}"),
         Some(k) => assert!(seen.iter().all(|s| *s == k), "{what}: saw {seen:?}"),
     }
-    if plan.permanent {
-        if let Some(k) = reported_kind(plan.fault) {
-            // A permanent failure that was reached must be reported, never look like an end.
-            if !seen.is_empty() {
-                assert!(matches!(end, End::Io(x) if *x == k), "{what}: {end:?}");
-            }
-        }
+    // A permanent failure that was reached must be reported, never look like an end.
+    if let (true, false, Some(k)) = (plan.permanent, seen.is_empty(), reported_kind(plan.fault)) {
+        assert!(matches!(end, End::Io(x) if *x == k), "{what}: {end:?}");
     }
 }
 
@@ -1022,7 +1018,7 @@ fn signed_plaintext_is_held_until_verified_unless_opted_in() {
                 .release_unverified_plaintext(opt_in);
         w.write_all(&m.ct).expect("write");
         let before = probe.len();
-        assert_eq!(w.has_unverified_plaintext(), false, "verified by now");
+        assert!(!w.has_unverified_plaintext(), "verified by now");
         if opt_in {
             assert_eq!(before, m.regular);
         } else {
