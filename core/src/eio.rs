@@ -7,9 +7,20 @@
 //! whole frame (with the footer for signing suites), and an output buffer of one frame.
 //! A buffer that is too small gives [`Error::BufferTooSmall`] with the size needed.
 //!
-//! With a signed suite, plaintext of regular frames is released before the signature over
-//! the whole message is checked at the end: treat it as unverified until `read` returns
-//! `Ok(0)`.
+//! Plaintext release by the decrypting reader (there is no heap to hold more than a frame):
+//! - the final frame (or a non-framed body) comes out only once the end of the message is
+//!   confirmed: the reader checks that its inner reader has no byte after the message, and
+//!   bytes after it are the error [`Error::TrailingBytes`] with the message length as
+//!   offset, as the one-shot [`decrypt`](crate::decrypt) reports them, with nothing of the
+//!   final frame released;
+//! - with a signed suite, plaintext of regular frames is released before the signature over
+//!   the whole message is checked at the end: treat it as unverified until `read` returns
+//!   `Ok(0)` ([`DecryptingReader::has_unverified_plaintext`]), or refuse signed messages
+//!   with [`Config::unsigned_only`](crate::Config).
+//!
+//! I/O errors: an error of the inner reader or writer is passed on and loses nothing (the
+//! call can be retried; `Interrupted` is retried internally). ESDK errors are sticky. An
+//! inner writer that accepts nothing (`Ok(0)`) gives [`StreamError::WriteZero`].
 
 use core::fmt;
 
@@ -18,9 +29,10 @@ use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use crate::config::{Config, EncryptOptions};
 use crate::decrypt::{Decryptor, Status};
 use crate::encrypt::Encryptor;
-use crate::error::Error;
+use crate::error::{ApiMisuse, Error};
 use crate::keyring::CryptoMaterialsManager;
 use crate::provider::CryptoProvider;
+use zeroize::Zeroize;
 
 /// An I/O error of the inner reader or writer, or an ESDK error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +41,8 @@ pub enum StreamError<E> {
     Io(E),
     /// The message or the configuration failed a check.
     Esdk(Error),
+    /// The inner writer accepted no bytes (`Ok(0)`) of a non-empty write.
+    WriteZero,
 }
 
 impl<E: fmt::Debug> fmt::Display for StreamError<E> {
@@ -36,6 +50,7 @@ impl<E: fmt::Debug> fmt::Display for StreamError<E> {
         match self {
             StreamError::Io(e) => write!(f, "I/O error: {e:?}"),
             StreamError::Esdk(e) => write!(f, "{e}"),
+            StreamError::WriteZero => f.write_str("the inner writer accepted no bytes"),
         }
     }
 }
@@ -47,18 +62,41 @@ impl<E: embedded_io::Error> embedded_io::Error for StreamError<E> {
         match self {
             StreamError::Io(e) => e.kind(),
             StreamError::Esdk(_) => ErrorKind::InvalidData,
+            StreamError::WriteZero => ErrorKind::WriteZero,
         }
     }
 }
 
+/// Writes `buf[*pos..]` to `w`, advancing `*pos` by what was accepted. `Interrupted` is
+/// retried; any other error leaves the rest in place for the next call.
+fn push<W: Write>(w: &mut W, buf: &[u8], pos: &mut usize) -> Result<(), StreamError<W::Error>> {
+    while *pos < buf.len() {
+        match w.write(&buf[*pos..]) {
+            Ok(0) => return Err(StreamError::WriteZero),
+            Ok(n) => *pos += n.min(buf.len() - *pos),
+            Err(e) if embedded_io::Error::kind(&e) == ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Encrypts what is written to it into `inner`, through caller buffers. Call
 /// [`finish`](Self::finish) at the end.
+///
+/// A sealed frame that `inner` did not take whole stays pending and goes out first at the
+/// next call: `write` returns an I/O error only when it consumed nothing of its input.
 pub struct EncryptingWriter<'a, 'b, W: Write, P: CryptoProvider> {
     inner: W,
     enc: Encryptor<'a, P>,
     pending: &'b mut [u8],
     filled: usize,
     out: &'b mut [u8],
+    /// `out[out_pos..out_len]` is sealed but not yet written to `inner`.
+    out_pos: usize,
+    out_len: usize,
+    sealed_final: bool,
+    failed: Option<Error>,
 }
 
 impl<W: Write, P: CryptoProvider> fmt::Debug for EncryptingWriter<'_, '_, W, P> {
@@ -75,7 +113,8 @@ impl<'a, 'b, W: Write, P: CryptoProvider> EncryptingWriter<'a, 'b, W, P> {
     /// `frame_buf` must hold one frame; `out_buf` the header, and one frame plus overhead.
     ///
     /// # Errors
-    /// ESDK errors (including [`Error::BufferTooSmall`]) and I/O errors.
+    /// ESDK errors (including [`Error::BufferTooSmall`]) and I/O errors (after which
+    /// `inner` may hold part of a header: discard it).
     #[allow(clippy::too_many_arguments)]
     pub fn new<M: CryptoMaterialsManager + ?Sized>(
         cfg: &'a Config,
@@ -103,30 +142,70 @@ impl<'a, 'b, W: Write, P: CryptoProvider> EncryptingWriter<'a, 'b, W, P> {
         let n = enc
             .write_header(cmm, encryption_context, out_buf)
             .map_err(StreamError::Esdk)?;
-        inner.write_all(&out_buf[..n]).map_err(StreamError::Io)?;
+        push(&mut inner, &out_buf[..n], &mut 0)?;
         Ok(Self {
             inner,
             enc,
             pending,
             filled: 0,
             out: out_buf,
+            out_pos: 0,
+            out_len: 0,
+            sealed_final: false,
+            failed: None,
         })
+    }
+
+    fn fail(&mut self, e: Error) -> StreamError<W::Error> {
+        self.failed = Some(e);
+        self.pending.zeroize();
+        StreamError::Esdk(e)
+    }
+
+    fn push_out(&mut self) -> Result<(), StreamError<W::Error>> {
+        push(
+            &mut self.inner,
+            &self.out[..self.out_len],
+            &mut self.out_pos,
+        )?;
+        self.out_pos = 0;
+        self.out_len = 0;
+        Ok(())
     }
 
     /// Writes the final frame and the footer, flushes, and returns the inner writer.
     ///
     /// # Errors
-    /// ESDK and I/O errors.
+    /// ESDK and I/O errors (use [`try_finish`](Self::try_finish) to be able to retry after
+    /// an I/O error).
     pub fn finish(mut self) -> Result<W, StreamError<W::Error>> {
-        let n = self
-            .enc
-            .finish(&self.pending[..self.filled], self.out)
-            .map_err(StreamError::Esdk)?;
-        self.inner
-            .write_all(&self.out[..n])
-            .map_err(StreamError::Io)?;
-        self.inner.flush().map_err(StreamError::Io)?;
+        self.try_finish()?;
         Ok(self.inner)
+    }
+
+    /// As [`finish`](Self::finish), but keeps the writer: after an I/O error of `inner`,
+    /// call it again; it goes on where it stopped.
+    ///
+    /// # Errors
+    /// ESDK errors (sticky) and I/O errors.
+    pub fn try_finish(&mut self) -> Result<(), StreamError<W::Error>> {
+        if let Some(e) = self.failed {
+            return Err(StreamError::Esdk(e));
+        }
+        self.push_out()?;
+        if !self.sealed_final {
+            match self.enc.finish(&self.pending[..self.filled], self.out) {
+                Ok(n) => {
+                    self.out_pos = 0;
+                    self.out_len = n;
+                    self.sealed_final = true;
+                    self.pending.zeroize();
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        self.push_out()?;
+        self.inner.flush().map_err(StreamError::Io)
     }
 }
 
@@ -136,17 +215,30 @@ impl<W: Write, P: CryptoProvider> ErrorType for EncryptingWriter<'_, '_, W, P> {
 
 impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, '_, W, P> {
     fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
+        if let Some(e) = self.failed {
+            return Err(StreamError::Esdk(e));
+        }
+        // What an earlier call sealed goes out first; an error here consumed nothing.
+        self.push_out()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.sealed_final {
+            return Err(StreamError::Esdk(ApiMisuse::WrongState.into()));
+        }
         let f = self.pending.len();
-        if self.filled == f && !data.is_empty() {
+        if self.filled == f {
             // A full frame is sealed only once more data follows: the last frame is the final one.
-            let n = self
-                .enc
-                .seal_frame(self.pending, self.out)
-                .map_err(StreamError::Esdk)?;
-            self.inner
-                .write_all(&self.out[..n])
-                .map_err(StreamError::Io)?;
-            self.filled = 0;
+            match self.enc.seal_frame(self.pending, self.out) {
+                Ok(n) => {
+                    self.out_pos = 0;
+                    self.out_len = n;
+                    self.filled = 0;
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+            // On an error the sealed frame stays pending and nothing of `data` was taken.
+            self.push_out()?;
         }
         let take = (f - self.filled).min(data.len());
         self.pending[self.filled..self.filled + take].copy_from_slice(&data[..take]);
@@ -155,12 +247,27 @@ impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, '_, W, P> {
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
+        if let Some(e) = self.failed {
+            return Err(StreamError::Esdk(e));
+        }
+        self.push_out()?;
         self.inner.flush().map_err(StreamError::Io)
     }
 }
 
+/// Where a decrypting reader stands with the end of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Running,
+    /// The message verified; its final plaintext waits until the inner reader confirms
+    /// that nothing follows.
+    Check,
+    Confirmed,
+}
+
 /// Decrypts the message `inner` yields, through caller buffers; read the plaintext from it.
-/// `read` returns `Ok(0)` once the whole message verified.
+/// `read` returns `Ok(0)` once the whole message verified and the inner reader confirmed
+/// its end.
 pub struct DecryptingReader<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
 {
     inner: R,
@@ -172,7 +279,9 @@ pub struct DecryptingReader<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMateria
     out: &'b mut [u8],
     out_pos: usize,
     out_len: usize,
-    done: bool,
+    state: End,
+    failed: Option<Error>,
+    unverified: bool,
 }
 
 impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> fmt::Debug
@@ -181,7 +290,7 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> fmt::Debug
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecryptingReader")
             .field("decryptor", &self.dec)
-            .field("done", &self.done)
+            .field("state", &self.state)
             .finish()
     }
 }
@@ -210,8 +319,24 @@ impl<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
             out: out_buf,
             out_pos: 0,
             out_len: 0,
-            done: false,
+            state: End::Running,
+            failed: None,
+            unverified: false,
         }
+    }
+
+    /// Whether plaintext already returned belongs to a signed message whose signature has
+    /// not verified yet (it verifies with the last frame; discard it on an error).
+    pub fn has_unverified_plaintext(&self) -> bool {
+        self.unverified
+    }
+
+    fn fail(&mut self, e: Error) -> StreamError<R::Error> {
+        self.failed = Some(e);
+        self.out.zeroize();
+        self.out_pos = 0;
+        self.out_len = 0;
+        StreamError::Esdk(e)
     }
 
     fn fill(&mut self) -> Result<(), StreamError<R::Error>> {
@@ -225,16 +350,38 @@ impl<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
             self.end -= self.start;
             self.start = 0;
         }
-        let n = self
-            .inner
-            .read(&mut self.inbuf[self.end..])
-            .map_err(StreamError::Io)?;
+        let space = &mut self.inbuf[self.end..];
+        let n = loop {
+            match self.inner.read(space) {
+                Ok(n) => break n.min(space.len()),
+                Err(e) if embedded_io::Error::kind(&e) == ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::Io(e)),
+            }
+        };
         if n == 0 {
             let offset = self.dec.offset() + (self.end - self.start);
-            return Err(StreamError::Esdk(Error::Truncated { offset }));
+            return Err(self.fail(Error::Truncated { offset }));
         }
         self.end += n;
         Ok(())
+    }
+
+    /// Confirms that nothing follows the message. An I/O error is passed on and the check
+    /// runs again at the next call.
+    fn check_end(&mut self) -> Result<(), StreamError<R::Error>> {
+        let offset = self.dec.offset();
+        if self.end > self.start {
+            return Err(self.fail(Error::TrailingBytes { offset }));
+        }
+        let mut probe = [0u8; 1];
+        loop {
+            match self.inner.read(&mut probe) {
+                Ok(0) => return Ok(()),
+                Ok(_) => return Err(self.fail(Error::TrailingBytes { offset })),
+                Err(e) if embedded_io::Error::kind(&e) == ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::Io(e)),
+            }
+        }
     }
 }
 
@@ -249,36 +396,54 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
 {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         loop {
-            if self.out_pos < self.out_len {
+            if let Some(e) = self.failed {
+                return Err(StreamError::Esdk(e));
+            }
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            if self.out_pos < self.out_len && self.state != End::Check {
                 let n = (self.out_len - self.out_pos).min(buf.len());
                 buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
                 self.out_pos += n;
                 return Ok(n);
             }
-            if self.done || buf.is_empty() {
-                return Ok(0);
+            match self.state {
+                End::Confirmed => return Ok(0),
+                End::Check => {
+                    self.check_end()?;
+                    self.state = End::Confirmed;
+                    continue;
+                }
+                End::Running => {}
             }
             if self.end - self.start < self.need {
                 self.fill()?;
                 continue;
             }
-            let p = self
+            let p = match self
                 .dec
                 .process(&self.inbuf[self.start..self.end], self.out)
-                .map_err(StreamError::Esdk)?;
+            {
+                Ok(p) => p,
+                // The caller's buffers are too small: nothing changed.
+                Err(e @ Error::BufferTooSmall { .. }) => return Err(StreamError::Esdk(e)),
+                Err(e) => return Err(self.fail(e)),
+            };
             self.start += p.consumed;
             self.out_pos = 0;
             self.out_len = p.written;
             match p.status {
                 Status::NeedInput { min } => self.need = min,
                 Status::Done => {
-                    self.done = true;
-                    if self.end > self.start {
-                        let offset = self.dec.offset();
-                        return Err(StreamError::Esdk(Error::TrailingBytes { offset }));
-                    }
+                    self.unverified = false;
+                    self.state = End::Check;
                 }
-                Status::Header | Status::Plaintext { .. } => self.need = 1,
+                Status::Header => self.need = 1,
+                Status::Plaintext { verified } => {
+                    self.need = 1;
+                    self.unverified = !verified;
+                }
             }
         }
     }

@@ -206,6 +206,12 @@ pub enum PolicyViolation {
     PlaintextLengthBound,
     /// The frame length is 0 or otherwise not allowed for encryption.
     FrameLength,
+    /// A streaming decryptor that holds a signed message's plaintext until the signature
+    /// verifies would have to hold more than this many bytes.
+    SignedBufferLimit {
+        /// The configured limit, in bytes.
+        limit: u64,
+    },
 }
 
 /// Why a keyring or CMM failed.
@@ -530,6 +536,14 @@ impl fmt::Display for PolicyViolation {
                 f.write_str("plaintext exceeds the declared length bound")
             }
             PolicyViolation::FrameLength => f.write_str("frame length must be at least 1"),
+            PolicyViolation::SignedBufferLimit { limit } => write!(
+                f,
+                "the signed message's plaintext exceeds the {limit}-byte limit for holding it \
+                 until the signature verifies: raise the limit (with_signed_buffer_limit), \
+                 accept unverified plaintext (release_unverified_plaintext, CLI \
+                 --stream-unverified), or refuse signed messages (Config::unsigned_only, CLI \
+                 --decrypt-unsigned)"
+            ),
         }
     }
 }

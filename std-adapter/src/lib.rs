@@ -31,7 +31,8 @@ pub mod caching;
 pub mod kms;
 pub mod stream;
 pub use stream::{
-    DecryptingReader, DecryptingWriter, EncryptingWriter, decrypt_stream, encrypt_stream,
+    DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter,
+    decrypt_stream, encrypt_stream,
 };
 
 use esdk_core::error::CryptoError;

@@ -10,28 +10,52 @@
 //!
 //! Errors from the ESDK come back as [`io::Error`]s of kind `InvalidData` (or
 //! `UnexpectedEof` for a truncated message) carrying the core [`Error`]; get it back with
-//! [`esdk_error`].
+//! [`esdk_error`]. They are sticky: every later call returns the same error. An I/O error of
+//! the inner reader or writer is passed on as it is and loses nothing: the call can be
+//! retried (after `Interrupted`, which is retried internally, or `WouldBlock`), and the
+//! output stays byte-exact. An inner writer that accepts nothing (`Ok(0)`) gives `WriteZero`.
+//!
+//! # Plaintext release
+//!
+//! - The **final frame** (or a non-framed body) is released only once the end of the message
+//!   is confirmed: the reader first checks that its inner reader has no byte after the
+//!   message, and the decrypting writer holds it until [`DecryptingWriter::finish`]. Bytes
+//!   after the message are the error [`Error::TrailingBytes`] with the message length as
+//!   offset, exactly as the one-shot [`decrypt`](crate::decrypt) reports them, and nothing of
+//!   the final frame comes out.
+//! - **Unsigned** messages: regular frames are released as soon as their tag verifies.
+//! - **Signed** messages (the default suite 0x0578): the signature over the whole message
+//!   is checked only at its end, so by default the decrypting reader and writer release
+//!   nothing before it verified. They hold the plaintext in memory, up to
+//!   [`DEFAULT_SIGNED_BUFFER_LIMIT`] bytes (`with_signed_buffer_limit` changes it); a longer
+//!   message fails with [`PolicyViolation::SignedBufferLimit`]. Memory stays bounded by the
+//!   limit plus one frame.
 //!
 //! <div class="warning">
 //!
-//! With a **signed** suite (the default 0x0578), regular frames are released as soon as their
-//! tag verifies, but the signature over the whole message is checked only at the end (the
-//! final frame is released only after it). Until the stream reports its end without error,
-//! treat what you have read as unverified, and discard it if an error comes. Use
-//! [`Config::unsigned_only`](esdk_core::Config) to refuse signed messages, or the one-shot
+//! With `release_unverified_plaintext(true)`, the regular frames of a signed message are
+//! released as soon as their tag verifies, before the signature is checked. Until the
+//! stream reports its end without error, treat what you have read as unverified
+//! (`has_unverified_plaintext`), and discard it if an error comes. Alternatives: refuse
+//! signed messages with [`Config::unsigned_only`](esdk_core::Config), or use the one-shot
 //! [`decrypt`](crate::decrypt), which releases nothing before everything is verified.
 //!
 //! </div>
 
 use std::io::{self, Read, Write};
 
-use esdk_core::error::Error;
+use esdk_core::error::{ApiMisuse, Error, PolicyViolation};
 use esdk_core::{
     Config, CryptoMaterialsManager, CryptoProvider, Decryptor, EncryptOptions, Encryptor, Status,
 };
+use zeroize::Zeroize;
 
 /// Input is read in chunks of at least this size.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// How much plaintext of a signed message the decrypting reader and writer hold, by
+/// default, until its signature verifies: 64 MiB.
+pub const DEFAULT_SIGNED_BUFFER_LIMIT: usize = 64 << 20;
 
 /// Converts a core error into an `io::Error` that carries it.
 pub fn io_error(e: Error) -> io::Error {
@@ -49,17 +73,48 @@ pub fn esdk_error(e: &io::Error) -> Option<Error> {
         .copied()
 }
 
+fn write_zero(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!("the inner writer accepted no bytes of {what}"),
+    )
+}
+
+/// Writes `buf[*pos..]` to `w`, advancing `*pos` by what was accepted. `Interrupted` is
+/// retried; any other error leaves the rest in place for the next call.
+fn push(w: &mut impl Write, buf: &[u8], pos: &mut usize, what: &str) -> io::Result<()> {
+    while *pos < buf.len() {
+        match w.write(&buf[*pos..]) {
+            Ok(0) => return Err(write_zero(what)),
+            Ok(n) => *pos += n.min(buf.len() - *pos),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Encrypts what is written to it and writes the message to `inner`, one frame at a time.
 ///
 /// The header is written when the writer is created. Call [`finish`](Self::finish) at the
 /// end: it writes the final frame and the footer. A writer dropped without `finish` leaves an
 /// incomplete message that every decryptor rejects as truncated (never a shorter valid one).
+///
+/// A sealed frame that the inner writer did not take whole stays pending and goes out first
+/// at the next call, so a failed or short write of `inner` loses nothing: `write` returns
+/// the error only when it consumed nothing of its input, and otherwise the count consumed.
 pub struct EncryptingWriter<'a, W: Write, P: CryptoProvider> {
     inner: W,
     enc: Encryptor<'a, P>,
     frame_len: usize,
     pending: Vec<u8>,
     out: Vec<u8>,
+    /// `out[out_pos..out_len]` is sealed but not yet written to `inner`.
+    out_pos: usize,
+    out_len: usize,
+    /// The final frame and footer are sealed (into `out`).
+    sealed_final: bool,
+    failed: Option<Error>,
     written: u64,
 }
 
@@ -77,7 +132,8 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
     /// Gets the materials from `cmm`, writes the header to `inner`, and returns the writer.
     ///
     /// # Errors
-    /// ESDK errors (policy, keyring) and I/O errors of `inner`.
+    /// ESDK errors (policy, keyring) and I/O errors of `inner`. After an I/O error `inner`
+    /// may hold part of a header: discard it (no plaintext was taken yet).
     pub fn new<M: CryptoMaterialsManager + ?Sized>(
         cfg: &'a Config,
         provider: &'a P,
@@ -108,7 +164,7 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
                 Err(e) => return Err(io_error(e)),
             }
         };
-        inner.write_all(&out[..n])?;
+        push(&mut inner, &out[..n], &mut 0, "the header")?;
         let frame_len = opts.frame_length as usize;
         let out_len = enc
             .finish_len(frame_len)
@@ -121,41 +177,85 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
             frame_len,
             pending: Vec::with_capacity(frame_len),
             out,
+            out_pos: 0,
+            out_len: 0,
+            sealed_final: false,
+            failed: None,
             written: n as u64,
         })
     }
 
+    fn fail(&mut self, e: Error) -> io::Error {
+        self.failed = Some(e);
+        self.pending.zeroize();
+        io_error(e)
+    }
+
+    /// Writes the pending sealed bytes to `inner`.
+    fn push_out(&mut self) -> io::Result<()> {
+        let before = self.out_pos;
+        let r = push(
+            &mut self.inner,
+            &self.out[..self.out_len],
+            &mut self.out_pos,
+            "the message",
+        );
+        self.written += (self.out_pos - before) as u64;
+        r?;
+        self.out_pos = 0;
+        self.out_len = 0;
+        Ok(())
+    }
+
+    /// Seals one regular frame into `out` (which holds nothing pending).
     fn seal(&mut self, chunk_from_pending: bool, data: &[u8]) -> io::Result<()> {
         let chunk = if chunk_from_pending {
             &self.pending[..]
         } else {
             data
         };
-        let n = self
-            .enc
-            .seal_frame(chunk, &mut self.out)
-            .map_err(io_error)?;
-        self.inner.write_all(&self.out[..n])?;
-        self.written += n as u64;
-        Ok(())
+        match self.enc.seal_frame(chunk, &mut self.out) {
+            Ok(n) => {
+                self.out_pos = 0;
+                self.out_len = n;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     /// Writes the final frame and the footer, flushes, and returns the inner writer.
     ///
     /// # Errors
-    /// ESDK errors (signing) and I/O errors of `inner`.
+    /// ESDK errors (signing) and I/O errors of `inner` (use [`try_finish`](Self::try_finish)
+    /// to be able to retry after one).
     pub fn finish(mut self) -> io::Result<W> {
-        self.finish_in_place()?;
+        self.try_finish()?;
         Ok(self.inner)
     }
 
-    fn finish_in_place(&mut self) -> io::Result<()> {
-        let n = self
-            .enc
-            .finish(&self.pending, &mut self.out)
-            .map_err(io_error)?;
-        self.inner.write_all(&self.out[..n])?;
-        self.written += n as u64;
+    /// As [`finish`](Self::finish), but keeps the writer: after an I/O error of `inner`
+    /// (`WouldBlock`, ...), call it again; it goes on where it stopped.
+    ///
+    /// # Errors
+    /// ESDK errors (signing, sticky) and I/O errors of `inner`.
+    pub fn try_finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.failed {
+            return Err(io_error(e));
+        }
+        self.push_out()?;
+        if !self.sealed_final {
+            match self.enc.finish(&self.pending, &mut self.out) {
+                Ok(n) => {
+                    self.out_pos = 0;
+                    self.out_len = n;
+                    self.sealed_final = true;
+                    self.pending.zeroize();
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        self.push_out()?;
         self.inner.flush()
     }
 
@@ -166,31 +266,94 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
 }
 
 impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, W, P> {
-    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
-        let total = data.len();
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(e) = self.failed {
+            return Err(io_error(e));
+        }
+        // What an earlier call sealed goes out first; an error here consumed nothing.
+        self.push_out()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.sealed_final {
+            return Err(io_error(ApiMisuse::WrongState.into()));
+        }
         let f = self.frame_len;
+        let mut used = 0;
         // A full buffered frame is sealed only when more data follows: the last frame is
         // always the final frame, full when the plaintext is an exact multiple.
-        while !data.is_empty() {
+        while used < data.len() {
             if self.pending.len() == f {
                 self.seal(true, &[])?;
                 self.pending.clear();
-            }
-            if self.pending.is_empty() && data.len() > f {
+            } else if self.pending.is_empty() && data.len() - used > f {
                 // Straight from the caller's slice: no copy into the buffer.
-                self.seal(false, &data[..f])?;
-                data = &data[f..];
+                self.seal(false, &data[used..used + f])?;
+                used += f;
+            } else {
+                let take = (f - self.pending.len()).min(data.len() - used);
+                self.pending.extend_from_slice(&data[used..used + take]);
+                used += take;
                 continue;
             }
-            let take = (f - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
+            // A sealed frame: hand it on. On an error it stays pending; report the error
+            // only if nothing of `data` was consumed (else the next call reports it).
+            if let Err(e) = self.push_out() {
+                return if used == 0 { Err(e) } else { Ok(used) };
+            }
         }
-        Ok(total)
+        Ok(used)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.failed {
+            return Err(io_error(e));
+        }
+        self.push_out()?;
         self.inner.flush()
+    }
+}
+
+/// Plaintext produced but not yet handed on: `buf[pos..len]` (`buf` beyond `len` is room).
+#[derive(Default)]
+struct Plain {
+    buf: Vec<u8>,
+    len: usize,
+    pos: usize,
+}
+
+impl Plain {
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos == self.len
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.len {
+            self.pos = 0;
+            self.len = 0;
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        let end = self.len + data.len();
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        self.buf[self.len..end].copy_from_slice(data);
+        self.len = end;
+    }
+
+    /// Drops everything, zeroizing it (plaintext that must not come out).
+    fn wipe(&mut self) {
+        self.buf.zeroize();
+        self.buf = Vec::new();
+        self.len = 0;
+        self.pos = 0;
     }
 }
 
@@ -202,15 +365,29 @@ struct Pump<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
     end: usize,
     /// Input length the decryptor needs before its next step.
     need: usize,
+    /// Output room the decryptor asked for last (`BufferTooSmall`).
+    room: usize,
     unverified: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
     NeedInput,
+    /// The header was processed (the suite is known now).
+    Header,
     /// Plaintext of a regular frame.
     Plaintext(usize),
-    /// The message is complete; the final frame's plaintext.
+    /// The message is complete and verified; the final frame's plaintext.
     Done(usize),
+}
+
+impl Event {
+    fn written(self) -> usize {
+        match self {
+            Event::Plaintext(n) | Event::Done(n) => n,
+            Event::NeedInput | Event::Header => 0,
+        }
+    }
 }
 
 impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
@@ -221,12 +398,18 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
             start: 0,
             end: 0,
             need: 1,
+            room: 0,
             unverified: false,
         }
     }
 
     fn available(&self) -> usize {
         self.end - self.start
+    }
+
+    /// Whether the message is signed (known once the header is processed).
+    fn signed(&self) -> bool {
+        self.dec.suite().is_some_and(|s| s.signature().is_some())
     }
 
     /// How many more bytes of input to accept next: at least [`READ_CHUNK`] (fewer reads),
@@ -261,27 +444,59 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
 
     /// One step of the decryptor on the buffered input, writing plaintext to `out`.
     fn step(&mut self, out: &mut [u8]) -> Result<Event, Error> {
-        loop {
-            if self.available() < self.need {
-                return Ok(Event::NeedInput);
+        if self.available() < self.need {
+            return Ok(Event::NeedInput);
+        }
+        let p = self.dec.process(&self.buf[self.start..self.end], out)?;
+        self.start += p.consumed;
+        match p.status {
+            Status::NeedInput { min } => {
+                self.need = min;
+                Ok(Event::NeedInput)
             }
-            let p = self.dec.process(&self.buf[self.start..self.end], out)?;
-            self.start += p.consumed;
-            match p.status {
-                Status::NeedInput { min } => {
-                    self.need = min;
-                    return Ok(Event::NeedInput);
+            Status::Header => {
+                self.need = 1;
+                Ok(Event::Header)
+            }
+            Status::Plaintext { verified } => {
+                self.need = 1;
+                self.unverified = !verified;
+                Ok(Event::Plaintext(p.written))
+            }
+            Status::Done => {
+                self.unverified = false;
+                Ok(Event::Done(p.written))
+            }
+        }
+    }
+
+    /// One step, appending its plaintext to `plain` (grown as the decryptor asks, with its
+    /// capacity doubling up to `cap_hint`, then exactly).
+    fn step_append(&mut self, plain: &mut Plain, cap_hint: usize) -> Result<Event, Error> {
+        if self.available() < self.need {
+            return Ok(Event::NeedInput);
+        }
+        loop {
+            let want = plain.len + self.room;
+            if plain.buf.len() < want {
+                let cap = plain.buf.capacity();
+                if want > cap {
+                    let target = want.max(cap.saturating_mul(2).min(cap_hint));
+                    plain.buf.reserve_exact(target - plain.buf.len());
                 }
-                Status::Header => self.need = 1,
-                Status::Plaintext { verified } => {
-                    self.need = 1;
-                    self.unverified = !verified;
-                    return Ok(Event::Plaintext(p.written));
+                plain.buf.resize(want, 0);
+            }
+            let space = &mut plain.buf[plain.len..];
+            let tried = space.len();
+            match self.step(space) {
+                Ok(ev) => {
+                    plain.len += ev.written();
+                    return Ok(ev);
                 }
-                Status::Done => {
-                    self.unverified = false;
-                    return Ok(Event::Done(p.written));
+                Err(Error::BufferTooSmall { required }) if required > tried => {
+                    self.room = required;
                 }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -293,20 +508,34 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
     }
 }
 
+/// Where a decrypting reader stands with the end of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Frames are coming.
+    Running,
+    /// The message verified; its final plaintext waits until the inner reader confirms
+    /// that nothing follows.
+    Check,
+    /// The end is confirmed: what is left in the buffer may go out.
+    Confirmed,
+}
+
 /// Decrypts a message read from `inner`; read the plaintext from it.
 ///
 /// Memory is bounded by the frame length (plus the header): one frame of input and one of
-/// output. Reading returns `Ok(0)` only once the whole message, footer included, verified and
-/// the inner reader is exhausted; bytes after the message are an error. See the module's
-/// warning about signed messages.
+/// output; for a signed message, plus the plaintext held until the signature verifies (at
+/// most the signed buffer limit, see the [module docs](self)). Reading returns `Ok(0)` only
+/// once the whole message, footer included, verified and the inner reader is exhausted;
+/// bytes after the message are an error and the final frame then never comes out.
 pub struct DecryptingReader<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
     inner: R,
     pump: Pump<'a, P, M>,
-    out: Vec<u8>,
-    out_pos: usize,
-    out_len: usize,
-    done: bool,
+    plain: Plain,
+    end: End,
     failed: Option<Error>,
+    release_unverified: bool,
+    limit: usize,
+    released_unverified: bool,
 }
 
 impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::Debug
@@ -315,7 +544,8 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::D
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DecryptingReader")
             .field("decryptor", &self.pump.dec)
-            .field("done", &self.done)
+            .field("end", &self.end)
+            .field("held", &(self.plain.len - self.plain.pos))
             .finish()
     }
 }
@@ -324,7 +554,8 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
     DecryptingReader<'a, R, P, M>
 {
     /// A reader decrypting the message that `inner` yields. `reproduced_context` as in
-    /// [`Decryptor::new`].
+    /// [`Decryptor::new`]. A signed message's plaintext is held until its signature
+    /// verifies (see [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
     pub fn new(
         cfg: &'a Config,
         provider: &'a P,
@@ -335,17 +566,37 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         Self {
             inner,
             pump: Pump::new(Decryptor::new(cfg, provider, cmm, reproduced_context)),
-            out: Vec::new(),
-            out_pos: 0,
-            out_len: 0,
-            done: false,
+            plain: Plain::default(),
+            end: End::Running,
             failed: None,
+            release_unverified: false,
+            limit: DEFAULT_SIGNED_BUFFER_LIMIT,
+            released_unverified: false,
         }
     }
 
-    /// Whether plaintext already returned is not yet covered by a verified signature.
+    /// With `true`, the regular frames of a signed message are released as soon as their
+    /// tag verifies, before the signature over the message is checked (streaming in memory
+    /// bounded by the frame length). Default `false`: nothing of a signed message comes out
+    /// before its signature verified. See the module's warning.
+    pub fn release_unverified_plaintext(mut self, yes: bool) -> Self {
+        self.release_unverified = yes;
+        self
+    }
+
+    /// How many bytes of a signed message's plaintext to hold until its signature verifies
+    /// (default [`DEFAULT_SIGNED_BUFFER_LIMIT`]); beyond, reading fails with
+    /// [`PolicyViolation::SignedBufferLimit`]. The final frame, which verifies with the
+    /// signature, does not count.
+    pub fn with_signed_buffer_limit(mut self, bytes: usize) -> Self {
+        self.limit = bytes;
+        self
+    }
+
+    /// Whether plaintext already returned is not yet covered by a verified signature (only
+    /// possible with [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
     pub fn has_unverified_plaintext(&self) -> bool {
-        self.pump.unverified && !self.done
+        self.released_unverified && self.pump.unverified
     }
 
     /// The suite of the message, once its header was read.
@@ -358,11 +609,19 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         self.inner
     }
 
+    /// Whether plaintext is held back until the signature verifies.
+    fn holding(&self) -> bool {
+        !self.release_unverified && self.pump.signed()
+    }
+
     fn fail(&mut self, e: Error) -> io::Error {
         self.failed = Some(e);
+        self.plain.wipe();
         io_error(e)
     }
 
+    /// Confirms that the inner reader has nothing after the message. An I/O error (other
+    /// than `Interrupted`) is passed on and the check runs again at the next call.
     fn check_end(&mut self) -> io::Result<()> {
         let offset = self.pump.dec.offset();
         if self.pump.available() > 0 {
@@ -373,10 +632,38 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
             match self.inner.read(&mut probe) {
                 Ok(0) => return Ok(()),
                 Ok(_) => return Err(self.fail(Error::TrailingBytes { offset })),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Reads more input. An I/O error (other than `Interrupted`) is passed on and loses
+    /// nothing; the end of input is the error `Truncated`.
+    fn fill(&mut self) -> io::Result<()> {
+        let room = self.pump.next_room();
+        let space = self.pump.space(room);
+        let got = loop {
+            match self.inner.read(space) {
+                Ok(n) => break n.min(space.len()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if got == 0 {
+            let e = self.pump.truncated();
+            return Err(self.fail(e));
+        }
+        self.pump.commit(got);
+        Ok(())
+    }
+
+    fn hand_out(&mut self, buf: &mut [u8]) -> usize {
+        let p = self.plain.pending();
+        let n = p.len().min(buf.len());
+        buf[..n].copy_from_slice(&p[..n]);
+        self.plain.consume(n);
+        n
     }
 }
 
@@ -384,66 +671,74 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
     for DecryptingReader<'_, R, P, M>
 {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(e) = self.failed {
-            return Err(io_error(e));
-        }
         loop {
-            if self.out_pos < self.out_len {
-                let n = (self.out_len - self.out_pos).min(buf.len());
-                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
-                self.out_pos += n;
-                return Ok(n);
+            if let Some(e) = self.failed {
+                return Err(io_error(e));
             }
-            if self.done || buf.is_empty() {
+            if buf.is_empty() {
                 return Ok(0);
             }
-            // Decrypt straight into the caller's buffer when the frame fits, else into ours.
-            let direct = self.pump.step(buf);
-            let ev = match direct {
-                Err(Error::BufferTooSmall { required }) => {
-                    if self.out.len() < required {
-                        self.out.resize(required, 0);
-                    }
-                    match self.pump.step(&mut self.out) {
-                        Ok(Event::Plaintext(n)) => {
-                            self.out_pos = 0;
-                            self.out_len = n;
-                            continue;
-                        }
-                        Ok(Event::Done(n)) => {
-                            self.out_pos = 0;
-                            self.out_len = n;
-                            self.done = true;
-                            self.check_end()?;
-                            continue;
-                        }
-                        other => other,
-                    }
+            let holding = self.holding();
+            let releasable = match self.end {
+                End::Running => !holding,
+                End::Check => false,
+                End::Confirmed => true,
+            };
+            if releasable && !self.plain.is_empty() {
+                if self.pump.unverified {
+                    self.released_unverified = true;
                 }
-                other => other,
+                return Ok(self.hand_out(buf));
+            }
+            match self.end {
+                End::Confirmed => return Ok(0),
+                End::Check => {
+                    self.check_end()?;
+                    self.end = End::Confirmed;
+                    continue;
+                }
+                End::Running => {}
+            }
+            let direct = !holding && self.plain.is_empty() && buf.len() >= self.pump.room;
+            let ev = if direct {
+                // Straight into the caller's buffer when the frame fits.
+                match self.pump.step(buf) {
+                    Err(Error::BufferTooSmall { required }) if required > buf.len() => {
+                        self.pump.room = required;
+                        continue;
+                    }
+                    Ok(Event::Done(n)) => {
+                        // Not released before the end is confirmed.
+                        self.plain.push(&buf[..n]);
+                        buf[..n].zeroize();
+                        Ok(Event::Done(n))
+                    }
+                    r => r,
+                }
+            } else {
+                let hint = if holding {
+                    self.limit.saturating_add(self.pump.room)
+                } else {
+                    0
+                };
+                self.pump.step_append(&mut self.plain, hint)
             };
             match ev {
-                Ok(Event::Plaintext(0)) => continue,
-                Ok(Event::Plaintext(n)) => return Ok(n),
-                Ok(Event::Done(n)) => {
-                    self.done = true;
-                    self.check_end()?;
+                Ok(Event::Header) | Ok(Event::Plaintext(0)) => {}
+                Ok(Event::Plaintext(n)) if direct => {
+                    if self.pump.unverified {
+                        self.released_unverified = true;
+                    }
                     return Ok(n);
                 }
-                Ok(Event::NeedInput) => {
-                    let room = self.pump.next_room();
-                    let space = self.pump.space(room);
-                    let n = match self.inner.read(space) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    if n == 0 {
-                        let e = self.pump.truncated();
-                        return Err(self.fail(e));
+                Ok(Event::Plaintext(_)) => {
+                    if holding && self.plain.len > self.limit {
+                        let limit = self.limit as u64;
+                        return Err(self.fail(PolicyViolation::SignedBufferLimit { limit }.into()));
                     }
-                    self.pump.commit(n);
                 }
+                Ok(Event::Done(_)) => self.end = End::Check,
+                Ok(Event::NeedInput) => self.fill()?,
                 Err(e) => return Err(self.fail(e)),
             }
         }
@@ -451,14 +746,26 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
 }
 
 /// Decrypts a message written to it and writes the plaintext to `inner`. Call
-/// [`finish`](Self::finish) at the end: it fails if the message was incomplete. See the
-/// module's warning about signed messages.
+/// [`finish`](Self::finish) at the end: it fails if the message was incomplete, and it
+/// writes the final frame's plaintext (held until then, so that bytes written after the
+/// message fail before any of it comes out). A signed message's plaintext is held until its
+/// signature verifies; see the [module docs](self).
+///
+/// Plaintext that the inner writer did not take stays pending and goes out first at the
+/// next call: `write` reports an I/O error of `inner` only when it consumed nothing of its
+/// input (else the next call reports it), so nothing is lost or duplicated.
 pub struct DecryptingWriter<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
     inner: W,
     pump: Pump<'a, P, M>,
-    out: Vec<u8>,
+    plain: Plain,
+    /// The message verified; `plain` holds its last plaintext until `finish`.
     done: bool,
+    /// `finish` confirmed the end: `plain` may go out.
+    confirmed: bool,
     failed: Option<Error>,
+    release_unverified: bool,
+    limit: usize,
+    released_unverified: bool,
 }
 
 impl<W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::Debug
@@ -468,6 +775,7 @@ impl<W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::
         f.debug_struct("DecryptingWriter")
             .field("decryptor", &self.pump.dec)
             .field("done", &self.done)
+            .field("held", &(self.plain.len - self.plain.pos))
             .finish()
     }
 }
@@ -486,42 +794,122 @@ impl<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         Self {
             inner,
             pump: Pump::new(Decryptor::new(cfg, provider, cmm, reproduced_context)),
-            out: Vec::new(),
+            plain: Plain::default(),
             done: false,
+            confirmed: false,
             failed: None,
+            release_unverified: false,
+            limit: DEFAULT_SIGNED_BUFFER_LIMIT,
+            released_unverified: false,
         }
     }
 
-    /// Checks that the whole message arrived and verified; returns the inner writer.
+    /// As [`DecryptingReader::release_unverified_plaintext`]: with `true`, the regular
+    /// frames of a signed message go to `inner` before the signature is checked.
+    pub fn release_unverified_plaintext(mut self, yes: bool) -> Self {
+        self.release_unverified = yes;
+        self
+    }
+
+    /// As [`DecryptingReader::with_signed_buffer_limit`].
+    pub fn with_signed_buffer_limit(mut self, bytes: usize) -> Self {
+        self.limit = bytes;
+        self
+    }
+
+    /// Whether plaintext already written to `inner` is not yet covered by a verified
+    /// signature (only possible with
+    /// [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
+    pub fn has_unverified_plaintext(&self) -> bool {
+        self.released_unverified && self.pump.unverified
+    }
+
+    /// Checks that the whole message arrived and verified, writes the last plaintext,
+    /// flushes, and returns the inner writer.
     ///
     /// # Errors
-    /// A truncated message, or the error that stopped decryption earlier.
+    /// A truncated message, or the error that stopped decryption earlier; I/O errors of
+    /// `inner` (use [`try_finish`](Self::try_finish) to be able to retry after one).
     pub fn finish(mut self) -> io::Result<W> {
-        if let Some(e) = self.failed {
-            return Err(io_error(e));
-        }
-        if !self.done {
-            return Err(io_error(self.pump.truncated()));
-        }
-        self.inner.flush()?;
+        self.try_finish()?;
         Ok(self.inner)
     }
 
+    /// As [`finish`](Self::finish), but keeps the writer: after an I/O error of `inner`,
+    /// call it again; it goes on where it stopped.
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish).
+    pub fn try_finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.failed {
+            return Err(io_error(e));
+        }
+        self.drain()?;
+        if !self.done {
+            let e = self.pump.truncated();
+            return Err(self.fail(e));
+        }
+        self.confirmed = true;
+        self.push_out()?;
+        self.inner.flush()
+    }
+
+    fn holding(&self) -> bool {
+        !self.release_unverified && self.pump.signed()
+    }
+
+    fn fail(&mut self, e: Error) -> io::Error {
+        self.failed = Some(e);
+        self.plain.wipe();
+        io_error(e)
+    }
+
+    /// Writes the pending plaintext to `inner`.
+    fn push_out(&mut self) -> io::Result<()> {
+        if self.pump.unverified && !self.plain.is_empty() {
+            self.released_unverified = true;
+        }
+        let mut pos = self.plain.pos;
+        let r = push(
+            &mut self.inner,
+            &self.plain.buf[..self.plain.len],
+            &mut pos,
+            "the plaintext",
+        );
+        self.plain.consume(pos - self.plain.pos);
+        r
+    }
+
+    /// Hands on what may go out and decrypts the buffered input until more is needed.
     fn drain(&mut self) -> io::Result<()> {
         loop {
-            match self.pump.step(&mut self.out) {
-                Ok(Event::Plaintext(n)) => self.inner.write_all(&self.out[..n])?,
-                Ok(Event::Done(n)) => {
-                    self.inner.write_all(&self.out[..n])?;
-                    self.done = true;
-                    return Ok(());
+            let holding = self.holding();
+            if self.confirmed || (!self.done && !holding) {
+                self.push_out()?;
+            }
+            if self.done {
+                if self.pump.available() > 0 {
+                    let offset = self.pump.dec.offset();
+                    return Err(self.fail(Error::TrailingBytes { offset }));
                 }
+                return Ok(());
+            }
+            let hint = if holding {
+                self.limit.saturating_add(self.pump.room)
+            } else {
+                0
+            };
+            match self.pump.step_append(&mut self.plain, hint) {
+                Ok(Event::Header) => {}
+                Ok(Event::Plaintext(_)) => {
+                    if holding && self.plain.len > self.limit {
+                        let limit = self.limit as u64;
+                        return Err(self.fail(PolicyViolation::SignedBufferLimit { limit }.into()));
+                    }
+                }
+                Ok(Event::Done(_)) => self.done = true,
                 Ok(Event::NeedInput) => return Ok(()),
-                Err(Error::BufferTooSmall { required }) => self.out.resize(required, 0),
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Err(io_error(e));
-                }
+                Err(e) => return Err(self.fail(e)),
             }
         }
     }
@@ -534,15 +922,15 @@ impl<W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Write
         if let Some(e) = self.failed {
             return Err(io_error(e));
         }
+        // Hand on what is pending and decrypt what is buffered before taking more: memory
+        // stays bounded, and an error here consumed nothing of `data`.
+        self.drain()?;
+        if data.is_empty() {
+            return Ok(0);
+        }
         if self.done {
-            if data.is_empty() {
-                return Ok(0);
-            }
-            let e = Error::TrailingBytes {
-                offset: self.pump.dec.offset() + self.pump.available(),
-            };
-            self.failed = Some(e);
-            return Err(io_error(e));
+            let offset = self.pump.dec.offset() + self.pump.available();
+            return Err(self.fail(Error::TrailingBytes { offset }));
         }
         // Accept no more than `next_room` (one read chunk, or what the next step needs but
         // at most doubling the buffer), so memory stays bounded by the frame length and by
@@ -551,18 +939,19 @@ impl<W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Write
         let space = self.pump.space(take);
         space[..take].copy_from_slice(&data[..take]);
         self.pump.commit(take);
-        self.drain()?;
-        if self.done && self.pump.available() > 0 {
-            let e = Error::TrailingBytes {
-                offset: self.pump.dec.offset(),
-            };
-            self.failed = Some(e);
-            return Err(io_error(e));
+        match self.drain() {
+            Err(e) if self.failed.is_some() => Err(e),
+            // An I/O error of `inner` after `data` was taken: the plaintext stays pending
+            // and the next call hands it on or reports the error again.
+            _ => Ok(take),
         }
-        Ok(take)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.failed {
+            return Err(io_error(e));
+        }
+        self.drain()?;
         self.inner.flush()
     }
 }
@@ -589,13 +978,15 @@ pub fn encrypt_stream<M: CryptoMaterialsManager + ?Sized, R: Read, W: Write>(
         writer,
     )?;
     io::copy(&mut reader, &mut w)?;
-    w.finish_in_place()?;
+    w.try_finish()?;
     Ok(w.written)
 }
 
 /// Decrypts the message `reader` yields into `writer` with the default provider; returns the
-/// plaintext length. With a signed message, what was written before an error is unverified:
-/// discard it (write to a temporary file and rename on success).
+/// plaintext length. A signed message's plaintext is held (up to
+/// [`DEFAULT_SIGNED_BUFFER_LIMIT`]) until its signature verified, so nothing unverified
+/// reaches `writer`; an unsigned message's regular frames are written as they verify (on an
+/// error, discard what was written: write to a temporary file and rename on success).
 ///
 /// # Errors
 /// ESDK and I/O errors.

@@ -350,12 +350,22 @@ pub async fn prepare_decrypt(
 /// `DecryptingReader::new(cfg, &DEFAULT_PROVIDER, &prepared, reproduced,
 /// Cursor::new(header).chain(reader))`.
 ///
+/// The header is parsed incrementally (linear time however it arrives) and read in pieces
+/// that at most double what already arrived, so memory follows the bytes received, never a
+/// length the header claims.
+///
 /// # Errors
-/// I/O errors; format errors; `Truncated` when the input ends inside the header.
+/// I/O errors (`Interrupted` is retried; after any other error the bytes already taken
+/// from `reader` are lost with the `Vec`: start over on the whole input); format errors;
+/// `Truncated` when the input ends inside the header.
 pub fn read_header<R: Read>(cfg: &Config, reader: &mut R) -> Result<Vec<u8>, Error> {
-    let mut buf = Vec::new();
+    /// The first piece, and the least one after it.
+    const FIRST: usize = 4096;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut have = 0usize;
+    let mut progress = header::ParseProgress::default();
     loop {
-        let need = match header::parse(&buf, limits(cfg))? {
+        let need = match header::parse_from(&buf[..have], limits(cfg), &mut progress)? {
             Parsed::Complete(h) => {
                 let n = h.bytes.len();
                 buf.truncate(n);
@@ -363,15 +373,15 @@ pub fn read_header<R: Read>(cfg: &Config, reader: &mut R) -> Result<Vec<u8>, Err
             }
             Parsed::Need(n) => n,
         };
-        let have = buf.len();
-        buf.resize(need.max(have + 1), 0);
-        let mut at = have;
-        while at < buf.len() {
-            match reader.read(&mut buf[at..]) {
+        // `need` ends a field of the header, so reading up to it never reads past it.
+        while have < need {
+            let room = (need - have).min(have.max(FIRST));
+            buf.resize(have + room, 0);
+            match reader.read(&mut buf[have..]) {
                 Ok(0) => {
-                    return Err(Error::Core(esdk_core::Error::Truncated { offset: at }));
+                    return Err(Error::Core(esdk_core::Error::Truncated { offset: have }));
                 }
-                Ok(n) => at += n,
+                Ok(n) => have += n.min(room),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::Io(e)),
             }
