@@ -15,7 +15,7 @@ run() {
   log=$(cargo test --target "$T" "$@" 2>&1) || { echo "$log" | tail -40; echo "test-32bit: FAILED: $*"; exit 1; }
   echo "$log" | grep -E '^(test result|lengths:)' || true
   local n
-  n=$(echo "$log" | grep -E '^test result' | sed -E 's/.* ([0-9]+) passed.*/\1/' | paste -sd+ | bc)
+  n=$(echo "$log" | grep -E '^test result' | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{ s += $1 } END { print s + 0 }')
   total=$((total + n))
 }
 run -p esdk-core --features embedded-io,rustcrypto -- --nocapture

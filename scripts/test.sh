@@ -27,18 +27,27 @@ size firmware/target/thumbv7em-none-eabihf/release/{esdk-firmware-probe,probe-ei
 step "unit, integration and doc tests (includes the Rust <-> Python interop matrix)"
 bash scripts/python-peer.sh >/dev/null
 # esdk-pkcs11 needs a token: it runs below against SoftHSM2 and Kryoptic.
-cargo test --workspace --exclude esdk-pkcs11
-# Issue #8's robustness suites again (about 20 s), with their counts shown: the tamper sweep,
-# the resource limits, the secret redaction and the round-trip property (core, std, CLI).
-robust_log="$(mktemp)"
-# (Same package selection as above, so nothing is rebuilt.)
-cargo test --workspace --exclude esdk-pkcs11 --test tamper_sweep --test hostile --test secrets \
-    --test proptest_roundtrip --test fuzz_regressions -- --nocapture >"$robust_log" 2>&1 \
-    || { cat "$robust_log"; exit 1; }
-grep -E '^(     Running|tamper sweep|round-trip property|hostile: small limits|fuzz regressions|test result)' \
-    "$robust_log"
-rm -f "$robust_log"
-cargo test -p esdk-core --features embedded-io --test eio
+# One run with the output kept: the counts the suites print are shown after it (a failure
+# shows its messages and the end of the log).
+test_log="$(mktemp)"
+if ! cargo test --workspace --exclude esdk-pkcs11 -- --nocapture >"$test_log" 2>&1; then
+  grep -E 'panicked|^FAIL|^failures:|test result: FAILED|^error' "$test_log" | head -60
+  echo "--- end of the log:"; tail -60 "$test_log"; exit 1
+fi
+grep -cE '^test result: ok' "$test_log" | sed 's/^/test binaries and doc-test groups passed: /'
+awk '/^test result: ok/ { p += $4; i += $8 } END { print "tests passed: " p ", ignored: " i }' "$test_log"
+# The counts of the suites that check many cases each: official vectors in every mode under
+# both providers (#13), exact negative-vector errors, release recording, the tamper sweep,
+# hostile headers (work counted) and resource limits (#14), fault injection (#14), secrets
+# (Debug and memory), no allocation from a cold start, round-trip properties, fuzz regressions.
+grep -E '^(all modes, both providers|negative-vector expectations|truncations|recorded releases|tamper sweep|round-trip property|hostile|fault injection|secrets \(memory\): [0-9]+ checks|no-alloc: [0-9]+ cases|fuzz regressions|python-4.0.7 raw-AES vectors)' \
+    "$test_log" | sort | uniq
+rm -f "$test_log"
+cargo test -p esdk-core --features embedded-io --test eio --test eio_faults -- --nocapture 2>&1 \
+    | grep -E '^(test result|eio faults|fault injection)'
+
+step "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32"
+bash scripts/test-32bit.sh
 
 step "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)"
 bash scripts/fuzz-smoke.sh

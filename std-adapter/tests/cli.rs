@@ -869,12 +869,41 @@ fn tampered_or_truncated_messages_fail_with_code_1_and_leave_no_output() {
             ],
         )
         .fails(1, "'pt'");
-        // To stdout, the failure says the output is unverified.
-        esdk(
+        // To stdout: a signed message's plaintext is held until its signature verifies, so
+        // nothing reaches stdout; an unsigned one's verified frames before the damage do.
+        // With --stream-unverified the signed frames stream too, and the failure says that
+        // what was written is unverified.
+        let out = esdk(
             p,
             &["decrypt", "--raw-aes-key", "k.bin", "-i", "bad", "-o", "-"],
         )
+        .fails(1, "'bad'");
+        // Whole frames before the flipped byte (the header is well under 1 KiB).
+        let frames_before = (mid - 1024) / (4096 + 32) * 4096;
+        if suite == "0x0578" {
+            assert!(
+                out.stdout.is_empty(),
+                "signed plaintext reached stdout unverified"
+            );
+            assert!(!out.stderr.contains("unverified"), "{}", out.stderr);
+        } else {
+            assert!(out.stdout.len() >= frames_before && pt.starts_with(&out.stdout));
+        }
+        let out = esdk(
+            p,
+            &[
+                "decrypt",
+                "--raw-aes-key",
+                "k.bin",
+                "--stream-unverified",
+                "-i",
+                "bad",
+                "-o",
+                "-",
+            ],
+        )
         .fails(1, "unverified");
+        assert!(out.stdout.len() >= frames_before && pt.starts_with(&out.stdout));
     }
     // Nothing but our files in the directory: no temporary files.
     assert_eq!(names(p), ["bad", "ct", "k.bin", "long", "pt", "short"]);

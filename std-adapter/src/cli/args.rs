@@ -126,6 +126,19 @@ pub(crate) struct DecryptArgs {
     #[arg(long)]
     pub decrypt_unsigned: bool,
 
+    /// For stdout and other non-regular outputs: stream the plaintext of a signed message as
+    /// its frames verify, before the signature at its end is checked (what was written before
+    /// a failure is unverified). Without it such plaintext is held in memory until the
+    /// signature verifies (see --signed-buffer-limit). Regular files are unaffected.
+    #[arg(long)]
+    pub stream_unverified: bool,
+
+    /// Most plaintext of a signed message held in memory for stdout and other non-regular
+    /// outputs until its signature verifies; a larger message is refused (exit 1) with what to
+    /// do instead.
+    #[arg(long, value_name = "BYTES", default_value_t = esdk::stream::DEFAULT_SIGNED_BUFFER_LIMIT)]
+    pub signed_buffer_limit: usize,
+
     /// Refuse messages whose body is larger than this: the frame length of a framed
     /// message, the content length of a non-framed one.
     #[arg(long, value_name = "BYTES")]

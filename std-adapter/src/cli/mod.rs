@@ -105,13 +105,31 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
             let opts = EncryptOptions::new()
                 .with_suite(suite)
                 .with_frame_length(a.frame_length);
-            crypt(Mode::Encrypt, &a.common, sub, cfg, opts)
+            crypt(
+                Mode::Encrypt,
+                &a.common,
+                sub,
+                cfg,
+                opts,
+                run::SignedRelease::default(),
+            )
         }
         Command::Decrypt(a) => {
             let mut cfg = config(&a.common);
             cfg.unsigned_only = a.decrypt_unsigned;
             cfg.max_body_len = a.max_length;
-            crypt(Mode::Decrypt, &a.common, sub, cfg, EncryptOptions::new())
+            let signed = run::SignedRelease {
+                stream_unverified: a.stream_unverified,
+                buffer_limit: a.signed_buffer_limit,
+            };
+            crypt(
+                Mode::Decrypt,
+                &a.common,
+                sub,
+                cfg,
+                EncryptOptions::new(),
+                signed,
+            )
         }
         Command::Keygen(a) => keygen::run(a).map(|()| ExitCode::SUCCESS),
     }
@@ -208,6 +226,7 @@ fn crypt(
     m: &ArgMatches,
     cfg: Config,
     opts: EncryptOptions,
+    signed: run::SignedRelease,
 ) -> Result<ExitCode, CliError> {
     let context = parse_context(mode, &c.encryption_context)?;
     let specs = keys::plan(c, m)?;
@@ -256,6 +275,7 @@ fn crypt(
         context,
         key_labels,
         no_overwrite: c.no_overwrite,
+        signed,
     };
     let mut progress = Progress::new(!c.quiet, run::total_input(&plan.jobs));
     if !c.quiet {

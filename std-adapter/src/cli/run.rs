@@ -57,6 +57,28 @@ pub(crate) struct Ctx<'a> {
     pub key_labels: Vec<String>,
     /// `--no-overwrite`: never replace an output that appeared meanwhile.
     pub no_overwrite: bool,
+    /// Decrypt: what reaches a non-regular output of a signed message before its signature
+    /// verifies.
+    pub signed: SignedRelease,
+}
+
+/// Decrypt of a signed message to stdout or another non-regular output (regular files get
+/// the plaintext only after everything verified, through a temporary file, so they stream).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignedRelease {
+    /// `--stream-unverified`: write regular frames as they verify, before the signature.
+    pub stream_unverified: bool,
+    /// `--signed-buffer-limit`: otherwise hold at most this much plaintext until it verifies.
+    pub buffer_limit: usize,
+}
+
+impl Default for SignedRelease {
+    fn default() -> Self {
+        Self {
+            stream_unverified: false,
+            buffer_limit: esdk::stream::DEFAULT_SIGNED_BUFFER_LIMIT,
+        }
+    }
 }
 
 /// The outcome of one job.
@@ -590,14 +612,18 @@ impl Ctx<'_> {
             Some(c) => c,
             None => self.keyring,
         };
+        let mut sink = Sink::open(&job.output, self.no_overwrite)?;
+        // A regular file is renamed into place only after everything verified, so it may
+        // receive unverified frames; a live output gets them only when asked.
         let mut reader = DecryptingReader::new(
             &self.cfg,
             &esdk::DEFAULT_PROVIDER,
             cmm,
             &reproduced,
             counted,
-        );
-        let mut sink = Sink::open(&job.output, self.no_overwrite)?;
+        )
+        .release_unverified_plaintext(self.signed.stream_unverified || !sink.is_live())
+        .with_signed_buffer_limit(self.signed.buffer_limit);
         let frame = header.as_ref().map_or(0, |h| h.frame_length as usize);
         let mut buf = vec![0u8; frame.clamp(CHUNK, MAX_READ_BUFFER)];
         let (mut written, mut reported) = (0u64, 0u64);
