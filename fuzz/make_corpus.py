@@ -11,7 +11,8 @@ import os
 import sys
 
 VEC, OUT = sys.argv[1], sys.argv[2]
-TARGETS = ["header", "codecs", "decrypt_oneshot", "decrypt_incremental", "manifest", "roundtrip"]
+TARGETS = ["header", "codecs", "decrypt_oneshot", "decrypt_incremental", "manifest", "roundtrip",
+           "decrypt_async", "stream_faults"]
 
 
 def put(target, data):
@@ -116,6 +117,9 @@ for ct, h in small + some_big:
     put("decrypt_incremental", bytes([0x06, 0xc3, 0x00, 0x1f, 0x80]) + fz)
     put("decrypt_incremental", bytes([0x06, 0x00]) + fz)
     put("decrypt_incremental", bytes([0x36, 0x81, 0x07]) + fz)
+    # Async vs sync, resealed for the real provider (bit 0), unsigned-only (bit 1).
+    put("decrypt_async", bytes([0x01]) + fz)
+    put("decrypt_async", bytes([0x03]) + fz)
 
 for s in [b"k\xffv", b"a\xff1\xffb\xff2", b"aws-crypto-x\xffy", b"k\xff1\xffk\xff2",
           "ключ".encode() + b"\xff" + "значение".encode()]:
@@ -125,6 +129,11 @@ for s in [bytes([0, 0]), bytes([0, 2, 0, 1, 0x62, 0, 0, 0, 1, 0x61, 0, 0])]:
 
 # Round trip: suite, frame length (2 bytes), flags, flip position (2 bytes), flip bit, then
 # the encryption-context pairs and the plaintext (see fuzz_targets/roundtrip.rs).
+# Stream faults: suite, frame length - 1, flags (mode, opt-in, damage), flip position (2 bytes),
+# schedule length, schedule, plaintext (see fuzz_targets/stream_faults.rs).
+for suite in range(11):
+    for flags in [0x00, 0x01, 0x02, 0x04, 0x05, 0x08, 0x10, 0x21]:
+        put("stream_faults", bytes([suite, 63, flags, 1, 7, 6, 0, 1, 2, 3, 4, 9]) + b"telemetry" * 30)
 for suite in range(11):
     put("roundtrip", bytes([suite, 0, 15, 0x06, 0, 200, 0x83]) + b"\x01k\x01v" + b"x" * 40)
     put("roundtrip", bytes([suite, 0x10, 0, 0x00, 1, 0, 0x00]) + b"plaintext" * 300)

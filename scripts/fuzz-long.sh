@@ -15,7 +15,7 @@ secs="${SECONDS_PER_TARGET:-0}"
 jobs="${JOBS:-1}"
 vectors="${VECTORS:-$(pwd)/../shared/test-vectors}"
 if [ "$#" -gt 0 ]; then targets=("$@"); else
-    targets=(header codecs decrypt_oneshot decrypt_incremental manifest roundtrip); fi
+    targets=(header codecs decrypt_oneshot decrypt_incremental manifest roundtrip decrypt_async stream_faults); fi
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 cd fuzz

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-${FUZZ_SECONDS:-10}}"
 vectors="${VECTORS:-$(pwd)/../shared/test-vectors}"
-targets=(header codecs decrypt_oneshot decrypt_incremental manifest roundtrip)
+targets=(header codecs decrypt_oneshot decrypt_incremental manifest roundtrip decrypt_async stream_faults)
 
 # A missing tool is a failure, not a skip: nightly is preinstalled on the project's machines
 # (see the infrastructure notes); cargo-fuzz is installed here when missing.

@@ -15,11 +15,11 @@
 use esdk_core::error::{AuthFailure, Error, Malformed};
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{Config, CryptoMaterialsManager, CryptoProvider};
-use esdk_tests::layout::Layout;
 use esdk_fuzz::{
     FuzzKeyring, FuzzProvider, Setup, Splits, VectorKeyrings, incremental, one_shot, reseal,
     std_read, std_write,
 };
+use esdk_tests::layout::Layout;
 use libfuzzer_sys::fuzz_target;
 
 fn check<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
@@ -88,8 +88,7 @@ fn check_release(msg: &[u8], e: &Error, released: &[u8]) {
             kind:
                 Malformed::FrameIv { sequence }
                 | Malformed::FrameSequence {
-                    expected: sequence,
-                    ..
+                    expected: sequence, ..
                 }
                 | Malformed::FinalFrameLength { sequence, .. },
             ..

@@ -354,12 +354,12 @@ impl Keyring for FuzzKeyring {
 // ---------------------------------------------------------------------------------------------
 
 /// The content key and commitment, derived as `esdk_core::body::derive_key` does.
-fn derive(
-    p: &FuzzProvider,
+fn derive<P: CryptoProvider>(
+    p: &P,
     suite: AlgorithmSuite,
     dk: &[u8],
     mid: &[u8],
-) -> Option<(FuzzAead, [u8; 32])> {
+) -> Option<(P::Aead, [u8; 32])> {
     let id = suite.id().to_be_bytes();
     let n = suite.key_len();
     let mut key = [0u8; 32];
@@ -384,9 +384,10 @@ fn derive(
 }
 
 /// Rewrites the commitment value and the header tag of the message in `msg` so that they
-/// verify under [`FuzzProvider`] and [`FuzzKeyring`] (with an empty reproduced context).
-/// Returns whether it could (a complete header with a usable fuzz EDK).
-pub fn reseal(msg: &mut [u8], p: &FuzzProvider) -> bool {
+/// verify under provider `p` (the [`FuzzProvider`], or a real one) and [`FuzzKeyring`] (with an
+/// empty reproduced context). Returns whether it could (a complete header with a usable fuzz
+/// EDK).
+pub fn reseal<P: CryptoProvider>(msg: &mut [u8], p: &P) -> bool {
     let (suite, mid, dk, body_len, header_len, iv) = {
         let Ok(Parsed::Complete(h)) = esdk_core::header::parse(msg, ParseLimits::default()) else {
             return false;
