@@ -676,7 +676,10 @@ pub fn one_shot<P: CryptoProvider, M: esdk_core::CryptoMaterialsManager + ?Sized
 /// plaintext), and leaves it on error.
 pub fn ec_scratch_len(msg: &[u8]) -> usize {
     match esdk_core::header::parse(msg, ParseLimits::default()) {
-        Ok(Parsed::Complete(h)) if !h.encryption_context.is_canonical() => {
+        // An empty context in its legacy form (`00 00`) is canonically zero bytes: no scratch.
+        Ok(Parsed::Complete(h))
+            if !h.encryption_context.is_canonical() && !h.encryption_context.is_empty() =>
+        {
             h.encryption_context.as_bytes().len()
         }
         _ => 0,
