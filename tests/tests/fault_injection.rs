@@ -254,6 +254,41 @@ enum End {
     Io(io::ErrorKind),
 }
 
+/// The verdicts of one decrypting case on the intact message and on it with trailing bytes:
+/// the intact one gives the plaintext (or, after a permanent I/O fault, a prefix of it); the
+/// extended one gives the one-shot API's `TrailingBytes` (or the permanent fault) and releases
+/// nothing of the final frame, and nothing at all of a signed message without the opt-in.
+#[allow(clippy::too_many_arguments)]
+fn check_intact_and_trailing(
+    m: &Msg,
+    what: &str,
+    permanent: bool,
+    opt_in: bool,
+    one_shot_trailing: Error,
+    (end, out): (End, Vec<u8>),
+    (end_trailing, out_trailing): (End, Vec<u8>),
+) {
+    match end {
+        End::Ok => assert_eq!(out, m.pt, "{what}"),
+        End::Io(_) => {
+            assert!(permanent, "{what}");
+            assert_eq!(out, m.pt[..out.len()], "{what}");
+        }
+        End::Esdk(e) => panic!("{what}: {e}"),
+    }
+    let out = out_trailing;
+    match end_trailing {
+        End::Esdk(e) => assert_eq!(e, one_shot_trailing, "{what}"),
+        End::Io(_) => assert!(permanent, "{what}"),
+        End::Ok => panic!("{what}: trailing bytes accepted"),
+    }
+    assert!(out.len() <= m.regular, "{what}: final frame released");
+    assert_eq!(out, m.pt[..out.len()], "{what}");
+    if m.signed && !opt_in {
+        assert!(out.is_empty(), "{what}");
+    }
+}
+
 /// Reads `r` to its end with `size`-byte reads, retrying I/O errors; checks that ESDK
 /// errors stick and that `Ok(0)` stays `Ok(0)`. Returns the outcome, the plaintext and
 /// the I/O errors seen.
@@ -386,28 +421,15 @@ fn reader_matrix(counts: &mut Counts) {
                         for &size in sizes {
                             for opt_in in [false, true] {
                                 let what = format!("{} {plan:?} {size} {opt_in}", m.name);
-                                let (end, out) = reader_case(&m, &m.ct, plan, size, opt_in);
-                                match end {
-                                    End::Ok => assert_eq!(out, m.pt, "{what}"),
-                                    End::Io(_) => {
-                                        assert!(permanent, "{what}");
-                                        assert_eq!(out, m.pt[..out.len()], "{what}");
-                                    }
-                                    End::Esdk(e) => panic!("{what}: {e}"),
-                                }
-                                // Trailing bytes: the one-shot verdict, nothing of the
-                                // final frame.
-                                let (end, out) = reader_case(&m, &trailing, plan, size, opt_in);
-                                match end {
-                                    End::Esdk(e) => assert_eq!(e, one_shot_trailing, "{what}"),
-                                    End::Io(_) => assert!(permanent, "{what}"),
-                                    End::Ok => panic!("{what}: trailing bytes accepted"),
-                                }
-                                assert!(out.len() <= m.regular, "{what}: final frame released");
-                                assert_eq!(out, m.pt[..out.len()], "{what}");
-                                if m.signed && !opt_in {
-                                    assert!(out.is_empty(), "{what}");
-                                }
+                                check_intact_and_trailing(
+                                    &m,
+                                    &what,
+                                    permanent,
+                                    opt_in,
+                                    one_shot_trailing,
+                                    reader_case(&m, &m.ct, plan, size, opt_in),
+                                    reader_case(&m, &trailing, plan, size, opt_in),
+                                );
                                 // Truncation: sticky, nothing of the final frame.
                                 let (end, out) = reader_case(&m, truncated, plan, size, opt_in);
                                 match end {
@@ -528,26 +550,15 @@ fn writer_matrix(counts: &mut Counts) {
                         };
                         for opt_in in [false, true] {
                             let what = format!("{} {plan:?} {chunk} {opt_in}", m.name);
-                            let (end, out) = writer_case(&m, &m.ct, plan, chunk, opt_in);
-                            match end {
-                                End::Ok => assert_eq!(out, m.pt, "{what}"),
-                                End::Io(_) => {
-                                    assert!(permanent, "{what}");
-                                    assert_eq!(out, m.pt[..out.len()], "{what}");
-                                }
-                                End::Esdk(e) => panic!("{what}: {e}"),
-                            }
-                            let (end, out) = writer_case(&m, &trailing, plan, chunk, opt_in);
-                            match end {
-                                End::Esdk(e) => assert_eq!(e, one_shot_trailing, "{what}"),
-                                End::Io(_) => assert!(permanent, "{what}"),
-                                End::Ok => panic!("{what}: trailing bytes accepted"),
-                            }
-                            assert!(out.len() <= m.regular, "{what}: final frame released");
-                            assert_eq!(out, m.pt[..out.len()], "{what}");
-                            if m.signed && !opt_in {
-                                assert!(out.is_empty(), "{what}");
-                            }
+                            check_intact_and_trailing(
+                                &m,
+                                &what,
+                                permanent,
+                                opt_in,
+                                one_shot_trailing,
+                                writer_case(&m, &m.ct, plan, chunk, opt_in),
+                                writer_case(&m, &trailing, plan, chunk, opt_in),
+                            );
                             counts.writer += 2;
                         }
                     }
