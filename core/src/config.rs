@@ -57,6 +57,12 @@ pub struct EncryptOptions {
     pub suite: Option<AlgorithmSuite>,
     /// Frame length in bytes (1 ..= 2^32 - 1). Default 4096.
     pub frame_length: u32,
+    /// The plaintext length, when known before encrypting (the spec's max plaintext
+    /// length): CMMs see it (a caching CMM needs it to count bytes), and the encryptor
+    /// refuses more plaintext than declared
+    /// ([`PolicyViolation::PlaintextLengthBound`](crate::error::PolicyViolation)). The
+    /// one-shot [`encrypt`](crate::encrypt()) declares it itself.
+    pub plaintext_len: Option<u64>,
 }
 
 impl EncryptOptions {
@@ -65,6 +71,7 @@ impl EncryptOptions {
         Self {
             suite: None,
             frame_length: 4096,
+            plaintext_len: None,
         }
     }
 
@@ -77,6 +84,12 @@ impl EncryptOptions {
     /// With a given frame length.
     pub const fn with_frame_length(mut self, frame_length: u32) -> Self {
         self.frame_length = frame_length;
+        self
+    }
+
+    /// With a declared plaintext length (see [`plaintext_len`](Self::plaintext_len)).
+    pub const fn with_plaintext_len(mut self, plaintext_len: u64) -> Self {
+        self.plaintext_len = Some(plaintext_len);
         self
     }
 }

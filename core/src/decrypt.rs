@@ -7,11 +7,12 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::body::{self, BodyKind, KdfVariant};
 use crate::config::Config;
 use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY};
-use crate::error::{AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
+use crate::error::{ApiMisuse, AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header::{self, ContentType, Header, ParseLimits, Parsed};
 use crate::keyring::CryptoMaterialsManager;
-use crate::materials::DecryptionMaterials;
+use crate::materials::{DataKey, DecryptionMaterials};
 use crate::provider::{AeadKey, CryptoProvider, MessageHasher};
+use crate::signature;
 use crate::suite::{AlgorithmSuite, Kdf, SignatureAlg};
 
 /// What the last [`Decryptor::process`] call did.
@@ -33,7 +34,14 @@ pub enum Status {
         /// Minimum input length for the next step.
         min: usize,
     },
-    /// The header was parsed and authenticated; the data key is ready.
+    /// The header is complete and its policies passed; the decryptor waits for the data
+    /// key. Nothing was consumed: keep the input. Get the materials with
+    /// [`Decryptor::decryption_materials`], have a keyring (sync or async) decrypt one EDK,
+    /// give the key to [`Decryptor::set_data_key`] and call `process` again with the same
+    /// input. ([`Decryptor::process_with`] does all of it with a synchronous CMM and never
+    /// returns this status.)
+    NeedDataKey,
+    /// The header was authenticated with the data key; `consumed` is its length.
     Header,
     /// `written` bytes of plaintext of a regular frame were released.
     Plaintext {
@@ -67,6 +75,19 @@ struct Body<P: CryptoProvider> {
 enum State<P: CryptoProvider> {
     /// Reading the header (what the earlier calls already checked is in `header_progress`).
     Header,
+    /// The header is complete and its policies passed; the contexts are not checked yet.
+    NeedKey,
+    /// The contexts were checked and the materials handed out; waiting for the data key.
+    /// `extras`: the reproduced context adds pairs the message does not store.
+    AwaitKey {
+        suite: AlgorithmSuite,
+        extras: bool,
+    },
+    /// The data key arrived; the next `process` authenticates the header with it.
+    KeyReady {
+        key: DataKey,
+        extras: bool,
+    },
     Body(Body<P>),
     Done(AlgorithmSuite),
     Failed(Error),
@@ -96,10 +117,9 @@ enum State<P: CryptoProvider> {
 /// - after any other error the decryptor is poisoned and returns that error again;
 /// - plaintext is released only after its frame's tag verified; for signed suites the final
 ///   frame (and a non-framed body) only after the signature verified as well.
-pub struct Decryptor<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
+pub struct Decryptor<'a, P: CryptoProvider> {
     cfg: &'a Config,
     provider: &'a P,
-    cmm: &'a M,
     reproduced: &'a [(&'a str, &'a str)],
     state: State<P>,
     offset: usize,
@@ -111,12 +131,12 @@ pub struct Decryptor<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> 
     work: u64,
 }
 
-impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
-    for Decryptor<'_, P, M>
-{
+impl<P: CryptoProvider> core::fmt::Debug for Decryptor<'_, P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = match &self.state {
             State::Header => "header",
+            State::NeedKey | State::AwaitKey { .. } => "waiting for the data key",
+            State::KeyReady { .. } => "data key ready",
             State::Body(_) => "body",
             State::Done(_) => "done",
             State::Failed(_) => "failed",
@@ -129,54 +149,18 @@ impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> core::fmt::Debug
     }
 }
 
-fn b64_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
-    fn val(c: u8) -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
-    }
-    if input.len() % 4 != 0 {
-        return None;
-    }
-    let mut o = 0;
-    for (ci, chunk) in input.chunks(4).enumerate() {
-        let last = ci == input.len() / 4 - 1;
-        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n = (n << 6) | if i >= 4 - pad { 0 } else { val(*c)? };
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        for b in &bytes[..3 - pad] {
-            *out.get_mut(o)? = *b;
-            o += 1;
-        }
-    }
-    Some(o)
-}
-
-impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P, M> {
+impl<'a, P: CryptoProvider> Decryptor<'a, P> {
     /// A decryptor for one message. `reproduced_context` is the encryption context the
     /// caller expects: pairs stored in the message must match it, and pairs the message
     /// does not store (required encryption context) are authenticated from it.
     pub fn new(
         cfg: &'a Config,
         provider: &'a P,
-        cmm: &'a M,
         reproduced_context: &'a [(&'a str, &'a str)],
     ) -> Self {
         Self {
             cfg,
             provider,
-            cmm,
             reproduced: reproduced_context,
             state: State::Header,
             offset: 0,
@@ -198,7 +182,8 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
     /// Calls `observer` with every failed attempt of a keyring on an EDK, in order, with no
     /// bound (the error's own record keeps the first
     /// [`Attempts::CAPACITY`](crate::error::Attempts::CAPACITY)). Lets a std caller list
-    /// them all.
+    /// them all. The materials [`decryption_materials`](Self::decryption_materials) hands
+    /// out report to it.
     pub fn with_attempt_observer(
         mut self,
         observer: &'a mut dyn FnMut(crate::error::Attempt),
@@ -214,6 +199,11 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             State::Done(s) => Some(*s),
             _ => None,
         }
+    }
+
+    /// Whether the decryptor waits for the data key ([`Status::NeedDataKey`]).
+    pub fn needs_data_key(&self) -> bool {
+        matches!(self.state, State::NeedKey | State::AwaitKey { .. })
     }
 
     /// Total input bytes consumed so far.
@@ -242,7 +232,13 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                     status: Status::Done,
                 });
             }
-            State::Header => self.header_step(input, out),
+            State::Header => self.header_step(input),
+            State::NeedKey | State::AwaitKey { .. } => Ok(Progress {
+                consumed: 0,
+                written: 0,
+                status: Status::NeedDataKey,
+            }),
+            State::KeyReady { .. } => self.open_step(input, out),
             State::Body(_) => self.body_step(input, out),
         };
         match r {
@@ -263,17 +259,64 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
         }
     }
 
-    fn header_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
-        let limits = ParseLimits {
+    /// [`process`](Self::process), with a synchronous CMM to get the data key when the
+    /// header needs it (today's one-call path: never returns [`Status::NeedDataKey`]).
+    ///
+    /// # Errors
+    /// As [`process`](Self::process), and the CMM's error.
+    pub fn process_with<M: CryptoMaterialsManager + ?Sized>(
+        &mut self,
+        cmm: &M,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<Progress, Error> {
+        let p = self.process(input, out)?;
+        if p.status != Status::NeedDataKey {
+            return Ok(p);
+        }
+        let key = {
+            let mut m = self.decryption_materials(input, out)?;
+            let edks = m.encrypted_data_keys();
+            cmm.decrypt_materials(&mut m, edks)
+                .and_then(|()| m.into_data_key())
+        };
+        match key {
+            Ok(key) => self.set_data_key(key)?,
+            Err(e) => return self.fail(e),
+        }
+        self.process(input, out)
+    }
+
+    fn fail<T>(&mut self, e: Error) -> Result<T, Error> {
+        if !matches!(e, Error::BufferTooSmall { .. }) {
+            self.state = State::Failed(e);
+        }
+        Err(e)
+    }
+
+    fn limits(&self) -> ParseLimits {
+        ParseLimits {
             max_edks: self.cfg.max_encrypted_data_keys,
             max_header_len: self.cfg.max_header_len,
-        };
-        if !matches!(self.state, State::Header) {
-            return Err(crate::error::ApiMisuse::WrongState.into());
         }
+    }
+
+    /// The header in `input` again, after an earlier call found it complete: the parse
+    /// resumes from its record, so nothing is checked twice.
+    fn parsed_header<'i>(&mut self, input: &'i [u8]) -> Result<Header<'i>, Error> {
+        let limits = self.limits();
+        match header::parse_from(input, limits, &mut self.header_progress)? {
+            Parsed::Complete(h) => Ok(h),
+            // The caller dropped or changed the header bytes it was asked to keep.
+            Parsed::Need(_) => Err(ApiMisuse::WrongState.into()),
+        }
+    }
+
+    fn header_step(&mut self, input: &[u8]) -> Result<Progress, Error> {
         // Resumes where the previous call stopped: linear time however small the pieces.
-        // The duplicate-key check of a context received unsorted is left to `open_header`,
-        // which has `out` as scratch for it.
+        // The duplicate-key check of a context received unsorted is left to
+        // `decryption_materials`, which has `out` as scratch for it.
+        let limits = self.limits();
         let h = match header::parse_from(input, limits, &mut self.header_progress)? {
             Parsed::Need(min) => {
                 return Ok(Progress {
@@ -284,7 +327,99 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             }
             Parsed::Complete(h) => h,
         };
-        let body = self.open_header(&h, out)?;
+        check_policies(self.cfg, &h)?;
+        self.state = State::NeedKey;
+        Ok(Progress {
+            consumed: 0,
+            written: 0,
+            status: Status::NeedDataKey,
+        })
+    }
+
+    /// In state [`Status::NeedDataKey`]: checks the encryption contexts (the stored keys
+    /// unique, the reproduced context without duplicate keys and matching the stored pairs)
+    /// and returns the materials a keyring decrypts an EDK with: suite, full encryption
+    /// context (stored plus the reproduced pairs the message does not store, in canonical
+    /// form), the EDKs, the reproduced context. `input` is the same unconsumed input that
+    /// returned `NeedDataKey`; `out` is scratch for the full context when it must be
+    /// assembled (see the type's contract), and is free again once the materials are
+    /// dropped.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::WrongState`] when not waiting for a key; context errors (the decryptor
+    /// is then poisoned); [`Error::BufferTooSmall`] with the scratch needed.
+    pub fn decryption_materials<'x>(
+        &'x mut self,
+        input: &'x [u8],
+        out: &'x mut [u8],
+    ) -> Result<DecryptionMaterials<'x>, Error> {
+        match self.state {
+            State::NeedKey | State::AwaitKey { .. } => {}
+            State::Failed(e) => return Err(e),
+            _ => return Err(ApiMisuse::WrongState.into()),
+        }
+        let r = self.parsed_header(input).and_then(|h| {
+            let check_stored = self.header_progress.unique_pending();
+            let (extras, ec_bytes) = self.contexts(&h, check_stored, out)?;
+            Ok((h, extras, ec_bytes))
+        });
+        let (h, extras, ec_bytes) = match r {
+            Ok(x) => x,
+            Err(e) => return self.fail(e),
+        };
+        let full = match EcView::parse(ec_bytes).map_err(ec::ec_err) {
+            Ok(v) => v,
+            Err(e) => return self.fail(e),
+        };
+        self.header_progress.mark_unique();
+        self.state = State::AwaitKey {
+            suite: h.suite,
+            extras: extras.count > 0,
+        };
+        Ok(DecryptionMaterials {
+            suite: h.suite,
+            ec: full,
+            edks: h.edks,
+            reproduced: self.reproduced,
+            data_key: None,
+            attempts: Default::default(),
+            keyring_index: 0,
+            observer: match &mut self.observer {
+                Some(o) => Some(&mut **o),
+                None => None,
+            },
+        })
+    }
+
+    /// Gives the decryptor the data key a keyring decrypted from the materials of
+    /// [`decryption_materials`](Self::decryption_materials); the next
+    /// [`process`](Self::process) authenticates the header with it.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::NotWaitingForDataKey`] unless the materials were handed out and no key
+    /// was set yet; [`KeyringError::DataKeyLength`] for a key of the wrong length (the
+    /// decryptor is then poisoned).
+    pub fn set_data_key(&mut self, key: DataKey) -> Result<(), Error> {
+        let State::AwaitKey { suite, extras } = self.state else {
+            return match self.state {
+                State::Failed(e) => Err(e),
+                _ => Err(ApiMisuse::NotWaitingForDataKey.into()),
+            };
+        };
+        if key.as_bytes().len() != suite.key_len() {
+            return self.fail(KeyringError::DataKeyLength.into());
+        }
+        self.state = State::KeyReady { key, extras };
+        Ok(())
+    }
+
+    fn open_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
+        let h = self.parsed_header(input)?;
+        let State::KeyReady { key, extras } = &self.state else {
+            return Err(ApiMisuse::WrongState.into());
+        };
+        let (key, extras) = (key.clone(), *extras);
+        let body = self.open_header(&h, &key, extras, out)?;
         self.state = State::Body(body);
         Ok(Progress {
             consumed: h.bytes.len(),
@@ -353,53 +488,25 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
         Ok((extras, &scratch[..n]))
     }
 
-    fn open_header(&mut self, h: &Header<'_>, scratch: &mut [u8]) -> Result<Body<P>, Error> {
+    /// Authenticates the header with the data key: derives the message key, checks the
+    /// commitment and the header tag (whose AAD ends with the reproduced pairs the message
+    /// does not store, when `has_extras`: their ids are sorted into `scratch` again).
+    fn open_header(
+        &mut self,
+        h: &Header<'_>,
+        data_key: &DataKey,
+        has_extras: bool,
+        scratch: &mut [u8],
+    ) -> Result<Body<P>, Error> {
         let suite = h.suite;
         let cfg = self.cfg;
-        cfg.commitment_policy.check_decrypt(suite)?;
-        if cfg.unsigned_only && suite.signature().is_some() {
-            return Err(PolicyViolation::SignedMessageRejected.into());
-        }
-        if let Some(max) = cfg.max_body_len {
-            if h.content_type == ContentType::Framed && u64::from(h.frame_length) > max {
-                return Err(PolicyViolation::BodyTooLarge { max }.into());
-            }
-        }
         let stored = h.encryption_context;
-        let public_text = stored.get(PUBLIC_KEY_EC_KEY);
-        match (suite.signature(), public_text) {
-            (Some(_), None) => return Err(PolicyViolation::MissingPublicKey.into()),
-            (None, Some(_)) => return Err(PolicyViolation::UnexpectedPublicKey.into()),
-            _ => {}
-        }
-        // The contexts: the stored keys unique (checked here when they arrived unsorted,
-        // with `scratch`), the reproduced context without duplicate keys and matching the
-        // stored pairs, and the full context in canonical form for keyrings that bind it.
-        let check_stored = self.header_progress.unique_pending();
-        let (extras, ec_bytes) = self.contexts(h, check_stored, scratch)?;
-        let has_extras = extras.count > 0;
-        let full = EcView::parse(ec_bytes).map_err(ec::ec_err)?;
-        let mut m = DecryptionMaterials {
-            suite,
-            ec: full,
-            reproduced: self.reproduced,
-            data_key: None,
-            attempts: Default::default(),
-            keyring_index: 0,
-            observer: match &mut self.observer {
-                Some(o) => Some(&mut **o),
-                None => None,
-            },
-        };
-        self.cmm.decrypt_materials(&mut m, h.edks)?;
-        let data_key = m.data_key.take().ok_or_else(|| m.no_data_key_error())?;
-        drop(m);
-        self.header_progress.mark_unique();
-        // The pairs the header tag authenticates after the header: the reproduced ones the
-        // message does not store, in key order (their ids again at the start of `scratch`,
-        // which the full context no longer needs).
         let reproduced = self.reproduced;
         let extra_ids: &[u8] = if has_extras {
+            let need = ec::reconcile_scratch(&stored, reproduced.len());
+            if scratch.len() < need {
+                return Err(Error::BufferTooSmall { required: need });
+            }
             let e = ec::reconcile_indexed(
                 &stored,
                 false,
@@ -416,9 +523,6 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
             let (k, v) = reproduced[usize::from(u16::from_be_bytes([id[0], id[1]]))];
             (k.as_bytes(), v.as_bytes())
         });
-        if data_key.as_bytes().len() != suite.key_len() {
-            return Err(KeyringError::DataKeyLength.into());
-        }
 
         // Derive, check commitment, verify the header tag (with the .NET 4.0.0 retries when
         // configured).
@@ -469,16 +573,12 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Decryptor<'a, P,
                 break;
             }
         }
-        drop(data_key);
         let key = key_ok.ok_or(Error::Authentication(AuthFailure::HeaderTag))?;
 
-        let verifier = match (suite.signature(), public_text) {
+        let verifier = match (suite.signature(), stored.get(PUBLIC_KEY_EC_KEY)) {
             (Some(alg), Some(text)) => {
                 let mut public = [0u8; 49];
-                let n = b64_decode(text.as_bytes(), &mut public).unwrap_or(0);
-                if n != alg.public_key_len() {
-                    return Err(crate::error::CryptoError::InvalidPublicKey.into());
-                }
+                signature::decode_public_key(alg, text.as_bytes(), &mut public)?;
                 let mut hasher = self.provider.hasher(alg)?;
                 hasher.update(h.bytes);
                 Some(Verifier {
@@ -760,55 +860,95 @@ pub fn decrypt<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     ciphertext: &'c [u8],
     out: &mut [u8],
 ) -> Result<Decrypted<'c>, Error> {
-    let mut dec = Decryptor::new(cfg, provider, cmm, reproduced_context);
-    let mut pos = 0usize;
-    let mut written = 0usize;
-    let r = loop {
-        let p = match dec.process(&ciphertext[pos..], &mut out[written..]) {
-            Ok(p) => p,
-            Err(Error::BufferTooSmall { required }) => {
-                break Err(Error::BufferTooSmall {
-                    required: written + required,
-                });
+    Decryptor::new(cfg, provider, reproduced_context).decrypt_all(cmm, ciphertext, out)
+}
+
+impl<P: CryptoProvider> Decryptor<'_, P> {
+    /// Decrypts the whole message `ciphertext` with a synchronous CMM: the loop of the
+    /// one-shot [`decrypt`], for callers that configured the decryptor first (an attempt
+    /// observer). Same contract as [`decrypt`].
+    ///
+    /// # Errors
+    /// As [`decrypt`].
+    pub fn decrypt_all<'c, M: CryptoMaterialsManager + ?Sized>(
+        mut self,
+        cmm: &M,
+        ciphertext: &'c [u8],
+        out: &mut [u8],
+    ) -> Result<Decrypted<'c>, Error> {
+        let mut pos = 0usize;
+        let mut written = 0usize;
+        let r = loop {
+            let p = match self.process_with(cmm, &ciphertext[pos..], &mut out[written..]) {
+                Ok(p) => p,
+                Err(Error::BufferTooSmall { required }) => {
+                    break Err(Error::BufferTooSmall {
+                        required: written + required,
+                    });
+                }
+                Err(e) => break Err(e),
+            };
+            pos += p.consumed;
+            written += p.written;
+            match p.status {
+                Status::NeedInput { .. } => {
+                    break Err(Error::Truncated {
+                        offset: ciphertext.len(),
+                    });
+                }
+                Status::Done => {
+                    break if pos != ciphertext.len() {
+                        Err(Error::TrailingBytes { offset: pos })
+                    } else {
+                        Ok(())
+                    };
+                }
+                _ => {}
             }
-            Err(e) => break Err(e),
         };
-        pos += p.consumed;
-        written += p.written;
-        match p.status {
-            Status::NeedInput { .. } => {
-                break Err(Error::Truncated {
+        if let Err(e) = r {
+            out[..written].zeroize();
+            return Err(e);
+        }
+        // The decryptor's record of what it checked: the header is not checked again.
+        let mut progress = self.header_progress;
+        let context_comparisons = self.context_comparisons();
+        let header = match header::parse_from(ciphertext, ParseLimits::default(), &mut progress)? {
+            Parsed::Complete(h) => h,
+            Parsed::Need(_) => {
+                return Err(Error::Truncated {
                     offset: ciphertext.len(),
                 });
             }
-            Status::Done => {
-                break if pos != ciphertext.len() {
-                    Err(Error::TrailingBytes { offset: pos })
-                } else {
-                    Ok(())
-                };
-            }
-            _ => {}
-        }
-    };
-    if let Err(e) = r {
-        out[..written].zeroize();
-        return Err(e);
+        };
+        Ok(Decrypted {
+            plaintext_len: written,
+            header,
+            context_comparisons,
+        })
     }
-    // The decryptor's record of what it checked: the header is not checked again.
-    let mut progress = dec.header_progress;
-    let context_comparisons = dec.context_comparisons();
-    let header = match header::parse_from(ciphertext, ParseLimits::default(), &mut progress)? {
-        Parsed::Complete(h) => h,
-        Parsed::Need(_) => {
-            return Err(Error::Truncated {
-                offset: ciphertext.len(),
-            });
+}
+
+/// The policies a header must pass before any key is asked for: the commitment policy, the
+/// unsigned-only mode, the body-size limit, and the public key present exactly for signing
+/// suites.
+fn check_policies(cfg: &Config, h: &Header<'_>) -> Result<(), Error> {
+    let suite = h.suite;
+    cfg.commitment_policy.check_decrypt(suite)?;
+    if cfg.unsigned_only && suite.signature().is_some() {
+        return Err(PolicyViolation::SignedMessageRejected.into());
+    }
+    if let Some(max) = cfg.max_body_len {
+        if h.content_type == ContentType::Framed && u64::from(h.frame_length) > max {
+            return Err(PolicyViolation::BodyTooLarge { max }.into());
         }
-    };
-    Ok(Decrypted {
-        plaintext_len: written,
-        header,
-        context_comparisons,
-    })
+    }
+    match (
+        suite.signature(),
+        h.encryption_context.get(PUBLIC_KEY_EC_KEY),
+    ) {
+        (Some(_), None) => Err(PolicyViolation::MissingPublicKey.into()),
+        (None, Some(_)) => Err(PolicyViolation::UnexpectedPublicKey.into()),
+        _ => Ok(()),
+    }
 }

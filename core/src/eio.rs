@@ -271,7 +271,8 @@ enum End {
 pub struct DecryptingReader<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
 {
     inner: R,
-    dec: Decryptor<'a, P, M>,
+    cmm: &'a M,
+    dec: Decryptor<'a, P>,
     inbuf: &'b mut [u8],
     start: usize,
     end: usize,
@@ -311,7 +312,8 @@ impl<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
     ) -> Self {
         Self {
             inner,
-            dec: Decryptor::new(cfg, provider, cmm, reproduced_context),
+            cmm,
+            dec: Decryptor::new(cfg, provider, reproduced_context),
             inbuf: in_buf,
             start: 0,
             end: 0,
@@ -421,15 +423,16 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                 self.fill()?;
                 continue;
             }
-            let p = match self
-                .dec
-                .process(&self.inbuf[self.start..self.end], self.out)
-            {
-                Ok(p) => p,
-                // The caller's buffers are too small: nothing changed.
-                Err(e @ Error::BufferTooSmall { .. }) => return Err(StreamError::Esdk(e)),
-                Err(e) => return Err(self.fail(e)),
-            };
+            let p =
+                match self
+                    .dec
+                    .process_with(self.cmm, &self.inbuf[self.start..self.end], self.out)
+                {
+                    Ok(p) => p,
+                    // The caller's buffers are too small: nothing changed.
+                    Err(e @ Error::BufferTooSmall { .. }) => return Err(StreamError::Esdk(e)),
+                    Err(e) => return Err(self.fail(e)),
+                };
             self.start += p.consumed;
             self.out_pos = 0;
             self.out_len = p.written;
@@ -439,7 +442,8 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                     self.unverified = false;
                     self.state = End::Check;
                 }
-                Status::Header => self.need = 1,
+                // `process_with` resolves `NeedDataKey` itself.
+                Status::Header | Status::NeedDataKey => self.need = 1,
                 Status::Plaintext { verified } => {
                     self.need = 1;
                     self.unverified = !verified;

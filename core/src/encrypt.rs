@@ -9,14 +9,22 @@ use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY, RawPair};
 use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header;
 use crate::keyring::CryptoMaterialsManager;
-use crate::materials::{EdkWriter, EncryptionMaterials};
+use crate::materials::{DataKey, EdkWriter, EncryptionMaterials};
 use crate::provider::{AeadKey, CryptoProvider, MessageHasher};
-use crate::suite::{AlgorithmSuite, SignatureAlg};
+use crate::signature::SigningKey;
+use crate::suite::AlgorithmSuite;
+
+/// Serialized length of the stored context: the full one without the required keys.
+fn stored_len<'x>(
+    full: impl Iterator<Item = RawPair<'x>>,
+    required: &[&str],
+) -> Result<usize, Error> {
+    ec::serialized_len(full.filter(|(k, _)| !is_required(required, k))).map_err(ec::ec_err)
+}
 
 struct Signer<P: CryptoProvider> {
-    alg: SignatureAlg,
     hasher: P::Hasher,
-    private: Zeroizing<[u8; 48]>,
+    key: SigningKey,
 }
 
 struct Body<P: CryptoProvider> {
@@ -24,6 +32,8 @@ struct Body<P: CryptoProvider> {
     message_id: [u8; 32],
     next_seq: u32,
     signer: Option<Signer<P>>,
+    /// Plaintext bytes sealed so far, checked against a declared plaintext length.
+    sealed: u64,
 }
 
 enum State<P: CryptoProvider> {
@@ -35,19 +45,30 @@ enum State<P: CryptoProvider> {
 
 /// Incremental encryption into caller buffers, one frame at a time, with no heap.
 ///
-/// Contract:
-/// - call [`write_header`](Self::write_header) once, then [`seal_frame`](Self::seal_frame)
-///   with exactly `frame_length` bytes any number of times, then
-///   [`finish`](Self::finish) once with the last `0..=frame_length` bytes (the final frame
-///   and, for signing suites, the footer);
-/// - an output buffer that is too small gives [`Error::BufferTooSmall`] with the size needed;
-///   the call had no effect and can be repeated with a larger buffer;
-/// - after any other error the encryptor is poisoned and returns that error again.
+/// The header is written in three steps, which a front end may drive one by one (an async
+/// keyring, a cache) or all at once with a synchronous CMM
+/// ([`write_header`](Self::write_header)):
+/// 1. [`request`](Self::request): the encryption context is checked and sorted; the
+///    [`EncryptionRequest`] says what a CMM needs to know (suite, context, required keys,
+///    declared plaintext length, EDK limit);
+/// 2. [`materials`](Self::materials): the signing key is fixed (supplied, or generated
+///    through the provider), its public key joins the encryption context, and the
+///    [`EncryptionMaterials`] wait in a caller work buffer for the data key and the EDKs;
+/// 3. [`write_header_with`](Self::write_header_with): the header is written from the
+///    filled materials. `BufferTooSmall` here had no effect: call it again with a larger
+///    `out` and the same materials; no keyring runs twice.
+///
+/// Then [`seal_frame`](Self::seal_frame) with exactly `frame_length` bytes any number of
+/// times, and [`finish`](Self::finish) once with the last `0..=frame_length` bytes (the final
+/// frame and, for signing suites, the footer). An output buffer that is too small gives
+/// [`Error::BufferTooSmall`] with the size needed and the call had no effect; after any
+/// other error the encryptor is poisoned and returns that error again.
 pub struct Encryptor<'a, P: CryptoProvider> {
     provider: &'a P,
     cfg: &'a Config,
     suite: AlgorithmSuite,
     frame_len: u32,
+    plaintext_len: Option<u64>,
     state: State<P>,
 }
 
@@ -62,6 +83,7 @@ impl<P: CryptoProvider> core::fmt::Debug for Encryptor<'_, P> {
         f.debug_struct("Encryptor")
             .field("suite", &self.suite)
             .field("frame_length", &self.frame_len)
+            .field("plaintext_length", &self.plaintext_len)
             .field("state", &state)
             .finish()
     }
@@ -76,42 +98,71 @@ fn suite_for(cfg: &Config, opts: &EncryptOptions) -> Result<AlgorithmSuite, Erro
     Ok(suite)
 }
 
-/// The base64 text of a compressed public key, in a fixed buffer.
-struct PublicKeyText {
-    buf: [u8; 68],
-    len: usize,
-}
-
-impl PublicKeyText {
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-fn b64_encode(input: &[u8], out: &mut [u8]) -> usize {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut o = 0;
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out[o + i] = if i <= chunk.len() {
-                A[((n >> (18 - 6 * i)) & 63) as usize]
-            } else {
-                b'='
-            };
-        }
-        o += 4;
-    }
-    o
-}
-
 fn is_required(required: &[&str], key: &[u8]) -> bool {
     required.iter().any(|r| r.as_bytes() == key)
+}
+
+/// What a CMM needs to know before any key exists: step 1 of writing a header
+/// ([`Encryptor::request`]). The encryption context is the caller's, checked and sorted;
+/// the signing suites' public key is not in it yet.
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptionRequest<'r> {
+    suite: AlgorithmSuite,
+    context: &'r [(&'r str, &'r str)],
+    required_keys: &'r [&'r str],
+    plaintext_len: Option<u64>,
+    max_edks: Option<u16>,
+}
+
+impl<'r> EncryptionRequest<'r> {
+    /// The algorithm suite.
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.suite
+    }
+
+    /// The caller's encryption context, sorted by key, keys unique and not reserved.
+    pub fn encryption_context(&self) -> &'r [(&'r str, &'r str)] {
+        self.context
+    }
+
+    /// Keys of the context that are authenticated but not stored in the header.
+    pub fn required_encryption_context_keys(&self) -> &'r [&'r str] {
+        self.required_keys
+    }
+
+    /// The plaintext length declared in [`EncryptOptions::plaintext_len`], if any; the
+    /// encryptor refuses more plaintext than declared.
+    pub fn plaintext_length(&self) -> Option<u64> {
+        self.plaintext_len
+    }
+
+    /// The configured maximum number of EDKs.
+    pub fn max_encrypted_data_keys(&self) -> Option<u16> {
+        self.max_edks
+    }
+
+    /// The work buffer [`Encryptor::materials`] needs for EDKs of `edks_len` serialized
+    /// bytes: the full encryption context (with the signing suites' public key), 2, and
+    /// the EDKs. Saturates on overflow.
+    pub fn work_len(&self, edks_len: usize) -> usize {
+        let pairs = self
+            .context
+            .iter()
+            .fold(0usize, |n, (k, v)| n.saturating_add(4 + k.len() + v.len()));
+        let public = self.suite.signature().map_or(0, |alg| {
+            4 + PUBLIC_KEY_EC_KEY.len() + alg.public_key_b64_len()
+        });
+        let body = pairs.saturating_add(public);
+        let context = if body == 0 { 0 } else { body + 2 };
+        context.saturating_add(2).saturating_add(edks_len)
+    }
+}
+
+/// Where the EDKs are and what the keyrings produced, once the materials are filled.
+struct Filled<'m> {
+    data_key: &'m DataKey,
+    edk_count: u16,
+    edks_len: usize,
 }
 
 impl<'a, P: CryptoProvider> Encryptor<'a, P> {
@@ -127,6 +178,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             cfg,
             suite,
             frame_len: opts.frame_length,
+            plaintext_len: opts.plaintext_len,
             state: State::Start,
         })
     }
@@ -144,7 +196,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     fn check_running(&self) -> Result<(), Error> {
         match &self.state {
             State::Failed(e) => Err(*e),
-            _ => Ok(()),
+            State::Start => Ok(()),
+            _ => Err(ApiMisuse::WrongState.into()),
         }
     }
 
@@ -157,10 +210,203 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         r
     }
 
-    /// Gets the materials from `cmm` and writes the header into `out`; returns its length.
+    /// Step 1: checks the encryption context (keys unique, none reserved, every required key
+    /// present), sorts it in place, and returns what a CMM needs to know.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::DuplicateEncryptionContextKey`],
+    /// [`PolicyViolation::ReservedEncryptionContextKey`],
+    /// [`ApiMisuse::RequiredKeyNotInContext`]; the error the encryptor is poisoned with.
+    pub fn request<'r, 'k: 'r, 'v: 'r>(
+        &self,
+        encryption_context: &'r mut [(&'k str, &'v str)],
+        required_keys: &'r [&'r str],
+    ) -> Result<EncryptionRequest<'r>, Error> {
+        self.check_running()?;
+        ec::sort_and_check(encryption_context)?;
+        let context: &'r [(&'k str, &'v str)] = encryption_context;
+        for k in required_keys {
+            if !context.iter().any(|(ek, _)| ek == k) {
+                return Err(ApiMisuse::RequiredKeyNotInContext.into());
+            }
+        }
+        Ok(EncryptionRequest {
+            suite: self.suite,
+            context,
+            required_keys,
+            plaintext_len: self.plaintext_len,
+            max_edks: self.cfg.max_encrypted_data_keys,
+        })
+    }
+
+    /// The signing key of a message of this suite: `supplied` (a cached one) or a fresh one
+    /// from the provider; `None` for unsigned suites.
+    fn signing_key(&self, supplied: Option<SigningKey>) -> Result<Option<SigningKey>, Error> {
+        match (self.suite.signature(), supplied) {
+            (None, None) => Ok(None),
+            (Some(alg), Some(k)) if k.algorithm() == alg => Ok(Some(k)),
+            (Some(alg), None) => Ok(Some(SigningKey::generate(self.provider, alg)?)),
+            _ => Err(ApiMisuse::SigningKeyMismatch.into()),
+        }
+    }
+
+    /// Step 2: fixes the signing key (`signing_key`, or a fresh one from the provider when
+    /// `None`; unsigned suites take none), writes the full encryption context (with the
+    /// public key) at the start of `work`, and returns the materials a CMM fills: the data
+    /// key and the EDKs, which it writes into the rest of `work`.
+    ///
+    /// `work` must hold the full context, 2 bytes, and the EDKs; when the keyrings can tell
+    /// their EDK sizes ([`CryptoMaterialsManager::encrypted_data_keys_len`]) that is exact,
+    /// otherwise a keyring that runs out of room fails with `BufferTooSmall`.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::SigningKeyMismatch`] for a key of another algorithm (or any key for an
+    /// unsigned suite); [`Error::BufferTooSmall`] when `work` cannot hold the context;
+    /// provider failures.
+    pub fn materials<'w>(
+        &self,
+        request: &EncryptionRequest<'w>,
+        signing_key: Option<SigningKey>,
+        work: &'w mut [u8],
+    ) -> Result<EncryptionMaterials<'w>, Error>
+    where
+        'a: 'w,
+    {
+        self.check_running()?;
+        let key = self.signing_key(signing_key)?;
+        self.materials_in(request, key, work, 0, 0)
+    }
+
+    /// [`materials`](Self::materials) in a region that starts at byte `base` of the output
+    /// and must leave `reserve` bytes free at its end (for `BufferTooSmall` reports).
+    fn materials_in<'w>(
+        &self,
+        request: &EncryptionRequest<'w>,
+        signing_key: Option<SigningKey>,
+        work: &'w mut [u8],
+        base: usize,
+        reserve: usize,
+    ) -> Result<EncryptionMaterials<'w>, Error>
+    where
+        'a: 'w,
+    {
+        let text = signing_key.as_ref().map(SigningKey::public_key_text);
+        let pk_pair: Option<RawPair<'_>> = text
+            .as_ref()
+            .map(|t| (PUBLIC_KEY_EC_KEY.as_bytes(), t.as_str().as_bytes()));
+        let full = ec::Merge::new(ec::raw_pairs(request.context), pk_pair.into_iter());
+        let full_len = ec::serialized_len(full.clone()).map_err(ec::ec_err)?;
+        let need = full_len + 2 + reserve;
+        if work.len() < need {
+            return Err(Error::BufferTooSmall {
+                required: base + need,
+            });
+        }
+        let (ec_bytes, rest) = work.split_at_mut(full_len);
+        ec::write(full, ec_bytes)?;
+        let ec_bytes: &'w [u8] = ec_bytes;
+        let avail = rest.len() - reserve;
+        let edks = EdkWriter::new(&mut rest[2..avail], base + full_len + 2);
+        Ok(EncryptionMaterials {
+            suite: request.suite,
+            ec: EcView::parse(ec_bytes).map_err(ec::ec_err)?,
+            data_key: None,
+            edks,
+            rng: self.provider,
+            required_keys: request.required_keys,
+            signing_key,
+            plaintext_len: request.plaintext_len,
+            max_edks: request.max_edks,
+        })
+    }
+
+    /// Checks what the CMM produced: a data key of the suite's length, at least one EDK and
+    /// no more than the configured maximum.
+    fn check_filled<'m>(&self, m: &'m EncryptionMaterials<'_>) -> Result<Filled<'m>, Error> {
+        let data_key = m
+            .data_key
+            .as_ref()
+            .ok_or(KeyringError::NoDataKeyGenerated)?;
+        if data_key.as_bytes().len() != self.suite.key_len() {
+            return Err(KeyringError::DataKeyLength.into());
+        }
+        let edk_count = m.edks.count();
+        if edk_count == 0 {
+            return Err(KeyringError::NoEncryptedDataKey.into());
+        }
+        if let Some(max) = self.cfg.max_encrypted_data_keys {
+            if edk_count > max {
+                return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
+            }
+        }
+        if m.signing_key.is_some() != self.suite.signature().is_some() {
+            return Err(ApiMisuse::SigningKeyMismatch.into());
+        }
+        Ok(Filled {
+            data_key,
+            edk_count,
+            edks_len: m.edks.len(),
+        })
+    }
+
+    /// Step 3: writes the header from filled materials into `out`; returns its length.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] (no effect: retry with a larger `out` and the same
+    /// materials); [`KeyringError`]s for materials without a data key or EDK; policy
+    /// violations; provider failures.
+    pub fn write_header_with(
+        &mut self,
+        materials: &EncryptionMaterials<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.check_running()?;
+        let r = self.header_from(materials, out);
+        self.enter_body(r)
+    }
+
+    fn header_from(
+        &self,
+        m: &EncryptionMaterials<'_>,
+        out: &mut [u8],
+    ) -> Result<(usize, Body<P>), Error> {
+        let f = self.check_filled(m)?;
+        let full = || m.ec.iter_raw();
+        let stored_len = stored_len(full(), m.required_keys)?;
+        let ec_at = header::prefix_len(self.suite) + 2;
+        let edk_at = ec_at + stored_len + 2;
+        let total = header::header_len(self.suite, stored_len, f.edks_len);
+        if out.len() < total {
+            return Err(Error::BufferTooSmall { required: total });
+        }
+        out[edk_at..edk_at + f.edks_len].copy_from_slice(m.edks.as_bytes());
+        self.finish_header(
+            out,
+            edk_at,
+            &f,
+            full,
+            m.required_keys,
+            m.signing_key.clone(),
+        )
+    }
+
+    fn enter_body(&mut self, r: Result<(usize, Body<P>), Error>) -> Result<usize, Error> {
+        match r {
+            Ok((n, body)) => {
+                self.state = State::Body(body);
+                Ok(n)
+            }
+            Err(e) => self.poison(Err(e)),
+        }
+    }
+
+    /// All three steps with a synchronous CMM, building the header in `out` itself (no
+    /// other buffer): returns its length.
     ///
     /// `encryption_context` is sorted in place. Keys must be unique and must not start with
-    /// `aws-crypto-`.
+    /// `aws-crypto-`. Size `out` with [`encrypted_len`] (or at least the header): when it is
+    /// too small for the EDKs the keyrings ran for nothing, and a retry runs them again —
+    /// front ends that cannot size `out` in advance use the three steps with a work buffer.
     ///
     /// # Errors
     /// Encryption-context and policy violations, keyring failures, or
@@ -171,204 +417,134 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         encryption_context: &mut [(&str, &str)],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.check_running()?;
-        if !matches!(self.state, State::Start) {
-            return Err(ApiMisuse::WrongState.into());
-        }
-        let r = self.write_header_inner(cmm, encryption_context, out);
-        match r {
-            Ok((n, body)) => {
-                self.state = State::Body(body);
-                Ok(n)
-            }
-            Err(e) => self.poison(Err(e)),
-        }
+        let r = self.header_with_cmm(cmm, encryption_context, out);
+        self.enter_body(r)
     }
 
-    fn write_header_inner<M: CryptoMaterialsManager + ?Sized>(
+    fn header_with_cmm<M: CryptoMaterialsManager + ?Sized>(
         &self,
         cmm: &M,
-        ec_pairs: &mut [(&str, &str)],
+        encryption_context: &mut [(&str, &str)],
         out: &mut [u8],
     ) -> Result<(usize, Body<P>), Error> {
-        let suite = self.suite;
-        let provider = self.provider;
-        ec::sort_and_check(ec_pairs)?;
-        let ec_pairs: &[(&str, &str)] = ec_pairs;
-        let required = cmm.required_encryption_context_keys();
-        for k in required {
-            if !ec_pairs.iter().any(|(ek, _)| ek == k) {
-                return Err(ApiMisuse::RequiredKeyNotInContext.into());
-            }
-        }
-
-        // Signing key pair; its public half goes into the encryption context.
-        let mut signer = None;
-        let mut pk_text = PublicKeyText {
-            buf: [0; 68],
-            len: 0,
+        let request = self.request(encryption_context, cmm.required_encryption_context_keys())?;
+        let supplied = match self.suite.signature() {
+            Some(_) => cmm.encryption_signing_key(&request)?,
+            None => None,
         };
-        if let Some(alg) = suite.signature() {
-            let mut private = Zeroizing::new([0u8; 48]);
-            let mut public = [0u8; 49];
-            provider.generate_signing_key(
-                alg,
-                &mut private[..alg.scalar_len()],
-                &mut public[..alg.public_key_len()],
-            )?;
-            pk_text.len = b64_encode(&public[..alg.public_key_len()], &mut pk_text.buf);
-            signer = Some(Signer::<P> {
-                alg,
-                hasher: provider.hasher(alg)?,
-                private,
-            });
-        }
-        let pk_pair: Option<RawPair<'_>> = suite
-            .signature()
-            .map(|_| (PUBLIC_KEY_EC_KEY.as_bytes(), pk_text.as_str().as_bytes()));
-        let full = || ec::Merge::new(ec::raw_pairs(ec_pairs), pk_pair.into_iter());
-        let stored = || full().filter(|(k, _)| !is_required(required, k));
-
-        let mut message_id = [0u8; 32];
-        let mid_len = suite.message_id_len();
-        provider.fill_random(&mut message_id[..mid_len])?;
-
-        // Prefix.
-        let version = suite.message_format_version();
-        let prefix_len = if version == 1 {
-            4 + mid_len
-        } else {
-            3 + mid_len
-        };
-        let min_header = header::header_len(suite, 0, 0);
-        if out.len() < min_header {
+        let signing_key = self.signing_key(supplied)?;
+        // The materials go where the header puts them: the full context at the context's
+        // place, the EDKs after it; the header then shrinks the context to the stored
+        // pairs in place. Nothing runs before `out` holds the header without EDKs.
+        let ec_at = header::prefix_len(self.suite) + 2;
+        let tail = header::tail_len(self.suite);
+        if out.len() < ec_at {
             return Err(Error::BufferTooSmall {
-                required: min_header,
+                required: header::header_len(self.suite, 0, 0),
             });
         }
-        let mut at = 0;
-        out[at] = version;
-        at += 1;
-        if version == 1 {
-            out[at] = 0x80;
-            at += 1;
-        }
-        out[at..at + 2].copy_from_slice(&suite.id().to_be_bytes());
-        at += 2;
-        out[at..at + mid_len].copy_from_slice(&message_id[..mid_len]);
-        at += mid_len;
-        debug_assert_eq!(at, prefix_len);
-
-        // The full context goes where the stored one will be, so keyrings can use it as AAD.
-        let ec_at = at + 2;
-        let full_len = ec::serialized_len(full()).map_err(ec::ec_err)?;
-        let stored_len = ec::serialized_len(stored()).map_err(ec::ec_err)?;
-        let tail_len = min_header - prefix_len - 4;
-        let need_so_far = ec_at + full_len + 2 + tail_len;
-        if out.len() < need_so_far {
-            return Err(Error::BufferTooSmall {
-                required: need_so_far + (full_len - stored_len),
-            });
-        }
-        ec::write(full(), &mut out[ec_at..])?;
-        let edk_at = ec_at + full_len + 2;
-        let (head, rest) = out.split_at_mut(edk_at);
-        let avail = rest.len() - tail_len;
-        let ec_view = EcView::parse(&head[ec_at..ec_at + full_len]).map_err(ec::ec_err)?;
-        let mut m = EncryptionMaterials {
-            suite,
-            ec: ec_view,
-            data_key: None,
-            edks: EdkWriter::new(&mut rest[..avail], edk_at),
-            rng: provider,
-            required_keys: required,
-        };
+        let (_, work) = out.split_at_mut(ec_at);
+        let mut m = self.materials_in(&request, signing_key, work, ec_at, tail)?;
         match cmm.get_encryption_materials(&mut m) {
             Err(Error::BufferTooSmall { required: r }) => {
-                return Err(Error::BufferTooSmall {
-                    required: r + tail_len,
-                });
+                return Err(Error::BufferTooSmall { required: r + tail });
             }
             r => r?,
         }
+        let full_len = m.ec.as_bytes().len();
+        let f = self.check_filled(&m)?;
+        let (edk_count, edks_len) = (f.edk_count, f.edks_len);
         let data_key = m.data_key.take().ok_or(KeyringError::NoDataKeyGenerated)?;
-        if data_key.as_bytes().len() != suite.key_len() {
-            return Err(KeyringError::DataKeyLength.into());
-        }
-        let edk_count = m.edks.count();
-        let edks_len = m.edks.len();
+        let signing_key = m.signing_key.take();
         drop(m);
-        if edk_count == 0 {
-            return Err(KeyringError::NoEncryptedDataKey.into());
-        }
-        if let Some(max) = self.cfg.max_encrypted_data_keys {
-            if edk_count > max {
-                return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
-            }
-        }
-
-        // Drop the required pairs from the stored context and close the gap.
-        let edk_at = if stored_len != full_len {
-            let old = edk_at;
-            ec::write(stored(), &mut out[ec_at..])?;
-            let new = ec_at + stored_len + 2;
-            out.copy_within(old..old + edks_len, new);
-            new
-        } else {
-            edk_at
+        let text = signing_key.as_ref().map(SigningKey::public_key_text);
+        let pk_pair: Option<RawPair<'_>> = text
+            .as_ref()
+            .map(|t| (PUBLIC_KEY_EC_KEY.as_bytes(), t.as_str().as_bytes()));
+        let full = || ec::Merge::new(ec::raw_pairs(request.context), pk_pair.into_iter());
+        let filled = Filled {
+            data_key: &data_key,
+            edk_count,
+            edks_len,
         };
+        self.finish_header(
+            out,
+            ec_at + full_len + 2,
+            &filled,
+            full,
+            request.required_keys,
+            signing_key,
+        )
+    }
+
+    /// Writes the header around EDKs that are in `out` at `edks_at`: the prefix with a fresh
+    /// message id, the stored context (the full one minus the required keys) at its place,
+    /// the EDKs moved right after it, the tail and the tag. `out` holds the whole header
+    /// (the callers checked: the full context is at least as long as the stored one).
+    fn finish_header<'x, I>(
+        &self,
+        out: &mut [u8],
+        edks_at: usize,
+        f: &Filled<'_>,
+        full: impl Fn() -> I,
+        required: &[&str],
+        signing_key: Option<SigningKey>,
+    ) -> Result<(usize, Body<P>), Error>
+    where
+        I: Iterator<Item = RawPair<'x>> + Clone,
+    {
+        let suite = self.suite;
+        let provider = self.provider;
+        let stored = || full().filter(|(k, _)| !is_required(required, k));
+        let stored_len = ec::serialized_len(stored()).map_err(ec::ec_err)?;
+        let mut message_id = [0u8; 32];
+        let mid = &mut message_id[..suite.message_id_len()];
+        provider.fill_random(mid)?;
+        let ec_at = header::write_prefix(suite, mid, out) + 2;
         out[ec_at - 2..ec_at].copy_from_slice(&(stored_len as u16).to_be_bytes());
-        out[edk_at - 2..edk_at].copy_from_slice(&edk_count.to_be_bytes());
-        let mut at = edk_at + edks_len;
+        ec::write(stored(), &mut out[ec_at..])?;
+        let edk_at = ec_at + stored_len + 2;
+        out.copy_within(edks_at..edks_at + f.edks_len, edk_at);
+        out[edk_at - 2..edk_at].copy_from_slice(&f.edk_count.to_be_bytes());
+        let tail_at = edk_at + f.edks_len;
 
         let mut commit = Zeroizing::new([0u8; 32]);
         let key = body::derive_key(
             provider,
             suite,
-            data_key.as_bytes(),
-            &message_id[..mid_len],
+            f.data_key.as_bytes(),
+            &message_id[..suite.message_id_len()],
             KdfVariant::Standard,
             &mut commit,
         )?;
-        drop(data_key);
-
-        out[at] = 2; // framed
-        at += 1;
-        if version == 1 {
-            out[at..at + 4].fill(0);
-            out[at + 4] = 12;
-            at += 5;
-        }
-        out[at..at + 4].copy_from_slice(&self.frame_len.to_be_bytes());
-        at += 4;
-        if suite.is_committing() {
-            out[at..at + 32].copy_from_slice(&commit[..]);
-            at += 32;
-        }
-        let body_len = at;
-        if version == 1 {
-            out[at..at + 12].fill(0);
-            at += 12;
-        }
+        let (body_end, tag_at) =
+            header::write_tail(suite, self.frame_len, &commit, &mut out[tail_at..]);
+        let (body_end, tag_at) = (tail_at + body_end, tail_at + tag_at);
         let tag = {
-            let header_body = &out[..body_len];
+            let header_body = &out[..body_end];
             key.gmac(&[0u8; 12], &mut |sink| {
                 sink(header_body);
                 ec::feed(full().filter(|(k, _)| is_required(required, k)), sink);
             })?
         };
-        out[at..at + 16].copy_from_slice(&tag);
-        at += 16;
-        if let Some(s) = signer.as_mut() {
-            s.hasher.update(&out[..at]);
-        }
+        out[tag_at..tag_at + 16].copy_from_slice(&tag);
+        let end = tag_at + 16;
+        let signer = match signing_key {
+            Some(key) => {
+                let mut hasher = provider.hasher(key.algorithm())?;
+                hasher.update(&out[..end]);
+                Some(Signer { hasher, key })
+            }
+            None => None,
+        };
         Ok((
-            at,
+            end,
             Body {
                 key,
                 message_id,
                 next_seq: 1,
                 signer,
+                sealed: 0,
             },
         ))
     }
@@ -379,6 +555,19 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             State::Failed(e) => Err(*e),
             _ => Err(ApiMisuse::WrongState.into()),
         }
+    }
+
+    /// Counts `n` more plaintext bytes against the declared plaintext length: more than
+    /// declared poisons the encryptor (a cache's byte limits rely on the declaration).
+    fn account(&mut self, n: usize) -> Result<(), Error> {
+        let declared = self.plaintext_len;
+        let b = self.body()?;
+        let total = b.sealed.saturating_add(n as u64);
+        if declared.is_some_and(|d| total > d) {
+            return self.poison(Err(PolicyViolation::PlaintextLengthBound.into()));
+        }
+        b.sealed = total;
+        Ok(())
     }
 
     /// Encrypts one regular frame of exactly `frame_length` bytes into `out`; returns the
@@ -404,6 +593,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             };
             return self.poison(Err(e));
         }
+        self.account(frame_len)?;
+        let b = self.body()?;
         let seq = b.next_seq;
         let iv = body::frame_iv(seq);
         out[..4].copy_from_slice(&seq.to_be_bytes());
@@ -430,6 +621,22 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         Ok(need)
     }
 
+    /// Seals all of the (rest of the) plaintext after the header: the regular frames and the
+    /// final frame (full when the length is a multiple of the frame length) with the footer;
+    /// returns the bytes written. The body of the one-shot [`encrypt`].
+    ///
+    /// # Errors
+    /// As [`seal_frame`](Self::seal_frame) and [`finish`](Self::finish).
+    pub fn seal_body(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let f = self.frame_len as usize;
+        let regular = plaintext.len().saturating_sub(1) / f;
+        let mut at = 0;
+        for chunk in plaintext[..regular * f].chunks_exact(f) {
+            at += self.seal_frame(chunk, &mut out[at..])?;
+        }
+        Ok(at + self.finish(&plaintext[regular * f..], &mut out[at..])?)
+    }
+
     /// Bytes [`finish`](Self::finish) writes for a last chunk of `last_len` bytes.
     pub fn finish_len(&self, last_len: usize) -> usize {
         last_len + body::FINAL_FRAME_OVERHEAD + body::footer_len(self.suite.signature())
@@ -444,13 +651,15 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let frame_len = self.frame_len as usize;
         let mid_len = self.suite.message_id_len();
         let need = self.finish_len(plaintext.len());
-        let b = self.body()?;
+        self.body()?;
         if plaintext.len() > frame_len {
             return Err(ApiMisuse::FrameSize.into());
         }
         if out.len() < need {
             return Err(Error::BufferTooSmall { required: need });
         }
+        self.account(plaintext.len())?;
+        let b = self.body()?;
         let seq = b.next_seq;
         let iv = body::frame_iv(seq);
         let len = plaintext.len();
@@ -477,18 +686,14 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         out[24 + len..frame_end].copy_from_slice(&tag);
         let mut at = frame_end;
         if let Some(s) = b.signer.take() {
-            let Signer {
-                alg,
-                mut hasher,
-                private,
-            } = s;
+            let Signer { mut hasher, key } = s;
             hasher.update(&out[..frame_end]);
             let mut digest = [0u8; 64];
             let dl = hasher.finalize_into(&mut digest);
             let sig_out = &mut out[at + 2..];
             let r = self.provider.sign_digest(
-                alg,
-                &private[..alg.scalar_len()],
+                key.algorithm(),
+                key.private_scalar(),
                 &digest[..dl],
                 sig_out,
             );
@@ -511,7 +716,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
 /// `const`-friendly building block is [`ciphertext_len`].
 ///
 /// # Errors
-/// Policy violations as [`encrypt`]; [`KeyringError::Other`] when the keyring cannot tell.
+/// Policy violations as [`encrypt`]; [`KeyringError::EdkLengthUnknown`] when the keyring
+/// cannot tell.
 pub fn encrypted_len<M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     opts: &EncryptOptions,
@@ -541,9 +747,7 @@ pub fn encrypted_len<M: CryptoMaterialsManager + ?Sized>(
     }
     let (_, edks_len) = cmm
         .encrypted_data_keys_len(suite)
-        .ok_or(KeyringError::Other(
-            "the keyring cannot tell its EDK length in advance",
-        ))?;
+        .ok_or(KeyringError::EdkLengthUnknown)?;
     ciphertext_len(
         suite,
         opts.frame_length,
@@ -611,17 +815,11 @@ fn encrypt_frames<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     plaintext: &[u8],
     out: &mut [u8],
 ) -> Result<usize, Error> {
-    let mut enc = Encryptor::new(cfg, provider, opts)?;
-    let mut at = enc.write_header(cmm, encryption_context, out)?;
-    let f = opts.frame_length as usize;
-    let regular = if plaintext.is_empty() {
-        0
-    } else {
-        (plaintext.len() - 1) / f
+    let opts = EncryptOptions {
+        plaintext_len: Some(plaintext.len() as u64),
+        ..*opts
     };
-    for chunk in plaintext[..regular * f].chunks_exact(f) {
-        at += enc.seal_frame(chunk, &mut out[at..])?;
-    }
-    at += enc.finish(&plaintext[regular * f..], &mut out[at..])?;
-    Ok(at)
+    let mut enc = Encryptor::new(cfg, provider, &opts)?;
+    let at = enc.write_header(cmm, encryption_context, out)?;
+    Ok(at + enc.seal_body(plaintext, &mut out[at..])?)
 }

@@ -236,6 +236,9 @@ pub enum KeyringError {
     InvalidConfiguration,
     /// A key name or provider id is too long for the EDK fields.
     FieldTooLong,
+    /// The keyring cannot tell the size of its EDKs before it runs (so the message size
+    /// cannot be computed in advance).
+    EdkLengthUnknown,
     /// A keyring-specific failure, identified by a static description.
     Other(&'static str),
 }
@@ -357,6 +360,12 @@ pub enum ApiMisuse {
     DuplicateEncryptionContextKey,
     /// A required encryption-context key is not in the encryption context.
     RequiredKeyNotInContext,
+    /// A signing key was supplied for another signature algorithm than the suite's, or for
+    /// an unsigned suite; or signed-suite materials came without one.
+    SigningKeyMismatch,
+    /// The data key was supplied to a decryptor that is not waiting for one
+    /// ([`Status::NeedDataKey`](crate::Status::NeedDataKey)).
+    NotWaitingForDataKey,
 }
 
 impl From<CryptoError> for Error {
@@ -581,6 +590,9 @@ impl fmt::Display for KeyringError {
             KeyringError::EncryptNotSupported => f.write_str("this keyring cannot encrypt"),
             KeyringError::InvalidConfiguration => f.write_str("invalid keyring configuration"),
             KeyringError::FieldTooLong => f.write_str("a key name or provider id is too long"),
+            KeyringError::EdkLengthUnknown => {
+                f.write_str("the keyring cannot tell its EDK length in advance")
+            }
             KeyringError::Other(s) => f.write_str(s),
         }
     }
@@ -620,6 +632,12 @@ impl fmt::Display for ApiMisuse {
             ApiMisuse::DuplicateEncryptionContextKey => "duplicate encryption-context key",
             ApiMisuse::RequiredKeyNotInContext => {
                 "a required encryption-context key is not in the encryption context"
+            }
+            ApiMisuse::SigningKeyMismatch => {
+                "the signing key does not fit the suite (another algorithm, or a key for an unsigned suite, or none for a signed one)"
+            }
+            ApiMisuse::NotWaitingForDataKey => {
+                "a data key was supplied to a decryptor that is not waiting for one"
             }
         })
     }

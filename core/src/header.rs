@@ -377,3 +377,67 @@ pub const fn header_len(suite: AlgorithmSuite, ec_len: usize, edks_len: usize) -
     };
     fixed + ec_len + edks_len
 }
+
+/// Length of the prefix a header starts with: version, (v1) type, suite id, message id.
+pub(crate) const fn prefix_len(suite: AlgorithmSuite) -> usize {
+    if suite.message_format_version() == 1 {
+        4 + suite.message_id_len()
+    } else {
+        3 + suite.message_id_len()
+    }
+}
+
+/// Length of what follows the EDKs: content type, (v1) reserved and IV length, frame
+/// length, (v2 committing) suite data, (v1) IV, tag.
+pub(crate) const fn tail_len(suite: AlgorithmSuite) -> usize {
+    header_len(suite, 0, 0) - prefix_len(suite) - 4
+}
+
+/// Writes the prefix (version, type, suite id, message id); `out` holds
+/// [`prefix_len`] bytes at least (the caller checked).
+pub(crate) fn write_prefix(suite: AlgorithmSuite, message_id: &[u8], out: &mut [u8]) -> usize {
+    let mut at = 0;
+    let version = suite.message_format_version();
+    out[at] = version;
+    at += 1;
+    if version == 1 {
+        out[at] = 0x80; // type: customer authenticated encrypted data
+        at += 1;
+    }
+    out[at..at + 2].copy_from_slice(&suite.id().to_be_bytes());
+    at += 2;
+    out[at..at + message_id.len()].copy_from_slice(message_id);
+    at + message_id.len()
+}
+
+/// Writes the header body's tail after the EDKs (framed content type, v1 reserved bytes and
+/// IV length, frame length, v2 commitment) and, for v1, the zero header IV; returns where
+/// the header body ends and where the tag goes. `out` holds [`tail_len`] bytes at least.
+pub(crate) fn write_tail(
+    suite: AlgorithmSuite,
+    frame_len: u32,
+    commitment: &[u8; 32],
+    out: &mut [u8],
+) -> (usize, usize) {
+    let v1 = suite.message_format_version() == 1;
+    let mut at = 0;
+    out[at] = 2; // framed
+    at += 1;
+    if v1 {
+        out[at..at + 4].fill(0);
+        out[at + 4] = 12;
+        at += 5;
+    }
+    out[at..at + 4].copy_from_slice(&frame_len.to_be_bytes());
+    at += 4;
+    if suite.is_committing() {
+        out[at..at + 32].copy_from_slice(commitment);
+        at += 32;
+    }
+    let body_end = at;
+    if v1 {
+        out[at..at + 12].fill(0);
+        at += 12;
+    }
+    (body_end, at)
+}

@@ -2,8 +2,10 @@
 //! (spec `framework/keyring-interface.md`, `cmm-interface.md`, `default-cmm.md`,
 //! `multi-keyring.md`, `required-encryption-context-cmm.md`).
 
+use crate::encrypt::EncryptionRequest;
 use crate::error::{ApiMisuse, Error, KeyringError, PolicyViolation};
 use crate::materials::{DecryptionMaterials, Edks, EncryptionMaterials};
+use crate::signature::SigningKey;
 use crate::suite::AlgorithmSuite;
 
 /// A keyring: generates and wraps data keys on encrypt, unwraps one on decrypt.
@@ -61,6 +63,23 @@ pub trait CryptoMaterialsManager {
     /// encrypt they must be in the context; on decrypt in the reproduced context.
     fn required_encryption_context_keys(&self) -> &[&str] {
         &[]
+    }
+
+    /// Called for signing suites before the encryption context is final: the signing key
+    /// the message must use, or `None` (the default) for a fresh one from the provider. A
+    /// CMM that reuses materials returns the key they were made with, since its public key is
+    /// part of the context the data key is bound to; it sees the same request again, with
+    /// the key's public half in the context, in
+    /// [`get_encryption_materials`](Self::get_encryption_materials).
+    ///
+    /// # Errors
+    /// Any failure; the encryption fails with it.
+    fn encryption_signing_key(
+        &self,
+        request: &EncryptionRequest<'_>,
+    ) -> Result<Option<SigningKey>, Error> {
+        let _ = request;
+        Ok(None)
     }
 
     /// Fills the encryption materials (data key and EDKs).
@@ -233,6 +252,13 @@ impl<C: CryptoMaterialsManager + ?Sized> CryptoMaterialsManager
 
     fn encrypted_data_keys_len(&self, suite: AlgorithmSuite) -> Option<(u16, usize)> {
         self.inner.encrypted_data_keys_len(suite)
+    }
+
+    fn encryption_signing_key(
+        &self,
+        request: &EncryptionRequest<'_>,
+    ) -> Result<Option<SigningKey>, Error> {
+        self.inner.encryption_signing_key(request)
     }
 
     fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {

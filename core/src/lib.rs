@@ -70,6 +70,7 @@ pub mod materials;
 pub mod provider;
 #[cfg(feature = "rustcrypto")]
 pub mod rustcrypto;
+pub mod signature;
 pub mod suite;
 
 #[cfg(test)]
@@ -77,8 +78,9 @@ mod test_util;
 
 pub use config::{Config, EncryptOptions};
 pub use decrypt::{Decrypted, Decryptor, Progress, Status, decrypt};
-pub use encrypt::{Encryptor, ciphertext_len, encrypt, encrypted_len};
+pub use encrypt::{EncryptionRequest, Encryptor, ciphertext_len, encrypt, encrypted_len};
 pub use error::{Error, Result};
 pub use keyring::{CryptoMaterialsManager, Keyring, MultiKeyring, RequiredEncryptionContextCmm};
 pub use provider::{AeadKey, CryptoProvider, RandomSource};
+pub use signature::SigningKey;
 pub use suite::{AlgorithmSuite, CommitmentPolicy};

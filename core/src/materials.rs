@@ -9,6 +9,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::ec::EcView;
 use crate::error::{Attempt, AttemptFailure, Attempts, Error, KeyringError, Malformed};
 use crate::provider::RandomSource;
+use crate::signature::SigningKey;
 use crate::suite::AlgorithmSuite;
 
 /// A plaintext data key (16, 24 or 32 bytes). Zeroized on drop; `Debug` is redacted.
@@ -263,13 +264,21 @@ impl<'a> EdkWriter<'a> {
         self.len
     }
 
+    /// The EDKs written so far, serialized (without the u16 count).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 }
 
-/// What a keyring receives on encrypt.
+/// What a keyring receives on encrypt: step 2 of writing a header
+/// ([`Encryptor::materials`](crate::Encryptor::materials)). The encryption context is final
+/// (signing suites' public key included); the keyrings add the data key and the EDKs, which
+/// are written into the caller's work buffer.
 pub struct EncryptionMaterials<'a> {
     pub(crate) suite: AlgorithmSuite,
     pub(crate) ec: EcView<'a>,
@@ -277,6 +286,9 @@ pub struct EncryptionMaterials<'a> {
     pub(crate) edks: EdkWriter<'a>,
     pub(crate) rng: &'a dyn RandomSource,
     pub(crate) required_keys: &'a [&'a str],
+    pub(crate) signing_key: Option<SigningKey>,
+    pub(crate) plaintext_len: Option<u64>,
+    pub(crate) max_edks: Option<u16>,
 }
 
 impl<'a> EncryptionMaterials<'a> {
@@ -305,6 +317,31 @@ impl<'a> EncryptionMaterials<'a> {
     /// The plaintext data key, once a keyring has generated one.
     pub fn data_key(&self) -> Option<&DataKey> {
         self.data_key.as_ref()
+    }
+
+    /// The message's signing key (signing suites): a caching CMM stores it with the data key
+    /// and the EDKs, because its public key is in the context they are bound to.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signing_key.as_ref()
+    }
+
+    /// The declared plaintext length, when known
+    /// ([`EncryptOptions::plaintext_len`](crate::EncryptOptions::plaintext_len)).
+    pub fn plaintext_length(&self) -> Option<u64> {
+        self.plaintext_len
+    }
+
+    /// The configured maximum number of EDKs.
+    pub fn max_encrypted_data_keys(&self) -> Option<u16> {
+        self.max_edks
+    }
+
+    /// The EDKs pushed so far, as a view (for a cache that keeps them).
+    pub fn encrypted_data_keys(&self) -> Edks<'_> {
+        Edks {
+            bytes: self.edks.as_bytes(),
+            count: self.edks.count(),
+        }
     }
 
     /// Sets the plaintext data key (a generating keyring).
@@ -374,6 +411,7 @@ impl fmt::Debug for EncryptionMaterials<'_> {
             .field("suite", &self.suite)
             .field("encryption_context", &self.ec)
             .field("data_key", &self.data_key)
+            .field("signing_key", &self.signing_key)
             .field("edks", &self.edks.count)
             .finish()
     }
@@ -383,6 +421,7 @@ impl fmt::Debug for EncryptionMaterials<'_> {
 pub struct DecryptionMaterials<'a> {
     pub(crate) suite: AlgorithmSuite,
     pub(crate) ec: EcView<'a>,
+    pub(crate) edks: Edks<'a>,
     pub(crate) reproduced: &'a [(&'a str, &'a str)],
     pub(crate) data_key: Option<DataKey>,
     pub(crate) attempts: Attempts,
@@ -415,6 +454,25 @@ impl<'a> DecryptionMaterials<'a> {
     /// The data key, once a keyring has decrypted one.
     pub fn data_key(&self) -> Option<&DataKey> {
         self.data_key.as_ref()
+    }
+
+    /// The data key a keyring decrypted, for
+    /// [`Decryptor::set_data_key`](crate::Decryptor::set_data_key).
+    ///
+    /// # Errors
+    /// [`KeyringError::NoDataKeyDecrypted`] with the attempts when there is none.
+    pub fn into_data_key(mut self) -> Result<DataKey, Error> {
+        self.data_key.take().ok_or_else(|| self.no_data_key_error())
+    }
+
+    /// The encrypted data keys of the message.
+    pub fn encrypted_data_keys(&self) -> Edks<'a> {
+        self.edks
+    }
+
+    /// Calls `observer` with every failed attempt recorded from now on.
+    pub fn observe_attempts(&mut self, observer: &'a mut dyn FnMut(Attempt)) {
+        self.observer = Some(observer);
     }
 
     /// Sets the decrypted data key.

@@ -55,9 +55,9 @@ fn header(content_type: u8, frame_len: u32) -> Vec<u8> {
 fn run(msg: &[u8]) -> (usize, Result<Status, Error>) {
     let cfg = Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
     let p = RustCrypto::new(NoRng);
-    let mut dec = Decryptor::new(&cfg, &p, &Fixed, &[]);
+    let mut dec = Decryptor::new(&cfg, &p, &[]);
     let mut out = [0u8; 64];
-    let h = dec.process(msg, &mut out).expect("header");
+    let h = dec.process_with(&Fixed, msg, &mut out).expect("header");
     assert_eq!(h.status, Status::Header);
     let r = dec.process(&msg[h.consumed..], &mut out).map(|p| p.status);
     (h.consumed, r)

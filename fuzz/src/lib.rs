@@ -708,7 +708,7 @@ pub fn incremental<P: CryptoProvider, M: esdk_core::CryptoMaterialsManager + ?Si
     probe_small: bool,
 ) -> Incremental {
     use esdk_core::Status;
-    let mut dec = esdk_core::Decryptor::new(cfg, p, cmm, &[]);
+    let mut dec = esdk_core::Decryptor::new(cfg, p, &[]);
     let mut start = 0usize;
     let mut end = 0usize;
     let mut out = vec![0u8; msg.len()];
@@ -729,7 +729,7 @@ pub fn incremental<P: CryptoProvider, M: esdk_core::CryptoMaterialsManager + ?Si
             // A too-small buffer reports the size and changes nothing; any other outcome
             // stands as the step's result.
             let mut small = [0u8; 3];
-            r = dec.process(input, &mut small);
+            r = dec.process_with(cmm, input, &mut small);
             match r {
                 Err(Error::BufferTooSmall { required }) => {
                     assert!(required > small.len() && required <= msg.len());
@@ -743,7 +743,7 @@ pub fn incremental<P: CryptoProvider, M: esdk_core::CryptoMaterialsManager + ?Si
             }
         }
         if matches!(r, Err(Error::BufferTooSmall { .. })) {
-            r = dec.process(input, &mut out);
+            r = dec.process_with(cmm, input, &mut out);
         }
         let pr = match r {
             Ok(pr) => pr,
@@ -755,7 +755,7 @@ pub fn incremental<P: CryptoProvider, M: esdk_core::CryptoMaterialsManager + ?Si
                     "plaintext written with {e:?}"
                 );
                 // Poisoned: the same error again.
-                assert_eq!(dec.process(input, &mut out).err(), Some(e));
+                assert_eq!(dec.process_with(cmm, input, &mut out).err(), Some(e));
                 return Incremental {
                     result: Err(e),
                     released,

@@ -27,6 +27,7 @@ pub use esdk_core::{
 pub use esdk_raw as raw;
 
 pub mod caching;
+mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod stream;
@@ -74,30 +75,24 @@ pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
     encryption_context: &[(&str, &str)],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-    // Size exactly when the keyring can tell; otherwise grow on BufferTooSmall.
-    let mut cap = esdk_core::encrypted_len(cfg, opts, cmm, &ec, plaintext.len())
-        .unwrap_or(plaintext.len() + plaintext.len() / 64 + 4096);
-    loop {
-        let mut out = vec![0u8; cap];
-        match esdk_core::encrypt(
-            cfg,
-            &DEFAULT_PROVIDER,
-            cmm,
-            opts,
-            &mut ec,
-            plaintext,
-            &mut out,
-        ) {
-            Ok(n) => {
-                out.truncate(n);
-                return Ok(out);
-            }
-            Err(Error::BufferTooSmall { required }) if required > cap => cap = required,
-            Err(Error::BufferTooSmall { .. }) => cap = cap.saturating_mul(2),
-            Err(e) => return Err(e),
-        }
-    }
+    // The length is known: CMMs see it (a cache counts bytes), and the encryptor holds to it.
+    let opts = EncryptOptions {
+        plaintext_len: Some(plaintext.len() as u64),
+        ..*opts
+    };
+    let mut enc = esdk_core::Encryptor::new(cfg, &DEFAULT_PROVIDER, &opts)?;
+    let mut out = Vec::new();
+    let at = header::write_header(&mut enc, cmm, encryption_context, &mut out)?;
+    let body = esdk_core::ciphertext_len(enc.suite(), opts.frame_length, 0, plaintext.len() as u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(Error::Malformed {
+            offset: 0,
+            kind: esdk_core::error::Malformed::TooManyFrames,
+        })?;
+    out.resize(at + body, 0);
+    let n = enc.seal_body(plaintext, &mut out[at..])?;
+    out.truncate(at + n);
+    Ok(out)
 }
 
 /// A decrypted message.
@@ -145,15 +140,11 @@ pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
         &mut out,
     )?;
     out.truncate(d.plaintext_len);
+    let (suite, encryption_context) = decrypted_parts(&d.header);
     Ok(Decrypted {
         plaintext: out,
-        suite: d.header.suite,
-        encryption_context: d
-            .header
-            .encryption_context
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+        suite,
+        encryption_context,
     })
 }
 
@@ -217,59 +208,29 @@ pub fn decrypt_detailed<M: CryptoMaterialsManager + ?Sized>(
     let mut attempts = Vec::new();
     let mut record = |a: esdk_core::error::Attempt| attempts.push(a);
     let mut out = vec![0u8; output_len(ciphertext, reproduced_context)];
-    let r = {
-        let mut dec = esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, cmm, reproduced_context)
-            .with_attempt_observer(&mut record);
-        let (mut pos, mut written) = (0usize, 0usize);
-        loop {
-            match dec.process(&ciphertext[pos..], &mut out[written..]) {
-                Ok(p) => {
-                    pos += p.consumed;
-                    written += p.written;
-                    match p.status {
-                        esdk_core::Status::NeedInput { .. } => {
-                            break Err(Error::Truncated {
-                                offset: ciphertext.len(),
-                            });
-                        }
-                        esdk_core::Status::Done if pos != ciphertext.len() => {
-                            break Err(Error::TrailingBytes { offset: pos });
-                        }
-                        esdk_core::Status::Done => break Ok(written),
-                        _ => {}
-                    }
-                }
-                Err(e) => break Err(e),
-            }
+    let r = esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, reproduced_context)
+        .with_attempt_observer(&mut record)
+        .decrypt_all(cmm, ciphertext, &mut out)
+        .map(|d| (d.plaintext_len, decrypted_parts(&d.header)));
+    match r {
+        Ok((n, (suite, encryption_context))) => {
+            out.truncate(n);
+            Ok(Decrypted {
+                plaintext: out,
+                suite,
+                encryption_context,
+            })
         }
-    };
-    let written = match r {
-        Ok(n) => n,
-        Err(error) => {
-            out.fill(0);
-            return Err(DecryptFailure { error, attempts });
-        }
-    };
-    out.truncate(written);
-    let header = match esdk_core::header::parse(ciphertext, Default::default()) {
-        Ok(esdk_core::header::Parsed::Complete(h)) => h,
-        Ok(esdk_core::header::Parsed::Need(_)) => {
-            return Err(DecryptFailure {
-                error: Error::Truncated {
-                    offset: ciphertext.len(),
-                },
-                attempts,
-            });
-        }
-        Err(error) => return Err(DecryptFailure { error, attempts }),
-    };
-    Ok(Decrypted {
-        plaintext: out,
-        suite: header.suite,
-        encryption_context: header
-            .encryption_context
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    })
+        Err(error) => Err(DecryptFailure { error, attempts }),
+    }
+}
+
+/// The suite and the stored encryption context of a header, owned.
+fn decrypted_parts(h: &esdk_core::header::Header<'_>) -> (AlgorithmSuite, Vec<(String, String)>) {
+    let ec = h
+        .encryption_context
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (h.suite, ec)
 }

@@ -143,27 +143,11 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
         mut inner: W,
     ) -> io::Result<Self> {
         let mut enc = Encryptor::new(cfg, provider, opts).map_err(io_error)?;
-        let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-        // Size the header buffer up front (exactly when the keyring can tell its EDK sizes):
-        // a retry after `BufferTooSmall` runs the CMM again (a second KMS call, a second
-        // cache use, a second data key) and draws a second message id.
-        let ec_estimate = encryption_context.iter().fold(2 + 128, |n: usize, (k, v)| {
-            n.saturating_add(4 + k.len() + v.len())
-        });
-        let first = esdk_core::encrypted_len(cfg, opts, cmm, encryption_context, 0)
-            .unwrap_or(0)
-            .max(4096usize.saturating_add(ec_estimate));
-        let mut out = vec![0u8; first];
-        let n = loop {
-            match enc.write_header(cmm, &mut ec, &mut out) {
-                Ok(n) => break n,
-                Err(Error::BufferTooSmall { required }) => {
-                    let grow = required.max(out.len() * 2);
-                    out.resize(grow, 0);
-                }
-                Err(e) => return Err(io_error(e)),
-            }
-        };
+        // The CMM runs once (one KMS call, one cache use, one data key), whatever the
+        // header's size.
+        let mut out = Vec::new();
+        let n = crate::header::write_header(&mut enc, cmm, encryption_context, &mut out)
+            .map_err(io_error)?;
         push(&mut inner, &out[..n], &mut 0, "the header")?;
         let frame_len = opts.frame_length as usize;
         let out_len = enc
@@ -359,7 +343,8 @@ impl Plain {
 
 /// Input buffering and stepping shared by [`DecryptingReader`] and [`DecryptingWriter`].
 struct Pump<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
-    dec: Decryptor<'a, P, M>,
+    cmm: &'a M,
+    dec: Decryptor<'a, P>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -391,8 +376,9 @@ impl Event {
 }
 
 impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
-    fn new(dec: Decryptor<'a, P, M>) -> Self {
+    fn new(cmm: &'a M, dec: Decryptor<'a, P>) -> Self {
         Self {
+            cmm,
             dec,
             buf: Vec::new(),
             start: 0,
@@ -447,14 +433,17 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         if self.available() < self.need {
             return Ok(Event::NeedInput);
         }
-        let p = self.dec.process(&self.buf[self.start..self.end], out)?;
+        let p = self
+            .dec
+            .process_with(self.cmm, &self.buf[self.start..self.end], out)?;
         self.start += p.consumed;
         match p.status {
             Status::NeedInput { min } => {
                 self.need = min;
                 Ok(Event::NeedInput)
             }
-            Status::Header => {
+            // `process_with` resolves `NeedDataKey` itself.
+            Status::Header | Status::NeedDataKey => {
                 self.need = 1;
                 Ok(Event::Header)
             }
@@ -565,7 +554,7 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
     ) -> Self {
         Self {
             inner,
-            pump: Pump::new(Decryptor::new(cfg, provider, cmm, reproduced_context)),
+            pump: Pump::new(cmm, Decryptor::new(cfg, provider, reproduced_context)),
             plain: Plain::default(),
             end: End::Running,
             failed: None,
@@ -793,7 +782,7 @@ impl<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
     ) -> Self {
         Self {
             inner,
-            pump: Pump::new(Decryptor::new(cfg, provider, cmm, reproduced_context)),
+            pump: Pump::new(cmm, Decryptor::new(cfg, provider, reproduced_context)),
             plain: Plain::default(),
             done: false,
             confirmed: false,

@@ -159,7 +159,9 @@ pub fn check_release(mode: Mode, released: &[u8], bound: &ReleaseBound<'_>) -> R
     Ok(())
 }
 
-/// Feeds `ct` to a `Decryptor` in slices whose sizes `next` chooses.
+/// Feeds `ct` to a `Decryptor` in slices whose sizes `next` chooses, and drives its
+/// materials step itself (as an async front end does): at `NeedDataKey` it takes the
+/// decryptor's materials to the CMM and hands the data key back.
 fn incremental<P: CryptoProvider>(
     cfg: &Config,
     p: &P,
@@ -168,7 +170,7 @@ fn incremental<P: CryptoProvider>(
     ct: &[u8],
     mut next: impl FnMut() -> usize,
 ) -> Outcome {
-    let mut dec = Decryptor::new(cfg, p, cmm, reproduced);
+    let mut dec = Decryptor::new(cfg, p, reproduced);
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0usize;
     let mut need = 1usize;
@@ -193,6 +195,16 @@ fn incremental<P: CryptoProvider>(
                 released.extend_from_slice(&out[..p.written]);
                 match p.status {
                     Status::NeedInput { min } => need = min,
+                    Status::NeedDataKey => {
+                        let key = dec.decryption_materials(&buf, &mut out).and_then(|mut m| {
+                            let edks = m.encrypted_data_keys();
+                            cmm.decrypt_materials(&mut m, edks)?;
+                            m.into_data_key()
+                        });
+                        if let Err(error) = key.and_then(|k| dec.set_data_key(k)) {
+                            return Outcome::Err { error, released };
+                        }
+                    }
                     Status::Done => {
                         if !buf.is_empty() || fed < ct.len() {
                             let error = Error::TrailingBytes {

@@ -231,7 +231,7 @@ fn one_shot(cfg: &Config, reproduced: &[(&str, &str)], ct: &[u8]) -> Result<Vec<
 /// Incremental decrypt that feeds exactly the `min` the decryptor asks for, as a careful
 /// caller with a slow source does (`step` bytes at least).
 fn incremental(cfg: &Config, ct: &[u8], step: usize) -> (Result<Vec<u8>, Error>, usize) {
-    let mut dec = Decryptor::new(cfg, &PROVIDER, &FixedKeyring, &[]);
+    let mut dec = Decryptor::new(cfg, &PROVIDER, &[]);
     let mut start = 0usize;
     let mut end = step.min(ct.len());
     let mut out = vec![0u8; 1 << 16];
@@ -239,7 +239,7 @@ fn incremental(cfg: &Config, ct: &[u8], step: usize) -> (Result<Vec<u8>, Error>,
     let mut calls = 0usize;
     loop {
         calls += 1;
-        let p = match dec.process(&ct[start..end], &mut out) {
+        let p = match dec.process_with(&FixedKeyring, &ct[start..end], &mut out) {
             Ok(p) => p,
             Err(e) => return (Err(e), calls),
         };
@@ -966,16 +966,18 @@ fn header_step_reports_the_context_scratch_it_needs() {
     let opts = EncryptOptions::new().with_suite(V2).with_frame_length(64);
     let msg = esdk::encrypt(&Config::new(), &cmm, &opts, &pairs, &[5; 100]).expect("encrypt");
     let cfg = Config::new();
-    let mut dec = Decryptor::new(&cfg, &PROVIDER, &cmm, &pairs);
+    let mut dec = Decryptor::new(&cfg, &PROVIDER, &pairs);
     let mut out = [0u8; 64];
-    let required = match dec.process(&msg, &mut out) {
+    let required = match dec.process_with(&cmm, &msg, &mut out) {
         Err(Error::BufferTooSmall { required }) => required,
         other => panic!("a 64-byte out for a 200-byte required context: {other:?}"),
     };
     // Count, key length, key, value length, value.
     assert_eq!(required, 2 + 2 + "tenant".len() + 2 + 200);
     let mut scratch = vec![0u8; required];
-    let p = dec.process(&msg, &mut scratch).expect("header step");
+    let p = dec
+        .process_with(&cmm, &msg, &mut scratch)
+        .expect("header step");
     assert_eq!(p.status, Status::Header);
     let mut at = p.consumed;
     let mut plain = Vec::new();
@@ -1063,12 +1065,12 @@ fn work_in_modes(cfg: &Config, reproduced: &[(&str, &str)], msg: &[u8]) -> Vec<M
         ("Decryptor, 1-byte pieces", 1),
         ("Decryptor, 61-byte pieces", 61),
     ] {
-        let mut dec = Decryptor::new(cfg, &PROVIDER, &FixedKeyring, reproduced);
+        let mut dec = Decryptor::new(cfg, &PROVIDER, reproduced);
         let (mut start, mut end) = (0usize, step.min(msg.len()));
         let mut out = vec![0u8; 64];
         let mut plain = Vec::new();
         let r = loop {
-            match dec.process(&msg[start..end], &mut out) {
+            match dec.process_with(&FixedKeyring, &msg[start..end], &mut out) {
                 Ok(p) => {
                     start += p.consumed;
                     plain.extend_from_slice(&out[..p.written]);
@@ -1267,9 +1269,9 @@ fn duplicate_reproduced_keys_are_api_misuse() {
             "{what}: esdk::decrypt"
         );
         // Without scratch (a 1-byte `out`): the bounded path finds it too.
-        let mut dec = Decryptor::new(&cfg, &PROVIDER, &FixedKeyring, repro);
+        let mut dec = Decryptor::new(&cfg, &PROVIDER, repro);
         assert_eq!(
-            dec.process(m, &mut [0u8; 1]),
+            dec.process_with(&FixedKeyring, m, &mut [0u8; 1]),
             Err(want),
             "{what}: no scratch"
         );
@@ -1281,9 +1283,9 @@ fn duplicate_reproduced_keys_are_api_misuse() {
     let mut repro: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
     repro.push(("k04321", "w"));
     esdk_tests::forge::shuffle(&mut repro, 3);
-    let mut dec = Decryptor::new(&cfg, &PROVIDER, &FixedKeyring, &repro);
+    let mut dec = Decryptor::new(&cfg, &PROVIDER, &repro);
     let mut out = vec![0u8; 1 << 17];
-    assert_eq!(dec.process(&plain, &mut out), Err(want));
+    assert_eq!(dec.process_with(&FixedKeyring, &plain, &mut out), Err(want));
     let work = dec.context_comparisons();
     println!("hostile: duplicate among 5 001 reproduced pairs: {work} key comparisons");
     assert!(work <= 4 * n_log_n(5001), "{work}");

@@ -144,11 +144,13 @@ fn materials_and_state_machines_holding_keys_are_redacted() {
     at += enc.finish(b"end", &mut msg[at..]).expect("finish");
     assert!(std::mem::needs_drop::<Encryptor<'_, esdk::DefaultProvider>>());
 
-    let mut dec = Decryptor::new(&cfg, &p, &spy, &[]);
+    let mut dec = Decryptor::new(&cfg, &p, &[]);
     let mut out = vec![0u8; 64];
     let mut pos = 0;
     loop {
-        let pr = dec.process(&msg[pos..at], &mut out).expect("decrypt");
+        let pr = dec
+            .process_with(&spy, &msg[pos..at], &mut out)
+            .expect("decrypt");
         pos += pr.consumed;
         // Holding the derived key after the header.
         assert_redacted("Decryptor", &format!("{dec:?}"), &spy.key);
@@ -156,9 +158,7 @@ fn materials_and_state_machines_holding_keys_are_redacted() {
             break;
         }
     }
-    assert!(std::mem::needs_drop::<
-        Decryptor<'_, esdk::DefaultProvider, Spy>,
-    >());
+    assert!(std::mem::needs_drop::<Decryptor<'_, esdk::DefaultProvider>>());
 }
 
 #[test]

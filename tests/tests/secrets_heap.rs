@@ -274,9 +274,11 @@ fn no_key_material_reaches_freed_heap() {
             &ck,
         ));
 
-        let mut dec = Decryptor::new(&cfg, &provider, &known, &[]);
+        let mut dec = Decryptor::new(&cfg, &provider, &[]);
         let mut out = [0u8; 256];
-        let p = dec.process(&head[..n], &mut out).expect("header step");
+        let p = dec
+            .process_with(&known, &head[..n], &mut out)
+            .expect("header step");
         assert_eq!(p.status, Status::Header);
         report.push(zeroized_on_drop(
             &format!("Decryptor {suite} after its header"),

@@ -75,13 +75,13 @@ fn signed_regular_frames_are_flagged_unverified_and_the_final_frame_comes_with_d
     );
     let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
     let cfg = Config::new();
-    let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[]);
+    let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &[]);
     let mut at = 0;
     let mut out = [0u8; FRAME];
     let mut statuses = Vec::new();
     let mut got = Vec::new();
     loop {
-        let p = dec.process(&msg[at..], &mut out).expect("process");
+        let p = dec.process_with(&k, &msg[at..], &mut out).expect("process");
         at += p.consumed;
         got.extend_from_slice(&out[..p.written]);
         statuses.push(p.status);
@@ -107,24 +107,26 @@ fn buffer_too_small_leaves_the_decryptor_unchanged_and_errors_poison_it() {
     let (pt, msg) = message(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, FRAME + 5);
     let k = RawAesKeyring::new("t", "k", &[9u8; 32]).expect("keyring");
     let cfg = Config::new();
-    let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &k, &[]);
+    let mut dec = Decryptor::new(&cfg, &esdk::DEFAULT_PROVIDER, &[]);
     let mut big = [0u8; FRAME];
-    let p = dec.process(&msg, &mut big).expect("header");
+    let p = dec.process_with(&k, &msg, &mut big).expect("header");
     let mut at = p.consumed;
     let mut small = [0u8; 8];
     assert_eq!(
-        dec.process(&msg[at..], &mut small).unwrap_err(),
+        dec.process_with(&k, &msg[at..], &mut small).unwrap_err(),
         Error::BufferTooSmall { required: FRAME }
     );
-    let p = dec.process(&msg[at..], &mut big).expect("retry works");
+    let p = dec
+        .process_with(&k, &msg[at..], &mut big)
+        .expect("retry works");
     assert_eq!(&big[..p.written], &pt[..FRAME]);
     at += p.consumed;
     let mut bad = msg[at..].to_vec();
     bad[30] ^= 1;
-    let e = dec.process(&bad, &mut big).unwrap_err();
+    let e = dec.process_with(&k, &bad, &mut big).unwrap_err();
     assert!(matches!(e, Error::Authentication(_)), "{e}");
     // Poisoned: the good bytes no longer help.
-    assert_eq!(dec.process(&msg[at..], &mut big).unwrap_err(), e);
+    assert_eq!(dec.process_with(&k, &msg[at..], &mut big).unwrap_err(), e);
 }
 
 #[test]

@@ -8,8 +8,9 @@
 //! firmware configuration (it passes in the workspace run too, where the std adapter's features
 //! are unified in).
 //!
-//! Cases: one-shot encrypt + decrypt of every suite (11), the incremental `Decryptor` fed one
-//! byte at a time, the embedded-io `EncryptingWriter` / `DecryptingReader` over caller buffers
+//! Cases: one-shot encrypt + decrypt of every suite (11), the engine's states driven one by one
+//! (encryptor request / materials / header, the `Decryptor` fed one byte at a time with its
+//! data key from its materials step), the embedded-io `EncryptingWriter` / `DecryptingReader` over caller buffers
 //! (signed and unsigned), the raw ECDH keyring (static P-256 sender, ephemeral sender to a P-384
 //! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), and the required
 //! encryption context CMM with a reproduced context.
@@ -24,7 +25,7 @@ use esdk_core::provider::RandomSource;
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
     AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, Decryptor, EncryptOptions,
-    MultiKeyring, RequiredEncryptionContextCmm, Status, decrypt, encrypt,
+    Encryptor, MultiKeyring, RequiredEncryptionContextCmm, Status, decrypt, encrypt,
 };
 use esdk_raw::RawAesKeyring;
 use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
@@ -142,6 +143,9 @@ fn round_trip<E: CryptoMaterialsManager + ?Sized, D: CryptoMaterialsManager + ?S
     Ok(())
 }
 
+/// The engine's states driven one by one, as an async or caching front end does: the
+/// encryptor's request, materials (in a caller work buffer) and header steps, then the
+/// decryptor fed one byte at a time, its data key obtained through its materials step.
 fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
     let provider = RustCrypto::new(BoardRng(Cell::new(7)));
@@ -150,13 +154,26 @@ fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
     let cfg = cfg_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
-        .with_frame_length(FRAME);
+        .with_frame_length(FRAME)
+        .with_plaintext_len(plaintext.len() as u64);
     let mut ec = [("device", "sensor-7")];
-    let n = encrypt(
-        &cfg, &provider, &keyring, &opts, &mut ec, plaintext, &mut b.msg,
-    )
-    .map_err(|e| format!("encrypt: {e}"))?;
-    let mut dec = Decryptor::new(&cfg, &provider, &keyring, &[]);
+    let mut enc = Encryptor::new(&cfg, &provider, &opts).map_err(|e| format!("new: {e}"))?;
+    let request = enc
+        .request(&mut ec, &[])
+        .map_err(|e| format!("request: {e}"))?;
+    let mut m = enc
+        .materials(&request, None, &mut b.out)
+        .map_err(|e| format!("materials: {e}"))?;
+    keyring
+        .get_encryption_materials(&mut m)
+        .map_err(|e| format!("keyring: {e}"))?;
+    let h = enc
+        .write_header_with(&m, &mut b.msg)
+        .map_err(|e| format!("header: {e}"))?;
+    let n = h + enc
+        .seal_body(plaintext, &mut b.msg[h..])
+        .map_err(|e| format!("body: {e}"))?;
+    let mut dec = Decryptor::new(&cfg, &provider, &[]);
     let (mut fed, mut start, mut written) = (0usize, 0usize, 0usize);
     loop {
         let p = dec
@@ -166,6 +183,17 @@ fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
         written += p.written;
         match p.status {
             Status::Done => break,
+            Status::NeedDataKey => {
+                let mut m = dec
+                    .decryption_materials(&b.msg[start..fed], &mut b.back[written..])
+                    .map_err(|e| format!("materials: {e}"))?;
+                let edks = m.encrypted_data_keys();
+                let key = keyring
+                    .decrypt_materials(&mut m, edks)
+                    .and_then(|()| m.into_data_key())
+                    .map_err(|e| format!("keyring: {e}"))?;
+                dec.set_data_key(key).map_err(|e| format!("set key: {e}"))?;
+            }
             Status::NeedInput { .. } if fed < n => fed += 1,
             Status::NeedInput { .. } => return Err("truncated".into()),
             _ => {}
