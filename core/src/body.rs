@@ -1,13 +1,7 @@
-//! Body layout, frame IVs and AAD, key derivation and commitment
-//! (spec `data-format/message-body.md`, `message-body-aad.md`,
-//! `framework/transitive-requirements.md`).
+//! The message body: frame layout, frame IVs and AAD, body sizes
+//! (spec `data-format/message-body.md`, `message-body-aad.md`).
 
-use subtle::ConstantTimeEq;
-use zeroize::Zeroize;
-
-use crate::error::{AuthFailure, Error};
-use crate::provider::CryptoProvider;
-use crate::suite::{AlgorithmSuite, HashAlg, Kdf, SignatureAlg};
+use crate::error::{Error, Malformed, PolicyViolation};
 
 /// The sequence-number field value that marks the final frame.
 pub const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;
@@ -63,73 +57,131 @@ pub(crate) fn body_aad(
     at
 }
 
-/// How the data key becomes the content key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KdfVariant {
-    /// As the spec says.
-    Standard,
-    /// ESDK-.NET 4.0.0: the message id left out of the v1 HKDF info.
-    NetV400,
+pub use crate::signature::footer_len;
+
+/// One unit of a received body, located at the start of the input: a regular frame, the
+/// final frame, or the non-framed body. Offsets are relative to the unit's first byte.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unit {
+    pub(crate) kind: BodyKind,
+    pub(crate) seq: u32,
+    /// Where the IV is.
+    pub(crate) iv_at: usize,
+    /// Where the content is; `len` bytes of it, then the tag.
+    pub(crate) ct_at: usize,
+    pub(crate) len: usize,
+    /// Where the unit (its tag) ends: `ct_at + len + TAG_LEN`, which the locator checked
+    /// does not overflow.
+    pub(crate) end: usize,
 }
 
-/// Derives the content key and, for committing suites, the commitment key.
-pub(crate) fn derive_key<P: CryptoProvider>(
-    provider: &P,
-    suite: AlgorithmSuite,
-    data_key: &[u8],
-    message_id: &[u8],
-    variant: KdfVariant,
-    commit_out: &mut [u8; 32],
-) -> Result<P::Aead, Error> {
-    let id = suite.id().to_be_bytes();
-    let mut key = [0u8; 32];
-    let n = suite.key_len();
-    let r = match suite.kdf() {
-        Kdf::Identity => {
-            key[..n].copy_from_slice(
-                data_key
-                    .get(..n)
-                    .ok_or(crate::error::KeyringError::DataKeyLength)?,
-            );
-            Ok(())
+/// What a decryptor expects of the next unit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expect {
+    pub(crate) framed: bool,
+    pub(crate) frame_len: u32,
+    pub(crate) next_seq: u32,
+    pub(crate) max_body: Option<u64>,
+    /// The message offset of the input's first byte, for error reports.
+    pub(crate) base: usize,
+}
+
+fn be32(s: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]])
+}
+
+/// Reads the unit header at the start of `input` and checks it (sequence number, lengths):
+/// `Ok(Ok(unit))`, or `Ok(Err(min))` when the input must hold at least `min` bytes to
+/// locate it — the content and tag included. Every index below is guarded by the length
+/// check before it (`need`): the fixed header of each unit kind, then `end`.
+///
+/// # Errors
+/// [`Malformed::FrameSequence`], [`Malformed::FinalFrameLength`],
+/// [`Malformed::NonFramedLength`], [`Malformed::LengthOverflow`] (on targets where a length
+/// is not addressable), [`PolicyViolation::BodyTooLarge`].
+pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Error> {
+    let malformed = |at: usize, kind| Error::Malformed {
+        offset: e.base + at,
+        kind,
+    };
+    let overflow = |at: usize, field: &'static str, length: u64| {
+        malformed(at, Malformed::LengthOverflow { field, length })
+    };
+    let (kind, seq, iv_at, ct_at, len_at, len) = if !e.framed {
+        if input.len() < 20 {
+            return Ok(Err(20));
         }
-        Kdf::Hkdf(HashAlg::Sha512) if suite.is_committing() => provider
-            .hkdf(
-                HashAlg::Sha512,
-                message_id,
-                data_key,
-                &[&id, b"DERIVEKEY"],
-                &mut key[..n],
-            )
-            .and_then(|()| {
-                provider.hkdf(
-                    HashAlg::Sha512,
-                    message_id,
-                    data_key,
-                    &[b"COMMITKEY"],
-                    commit_out,
-                )
-            }),
-        Kdf::Hkdf(h) => {
-            let info: &[&[u8]] = match variant {
-                KdfVariant::Standard => &[&id, message_id],
-                KdfVariant::NetV400 => &[&id],
-            };
-            provider.hkdf(h, &[], data_key, info, &mut key[..n])
+        let len = u64::from_be_bytes([
+            input[12], input[13], input[14], input[15], input[16], input[17], input[18], input[19],
+        ]);
+        if len > MAX_NON_FRAMED_LEN {
+            return Err(malformed(12, Malformed::NonFramedLength(len)));
+        }
+        if let Some(max) = e.max_body {
+            if len > max {
+                return Err(PolicyViolation::BodyTooLarge { max }.into());
+            }
+        }
+        (BodyKind::NonFramed, 1, 0, 20, 12, len)
+    } else {
+        if input.len() < 4 {
+            return Ok(Err(4));
+        }
+        let first = be32(input, 0);
+        if first == FINAL_FRAME_MARKER {
+            if input.len() < 24 {
+                return Ok(Err(24));
+            }
+            let (seq, len) = (be32(input, 4), be32(input, 20));
+            if seq != e.next_seq {
+                let found = seq;
+                let expected = e.next_seq;
+                return Err(malformed(4, Malformed::FrameSequence { expected, found }));
+            }
+            if len > e.frame_len {
+                let kind = Malformed::FinalFrameLength {
+                    sequence: seq,
+                    length: len,
+                };
+                return Err(malformed(20, kind));
+            }
+            (BodyKind::Final, seq, 8, 24, 20, u64::from(len))
+        } else {
+            if first != e.next_seq {
+                let expected = e.next_seq;
+                return Err(malformed(
+                    0,
+                    Malformed::FrameSequence {
+                        expected,
+                        found: first,
+                    },
+                ));
+            }
+            (BodyKind::Regular, first, 4, 16, 0, u64::from(e.frame_len))
         }
     };
-    let out = r.and_then(|()| provider.aead_key(&key[..n]));
-    key.zeroize();
-    Ok(out?)
-}
-
-/// Checks the header's commitment value against the derived one, in constant time.
-pub(crate) fn check_commitment(expected: &[u8; 32], stored: &[u8]) -> Result<(), Error> {
-    if stored.len() == 32 && bool::from(expected.as_slice().ct_eq(stored)) {
-        Ok(())
-    } else {
-        Err(AuthFailure::Commitment.into())
+    // The content and tag must be addressable: on a 32-bit target a length near 2^32 is not.
+    let field = match kind {
+        BodyKind::Regular => "frame length",
+        BodyKind::Final => "final frame content length",
+        BodyKind::NonFramed => "non-framed content length",
+    };
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|n| n.checked_add(ct_at + TAG_LEN + 2))
+        .map(|n| n - 2)
+        .ok_or_else(|| overflow(len_at, field, len))?;
+    if input.len() < end {
+        return Ok(Err(end));
     }
+    Ok(Ok(Unit {
+        kind,
+        seq,
+        iv_at,
+        ct_at,
+        len: end - TAG_LEN - ct_at,
+        end,
+    }))
 }
 
 /// Length of a framed body for `plaintext_len` bytes: full regular frames, then a final
@@ -154,14 +206,6 @@ pub const fn framed_body_len(frame_len: u32, plaintext_len: u64) -> Option<u64> 
         None => return None,
     };
     reg_bytes.checked_add(last + FINAL_FRAME_OVERHEAD as u64)
-}
-
-/// Length of the footer this crate writes for `sig` (0 when unsigned).
-pub const fn footer_len(sig: Option<SignatureAlg>) -> usize {
-    match sig {
-        Some(s) => 2 + s.fixed_signature_len(),
-        None => 0,
-    }
 }
 
 #[cfg(test)]

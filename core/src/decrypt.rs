@@ -1,19 +1,19 @@
 //! Decryption: the incremental, sans-I/O [`Decryptor`] and the one-shot [`decrypt`]
 //! (spec `client-apis/decrypt.md`).
 
-use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
-use crate::body::{self, BodyKind, KdfVariant};
+use crate::body::{self, BodyKind};
 use crate::config::Config;
 use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY};
 use crate::error::{ApiMisuse, AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header::{self, ContentType, Header, ParseLimits, Parsed};
+use crate::kdf;
 use crate::keyring::CryptoMaterialsManager;
 use crate::materials::{DataKey, DecryptionMaterials};
-use crate::provider::{AeadKey, CryptoProvider, MessageHasher};
-use crate::signature;
-use crate::suite::{AlgorithmSuite, Kdf, SignatureAlg};
+use crate::provider::{AeadKey, CryptoProvider};
+use crate::signature::Verifier;
+use crate::suite::AlgorithmSuite;
 
 /// What the last [`Decryptor::process`] call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +54,6 @@ pub enum Status {
     /// plaintext of the final frame (or non-framed body) were released with this status.
     /// Any further input is not part of the message.
     Done,
-}
-
-struct Verifier<P: CryptoProvider> {
-    alg: SignatureAlg,
-    hasher: P::Hasher,
-    public: [u8; 49],
 }
 
 struct Body<P: CryptoProvider> {
@@ -524,69 +518,17 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             (k.as_bytes(), v.as_bytes())
         });
 
-        // Derive, check commitment, verify the header tag (with the .NET 4.0.0 retries when
-        // configured).
+        let key = kdf::header_key(
+            self.provider,
+            h,
+            data_key.as_bytes(),
+            extras,
+            cfg.net_v4_0_0_retry,
+        )?;
         let mid = h.message_id;
-        let header_body = &h.bytes[..h.body_len];
-        let standard: &[(KdfVariant, bool)] = &[(KdfVariant::Standard, false)];
-        let retry: &[(KdfVariant, bool)] = &[
-            (KdfVariant::Standard, false),
-            (KdfVariant::NetV400, true),
-            (KdfVariant::Standard, true),
-            (KdfVariant::NetV400, false),
-        ];
-        let variants = if cfg.net_v4_0_0_retry {
-            retry
-        } else {
-            standard
-        };
-        let mut key_ok = None;
-        for &(kdf, empty_ec_bug) in variants {
-            let hkdf_v1 = matches!(suite.kdf(), Kdf::Hkdf(_)) && !suite.is_committing();
-            if kdf == KdfVariant::NetV400 && !hkdf_v1 {
-                continue;
-            }
-            if empty_ec_bug && has_extras {
-                continue;
-            }
-            let mut commit = Zeroizing::new([0u8; 32]);
-            let key = body::derive_key(
-                self.provider,
-                suite,
-                data_key.as_bytes(),
-                mid,
-                kdf,
-                &mut commit,
-            )?;
-            if suite.is_committing() {
-                body::check_commitment(&commit, h.suite_data)?;
-            }
-            let tag = key.gmac(&h.iv, &mut |sink| {
-                sink(header_body);
-                ec::feed(extras.clone(), sink);
-                if empty_ec_bug {
-                    sink(&[0, 0]);
-                }
-            })?;
-            if bool::from(tag.ct_eq(&h.tag)) {
-                key_ok = Some(key);
-                break;
-            }
-        }
-        let key = key_ok.ok_or(Error::Authentication(AuthFailure::HeaderTag))?;
 
         let verifier = match (suite.signature(), stored.get(PUBLIC_KEY_EC_KEY)) {
-            (Some(alg), Some(text)) => {
-                let mut public = [0u8; 49];
-                signature::decode_public_key(alg, text.as_bytes(), &mut public)?;
-                let mut hasher = self.provider.hasher(alg)?;
-                hasher.update(h.bytes);
-                Some(Verifier {
-                    alg,
-                    hasher,
-                    public,
-                })
-            }
+            (Some(alg), Some(text)) => Some(Verifier::new(self.provider, alg, text, h.bytes)?),
             _ => None,
         };
         let mut message_id = [0u8; 32];
@@ -603,11 +545,9 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
     }
 
     fn body_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
-        let base = self.offset;
-        let max_body = self.cfg.max_body_len;
         let provider = self.provider;
         let State::Body(b) = &mut self.state else {
-            return Err(crate::error::ApiMisuse::WrongState.into());
+            return Err(ApiMisuse::WrongState.into());
         };
         let need = |min: usize| {
             Ok(Progress {
@@ -616,215 +556,87 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
                 status: Status::NeedInput { min },
             })
         };
-        let be32 = |s: &[u8]| u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
-        let malformed = |at: usize, kind| Error::Malformed {
-            offset: base + at,
-            kind,
+        let expect = body::Expect {
+            framed: b.framed,
+            frame_len: b.frame_len,
+            next_seq: b.next_seq,
+            max_body: self.cfg.max_body_len,
+            base: self.offset,
         };
-
-        // Locate the unit: (seq, iv offset, content offset, content length, kind).
-        let (seq, iv_at, ct_at, len, kind) = if b.framed {
-            if input.len() < 4 {
-                return need(4);
-            }
-            let first = be32(&input[..4]);
-            if first == body::FINAL_FRAME_MARKER {
-                if input.len() < 24 {
-                    return need(24);
-                }
-                let seq = be32(&input[4..8]);
-                let len = be32(&input[20..24]);
-                if seq != b.next_seq {
-                    return Err(malformed(
-                        4,
-                        Malformed::FrameSequence {
-                            expected: b.next_seq,
-                            found: seq,
-                        },
-                    ));
-                }
-                if len > b.frame_len {
-                    return Err(malformed(
-                        20,
-                        Malformed::FinalFrameLength {
-                            sequence: seq,
-                            length: len,
-                        },
-                    ));
-                }
-                let len = usize::try_from(len).map_err(|_| {
-                    malformed(
-                        20,
-                        Malformed::LengthOverflow {
-                            field: "final frame content length",
-                            length: u64::from(len),
-                        },
-                    )
-                })?;
-                (seq, 8, 24, len, BodyKind::Final)
-            } else {
-                if first != b.next_seq {
-                    return Err(malformed(
-                        0,
-                        Malformed::FrameSequence {
-                            expected: b.next_seq,
-                            found: first,
-                        },
-                    ));
-                }
-                let len = usize::try_from(b.frame_len).map_err(|_| {
-                    malformed(
-                        0,
-                        Malformed::LengthOverflow {
-                            field: "frame length",
-                            length: u64::from(b.frame_len),
-                        },
-                    )
-                })?;
-                (first, 4, 16, len, BodyKind::Regular)
-            }
-        } else {
-            if input.len() < 20 {
-                return need(20);
-            }
-            let len = u64::from_be_bytes([
-                input[12], input[13], input[14], input[15], input[16], input[17], input[18],
-                input[19],
-            ]);
-            if len > body::MAX_NON_FRAMED_LEN {
-                return Err(malformed(12, Malformed::NonFramedLength(len)));
-            }
-            if let Some(max) = max_body {
-                if len > max {
-                    return Err(PolicyViolation::BodyTooLarge { max }.into());
-                }
-            }
-            let len = usize::try_from(len).map_err(|_| {
-                malformed(
-                    12,
-                    Malformed::LengthOverflow {
-                        field: "non-framed content length",
-                        length: len,
-                    },
-                )
-            })?;
-            (1, 0, 20, len, BodyKind::NonFramed)
+        let u = match body::locate(input, &expect)? {
+            Ok(u) => u,
+            Err(min) => return need(min),
         };
-        let is_final = kind != BodyKind::Regular;
-        // The unit's content, tag and (final units of signed suites) footer length field
-        // must be addressable: on a 32-bit target a length near 2^32 is not.
-        let len_at = match kind {
-            BodyKind::Regular => 0,
-            BodyKind::Final => 20,
-            BodyKind::NonFramed => 12,
+        let is_final = u.kind != BodyKind::Regular;
+        // The footer follows the final unit of a signed message.
+        let consumed = match (&b.verifier, is_final) {
+            (Some(v), true) => match v.footer_end(input, u.end, self.offset)? {
+                Ok(end) => end,
+                Err(min) => return need(min),
+            },
+            _ => u.end,
         };
-        let overflow = || {
-            malformed(
-                len_at,
-                Malformed::LengthOverflow {
-                    field: match kind {
-                        BodyKind::Regular => "frame length",
-                        BodyKind::Final => "final frame content length",
-                        BodyKind::NonFramed => "non-framed content length",
-                    },
-                    length: len as u64,
-                },
-            )
-        };
-        let unit_end = usize::checked_add(ct_at, len)
-            .and_then(|n| n.checked_add(body::TAG_LEN + 2))
-            .map(|n| n - 2)
-            .ok_or_else(overflow)?;
-        if input.len() < unit_end {
-            return need(unit_end);
+        if out.len() < u.len {
+            return Err(Error::BufferTooSmall { required: u.len });
         }
-        let mut consumed = unit_end;
-        let mut sig = None;
-        if is_final {
-            if let Some(v) = &b.verifier {
-                if input.len() < unit_end + 2 {
-                    return need(unit_end + 2);
-                }
-                let sl = u16::from_be_bytes([input[unit_end], input[unit_end + 1]]);
-                if sl == 0 || usize::from(sl) > v.alg.max_signature_len() {
-                    return Err(malformed(unit_end, Malformed::SignatureLength(sl)));
-                }
-                consumed = (unit_end + 2)
-                    .checked_add(usize::from(sl))
-                    .ok_or_else(overflow)?;
-                if input.len() < consumed {
-                    return need(consumed);
-                }
-                sig = Some(&input[unit_end + 2..consumed]);
-            }
-        }
-        if out.len() < len {
-            return Err(Error::BufferTooSmall { required: len });
-        }
-
+        // `locate` checked `input` holds the unit up to `u.end` (IV, content, tag).
         let mut iv = [0u8; 12];
-        iv.copy_from_slice(&input[iv_at..iv_at + 12]);
-        if kind != BodyKind::NonFramed && iv != body::frame_iv(seq) {
-            return Err(malformed(iv_at, Malformed::FrameIv { sequence: seq }));
+        iv.copy_from_slice(&input[u.iv_at..u.iv_at + 12]);
+        if u.kind != BodyKind::NonFramed && iv != body::frame_iv(u.seq) {
+            return Err(Error::Malformed {
+                offset: self.offset + u.iv_at,
+                kind: Malformed::FrameIv { sequence: u.seq },
+            });
         }
         let mut tag = [0u8; 16];
-        tag.copy_from_slice(&input[ct_at + len..unit_end]);
+        tag.copy_from_slice(&input[u.ct_at + u.len..u.end]);
         let mid_len = b.suite.message_id_len();
         let mut aad = [0u8; 96];
-        let n = body::body_aad(&b.message_id[..mid_len], kind, seq, len as u64, &mut aad);
-        let pt = &mut out[..len];
-        if b.key
-            .open_to(&iv, &aad[..n], &input[ct_at..ct_at + len], &tag, pt)
-            .is_err()
-        {
+        let n = body::body_aad(
+            &b.message_id[..mid_len],
+            u.kind,
+            u.seq,
+            u.len as u64,
+            &mut aad,
+        );
+        let pt = &mut out[..u.len];
+        let ct = &input[u.ct_at..u.ct_at + u.len];
+        if b.key.open_to(&iv, &aad[..n], ct, &tag, pt).is_err() {
             pt.zeroize();
-            return Err(Error::Authentication(match kind {
+            return Err(Error::Authentication(match u.kind {
                 BodyKind::NonFramed => AuthFailure::NonFramedTag,
-                _ => AuthFailure::FrameTag { sequence: seq },
+                _ => AuthFailure::FrameTag { sequence: u.seq },
             }));
         }
-        let verified = match sig {
-            Some(sig) => {
-                let Some(mut v) = b.verifier.take() else {
-                    return Err(crate::error::ApiMisuse::WrongState.into());
-                };
-                v.hasher.update(&input[..unit_end]);
-                let mut digest = [0u8; 64];
-                let dl = v.hasher.finalize_into(&mut digest);
-                let ok = provider.verify_digest(
-                    v.alg,
-                    &v.public[..v.alg.public_key_len()],
-                    &digest[..dl],
-                    sig,
-                );
-                if !matches!(ok, Ok(true)) {
+        let verified = match (b.verifier.take(), is_final) {
+            (Some(v), true) => {
+                let signature = &input[u.end + 2..consumed];
+                if let Err(e) = v.verify(provider, &input[..u.end], signature) {
                     pt.zeroize();
-                    return Err(AuthFailure::Signature.into());
+                    return Err(e);
                 }
                 true
             }
-            None => match &mut b.verifier {
-                Some(v) => {
-                    v.hasher.update(&input[..unit_end]);
-                    false
-                }
-                None => true,
-            },
+            (Some(mut v), false) => {
+                v.update(&input[..u.end]);
+                b.verifier = Some(v);
+                false
+            }
+            (None, _) => true,
         };
         let status = if is_final {
-            let suite = b.suite;
-            self.state = State::Done(suite);
+            self.state = State::Done(b.suite);
             Status::Done
         } else {
-            b.next_seq = b
-                .next_seq
-                .checked_add(1)
-                .ok_or(malformed(0, Malformed::TooManyFrames))?;
+            b.next_seq = b.next_seq.checked_add(1).ok_or(Error::Malformed {
+                offset: self.offset,
+                kind: Malformed::TooManyFrames,
+            })?;
             Status::Plaintext { verified }
         };
         Ok(Progress {
             consumed,
-            written: len,
+            written: u.len,
             status,
         })
     }

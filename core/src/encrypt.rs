@@ -1,17 +1,18 @@
 //! Encryption: the incremental [`Encryptor`], the one-shot [`encrypt`] and exact sizing
 //! (spec `client-apis/encrypt.md`).
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-use crate::body::{self, BodyKind, KdfVariant};
+use crate::body::{self, BodyKind};
 use crate::config::{Config, EncryptOptions};
 use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY, RawPair};
 use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header;
+use crate::kdf::{self, KdfVariant};
 use crate::keyring::CryptoMaterialsManager;
 use crate::materials::{DataKey, EdkWriter, EncryptionMaterials};
-use crate::provider::{AeadKey, CryptoProvider, MessageHasher};
-use crate::signature::SigningKey;
+use crate::provider::{AeadKey, CryptoProvider};
+use crate::signature::{Signer, SigningKey};
 use crate::suite::AlgorithmSuite;
 
 /// Serialized length of the stored context: the full one without the required keys.
@@ -20,11 +21,6 @@ fn stored_len<'x>(
     required: &[&str],
 ) -> Result<usize, Error> {
     ec::serialized_len(full.filter(|(k, _)| !is_required(required, k))).map_err(ec::ec_err)
-}
-
-struct Signer<P: CryptoProvider> {
-    hasher: P::Hasher,
-    key: SigningKey,
 }
 
 struct Body<P: CryptoProvider> {
@@ -509,7 +505,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let tail_at = edk_at + f.edks_len;
 
         let mut commit = Zeroizing::new([0u8; 32]);
-        let key = body::derive_key(
+        let key = kdf::derive_key(
             provider,
             suite,
             f.data_key.as_bytes(),
@@ -531,9 +527,9 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let end = tag_at + 16;
         let signer = match signing_key {
             Some(key) => {
-                let mut hasher = provider.hasher(key.algorithm())?;
-                hasher.update(&out[..end]);
-                Some(Signer { hasher, key })
+                let mut signer = Signer::new(provider, key)?;
+                signer.update(&out[..end]);
+                Some(signer)
             }
             None => None,
         };
@@ -615,7 +611,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         };
         out[16 + frame_len..need].copy_from_slice(&tag);
         if let Some(s) = b.signer.as_mut() {
-            s.hasher.update(&out[..need]);
+            s.update(&out[..need]);
         }
         b.next_seq += 1;
         Ok(need)
@@ -686,24 +682,12 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         out[24 + len..frame_end].copy_from_slice(&tag);
         let mut at = frame_end;
         if let Some(s) = b.signer.take() {
-            let Signer { mut hasher, key } = s;
-            hasher.update(&out[..frame_end]);
-            let mut digest = [0u8; 64];
-            let dl = hasher.finalize_into(&mut digest);
-            let sig_out = &mut out[at + 2..];
-            let r = self.provider.sign_digest(
-                key.algorithm(),
-                key.private_scalar(),
-                &digest[..dl],
-                sig_out,
-            );
-            digest.zeroize();
-            let sl = match r {
-                Ok(n) => n,
-                Err(e) => return self.poison(Err(e.into())),
-            };
-            out[at..at + 2].copy_from_slice(&(sl as u16).to_be_bytes());
-            at += 2 + sl;
+            // `need` counted the footer: `out` holds it.
+            let (frame, footer) = out.split_at_mut(at);
+            match s.sign(self.provider, &frame[..frame_end], footer) {
+                Ok(n) => at += n,
+                Err(e) => return self.poison(Err(e)),
+            }
         }
         self.state = State::Done;
         Ok(at)

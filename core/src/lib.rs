@@ -65,6 +65,7 @@ pub mod eio;
 pub mod encrypt;
 pub mod error;
 pub mod header;
+mod kdf;
 pub mod keyring;
 pub mod materials;
 pub mod provider;

@@ -12,8 +12,8 @@ use core::fmt;
 use base64ct::{Base64, Encoding};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::error::{CryptoError, Error};
-use crate::provider::CryptoProvider;
+use crate::error::{AuthFailure, CryptoError, Error, Malformed};
+use crate::provider::{CryptoProvider, MessageHasher};
 use crate::suite::SignatureAlg;
 
 /// Longest private scalar (P-384).
@@ -144,6 +144,135 @@ impl PublicKeyText {
 impl fmt::Debug for PublicKeyText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Length of the footer this crate writes for `sig` (0 when unsigned).
+pub const fn footer_len(sig: Option<SignatureAlg>) -> usize {
+    match sig {
+        Some(s) => 2 + s.fixed_signature_len(),
+        None => 0,
+    }
+}
+
+/// The running signature of a message being written: the hash of everything written so far
+/// and the key that signs it in the footer.
+pub(crate) struct Signer<P: CryptoProvider> {
+    hasher: P::Hasher,
+    key: SigningKey,
+}
+
+impl<P: CryptoProvider> Signer<P> {
+    /// Starts the hash of a message whose signing key is `key`.
+    pub(crate) fn new(provider: &P, key: SigningKey) -> Result<Self, Error> {
+        Ok(Self {
+            hasher: provider.hasher(key.algorithm())?,
+            key,
+        })
+    }
+
+    /// Absorbs written message bytes.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    /// Absorbs the last message bytes and writes the footer (u16 length, DER signature)
+    /// into `out`, which holds [`footer_len`] bytes; returns its length.
+    pub(crate) fn sign(
+        mut self,
+        provider: &P,
+        last: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.hasher.update(last);
+        let mut digest = [0u8; 64];
+        let dl = self.hasher.finalize_into(&mut digest);
+        let alg = self.key.algorithm();
+        let r = provider.sign_digest(alg, self.key.private_scalar(), &digest[..dl], &mut out[2..]);
+        digest.zeroize();
+        let sl = r?;
+        out[..2].copy_from_slice(&(sl as u16).to_be_bytes());
+        Ok(2 + sl)
+    }
+}
+
+/// The running verification of a received message: the hash of everything read so far and
+/// the public key its footer must verify under.
+pub(crate) struct Verifier<P: CryptoProvider> {
+    alg: SignatureAlg,
+    hasher: P::Hasher,
+    public: [u8; MAX_PUBLIC],
+}
+
+impl<P: CryptoProvider> Verifier<P> {
+    /// Starts the hash with the received header; `public_text` is the stored
+    /// `aws-crypto-public-key` value.
+    pub(crate) fn new(
+        provider: &P,
+        alg: SignatureAlg,
+        public_text: &str,
+        header: &[u8],
+    ) -> Result<Self, Error> {
+        let mut public = [0u8; MAX_PUBLIC];
+        decode_public_key(alg, public_text.as_bytes(), &mut public)?;
+        let mut hasher = provider.hasher(alg)?;
+        hasher.update(header);
+        Ok(Self {
+            alg,
+            hasher,
+            public,
+        })
+    }
+
+    /// Absorbs received message bytes.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    /// Locates the footer at `at` in `input` (right after the final unit): `Ok(Ok(end))` with
+    /// the footer's end, or `Ok(Err(min))` when the input must hold `min` bytes. `base` is
+    /// the message offset of `input`.
+    ///
+    /// # Errors
+    /// [`Malformed::SignatureLength`] for a length of 0 or above the algorithm's maximum.
+    pub(crate) fn footer_end(
+        &self,
+        input: &[u8],
+        at: usize,
+        base: usize,
+    ) -> Result<Result<usize, usize>, Error> {
+        let (Some(hi), Some(lo)) = (input.get(at), input.get(at + 1)) else {
+            return Ok(Err(at + 2));
+        };
+        let sl = u16::from_be_bytes([*hi, *lo]);
+        if sl == 0 || usize::from(sl) > self.alg.max_signature_len() {
+            return Err(Error::Malformed {
+                offset: base + at,
+                kind: Malformed::SignatureLength(sl),
+            });
+        }
+        let end = at + 2 + usize::from(sl);
+        Ok(if input.len() < end { Err(end) } else { Ok(end) })
+    }
+
+    /// Absorbs the last message bytes and verifies `signature` over the whole message.
+    ///
+    /// # Errors
+    /// [`AuthFailure::Signature`].
+    pub(crate) fn verify(
+        mut self,
+        provider: &P,
+        last: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Error> {
+        self.hasher.update(last);
+        let mut digest = [0u8; 64];
+        let dl = self.hasher.finalize_into(&mut digest);
+        let public = &self.public[..self.alg.public_key_len()];
+        match provider.verify_digest(self.alg, public, &digest[..dl], signature) {
+            Ok(true) => Ok(()),
+            _ => Err(AuthFailure::Signature.into()),
+        }
     }
 }
 
