@@ -137,10 +137,24 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A parse step's result: the value, or `Need(n)` when the input must hold `n` bytes.
+type Parse<T> = Result<Step<T>, Error>;
+
+/// Takes `n` bytes at the cursor, or returns `Need` from the enclosing parse step.
 macro_rules! take {
     ($c:expr, $n:expr) => {
         match $c.take($n) {
             Step::Ok(s) => s,
+            Step::Need(n) => return Ok(Step::Need(n)),
+        }
+    };
+}
+
+/// Runs a parse step, or returns `Parsed::Need` from the whole parse.
+macro_rules! step {
+    ($e:expr) => {
+        match $e? {
+            Step::Ok(v) => v,
             Step::Need(n) => return Ok(Parsed::Need(n)),
         }
     };
@@ -208,19 +222,45 @@ pub fn parse_from_with<'a>(
     r
 }
 
+/// `HeaderTooLarge` when the header would need `need` bytes under a header limit.
+fn check_len(limits: ParseLimits, need: usize) -> Result<(), Error> {
+    match limits.max_header_len {
+        Some(max) if need > max => Err(PolicyViolation::HeaderTooLarge { max }.into()),
+        _ => Ok(()),
+    }
+}
+
 fn parse_inner<'a>(
     input: &'a [u8],
     limits: ParseLimits,
     progress: &mut ParseProgress,
     scratch: &mut [u8],
 ) -> Result<Parsed<'a>, Error> {
-    let check_len = |need: usize| -> Result<(), Error> {
-        match limits.max_header_len {
-            Some(max) if need > max => Err(PolicyViolation::HeaderTooLarge { max }.into()),
-            _ => Ok(()),
-        }
-    };
     let mut c = Cursor { b: input, at: 0 };
+    let (version, suite, message_id) = step!(parse_prefix(&mut c));
+    let encryption_context_offset = c.at + 2;
+    let encryption_context = step!(parse_context(&mut c, limits, progress, scratch));
+    let edks = step!(parse_edks(&mut c, limits, progress));
+    let t = step!(parse_tail(&mut c, limits, version, suite));
+    Ok(Parsed::Complete(Header {
+        bytes: &input[..c.at],
+        body_len: t.body_len,
+        version,
+        suite,
+        message_id,
+        encryption_context,
+        encryption_context_offset,
+        edks,
+        content_type: t.content_type,
+        frame_length: t.frame_length,
+        suite_data: t.suite_data,
+        iv: t.iv,
+        tag: t.tag,
+    }))
+}
+
+/// Version, (v1) message type, suite id, message id.
+fn parse_prefix<'a>(c: &mut Cursor<'a>) -> Parse<(u8, AlgorithmSuite, &'a [u8])> {
     let version = take!(c, 1)[0];
     match version {
         1 | 2 => {}
@@ -237,21 +277,31 @@ fn parse_inner<'a>(
     let suite_id = be16(take!(c, 2));
     let suite = AlgorithmSuite::from_id(suite_id)?;
     if suite.message_format_version() != version {
-        return Err(malformed(
-            suite_at,
-            Malformed::SuiteVersionMismatch {
-                suite: suite_id,
-                version,
-            },
-        ));
+        let kind = Malformed::SuiteVersionMismatch {
+            suite: suite_id,
+            version,
+        };
+        return Err(malformed(suite_at, kind));
     }
     let message_id = take!(c, suite.message_id_len());
+    Ok(Step::Ok((version, suite, message_id)))
+}
+
+/// The stored encryption context (u16 length, pairs), checked once per `progress`: the
+/// duplicate-key check of a context received unsorted runs here unless deferred to the
+/// decryptor, which has scratch for it.
+fn parse_context<'a>(
+    c: &mut Cursor<'a>,
+    limits: ParseLimits,
+    progress: &mut ParseProgress,
+    scratch: &mut [u8],
+) -> Parse<EcView<'a>> {
     let ec_len = usize::from(be16(take!(c, 2)));
-    let encryption_context_offset = c.at;
-    check_len(c.at + ec_len)?;
+    let offset = c.at;
+    check_len(limits, c.at + ec_len)?;
     let ec_bytes = take!(c, ec_len);
-    let ec_malformed = |e| malformed(encryption_context_offset, Malformed::EncryptionContext(e));
-    let encryption_context = match progress.ec {
+    let ec_malformed = |e| malformed(offset, Malformed::EncryptionContext(e));
+    let view = match progress.ec {
         Some((len, parts, unique)) if len == ec_len => {
             let v = EcView::from_checked(ec_bytes, parts);
             if !unique && !progress.defer_unique {
@@ -275,6 +325,15 @@ fn parse_inner<'a>(
             v
         }
     };
+    Ok(Step::Ok(view))
+}
+
+/// The EDK count and the EDKs, resuming after those `progress` already checked.
+fn parse_edks<'a>(
+    c: &mut Cursor<'a>,
+    limits: ParseLimits,
+    progress: &mut ParseProgress,
+) -> Parse<Edks<'a>> {
     let count_at = c.at;
     let count = be16(take!(c, 2));
     if count == 0 {
@@ -285,32 +344,52 @@ fn parse_inner<'a>(
             return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
         }
     }
-    let edk_start = c.at;
+    let start = c.at;
     // Under a header limit the EDKs are parsed from the first `max` bytes only, so that a
     // field crossing the limit is `HeaderTooLarge` whether or not its bytes (and whatever
     // check they would fail) have arrived: the verdict never depends on the input split.
-    let edk_end = match limits.max_header_len {
-        Some(max) => input.len().min(max).max(edk_start),
-        None => input.len(),
+    let end = match limits.max_header_len {
+        Some(max) => c.b.len().min(max).max(start),
+        None => c.b.len(),
     };
-    let edks = match Edks::parse_from(&input[edk_start..edk_end], count, &mut progress.edks) {
+    match Edks::parse_from(&c.b[start..end], count, &mut progress.edks) {
         Ok((edks, used)) => {
             c.at += used;
-            edks
+            Ok(Step::Ok(edks))
         }
         Err(Error::Truncated { offset }) => {
-            check_len(edk_start + offset)?;
-            return Ok(Parsed::Need(edk_start + offset));
+            check_len(limits, start + offset)?;
+            Ok(Step::Need(start + offset))
         }
-        Err(Error::Malformed { offset, kind }) => return Err(malformed(edk_start + offset, kind)),
-        Err(e) => return Err(e),
-    };
+        Err(Error::Malformed { offset, kind }) => Err(malformed(start + offset, kind)),
+        Err(e) => Err(e),
+    }
+}
+
+/// What follows the EDKs.
+struct Tail<'a> {
+    content_type: ContentType,
+    frame_length: u32,
+    suite_data: &'a [u8],
+    body_len: usize,
+    iv: [u8; 12],
+    tag: [u8; 16],
+}
+
+/// Content type, (v1) reserved bytes and IV length, frame length, (v2) suite data, (v1)
+/// header IV, tag.
+fn parse_tail<'a>(
+    c: &mut Cursor<'a>,
+    limits: ParseLimits,
+    version: u8,
+    suite: AlgorithmSuite,
+) -> Parse<Tail<'a>> {
     let tail = if version == 1 {
         1 + 4 + 1 + 4 + 12 + 16
     } else {
         1 + 4 + 32 + 16
     };
-    check_len(c.at + tail)?;
+    check_len(limits, c.at + tail)?;
     let ct_at = c.at;
     let content_type = match take!(c, 1)[0] {
         1 => ContentType::NonFramed,
@@ -350,18 +429,11 @@ fn parse_inner<'a>(
     }
     let mut tag = [0u8; 16];
     tag.copy_from_slice(take!(c, 16));
-    Ok(Parsed::Complete(Header {
-        bytes: &input[..c.at],
-        body_len,
-        version,
-        suite,
-        message_id,
-        encryption_context,
-        encryption_context_offset,
-        edks,
+    Ok(Step::Ok(Tail {
         content_type,
         frame_length,
         suite_data,
+        body_len,
         iv,
         tag,
     }))
