@@ -6,14 +6,60 @@
 //! - All 11 ESDK algorithm suites, message formats v1 and v2, commitment policies.
 //! - Zero-copy header parsing ([`header::parse`]); the encryption context and EDKs are views
 //!   over the received bytes, and header authentication runs over the bytes as received.
-//! - Encryption into a caller `&mut [u8]` ([`encrypt`]) sized exactly by [`encrypted_len`];
-//!   decryption into a caller buffer ([`decrypt`]).
-//! - Incremental, sans-I/O state machines ([`Encryptor`], [`Decryptor`]) that the one-shot
-//!   functions are thin loops over.
+//! - Encryption into a caller `&mut [u8]` ([`encrypt()`]) sized exactly by [`encrypted_len`];
+//!   decryption into a caller buffer ([`decrypt()`]).
+//! - Incremental, sans-I/O state machines ([`Encryptor`], [`Decryptor`]) that every front end
+//!   drives: the one-shot functions here, the `embedded-io` adapters, and in the `esdk` crate
+//!   the std and async streams, the caching CMM and the KMS front ends. They are the only
+//!   place the message format is read or written.
 //! - [`Keyring`] and [`CryptoMaterialsManager`] traits with materials that need no heap;
 //!   [`MultiKeyring`] over borrowed keyrings; [`RequiredEncryptionContextCmm`].
 //! - A pluggable [`CryptoProvider`] with the pure-Rust default [`rustcrypto::RustCrypto`]
 //!   (feature `rustcrypto`, on by default).
+//!
+//! ## The engine's states
+//! Getting the data key is a state of each machine, not a call hidden inside it, so a front
+//! end can get it any way it likes (a synchronous CMM, an awaited KMS call, a cache) and the
+//! engine still makes every check.
+//!
+//! ```text
+//! Encryptor
+//!   new(cfg, provider, opts)            suite and frame length checked against the policy
+//!     │ request(&mut context, required keys)
+//!     ▼                                 context sorted and checked; EncryptionRequest:
+//!   [request]                           suite, context, required keys, declared length
+//!     │ materials(&request, signing key?, &mut work)
+//!     ▼                                 signing key supplied (a cache) or generated;
+//!   [materials] ── CMM / keyrings ──►   its public key joins the context; the keyrings put
+//!     │                                 the data key and the EDKs into `work`
+//!     │ write_header_with(&materials, out)   (BufferTooSmall: retry, same materials)
+//!     ▼
+//!   [body] ── seal_frame* ── finish ──► final frame + footer signature ──► [done]
+//!
+//!   write_header(cmm, &mut context, out) = request + materials + header in `out`, with a
+//!   synchronous CMM (its `encryption_signing_key` hook lets a cache supply the key).
+//!
+//! Decryptor
+//!   new(cfg, provider, reproduced context)
+//!   [header] ── process ──► NeedInput … until the header is complete; its policies pass
+//!     ▼
+//!   [need data key] ── process ──► Status::NeedDataKey (nothing consumed)
+//!     │ decryption_materials(input, out)    contexts checked; suite, full context, EDKs
+//!     │   … a keyring (sync or awaited) decrypts one EDK …
+//!     │ set_data_key(key)
+//!     ▼
+//!   [key ready] ── process ──► header tag + commitment verified ──► Status::Header
+//!     ▼
+//!   [body] ── process ──► Plaintext { verified } per frame … ──► Done (signature verified)
+//!
+//!   process_with(cmm, input, out) resolves NeedDataKey with a synchronous CMM;
+//!   decrypt_all(cmm, message, out) is the one-shot loop.
+//! ```
+//!
+//! Where each part of the message lives: [`header`] (parse and write), [`ec`] (the
+//! encryption context: canonical form, zero-copy view, the reproduced-context checks),
+//! [`materials`] (data key, EDKs), `kdf` (key derivation, commitment, header key),
+//! [`body`] (frames, IVs, AAD), [`signature`] (signing key, footer), [`suite`].
 //!
 //! ## Getting started (firmware, fixed buffers)
 //! ```
@@ -51,7 +97,7 @@
 //! ## Crate features
 //! - `rustcrypto` (default): the pure-Rust provider (aes-gcm, hkdf, sha2, p256, p384).
 //! - `defmt`: `defmt::Format` for the error types.
-//! - `embedded-io`: [`eio`] `Read`/`Write` adapters streaming through caller buffers.
+//! - `embedded-io`: `eio` `Read`/`Write` adapters streaming through caller buffers.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
