@@ -789,6 +789,7 @@ pub fn incremental<P: CryptoProvider, M: esdk_core::CryptoMaterialsManager + ?Si
                 }
             }
             Status::Header => assert!(pr.written == 0 && pr.consumed > 0),
+            Status::NeedDataKey => panic!("process_with returned NeedDataKey"),
             Status::Plaintext { verified } => {
                 assert!(pr.consumed > 0);
                 assert_eq!(Some(!verified), signed, "verified flag vs suite");
