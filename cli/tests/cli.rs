@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use esdk_tests::forge::crowded_header;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -1634,36 +1635,6 @@ fn caching_accepts_an_unrepresentable_max_age_as_never_expiring() {
     assert_eq!(read(p, "dec/b"), data(2000, 2));
 }
 
-/// A v2 header (suite 0x0478) with `pairs` sorted context pairs and `edks` EDKs of a
-/// provider no CLI key has.
-fn big_header(pairs: usize, edks: usize) -> Vec<u8> {
-    let be16 = |v: usize| u16::try_from(v).expect("fits u16").to_be_bytes();
-    let mut ec = be16(pairs).to_vec();
-    for i in 0..pairs {
-        let (k, v) = (format!("k{i:06}"), format!("v{i}"));
-        for s in [k, v] {
-            ec.extend_from_slice(&be16(s.len()));
-            ec.extend_from_slice(s.as_bytes());
-        }
-    }
-    let mut h = vec![2u8, 0x04, 0x78];
-    h.extend_from_slice(&[7u8; 32]);
-    h.extend_from_slice(&be16(ec.len()));
-    h.extend_from_slice(&ec);
-    h.extend_from_slice(&be16(edks));
-    for i in 0..edks {
-        let info = format!("key-{i}");
-        for s in [&b"other"[..], info.as_bytes(), &[9u8; 40]] {
-            h.extend_from_slice(&be16(s.len()));
-            h.extend_from_slice(s);
-        }
-    }
-    h.push(2);
-    h.extend_from_slice(&4096u32.to_be_bytes());
-    h.extend_from_slice(&[1u8; 32 + 16]);
-    h
-}
-
 /// Runs `esdk` with `args` in `dir`, feeding `stdin` in writes of `step` bytes.
 fn esdk_trickle<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: Vec<u8>, step: usize) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_esdk"))
@@ -1696,7 +1667,7 @@ fn huge_headers_on_a_trickling_stdin_end_with_the_right_error() {
     let d = setup();
     let p = d.path();
     // About 3.6 MB: 3000 context pairs, 60,000 EDKs none of which the key opens.
-    let msg = big_header(3000, 60_000);
+    let msg = crowded_header(3000, 60_000);
     let len = msg.len();
     let dec = |extra: &[&str]| {
         let mut args = vec!["decrypt", "--raw-aes-key", "k.bin", "-i", "-", "-o", "-"];
