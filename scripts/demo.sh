@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-cargo build -q --release -p esdk --bin esdk
+cargo build -q --release -p esdk-cli --bin esdk
 esdk="${CARGO_TARGET_DIR:-target}/release/esdk"
 key=${ESDK_DEMO_KEY:-target/demo/local.key}
 mkdir -p "$(dirname "$key")"

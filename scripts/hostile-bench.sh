@@ -15,7 +15,7 @@ runs=${RUNS:-3}
 py=${ESDK_PEER_PYTHON:-$(bash scripts/python-peer.sh)}
 peer="$root/../shared/peers/pyesdk_peer.py"
 [ -f "$peer" ] || { echo "FAILED: no Python peer at $peer" >&2; exit 1; }
-cargo build -q --release -p esdk --bin esdk -p esdk-tests --bin hostile-headers
+cargo build -q --release -p esdk-cli --bin esdk -p esdk-tests --bin hostile-headers
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 "$bin/hostile-headers" "$dir/msgs" >/dev/null

@@ -3,7 +3,9 @@
 #
 #   1. SoftHSM2 (installed with apt-get if missing), private tokens in a temp directory:
 #      `cargo test -p esdk-pkcs11` (every test), then the hsm_wrap example end to end
-#      (encrypt on the token, decrypt with the official Python ESDK and with the example).
+#      (encrypt on the token, decrypt with the official Python ESDK and with the example),
+#      then the `esdk` CLI with token keys (`cargo test -p esdk-cli --test cli_pkcs11`) and,
+#      built without its `pkcs11` feature, refusing them.
 #   2. Kryoptic (built from crates.io): the tests again, where RSA-OAEP SHA-256/384/512 work
 #      (SoftHSM2 2.6.1 does OAEP with SHA-1 only). Only `removed_token` is left out there,
 #      and said so: a Kryoptic token cannot be removed from outside the process.
@@ -67,9 +69,11 @@ log "== SoftHSM2 =="
   eval "$(PKCS11_TEST_DIR=$keys/softhsm "$root/scripts/pkcs11-softhsm.sh")"
   cargo test -p esdk-pkcs11
   hsm_wrap_check
-  log "the esdk CLI with --pkcs11-key (feature pkcs11) on SoftHSM2"
-  cargo test -p esdk --features pkcs11 --test cli pkcs11
+  log "the esdk CLI with --pkcs11-key (esdk-cli feature pkcs11, on by default) on SoftHSM2"
+  cargo test -p esdk-cli --test cli_pkcs11
 )
+log "the esdk CLI built without the pkcs11 feature refuses PKCS#11 keys (usage error)"
+cargo test -p esdk-cli --no-default-features --features kms --test cli pkcs11_keys_need_the_pkcs11_feature
 
 if [ "${PKCS11_TEST_SKIP_KRYOPTIC:-}" = 1 ]; then
   log "WARNING: PKCS11_TEST_SKIP_KRYOPTIC=1: the SHA-2 OAEP tests on Kryoptic did NOT run"

@@ -253,3 +253,29 @@ pub fn long_edks(count: u16, pid_len: usize) -> Vec<u8> {
     }
     v
 }
+
+/// A framed 0x0478 header (4096-byte frames, a real tag) with `pairs` sorted context pairs
+/// `k000000=v0`, `k000001=v1`, … and `edks` EDKs of provider `other` (info `key-N`, a 40-byte
+/// ciphertext) that no keyring here opens: a large header for the tests that feed one in
+/// small reads (the CLI's header peek and its whole process on a trickling stdin).
+pub fn crowded_header(pairs: usize, edks: usize) -> Vec<u8> {
+    let count = u16::try_from(edks).expect("at most 65,535 EDKs");
+    let owned: Vec<(String, String)> = (0..pairs)
+        .map(|i| (format!("k{i:06}"), format!("v{i}")))
+        .collect();
+    let refs: Vec<(&[u8], &[u8])> = owned
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect();
+    let mut list = Vec::new();
+    for i in 0..edks {
+        list.extend(edk(b"other", format!("key-{i}").as_bytes(), &[9u8; 40]));
+    }
+    Forge::new(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey).header(
+        &ec_section(&refs),
+        count,
+        &list,
+        2,
+        4096,
+    )
+}

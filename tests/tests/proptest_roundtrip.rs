@@ -203,9 +203,9 @@ fn core_and_std(c: &Case) -> Result<(), TestCaseError> {
 // ---------------------------------------------------------------------------------------------
 
 /// The `esdk` binary of this test's profile: `target/<profile>/esdk`, which `cargo test
-/// --workspace` builds (std-adapter's own tests need it) before any test runs. A missing
+/// --workspace` builds (esdk-cli's own tests need it) before any test runs. A missing
 /// binary fails the test (it is not a skip). Building it from here would be slower than
-/// useful: `cargo build -p esdk` alone resolves other features than the workspace's test
+/// useful: `cargo build -p esdk-cli` alone resolves other features than the workspace's test
 /// build and recompiles much of the dependency tree.
 fn esdk_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -220,7 +220,7 @@ fn esdk_binary() -> &'static Path {
         assert!(
             bin.is_file(),
             "no esdk binary at {}: run the workspace tests (cargo test --workspace) or \
-             `cargo build -p esdk --bin esdk` first",
+             `cargo build -p esdk-cli --bin esdk` first",
             bin.display()
         );
         bin

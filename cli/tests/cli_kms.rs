@@ -1,7 +1,7 @@
 //! The `esdk` CLI with AWS KMS keys (`--kms-key`, `--kms-discovery`, `--discovery-account`,
 //! `--kms-endpoint`, `--caching`) against the local KMS server that `scripts/kms-test.sh`
 //! starts (it exports `ESDK_KMS_ENDPOINT`). Never skips: without the server it fails.
-#![cfg(all(feature = "cli", feature = "kms"))]
+#![cfg(feature = "kms")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::fs;

@@ -21,7 +21,7 @@ pub(crate) struct KmsOptions<'a> {
 
 #[cfg(not(feature = "kms"))]
 const NOT_BUILT: &str = "not built with AWS KMS support: this esdk was built without the `kms` \
-                         feature (cargo install --path std-adapter, default features)";
+                         feature (cargo install --path cli, default features)";
 
 /// One keyring for all `--kms-key` keys (their calls run concurrently); `generator` when it
 /// is the first keyring of the command line.

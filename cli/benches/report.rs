@@ -1,6 +1,6 @@
 //! The performance report of `scripts/bench.sh`: one run, one screen, on this machine.
 //!
-//! `cargo bench -p esdk --bench report` prints, for the pure-Rust provider
+//! `cargo bench -p esdk-cli --bench report` prints, for the pure-Rust provider
 //! (`RustCrypto::new(esdk::OsRng)`) and the aws-lc provider:
 //! - the raw AES-256-GCM speed of each (the provider's own `AeadKey`), and their ratio;
 //! - the SHA-384 speed of each (the provider's message hasher);

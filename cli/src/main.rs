@@ -2,7 +2,6 @@
 //! message format, byte-compatible with the official SDKs. Run `esdk --help`.
 #![forbid(unsafe_code)]
 
-#[path = "../cli/mod.rs"]
 mod cli;
 
 fn main() -> std::process::ExitCode {

@@ -52,8 +52,8 @@ Wrapping keys:
   server.
 
   PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
-  environment variable ESDK_PKCS11_PIN) need a build with the `pkcs11` feature
-  (cargo install --path std-adapter --features pkcs11). A key label names an AES key
+  environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
+  cargo install --path cli). A key label names an AES key
   (AES-GCM wrapping, same EDKs as --raw-aes-key) or an RSA key pair (OAEP, same EDKs as
   --raw-rsa-key; pkcs1 padding is not offered on tokens).";
 

@@ -503,7 +503,7 @@ impl Pkcs11Token {
     ) -> Result<Box<dyn Keyring + 'a>, CliError> {
         Err(CliError::usage(
             "not built with PKCS#11 support yet: this esdk was built without the `pkcs11` \
-             feature (cargo install --path std-adapter --features pkcs11)",
+             feature (cargo install --path cli, default features)",
         ))
     }
 }

@@ -10,39 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use esdk_tests::forge::crowded_header;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// What a run of `esdk` produced.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "esdk failed: {}", self.stderr);
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, code: i32, needle: &str) -> Self {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code; stderr: {}",
-            self.stderr
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}: {}",
-            self.stderr
-        );
-        self
-    }
-}
+mod common;
+use common::{Out, data, setup, write};
 
 /// Runs `esdk` with `args` in `dir`, feeding `stdin`.
 fn esdk_in<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: &[u8]) -> Out {
@@ -53,19 +26,6 @@ fn esdk<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Out {
     esdk_in(dir, args, b"")
 }
 
-/// Deterministic pseudo-random bytes.
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -74,21 +34,6 @@ fn rsa_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../backends/raw/tests/data")
         .join(name)
-}
-
-/// A temp dir with a 32-byte raw key in `k.bin`.
-fn setup() -> TempDir {
-    let d = TempDir::new().expect("tempdir");
-    fs::write(d.path().join("k.bin"), data(32, 200)).expect("key");
-    d
-}
-
-fn write(dir: &Path, name: &str, content: &[u8]) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        fs::create_dir_all(parent).expect("mkdir");
-    }
-    fs::write(p, content).expect("write");
 }
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
@@ -1483,132 +1428,6 @@ fn interop_with_the_official_python_esdk_both_ways() {
     }
 }
 
-/// PKCS#11 keys on a real token (SoftHSM2): `eval "$(scripts/pkcs11-softhsm.sh)"`, then
-/// `cargo test -p esdk --features pkcs11 --test cli pkcs11`. Fails (never skips) without a
-/// configured token.
-#[cfg(feature = "pkcs11")]
-#[test]
-fn pkcs11_keys_interoperate_with_raw_keys() {
-    let env = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| panic!("{k} not set: run scripts/pkcs11-softhsm.sh"))
-    };
-    let module = env("TEST_PKCS11_MODULE");
-    let token = env("ESDK_TEST_PKCS11_TOKEN");
-    let pin = env("ESDK_TEST_PKCS11_PIN");
-    let aes_label = env("ESDK_TEST_PKCS11_AES_LABEL");
-    let aes_hex = env("ESDK_TEST_PKCS11_AES_KEY");
-    let rsa_label = env("ESDK_TEST_PKCS11_RSA_LABEL");
-    let rsa_pem = env("ESDK_TEST_PKCS11_RSA_PEM");
-    let d = setup();
-    let p = d.path();
-    write(p, "token.hex", format!("{aes_hex}\n").as_bytes());
-    let pt = data(40_000, 11);
-    write(p, "pt", &pt);
-    let go = |args: Vec<String>, with_pin: bool| -> Out {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_esdk"));
-        cmd.args(&args).current_dir(p).stdin(Stdio::null());
-        if with_pin {
-            cmd.env("ESDK_PKCS11_PIN", &pin);
-        } else {
-            cmd.env_remove("ESDK_PKCS11_PIN");
-        }
-        let out = cmd.output().expect("run esdk");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    };
-    let tok = [
-        "--pkcs11-module",
-        module.as_str(),
-        "--pkcs11-token",
-        token.as_str(),
-    ];
-    let with = |mode: &str, key: &[&str], i: &str, o: &str| -> Vec<String> {
-        let mut v: Vec<String> = vec![mode.into(), "--key-namespace".into(), "hsm".into()];
-        if key.contains(&"--pkcs11-key") {
-            v.extend(tok.iter().map(|s| (*s).to_owned()));
-        }
-        v.extend(key.iter().map(|s| (*s).to_owned()));
-        v.extend(["-i", i, "-o", o].iter().map(|s| (*s).to_owned()));
-        v
-    };
-    // AES on the token <-> the same key as a raw key file.
-    go(
-        with("encrypt", &["--pkcs11-key", &aes_label], "pt", "ct"),
-        true,
-    )
-    .ok();
-    let raw = ["--raw-aes-key", "token.hex"];
-    assert_eq!(go(with("decrypt", &raw, "ct", "-"), false).ok().stdout, pt);
-    go(with("encrypt", &raw, "pt", "ct2"), false).ok();
-    assert_eq!(
-        go(
-            with("decrypt", &["--pkcs11-key", &aes_label], "ct2", "-"),
-            true
-        )
-        .ok()
-        .stdout,
-        pt
-    );
-    // RSA-OAEP (SHA-1: SoftHSM2's only OAEP hash) on the token <-> the PEM.
-    let rsa_tok = [
-        "--pkcs11-key",
-        rsa_label.as_str(),
-        "--rsa-padding",
-        "oaep-sha1",
-    ];
-    let rsa_raw = [
-        "--raw-rsa-key",
-        rsa_pem.as_str(),
-        "--rsa-padding",
-        "oaep-sha1",
-    ];
-    go(with("encrypt", &rsa_tok, "pt", "ct3"), true).ok();
-    assert_eq!(
-        go(with("decrypt", &rsa_raw, "ct3", "-"), false).ok().stdout,
-        pt
-    );
-    go(with("encrypt", &rsa_raw, "pt", "ct4"), false).ok();
-    assert_eq!(
-        go(with("decrypt", &rsa_tok, "ct4", "-"), true).ok().stdout,
-        pt
-    );
-    // Token key as generator, raw key as child.
-    let both = [
-        "--pkcs11-key",
-        aes_label.as_str(),
-        "--raw-aes-key",
-        "k.bin",
-        "--key-name",
-        "raw",
-    ];
-    go(with("encrypt", &both, "pt", "ct5"), true).ok();
-    let child = ["--raw-aes-key", "k.bin", "--key-name", "raw"];
-    assert_eq!(
-        go(with("decrypt", &child, "ct5", "-"), false).ok().stdout,
-        pt
-    );
-    // An unknown label, and PKCS#1 padding, are usage errors.
-    go(
-        with("encrypt", &["--pkcs11-key", "no-such-key"], "pt", "ct6"),
-        true,
-    )
-    .fails(2, "no-such-key");
-    go(
-        with(
-            "encrypt",
-            &["--pkcs11-key", &rsa_label, "--rsa-padding", "pkcs1"],
-            "pt",
-            "ct6",
-        ),
-        true,
-    )
-    .fails(2, "PKCS#1");
-    assert!(!p.join("ct6").exists());
-}
-
 /// Makes a FIFO with the `mkfifo` tool (fails loudly when it is missing).
 #[cfg(unix)]
 fn mkfifo(path: &Path) {
@@ -1816,36 +1635,6 @@ fn caching_accepts_an_unrepresentable_max_age_as_never_expiring() {
     assert_eq!(read(p, "dec/b"), data(2000, 2));
 }
 
-/// A v2 header (suite 0x0478) with `pairs` sorted context pairs and `edks` EDKs of a
-/// provider no CLI key has.
-fn big_header(pairs: usize, edks: usize) -> Vec<u8> {
-    let be16 = |v: usize| u16::try_from(v).expect("fits u16").to_be_bytes();
-    let mut ec = be16(pairs).to_vec();
-    for i in 0..pairs {
-        let (k, v) = (format!("k{i:06}"), format!("v{i}"));
-        for s in [k, v] {
-            ec.extend_from_slice(&be16(s.len()));
-            ec.extend_from_slice(s.as_bytes());
-        }
-    }
-    let mut h = vec![2u8, 0x04, 0x78];
-    h.extend_from_slice(&[7u8; 32]);
-    h.extend_from_slice(&be16(ec.len()));
-    h.extend_from_slice(&ec);
-    h.extend_from_slice(&be16(edks));
-    for i in 0..edks {
-        let info = format!("key-{i}");
-        for s in [&b"other"[..], info.as_bytes(), &[9u8; 40]] {
-            h.extend_from_slice(&be16(s.len()));
-            h.extend_from_slice(s);
-        }
-    }
-    h.push(2);
-    h.extend_from_slice(&4096u32.to_be_bytes());
-    h.extend_from_slice(&[1u8; 32 + 16]);
-    h
-}
-
 /// Runs `esdk` with `args` in `dir`, feeding `stdin` in writes of `step` bytes.
 fn esdk_trickle<S: AsRef<OsStr>>(dir: &Path, args: &[S], stdin: Vec<u8>, step: usize) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_esdk"))
@@ -1878,7 +1667,7 @@ fn huge_headers_on_a_trickling_stdin_end_with_the_right_error() {
     let d = setup();
     let p = d.path();
     // About 3.6 MB: 3000 context pairs, 60,000 EDKs none of which the key opens.
-    let msg = big_header(3000, 60_000);
+    let msg = crowded_header(3000, 60_000);
     let len = msg.len();
     let dec = |extra: &[&str]| {
         let mut args = vec!["decrypt", "--raw-aes-key", "k.bin", "-i", "-", "-o", "-"];

@@ -754,37 +754,12 @@ impl<W: Write> EncWriter<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use esdk_tests::forge::crowded_header;
 
-    /// A v2 header (suite 0x0478) with `pairs` context pairs and `edks` EDKs of provider
-    /// `other`, then `body` bytes.
-    pub(crate) fn big_header(pairs: usize, edks: usize, body: usize) -> (Vec<u8>, usize) {
-        let be16 = |v: usize| u16::try_from(v).expect("fits u16").to_be_bytes();
-        let mut ec = be16(pairs).to_vec();
-        for i in 0..pairs {
-            let (k, v) = (format!("k{i:06}"), format!("v{i}"));
-            ec.extend_from_slice(&be16(k.len()));
-            ec.extend_from_slice(k.as_bytes());
-            ec.extend_from_slice(&be16(v.len()));
-            ec.extend_from_slice(v.as_bytes());
-        }
-        let ec = if pairs == 0 { Vec::new() } else { ec };
-        let mut h = vec![2u8, 0x04, 0x78];
-        h.extend_from_slice(&[7u8; 32]);
-        h.extend_from_slice(&be16(ec.len()));
-        h.extend_from_slice(&ec);
-        h.extend_from_slice(&be16(edks));
-        for i in 0..edks {
-            let info = format!("key-{i}");
-            h.extend_from_slice(&be16(5));
-            h.extend_from_slice(b"other");
-            h.extend_from_slice(&be16(info.len()));
-            h.extend_from_slice(info.as_bytes());
-            h.extend_from_slice(&be16(40));
-            h.extend_from_slice(&[9u8; 40]);
-        }
-        h.push(2);
-        h.extend_from_slice(&4096u32.to_be_bytes());
-        h.extend_from_slice(&[1u8; 32 + 16]);
+    /// [`crowded_header`] (`pairs` context pairs, `edks` EDKs of provider `other`), then
+    /// `body` bytes; and the header's length.
+    fn big_header(pairs: usize, edks: usize, body: usize) -> (Vec<u8>, usize) {
+        let mut h = crowded_header(pairs, edks);
         let len = h.len();
         h.resize(len + body, 0);
         (h, len)
