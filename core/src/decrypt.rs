@@ -5,7 +5,7 @@ use zeroize::Zeroize;
 
 use crate::body::{self, BodyKind};
 use crate::config::Config;
-use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY};
+use crate::encryption_context::{self, ContextView, PUBLIC_KEY_CONTEXT_KEY};
 use crate::error::{ApiMisuse, AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header::{self, ContentType, Header, ParseLimits, Parsed};
 use crate::kdf;
@@ -361,7 +361,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             Ok(x) => x,
             Err(e) => return self.fail(e),
         };
-        let full = match EcView::parse(ec_bytes).map_err(ec::ec_err) {
+        let full = match ContextView::parse(ec_bytes).map_err(encryption_context::context_err) {
             Ok(v) => v,
             Err(e) => return self.fail(e),
         };
@@ -422,10 +422,10 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         })
     }
 
-    /// Checks the stored and reproduced contexts (see [`ec::reconcile_indexed`]) and returns
+    /// Checks the stored and reproduced contexts (see [`encryption_context::reconcile_indexed`]) and returns
     /// what the reproduced one adds with the full context in canonical form: the stored
     /// bytes when they are canonical and nothing is added, else written into `scratch`.
-    /// With `scratch` of [`ec::reconcile_scratch`] bytes this costs O(n log n) comparisons;
+    /// With `scratch` of [`encryption_context::reconcile_scratch`] bytes this costs O(n log n) comparisons;
     /// with less the checks take the bounded path, and when the full context must be written
     /// `BufferTooSmall` asks for its length (an unsorted stored context is always rewritten,
     /// so a too-small `scratch` is refused at once, with an upper bound).
@@ -434,11 +434,11 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         h: &Header<'s>,
         check_stored: bool,
         scratch: &'s mut [u8],
-    ) -> Result<(ec::Extras, &'s [u8]), Error> {
+    ) -> Result<(encryption_context::Extras, &'s [u8]), Error> {
         let stored = h.encryption_context;
         let reproduced = self.reproduced;
         let at = h.encryption_context_offset;
-        let need = ec::reconcile_scratch(&stored, reproduced.len());
+        let need = encryption_context::reconcile_scratch(&stored, reproduced.len());
         if !stored.is_canonical() && !stored.is_empty() {
             let bound = reproduced
                 .iter()
@@ -453,7 +453,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         }
         let indexed = scratch.len() >= need;
         let extras = if indexed {
-            ec::reconcile_indexed(
+            encryption_context::reconcile_indexed(
                 &stored,
                 check_stored,
                 at,
@@ -462,12 +462,18 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
                 &mut self.work,
             )?
         } else {
-            ec::reconcile_bounded(&stored, check_stored, at, reproduced, &mut self.work)?
+            encryption_context::reconcile_bounded(
+                &stored,
+                check_stored,
+                at,
+                reproduced,
+                &mut self.work,
+            )?
         };
         if extras.count == 0 && stored.is_canonical() {
             return Ok((extras, stored.as_bytes()));
         }
-        let total = ec::full_len(&stored, extras);
+        let total = encryption_context::full_len(&stored, extras);
         if scratch.len() < total.max(need) {
             return Err(Error::BufferTooSmall {
                 required: total.max(need),
@@ -476,9 +482,17 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         if !indexed {
             // Not reached (the full context is at least as long as the index), but cheap
             // to make sure the ids are in place.
-            ec::reconcile_indexed(&stored, false, at, reproduced, scratch, &mut self.work)?;
+            encryption_context::reconcile_indexed(
+                &stored,
+                false,
+                at,
+                reproduced,
+                scratch,
+                &mut self.work,
+            )?;
         }
-        let n = ec::write_full(&stored, reproduced, extras, scratch, &mut self.work)?;
+        let n =
+            encryption_context::write_full(&stored, reproduced, extras, scratch, &mut self.work)?;
         Ok((extras, &scratch[..n]))
     }
 
@@ -497,11 +511,11 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         let stored = h.encryption_context;
         let reproduced = self.reproduced;
         let extra_ids: &[u8] = if has_extras {
-            let need = ec::reconcile_scratch(&stored, reproduced.len());
+            let need = encryption_context::reconcile_scratch(&stored, reproduced.len());
             if scratch.len() < need {
                 return Err(Error::BufferTooSmall { required: need });
             }
-            let e = ec::reconcile_indexed(
+            let e = encryption_context::reconcile_indexed(
                 &stored,
                 false,
                 h.encryption_context_offset,
@@ -509,7 +523,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
                 scratch,
                 &mut self.work,
             )?;
-            &scratch[..e.count * ec::INDEX_ENTRY_LEN]
+            &scratch[..e.count * encryption_context::INDEX_ENTRY_LEN]
         } else {
             &[]
         };
@@ -527,7 +541,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         )?;
         let mid = h.message_id;
 
-        let verifier = match (suite.signature(), stored.get(PUBLIC_KEY_EC_KEY)) {
+        let verifier = match (suite.signature(), stored.get(PUBLIC_KEY_CONTEXT_KEY)) {
             (Some(alg), Some(text)) => Some(Verifier::new(self.provider, alg, text, h.bytes)?),
             _ => None,
         };
@@ -757,7 +771,7 @@ fn check_policies(cfg: &Config, h: &Header<'_>) -> Result<(), Error> {
     }
     match (
         suite.signature(),
-        h.encryption_context.get(PUBLIC_KEY_EC_KEY),
+        h.encryption_context.get(PUBLIC_KEY_CONTEXT_KEY),
     ) {
         (Some(_), None) => Err(PolicyViolation::MissingPublicKey.into()),
         (None, Some(_)) => Err(PolicyViolation::UnexpectedPublicKey.into()),

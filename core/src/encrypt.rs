@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use crate::body::{self, BodyKind};
 use crate::config::{Config, EncryptOptions};
-use crate::ec::{self, EcView, PUBLIC_KEY_EC_KEY, RawPair};
+use crate::encryption_context::{self, ContextView, PUBLIC_KEY_CONTEXT_KEY, RawPair};
 use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header;
 use crate::kdf::{self, KdfVariant};
@@ -20,7 +20,8 @@ fn stored_len<'x>(
     full: impl Iterator<Item = RawPair<'x>>,
     required: &[&str],
 ) -> Result<usize, Error> {
-    ec::serialized_len(full.filter(|(k, _)| !is_required(required, k))).map_err(ec::ec_err)
+    encryption_context::serialized_len(full.filter(|(k, _)| !is_required(required, k)))
+        .map_err(encryption_context::context_err)
 }
 
 struct Body<P: CryptoProvider> {
@@ -146,7 +147,7 @@ impl<'r> EncryptionRequest<'r> {
             .iter()
             .fold(0usize, |n, (k, v)| n.saturating_add(4 + k.len() + v.len()));
         let public = self.suite.signature().map_or(0, |alg| {
-            4 + PUBLIC_KEY_EC_KEY.len() + alg.public_key_b64_len()
+            4 + PUBLIC_KEY_CONTEXT_KEY.len() + alg.public_key_b64_len()
         });
         let body = pairs.saturating_add(public);
         let context = if body == 0 { 0 } else { body + 2 };
@@ -219,7 +220,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         required_keys: &'r [&'r str],
     ) -> Result<EncryptionRequest<'r>, Error> {
         self.check_running()?;
-        ec::sort_and_check(encryption_context)?;
+        encryption_context::sort_and_check(encryption_context)?;
         let context: &'r [(&'k str, &'v str)] = encryption_context;
         for k in required_keys {
             if !context.iter().any(|(ek, _)| ek == k) {
@@ -289,9 +290,13 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let text = signing_key.as_ref().map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
-            .map(|t| (PUBLIC_KEY_EC_KEY.as_bytes(), t.as_str().as_bytes()));
-        let full = ec::Merge::new(ec::raw_pairs(request.context), pk_pair.into_iter());
-        let full_len = ec::serialized_len(full.clone()).map_err(ec::ec_err)?;
+            .map(|t| (PUBLIC_KEY_CONTEXT_KEY.as_bytes(), t.as_str().as_bytes()));
+        let full = encryption_context::Merge::new(
+            encryption_context::raw_pairs(request.context),
+            pk_pair.into_iter(),
+        );
+        let full_len = encryption_context::serialized_len(full.clone())
+            .map_err(encryption_context::context_err)?;
         let need = full_len + 2 + reserve;
         if work.len() < need {
             return Err(Error::BufferTooSmall {
@@ -299,13 +304,13 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             });
         }
         let (ec_bytes, rest) = work.split_at_mut(full_len);
-        ec::write(full, ec_bytes)?;
+        encryption_context::write(full, ec_bytes)?;
         let ec_bytes: &'w [u8] = ec_bytes;
         let avail = rest.len() - reserve;
         let edks = EdkWriter::new(&mut rest[2..avail], base + full_len + 2);
         Ok(EncryptionMaterials {
             suite: request.suite,
-            ec: EcView::parse(ec_bytes).map_err(ec::ec_err)?,
+            ec: ContextView::parse(ec_bytes).map_err(encryption_context::context_err)?,
             data_key: None,
             edks,
             rng: self.provider,
@@ -456,8 +461,13 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let text = signing_key.as_ref().map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
-            .map(|t| (PUBLIC_KEY_EC_KEY.as_bytes(), t.as_str().as_bytes()));
-        let full = || ec::Merge::new(ec::raw_pairs(request.context), pk_pair.into_iter());
+            .map(|t| (PUBLIC_KEY_CONTEXT_KEY.as_bytes(), t.as_str().as_bytes()));
+        let full = || {
+            encryption_context::Merge::new(
+                encryption_context::raw_pairs(request.context),
+                pk_pair.into_iter(),
+            )
+        };
         let filled = Filled {
             data_key: &data_key,
             edk_count,
@@ -492,13 +502,14 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let suite = self.suite;
         let provider = self.provider;
         let stored = || full().filter(|(k, _)| !is_required(required, k));
-        let stored_len = ec::serialized_len(stored()).map_err(ec::ec_err)?;
+        let stored_len = encryption_context::serialized_len(stored())
+            .map_err(encryption_context::context_err)?;
         let mut message_id = [0u8; 32];
         let mid = &mut message_id[..suite.message_id_len()];
         provider.fill_random(mid)?;
         let ec_at = header::write_prefix(suite, mid, out) + 2;
         out[ec_at - 2..ec_at].copy_from_slice(&(stored_len as u16).to_be_bytes());
-        ec::write(stored(), &mut out[ec_at..])?;
+        encryption_context::write(stored(), &mut out[ec_at..])?;
         let edk_at = ec_at + stored_len + 2;
         out.copy_within(edks_at..edks_at + f.edks_len, edk_at);
         out[edk_at - 2..edk_at].copy_from_slice(&f.edk_count.to_be_bytes());
@@ -520,7 +531,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             let header_body = &out[..body_end];
             key.gmac(&[0u8; 12], &mut |sink| {
                 sink(header_body);
-                ec::feed(full().filter(|(k, _)| is_required(required, k)), sink);
+                encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
             })?
         };
         out[tag_at..tag_at + 16].copy_from_slice(&tag);
@@ -720,14 +731,16 @@ pub fn encrypted_len<M: CryptoMaterialsManager + ?Sized>(
         }
     }
     if let Some(sig) = suite.signature() {
-        ec_len += 4 + PUBLIC_KEY_EC_KEY.len() + sig.public_key_b64_len();
+        ec_len += 4 + PUBLIC_KEY_CONTEXT_KEY.len() + sig.public_key_b64_len();
         any = true;
     }
     if any {
         ec_len += 2;
     }
     if ec_len > 0xFFFF {
-        return Err(ec::ec_err(crate::error::EcError::TooLarge));
+        return Err(encryption_context::context_err(
+            crate::error::ContextError::TooLarge,
+        ));
     }
     let (_, edks_len) = cmm
         .encrypted_data_keys_len(suite)

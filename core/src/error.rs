@@ -67,7 +67,7 @@ pub enum Malformed {
         version: u8,
     },
     /// The encryption context section is malformed.
-    EncryptionContext(EcError),
+    EncryptionContext(ContextError),
     /// The header declares zero encrypted data keys.
     NoEncryptedDataKeys,
     /// An encrypted data key's provider id is not UTF-8.
@@ -126,7 +126,7 @@ pub enum Malformed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
-pub enum EcError {
+pub enum ContextError {
     /// The section's declared length does not match its content.
     Length,
     /// A key or value is not valid UTF-8.
@@ -477,14 +477,14 @@ impl fmt::Display for Malformed {
     }
 }
 
-impl fmt::Display for EcError {
+impl fmt::Display for ContextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EcError::Length => f.write_str("declared length does not match the content"),
-            EcError::Utf8 { pair } => write!(f, "pair #{pair} is not valid UTF-8"),
-            EcError::DuplicateKey { pair } => write!(f, "pair #{pair} repeats an earlier key"),
-            EcError::ZeroCount => f.write_str("non-empty section with a pair count of zero"),
-            EcError::TooLarge => f.write_str("serialized context exceeds 65 535 bytes"),
+            ContextError::Length => f.write_str("declared length does not match the content"),
+            ContextError::Utf8 { pair } => write!(f, "pair #{pair} is not valid UTF-8"),
+            ContextError::DuplicateKey { pair } => write!(f, "pair #{pair} repeats an earlier key"),
+            ContextError::ZeroCount => f.write_str("non-empty section with a pair count of zero"),
+            ContextError::TooLarge => f.write_str("serialized context exceeds 65 535 bytes"),
         }
     }
 }

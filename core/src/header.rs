@@ -1,7 +1,7 @@
 //! Message header: zero-copy parse and the size arithmetic of the writer
 //! (spec `data-format/message-header.md`).
 
-use crate::ec::EcView;
+use crate::encryption_context::ContextView;
 use crate::error::{Error, Malformed, PolicyViolation};
 use crate::materials::{EdkProgress, Edks};
 use crate::suite::AlgorithmSuite;
@@ -30,7 +30,7 @@ pub struct Header<'a> {
     /// Message id (16 or 32 bytes).
     pub message_id: &'a [u8],
     /// Stored encryption context.
-    pub encryption_context: EcView<'a>,
+    pub encryption_context: ContextView<'a>,
     /// Offset of the encryption-context section in the header.
     pub encryption_context_offset: usize,
     /// Encrypted data keys.
@@ -200,8 +200,8 @@ pub fn parse_from<'a>(
 
 /// [`parse_from`] with a caller-lent `scratch` for the duplicate-key check of an encryption
 /// context received unsorted: with 2 bytes per pair
-/// ([`ec::INDEX_ENTRY_LEN`](crate::ec::INDEX_ENTRY_LEN)) it costs O(n log n) key comparisons,
-/// with less the bounded fallback of [`EcView::parse_with`]. The check runs once per
+/// ([`encryption_context::INDEX_ENTRY_LEN`](crate::encryption_context::INDEX_ENTRY_LEN)) it costs O(n log n) key comparisons,
+/// with less the bounded fallback of [`ContextView::parse_with`]. The check runs once per
 /// `progress`, however the input is split. `scratch` holds nothing of value afterwards.
 ///
 /// # Errors
@@ -295,7 +295,7 @@ fn parse_context<'a>(
     limits: ParseLimits,
     progress: &mut ParseProgress,
     scratch: &mut [u8],
-) -> Parse<EcView<'a>> {
+) -> Parse<ContextView<'a>> {
     let ec_len = usize::from(be16(take!(c, 2)));
     let offset = c.at;
     check_len(limits, c.at + ec_len)?;
@@ -303,7 +303,7 @@ fn parse_context<'a>(
     let ec_malformed = |e| malformed(offset, Malformed::EncryptionContext(e));
     let view = match progress.ec {
         Some((len, parts, unique)) if len == ec_len => {
-            let v = EcView::from_checked(ec_bytes, parts);
+            let v = ContextView::from_checked(ec_bytes, parts);
             if !unique && !progress.defer_unique {
                 v.check_unique(scratch, &mut progress.work)
                     .map_err(ec_malformed)?;
@@ -312,7 +312,7 @@ fn parse_context<'a>(
             v
         }
         _ => {
-            let v = EcView::parse_unchecked_order(ec_bytes).map_err(ec_malformed)?;
+            let v = ContextView::parse_unchecked_order(ec_bytes).map_err(ec_malformed)?;
             let (_, sorted) = v.checked_parts();
             let unique = if sorted || progress.defer_unique {
                 sorted

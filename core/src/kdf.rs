@@ -7,7 +7,7 @@
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::ec::{self, RawPair};
+use crate::encryption_context::{self, RawPair};
 use crate::error::{AuthFailure, Error};
 use crate::header::Header;
 use crate::provider::{AeadKey, CryptoProvider};
@@ -122,7 +122,7 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
         }
         let tag = key.gmac(&h.iv, &mut |sink| {
             sink(header_body);
-            ec::feed(extras.clone(), sink);
+            encryption_context::feed(extras.clone(), sink);
             if empty_ec_bug {
                 sink(&[0, 0]);
             }

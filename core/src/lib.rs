@@ -56,7 +56,7 @@
 //!   decrypt_all(cmm, message, out) is the one-shot loop.
 //! ```
 //!
-//! Where each part of the message lives: [`header`] (parse and write), [`ec`] (the
+//! Where each part of the message lives: [`header`] (parse and write), [`encryption_context`] (the
 //! encryption context: canonical form, zero-copy view, the reproduced-context checks),
 //! [`materials`] (data key, EDKs), `kdf` (key derivation, commitment, header key),
 //! [`body`] (frames, IVs, AAD), [`signature`] (signing key, footer), [`suite`].
@@ -105,10 +105,10 @@
 pub mod body;
 pub mod config;
 pub mod decrypt;
-pub mod ec;
 #[cfg(feature = "embedded-io")]
 pub mod eio;
 pub mod encrypt;
+pub mod encryption_context;
 pub mod error;
 pub mod header;
 mod kdf;

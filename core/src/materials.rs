@@ -6,7 +6,7 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::ec::EcView;
+use crate::encryption_context::ContextView;
 use crate::error::{Attempt, AttemptFailure, Attempts, Error, KeyringError, Malformed};
 use crate::provider::RandomSource;
 use crate::signature::SigningKey;
@@ -281,7 +281,7 @@ impl<'a> EdkWriter<'a> {
 /// are written into the caller's work buffer.
 pub struct EncryptionMaterials<'a> {
     pub(crate) suite: AlgorithmSuite,
-    pub(crate) ec: EcView<'a>,
+    pub(crate) ec: ContextView<'a>,
     pub(crate) data_key: Option<DataKey>,
     pub(crate) edks: EdkWriter<'a>,
     pub(crate) rng: &'a dyn RandomSource,
@@ -299,7 +299,7 @@ impl<'a> EncryptionMaterials<'a> {
 
     /// The full encryption context (including `aws-crypto-public-key` for signing suites and
     /// pairs kept out of the header by a required-encryption-context CMM).
-    pub fn encryption_context(&self) -> EcView<'a> {
+    pub fn encryption_context(&self) -> ContextView<'a> {
         self.ec
     }
 
@@ -420,7 +420,7 @@ impl fmt::Debug for EncryptionMaterials<'_> {
 /// What a keyring receives on decrypt.
 pub struct DecryptionMaterials<'a> {
     pub(crate) suite: AlgorithmSuite,
-    pub(crate) ec: EcView<'a>,
+    pub(crate) ec: ContextView<'a>,
     pub(crate) edks: Edks<'a>,
     pub(crate) reproduced: &'a [(&'a str, &'a str)],
     pub(crate) data_key: Option<DataKey>,
@@ -437,7 +437,7 @@ impl<'a> DecryptionMaterials<'a> {
 
     /// The full encryption context: the pairs stored in the message plus those supplied
     /// as the reproduced encryption context that the message does not store.
-    pub fn encryption_context(&self) -> EcView<'a> {
+    pub fn encryption_context(&self) -> ContextView<'a> {
         self.ec
     }
 

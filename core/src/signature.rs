@@ -117,7 +117,7 @@ impl PartialEq for SigningKey {
 }
 
 /// The base64 text of a compressed public point, in a fixed buffer: the value of
-/// [`PUBLIC_KEY_EC_KEY`](crate::ec::PUBLIC_KEY_EC_KEY).
+/// [`PUBLIC_KEY_CONTEXT_KEY`](crate::encryption_context::PUBLIC_KEY_CONTEXT_KEY).
 #[derive(Clone, Copy)]
 pub struct PublicKeyText {
     buf: [u8; MAX_PUBLIC_TEXT],

@@ -4,13 +4,13 @@
 //! Input: a selector byte, then the codec input.
 #![no_main]
 
-use esdk_core::ec::{self, EcView};
-use esdk_core::error::{EcError, Error, Malformed};
+use esdk_core::encryption_context::{self, ContextView};
+use esdk_core::error::{ContextError, Error, Malformed};
 use esdk_core::materials::Edks;
 use libfuzzer_sys::fuzz_target;
 
 fn ec_view(bytes: &[u8]) {
-    let Ok(v) = EcView::parse(bytes) else {
+    let Ok(v) = ContextView::parse(bytes) else {
         return;
     };
     assert_eq!(v.as_bytes(), bytes);
@@ -21,7 +21,10 @@ fn ec_view(bytes: &[u8]) {
         assert!(v.is_empty() && !v.is_canonical());
     } else {
         assert_eq!(esdk_fuzz::serialize_pairs(v.iter_raw()), bytes);
-        assert_eq!(ec::serialized_len(v.iter_raw()), Ok(bytes.len()));
+        assert_eq!(
+            encryption_context::serialized_len(v.iter_raw()),
+            Ok(bytes.len())
+        );
     }
     // The sorted view: every pair once, keys strictly increasing.
     let sorted: Vec<_> = v.iter_sorted().collect();
@@ -38,15 +41,15 @@ fn ec_view(bytes: &[u8]) {
     }
     // Canonical re-serialization parses back to the same pairs, canonical.
     let mut buf = vec![0u8; bytes.len() + 2];
-    let n = ec::write(v.iter_sorted(), &mut buf).expect("canonical write");
-    let c = EcView::parse(&buf[..n]).expect("canonical form parses");
+    let n = encryption_context::write(v.iter_sorted(), &mut buf).expect("canonical write");
+    let c = ContextView::parse(&buf[..n]).expect("canonical form parses");
     assert!(c.is_canonical());
     assert!(c.iter_raw().eq(v.iter_sorted()));
     if v.is_canonical() {
         assert_eq!(&buf[..n], bytes);
     }
     // Merging a context with itself keeps one copy of each pair.
-    assert!(ec::Merge::new(v.iter_sorted(), c.iter_raw()).eq(v.iter_sorted()));
+    assert!(encryption_context::Merge::new(v.iter_sorted(), c.iter_raw()).eq(v.iter_sorted()));
 }
 
 fn edks(input: &[u8]) {
@@ -85,18 +88,21 @@ fn caller_context(input: &[u8]) {
         .map(|p| (p[0].as_str(), p[1].as_str()))
         .collect();
     let original = pairs.clone();
-    match ec::sort_and_check(&mut pairs) {
+    match encryption_context::sort_and_check(&mut pairs) {
         Ok(()) => {
             assert!(
                 pairs
                     .windows(2)
                     .all(|w| w[0].0.as_bytes() < w[1].0.as_bytes())
             );
-            match ec::serialized_len(ec::raw_pairs(&pairs)) {
+            match encryption_context::serialized_len(encryption_context::raw_pairs(&pairs)) {
                 Ok(n) => {
                     let mut buf = vec![0u8; n];
-                    assert_eq!(ec::write(ec::raw_pairs(&pairs), &mut buf), Ok(n));
-                    let v = EcView::parse(&buf).expect("written context parses");
+                    assert_eq!(
+                        encryption_context::write(encryption_context::raw_pairs(&pairs), &mut buf),
+                        Ok(n)
+                    );
+                    let v = ContextView::parse(&buf).expect("written context parses");
                     assert!(v.is_canonical());
                     assert_eq!(v.len(), pairs.len());
                     for (k, val) in &pairs {
@@ -105,12 +111,15 @@ fn caller_context(input: &[u8]) {
                     if n > 0 {
                         let mut short = vec![0u8; n - 1];
                         assert_eq!(
-                            ec::write(ec::raw_pairs(&pairs), &mut short),
+                            encryption_context::write(
+                                encryption_context::raw_pairs(&pairs),
+                                &mut short
+                            ),
                             Err(Error::BufferTooSmall { required: n })
                         );
                     }
                 }
-                Err(e) => assert_eq!(e, EcError::TooLarge),
+                Err(e) => assert_eq!(e, ContextError::TooLarge),
             }
         }
         Err(_) => {
@@ -121,7 +130,7 @@ fn caller_context(input: &[u8]) {
             };
             let reserved = original
                 .iter()
-                .any(|p| p.0.starts_with(ec::RESERVED_PREFIX));
+                .any(|p| p.0.starts_with(encryption_context::RESERVED_PREFIX));
             assert!(dup || reserved);
         }
     }

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use esdk_core::error::{EcError, Error, Malformed};
+use esdk_core::error::{ContextError, Error, Malformed};
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_fuzz::{FuzzKeyring, FuzzProvider, Splits, incremental, one_shot};
 use libfuzzer_sys::fuzz_target;
@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
                 || matches!(
                     e,
                     Error::Malformed {
-                        kind: Malformed::EncryptionContext(EcError::TooLarge),
+                        kind: Malformed::EncryptionContext(ContextError::TooLarge),
                         ..
                     }
                 );

@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use esdk_core::ec;
+use esdk_core::encryption_context;
 use esdk_core::error::{CryptoError, KeyringError, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
@@ -346,7 +346,10 @@ pub(crate) fn full_context(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     if let Some(s) = signing {
-        full.push((ec::PUBLIC_KEY_EC_KEY.to_owned(), s.public_b64()));
+        full.push((
+            encryption_context::PUBLIC_KEY_CONTEXT_KEY.to_owned(),
+            s.public_b64(),
+        ));
     }
     full.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     full
@@ -689,7 +692,7 @@ fn serialize_ec(pairs: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
             .map(|(k, v)| 4 + k.len() + v.len())
             .sum::<usize>()
     ];
-    let n = ec::write(ec::raw_pairs(pairs), &mut out)?;
+    let n = encryption_context::write(encryption_context::raw_pairs(pairs), &mut out)?;
     out.truncate(n);
     Ok(out)
 }
@@ -972,7 +975,7 @@ impl<C: CryptoMaterialsManager> CachingCmm<C> {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-        ec::sort_and_check(&mut ec)?;
+        encryption_context::sort_and_check(&mut ec)?;
         match self.cached_materials(cfg, opts, &ec, Some(plaintext.len() as u64))? {
             None => encrypt_vec(cfg, &DEFAULT_PROVIDER, &self.inner, opts, &ec, plaintext),
             Some(m) => {
@@ -1000,7 +1003,7 @@ impl<C: CryptoMaterialsManager> CachingCmm<C> {
         inner: W,
     ) -> io::Result<BoundedWriter<'a, W>> {
         let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-        ec::sort_and_check(&mut ec).map_err(io_error)?;
+        encryption_context::sort_and_check(&mut ec).map_err(io_error)?;
         let writer = match self
             .cached_materials(cfg, opts, &ec, plaintext_len)
             .map_err(io_error)?

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use esdk_core::error::{AttemptFailure, EcError, Error, Malformed, PolicyViolation};
+use esdk_core::error::{AttemptFailure, ContextError, Error, Malformed, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{
@@ -784,7 +784,7 @@ fn sixty_thousand_pair_context_is_refused_fast_on_encrypt() {
     let opts = EncryptOptions::new().with_suite(V2);
     let too_large = Error::Malformed {
         offset: 0,
-        kind: Malformed::EncryptionContext(EcError::TooLarge),
+        kind: Malformed::EncryptionContext(ContextError::TooLarge),
     };
     let (r, _, took) = measure(|| esdk::encrypt(&cfg, &FixedKeyring, &opts, &pairs, b"x"));
     println!("hostile: encrypt with 60 000 pairs: {took:?}");
@@ -822,7 +822,7 @@ fn sixty_thousand_pair_reproduced_context_is_handled_fast_on_decrypt() {
         // The pairs not stored in the message cannot fit in one serialized context.
         let too_large = Error::Malformed {
             offset: 0,
-            kind: Malformed::EncryptionContext(EcError::TooLarge),
+            kind: Malformed::EncryptionContext(ContextError::TooLarge),
         };
         assert_eq!(r, Err(too_large));
         assert!(took < Duration::from_secs(2), "took {took:?}");

@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 
 const PROVIDER_ID: &str = "esdk-interop";
 const FRAMES: [u32; 3] = [512, 4096, 65536];
-const PUBLIC_KEY_EC_KEY: &str = "aws-crypto-public-key";
+const PUBLIC_KEY_CONTEXT_KEY: &str = "aws-crypto-public-key";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyKind {
@@ -323,9 +323,9 @@ fn check_context(
 ) -> Result<(), String> {
     let mut got = got.clone();
     let signed = suite.signature().is_some();
-    if got.remove(PUBLIC_KEY_EC_KEY).is_some() != signed {
+    if got.remove(PUBLIC_KEY_CONTEXT_KEY).is_some() != signed {
         return Err(format!(
-            "{PUBLIC_KEY_EC_KEY} present = {}, expected {signed}",
+            "{PUBLIC_KEY_CONTEXT_KEY} present = {}, expected {signed}",
             !signed
         ));
     }

@@ -21,7 +21,7 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use esdk_core::ec;
+use esdk_core::encryption_context;
 use esdk_core::error::{KeyringError, PolicyViolation};
 use esdk_core::header::{self, Header, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMaterials};
@@ -91,7 +91,7 @@ pub async fn prepare_encrypt(
         return Err(Error::Core(PolicyViolation::FrameLength.into()));
     }
     let mut pairs: Vec<(&str, &str)> = encryption_context.to_vec();
-    ec::sort_and_check(&mut pairs)?;
+    encryption_context::sort_and_check(&mut pairs)?;
     let signing = suite.signature().map(SigningKey::generate).transpose()?;
     let full = full_context(&pairs, signing.as_ref());
     let full_ref: Vec<(&str, &str)> = full.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -8,12 +8,12 @@
 
 use core::cmp::Ordering;
 
-use crate::error::{EcError, Error, PolicyViolation};
+use crate::error::{ContextError, Error, PolicyViolation};
 
 /// The prefix reserved for keys the ESDK itself writes.
 pub const RESERVED_PREFIX: &str = "aws-crypto-";
 /// The key under which signing suites store the public verification key.
-pub const PUBLIC_KEY_EC_KEY: &str = "aws-crypto-public-key";
+pub const PUBLIC_KEY_CONTEXT_KEY: &str = "aws-crypto-public-key";
 
 /// A pair of the encryption context as raw bytes.
 pub type RawPair<'a> = (&'a [u8], &'a [u8]);
@@ -27,15 +27,15 @@ fn be16(b: &[u8], at: usize) -> Option<usize> {
 /// A zero-copy, validated view of a serialized encryption context (the bytes of the header's
 /// key-value section, without its u16 length prefix).
 #[derive(Clone, Copy)]
-pub struct EcView<'a> {
+pub struct ContextView<'a> {
     bytes: &'a [u8],
     count: u16,
     sorted: bool,
 }
 
-impl<'a> EcView<'a> {
+impl<'a> ContextView<'a> {
     /// The empty context.
-    pub const EMPTY: EcView<'static> = EcView {
+    pub const EMPTY: ContextView<'static> = ContextView {
         bytes: &[],
         count: 0,
         sorted: true,
@@ -49,32 +49,32 @@ impl<'a> EcView<'a> {
     /// scratch to `parse_with` for O(n log n).
     ///
     /// # Errors
-    /// An [`EcError`] naming the first pair that failed.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, EcError> {
+    /// An [`ContextError`] naming the first pair that failed.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ContextError> {
         Self::parse_with(bytes, &mut [], &mut 0)
     }
 
     /// Checks lengths, UTF-8, and duplicates among neighbours (which is all of them when the
     /// keys are sorted); a view of unsorted keys still needs [`check_unique`].
-    pub(crate) fn parse_unchecked_order(bytes: &'a [u8]) -> Result<Self, EcError> {
+    pub(crate) fn parse_unchecked_order(bytes: &'a [u8]) -> Result<Self, ContextError> {
         if bytes.is_empty() {
-            return Ok(EcView {
+            return Ok(ContextView {
                 bytes,
                 count: 0,
                 sorted: true,
             });
         }
-        let count = be16(bytes, 0).ok_or(EcError::Length)?;
+        let count = be16(bytes, 0).ok_or(ContextError::Length)?;
         if count == 0 {
             // Legacy empty form: exactly the count field and nothing else.
             return if bytes.len() == 2 {
-                Ok(EcView {
+                Ok(ContextView {
                     bytes,
                     count: 0,
                     sorted: true,
                 })
             } else {
-                Err(EcError::ZeroCount)
+                Err(ContextError::ZeroCount)
             };
         }
         let mut at = 2;
@@ -82,18 +82,22 @@ impl<'a> EcView<'a> {
         let mut prev: Option<&[u8]> = None;
         for i in 0..count {
             let pair = i as u16;
-            let klen = be16(bytes, at).ok_or(EcError::Length)?;
-            let key = bytes.get(at + 2..at + 2 + klen).ok_or(EcError::Length)?;
+            let klen = be16(bytes, at).ok_or(ContextError::Length)?;
+            let key = bytes
+                .get(at + 2..at + 2 + klen)
+                .ok_or(ContextError::Length)?;
             at += 2 + klen;
-            let vlen = be16(bytes, at).ok_or(EcError::Length)?;
-            let val = bytes.get(at + 2..at + 2 + vlen).ok_or(EcError::Length)?;
+            let vlen = be16(bytes, at).ok_or(ContextError::Length)?;
+            let val = bytes
+                .get(at + 2..at + 2 + vlen)
+                .ok_or(ContextError::Length)?;
             at += 2 + vlen;
             if core::str::from_utf8(key).is_err() || core::str::from_utf8(val).is_err() {
-                return Err(EcError::Utf8 { pair });
+                return Err(ContextError::Utf8 { pair });
             }
             if let Some(p) = prev {
                 if key == p {
-                    return Err(EcError::DuplicateKey { pair });
+                    return Err(ContextError::DuplicateKey { pair });
                 }
                 if key < p {
                     sorted = false;
@@ -102,9 +106,9 @@ impl<'a> EcView<'a> {
             prev = Some(key);
         }
         if at != bytes.len() {
-            return Err(EcError::Length);
+            return Err(ContextError::Length);
         }
-        let view = EcView {
+        let view = ContextView {
             bytes,
             count: count as u16,
             sorted,
@@ -121,7 +125,7 @@ impl<'a> EcView<'a> {
     /// A view of bytes that [`parse`](Self::parse) accepted earlier, with the parts it
     /// found ([`checked_parts`](Self::checked_parts)).
     pub(crate) fn from_checked(bytes: &'a [u8], (count, sorted): (u16, bool)) -> Self {
-        EcView {
+        ContextView {
             bytes,
             count,
             sorted,
@@ -186,13 +190,13 @@ impl<'a> EcView<'a> {
     }
 }
 
-impl core::fmt::Debug for EcView<'_> {
+impl core::fmt::Debug for ContextView<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-/// Iterator over the raw pairs of an [`EcView`] in received order.
+/// Iterator over the raw pairs of an [`ContextView`] in received order.
 #[derive(Clone)]
 pub struct RawIter<'a> {
     bytes: &'a [u8],
@@ -217,10 +221,10 @@ impl<'a> Iterator for RawIter<'a> {
     }
 }
 
-/// Iterator over the pairs of an [`EcView`] in key order.
+/// Iterator over the pairs of an [`ContextView`] in key order.
 #[derive(Clone)]
 pub struct SortedIter<'a> {
-    view: EcView<'a>,
+    view: ContextView<'a>,
     last: Option<&'a [u8]>,
     direct: Option<RawIter<'a>>,
 }
@@ -442,7 +446,7 @@ where
     }
 }
 
-impl<'a> EcView<'a> {
+impl<'a> ContextView<'a> {
     fn offsets(&self) -> Offsets<'a> {
         Offsets {
             bytes: self.bytes,
@@ -459,7 +463,11 @@ impl<'a> EcView<'a> {
     /// Checks that the keys are unique, with `scratch` when it holds
     /// [`INDEX_ENTRY_LEN`] bytes per pair (O(n log n) comparisons), else with the bounded
     /// fallback. Sorted contexts were fully checked by the parse and cost nothing here.
-    pub(crate) fn check_unique(&self, scratch: &mut [u8], work: &mut u64) -> Result<(), EcError> {
+    pub(crate) fn check_unique(
+        &self,
+        scratch: &mut [u8],
+        work: &mut u64,
+    ) -> Result<(), ContextError> {
         if self.sorted {
             return Ok(());
         }
@@ -473,7 +481,7 @@ impl<'a> EcView<'a> {
             None => first_repeat_bounded(self.offsets(), &key, work),
         };
         match repeat {
-            Some(off) => Err(EcError::DuplicateKey {
+            Some(off) => Err(ContextError::DuplicateKey {
                 pair: self.ordinal(off),
             }),
             None => Ok(()),
@@ -503,7 +511,7 @@ impl<'a> EcView<'a> {
         bytes: &'a [u8],
         scratch: &mut [u8],
         work: &mut u64,
-    ) -> Result<Self, EcError> {
+    ) -> Result<Self, ContextError> {
         let view = Self::parse_unchecked_order(bytes)?;
         view.check_unique(scratch, work)?;
         Ok(view)
@@ -540,7 +548,7 @@ impl<'a> EcView<'a> {
     }
 }
 
-/// The pairs of an [`EcView`] in key order, from [`EcView::iter_sorted_with`].
+/// The pairs of an [`ContextView`] in key order, from [`ContextView::iter_sorted_with`].
 #[derive(Clone)]
 pub struct SortedPairs<'a, 's> {
     bytes: &'a [u8],
@@ -585,7 +593,7 @@ fn rkey<'r>(reproduced: &'r [(&'r str, &'r str)], id: u16) -> &'r [u8] {
 
 /// The error for a duplicate key in the stored context of a header whose context section
 /// starts at `ec_offset`.
-fn stored_dup(ec_offset: usize, e: EcError) -> Error {
+fn stored_dup(ec_offset: usize, e: ContextError) -> Error {
     Error::Malformed {
         offset: ec_offset,
         kind: crate::error::Malformed::EncryptionContext(e),
@@ -593,7 +601,7 @@ fn stored_dup(ec_offset: usize, e: EcError) -> Error {
 }
 
 /// Scratch bytes [`reconcile_indexed`] needs.
-pub(crate) fn reconcile_scratch(stored: &EcView<'_>, reproduced: usize) -> usize {
+pub(crate) fn reconcile_scratch(stored: &ContextView<'_>, reproduced: usize) -> usize {
     let stored_index = if stored.sorted { 0 } else { stored.len() };
     reproduced.saturating_add(stored_index) * INDEX_ENTRY_LEN
 }
@@ -609,15 +617,15 @@ fn reproduced_fits(reproduced: &[(&str, &str)]) -> Result<(), Error> {
         .iter()
         .fold(2usize, |n, (k, v)| n.saturating_add(4 + k.len() + v.len()));
     if total > 0xFFFF {
-        return Err(ec_err(EcError::TooLarge));
+        return Err(context_err(ContextError::TooLarge));
     }
     Ok(())
 }
 
-fn extras_fit(stored: &EcView<'_>, extras: Extras) -> Result<Extras, Error> {
+fn extras_fit(stored: &ContextView<'_>, extras: Extras) -> Result<Extras, Error> {
     let stored_pairs = stored.as_bytes().len().saturating_sub(2);
     if extras.count > 0 && stored_pairs.saturating_add(2 + extras.len) > 0xFFFF {
-        return Err(ec_err(EcError::TooLarge));
+        return Err(context_err(ContextError::TooLarge));
     }
     Ok(extras)
 }
@@ -632,7 +640,7 @@ fn extras_fit(stored: &EcView<'_>, extras: Extras) -> Result<Extras, Error> {
 /// On success the first `2 * extras.count` bytes of `scratch` hold the ids (u16,
 /// big-endian) of the reproduced pairs that the message does not store, in key order.
 pub(crate) fn reconcile_indexed(
-    stored: &EcView<'_>,
+    stored: &ContextView<'_>,
     check_stored: bool,
     ec_offset: usize,
     reproduced: &[(&str, &str)],
@@ -657,7 +665,7 @@ pub(crate) fn reconcile_indexed(
         if check_stored {
             if let Some(off) = first_repeat_sorted(ids, &skey, work) {
                 let pair = stored.ordinal(off);
-                return Err(stored_dup(ec_offset, EcError::DuplicateKey { pair }));
+                return Err(stored_dup(ec_offset, ContextError::DuplicateKey { pair }));
             }
         }
         ids
@@ -724,7 +732,7 @@ pub(crate) fn reconcile_indexed(
 /// bounded block fallback, and stored keys are looked up one stack block of reproduced keys
 /// at a time (about (r/BLOCK)·(n + BLOCK)·log2(BLOCK) comparisons). Returns no ids.
 pub(crate) fn reconcile_bounded(
-    stored: &EcView<'_>,
+    stored: &ContextView<'_>,
     check_stored: bool,
     ec_offset: usize,
     reproduced: &[(&str, &str)],
@@ -778,7 +786,7 @@ pub(crate) fn reconcile_bounded(
 }
 
 /// Serialized length of the full context (stored pairs and `extras`); 0 when it is empty.
-pub(crate) fn full_len(stored: &EcView<'_>, extras: Extras) -> usize {
+pub(crate) fn full_len(stored: &ContextView<'_>, extras: Extras) -> usize {
     let stored_pairs = stored.as_bytes().len().saturating_sub(2);
     if stored.is_empty() && extras.count == 0 {
         0
@@ -797,7 +805,7 @@ const MERGED_ENTRY_LEN: usize = 3;
 /// region and is consumed from its front while the output grows from the start; every
 /// unwritten pair is at least 4 bytes, so the output never reaches an unread entry.
 pub(crate) fn write_full(
-    stored: &EcView<'_>,
+    stored: &ContextView<'_>,
     reproduced: &[(&str, &str)],
     extras: Extras,
     scratch: &mut [u8],
@@ -847,7 +855,7 @@ pub(crate) fn write_full(
     let mut direct = if stored.sorted {
         stored.iter_raw()
     } else {
-        EcView::EMPTY.iter_raw()
+        ContextView::EMPTY.iter_raw()
     };
     let mut a = direct.next();
     let mut next = 0usize;
@@ -900,9 +908,9 @@ pub(crate) fn write_full(
 /// Serialized length of a context given as pairs (assumed unique).
 ///
 /// # Errors
-/// [`EcError::TooLarge`] when the result would exceed 65 535 bytes or a key or value
+/// [`ContextError::TooLarge`] when the result would exceed 65 535 bytes or a key or value
 /// exceeds 65 535 bytes.
-pub fn serialized_len<'a, I>(pairs: I) -> Result<usize, EcError>
+pub fn serialized_len<'a, I>(pairs: I) -> Result<usize, ContextError>
 where
     I: IntoIterator<Item = RawPair<'a>>,
 {
@@ -910,14 +918,14 @@ where
     let mut any = false;
     for (k, v) in pairs {
         if k.len() > 0xFFFF || v.len() > 0xFFFF {
-            return Err(EcError::TooLarge);
+            return Err(ContextError::TooLarge);
         }
         any = true;
         n = n.saturating_add(4 + k.len() + v.len());
     }
     let total = if any { n.saturating_add(2) } else { 0 };
     if total > 0xFFFF {
-        return Err(EcError::TooLarge);
+        return Err(ContextError::TooLarge);
     }
     Ok(total)
 }
@@ -926,7 +934,7 @@ where
 /// into `out` and returns the bytes written.
 ///
 /// # Errors
-/// [`Error::BufferTooSmall`] when `out` is too short; [`EcError::TooLarge`] as for
+/// [`Error::BufferTooSmall`] when `out` is too short; [`ContextError::TooLarge`] as for
 /// [`serialized_len`].
 pub fn write<'a, I>(pairs: I, out: &mut [u8]) -> Result<usize, Error>
 where
@@ -934,7 +942,7 @@ where
     I::IntoIter: Clone,
 {
     let it = pairs.into_iter();
-    let len = serialized_len(it.clone()).map_err(ec_err)?;
+    let len = serialized_len(it.clone()).map_err(context_err)?;
     if len == 0 {
         return Ok(0);
     }
@@ -975,7 +983,7 @@ where
     }
 }
 
-pub(crate) fn ec_err(e: EcError) -> Error {
+pub(crate) fn context_err(e: ContextError) -> Error {
     Error::Malformed {
         offset: 0,
         kind: crate::error::Malformed::EncryptionContext(e),
@@ -1064,7 +1072,7 @@ mod tests {
         sort_and_check(&mut pairs).unwrap();
         let mut buf = [0u8; 64];
         let n = write(raw_pairs(&pairs), &mut buf).unwrap();
-        let v = EcView::parse(&buf[..n]).unwrap();
+        let v = ContextView::parse(&buf[..n]).unwrap();
         assert!(v.is_canonical());
         assert_eq!(v.len(), 3);
         assert_eq!(v.get("a"), Some("1"));
@@ -1076,24 +1084,36 @@ mod tests {
     fn empty_and_legacy_empty() {
         let mut buf = [0u8; 4];
         assert_eq!(write(core::iter::empty(), &mut buf).unwrap(), 0);
-        let v = EcView::parse(&[0, 0]).unwrap();
+        let v = ContextView::parse(&[0, 0]).unwrap();
         assert!(v.is_empty() && !v.is_canonical());
-        assert_eq!(EcView::parse(&[0, 0, 0]).unwrap_err(), EcError::ZeroCount);
+        assert_eq!(
+            ContextView::parse(&[0, 0, 0]).unwrap_err(),
+            ContextError::ZeroCount
+        );
     }
 
     #[test]
     fn rejects_duplicates_bad_utf8_and_lengths() {
         let dup = [0, 2, 0, 1, b'a', 0, 0, 0, 1, b'a', 0, 0];
         assert_eq!(
-            EcView::parse(&dup).unwrap_err(),
-            EcError::DuplicateKey { pair: 1 }
+            ContextView::parse(&dup).unwrap_err(),
+            ContextError::DuplicateKey { pair: 1 }
         );
         let bad = [0, 1, 0, 1, 0xFF, 0, 0];
-        assert_eq!(EcView::parse(&bad).unwrap_err(), EcError::Utf8 { pair: 0 });
+        assert_eq!(
+            ContextView::parse(&bad).unwrap_err(),
+            ContextError::Utf8 { pair: 0 }
+        );
         let short = [0, 1, 0, 5, b'a'];
-        assert_eq!(EcView::parse(&short).unwrap_err(), EcError::Length);
+        assert_eq!(
+            ContextView::parse(&short).unwrap_err(),
+            ContextError::Length
+        );
         let extra = [0, 1, 0, 1, b'a', 0, 0, 9];
-        assert_eq!(EcView::parse(&extra).unwrap_err(), EcError::Length);
+        assert_eq!(
+            ContextView::parse(&extra).unwrap_err(),
+            ContextError::Length
+        );
         let mut r = [("aws-crypto-x", "1")];
         assert!(sort_and_check(&mut r).is_err());
         let mut d = [("k", "1"), ("k", "2")];
@@ -1103,14 +1123,14 @@ mod tests {
     #[test]
     fn unsorted_input_is_accepted_and_iterated_in_order() {
         let unsorted = [0, 3, 0, 1, b'c', 0, 0, 0, 1, b'a', 0, 0, 0, 1, b'b', 0, 0];
-        let v = EcView::parse(&unsorted).unwrap();
+        let v = ContextView::parse(&unsorted).unwrap();
         assert!(!v.is_canonical());
         let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
         assert!(v.iter_sorted().map(|(k, _)| k).eq(keys.iter().copied()));
         let dup = [0, 3, 0, 1, b'c', 0, 0, 0, 1, b'a', 0, 0, 0, 1, b'c', 0, 0];
         assert_eq!(
-            EcView::parse(&dup).unwrap_err(),
-            EcError::DuplicateKey { pair: 2 }
+            ContextView::parse(&dup).unwrap_err(),
+            ContextError::DuplicateKey { pair: 2 }
         );
     }
 
@@ -1133,7 +1153,10 @@ mod tests {
         let k = core::str::from_utf8(&big[..40000]).unwrap();
         let v = core::str::from_utf8(&big[..30000]).unwrap();
         let pairs = [(k, v)];
-        assert_eq!(serialized_len(raw_pairs(&pairs)), Err(EcError::TooLarge));
+        assert_eq!(
+            serialized_len(raw_pairs(&pairs)),
+            Err(ContextError::TooLarge)
+        );
     }
 
     /// A small deterministic generator for the cross-checks below.
@@ -1165,7 +1188,7 @@ mod tests {
     }
 
     /// The first pair (received order) whose key appeared before, the slow and obvious way.
-    fn naive_first_dup(v: &EcView<'_>) -> Option<u16> {
+    fn naive_first_dup(v: &ContextView<'_>) -> Option<u16> {
         for (i, (k, _)) in v.iter_raw().enumerate() {
             if v.iter_raw().take(i).any(|(k2, _)| k2 == k) {
                 return Some(i as u16);
@@ -1194,13 +1217,13 @@ mod tests {
             }
             let len = section(&keys[..n], &lens[..n], &mut buf);
             let bytes = &buf[..len];
-            let Ok(v) = EcView::parse_unchecked_order(bytes) else {
+            let Ok(v) = ContextView::parse_unchecked_order(bytes) else {
                 continue; // neighbours equal: the linear parse already refuses it
             };
-            let want = naive_first_dup(&v).map(|pair| EcError::DuplicateKey { pair });
+            let want = naive_first_dup(&v).map(|pair| ContextError::DuplicateKey { pair });
             let (mut w1, mut w2) = (0, 0);
-            let fast = EcView::parse_with(bytes, &mut scratch, &mut w1).err();
-            let slow = EcView::parse_with(bytes, &mut [], &mut w2).err();
+            let fast = ContextView::parse_with(bytes, &mut scratch, &mut w1).err();
+            let slow = ContextView::parse_with(bytes, &mut [], &mut w2).err();
             assert_eq!(fast, want, "indexed, round {round}");
             assert_eq!(slow, want, "bounded, round {round}");
             if want.is_none() {
@@ -1241,7 +1264,7 @@ mod tests {
             let stored_pairs: [(&str, &str); 8] =
                 core::array::from_fn(|i| (names[idx[i]], vals[i % 2]));
             let n = write_unsorted(&stored_pairs[..ns], &mut buf);
-            let stored = EcView::parse(&buf[..n]).unwrap();
+            let stored = ContextView::parse(&buf[..n]).unwrap();
             // Reproduced: some stored pairs (maybe with another value), some new ones,
             // maybe a duplicate.
             let nr = rng.next(7) as usize;
@@ -1320,8 +1343,8 @@ mod tests {
                 at += 6;
             }
             let (mut fast, mut slow) = (0u64, 0u64);
-            EcView::parse_with(&buf[..at], &mut scratch, &mut fast).unwrap();
-            EcView::parse_with(&buf[..at], &mut [], &mut slow).unwrap();
+            ContextView::parse_with(&buf[..at], &mut scratch, &mut fast).unwrap();
+            ContextView::parse_with(&buf[..at], &mut [], &mut slow).unwrap();
             let log = 64 - (n as u64).leading_zeros() as u64;
             assert!(fast <= 3 * n as u64 * log, "n={n}: {fast} comparisons");
             let bound = (n as u64 * n as u64 / (2 * BLOCK as u64) + n as u64) * 10;
