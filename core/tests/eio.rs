@@ -7,7 +7,7 @@ use esdk_core::eio::{DecryptingReader, EncryptingWriter, StreamError};
 use esdk_core::error::{CryptoError, Error};
 use esdk_core::provider::RandomSource;
 use esdk_core::rustcrypto::RustCrypto;
-use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
+use esdk_core::{AlgorithmSuite, Config, EncryptOptions};
 use esdk_raw::RawAesKeyring;
 
 struct TestRng(core::cell::Cell<u64>);
@@ -52,12 +52,7 @@ fn encrypt_to(suite: AlgorithmSuite, cfg: &Config, pt: &[u8], out: &mut [u8]) ->
 fn round_trip_every_suite_through_fixed_buffers() {
     let pt: Vec<u8> = (0..1000u32).map(|i| (i * 13) as u8).collect();
     for suite in AlgorithmSuite::ALL {
-        let policy = if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        };
-        let cfg = Config::new().with_commitment_policy(policy);
+        let cfg = esdk_test_support::config_for(suite);
         let mut msg = [0u8; 4096];
         let n = encrypt_to(suite, &cfg, &pt, &mut msg);
         let provider = RustCrypto::new(TestRng(core::cell::Cell::new(5)));

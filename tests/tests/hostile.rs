@@ -16,19 +16,17 @@
 //! in a child process (see [`isolated`]) so that an abort is reported as a test failure.
 //! Every test takes [`SERIAL`] so that the peak figures belong to one test at a time.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use esdk_core::error::{AttemptFailure, EcError, Error, Malformed, PolicyViolation};
+use esdk_core::error::{EcError, Error, Malformed, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
-use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{
     AlgorithmSuite, CommitmentPolicy, Config, Decryptor, EncryptOptions, Keyring, Status,
 };
+use esdk_test_support::alloc::{Counting, peak_during};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator
@@ -38,62 +36,8 @@ use esdk_core::{
 /// bytes failed"): nothing in these tests legitimately needs that much.
 const ALLOC_CAP: usize = 1 << 30;
 
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = CURRENT.fetch_add(n, Ordering::SeqCst) + n;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-}
-
-// SAFETY: forwards to the system allocator; only counts, and refuses oversized requests by
-// returning null as the `GlobalAlloc` contract allows.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > ALLOC_CAP {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > ALLOC_CAP {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > ALLOC_CAP {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-            grew(new_size);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting = Counting::new().with_cap(ALLOC_CAP);
 
 /// Serializes the tests of this binary so that the peak figures are their own.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -105,13 +49,9 @@ fn serial() -> MutexGuard<'static, ()> {
 /// Runs `f` and returns its result with the peak heap growth (bytes above the level at the
 /// start) and the wall-clock time.
 fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
     let t = Instant::now();
-    let r = f();
-    let took = t.elapsed();
-    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
-    (r, peak, took)
+    let (r, peak) = peak_during(f);
+    (r, peak, t.elapsed())
 }
 
 /// Runs `body` in a child process (this test binary, filtered to `name`) with a time limit,
@@ -188,34 +128,7 @@ fn tail(s: &str) -> String {
 // A keyring with a known data key, and a header/body builder that seals with it
 // ---------------------------------------------------------------------------------------------
 
-use esdk_tests::forge::{FIXED_ID, FIXED_KEY, Forge, ec_section, edk};
-
-/// Decrypts the EDKs whose provider id is [`FIXED_ID`] to [`FIXED_KEY`] (cut to the suite's
-/// key length); on encrypt, uses that key and writes one such EDK.
-struct FixedKeyring;
-
-impl Keyring for FixedKeyring {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
-        let n = m.suite().key_len();
-        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
-        m.push_edk(FIXED_ID, &[], &[b"k"])
-    }
-
-    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
-        for (i, e) in edks.iter() {
-            if e.provider_id == FIXED_ID {
-                let n = m.suite().key_len();
-                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
-            }
-            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
-        }
-        Err(m.no_data_key_error())
-    }
-
-    fn encrypted_data_keys_len(&self, _: AlgorithmSuite) -> Option<(u16, usize)> {
-        Some((1, 6 + FIXED_ID.len() + 1))
-    }
-}
+use esdk_tests::forge::{FIXED_ID, FixedKeyring, Forge, ec_section, edk};
 
 type Provider = esdk::DefaultProvider;
 const PROVIDER: Provider = esdk::DEFAULT_PROVIDER;
@@ -660,11 +573,7 @@ fn small_max_header_and_max_body_settings() {
     ] {
         let base =
             Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
-        let enc_cfg = if suite.is_committing() {
-            Config::new()
-        } else {
-            Config::new().with_commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
-        };
+        let enc_cfg = esdk_test_support::config_for(suite);
         let opts = EncryptOptions::new()
             .with_suite(suite)
             .with_frame_length(64);

@@ -75,7 +75,7 @@ fn token_aes_messages_decrypt_in_the_python_esdk() {
     ] {
         let pt = plaintext(5000);
         let msg = esdk::encrypt(
-            &cfg_for(suite),
+            &config_for(suite),
             &kr,
             &EncryptOptions::new()
                 .with_suite(suite)

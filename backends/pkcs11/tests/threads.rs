@@ -29,7 +29,7 @@ fn hammer<K: esdk_core::Keyring + Send + Sync + 'static>(kr: Arc<K>, rounds: usi
             std::thread::spawn(move || {
                 for i in 0..rounds {
                     let suite = AlgorithmSuite::ALL[(t + i) % AlgorithmSuite::ALL.len()];
-                    let cfg = cfg_for(suite);
+                    let cfg = config_for(suite);
                     let opts = EncryptOptions::new().with_suite(suite);
                     let tv = t.to_string();
                     let ec = [("thread", tv.as_str())];
