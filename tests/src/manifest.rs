@@ -49,6 +49,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::keys::{KeyEntry, KeysManifest, aes_key, ecdh_public_der, read_json, resolve_uri};
@@ -216,6 +217,13 @@ pub enum KeyDescription {
         /// The other keyrings.
         children: Vec<KeyDescription>,
     },
+    /// A keyring that hands out `key` as the data key, whatever the EDKs say: the Python
+    /// ESDK's commitment vectors give each message's plaintext data key instead of a
+    /// wrapping key (see [`load_commitment_vectors`]).
+    StaticDataKey {
+        /// The plaintext data key.
+        key: Vec<u8>,
+    },
     /// A required-encryption-context CMM around another description.
     RequiredEc {
         /// The wrapped description.
@@ -274,11 +282,17 @@ impl fmt::Display for RsaPadding {
 /// Load a decrypt manifest, its keys manifest, and every ciphertext and plaintext it
 /// references.
 ///
+/// A file in the format of the Python ESDK's key-commitment vectors (no `manifest` member, a
+/// `title`) is read as such instead (see `load_commitment_vectors`).
+///
 /// Errors are messages naming the manifest, and the test id and field when the
 /// problem is inside a test.
 pub fn load_decrypt_manifest(path: &Path) -> Result<DecryptManifest, String> {
     let root = read_json(path)?;
     let root = as_object(&root, &format!("{}", path.display()))?;
+    if !root.contains_key("manifest") && root.contains_key("title") {
+        return load_commitment_vectors(path, root);
+    }
     let top = Fields::new(root, format!("{}", path.display()));
     let meta = top.obj_req("manifest")?;
     let meta = Fields::new(meta, format!("{}: manifest", path.display()));
@@ -332,6 +346,142 @@ pub fn load_decrypt_manifest(path: &Path) -> Result<DecryptManifest, String> {
         version,
         client,
         dir,
+        tests,
+    })
+}
+
+/// The expected-error description of a commitment vector whose frames carry an IV other than
+/// the one derived from their sequence number (8 zero bytes, then the sequence number): the
+/// Python ESDK does not check it and lists such messages as passing, this implementation refuses
+/// them (`Malformed::FrameIv`, at the IV of the first such frame). The description is
+/// `Frame N IV is not its sequence number at byte M` ([`crate::expect`] turns it into that
+/// exact error). `None` when every frame's IV is right, or when the test lists no frames.
+fn stray_frame_iv(f: &Fields<'_>) -> Result<Option<String>, String> {
+    let (Some(header), Some(Value::Array(frames))) = (f.str_opt("header")?, f.get("frames")) else {
+        return Ok(None);
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut at = b64
+        .decode(header)
+        .map_err(|e| f.err(format_args!("header: bad base64: {e}")))?
+        .len();
+    for frame in frames {
+        let frame = b64
+            .decode(
+                frame
+                    .as_str()
+                    .ok_or_else(|| f.err("frames must be strings"))?,
+            )
+            .map_err(|e| f.err(format_args!("frames: bad base64: {e}")))?;
+        // A final frame starts with the end marker 0xFFFFFFFF before its sequence number.
+        let seq_at = if frame.starts_with(&[0xFF; 4]) { 4 } else { 0 };
+        let (Some(seq), Some(iv)) = (
+            frame.get(seq_at..seq_at + 4),
+            frame.get(seq_at + 4..seq_at + 16),
+        ) else {
+            return Err(f.err("a frame shorter than its sequence number and IV"));
+        };
+        if iv[..8] != [0; 8] || iv[8..] != *seq {
+            let seq = u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]);
+            return Ok(Some(format!(
+                "Frame {seq} IV is not its sequence number at byte {}",
+                at + seq_at + 4
+            )));
+        }
+        at += frame.len();
+    }
+    Ok(None)
+}
+
+/// Loads the Python ESDK's key-commitment vectors (`test/resources/commitment-test-vectors.json`
+/// of aws-encryption-sdk-python; `python-commitment-v2/` in the vector directory), a format of
+/// their own rather than an `awses-decrypt` manifest: `{"title", "date", "status", "tests":
+/// [...]}`, each test with the base64 `ciphertext`, the plaintext data key (`decrypted-dek`),
+/// `status` and, when true, the `plaintext-frames` whose concatenation is the plaintext, when
+/// false the `exception` (`"EXCEPTION: Invalid commitment"`).
+///
+/// Each test becomes a [`DecryptTest`] with id `NN` (its 1-based position, zero-padded so the
+/// ids sort in file order), a [`KeyDescription::StaticDataKey`] keyring and the test's
+/// `comment` as description. The KMS-wrapped messages decrypt offline too, since the data key
+/// is given. The version is reported as 2 (message format v2 vectors).
+fn load_commitment_vectors(
+    path: &Path,
+    root: &Map<String, Value>,
+) -> Result<DecryptManifest, String> {
+    let ctx = format!("{}", path.display());
+    let top = Fields::new(root, ctx.clone());
+    top.allow(&["title", "date", "status", "tests"])?;
+    let title = top.str_req("title")?;
+    let list = match top.get("tests") {
+        Some(Value::Array(list)) => list,
+        _ => return Err(format!("{ctx}: \"tests\" must be an array")),
+    };
+    let b64 = |f: &Fields<'_>, key: &str| -> Result<Vec<u8>, String> {
+        base64::engine::general_purpose::STANDARD
+            .decode(f.str_req(key)?)
+            .map_err(|e| f.err(format_args!("{key}: bad base64: {e}")))
+    };
+    let mut tests = Vec::with_capacity(list.len());
+    for (i, value) in list.iter().enumerate() {
+        let id = format!("{:02}", i + 1);
+        let tctx = format!("{ctx}: test {id}");
+        let f = Fields::new(as_object(value, &tctx)?, tctx);
+        f.allow(&[
+            "ciphertext",
+            "comment",
+            "commitment",
+            "content-encryption-key",
+            "decrypted-dek",
+            "encryption-context",
+            "exception",
+            "footer",
+            "frames",
+            "header",
+            "keyring-type",
+            "message-id",
+            "plaintext-frames",
+            "status",
+        ])?;
+        let status = f
+            .bool_opt("status")?
+            .ok_or_else(|| f.err("missing \"status\""))?;
+        let expected = if let (true, Some(why)) = (status, stray_frame_iv(&f)?) {
+            Expected::Error(why)
+        } else if status {
+            let frames = match f.get("plaintext-frames") {
+                Some(Value::Array(frames)) => frames,
+                _ => return Err(f.err("a passing test needs \"plaintext-frames\"")),
+            };
+            let mut plaintext = Vec::new();
+            for frame in frames {
+                let frame = frame
+                    .as_str()
+                    .ok_or_else(|| f.err("plaintext-frames must be strings"))?;
+                plaintext.extend_from_slice(frame.as_bytes());
+            }
+            Expected::Plaintext(plaintext)
+        } else {
+            Expected::Error(f.str_req("exception")?.to_owned())
+        };
+        tests.push(DecryptTest {
+            id,
+            ciphertext: b64(&f, "ciphertext")?,
+            expected,
+            keyring: KeyDescription::StaticDataKey {
+                key: b64(&f, "decrypted-dek")?,
+            },
+            reproduced_ec: None,
+            method: DecryptMethod::OneShot,
+            description: f.str_opt("comment")?.map(str::to_owned),
+        });
+    }
+    Ok(DecryptManifest {
+        version: 2,
+        client: title.to_owned(),
+        dir: path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
         tests,
     })
 }
