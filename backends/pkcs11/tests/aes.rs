@@ -10,6 +10,7 @@ use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::{AlgorithmSuite, EncryptOptions, Error, MultiKeyring};
 use esdk_pkcs11::{KeySelector, Pkcs11AesKeyring, Pkcs11Error, Randomness};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 
 const EC: &[(&str, &str)] = &[("purpose", "pkcs11-test"), ("tenant", "ünïcödé")];
 

@@ -12,6 +12,7 @@ use std::process::Command;
 use common::*;
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_pkcs11::OaepHash;
+use esdk_test_support::config_for;
 
 fn peer_script() -> PathBuf {
     match std::env::var("ESDK_TEST_PYESDK_PEER") {

@@ -13,6 +13,7 @@ use common::*;
 use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::{AlgorithmSuite, EncryptOptions, Error};
 use esdk_pkcs11::{OaepHash, Pkcs11Error, Pkcs11RsaKeyring, Randomness};
+use esdk_test_support::config_for;
 
 const EC: &[(&str, &str)] = &[("purpose", "pkcs11-rsa-test")];
 

@@ -10,6 +10,7 @@ use common::*;
 use esdk_core::{AlgorithmSuite, EncryptOptions};
 use esdk_pkcs11::{Pkcs11AesKeyring, Pkcs11RsaKeyring, Token};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 
 const THREADS: usize = 8;
 

@@ -101,8 +101,6 @@ pub fn plaintext(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-pub use esdk_test_support::config_for;
-
 /// One EDK of a message, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedEdk {
