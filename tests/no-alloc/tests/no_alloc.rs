@@ -14,11 +14,7 @@
 //! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), and the required
 //! encryption context CMM with a reproduced context.
 
-use std::cell::Cell;
-
 use embedded_io::{Read as _, Write as _};
-use esdk_core::error::CryptoError;
-use esdk_core::provider::RandomSource;
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
     AlgorithmSuite, CryptoMaterialsManager, Decryptor, EncryptOptions, MultiKeyring,
@@ -27,27 +23,10 @@ use esdk_core::{
 use esdk_raw::RawAesKeyring;
 use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
 use esdk_test_support::alloc::{Counting, allocations};
-use esdk_test_support::config_for;
+use esdk_test_support::{XorShift, config_for};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting::new();
-
-/// A deterministic stand-in for a board's TRNG (counting allocations, not testing secrecy).
-struct BoardRng(Cell<u64>);
-
-impl RandomSource for BoardRng {
-    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        for b in out {
-            let mut x = self.0.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0.set(x);
-            *b = (x >> 24) as u8;
-        }
-        Ok(())
-    }
-}
 
 const PLAINTEXT_LEN: usize = 1000;
 const FRAME: u32 = 256;
@@ -90,7 +69,7 @@ fn round_trip<E: CryptoMaterialsManager + ?Sized, D: CryptoMaterialsManager + ?S
     reproduced: &[(&str, &str)],
     plaintext: &[u8],
 ) -> Result<(), String> {
-    let provider = RustCrypto::new(BoardRng(Cell::new(0x9E37_79B9_7F4A_7C15)));
+    let provider = RustCrypto::new(XorShift::new(0x9E37_79B9_7F4A_7C15));
     let cfg = config_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
@@ -108,7 +87,7 @@ fn round_trip<E: CryptoMaterialsManager + ?Sized, D: CryptoMaterialsManager + ?S
 
 fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
-    let provider = RustCrypto::new(BoardRng(Cell::new(7)));
+    let provider = RustCrypto::new(XorShift::new(7));
     let keyring =
         RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
     let cfg = config_for(suite);
@@ -143,7 +122,7 @@ fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
 
 fn eio_round_trip(b: &mut Bufs, suite: AlgorithmSuite, plaintext: &[u8]) -> Result<(), String> {
     use esdk_core::eio::{DecryptingReader, EncryptingWriter};
-    let provider = RustCrypto::new(BoardRng(Cell::new(11)));
+    let provider = RustCrypto::new(XorShift::new(11));
     let keyring =
         RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
     let cfg = config_for(suite);
