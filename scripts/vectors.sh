@@ -44,6 +44,10 @@ for prov in rustcrypto aws-lc; do
   # they decrypt with the retry.
   run $prov 28 28 "$tv/net-4.0.0-invalid/manifest.json" --expect-error
   run $prov 28 28 "$tv/net-4.0.0-invalid/manifest.json" --net-v4-0-0-retry
+  # The Python ESDK's key-commitment vectors (own format, each with its plaintext data key): 29
+  # decrypt, 5 fail key commitment, and 12 hand-made ones whose frame IVs are not their sequence
+  # numbers are refused with exactly that error (the Python ESDK does not check the IV).
+  run $prov 46 46 "$tv/python-commitment-v2/commitment-test-vectors.json"
 done
 for prov in rustcrypto aws-lc; do
   echo "vectors [$prov]: ${pp[$prov]} passed, ${pf[$prov]} failed, ${ps[$prov]} skipped"

@@ -4,29 +4,14 @@
 
 use embedded_io::{Read, Write};
 use esdk_core::eio::{DecryptingReader, EncryptingWriter, StreamError};
-use esdk_core::error::{CryptoError, Error};
-use esdk_core::provider::RandomSource;
+use esdk_core::error::Error;
 use esdk_core::rustcrypto::RustCrypto;
-use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
+use esdk_core::{AlgorithmSuite, Config, EncryptOptions};
 use esdk_raw::RawAesKeyring;
-
-struct TestRng(core::cell::Cell<u64>);
-impl RandomSource for TestRng {
-    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        for b in out {
-            let mut x = self.0.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0.set(x);
-            *b = (x >> 17) as u8;
-        }
-        Ok(())
-    }
-}
+use esdk_test_support::XorShift;
 
 fn encrypt_to(suite: AlgorithmSuite, cfg: &Config, pt: &[u8], out: &mut [u8]) -> usize {
-    let provider = RustCrypto::new(TestRng(core::cell::Cell::new(77)));
+    let provider = RustCrypto::new(XorShift::new(77));
     let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
     let opts = EncryptOptions::new()
         .with_suite(suite)
@@ -52,15 +37,10 @@ fn encrypt_to(suite: AlgorithmSuite, cfg: &Config, pt: &[u8], out: &mut [u8]) ->
 fn round_trip_every_suite_through_fixed_buffers() {
     let pt: Vec<u8> = (0..1000u32).map(|i| (i * 13) as u8).collect();
     for suite in AlgorithmSuite::ALL {
-        let policy = if suite.is_committing() {
-            CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            CommitmentPolicy::ForbidEncryptAllowDecrypt
-        };
-        let cfg = Config::new().with_commitment_policy(policy);
+        let cfg = esdk_test_support::config_for(suite);
         let mut msg = [0u8; 4096];
         let n = encrypt_to(suite, &cfg, &pt, &mut msg);
-        let provider = RustCrypto::new(TestRng(core::cell::Cell::new(5)));
+        let provider = RustCrypto::new(XorShift::new(5));
         let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
         let mut inbuf = [0u8; 1024];
         let mut outbuf = [0u8; 100];
@@ -105,7 +85,7 @@ fn round_trip_every_suite_through_fixed_buffers() {
 #[test]
 fn too_small_buffers_say_how_much_is_needed() {
     let cfg = Config::new();
-    let provider = RustCrypto::new(TestRng(core::cell::Cell::new(9)));
+    let provider = RustCrypto::new(XorShift::new(9));
     let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
     let opts = EncryptOptions::new().with_frame_length(100);
     let mut frame = [0u8; 50];

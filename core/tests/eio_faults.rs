@@ -6,30 +6,13 @@
 //! final frame; trailing bytes give the one-shot API's error and offset.
 #![cfg(feature = "embedded-io")]
 
-use core::cell::Cell;
-
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use esdk_core::eio::{DecryptingReader, EncryptingWriter, StreamError};
-use esdk_core::error::{CryptoError, Error};
-use esdk_core::provider::RandomSource;
+use esdk_core::error::Error;
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions};
 use esdk_raw::RawAesKeyring;
-
-struct TestRng(Cell<u64>);
-impl RandomSource for TestRng {
-    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        for b in out {
-            let mut x = self.0.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0.set(x);
-            *b = (x >> 17) as u8;
-        }
-        Ok(())
-    }
-}
+use esdk_test_support::XorShift;
 
 const FRAME: usize = 64;
 
@@ -148,8 +131,8 @@ fn keyring() -> RawAesKeyring<'static> {
     RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring")
 }
 
-fn provider() -> RustCrypto<TestRng> {
-    RustCrypto::new(TestRng(Cell::new(77)))
+fn provider() -> RustCrypto<XorShift> {
+    RustCrypto::new(XorShift::new(77))
 }
 
 fn faults() -> [Fault; 5] {

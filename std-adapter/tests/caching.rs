@@ -86,11 +86,7 @@ fn encrypt_is_cached_for_every_kdf_suite_and_messages_decrypt_without_the_cache(
         if suite.kdf() == esdk::core::suite::Kdf::Identity {
             continue;
         }
-        let cfg = if suite.is_committing() {
-            Config::new()
-        } else {
-            Config::new().with_commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
-        };
+        let cfg = esdk_test_support::config_for(suite);
         let c = cmm(MINUTE);
         let opts = EncryptOptions::new().with_suite(suite);
         let mut keys = Vec::new();

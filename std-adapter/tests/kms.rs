@@ -214,11 +214,7 @@ fn strict_keyring_round_trips_every_suite() {
     let k = keys();
     let kr = strict(&k.w);
     for suite in AlgorithmSuite::ALL {
-        let cfg = if suite.is_committing() {
-            Config::new()
-        } else {
-            cfg_any()
-        };
+        let cfg = esdk_test_support::config_for(suite);
         let opts = EncryptOptions::new()
             .with_suite(suite)
             .with_frame_length(100);
@@ -885,24 +881,8 @@ fn unavailable_endpoint_and_timeouts_are_reported() {
 }
 
 fn b64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                A[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(input)
 }
 
 #[test]

@@ -48,13 +48,17 @@ use esdk_core::error::Error;
 use esdk_core::materials::{DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::provider::RandomSource;
 use esdk_core::{
-    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, EncryptOptions, Keyring,
-    MultiKeyring, RequiredEncryptionContextCmm,
+    AlgorithmSuite, CryptoMaterialsManager, EncryptOptions, Keyring, MultiKeyring,
+    RequiredEncryptionContextCmm,
 };
 use esdk_raw::RawAesKeyring;
 use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
 use esdk_raw::rsa::{RawRsaKeyring, RsaPadding, RsaPublicKey};
 use serde_json::{Map, Value, json};
+
+use crate::keys::{
+    KeyEntry, KeysManifest, aes_key, ecdh_public_der, read_json, resolve_uri, rsa_pem,
+};
 
 /// The client name written into generated decrypt manifests.
 pub const CLIENT_NAME: &str = "esdk-rs";
@@ -309,15 +313,6 @@ fn build_keyring(k: &EncryptKey) -> Result<BuiltKeyring<'_>, String> {
     }
 }
 
-/// The commitment policy a scenario's suite is encrypted under.
-pub fn policy_for(suite: AlgorithmSuite) -> CommitmentPolicy {
-    if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    }
-}
-
 /// Why a scenario produced no ciphertext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScenarioError {
@@ -351,7 +346,7 @@ pub fn encrypt_scenario(test: &EncryptTest, plaintext: &[u8]) -> Result<Vec<u8>,
     }
     let suite = AlgorithmSuite::from_id(test.suite_id)
         .map_err(|e| ScenarioError::Failed(format!("algorithm {:04x}: {e}", test.suite_id)))?;
-    let cfg = Config::new().with_commitment_policy(policy_for(suite));
+    let cfg = esdk_test_support::config_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
         .with_frame_length(test.frame_size);
@@ -617,100 +612,23 @@ impl<'a> Obj<'a> {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: invalid JSON: {e}", path.display()))
-}
-
-fn resolve_uri(dir: &Path, uri: &str) -> Result<PathBuf, String> {
-    match uri.strip_prefix("file://") {
-        Some(rel) if !rel.is_empty() => Ok(dir.join(rel)),
-        _ => Err(format!("URI {uri:?} is not a file:// URI")),
-    }
-}
-
-/// One keys-manifest entry, as far as encryption needs it.
-struct KeyEntry {
-    kind: String,
-    key_id: Option<String>,
-    algorithm: Option<String>,
-    encoding: Option<String>,
-    material: Option<String>,
-    /// ECDH members: `sender-material`, `recipient-material`, the `*-public-key` members
-    /// and `public-key-encoding`.
-    ecdh: BTreeMap<String, String>,
-}
-
-const ECDH_MEMBERS: [&str; 5] = [
-    "sender-material",
-    "recipient-material",
-    "sender-material-public-key",
-    "recipient-material-public-key",
-    "public-key-encoding",
-];
-
+/// The keys manifest, with the public DER of each RSA key cached (deriving it from a private
+/// key costs milliseconds).
 struct Keys {
-    entries: BTreeMap<String, KeyEntry>,
-    /// Public DER per RSA key name: deriving it from a private key costs milliseconds.
+    manifest: KeysManifest,
     rsa_public: RefCell<BTreeMap<String, Vec<u8>>>,
 }
 
 impl Keys {
     fn load(path: &Path) -> Result<Self, String> {
-        let root = read_json(path)?;
-        let top = Obj::new(&root, format!("keys manifest {}", path.display()))?;
-        let meta = top.obj_req("manifest")?;
-        if meta.str_req("type")? != "keys" {
-            return Err(meta.err("manifest.type is not \"keys\""));
-        }
-        let mut entries = BTreeMap::new();
-        for (name, v) in top.obj_req("keys")?.map {
-            let e = Obj::new(v, format!("{}: key {name:?}", top.ctx))?;
-            let material = match e.get("material") {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Array(lines)) => {
-                    let sep = e.str_opt("line-separator")?.unwrap_or("");
-                    let lines = lines
-                        .iter()
-                        .map(|l| {
-                            l.as_str()
-                                .ok_or_else(|| e.err("material lines must be strings"))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Some(lines.join(sep))
-                }
-                Some(other) => return Err(e.err(format_args!("bad material {other}"))),
-            };
-            let mut ecdh = BTreeMap::new();
-            for member in ECDH_MEMBERS {
-                if let Some(v) = e.str_opt(member)? {
-                    ecdh.insert(member.to_owned(), v.to_owned());
-                }
-            }
-            entries.insert(
-                name.clone(),
-                KeyEntry {
-                    kind: e.str_req("type")?.to_owned(),
-                    key_id: e.str_opt("key-id")?.map(str::to_owned),
-                    algorithm: e.str_opt("algorithm")?.map(str::to_owned),
-                    encoding: e.str_opt("encoding")?.map(str::to_owned),
-                    material,
-                    ecdh,
-                },
-            );
-        }
         Ok(Self {
-            entries,
+            manifest: KeysManifest::load(path)?,
             rsa_public: RefCell::new(BTreeMap::new()),
         })
     }
 
     fn get(&self, name: &str) -> Result<&KeyEntry, String> {
-        self.entries
-            .get(name)
-            .ok_or_else(|| format!("key {name:?} is not in the keys manifest"))
+        self.manifest.get(name)
     }
 
     fn rsa_public_der(&self, name: &str, pem: &str) -> Result<Vec<u8>, String> {
@@ -722,22 +640,6 @@ impl Keys {
             .borrow_mut()
             .insert(name.to_owned(), der.clone());
         Ok(der)
-    }
-}
-
-fn decode_material(name: &str, e: &KeyEntry) -> Result<Vec<u8>, String> {
-    let m = e
-        .material
-        .as_deref()
-        .ok_or_else(|| format!("key {name:?} has no material"))?;
-    match e.encoding.as_deref() {
-        Some("base64") => base64::engine::general_purpose::STANDARD
-            .decode(m)
-            .map_err(|err| format!("key {name:?}: bad base64: {err}")),
-        Some("hex") => hex::decode(m).map_err(|err| format!("key {name:?}: bad hex: {err}")),
-        other => Err(format!(
-            "key {name:?}: encoding {other:?} is not usable for AES"
-        )),
     }
 }
 
@@ -803,25 +705,13 @@ fn parse_raw(keys: &Keys, o: &Obj<'_>) -> Result<EncryptKey, String> {
         .unwrap_or(name)
         .to_owned();
     match o.str_req("encryption-algorithm")? {
-        "aes" => {
-            if entry.kind != "symmetric" || entry.algorithm.as_deref() != Some("aes") {
-                return Err(o.err(format_args!("key {name:?} is not a symmetric AES key")));
-            }
-            Ok(EncryptKey::RawAes {
-                provider_id,
-                key_name,
-                key: decode_material(name, entry).map_err(|e| o.err(e))?,
-            })
-        }
+        "aes" => Ok(EncryptKey::RawAes {
+            provider_id,
+            key_name,
+            key: aes_key(entry).map_err(|e| o.err(e))?,
+        }),
         "rsa" => {
-            if entry.algorithm.as_deref() != Some("rsa") || entry.encoding.as_deref() != Some("pem")
-            {
-                return Err(o.err(format_args!("key {name:?} is not a PEM RSA key")));
-            }
-            let pem = entry
-                .material
-                .as_deref()
-                .ok_or_else(|| o.err(format_args!("key {name:?} has no material")))?;
+            let pem = rsa_pem(entry).map_err(|e| o.err(e))?;
             Ok(EncryptKey::RawRsa {
                 provider_id,
                 key_name,
@@ -936,20 +826,11 @@ fn parse_raw_ecdh(keys: &Keys, o: &Obj<'_>) -> Result<EncryptKey, String> {
     };
     let recipient = o.str_req("recipient")?;
     let recipient_member = o.str_req("recipient-public-key")?;
-    let encoding = keys
-        .get(recipient)
-        .map_err(|e| o.err(e))?
-        .ecdh
-        .get("public-key-encoding")
-        .map(String::as_str);
-    if encoding != Some("base64-der") {
-        return Err(o.err(format_args!(
-            "key {recipient:?}: public-key-encoding {encoding:?} is not \"base64-der\""
-        )));
-    }
-    let recipient_public_der = base64::engine::general_purpose::STANDARD
-        .decode(member(recipient, recipient_member)?)
-        .map_err(|e| o.err(format_args!("{recipient_member:?}: bad base64: {e}")))?;
+    let recipient_public_der = ecdh_public_der(
+        keys.get(recipient).map_err(|e| o.err(e))?,
+        &member(recipient, recipient_member)?,
+    )
+    .map_err(|e| o.err(e))?;
     let sender_private_pem = match o.str_req("schema")? {
         "static" => Some(member(o.str_req("sender")?, "sender-material")?),
         "ephemeral" => None,

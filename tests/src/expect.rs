@@ -23,7 +23,7 @@
 //!
 //! Any other description is a failure of the run (no rule to check it by), never a pass.
 
-use esdk_core::error::{AuthFailure, Error, PolicyViolation};
+use esdk_core::error::{AuthFailure, Error, Malformed, PolicyViolation};
 
 use crate::layout::{Layout, Region};
 use crate::manifest::{DecryptTest, Expected};
@@ -204,6 +204,18 @@ pub fn expectation(
             plaintext: Some(plaintext),
         }));
     }
+    // Python commitment vectors whose frame IVs are not their sequence numbers
+    // (`manifest::load_commitment_vectors`).
+    if let Some((seq, at)) = desc
+        .strip_prefix("Frame ")
+        .and_then(|r| r.split_once(" IV is not its sequence number at byte "))
+        .and_then(|(seq, at)| Some((seq.parse::<u32>().ok()?, at.parse::<usize>().ok()?)))
+    {
+        return exact(Error::Malformed {
+            offset: at,
+            kind: Malformed::FrameIv { sequence: seq },
+        });
+    }
     match desc {
         "Signed message input to streaming unsigned-only decryption method" => {
             exact(Error::Policy(PolicyViolation::SignedMessageRejected))
@@ -211,6 +223,8 @@ pub fn expectation(
         "Unsigned message using a data key with a public key" => {
             exact(Error::Policy(PolicyViolation::UnexpectedPublicKey))
         }
+        // The Python ESDK's commitment vectors (`python-commitment-v2`).
+        "EXCEPTION: Invalid commitment" => exact(Error::Authentication(AuthFailure::Commitment)),
         _ => Err(format!(
             "no rule for the error-description {desc:?}: cannot check which error is right"
         )),

@@ -2,9 +2,11 @@
 //! [`Forge`] seals headers and frames under a known data key, so that a hostile field is
 //! reached by the decryptor exactly as an attacker who holds a valid key would reach it.
 
+use esdk_core::error::{AttemptFailure, Error};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::provider::{AeadKey, CryptoProvider};
 use esdk_core::suite::{HashAlg, Kdf};
-use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config};
+use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, Keyring};
 
 /// The provider the forge seals with.
 pub type Provider = esdk::DefaultProvider;
@@ -18,6 +20,35 @@ pub const FIXED_KEY: [u8; 32] = [
     0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00,
 ];
+
+/// The tests' keyring with a known data key: decrypts the EDKs whose provider id is
+/// [`FIXED_ID`] to [`FIXED_KEY`] (cut to the suite's key length); on encrypt, uses that key
+/// and writes one such EDK (empty provider info, ciphertext `k`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixedKeyring;
+
+impl Keyring for FixedKeyring {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
+        let n = m.suite().key_len();
+        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
+        m.push_edk(FIXED_ID, &[], &[b"k"])
+    }
+
+    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
+        for (i, e) in edks.iter() {
+            if e.provider_id == FIXED_ID {
+                let n = m.suite().key_len();
+                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
+            }
+            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
+        }
+        Err(m.no_data_key_error())
+    }
+
+    fn encrypted_data_keys_len(&self, _: AlgorithmSuite) -> Option<(u16, usize)> {
+        Some((1, 6 + FIXED_ID.len() + 1))
+    }
+}
 
 /// Serialized encryption-context section (count and pairs, without the u16 section length).
 pub fn ec_section(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {

@@ -45,12 +45,14 @@
 //!   is in the ciphertext header; the Dafny set's `frame-size` is wrong anyway).
 
 use core::fmt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
+
+use crate::keys::{KeyEntry, KeysManifest, aes_key, ecdh_public_der, read_json, resolve_uri};
 
 /// A fully loaded decrypt manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +217,13 @@ pub enum KeyDescription {
         /// The other keyrings.
         children: Vec<KeyDescription>,
     },
+    /// A keyring that hands out `key` as the data key, whatever the EDKs say: the Python
+    /// ESDK's commitment vectors give each message's plaintext data key instead of a
+    /// wrapping key (see [`load_commitment_vectors`]).
+    StaticDataKey {
+        /// The plaintext data key.
+        key: Vec<u8>,
+    },
     /// A required-encryption-context CMM around another description.
     RequiredEc {
         /// The wrapped description.
@@ -273,11 +282,17 @@ impl fmt::Display for RsaPadding {
 /// Load a decrypt manifest, its keys manifest, and every ciphertext and plaintext it
 /// references.
 ///
+/// A file in the format of the Python ESDK's key-commitment vectors (no `manifest` member, a
+/// `title`) is read as such instead (see `load_commitment_vectors`).
+///
 /// Errors are messages naming the manifest, and the test id and field when the
 /// problem is inside a test.
 pub fn load_decrypt_manifest(path: &Path) -> Result<DecryptManifest, String> {
     let root = read_json(path)?;
     let root = as_object(&root, &format!("{}", path.display()))?;
+    if !root.contains_key("manifest") && root.contains_key("title") {
+        return load_commitment_vectors(path, root);
+    }
     let top = Fields::new(root, format!("{}", path.display()));
     let meta = top.obj_req("manifest")?;
     let meta = Fields::new(meta, format!("{}: manifest", path.display()));
@@ -335,22 +350,158 @@ pub fn load_decrypt_manifest(path: &Path) -> Result<DecryptManifest, String> {
     })
 }
 
+/// The expected-error description of a commitment vector whose frames carry an IV other than
+/// the one derived from their sequence number (8 zero bytes, then the sequence number): the
+/// Python ESDK does not check it and lists such messages as passing, this implementation refuses
+/// them (`Malformed::FrameIv`, at the IV of the first such frame). The description is
+/// `Frame N IV is not its sequence number at byte M` ([`crate::expect`] turns it into that
+/// exact error). `None` when every frame's IV is right, or when the test lists no frames.
+fn stray_frame_iv(f: &Fields<'_>) -> Result<Option<String>, String> {
+    let (Some(header), Some(Value::Array(frames))) = (f.str_opt("header")?, f.get("frames")) else {
+        return Ok(None);
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut at = b64
+        .decode(header)
+        .map_err(|e| f.err(format_args!("header: bad base64: {e}")))?
+        .len();
+    for frame in frames {
+        let frame = b64
+            .decode(
+                frame
+                    .as_str()
+                    .ok_or_else(|| f.err("frames must be strings"))?,
+            )
+            .map_err(|e| f.err(format_args!("frames: bad base64: {e}")))?;
+        // A final frame starts with the end marker 0xFFFFFFFF before its sequence number.
+        let seq_at = if frame.starts_with(&[0xFF; 4]) { 4 } else { 0 };
+        let (Some(seq), Some(iv)) = (
+            frame.get(seq_at..seq_at + 4),
+            frame.get(seq_at + 4..seq_at + 16),
+        ) else {
+            return Err(f.err("a frame shorter than its sequence number and IV"));
+        };
+        if iv[..8] != [0; 8] || iv[8..] != *seq {
+            let seq = u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]);
+            return Ok(Some(format!(
+                "Frame {seq} IV is not its sequence number at byte {}",
+                at + seq_at + 4
+            )));
+        }
+        at += frame.len();
+    }
+    Ok(None)
+}
+
+/// Loads the Python ESDK's key-commitment vectors (`test/resources/commitment-test-vectors.json`
+/// of aws-encryption-sdk-python; `python-commitment-v2/` in the vector directory), a format of
+/// their own rather than an `awses-decrypt` manifest: `{"title", "date", "status", "tests":
+/// [...]}`, each test with the base64 `ciphertext`, the plaintext data key (`decrypted-dek`),
+/// `status` and, when true, the `plaintext-frames` whose concatenation is the plaintext, when
+/// false the `exception` (`"EXCEPTION: Invalid commitment"`).
+///
+/// Each test becomes a [`DecryptTest`] with id `NN` (its 1-based position, zero-padded so the
+/// ids sort in file order), a [`KeyDescription::StaticDataKey`] keyring and the test's
+/// `comment` as description. The KMS-wrapped messages decrypt offline too, since the data key
+/// is given. The version is reported as 2 (message format v2 vectors).
+fn load_commitment_vectors(
+    path: &Path,
+    root: &Map<String, Value>,
+) -> Result<DecryptManifest, String> {
+    let ctx = format!("{}", path.display());
+    let top = Fields::new(root, ctx.clone());
+    top.allow(&["title", "date", "status", "tests"])?;
+    let title = top.str_req("title")?;
+    let list = match top.get("tests") {
+        Some(Value::Array(list)) => list,
+        _ => return Err(format!("{ctx}: \"tests\" must be an array")),
+    };
+    let b64 = |f: &Fields<'_>, key: &str| -> Result<Vec<u8>, String> {
+        base64::engine::general_purpose::STANDARD
+            .decode(f.str_req(key)?)
+            .map_err(|e| f.err(format_args!("{key}: bad base64: {e}")))
+    };
+    let mut tests = Vec::with_capacity(list.len());
+    for (i, value) in list.iter().enumerate() {
+        let id = format!("{:02}", i + 1);
+        let tctx = format!("{ctx}: test {id}");
+        let f = Fields::new(as_object(value, &tctx)?, tctx);
+        f.allow(&[
+            "ciphertext",
+            "comment",
+            "commitment",
+            "content-encryption-key",
+            "decrypted-dek",
+            "encryption-context",
+            "exception",
+            "footer",
+            "frames",
+            "header",
+            "keyring-type",
+            "message-id",
+            "plaintext-frames",
+            "status",
+        ])?;
+        let status = f
+            .bool_opt("status")?
+            .ok_or_else(|| f.err("missing \"status\""))?;
+        let expected = if let (true, Some(why)) = (status, stray_frame_iv(&f)?) {
+            Expected::Error(why)
+        } else if status {
+            let frames = match f.get("plaintext-frames") {
+                Some(Value::Array(frames)) => frames,
+                _ => return Err(f.err("a passing test needs \"plaintext-frames\"")),
+            };
+            let mut plaintext = Vec::new();
+            for frame in frames {
+                let frame = frame
+                    .as_str()
+                    .ok_or_else(|| f.err("plaintext-frames must be strings"))?;
+                plaintext.extend_from_slice(frame.as_bytes());
+            }
+            Expected::Plaintext(plaintext)
+        } else {
+            Expected::Error(f.str_req("exception")?.to_owned())
+        };
+        tests.push(DecryptTest {
+            id,
+            ciphertext: b64(&f, "ciphertext")?,
+            expected,
+            keyring: KeyDescription::StaticDataKey {
+                key: b64(&f, "decrypted-dek")?,
+            },
+            reproduced_ec: None,
+            method: DecryptMethod::OneShot,
+            description: f.str_opt("comment")?.map(str::to_owned),
+        });
+    }
+    Ok(DecryptManifest {
+        version: 2,
+        client: title.to_owned(),
+        dir: path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        tests,
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Strict JSON field access
 // ---------------------------------------------------------------------------
 
 /// A JSON object plus a context string for error messages. `null` counts as absent.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    ctx: String,
+pub(crate) struct Fields<'a> {
+    pub(crate) obj: &'a Map<String, Value>,
+    pub(crate) ctx: String,
 }
 
 impl<'a> Fields<'a> {
-    fn new(obj: &'a Map<String, Value>, ctx: String) -> Self {
+    pub(crate) fn new(obj: &'a Map<String, Value>, ctx: String) -> Self {
         Fields { obj, ctx }
     }
 
-    fn err(&self, msg: impl fmt::Display) -> String {
+    pub(crate) fn err(&self, msg: impl fmt::Display) -> String {
         if self.ctx.is_empty() {
             msg.to_string()
         } else {
@@ -359,7 +510,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Error on any member not in `allowed`.
-    fn allow(&self, allowed: &[&str]) -> Result<(), String> {
+    pub(crate) fn allow(&self, allowed: &[&str]) -> Result<(), String> {
         for key in self.obj.keys() {
             if !allowed.contains(&key.as_str()) {
                 return Err(self.err(format_args!("unknown field {key:?}")));
@@ -368,15 +519,15 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
         self.obj.get(key).filter(|v| !v.is_null())
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
-    fn str_opt(&self, key: &str) -> Result<Option<&'a str>, String> {
+    pub(crate) fn str_opt(&self, key: &str) -> Result<Option<&'a str>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -386,12 +537,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn str_req(&self, key: &str) -> Result<&'a str, String> {
+    pub(crate) fn str_req(&self, key: &str) -> Result<&'a str, String> {
         self.str_opt(key)?
             .ok_or_else(|| self.err(format_args!("missing field {key:?}")))
     }
 
-    fn obj_opt(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, String> {
+    pub(crate) fn obj_opt(&self, key: &str) -> Result<Option<&'a Map<String, Value>>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(o)) => Ok(Some(o)),
@@ -401,12 +552,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn obj_req(&self, key: &str) -> Result<&'a Map<String, Value>, String> {
+    pub(crate) fn obj_req(&self, key: &str) -> Result<&'a Map<String, Value>, String> {
         self.obj_opt(key)?
             .ok_or_else(|| self.err(format_args!("missing field {key:?}")))
     }
 
-    fn arr_opt(&self, key: &str) -> Result<Option<&'a Vec<Value>>, String> {
+    pub(crate) fn arr_opt(&self, key: &str) -> Result<Option<&'a Vec<Value>>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
@@ -416,12 +567,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn arr_req(&self, key: &str) -> Result<&'a Vec<Value>, String> {
+    pub(crate) fn arr_req(&self, key: &str) -> Result<&'a Vec<Value>, String> {
         self.arr_opt(key)?
             .ok_or_else(|| self.err(format_args!("missing field {key:?}")))
     }
 
-    fn u64_opt(&self, key: &str) -> Result<Option<u64>, String> {
+    pub(crate) fn u64_opt(&self, key: &str) -> Result<Option<u64>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.as_u64().map(Some).ok_or_else(|| {
@@ -432,14 +583,14 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn u32_req(&self, key: &str) -> Result<u32, String> {
+    pub(crate) fn u32_req(&self, key: &str) -> Result<u32, String> {
         let v = self
             .u64_opt(key)?
             .ok_or_else(|| self.err(format_args!("missing field {key:?}")))?;
         u32::try_from(v).map_err(|_| self.err(format_args!("field {key:?} is too large: {v}")))
     }
 
-    fn bool_opt(&self, key: &str) -> Result<Option<bool>, String> {
+    pub(crate) fn bool_opt(&self, key: &str) -> Result<Option<bool>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -450,7 +601,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string→string map (`encryption-context` style); absent or `null` is empty.
-    fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, String> {
         let Some(obj) = self.obj_opt(key)? else {
             return Ok(Vec::new());
         };
@@ -470,7 +621,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An array of strings; absent or `null` is empty.
-    fn string_list(&self, key: &str) -> Result<Vec<String>, String> {
+    pub(crate) fn string_list(&self, key: &str) -> Result<Vec<String>, String> {
         let Some(arr) = self.arr_opt(key)? else {
             return Ok(Vec::new());
         };
@@ -487,7 +638,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn as_object<'a>(v: &'a Value, ctx: &str) -> Result<&'a Map<String, Value>, String> {
+pub(crate) fn as_object<'a>(v: &'a Value, ctx: &str) -> Result<&'a Map<String, Value>, String> {
     v.as_object()
         .ok_or_else(|| format!("{ctx}: expected a JSON object, found {}", kind_of(v)))
 }
@@ -500,368 +651,6 @@ fn kind_of(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: invalid JSON: {e}", path.display()))
-}
-
-/// Resolve a `file://` URI relative to `dir`.
-fn resolve_uri(dir: &Path, uri: &str) -> Result<PathBuf, String> {
-    let rel = uri
-        .strip_prefix("file://")
-        .ok_or_else(|| format!("URI {uri:?} does not start with \"file://\""))?;
-    if rel.is_empty() {
-        return Err(format!("URI {uri:?} has an empty path"));
-    }
-    Ok(dir.join(rel))
-}
-
-// ---------------------------------------------------------------------------
-// Keys manifest
-// ---------------------------------------------------------------------------
-
-/// One entry of a keys manifest.
-#[derive(Debug, Clone)]
-struct KeyEntry {
-    name: String,
-    /// The entry's `type`.
-    kind: String,
-    key_id: Option<String>,
-    algorithm: Option<String>,
-    bits: Option<u64>,
-    encoding: Option<String>,
-    /// `material`, joined with `line-separator` when it is a list (keys v1).
-    material: Option<String>,
-    /// ECDH members (`sender-material`, `recipient-material`, the public keys...).
-    ecdh: BTreeMap<String, String>,
-    /// `public-key-encoding` (ECDH private entries) or `encoding` (KMS ECDH entries).
-    public_key_encoding: Option<String>,
-}
-
-impl KeyEntry {
-    /// The key name written on the wire: `key-id`, else (keys v1) the entry name.
-    fn wire_name(&self) -> &str {
-        self.key_id.as_deref().unwrap_or(&self.name)
-    }
-}
-
-/// A parsed keys manifest.
-#[derive(Debug, Clone)]
-struct KeysManifest {
-    path: PathBuf,
-    keys: BTreeMap<String, KeyEntry>,
-}
-
-const KEY_COMMON_FIELDS: &[&str] = &[
-    "type",
-    "encrypt",
-    "decrypt",
-    "key-id",
-    "algorithm",
-    "bits",
-    "encoding",
-    "material",
-    "line-separator",
-];
-const KEY_ECDH_FIELDS: &[&str] = &[
-    "sender-material",
-    "recipient-material",
-    "public-key-encoding",
-    "sender-material-public-key",
-    "recipient-material-public-key",
-];
-const KEY_STATIC_MATERIAL_FIELDS: &[&str] = &[
-    "algorithmSuiteId",
-    "encryptionContext",
-    "encryptedDataKeys",
-    "requiredEncryptionContextKeys",
-    "plaintextDataKey",
-    "signingKey",
-    "verificationKey",
-    "symmetricSigningKeys",
-];
-const KEY_BRANCH_KEY_FIELDS: &[&str] = &["branchKeyVersion", "branchKey", "beaconKey"];
-
-impl KeysManifest {
-    fn load(path: &Path) -> Result<Self, String> {
-        let root = read_json(path)?;
-        let ctx = format!("keys manifest {}", path.display());
-        let root = as_object(&root, &ctx)?;
-        let top = Fields::new(root, ctx.clone());
-        top.allow(&["manifest", "keys"])?;
-        let meta = Fields::new(top.obj_req("manifest")?, format!("{ctx}: manifest"));
-        meta.allow(&["type", "version"])?;
-        let kind = meta.str_req("type")?;
-        if kind != "keys" {
-            return Err(format!(
-                "{ctx}: manifest.type is {kind:?}, expected \"keys\""
-            ));
-        }
-        let version = meta.u32_req("version")?;
-        if !(1..=4).contains(&version) {
-            return Err(format!(
-                "{ctx}: unsupported keys manifest version {version}"
-            ));
-        }
-        let mut keys = BTreeMap::new();
-        for (name, value) in top.obj_req("keys")? {
-            let entry_ctx = format!("{ctx}: key {name:?}");
-            let obj = as_object(value, &entry_ctx)?;
-            let entry = Self::parse_entry(name, Fields::new(obj, entry_ctx))?;
-            keys.insert(name.clone(), entry);
-        }
-        Ok(KeysManifest {
-            path: path.to_path_buf(),
-            keys,
-        })
-    }
-
-    fn parse_entry(name: &str, f: Fields<'_>) -> Result<KeyEntry, String> {
-        let kind = f.str_req("type")?.to_owned();
-        let extra: &[&str] = match kind.as_str() {
-            "symmetric" | "private" | "public" | "aws-kms" | "aws-kms-rsa" => &[],
-            "ecc-private" | "aws-kms-ecdh" => KEY_ECDH_FIELDS,
-            "static-material" => KEY_STATIC_MATERIAL_FIELDS,
-            "static-branch-key" => KEY_BRANCH_KEY_FIELDS,
-            other => return Err(f.err(format_args!("unknown key type {other:?}"))),
-        };
-        for key in f.obj.keys() {
-            if !KEY_COMMON_FIELDS.contains(&key.as_str()) && !extra.contains(&key.as_str()) {
-                return Err(f.err(format_args!("unknown field {key:?} for key type {kind:?}")));
-            }
-        }
-        let separator = f.str_opt("line-separator")?.unwrap_or("");
-        let material = match f.get("material") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Array(lines)) => {
-                let mut parts = Vec::with_capacity(lines.len());
-                for (i, line) in lines.iter().enumerate() {
-                    parts.push(line.as_str().ok_or_else(|| {
-                        f.err(format_args!("material[{i}] must be a string, found {line}"))
-                    })?);
-                }
-                Some(parts.join(separator))
-            }
-            Some(other) => {
-                return Err(f.err(format_args!(
-                    "material must be a string or a list of strings, found {other}"
-                )));
-            }
-        };
-        let mut ecdh = BTreeMap::new();
-        for field in [
-            "sender-material",
-            "recipient-material",
-            "sender-material-public-key",
-            "recipient-material-public-key",
-        ] {
-            if let Some(s) = f.str_opt(field)? {
-                ecdh.insert(field.to_owned(), s.to_owned());
-            }
-        }
-        let public_key_encoding = match kind.as_str() {
-            "ecc-private" => f.str_opt("public-key-encoding")?.map(str::to_owned),
-            "aws-kms-ecdh" => f.str_opt("encoding")?.map(str::to_owned),
-            _ => None,
-        };
-        // Type-check the members that are not carried.
-        f.bool_opt("encrypt")?;
-        f.bool_opt("decrypt")?;
-        Ok(KeyEntry {
-            name: name.to_owned(),
-            kind,
-            key_id: f.str_opt("key-id")?.map(str::to_owned),
-            algorithm: f.str_opt("algorithm")?.map(str::to_owned),
-            bits: f.u64_opt("bits")?,
-            encoding: f.str_opt("encoding")?.map(str::to_owned),
-            material,
-            ecdh,
-            public_key_encoding,
-        })
-    }
-
-    fn get(&self, name: &str) -> Result<&KeyEntry, String> {
-        self.keys.get(name).ok_or_else(|| {
-            format!(
-                "key {name:?} is not in the keys manifest {}",
-                self.path.display()
-            )
-        })
-    }
-
-    /// The PEM to decrypt with for an RSA entry, and whether it is private.
-    /// See [`KeyDescription::RawRsa`] for the pairing rule.
-    fn rsa_decrypt_pem(&self, entry: &KeyEntry) -> Result<(String, bool), String> {
-        let pem = rsa_pem(entry)?;
-        match entry.kind.as_str() {
-            "private" => Ok((pem.to_owned(), true)),
-            "public" => {
-                let wanted =
-                    rsa_public_numbers(pem).map_err(|e| format!("key {:?}: {e}", entry.name))?;
-                for candidate in self.keys.values() {
-                    if candidate.kind != "private" || candidate.algorithm.as_deref() != Some("rsa")
-                    {
-                        continue;
-                    }
-                    let candidate_pem = rsa_pem(candidate)?;
-                    let numbers = rsa_public_numbers(candidate_pem)
-                        .map_err(|e| format!("key {:?}: {e}", candidate.name))?;
-                    if numbers == wanted {
-                        return Ok((candidate_pem.to_owned(), true));
-                    }
-                }
-                Ok((pem.to_owned(), false))
-            }
-            other => Err(format!(
-                "key {:?} has type {other:?}, expected \"private\" or \"public\" for raw RSA",
-                entry.name
-            )),
-        }
-    }
-}
-
-fn rsa_pem(entry: &KeyEntry) -> Result<&str, String> {
-    if entry.algorithm.as_deref() != Some("rsa") {
-        return Err(format!(
-            "key {:?} has algorithm {:?}, expected \"rsa\"",
-            entry.name, entry.algorithm
-        ));
-    }
-    if entry.encoding.as_deref() != Some("pem") {
-        return Err(format!(
-            "key {:?} has encoding {:?}, expected \"pem\" for RSA",
-            entry.name, entry.encoding
-        ));
-    }
-    entry
-        .material
-        .as_deref()
-        .ok_or_else(|| format!("key {:?} has no material", entry.name))
-}
-
-// ---------------------------------------------------------------------------
-// Minimal PEM / DER decoding, only to pair RSA public and private keys
-// ---------------------------------------------------------------------------
-
-/// Decode a PEM block: its label and DER body.
-fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), String> {
-    let mut label = None;
-    let mut body = String::new();
-    let mut in_body = false;
-    for line in pem.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("-----BEGIN ") {
-            label = Some(rest.trim_end_matches('-').to_owned());
-            in_body = true;
-        } else if line.starts_with("-----END ") {
-            break;
-        } else if in_body {
-            body.push_str(line);
-        }
-    }
-    let label = label.ok_or("no PEM BEGIN line")?;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body.as_bytes())
-        .map_err(|e| format!("bad base64 in PEM {label:?}: {e}"))?;
-    Ok((label, der))
-}
-
-/// Read one DER TLV: `(tag, contents, rest)`.
-fn der_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
-    let (&tag, rest) = input.split_first().ok_or("DER: unexpected end")?;
-    let (&first, rest) = rest.split_first().ok_or("DER: missing length")?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err("DER: unsupported length encoding".to_owned());
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return Err("DER: length exceeds input".to_owned());
-    }
-    Ok((tag, &rest[..len], &rest[len..]))
-}
-
-fn der_expect(input: &[u8], tag: u8) -> Result<(&[u8], &[u8]), String> {
-    let (t, contents, rest) = der_tlv(input)?;
-    if t != tag {
-        return Err(format!("DER: expected tag 0x{tag:02x}, found 0x{t:02x}"));
-    }
-    Ok((contents, rest))
-}
-
-/// A DER INTEGER without leading zero bytes.
-fn der_uint(input: &[u8]) -> Result<(Vec<u8>, &[u8]), String> {
-    let (contents, rest) = der_expect(input, 0x02)?;
-    let start = contents
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(contents.len());
-    Ok((contents[start..].to_vec(), rest))
-}
-
-/// DER of the rsaEncryption OID, 1.2.840.113549.1.1.1.
-const RSA_ENCRYPTION_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-
-fn check_rsa_algorithm(alg_id: &[u8]) -> Result<(), String> {
-    let (oid, _) = der_expect(alg_id, 0x06)?;
-    if oid != RSA_ENCRYPTION_OID {
-        return Err("key algorithm is not rsaEncryption".to_owned());
-    }
-    Ok(())
-}
-
-/// `(modulus, public exponent)` of an RSA key in PEM form: `PUBLIC KEY`
-/// (SubjectPublicKeyInfo), `RSA PUBLIC KEY` (PKCS#1), `PRIVATE KEY` (PKCS#8) or
-/// `RSA PRIVATE KEY` (PKCS#1).
-fn rsa_public_numbers(pem: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let (label, der) = pem_decode(pem)?;
-    let rsa_public_key = |der: &[u8]| -> Result<(Vec<u8>, Vec<u8>), String> {
-        let (seq, _) = der_expect(der, 0x30)?;
-        let (n, rest) = der_uint(seq)?;
-        let (e, _) = der_uint(rest)?;
-        Ok((n, e))
-    };
-    let rsa_private_key = |der: &[u8]| -> Result<(Vec<u8>, Vec<u8>), String> {
-        let (seq, _) = der_expect(der, 0x30)?;
-        let (_version, rest) = der_uint(seq)?;
-        let (n, rest) = der_uint(rest)?;
-        let (e, _) = der_uint(rest)?;
-        Ok((n, e))
-    };
-    match label.as_str() {
-        "PUBLIC KEY" => {
-            let (spki, _) = der_expect(&der, 0x30)?;
-            let (alg_id, rest) = der_expect(spki, 0x30)?;
-            check_rsa_algorithm(alg_id)?;
-            let (bits, _) = der_expect(rest, 0x03)?;
-            let (&unused, key) = bits.split_first().ok_or("DER: empty BIT STRING")?;
-            if unused != 0 {
-                return Err("DER: BIT STRING with unused bits".to_owned());
-            }
-            rsa_public_key(key)
-        }
-        "RSA PUBLIC KEY" => rsa_public_key(&der),
-        "PRIVATE KEY" => {
-            let (info, _) = der_expect(&der, 0x30)?;
-            let (_version, rest) = der_uint(info)?;
-            let (alg_id, rest) = der_expect(rest, 0x30)?;
-            check_rsa_algorithm(alg_id)?;
-            let (key, _) = der_expect(rest, 0x04)?;
-            rsa_private_key(key)
-        }
-        "RSA PRIVATE KEY" => rsa_private_key(&der),
-        other => Err(format!("unsupported PEM label {other:?} for an RSA key")),
     }
 }
 
@@ -1469,60 +1258,11 @@ fn kms_key_id(entry: &KeyEntry, f: &Fields<'_>) -> Result<String, String> {
         .ok_or_else(|| f.err(format_args!("key {:?} has no \"key-id\"", entry.name)))
 }
 
-/// Decode a symmetric key entry's material.
-fn aes_key(entry: &KeyEntry) -> Result<Vec<u8>, String> {
-    if entry.kind != "symmetric" || entry.algorithm.as_deref() != Some("aes") {
-        return Err(format!(
-            "key {:?} is not a symmetric AES key (type {:?}, algorithm {:?})",
-            entry.name, entry.kind, entry.algorithm
-        ));
-    }
-    let material = entry
-        .material
-        .as_deref()
-        .ok_or_else(|| format!("key {:?} has no material", entry.name))?;
-    let key = match entry.encoding.as_deref() {
-        Some("base64") => base64::engine::general_purpose::STANDARD
-            .decode(material.trim())
-            .map_err(|e| format!("key {:?}: bad base64 material: {e}", entry.name))?,
-        Some("hex") => hex::decode(material.trim())
-            .map_err(|e| format!("key {:?}: bad hex material: {e}", entry.name))?,
-        other => {
-            return Err(format!(
-                "key {:?}: unsupported symmetric key encoding {other:?}",
-                entry.name
-            ));
-        }
-    };
-    let bits = entry
-        .bits
-        .ok_or_else(|| format!("key {:?} has no \"bits\"", entry.name))?;
-    if !matches!(key.len(), 16 | 24 | 32) || u64::try_from(key.len() * 8).ok() != Some(bits) {
-        return Err(format!(
-            "key {:?}: material is {} bytes, but bits is {bits}",
-            entry.name,
-            key.len()
-        ));
-    }
-    Ok(key)
-}
-
-/// Decode an ECDH public key member (`base64-der` SubjectPublicKeyInfo).
-fn ecdh_public_der(entry: &KeyEntry, material: &str) -> Result<Vec<u8>, String> {
-    match entry.public_key_encoding.as_deref() {
-        Some("base64-der") => base64::engine::general_purpose::STANDARD
-            .decode(material.trim())
-            .map_err(|e| format!("key {:?}: bad base64 public key: {e}", entry.name)),
-        other => Err(format!(
-            "key {:?}: unsupported public key encoding {other:?}",
-            entry.name
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::rsa_public_numbers;
+    use std::collections::BTreeMap;
 
     /// `ESDK_TEST_VECTORS`, or `../shared/test-vectors` next to the workspace.
     fn vectors_root() -> PathBuf {

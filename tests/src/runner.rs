@@ -1,7 +1,7 @@
 //! Runs one decrypt test vector against this implementation.
 
 use esdk_core::error::Error;
-use esdk_core::materials::{DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{
     CommitmentPolicy, Config, CryptoMaterialsManager, Keyring, MultiKeyring,
     RequiredEncryptionContextCmm,
@@ -57,6 +57,8 @@ pub enum TestKeyring<'a> {
     Ecdh(esdk_raw::ecdh::RawEcdhKeyring),
     /// Multi-keyring.
     Multi(Option<Box<TestKeyring<'a>>>, Vec<TestKeyring<'a>>),
+    /// The given plaintext data key, whatever the EDKs ([`KeyDescription::StaticDataKey`]).
+    StaticDataKey(&'a [u8]),
 }
 
 impl Keyring for TestKeyring<'_> {
@@ -65,6 +67,10 @@ impl Keyring for TestKeyring<'_> {
             TestKeyring::Aes(k) => k.on_encrypt(m),
             TestKeyring::Rsa(k) => k.on_encrypt(m),
             TestKeyring::Ecdh(k) => k.on_encrypt(m),
+            TestKeyring::StaticDataKey(key) => {
+                m.set_data_key(DataKey::from_slice(key)?)?;
+                m.push_edk("static-data-key", &[], &[b"k"])
+            }
             TestKeyring::Multi(g, c) => {
                 let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
                 match g {
@@ -79,6 +85,7 @@ impl Keyring for TestKeyring<'_> {
             TestKeyring::Aes(k) => k.on_decrypt(m, edks),
             TestKeyring::Rsa(k) => k.on_decrypt(m, edks),
             TestKeyring::Ecdh(k) => k.on_decrypt(m, edks),
+            TestKeyring::StaticDataKey(key) => m.set_data_key(DataKey::from_slice(key)?),
             TestKeyring::Multi(g, c) => {
                 let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
                 match g {
@@ -186,6 +193,7 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
                 .map_err(|e| fail(&e.to_string()))
         }
         KeyDescription::Kms { .. } => Err(CaseError::Skipped("needs AWS KMS".into())),
+        KeyDescription::StaticDataKey { key } => Ok(TestKeyring::StaticDataKey(key)),
         KeyDescription::Multi {
             generator,
             children,

@@ -23,36 +23,12 @@ use std::rc::Rc;
 
 use esdk::kms::{AsyncKeyring, DecryptRequest, EncryptOutcome, EncryptRequest};
 use esdk::stream::esdk_error;
-use esdk_core::error::{AttemptFailure, Error, KeyringError, PolicyViolation};
-use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
-use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Keyring};
+use esdk_core::error::{Error, KeyringError, PolicyViolation};
+use esdk_core::materials::DataKey;
+use esdk_core::{AlgorithmSuite, Config, EncryptOptions};
+use esdk_tests::forge::{FIXED_KEY, FixedKeyring};
 
 const FRAME: usize = 64;
-const FIXED_ID: &str = "fixed";
-const FIXED_KEY: [u8; 32] = [0x5a; 32];
-
-/// A keyring with a known data key, so that the async keyring below can supply it too.
-struct FixedKeyring;
-
-impl Keyring for FixedKeyring {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
-        let n = m.suite().key_len();
-        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
-        m.push_edk(FIXED_ID, &[], &[b"k"])
-    }
-
-    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
-        for (i, e) in edks.iter() {
-            if e.provider_id == FIXED_ID {
-                let n = m.suite().key_len();
-                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
-            }
-            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
-        }
-        Err(m.no_data_key_error())
-    }
-}
-
 const UNSIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 const SIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
 

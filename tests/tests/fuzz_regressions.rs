@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use esdk_core::error::Error;
 use esdk_core::materials::{DecryptionMaterials, Edks, EncryptionMaterials};
-use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Keyring};
+use esdk_core::{AlgorithmSuite, EncryptOptions, Keyring};
 use esdk_raw::RawAesKeyring;
 
 /// Counts the encryptions of a raw AES keyring.
@@ -49,11 +49,7 @@ fn encrypting_writer_runs_the_keyring_once_for_a_large_header() {
         AlgorithmSuite::ALL[0],
         AlgorithmSuite::ALL[AlgorithmSuite::ALL.len() - 1],
     ] {
-        let cfg = Config::new().with_commitment_policy(if suite.is_committing() {
-            esdk_core::CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            esdk_core::CommitmentPolicy::ForbidEncryptAllowDecrypt
-        });
+        let cfg = esdk_test_support::config_for(suite);
         let opts = EncryptOptions::new().with_suite(suite).with_frame_length(1);
         for len in (3600..4400).step_by(16) {
             let value = "v".repeat(len);

@@ -16,19 +16,17 @@
 //! in a child process (see [`isolated`]) so that an abort is reported as a test failure.
 //! Every test takes [`SERIAL`] so that the peak figures belong to one test at a time.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use esdk_core::error::{AttemptFailure, ContextError, Error, Malformed, PolicyViolation};
+use esdk_core::error::{ContextError, Error, Malformed, PolicyViolation};
 use esdk_core::header::{self, ParseLimits, Parsed};
-use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{
     AlgorithmSuite, CommitmentPolicy, Config, Decryptor, EncryptOptions, Keyring, Status,
 };
+use esdk_test_support::alloc::{Counting, peak_during};
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator
@@ -38,62 +36,8 @@ use esdk_core::{
 /// bytes failed"): nothing in these tests legitimately needs that much.
 const ALLOC_CAP: usize = 1 << 30;
 
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(n: usize) {
-    let now = CURRENT.fetch_add(n, Ordering::SeqCst) + n;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-}
-
-// SAFETY: forwards to the system allocator; only counts, and refuses oversized requests by
-// returning null as the `GlobalAlloc` contract allows.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > ALLOC_CAP {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.size() > ALLOC_CAP {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > ALLOC_CAP {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-            grew(new_size);
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting = Counting::new().with_cap(ALLOC_CAP);
 
 /// Serializes the tests of this binary so that the peak figures are their own.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -103,15 +47,9 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// Runs `f` and returns its result with the peak heap growth (bytes above the level at the
-/// start) and the wall-clock time.
-fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
-    let base = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
-    let t = Instant::now();
-    let r = f();
-    let took = t.elapsed();
-    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(base);
-    (r, peak, took)
+/// start).
+fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    peak_during(f)
 }
 
 /// Runs `body` in a child process (this test binary, filtered to `name`) with a time limit,
@@ -188,34 +126,7 @@ fn tail(s: &str) -> String {
 // A keyring with a known data key, and a header/body builder that seals with it
 // ---------------------------------------------------------------------------------------------
 
-use esdk_tests::forge::{FIXED_ID, FIXED_KEY, Forge, ec_section, edk};
-
-/// Decrypts the EDKs whose provider id is [`FIXED_ID`] to [`FIXED_KEY`] (cut to the suite's
-/// key length); on encrypt, uses that key and writes one such EDK.
-struct FixedKeyring;
-
-impl Keyring for FixedKeyring {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
-        let n = m.suite().key_len();
-        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
-        m.push_edk(FIXED_ID, &[], &[b"k"])
-    }
-
-    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
-        for (i, e) in edks.iter() {
-            if e.provider_id == FIXED_ID {
-                let n = m.suite().key_len();
-                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
-            }
-            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
-        }
-        Err(m.no_data_key_error())
-    }
-
-    fn encrypted_data_keys_len(&self, _: AlgorithmSuite) -> Option<(u16, usize)> {
-        Some((1, 6 + FIXED_ID.len() + 1))
-    }
-}
+use esdk_tests::forge::{FIXED_ID, FixedKeyring, Forge, ec_section, edk};
 
 type Provider = esdk::DefaultProvider;
 const PROVIDER: Provider = esdk::DEFAULT_PROVIDER;
@@ -228,34 +139,48 @@ fn one_shot(cfg: &Config, reproduced: &[(&str, &str)], ct: &[u8]) -> Result<Vec<
     Ok(out)
 }
 
+/// The work of an [`incremental`] decryption, counted: deterministic, unlike its duration.
+#[derive(Debug, Clone, Copy)]
+struct Fed {
+    /// `process` calls.
+    calls: usize,
+    /// Bytes handed to `process`, summed over the calls: linear in the input when the
+    /// decryptor keeps what it parsed, quadratic when it asks again for bytes it has seen.
+    offered: usize,
+}
+
 /// Incremental decrypt that feeds exactly the `min` the decryptor asks for, as a careful
 /// caller with a slow source does (`step` bytes at least).
-fn incremental(cfg: &Config, ct: &[u8], step: usize) -> (Result<Vec<u8>, Error>, usize) {
+fn incremental(cfg: &Config, ct: &[u8], step: usize) -> (Result<Vec<u8>, Error>, Fed) {
     let mut dec = Decryptor::new(cfg, &PROVIDER, &[]);
     let mut start = 0usize;
     let mut end = step.min(ct.len());
     let mut out = vec![0u8; 1 << 16];
     let mut plain = Vec::new();
-    let mut calls = 0usize;
+    let mut fed = Fed {
+        calls: 0,
+        offered: 0,
+    };
     loop {
-        calls += 1;
+        fed.calls += 1;
+        fed.offered += end - start;
         let p = match dec.process_with(&FixedKeyring, &ct[start..end], &mut out) {
             Ok(p) => p,
-            Err(e) => return (Err(e), calls),
+            Err(e) => return (Err(e), fed),
         };
         start += p.consumed;
         plain.extend_from_slice(&out[..p.written]);
         match p.status {
             Status::Done => {
                 return if start == ct.len() {
-                    (Ok(plain), calls)
+                    (Ok(plain), fed)
                 } else {
-                    (Err(Error::TrailingBytes { offset: start }), calls)
+                    (Err(Error::TrailingBytes { offset: start }), fed)
                 };
             }
             Status::NeedInput { min } => {
                 if end == ct.len() {
-                    return (Err(Error::Truncated { offset: ct.len() }), calls);
+                    return (Err(Error::Truncated { offset: ct.len() }), fed);
                 }
                 end = (start + min.max(end - start + step)).min(ct.len());
             }
@@ -284,7 +209,9 @@ fn read_mode(cfg: &Config, ct: &[u8]) -> Result<Vec<u8>, Error> {
 /// A decryption in one mode.
 type Run<'a> = &'a dyn Fn() -> Result<Vec<u8>, Error>;
 
-/// Asserts that every mode fails with `want` in bounded time and memory.
+/// Asserts that every mode fails with `want` in bounded memory. Failing fast is deterministic
+/// here: `ct` ends right after the hostile claim, so a decryptor that waited for (or read)
+/// the claimed bytes would report a truncation, not `want`.
 fn all_modes_fail(what: &str, cfg: &Config, ct: &[u8], want: Error, max_mem: usize) {
     let checks: [(&str, Run<'_>); 3] = [
         ("one-shot", &|| one_shot(cfg, &[], ct)),
@@ -292,16 +219,12 @@ fn all_modes_fail(what: &str, cfg: &Config, ct: &[u8], want: Error, max_mem: usi
         ("Read", &|| read_mode(cfg, ct)),
     ];
     for (mode, f) in checks {
-        let (r, mem, took) = measure(f);
+        let (r, mem) = measure(f);
         assert_eq!(r, Err(want), "{what} ({mode})");
-        println!("hostile: {what} ({mode}): {want} after {took:?}, peak heap {mem} B");
+        println!("hostile: {what} ({mode}): {want}, peak heap {mem} B");
         assert!(
             mem <= max_mem,
             "{what} ({mode}): peak heap {mem} B > {max_mem} B"
-        );
-        assert!(
-            took < Duration::from_secs(2),
-            "{what} ({mode}): took {took:?}"
         );
     }
     let text = want.to_string();
@@ -386,13 +309,13 @@ fn many_edks_without_a_limit_decrypt_in_linear_time_and_bounded_memory() {
     let f = Forge::new(V2);
     let cfg = f.cfg();
     let msg = many_edks_message(&f, u16::MAX);
-    let (r, mem, took) = measure(|| one_shot(&cfg, &[], &msg));
+    let (r, mem) = measure(|| one_shot(&cfg, &[], &msg));
     println!(
-        "hostile: 65 535 EDKs ({} B), one-shot: {took:?}, peak heap {mem} B",
+        "hostile: 65 535 EDKs ({} B), one-shot: peak heap {mem} B",
         msg.len()
     );
     assert_eq!(r.as_deref(), Ok(&b"hello"[..]));
-    assert!(took < Duration::from_secs(2) && mem <= 3 * msg.len());
+    assert!(mem <= 3 * msg.len());
 }
 
 #[test]
@@ -402,10 +325,9 @@ fn many_edks_read_in_linear_time() {
     isolated(name, Duration::from_secs(20), || {
         let f = Forge::new(V2);
         let msg = many_edks_message(&f, u16::MAX);
-        let (r, mem, took) = measure(|| read_mode(&f.cfg(), &msg));
-        println!("hostile: 65 535 EDKs, Read: {took:?}, peak heap {mem} B");
+        let (r, mem) = measure(|| read_mode(&f.cfg(), &msg));
+        println!("hostile: 65 535 EDKs, Read: peak heap {mem} B");
         assert_eq!(r.as_deref(), Ok(&b"hello"[..]));
-        assert!(took < Duration::from_secs(5), "took {took:?}");
         assert!(mem <= 4 * msg.len() + MIB);
     });
 }
@@ -418,10 +340,20 @@ fn many_edks_fed_at_min_decrypt_in_linear_time() {
         let f = Forge::new(V2);
         let cfg = f.cfg();
         let msg = many_edks_message(&f, u16::MAX);
-        let ((r, calls), _, took) = measure(|| incremental(&cfg, &msg, 1));
-        println!("hostile: 65 535 EDKs fed at min: {calls} calls, {took:?}");
+        let (r, fed) = incremental(&cfg, &msg, 1);
+        println!(
+            "hostile: 65 535 EDKs ({} B) fed at min: {} calls, {} B offered in all",
+            msg.len(),
+            fed.calls,
+            fed.offered
+        );
         assert_eq!(r.as_deref(), Ok(&b"hello"[..]));
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        // One request per field (an EDK has three, each behind a 2-byte length: at most six
+        // requests), never one per byte (about nine per EDK here). The bytes offered are
+        // quadratic by the API's design (the header stays in the caller's buffer until it is
+        // authenticated), so they are printed, not bounded.
+        let edks = usize::from(u16::MAX);
+        assert!(fed.calls <= 6 * edks + 64, "{fed:?} for {edks} EDKs");
     });
 }
 
@@ -462,17 +394,19 @@ fn fields_of_65535_bytes_fail_fast_under_a_header_limit_and_decrypt_without() {
         ("incremental", measure(|| incremental(&cfg, &msg, 4096).0)),
         ("Read", measure(|| read_mode(&cfg, &msg))),
     ] {
-        let (r, mem, took) = r;
+        let (r, mem) = r;
         println!(
-            "hostile: 65 535-byte fields ({} B), {mode}: {took:?}, peak heap {mem} B",
+            "hostile: 65 535-byte fields ({} B), {mode}: peak heap {mem} B",
             msg.len()
         );
         assert_eq!(r.as_deref(), Ok(&b"big fields"[..]), "{mode}");
-        assert!(
-            took < Duration::from_secs(2) && mem <= 4 * msg.len() + MIB,
-            "{mode}"
-        );
+        assert!(mem <= 4 * msg.len() + MIB, "{mode}");
     }
+    // Fed at min, each 65 535-byte field is asked for whole (one request), not byte by byte.
+    let (r, fed) = incremental(&cfg, &msg, 1);
+    println!("hostile: 65 535-byte fields fed at min: {fed:?}");
+    assert_eq!(r.as_deref(), Ok(&b"big fields"[..]));
+    assert!(fed.calls <= 64, "{fed:?}");
 }
 
 #[test]
@@ -488,11 +422,11 @@ fn frame_length_near_2_32_fails_fast_under_a_body_limit() {
         // Without a limit: one-shot and incremental see a truncated frame at once.
         let cfg = f.cfg();
         let trunc = Error::Truncated { offset: msg.len() };
-        let (r, mem, took) = measure(|| one_shot(&cfg, &[], &msg));
+        let (r, mem) = measure(|| one_shot(&cfg, &[], &msg));
         assert_eq!(r, Err(trunc));
-        let (r2, mem2, took2) = measure(|| incremental(&cfg, &msg, 1).0);
+        let (r2, mem2) = measure(|| incremental(&cfg, &msg, 1).0);
         assert_eq!(r2, Err(trunc));
-        assert!(mem.max(mem2) <= SMALL && took.max(took2) < Duration::from_secs(1));
+        assert!(mem.max(mem2) <= SMALL);
         // A valid message with that frame length and a short final frame decrypts in every
         // mode without frame-sized buffers.
         let mut ok = f.simple_header(2, u32::MAX);
@@ -502,7 +436,7 @@ fn frame_length_near_2_32_fails_fast_under_a_body_limit() {
             ("incremental", measure(|| incremental(&cfg, &ok, 1).0)),
             ("Read", measure(|| read_mode(&cfg, &ok))),
         ] {
-            let (r, mem, _) = r;
+            let (r, mem) = r;
             assert_eq!(r.as_deref(), Ok(&b"short"[..]), "{mode}");
             assert!(mem <= MIB, "{mode}: peak heap {mem} B");
         }
@@ -517,8 +451,8 @@ fn reader_memory_stays_bounded_for_a_claimed_frame_length_near_2_32() {
         let f = Forge::new(V2);
         let mut msg = f.simple_header(2, u32::MAX);
         msg.extend_from_slice(&1u32.to_be_bytes());
-        let (r, mem, took) = measure(|| read_mode(&f.cfg(), &msg));
-        println!("hostile: Read, frame length 2^32 - 1: {r:?} in {took:?}, peak heap {mem} B");
+        let (r, mem) = measure(|| read_mode(&f.cfg(), &msg));
+        println!("hostile: Read, frame length 2^32 - 1: {r:?}, peak heap {mem} B");
         assert_eq!(r, Err(Error::Truncated { offset: msg.len() }));
         assert!(
             mem <= 16 * MIB,
@@ -589,8 +523,8 @@ fn reader_memory_stays_bounded_for_a_claimed_non_framed_length_near_2_36() {
         let mut msg = f.simple_header(1, 0);
         msg.extend_from_slice(&[0x33; 12]);
         msg.extend_from_slice(&esdk_core::body::MAX_NON_FRAMED_LEN.to_be_bytes());
-        let (r, mem, took) = measure(|| read_mode(&f.cfg(), &msg));
-        println!("hostile: Read, non-framed 2^36 - 32: {r:?} in {took:?}, peak heap {mem} B");
+        let (r, mem) = measure(|| read_mode(&f.cfg(), &msg));
+        println!("hostile: Read, non-framed 2^36 - 32: {r:?}, peak heap {mem} B");
         assert_eq!(r, Err(Error::Truncated { offset: msg.len() }));
         assert!(
             mem <= 16 * MIB,
@@ -660,11 +594,7 @@ fn small_max_header_and_max_body_settings() {
     ] {
         let base =
             Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
-        let enc_cfg = if suite.is_committing() {
-            Config::new()
-        } else {
-            Config::new().with_commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
-        };
+        let enc_cfg = esdk_test_support::config_for(suite);
         let opts = EncryptOptions::new()
             .with_suite(suite)
             .with_frame_length(64);
@@ -786,12 +716,14 @@ fn sixty_thousand_pair_context_is_refused_fast_on_encrypt() {
         offset: 0,
         kind: Malformed::EncryptionContext(ContextError::TooLarge),
     };
-    let (r, _, took) = measure(|| esdk::encrypt(&cfg, &FixedKeyring, &opts, &pairs, b"x"));
-    println!("hostile: encrypt with 60 000 pairs: {took:?}");
+    let (r, mem) = measure(|| esdk::encrypt(&cfg, &FixedKeyring, &opts, &pairs, b"x"));
+    println!("hostile: encrypt with 60 000 pairs: peak heap {mem} B");
     assert_eq!(r, Err(too_large));
-    assert!(took < Duration::from_secs(2));
+    assert!(mem <= 4 * MIB, "peak heap {mem} B");
+    // The core's encrypt exposes no work count (its sort is a heapsort, O(n log n)): the exact
+    // error is what is checked; it allocates nothing.
     let mut out = vec![0u8; 4096];
-    let (r, _, took) = measure(|| {
+    let (r, _) = measure(|| {
         esdk_core::encrypt(
             &cfg,
             &PROVIDER,
@@ -802,9 +734,7 @@ fn sixty_thousand_pair_context_is_refused_fast_on_encrypt() {
             &mut out,
         )
     });
-    println!("hostile: core encrypt with 60 000 pairs: {took:?}");
     assert_eq!(r, Err(too_large));
-    assert!(took < Duration::from_secs(2));
 }
 
 #[test]
@@ -817,15 +747,22 @@ fn sixty_thousand_pair_reproduced_context_is_handled_fast_on_decrypt() {
         let f = Forge::new(V2);
         let mut msg = f.simple_header(2, 64);
         msg.extend(f.final_frame(1, b"x"));
-        let (r, _, took) = measure(|| one_shot(&f.cfg(), &pairs, &msg));
-        println!("hostile: decrypt with a 60 000-pair reproduced context: {r:?} in {took:?}");
+        let cfg = f.cfg();
+        let mut dec = Decryptor::new(&cfg, &PROVIDER, &pairs);
+        let mut out = vec![0u8; msg.len()];
+        let r = dec.process_with(&FixedKeyring, &msg, &mut out).map(|_| ());
+        let work = dec.context_comparisons();
+        println!(
+            "hostile: decrypt with a 60 000-pair reproduced context: {r:?} after {work} key \
+             comparisons"
+        );
         // The pairs not stored in the message cannot fit in one serialized context.
         let too_large = Error::Malformed {
             offset: 0,
             kind: Malformed::EncryptionContext(ContextError::TooLarge),
         };
         assert_eq!(r, Err(too_large));
-        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert!(work <= 4 * n_log_n(pairs.len()), "{work} comparisons");
     });
 }
 
@@ -850,13 +787,19 @@ fn largest_sorted_stored_context_decrypts_fast() {
     let ec = max_pairs_context(true);
     let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
     msg.extend(f.final_frame(1, b"x"));
-    let (r, mem, took) = measure(|| one_shot(&f.cfg(), &[], &msg));
+    let mut out = vec![0u8; msg.len()];
+    let (r, mem) = measure(|| {
+        esdk_core::decrypt(&f.cfg(), &PROVIDER, &FixedKeyring, &[], &msg, &mut out)
+            .map(|d| (d.plaintext_len, d.context_comparisons))
+    });
+    let (len, work) = r.expect("decrypts");
     println!(
-        "hostile: sorted {}-byte stored context: {took:?}, peak heap {mem} B",
+        "hostile: sorted {}-byte stored context: {work} key comparisons, peak heap {mem} B",
         ec.len()
     );
-    assert_eq!(r.as_deref(), Ok(&b"x"[..]));
-    assert!(took < Duration::from_secs(1));
+    assert_eq!(&out[..len], b"x");
+    // Sorted and free of duplicates is seen in one linear pass: no sort, no comparisons.
+    assert_eq!(work, 0);
 }
 
 #[test]
@@ -868,7 +811,7 @@ fn largest_unsorted_stored_context_decrypts_in_n_log_n_comparisons() {
     let mut msg = f.header(&ec, 1, &edk(FIXED_ID.as_bytes(), b"", b"k"), 2, 64);
     msg.extend(f.final_frame(1, b"x"));
     let mut out = vec![0u8; msg.len()];
-    let (r, _, took) = measure(|| {
+    let (r, _) = measure(|| {
         esdk_core::decrypt(&f.cfg(), &PROVIDER, &FixedKeyring, &[], &msg, &mut out)
             .map(|d| (d.plaintext_len, d.context_comparisons))
     });
@@ -876,7 +819,7 @@ fn largest_unsorted_stored_context_decrypts_in_n_log_n_comparisons() {
     assert_eq!(&out[..len], b"x");
     println!(
         "hostile: unsorted {}-byte stored context ({n} pairs), one-shot: {work} key \
-         comparisons ({:.1} n log2 n), {took:?}",
+         comparisons ({:.1} n log2 n)",
         ec.len(),
         work as f64 / (n as f64 * (n as f64).log2())
     );
@@ -1202,7 +1145,7 @@ fn huge_unsorted_context_with_65535_edks_in_tiny_pieces() {
             ("no reproduced context", &[][..]),
             ("reproduced context", &repro[..]),
         ] {
-            let (runs, _, took) = measure(|| work_in_modes(&cfg, reproduced, &msg));
+            let (runs, _) = measure(|| work_in_modes(&cfg, reproduced, &msg));
             for (mode, r, work) in &runs {
                 println!(
                     "hostile: {} B header, {n}-pair unsorted context, 65 535 EDKs, {what}, \
@@ -1216,7 +1159,6 @@ fn huge_unsorted_context_with_65535_edks_in_tiny_pieces() {
                 );
                 checked += 1;
             }
-            println!("hostile: ({what}: five modes in {took:?})");
         }
         assert_eq!(checked, 10);
     });

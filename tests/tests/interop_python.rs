@@ -34,7 +34,7 @@ use esdk::core::provider::RandomSource;
 use esdk::raw::RawAesKeyring;
 use esdk::raw::rsa::{RawRsaKeyring, RsaPadding, RsaPrivateKey, RsaPublicKey};
 use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Keyring};
-use esdk_tests::encrypt_manifest::policy_for;
+use esdk_test_support::policy_for;
 use serde_json::{Value, json};
 
 const PROVIDER_ID: &str = "esdk-interop";

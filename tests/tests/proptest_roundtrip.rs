@@ -19,8 +19,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
+use esdk_core::{AlgorithmSuite, EncryptOptions};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 use esdk_tests::modes::{Mode, Outcome, SplitRng, decrypt_in_mode};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
@@ -95,14 +96,6 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-fn cfg_for(suite: AlgorithmSuite) -> Config {
-    Config::new().with_commitment_policy(if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    })
-}
-
 fn keyring() -> RawAesKeyring<'static> {
     RawAesKeyring::new(NAMESPACE, KEY_NAME, &WRAPPING_KEY).expect("keyring")
 }
@@ -118,7 +111,7 @@ fn pairs(c: &Case) -> Vec<(&str, &str)> {
 fn check_library_decrypt(c: &Case, msg: &[u8]) -> Result<(), TestCaseError> {
     let k = keyring();
     let ec = pairs(c);
-    let d = esdk::decrypt(&cfg_for(c.suite), &k, &ec, msg)
+    let d = esdk::decrypt(&config_for(c.suite), &k, &ec, msg)
         .map_err(|e| TestCaseError::fail(format!("esdk::decrypt: {e}")))?;
     prop_assert_eq!(&d.plaintext, &c.plaintext);
     prop_assert_eq!(d.suite, c.suite);
@@ -135,7 +128,7 @@ fn check_library_decrypt(c: &Case, msg: &[u8]) -> Result<(), TestCaseError> {
 /// The core's one-shot encryption, sized exactly with `encrypted_len`.
 fn core_encrypt(c: &Case) -> Result<Vec<u8>, TestCaseError> {
     let k = keyring();
-    let cfg = cfg_for(c.suite);
+    let cfg = config_for(c.suite);
     let opts = EncryptOptions::new()
         .with_suite(c.suite)
         .with_frame_length(c.frame);
@@ -151,7 +144,7 @@ fn core_encrypt(c: &Case) -> Result<Vec<u8>, TestCaseError> {
 
 fn core_and_std(c: &Case) -> Result<(), TestCaseError> {
     let k = keyring();
-    let cfg = cfg_for(c.suite);
+    let cfg = config_for(c.suite);
     let opts = EncryptOptions::new()
         .with_suite(c.suite)
         .with_frame_length(c.frame);

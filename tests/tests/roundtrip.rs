@@ -3,21 +3,11 @@
 //! size function agrees with what is written; tampering anywhere is detected.
 
 use esdk_core::error::{AuthFailure, Error};
-use esdk_core::{
-    AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, decrypt, encrypt, encrypted_len,
-};
+use esdk_core::{AlgorithmSuite, Config, EncryptOptions, decrypt, encrypt, encrypted_len};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 
 const KEY: [u8; 32] = [0x42; 32];
-
-fn cfg_for(suite: AlgorithmSuite) -> Config {
-    let policy = if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    };
-    Config::new().with_commitment_policy(policy)
-}
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
@@ -26,7 +16,7 @@ fn pattern(n: usize, seed: u8) -> Vec<u8> {
 }
 
 fn round_trip(suite: AlgorithmSuite, frame: u32, len: usize, keyring: &RawAesKeyring<'_>) {
-    let cfg = cfg_for(suite);
+    let cfg = config_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
         .with_frame_length(frame);
@@ -116,7 +106,7 @@ fn every_byte_flip_of_a_signed_message_is_detected() {
         AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
         AlgorithmSuite::Aes128GcmIv12Tag16HkdfSha256EcdsaP256,
     ] {
-        let cfg = cfg_for(suite);
+        let cfg = config_for(suite);
         let opts = EncryptOptions::new()
             .with_suite(suite)
             .with_frame_length(64);
@@ -181,7 +171,7 @@ fn commitment_and_policy_checks() {
     // A non-committing message is refused under the default policy before any key is used.
     let old = AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384;
     let msg = esdk::encrypt(
-        &cfg_for(old),
+        &config_for(old),
         &k,
         &EncryptOptions::new().with_suite(old),
         &[],

@@ -171,11 +171,12 @@ fn wrapping_keys_are_redacted() {
 
     // Raw RSA: the private key of the official vectors.
     let keys: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/test-vectors/python-4.0.7-local/keys.json"
-        ))
-        .expect("vectors keys.json"),
+        &std::fs::read_to_string(
+            std::env::var("ESDK_TEST_VECTORS").unwrap_or_else(|_| {
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/test-vectors").to_owned()
+            }) + "/python-4.0.7-local/keys.json",
+        )
+        .expect("vectors keys.json (ESDK_TEST_VECTORS)"),
     )
     .expect("json");
     let pem = keys["keys"]["rsa-4096-private"]["material"]

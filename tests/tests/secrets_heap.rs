@@ -19,7 +19,7 @@
 //! which this allocator does not see; the flows through aws-lc still check the Rust side.
 //! The cases run one after the other in one test, so no other test's frees interleave.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::Layout;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -28,6 +28,7 @@ use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMateria
 use esdk_core::provider::CryptoProvider;
 use esdk_core::suite::HashAlg;
 use esdk_core::{AlgorithmSuite, Config, Decryptor, EncryptOptions, Encryptor, Keyring, Status};
+use esdk_test_support::alloc::Counting;
 
 const MAX_PATTERNS: usize = 512;
 
@@ -50,55 +51,46 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-struct Scanning;
-
-// SAFETY: forwards to the system allocator; `dealloc` reads the block it is handed (memory the
-// caller owns until it is returned to `System`) byte by byte with volatile reads before
-// returning it. Bytes never written read as whatever the allocator left there, which at worst
-// makes a match less likely; the test only counts matches.
+/// The free hook: looks for the registered patterns in the block being freed.
+///
+/// # Safety
+/// As `esdk_test_support::alloc::FreeHook`: `ptr` is valid for reads of `layout.size()` bytes. It reads them byte by
+/// byte with volatile reads; bytes never written read as whatever the allocator left there,
+/// which at worst makes a match less likely (the test only counts matches).
 #[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Scanning {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if let Ok(p) = PATTERNS.try_lock()
-            && p.n > 0
-            && layout.size() >= 16
-        {
-            {
-                SCANNED.fetch_add(1, Ordering::Relaxed);
-                let size = layout.size();
-                // Copy out in pieces (stack only), overlapping by the longest pattern.
-                let mut buf = [0u8; 4096 + 32];
-                let mut at = 0usize;
-                'outer: while at < size {
-                    let n = (size - at).min(buf.len());
-                    for (i, b) in buf[..n].iter_mut().enumerate() {
-                        // SAFETY: `at + i < size`: inside the block being freed.
-                        *b = unsafe { std::ptr::read_volatile(ptr.add(at + i)) };
-                    }
-                    for k in 0..p.n {
-                        if contains(&buf[..n], &p.keys[k][..p.lens[k]]) {
-                            HITS.fetch_add(1, Ordering::Relaxed);
-                            break 'outer;
-                        }
-                    }
-                    if at + n >= size {
-                        break;
-                    }
-                    at += n - 32;
+unsafe fn scan(ptr: *const u8, layout: Layout) {
+    if let Ok(p) = PATTERNS.try_lock()
+        && p.n > 0
+        && layout.size() >= 16
+    {
+        SCANNED.fetch_add(1, Ordering::Relaxed);
+        let size = layout.size();
+        // Copy out in pieces (stack only), overlapping by the longest pattern.
+        let mut buf = [0u8; 4096 + 32];
+        let mut at = 0usize;
+        'outer: while at < size {
+            let n = (size - at).min(buf.len());
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                // SAFETY: `at + i < size`: inside the block being freed.
+                *b = unsafe { std::ptr::read_volatile(ptr.add(at + i)) };
+            }
+            for k in 0..p.n {
+                if contains(&buf[..n], &p.keys[k][..p.lens[k]]) {
+                    HITS.fetch_add(1, Ordering::Relaxed);
+                    break 'outer;
                 }
             }
+            if at + n >= size {
+                break;
+            }
+            at += n - 32;
         }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
     }
 }
 
+/// The scanning allocator: the shared counting allocator with [`scan`] on every freed block.
 #[global_allocator]
-static GLOBAL: Scanning = Scanning;
+static GLOBAL: Counting = Counting::new().with_free_hook(scan);
 
 /// Registers `keys` for the duration of `f` and returns how many freed blocks held one.
 fn freed_blocks_holding(keys: &[&[u8]], f: impl FnOnce()) -> usize {
@@ -252,11 +244,7 @@ fn no_key_material_reaches_freed_heap() {
         AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
     ] {
         let known = KnownKeys::new(10);
-        let cfg = Config::new().with_commitment_policy(if suite.is_committing() {
-            esdk_core::CommitmentPolicy::RequireEncryptRequireDecrypt
-        } else {
-            esdk_core::CommitmentPolicy::ForbidEncryptAllowDecrypt
-        });
+        let cfg = esdk_test_support::config_for(suite);
         let opts = EncryptOptions::new()
             .with_suite(suite)
             .with_frame_length(64);

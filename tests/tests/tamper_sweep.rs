@@ -18,12 +18,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
-use esdk_core::error::{AttemptFailure, Error};
-use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::error::Error;
 use esdk_core::provider::{AeadKey, CryptoProvider, MessageHasher};
 use esdk_core::suite::{HashAlg, Kdf};
-use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Keyring};
+use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
+use esdk_tests::forge::{FIXED_ID, FIXED_KEY, FixedKeyring};
 use esdk_tests::layout::Layout;
 use esdk_tests::modes::{Mode, Outcome, Provider, ReleaseBound, check_release, decrypt_with};
 
@@ -42,42 +43,9 @@ fn decrypt_cfg() -> Config {
     Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
 }
 
-fn encrypt_cfg(suite: AlgorithmSuite) -> Config {
-    Config::new().with_commitment_policy(if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Non-framed messages, built here
 // ---------------------------------------------------------------------------------------------
-
-const FIXED_ID: &str = "fixed";
-const FIXED_KEY: [u8; 32] = [0x17; 32];
-
-/// Decrypts EDKs with provider id [`FIXED_ID`] to [`FIXED_KEY`].
-struct FixedKeyring;
-
-impl Keyring for FixedKeyring {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
-        let n = m.suite().key_len();
-        m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?)?;
-        m.push_edk(FIXED_ID, &[], &[b"k"])
-    }
-
-    fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
-        for (i, e) in edks.iter() {
-            if e.provider_id == FIXED_ID {
-                let n = m.suite().key_len();
-                return m.set_data_key(DataKey::from_slice(&FIXED_KEY[..n])?);
-            }
-            m.record_failure(i, AttemptFailure::ProviderIdMismatch);
-        }
-        Err(m.no_data_key_error())
-    }
-}
 
 fn field(out: &mut Vec<u8>, f: &[u8]) {
     out.extend_from_slice(&(f.len() as u16).to_be_bytes());
@@ -303,7 +271,7 @@ fn every_truncation_and_bit_flip_fails_in_every_mode() {
                 .with_suite(suite)
                 .with_frame_length(FRAME);
             let framed = esdk::encrypt(
-                &encrypt_cfg(suite),
+                &config_for(suite),
                 &keyring,
                 &opts,
                 &[("k", "v")],

@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 
 use esdk_aws_lc::{AwsLc, DEFAULT_PROVIDER};
 use esdk_core::error::{AuthFailure, Error};
-use esdk_core::{
-    AlgorithmSuite, CommitmentPolicy, Config, CryptoProvider, EncryptOptions, decrypt, encrypt,
-    encrypted_len,
-};
+use esdk_core::suite::SignatureAlg;
+use esdk_core::{AlgorithmSuite, CryptoProvider, EncryptOptions, decrypt, encrypt, encrypted_len};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 use esdk_tests::manifest::Expected;
 use esdk_tests::runner::{CaseError, Options, Provider, decrypt_case};
 
@@ -23,14 +22,6 @@ const KEY: [u8; 32] = [
 
 fn keyring() -> RawAesKeyring<'static> {
     RawAesKeyring::new("conformance", "aws-lc-key", &KEY).expect("keyring")
-}
-
-fn config_for(suite: AlgorithmSuite) -> Config {
-    Config::new().with_commitment_policy(if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptAllowDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    })
 }
 
 fn plaintext(len: usize) -> Vec<u8> {
@@ -120,8 +111,18 @@ fn explicit_provider_construction_matches_default() {
 fn tampered(suite: AlgorithmSuite, msg: &[u8], at: usize) -> (Error, Error) {
     let mut bad = msg.to_vec();
     bad[at] ^= 0x01;
-    let a = open(&DEFAULT_PROVIDER, suite, &bad).expect_err("aws-lc accepted a tampered message");
-    let r = open(&rust_crypto(), suite, &bad).expect_err("rustcrypto accepted a tampered message");
+    refused_by_both(suite, &bad, &format!("a message with byte {at} tampered"))
+}
+
+/// The error of each provider on `msg`, which both must refuse (`what` names it; on success
+/// only the plaintext length is shown).
+fn refused_by_both(suite: AlgorithmSuite, msg: &[u8], what: &str) -> (Error, Error) {
+    let a = open(&DEFAULT_PROVIDER, suite, msg)
+        .map(|(p, _)| p.len())
+        .expect_err(&format!("aws-lc accepted {what}"));
+    let r = open(&rust_crypto(), suite, msg)
+        .map(|(p, _)| p.len())
+        .expect_err(&format!("rustcrypto accepted {what}"));
     (a, r)
 }
 
@@ -182,6 +183,86 @@ fn tampering_fails_the_same_way() {
             }
         }
     }
+}
+
+/// The message with its footer (u16 length, signature) replaced by one holding `sig`.
+fn with_signature(msg: &[u8], footer_len: usize, sig: &[u8]) -> Vec<u8> {
+    let mut out = msg[..msg.len() - footer_len].to_vec();
+    let len = u16::try_from(sig.len()).expect("signature length");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(sig);
+    out
+}
+
+/// A valid DER signature over `signed` (the header and body) by a new key of `alg`'s curve:
+/// well-formed in every way, only made by the wrong key.
+fn signature_by_another_key(alg: SignatureAlg, signed: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
+    };
+    let signing = match alg {
+        SignatureAlg::EcdsaP256Sha256 => &ECDSA_P256_SHA256_ASN1_SIGNING,
+        SignatureAlg::EcdsaP384Sha384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
+    };
+    let other = EcdsaKeyPair::generate(signing).expect("key");
+    let sig = other.sign(&SystemRandom::new(), signed).expect("sign");
+    sig.as_ref().to_vec()
+}
+
+/// Only the signature is wrong: every frame is intact and authenticates, so a provider whose
+/// verify says "valid" to anything accepts these messages. Both providers must refuse each one
+/// with the signature error: a message re-signed by another key (a well-formed signature of
+/// the usual shape), and every single-bit flip of the footer (length and DER signature).
+#[test]
+fn a_wrong_signature_alone_fails_the_same_way() {
+    let frame = 512u32;
+    let pt = plaintext(3 * frame as usize + 7);
+    let mut checked = 0usize;
+    for suite in AlgorithmSuite::ALL {
+        let Some(alg) = suite.signature() else {
+            continue;
+        };
+        let footer_len = 2 + alg.fixed_signature_len();
+        for writer in ["aws-lc", "rustcrypto"] {
+            let msg = match writer {
+                "aws-lc" => seal(&DEFAULT_PROVIDER, suite, frame, &pt),
+                _ => seal(&rust_crypto(), suite, frame, &pt),
+            }
+            .expect("seal");
+            let ctx = format!("suite {suite}, written by {writer}");
+            // The untouched message verifies under both: the refusals below are the
+            // signature's.
+            assert_eq!(
+                open(&DEFAULT_PROVIDER, suite, &msg).expect("aws-lc open").0,
+                pt
+            );
+            assert_eq!(open(&rust_crypto(), suite, &msg).expect("rc open").0, pt);
+
+            let resigned = with_signature(
+                &msg,
+                footer_len,
+                &signature_by_another_key(alg, &msg[..msg.len() - footer_len]),
+            );
+            let (a, r) = refused_by_both(
+                suite,
+                &resigned,
+                &format!("{ctx}: a message signed by another key"),
+            );
+            let want = Error::Authentication(AuthFailure::Signature);
+            assert_eq!((a, r), (want, want), "{ctx}: signed by another key");
+            checked += 1;
+
+            for at in msg.len() - footer_len..msg.len() {
+                let (a, r) = tampered(suite, &msg, at);
+                assert_eq!(a, r, "{ctx}: footer byte {at}");
+                checked += 1;
+            }
+        }
+    }
+    println!("{checked} messages with only a wrong signature refused by both providers");
+    // 4 signed suites (one P-256, three P-384) x 2 writers x (1 re-signed + each footer byte).
+    assert_eq!(checked, 2 * ((1 + 73) + 3 * (1 + 105)));
 }
 
 /// `ESDK_TEST_VECTORS`, or `../shared/test-vectors` next to the workspace; panics when absent.

@@ -18,10 +18,7 @@ use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
 use crate::token::{KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
 use crate::{Randomness, check_names};
 
-/// Tag length written in the provider info, in bits.
-const TAG_BITS: u32 = 128;
-/// IV length written in the provider info, in bytes.
-const IV_LEN: u32 = 12;
+use esdk_raw::aes_info::{self, TAG_BITS};
 
 /// An AES-GCM keyring whose wrapping key is an AES secret key object on a PKCS#11 token.
 ///
@@ -85,7 +82,7 @@ impl Pkcs11AesKeyring {
     ) -> Result<Self, Pkcs11Error> {
         let namespace = namespace.into();
         let name = name.into();
-        check_names(&namespace, &name, 20)?;
+        check_names(&namespace, &name, aes_info::INFO_SUFFIX_LEN)?;
         if !token.has_mechanism(MechanismType::AES_GCM) {
             return Err(Pkcs11Error::MechanismNotSupported {
                 mechanism: "CKM_AES_GCM",
@@ -403,27 +400,15 @@ impl Pkcs11AesKeyring {
     }
 
     /// The IV of an EDK that this keyring may decrypt, or why it may not.
-    fn parse_edk(&self, suite: AlgorithmSuite, edk: &Edk<'_>) -> Result<[u8; 12], AttemptFailure> {
+    fn parse_edk(
+        &self,
+        suite: AlgorithmSuite,
+        edk: &Edk<'_>,
+    ) -> Result<[u8; aes_info::IV_LEN], AttemptFailure> {
         if edk.provider_id != self.namespace {
             return Err(AttemptFailure::ProviderIdMismatch);
         }
-        let name = self.name.as_bytes();
-        let info = edk.provider_info;
-        if info.len() != name.len() + 20 || !info.starts_with(name) {
-            return Err(AttemptFailure::KeyNameMismatch);
-        }
-        let rest = &info[name.len()..];
-        let (tag_bits, rest) = rest.split_at(4);
-        let (iv_len, iv) = rest.split_at(4);
-        if tag_bits != TAG_BITS.to_be_bytes() || iv_len != IV_LEN.to_be_bytes() {
-            return Err(AttemptFailure::ProviderInfoFormat);
-        }
-        if edk.ciphertext.len() != suite.key_len() + 16 {
-            return Err(AttemptFailure::DataKeyLength);
-        }
-        let mut iv12 = [0u8; 12];
-        iv12.copy_from_slice(iv);
-        Ok(iv12)
+        aes_info::parse(&self.name, suite, edk.provider_info, edk.ciphertext)
     }
 
     /// Tries every EDK on one leased session.
@@ -469,12 +454,7 @@ impl Keyring for Pkcs11AesKeyring {
             .map_err(|e| e.to_core_error())??;
         m.push_edk(
             &self.namespace,
-            &[
-                self.name.as_bytes(),
-                &TAG_BITS.to_be_bytes(),
-                &IV_LEN.to_be_bytes(),
-                &iv,
-            ],
+            &aes_info::provider_info(&self.name, &iv),
             &[&ct],
         )
     }
@@ -503,9 +483,6 @@ impl Keyring for Pkcs11AesKeyring {
     }
 
     fn encrypted_data_keys_len(&self, suite: AlgorithmSuite) -> Option<(u16, usize)> {
-        Some((
-            1,
-            6 + self.namespace.len() + self.name.len() + 20 + suite.key_len() + 16,
-        ))
+        Some(aes_info::edk_len(&self.namespace, &self.name, suite))
     }
 }

@@ -10,6 +10,7 @@ use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::{AlgorithmSuite, EncryptOptions, Error, MultiKeyring};
 use esdk_pkcs11::{KeySelector, Pkcs11AesKeyring, Pkcs11Error, Randomness};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 
 const EC: &[(&str, &str)] = &[("purpose", "pkcs11-test"), ("tenant", "ünïcödé")];
 
@@ -33,7 +34,7 @@ fn assert_raw_aes_edk(message: &[u8], suite: AlgorithmSuite) {
 fn round_trip_every_suite() {
     let kr = aes_keyring();
     for suite in AlgorithmSuite::ALL {
-        let cfg = cfg_for(suite);
+        let cfg = config_for(suite);
         let opts = EncryptOptions::new()
             .with_suite(suite)
             .with_frame_length(64);
@@ -57,7 +58,7 @@ fn token_wrapped_messages_open_with_the_raw_aes_keyring() {
     let key = aes_key();
     let raw = RawAesKeyring::new(NS, AES_NAME, &key).unwrap();
     for suite in AlgorithmSuite::ALL {
-        let cfg = cfg_for(suite);
+        let cfg = config_for(suite);
         let opts = EncryptOptions::new().with_suite(suite);
         let pt = plaintext(1000);
         let msg = esdk::encrypt(&cfg, &kr, &opts, EC, &pt).unwrap();
@@ -72,7 +73,7 @@ fn raw_aes_messages_open_on_the_token() {
     let key = aes_key();
     let raw = RawAesKeyring::new(NS, AES_NAME, &key).unwrap();
     for suite in AlgorithmSuite::ALL {
-        let cfg = cfg_for(suite);
+        let cfg = config_for(suite);
         let opts = EncryptOptions::new().with_suite(suite);
         let pt = plaintext(1000);
         let msg = esdk::encrypt(&cfg, &raw, &opts, EC, &pt).unwrap();
@@ -119,7 +120,7 @@ fn iv_from_the_provider_and_data_key_from_the_token() {
             AlgorithmSuite::Aes192GcmIv12Tag16HkdfSha256,
             AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
         ] {
-            let cfg = cfg_for(suite);
+            let cfg = config_for(suite);
             let opts = EncryptOptions::new().with_suite(suite);
             let msg = esdk::encrypt(&cfg, &kr, &opts, EC, b"hello").unwrap();
             assert_raw_aes_edk(&msg, suite);

@@ -12,6 +12,7 @@ use std::process::Command;
 use common::*;
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_pkcs11::OaepHash;
+use esdk_test_support::config_for;
 
 fn peer_script() -> PathBuf {
     match std::env::var("ESDK_TEST_PYESDK_PEER") {
@@ -75,7 +76,7 @@ fn token_aes_messages_decrypt_in_the_python_esdk() {
     ] {
         let pt = plaintext(5000);
         let msg = esdk::encrypt(
-            &cfg_for(suite),
+            &config_for(suite),
             &kr,
             &EncryptOptions::new()
                 .with_suite(suite)

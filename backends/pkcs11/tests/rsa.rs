@@ -13,6 +13,7 @@ use common::*;
 use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::{AlgorithmSuite, EncryptOptions, Error};
 use esdk_pkcs11::{OaepHash, Pkcs11Error, Pkcs11RsaKeyring, Randomness};
+use esdk_test_support::config_for;
 
 const EC: &[(&str, &str)] = &[("purpose", "pkcs11-rsa-test")];
 
@@ -24,7 +25,7 @@ fn round_trip_every_suite_with_every_supported_hash() {
         let kr = rsa_keyring(hash);
         assert!(kr.can_encrypt() && kr.can_decrypt());
         for suite in AlgorithmSuite::ALL {
-            let cfg = cfg_for(suite);
+            let cfg = config_for(suite);
             let opts = EncryptOptions::new().with_suite(suite);
             let pt = plaintext(777);
             let msg = esdk::encrypt(&cfg, &kr, &opts, EC, &pt).unwrap();
@@ -49,7 +50,7 @@ fn cross_decrypt_with_the_raw_rsa_keyring_both_ways() {
         let kr = rsa_keyring(hash);
         let raw = raw_rsa_keyring(hash);
         for suite in AlgorithmSuite::ALL {
-            let cfg = cfg_for(suite);
+            let cfg = config_for(suite);
             let opts = EncryptOptions::new().with_suite(suite);
             let pt = plaintext(100);
             let msg = esdk::encrypt(&cfg, &kr, &opts, EC, &pt).unwrap();

@@ -10,6 +10,7 @@ use common::*;
 use esdk_core::{AlgorithmSuite, EncryptOptions};
 use esdk_pkcs11::{Pkcs11AesKeyring, Pkcs11RsaKeyring, Token};
 use esdk_raw::RawAesKeyring;
+use esdk_test_support::config_for;
 
 const THREADS: usize = 8;
 
@@ -29,7 +30,7 @@ fn hammer<K: esdk_core::Keyring + Send + Sync + 'static>(kr: Arc<K>, rounds: usi
             std::thread::spawn(move || {
                 for i in 0..rounds {
                     let suite = AlgorithmSuite::ALL[(t + i) % AlgorithmSuite::ALL.len()];
-                    let cfg = cfg_for(suite);
+                    let cfg = config_for(suite);
                     let opts = EncryptOptions::new().with_suite(suite);
                     let tv = t.to_string();
                     let ec = [("thread", tv.as_str())];

@@ -14,6 +14,7 @@
 #[cfg(feature = "rsa")]
 extern crate std;
 
+pub mod aes_info;
 #[cfg(feature = "ecdh")]
 pub mod ecdh;
 #[cfg(feature = "rsa")]
@@ -40,11 +41,6 @@ macro_rules! with_wrapper {
         }
     };
 }
-
-/// Tag length written in the provider info, in bits.
-const TAG_BITS: u32 = 128;
-/// IV length written in the provider info, in bytes.
-const IV_LEN: u32 = 12;
 
 /// A raw AES keyring: wraps data keys under a 128-, 192- or 256-bit AES key that the
 /// application holds. The key is expanded once and zeroized on drop; `Debug` shows only
@@ -110,22 +106,8 @@ impl<'a> RawAesKeyring<'a> {
         info: &[u8],
         ct: &[u8],
     ) -> Result<DataKey, AttemptFailure> {
-        let name = self.name.as_bytes();
-        if info.len() != name.len() + 20 || &info[..name.len()] != name {
-            return Err(AttemptFailure::KeyNameMismatch);
-        }
-        let rest = &info[name.len()..];
-        let tag_bits = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-        let iv_len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if tag_bits != TAG_BITS || iv_len != IV_LEN {
-            return Err(AttemptFailure::ProviderInfoFormat);
-        }
-        let mut iv = [0u8; 12];
-        iv.copy_from_slice(&rest[8..20]);
+        let iv = aes_info::parse(self.name, m.suite(), info, ct)?;
         let key_len = m.suite().key_len();
-        if ct.len() != key_len + 16 {
-            return Err(AttemptFailure::DataKeyLength);
-        }
         let mut buf = [0u8; 32];
         let pt = &mut buf[..key_len];
         pt.copy_from_slice(&ct[..key_len]);
@@ -163,12 +145,7 @@ impl Keyring for RawAesKeyring<'_> {
         };
         let r = m.push_edk(
             self.namespace,
-            &[
-                self.name.as_bytes(),
-                &TAG_BITS.to_be_bytes(),
-                &IV_LEN.to_be_bytes(),
-                &iv,
-            ],
+            &aes_info::provider_info(self.name, &iv),
             &[&buf[..n], tag.as_slice()],
         );
         buf.zeroize();
@@ -190,9 +167,6 @@ impl Keyring for RawAesKeyring<'_> {
     }
 
     fn encrypted_data_keys_len(&self, suite: AlgorithmSuite) -> Option<(u16, usize)> {
-        Some((
-            1,
-            6 + self.namespace.len() + self.name.len() + 20 + suite.key_len() + 16,
-        ))
+        Some(aes_info::edk_len(self.namespace, self.name, suite))
     }
 }

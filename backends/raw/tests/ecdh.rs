@@ -4,8 +4,7 @@
 #![cfg(feature = "ecdh")]
 #![allow(clippy::unwrap_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use esdk_test_support::alloc::{Counting, thread_allocations};
 
 use esdk::core::error::{AttemptFailure, KeyringError};
 use esdk::core::header::{self, ParseLimits, Parsed};
@@ -96,12 +95,7 @@ fn attempts(e: Error) -> Vec<(u16, AttemptFailure)> {
 }
 
 fn encrypt(keyring: &RawEcdhKeyring, suite: AlgorithmSuite, plaintext: &[u8]) -> Vec<u8> {
-    let policy = if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    };
-    let cfg = Config::new().with_commitment_policy(policy);
+    let cfg = esdk_test_support::config_for(suite);
     let opts = EncryptOptions::new().with_suite(suite);
     let ec = [("tenant", "blue"), ("purpose", "ecdh test")];
     let msg = esdk::encrypt(&cfg, keyring, &opts, &ec, plaintext).unwrap();
@@ -348,29 +342,8 @@ fn keyring_is_send_and_sync() {
     assert_send_sync::<EcdhPrivateKey>();
 }
 
-// Counts allocations made on this thread while `COUNTING` is set.
-struct Counting;
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-// SAFETY: forwards to the system allocator; only counts.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting = Counting::new();
 
 #[test]
 fn encrypt_and_decrypt_allocate_nothing() {
@@ -382,7 +355,7 @@ fn encrypt_and_decrypt_allocate_nothing() {
         let mut plain = [0u8; 64];
         // The pure-Rust provider: the no_std configuration (aws-lc allocates internally).
         let provider = &esdk::RUSTCRYPTO_PROVIDER;
-        COUNTING.with(|c| c.set(true));
+        let before = thread_allocations();
         let mut ec = [("k", "v")];
         let n = esdk_core::encrypt(
             &cfg,
@@ -396,8 +369,8 @@ fn encrypt_and_decrypt_allocate_nothing() {
         let d = n.and_then(|n| {
             esdk_core::decrypt(&cfg, provider, &k.discovery, &[], &out[..n], &mut plain)
         });
-        COUNTING.with(|c| c.set(false));
+        let allocations = thread_allocations() - before;
         assert_eq!(&plain[..d.unwrap().plaintext_len], b"fw");
-        assert_eq!(ALLOCATIONS.with(Cell::get), 0, "{curve}");
+        assert_eq!(allocations, 0, "{curve}");
     }
 }

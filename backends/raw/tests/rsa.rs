@@ -5,7 +5,7 @@
 
 use esdk::core::error::{AttemptFailure, KeyringError};
 use esdk::core::header::{self, ParseLimits, Parsed};
-use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Error, MultiKeyring};
+use esdk::{AlgorithmSuite, Config, EncryptOptions, Error, MultiKeyring};
 use esdk_core::Keyring;
 use esdk_raw::rsa::{RawRsaKeyring, RsaPadding, RsaPrivateKey, RsaPublicKey};
 
@@ -63,12 +63,7 @@ fn round_trip_every_padding_and_every_suite() {
     for padding in RsaPadding::ALL {
         let keyring = pair(padding);
         for suite in AlgorithmSuite::ALL {
-            let policy = if suite.is_committing() {
-                CommitmentPolicy::RequireEncryptRequireDecrypt
-            } else {
-                CommitmentPolicy::ForbidEncryptAllowDecrypt
-            };
-            let cfg = Config::new().with_commitment_policy(policy);
+            let cfg = esdk_test_support::config_for(suite);
             let opts = EncryptOptions::new()
                 .with_suite(suite)
                 .with_frame_length(1024);

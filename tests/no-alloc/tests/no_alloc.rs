@@ -15,68 +15,19 @@
 //! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), and the required
 //! encryption context CMM with a reproduced context.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use embedded_io::{Read as _, Write as _};
-use esdk_core::error::CryptoError;
-use esdk_core::provider::RandomSource;
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
-    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, Decryptor, EncryptOptions,
-    Encryptor, MultiKeyring, RequiredEncryptionContextCmm, Status, decrypt, encrypt,
+    AlgorithmSuite, CryptoMaterialsManager, Decryptor, EncryptOptions, Encryptor, MultiKeyring,
+    RequiredEncryptionContextCmm, Status, decrypt, encrypt,
 };
 use esdk_raw::RawAesKeyring;
 use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
-
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use esdk_test_support::alloc::{Counting, allocations};
+use esdk_test_support::{XorShift, config_for};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// A deterministic stand-in for a board's TRNG (counting allocations, not testing secrecy).
-struct BoardRng(Cell<u64>);
-
-impl RandomSource for BoardRng {
-    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        for b in out {
-            let mut x = self.0.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0.set(x);
-            *b = (x >> 24) as u8;
-        }
-        Ok(())
-    }
-}
+static GLOBAL: Counting = Counting::new();
 
 const PLAINTEXT_LEN: usize = 1000;
 const FRAME: u32 = 256;
@@ -89,19 +40,11 @@ struct Bufs {
     out: [u8; 2048],
 }
 
-fn cfg_for(suite: AlgorithmSuite) -> Config {
-    Config::new().with_commitment_policy(if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    })
-}
-
 /// Counts the allocations of `f`; fails the run if there are any.
 fn count(results: &mut Vec<(String, usize)>, name: String, f: impl FnOnce() -> Result<(), String>) {
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = allocations();
     let r = f();
-    let n = ALLOCS.load(Ordering::SeqCst) - before;
+    let n = allocations() - before;
     if let Err(e) = r {
         panic!("{name}: {e}");
     }
@@ -127,8 +70,8 @@ fn round_trip<E: CryptoMaterialsManager + ?Sized, D: CryptoMaterialsManager + ?S
     reproduced: &[(&str, &str)],
     plaintext: &[u8],
 ) -> Result<(), String> {
-    let provider = RustCrypto::new(BoardRng(Cell::new(0x9E37_79B9_7F4A_7C15)));
-    let cfg = cfg_for(suite);
+    let provider = RustCrypto::new(XorShift::new(0x9E37_79B9_7F4A_7C15));
+    let cfg = config_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
         .with_frame_length(FRAME);
@@ -148,10 +91,10 @@ fn round_trip<E: CryptoMaterialsManager + ?Sized, D: CryptoMaterialsManager + ?S
 /// decryptor fed one byte at a time, its data key obtained through its materials step.
 fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
-    let provider = RustCrypto::new(BoardRng(Cell::new(7)));
+    let provider = RustCrypto::new(XorShift::new(7));
     let keyring =
         RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
-    let cfg = cfg_for(suite);
+    let cfg = config_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
         .with_frame_length(FRAME)
@@ -207,10 +150,10 @@ fn one_byte_feed(b: &mut Bufs, plaintext: &[u8]) -> Result<(), String> {
 
 fn eio_round_trip(b: &mut Bufs, suite: AlgorithmSuite, plaintext: &[u8]) -> Result<(), String> {
     use esdk_core::eio::{DecryptingReader, EncryptingWriter};
-    let provider = RustCrypto::new(BoardRng(Cell::new(11)));
+    let provider = RustCrypto::new(XorShift::new(11));
     let keyring =
         RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
-    let cfg = cfg_for(suite);
+    let cfg = config_for(suite);
     let opts = EncryptOptions::new()
         .with_suite(suite)
         .with_frame_length(FRAME);
@@ -312,7 +255,7 @@ fn main() {
         out: [0; 2048],
     });
     let mut results: Vec<(String, usize)> = Vec::with_capacity(64);
-    let start = ALLOCS.load(Ordering::SeqCst);
+    let start = allocations();
 
     // The firmware default first, from a cold start.
     for suite in [AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384]
@@ -391,7 +334,7 @@ fn main() {
         },
     );
 
-    let total = ALLOCS.load(Ordering::SeqCst) - start;
+    let total = allocations() - start;
     let bad: Vec<&(String, usize)> = results.iter().filter(|(_, n)| *n > 0).collect();
     for (name, n) in &results {
         println!("no-alloc: {name}: {n} allocations");

@@ -13,6 +13,8 @@
 //! `FAIL <id>: <why>` for each failure, a `skipped <n>: <reason>` line per skip reason, a
 //! `provider <name>: N passed, M failed, K skipped` line, and ends with exactly
 //! `N passed, M failed, K skipped`. The exit code is 0 iff no test failed.
+//! It also reads the Python ESDK's key-commitment vectors (`commitment-test-vectors.json`,
+//! a format of their own: see [`esdk_tests::manifest::load_decrypt_manifest`]).
 //!
 //! * `--provider rustcrypto|aws-lc`: the crypto provider (default aws-lc, the std default;
 //!   rustcrypto is the pure-Rust `no_std` one firmware ships).

@@ -101,16 +101,6 @@ pub fn plaintext(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-/// The configuration that allows encrypting with `suite`.
-pub fn cfg_for(suite: esdk_core::AlgorithmSuite) -> esdk_core::Config {
-    use esdk_core::CommitmentPolicy;
-    esdk_core::Config::new().with_commitment_policy(if suite.is_committing() {
-        CommitmentPolicy::RequireEncryptRequireDecrypt
-    } else {
-        CommitmentPolicy::ForbidEncryptAllowDecrypt
-    })
-}
-
 /// One EDK of a message, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedEdk {
