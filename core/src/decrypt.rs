@@ -274,6 +274,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             cmm.decrypt_materials(&mut m, edks)
                 .and_then(|()| m.into_data_key())
         };
+        crate::materials::scrub_stack();
         match key {
             Ok(key) => self.set_data_key(key)?,
             Err(e) => return self.fail(e),

@@ -10,7 +10,7 @@ use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
 use crate::header;
 use crate::kdf::{self, KdfVariant};
 use crate::keyring::CryptoMaterialsManager;
-use crate::materials::{DataKey, EdkWriter, EncryptionMaterials};
+use crate::materials::{EdkWriter, EncryptionMaterials};
 use crate::provider::{AeadKey, CryptoProvider};
 use crate::signature::{Signer, SigningKey};
 use crate::suite::AlgorithmSuite;
@@ -157,7 +157,7 @@ impl<'r> EncryptionRequest<'r> {
 
 /// Where the EDKs are and what the keyrings produced, once the materials are filled.
 struct Filled<'m> {
-    data_key: &'m DataKey,
+    data_key: &'m [u8],
     edk_count: u16,
     edks_len: usize,
 }
@@ -344,7 +344,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             return Err(ApiMisuse::SigningKeyMismatch.into());
         }
         Ok(Filled {
-            data_key,
+            data_key: data_key.as_bytes(),
             edk_count,
             edks_len: m.edks.len(),
         })
@@ -455,9 +455,15 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let full_len = m.ec.as_bytes().len();
         let f = self.check_filled(&m)?;
         let (edk_count, edks_len) = (f.edk_count, f.edks_len);
-        let data_key = m.data_key.take().ok_or(KeyringError::NoDataKeyGenerated)?;
-        let signing_key = m.signing_key.take();
+        // Copied, not moved out: a move leaves the bytes behind in `m`'s memory, where no
+        // drop wipes them (and stale stack bytes can end up inside the encryptor's unused
+        // enum space). `m` still owns the originals and wipes them when dropped.
+        let mut data_key = Zeroizing::new([0u8; 32]);
+        let key_len = f.data_key.len();
+        data_key[..key_len].copy_from_slice(f.data_key);
+        let signing_key = m.signing_key.clone();
         drop(m);
+        crate::materials::scrub_stack();
         let text = signing_key.as_ref().map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
@@ -469,7 +475,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             )
         };
         let filled = Filled {
-            data_key: &data_key,
+            data_key: &data_key[..key_len],
             edk_count,
             edks_len,
         };
@@ -519,7 +525,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let key = kdf::derive_key(
             provider,
             suite,
-            f.data_key.as_bytes(),
+            f.data_key,
             &message_id[..suite.message_id_len()],
             KdfVariant::Standard,
             &mut commit,

@@ -28,17 +28,28 @@ impl DataKey {
         if key.len() > 32 {
             return Err(KeyringError::DataKeyLength.into());
         }
-        let mut bytes = [0u8; 32];
-        bytes[..key.len()].copy_from_slice(key);
-        Ok(Self {
-            bytes,
+        let mut k = Self {
+            bytes: [0u8; 32],
             len: key.len() as u8,
-        })
+        };
+        k.bytes[..key.len()].copy_from_slice(key);
+        Ok(k)
     }
 
     /// The key bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Puts a copy of `key` into `slot` in place. `key` itself is dropped (wiped) by the
+    /// caller's scope: a move would leave its bytes behind in the moved-from memory, which
+    /// no drop wipes.
+    pub(crate) fn store(slot: &mut Option<DataKey>, key: &DataKey) {
+        let k = slot.insert(DataKey {
+            bytes: [0u8; 32],
+            len: key.len,
+        });
+        k.bytes.copy_from_slice(&key.bytes);
     }
 }
 
@@ -47,6 +58,22 @@ impl fmt::Debug for DataKey {
         write!(f, "DataKey(<{} bytes redacted>)", self.len)
     }
 }
+
+/// Overwrites the stack below the caller's frame with zeros, where the keyrings' frames
+/// just were: a data key moved between their locals leaves copies there (a move does not
+/// wipe its source), and the header step's next frames would otherwise build the
+/// encryptor's state over them — its unused enum space (an unsigned suite's absent signer)
+/// keeps whatever bytes were there, and an encryptor on the heap would carry them there.
+/// The decryptor does the same after its keyring.
+#[inline(never)]
+pub(crate) fn scrub_stack() {
+    let mut zeros = [0u8; SCRUB_LEN];
+    core::hint::black_box(&mut zeros);
+}
+
+/// Stack bytes [`scrub_stack`] overwrites: deeper than the keyrings of this crate and
+/// `esdk-raw` go, small enough for firmware stacks.
+const SCRUB_LEN: usize = 2048;
 
 /// One encrypted data key, borrowed from the message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +383,7 @@ impl<'a> EncryptionMaterials<'a> {
         if key.as_bytes().len() != self.suite.key_len() {
             return Err(KeyringError::DataKeyLength.into());
         }
-        self.data_key = Some(key);
+        DataKey::store(&mut self.data_key, &key);
         Ok(())
     }
 
@@ -486,7 +513,7 @@ impl<'a> DecryptionMaterials<'a> {
         if key.as_bytes().len() != self.suite.key_len() {
             return Err(KeyringError::DataKeyLength.into());
         }
-        self.data_key = Some(key);
+        DataKey::store(&mut self.data_key, &key);
         Ok(())
     }
 

@@ -164,7 +164,9 @@ impl Keyring for KnownKeys {
     fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
         let salt = self.next.fetch_add(1, Ordering::SeqCst);
         let n = m.suite().key_len();
-        let k = key(32, salt);
+        // The keyring's own stack copy is wiped like a real keyring's would be: the test is
+        // about what the library leaves behind.
+        let k = zeroize::Zeroizing::new(key(32, salt));
         m.set_data_key(DataKey::from_slice(&k[..n])?)?;
         m.push_edk("known", &[&[salt]], &[b"k"])
     }
@@ -175,7 +177,7 @@ impl Keyring for KnownKeys {
             return Ok(());
         };
         let salt = edk.provider_info.first().copied().unwrap_or(0);
-        let k = key(32, salt);
+        let k = zeroize::Zeroizing::new(key(32, salt));
         m.set_data_key(DataKey::from_slice(&k[..n])?)
     }
 }
