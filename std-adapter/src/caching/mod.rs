@@ -1,71 +1,78 @@
-//! The caching CMM (spec `framework/caching-cmm.md`) over a thread-safe local LRU cache, and
-//! the [`PrefetchProvider`] that lets materials fetched ahead of a message (from a cache, or
-//! awaited from KMS) carry their signing key into the header.
+//! The caching CMM (spec `framework/caching-cmm.md`) over a thread-safe local LRU cache.
 //!
-//! # How the cache fits a sans-I/O core
-//! For signing suites (the default 0x0578) the core generates the message's signing key pair
-//! inside [`Encryptor::write_header`] and adds the public key to the encryption context the
-//! keyrings bind the data key to. Cached materials therefore have to bring their signing
-//! key with them, like the official SDKs' cached `EncryptionMaterials` do. The caching CMM
-//! does this with [`PrefetchProvider`]: the default provider, except that it hands the
-//! cached key pair to the next header written on the same thread.
+//! # How the cache answers the engine's materials step
+//! The encryptor asks a CMM twice before it writes a header (see
+//! [`Encryptor`](esdk_core::Encryptor)), and the caching CMM looks its entry up both times,
+//! under the id of the spec's Appendix A: partition, algorithm suite, and the encryption
+//! context as the caller gave it (without `aws-crypto-public-key`).
+//! 1. [`encryption_signing_key`](CryptoMaterialsManager::encryption_signing_key), for
+//!    signing suites, before the context is final: a usable entry gives its signing key,
+//!    because the cached data key is bound to a context holding that key's public half.
+//!    On a miss the CMM makes the key (the underlying CMM's, or a fresh one from its
+//!    provider) and reserves it in the entry, so that concurrent messages take the same key
+//!    and wait for one refresh instead of each asking the underlying CMM.
+//! 2. [`get_encryption_materials`](CryptoMaterialsManager::get_encryption_materials), with
+//!    the final context: the entry is used only if it is still usable and was made with the
+//!    message's signing key; then the data key and the EDKs come from the cache and the
+//!    message and its bytes are counted. Otherwise (a miss, an entry evicted or replaced
+//!    between the two steps, another key) the underlying CMM fills the materials and they
+//!    are stored with the signing key.
 //!
-//! The spec also needs the plaintext length: an entry may encrypt at most
-//! [`with_max_bytes`](CachingCmm::with_max_bytes) bytes, and a request whose length is
-//! unknown must bypass the cache. The core's CMM interface carries no length, so:
-//! - [`CachingCmm::encrypt`] and [`CachingCmm::encrypting_writer`] with a known length use
-//!   the cache;
-//! - the [`CryptoMaterialsManager`] impl (what [`crate::encrypt`], the plain
-//!   [`EncryptingWriter`] and the CLI call) is the unknown-length case: it **bypasses** the
-//!   cache on encryption (counted in [`CacheStats::encrypt_bypassed`]) and caches decryption
-//!   fully.
-//!
-//! Suites with the identity KDF (0x0014, 0x0046, 0x0078) are never cached. Only one caller
-//! refreshes a missing or expired entry; the others wait for it (up to
-//! [`LocalCache::with_refresh_wait`]).
+//! An entry encrypts at most [`with_max_messages`](CachingCmm::with_max_messages) messages
+//! and [`with_max_bytes`](CachingCmm::with_max_bytes) bytes during
+//! its maximum age. The byte count needs the plaintext length:
+//! [`crate::encrypt`] declares it, a stream declares it with
+//! [`EncryptOptions::with_plaintext_len`](esdk_core::EncryptOptions::with_plaintext_len)
+//! (the encryptor then refuses more plaintext). A message of unknown length bypasses the
+//! cache (counted in [`CacheStats::encrypt_bypassed`]), as do suites with the identity KDF
+//! (0x0014, 0x0046, 0x0078), which are never cached. Decryption is cached per EDK set and
+//! context. Only one caller refreshes a missing or expired entry; the others wait for it (up
+//! to [`LocalCache::with_refresh_wait`]). Any [`CryptoProvider`] works: the CMM uses its own
+//! only for the partition id and the signing keys of new entries.
 //!
 //! ```
-//! use std::{sync::Arc, time::Duration};
+//! use std::time::Duration;
 //! use esdk::caching::{CachingCmm, LocalCache};
-//! use esdk::{Config, EncryptOptions, raw::RawAesKeyring};
+//! use esdk::{Config, EncryptOptions, EncryptingWriter, raw::RawAesKeyring};
 //! let keyring = RawAesKeyring::new("ns", "key", &[7u8; 32])?;
 //! let cmm = CachingCmm::new(keyring, LocalCache::new(100), Duration::from_secs(300))?
 //!     .with_max_messages(1000);
 //! let cfg = Config::new();
 //! for _ in 0..3 {
-//!     let msg = cmm.encrypt(&cfg, &EncryptOptions::new(), &[("tenant", "a")], b"record")?;
+//!     let msg = esdk::encrypt(&cfg, &cmm, &EncryptOptions::new(), &[("tenant", "a")], b"record")?;
 //!     assert_eq!(esdk::decrypt(&cfg, &cmm, &[], &msg)?.plaintext, b"record");
 //! }
-//! assert_eq!(cmm.stats().encrypt_misses, 1);
-//! assert_eq!(cmm.stats().encrypt_hits, 2);
-//! # Ok::<(), esdk::Error>(())
+//! // A stream uses the cache when it declares its length.
+//! let opts = EncryptOptions::new().with_plaintext_len(6);
+//! let mut w = EncryptingWriter::new(&cfg, &esdk::DEFAULT_PROVIDER, &cmm, &opts, &[("tenant", "a")], Vec::new())?;
+//! std::io::Write::write_all(&mut w, b"stream")?;
+//! assert_eq!(esdk::decrypt(&cfg, &cmm, &[], &w.finish()?)?.plaintext, b"stream");
+//! assert_eq!((cmm.stats().encrypt_misses, cmm.stats().encrypt_hits), (1, 3));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! [`Encryptor::write_header`]: esdk_core::Encryptor::write_header
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{self, Write};
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use esdk_core::ec;
-use esdk_core::error::{CryptoError, KeyringError, PolicyViolation};
-use esdk_core::header::{self, ParseLimits, Parsed};
+use esdk_core::ec::{self, PUBLIC_KEY_EC_KEY, RawPair};
+use esdk_core::error::KeyringError;
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
-use esdk_core::provider::{CryptoProvider, RandomSource};
-use esdk_core::suite::{HashAlg, Kdf, SignatureAlg};
-use esdk_core::{AlgorithmSuite, Config, CryptoMaterialsManager, EncryptOptions, Encryptor, Error};
+use esdk_core::provider::CryptoProvider;
+use esdk_core::suite::Kdf;
+use esdk_core::{AlgorithmSuite, CryptoMaterialsManager, EncryptionRequest, Error};
 use sha2::{Digest, Sha512};
-use zeroize::Zeroizing;
 
-use crate::stream::{EncryptingWriter, io_error};
 use crate::{DEFAULT_PROVIDER, DefaultProvider};
 
-// ---------------------------------------------------------------------------------------
-// Owned materials and the signing-key hand-off.
+#[cfg(feature = "kms")]
+mod legacy_async;
+#[cfg(feature = "kms")]
+pub(crate) use legacy_async::{
+    HandoffGuard, Materials, PREFETCH_PROVIDER, PrefetchProvider, ReplayCmm, SigningKey,
+    encrypt_vec, full_context,
+};
 
 /// An encrypted data key owned by the caller (cached materials, async keyrings).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,308 +96,34 @@ impl OwnedEdk {
     }
 }
 
-/// A message signing key pair (private scalar zeroized on drop).
-#[derive(Clone)]
-pub(crate) struct SigningKey {
-    alg: SignatureAlg,
-    private: Zeroizing<[u8; 48]>,
-    public: [u8; 49],
-}
-
-#[cfg_attr(not(feature = "kms"), allow(dead_code))] // used by the async KMS front end
-impl SigningKey {
-    /// A fresh key pair from the default provider.
-    pub(crate) fn generate(alg: SignatureAlg) -> Result<Self, Error> {
-        let mut private = Zeroizing::new([0u8; 48]);
-        let mut public = [0u8; 49];
-        DEFAULT_PROVIDER.generate_signing_key(
-            alg,
-            &mut private[..alg.scalar_len()],
-            &mut public[..alg.public_key_len()],
-        )?;
-        Ok(Self {
-            alg,
-            private,
-            public,
-        })
-    }
-
-    /// The base64 text the core stores under `aws-crypto-public-key`.
-    #[cfg(feature = "kms")]
-    pub(crate) fn public_b64(&self) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(&self.public[..self.alg.public_key_len()])
-    }
-}
-
-#[derive(Default)]
-struct Handoff {
-    preset: Option<SigningKey>,
-    record: bool,
-    recorded: Option<SigningKey>,
-}
-
-thread_local! {
-    static HANDOFF: RefCell<Handoff> = RefCell::new(Handoff::default());
-}
-
-/// Arms the hand-off on this thread until dropped, then restores what was armed before (so
-/// guards nest). Not `Send`: it must be dropped on the thread that wrote the header.
-pub(crate) struct HandoffGuard {
-    previous: Option<Handoff>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl HandoffGuard {
-    fn arm(state: Handoff) -> Self {
-        let previous = HANDOFF.with(|h| std::mem::replace(&mut *h.borrow_mut(), state));
-        Self {
-            previous: Some(previous),
-            _not_send: PhantomData,
-        }
-    }
-
-    /// The next headers written on this thread use `key` as their signing key.
-    pub(crate) fn preset(key: Option<SigningKey>) -> Self {
-        Self::arm(Handoff {
-            preset: key,
-            record: false,
-            recorded: None,
-        })
-    }
-
-    /// The next headers written on this thread generate their key as usual and record it.
-    pub(crate) fn record() -> Self {
-        Self::arm(Handoff {
-            preset: None,
-            record: true,
-            recorded: None,
-        })
-    }
-
-    /// The last key generated while recording.
-    pub(crate) fn take_recorded(&self) -> Option<SigningKey> {
-        HANDOFF.with(|h| h.borrow_mut().recorded.take())
-    }
-}
-
-impl Drop for HandoffGuard {
-    fn drop(&mut self) {
-        let previous = self.previous.take().unwrap_or_default();
-        HANDOFF.with(|h| *h.borrow_mut() = previous);
-    }
-}
-
-/// The default provider ([`DEFAULT_PROVIDER`]), except that a message's signing key pair can
-/// be handed to it ahead of the header, on the same thread, by the caching CMM and by the
-/// async KMS front end. With nothing handed over it behaves exactly like the default
-/// provider.
-///
-/// It exists because the core generates the signing key inside
-/// [`Encryptor::write_header`](esdk_core::Encryptor::write_header), after which the
-/// encryption context the keyrings saw can no longer change.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PrefetchProvider;
-
-/// The [`PrefetchProvider`] instance.
-pub const PREFETCH_PROVIDER: PrefetchProvider = PrefetchProvider;
-
-impl RandomSource for PrefetchProvider {
-    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        DEFAULT_PROVIDER.fill_random(out)
-    }
-}
-
-impl CryptoProvider for PrefetchProvider {
-    type Aead = <DefaultProvider as CryptoProvider>::Aead;
-    type Hasher = <DefaultProvider as CryptoProvider>::Hasher;
-
-    fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
-        DEFAULT_PROVIDER.aead_key(key)
-    }
-
-    fn hkdf(
-        &self,
-        hash: HashAlg,
-        salt: &[u8],
-        ikm: &[u8],
-        info: &[&[u8]],
-        okm: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        DEFAULT_PROVIDER.hkdf(hash, salt, ikm, info, okm)
-    }
-
-    fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
-        DEFAULT_PROVIDER.hasher(alg)
-    }
-
-    fn generate_signing_key(
-        &self,
-        alg: SignatureAlg,
-        private: &mut [u8],
-        public: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        HANDOFF.with(|h| {
-            let mut h = h.borrow_mut();
-            let (sl, pl) = (alg.scalar_len(), alg.public_key_len());
-            if let Some(k) = &h.preset {
-                if k.alg != alg || private.len() != sl || public.len() != pl {
-                    return Err(CryptoError::InvalidKey);
-                }
-                private.copy_from_slice(&k.private[..sl]);
-                public.copy_from_slice(&k.public[..pl]);
-                return Ok(());
-            }
-            DEFAULT_PROVIDER.generate_signing_key(alg, private, public)?;
-            if h.record && private.len() == sl && public.len() == pl {
-                let mut k = SigningKey {
-                    alg,
-                    private: Zeroizing::new([0u8; 48]),
-                    public: [0u8; 49],
-                };
-                k.private[..sl].copy_from_slice(private);
-                k.public[..pl].copy_from_slice(public);
-                h.recorded = Some(k);
-            }
-            Ok(())
-        })
-    }
-
-    fn sign_digest(
-        &self,
-        alg: SignatureAlg,
-        private: &[u8],
-        digest: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, CryptoError> {
-        DEFAULT_PROVIDER.sign_digest(alg, private, digest, out)
-    }
-
-    fn verify_digest(
-        &self,
-        alg: SignatureAlg,
-        public: &[u8],
-        digest: &[u8],
-        sig: &[u8],
-    ) -> Result<bool, CryptoError> {
-        DEFAULT_PROVIDER.verify_digest(alg, public, digest, sig)
-    }
-}
-
-/// Encryption materials obtained ahead of the header: the data key, the EDKs, the signing
-/// key, and the full encryption context they are bound to.
-pub(crate) struct Materials {
-    pub(crate) suite: AlgorithmSuite,
-    pub(crate) data_key: DataKey,
-    pub(crate) edks: Vec<OwnedEdk>,
-    pub(crate) signing: Option<SigningKey>,
-    pub(crate) full_ec: Vec<(String, String)>,
-}
-
-/// A CMM that hands prefetched [`Materials`] to the header, after checking that the header's
-/// suite and full encryption context are the ones the materials were made for.
-pub(crate) struct ReplayCmm<'a> {
-    pub(crate) materials: &'a Materials,
-    pub(crate) required: &'a [&'a str],
-}
-
-impl CryptoMaterialsManager for ReplayCmm<'_> {
-    fn required_encryption_context_keys(&self) -> &[&str] {
-        self.required
-    }
-
-    fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
-        let mat = self.materials;
-        if m.suite() != mat.suite {
-            return Err(KeyringError::Other(
-                "prefetched materials are for another algorithm suite",
-            )
-            .into());
-        }
-        let same = m.encryption_context().len() == mat.full_ec.len()
-            && m.encryption_context()
-                .iter_sorted()
-                .zip(mat.full_ec.iter())
-                .all(|((k, v), (ek, ev))| k == ek.as_bytes() && v == ev.as_bytes());
-        if !same {
-            return Err(KeyringError::Other(
-                "the header's encryption context differs from the one the data key is bound to",
-            )
-            .into());
-        }
-        m.set_data_key(mat.data_key.clone())?;
-        for e in &mat.edks {
-            m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;
-        }
-        Ok(())
-    }
-
-    fn decrypt_materials(
-        &self,
-        _m: &mut DecryptionMaterials<'_>,
-        _edks: Edks<'_>,
-    ) -> Result<(), Error> {
-        Err(KeyringError::Other("prefetched encryption materials cannot decrypt").into())
-    }
-}
-
-/// The full encryption context the core builds for `pairs` (sorted, checked) and `signing`
-/// (used by the async KMS front end).
-#[cfg(feature = "kms")]
-pub(crate) fn full_context(
-    pairs: &[(&str, &str)],
-    signing: Option<&SigningKey>,
-) -> Vec<(String, String)> {
-    let mut full: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    if let Some(s) = signing {
-        full.push((ec::PUBLIC_KEY_EC_KEY.to_owned(), s.public_b64()));
-    }
-    full.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    full
-}
-
-/// Encrypts a whole message into a `Vec` with `provider` and `cmm`, growing the buffer when
-/// the core asks for more.
-pub(crate) fn encrypt_vec<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
-    cfg: &Config,
-    provider: &P,
-    cmm: &M,
-    opts: &EncryptOptions,
-    ec: &[(&str, &str)],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, Error> {
-    let mut ec: Vec<(&str, &str)> = ec.to_vec();
-    let mut cap = plaintext.len() + plaintext.len() / 64 + 4096;
-    loop {
-        let mut out = vec![0u8; cap];
-        match esdk_core::encrypt(cfg, provider, cmm, opts, &mut ec, plaintext, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                return Ok(out);
-            }
-            Err(Error::BufferTooSmall { required }) if required > cap => cap = required,
-            Err(Error::BufferTooSmall { .. }) => cap = cap.saturating_mul(2),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The local cache.
 
 type CacheId = [u8; 64];
 
+/// What the keyrings produced for one encryption context: shared by the messages that use
+/// the entry (the data key is zeroized when the last of them drops it).
+struct CachedMaterials {
+    data_key: DataKey,
+    edks: Vec<OwnedEdk>,
+}
+
+struct EncryptEntry {
+    suite: AlgorithmSuite,
+    /// The signing key whose public half is in the context the data key is bound to
+    /// (signing suites).
+    signing_key: Option<esdk_core::SigningKey>,
+    /// `None` while the entry only reserves its signing key (a miss of step 1): the first
+    /// message with that key fills it.
+    materials: Option<Arc<CachedMaterials>>,
+    messages: u64,
+    bytes: u64,
+}
+
+/// Boxed, so that a rehash of the map moves a pointer, never a key: the one copy is
+/// zeroized when the entry is dropped ([`DataKey`] and the signing key zeroize on drop).
 enum Entry {
-    Encrypt {
-        materials: Arc<Materials>,
-        messages: u64,
-        bytes: u64,
-    },
-    /// Boxed, so that a rehash of the map moves a pointer, never the key: the one copy is
-    /// zeroized when the entry is dropped ([`DataKey`] is zeroize-on-drop).
+    Encrypt(Box<EncryptEntry>),
     Decrypt(Box<DataKey>),
 }
 
@@ -528,7 +261,9 @@ impl LocalCache {
     }
 
     /// Finds a usable entry with `usable` (which may update its usage), or makes the caller
-    /// the one refresher of `id`, waiting while another caller refreshes it.
+    /// the one refresher of `id`, waiting while another caller refreshes it. An entry that is
+    /// not usable stays until the refresher replaces it (it may hold a reserved signing key
+    /// that concurrent messages are about to use).
     fn lookup<T>(
         &self,
         id: &CacheId,
@@ -538,20 +273,14 @@ impl LocalCache {
         let mut st = self.lock();
         loop {
             let now = Instant::now();
-            let mut found = None;
-            let mut stale = false;
-            if let Some(slot) = st.entries.get_mut(id) {
-                if fresh(slot.expires, now) {
-                    found = usable(&mut slot.entry);
-                }
-                stale = found.is_none();
-            }
+            let found = st
+                .entries
+                .get_mut(id)
+                .filter(|slot| fresh(slot.expires, now))
+                .and_then(|slot| usable(&mut slot.entry));
             if let Some(v) = found {
                 st.touch(id);
                 return Lookup::Hit(v);
-            }
-            if stale {
-                st.remove(id);
             }
             let waited_enough = deadline.is_some_and(|d| now >= d);
             if !st.refreshing.contains(id) || waited_enough {
@@ -577,7 +306,11 @@ impl LocalCache {
     }
 
     fn put(&self, id: &CacheId, entry: Entry, expires: Option<Instant>) {
-        let mut st = self.lock();
+        self.insert(&mut self.lock(), id, entry, expires);
+    }
+
+    /// [`put`](Self::put) under a lock the caller holds.
+    fn insert(&self, st: &mut State, id: &CacheId, entry: Entry, expires: Option<Instant>) {
         st.remove(id);
         // Prune expired entries among the least recently used, then evict to make room.
         let now = Instant::now();
@@ -648,10 +381,12 @@ const DEC_BYPASS: usize = 5;
 
 /// A CMM that caches the materials of an underlying keyring or CMM in a [`LocalCache`].
 ///
-/// Thread-safe when the underlying CMM is (`Sync`). See the [module docs](self) for which
-/// calls use the cache.
-pub struct CachingCmm<C> {
+/// Thread-safe when the underlying CMM is (`Sync`). `P` is the provider the CMM makes its
+/// partition id and the signing keys of new entries with (any provider; [`CachingCmm::new`]
+/// takes the default one). See the [module docs](self) for which calls use the cache.
+pub struct CachingCmm<C, P = DefaultProvider> {
     inner: C,
+    provider: P,
     cache: Arc<LocalCache>,
     partition_id: String,
     partition_hash: [u8; 64],
@@ -661,7 +396,7 @@ pub struct CachingCmm<C> {
     counters: Counters,
 }
 
-impl<C> std::fmt::Debug for CachingCmm<C> {
+impl<C, P> std::fmt::Debug for CachingCmm<C, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CachingCmm")
             .field("partition_id", &self.partition_id)
@@ -681,20 +416,7 @@ fn sha512(parts: &[&[u8]]) -> [u8; 64] {
     h.finalize().into()
 }
 
-fn serialize_ec(pairs: &[(&str, &str)]) -> Result<Vec<u8>, Error> {
-    let mut out = vec![
-        0u8;
-        2 + pairs
-            .iter()
-            .map(|(k, v)| 4 + k.len() + v.len())
-            .sum::<usize>()
-    ];
-    let n = ec::write(ec::raw_pairs(pairs), &mut out)?;
-    out.truncate(n);
-    Ok(out)
-}
-
-impl<C> CachingCmm<C> {
+impl<C, P> CachingCmm<C, P> {
     /// The partition id.
     pub fn partition_id(&self) -> &str {
         &self.partition_id
@@ -717,35 +439,6 @@ impl<C> CachingCmm<C> {
             decrypt_bypassed: v(DEC_BYPASS),
         }
     }
-}
-
-impl<C: CryptoMaterialsManager> CachingCmm<C> {
-    /// Caches the materials of `inner` (a keyring or a CMM) in `cache` for at most `max_age`,
-    /// with the default limits (2^32 messages and 2^63 - 1 bytes per data key) and a partition
-    /// id unique to this CMM. A `max_age` too long for the clock to represent
-    /// (`Duration::MAX`, `u64::MAX` seconds) means entries never expire by age (the other
-    /// limits and the capacity still apply).
-    ///
-    /// # Errors
-    /// [`KeyringError::InvalidConfiguration`] when `max_age` is zero; `CryptoError::Rng`.
-    pub fn new(inner: C, cache: Arc<LocalCache>, max_age: Duration) -> Result<Self, Error> {
-        if max_age.is_zero() {
-            return Err(KeyringError::InvalidConfiguration.into());
-        }
-        let mut rnd = [0u8; 16];
-        DEFAULT_PROVIDER.fill_random(&mut rnd)?;
-        let partition_id: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self {
-            inner,
-            cache,
-            partition_hash: sha512(&[partition_id.as_bytes()]),
-            partition_id,
-            max_age,
-            max_messages: 1 << 32,
-            max_bytes: i64::MAX as u64,
-            counters: Counters::default(),
-        })
-    }
 
     /// Shares entries with every other caching CMM on the same cache with this partition id.
     pub fn with_partition_id(mut self, id: &str) -> Self {
@@ -766,17 +459,36 @@ impl<C: CryptoMaterialsManager> CachingCmm<C> {
         self
     }
 
-    /// Cache entry id for encryption (spec Appendix A: with or without algorithm suite).
-    fn encrypt_id(
-        &self,
-        suite: Option<AlgorithmSuite>,
-        ec: &[(&str, &str)],
-    ) -> Result<CacheId, Error> {
-        let ec_hash = sha512(&[&serialize_ec(ec)?]);
-        Ok(match suite {
-            None => sha512(&[&self.partition_hash, &[0], &ec_hash]),
-            Some(s) => sha512(&[&self.partition_hash, &[1], &s.id().to_be_bytes(), &ec_hash]),
-        })
+    /// The length a message of `suite` with the declared length `len` counts against an
+    /// entry, or `None` when it bypasses the cache (spec: unknown length, identity KDF;
+    /// and longer than the byte limit, which no entry could take).
+    fn cached_len(&self, suite: AlgorithmSuite, len: Option<u64>) -> Option<u64> {
+        len.filter(|n| suite.kdf() != Kdf::Identity && *n <= self.max_bytes)
+    }
+
+    /// Whether `e` can encrypt one more message of `len` bytes with `suite`.
+    fn fits(&self, e: &EncryptEntry, suite: AlgorithmSuite, len: u64) -> bool {
+        e.suite == suite
+            && e.messages < self.max_messages
+            && e.bytes.saturating_add(len) <= self.max_bytes
+    }
+
+    /// Cache entry id for encryption (spec Appendix A, with the algorithm suite, which the
+    /// engine has always resolved): partition, suite, and the caller's encryption context
+    /// (`context`, sorted, without the signing public key).
+    fn encrypt_id<'a, I>(&self, suite: AlgorithmSuite, context: I) -> CacheId
+    where
+        I: Iterator<Item = RawPair<'a>> + Clone,
+    {
+        let mut ec_hash = Sha512::new();
+        ec::feed(context, &mut |b| ec_hash.update(b));
+        let ec_hash: [u8; 64] = ec_hash.finalize().into();
+        sha512(&[
+            &self.partition_hash,
+            &[1],
+            &suite.id().to_be_bytes(),
+            &ec_hash,
+        ])
     }
 
     /// Cache entry id for decryption: partition, suite, sorted EDK hashes, 64 zero bytes, EC.
@@ -807,231 +519,193 @@ impl<C: CryptoMaterialsManager> CachingCmm<C> {
         h.finalize().into()
     }
 
-    /// Materials for a message of `len` bytes with the sorted, checked context `ec`: from the
-    /// cache, or fetched from the underlying CMM and stored; `None` when the cache must be
-    /// bypassed.
-    fn cached_materials(
+    /// The signing key of the fresh entry `id` if it can take one more message of `len`
+    /// bytes with `suite` (whether its materials are filled yet or not).
+    fn usable_signing_key(
         &self,
-        cfg: &Config,
-        opts: &EncryptOptions,
-        ec: &[(&str, &str)],
-        len: Option<u64>,
-    ) -> Result<Option<Arc<Materials>>, Error> {
-        let suite = opts.suite.unwrap_or(cfg.commitment_policy.default_suite());
-        cfg.commitment_policy.check_encrypt(suite)?;
-        let len = match len {
-            Some(n) if suite.kdf() != Kdf::Identity && n <= self.max_bytes => n,
-            _ => {
-                self.counters.bump(ENC_BYPASS);
-                return Ok(None);
-            }
-        };
-        let id = self.encrypt_id(opts.suite, ec)?;
-        let (max_messages, max_bytes) = (self.max_messages, self.max_bytes);
-        let lookup = self.cache.lookup(&id, |entry| match entry {
-            Entry::Encrypt {
-                materials,
-                messages,
-                bytes,
-            } if materials.suite == suite
-                && *messages < max_messages
-                && bytes.saturating_add(len) <= max_bytes =>
-            {
-                *messages += 1;
-                *bytes += len;
-                Some(materials.clone())
-            }
-            _ => None,
-        });
-        match lookup {
-            Lookup::Hit(m) => {
-                self.counters.bump(ENC_HIT);
-                Ok(Some(m))
-            }
-            Lookup::Refresh(guard) => {
-                self.counters.bump(ENC_MISS);
-                let m = Arc::new(self.fetch(cfg, opts, suite, ec)?);
-                self.cache.put(
-                    &id,
-                    Entry::Encrypt {
-                        materials: m.clone(),
-                        messages: 1,
-                        bytes: len,
-                    },
-                    after(self.max_age),
-                );
-                drop(guard);
-                Ok(Some(m))
-            }
-        }
-    }
-
-    /// Gets fresh materials from the underlying CMM by writing a scratch header: the CMM
-    /// sees exactly the request a real message would make.
-    fn fetch(
-        &self,
-        cfg: &Config,
-        opts: &EncryptOptions,
+        st: &mut State,
+        id: &CacheId,
         suite: AlgorithmSuite,
-        ec: &[(&str, &str)],
-    ) -> Result<Materials, Error> {
-        type Captured = Option<(DataKey, Vec<(String, String)>)>;
-        struct Capture<'a, C: ?Sized> {
-            inner: &'a C,
-            got: RefCell<Captured>,
-        }
-        impl<C: CryptoMaterialsManager + ?Sized> CryptoMaterialsManager for Capture<'_, C> {
-            fn required_encryption_context_keys(&self) -> &[&str] {
-                self.inner.required_encryption_context_keys()
-            }
-            fn get_encryption_materials(
-                &self,
-                m: &mut EncryptionMaterials<'_>,
-            ) -> Result<(), Error> {
-                self.inner.get_encryption_materials(m)?;
-                let ec = m
-                    .encryption_context()
-                    .iter_sorted()
-                    .map(|(k, v)| {
-                        (
-                            String::from_utf8_lossy(k).into_owned(),
-                            String::from_utf8_lossy(v).into_owned(),
-                        )
-                    })
-                    .collect();
-                *self.got.borrow_mut() = m.data_key().cloned().map(|k| (k, ec));
-                Ok(())
-            }
-            fn decrypt_materials(
-                &self,
-                m: &mut DecryptionMaterials<'_>,
-                edks: Edks<'_>,
-            ) -> Result<(), Error> {
-                self.inner.decrypt_materials(m, edks)
-            }
-        }
-
-        let recorder = HandoffGuard::record();
-        let capture = Capture {
-            inner: &self.inner,
-            got: RefCell::new(None),
+        len: u64,
+    ) -> Option<esdk_core::SigningKey> {
+        let now = Instant::now();
+        let key = match st.entries.get(id) {
+            Some(Slot {
+                entry: Entry::Encrypt(e),
+                expires,
+                ..
+            }) if fresh(*expires, now) && self.fits(e, suite, len) => e.signing_key.clone(),
+            _ => None,
         };
-        let opts = opts.with_suite(suite);
-        let mut ec: Vec<(&str, &str)> = ec.to_vec();
-        let mut buf = vec![0u8; 4096];
-        let n = loop {
-            let mut enc = Encryptor::new(cfg, &PREFETCH_PROVIDER, &opts)?;
-            match enc.write_header(&capture, &mut ec, &mut buf) {
-                Ok(n) => break n,
-                Err(Error::BufferTooSmall { required }) => {
-                    buf.resize(required.max(buf.len() * 2), 0);
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let signing = recorder.take_recorded();
-        drop(recorder);
-        let (data_key, full_ec) = capture
-            .got
-            .into_inner()
-            .ok_or(KeyringError::NoDataKeyGenerated)?;
-        let h = match header::parse(&buf[..n], ParseLimits::default())? {
-            Parsed::Complete(h) => h,
-            Parsed::Need(_) => return Err(Error::Truncated { offset: n }),
-        };
-        let edks = h
-            .edks
-            .iter()
-            .map(|(_, e)| OwnedEdk {
-                provider_id: e.provider_id.to_owned(),
-                provider_info: e.provider_info.to_vec(),
-                ciphertext: e.ciphertext.to_vec(),
-            })
-            .collect();
-        if suite.signature().is_some() != signing.is_some() {
-            return Err(KeyringError::Other("the signing key was not recorded").into());
+        if key.is_some() {
+            st.touch(id);
         }
-        Ok(Materials {
-            suite,
-            data_key,
-            edks,
-            signing,
-            full_ec,
-        })
+        key
     }
+}
 
-    /// Encrypts `plaintext` into a new message, with cached materials when allowed.
+impl<C: CryptoMaterialsManager> CachingCmm<C> {
+    /// Caches the materials of `inner` (a keyring or a CMM) in `cache` for at most `max_age`,
+    /// with the default provider ([`crate::DEFAULT_PROVIDER`]); see
+    /// [`with_provider`](Self::with_provider).
     ///
     /// # Errors
-    /// As [`crate::encrypt`].
-    pub fn encrypt(
-        &self,
-        cfg: &Config,
-        opts: &EncryptOptions,
-        encryption_context: &[(&str, &str)],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-        ec::sort_and_check(&mut ec)?;
-        match self.cached_materials(cfg, opts, &ec, Some(plaintext.len() as u64))? {
-            None => encrypt_vec(cfg, &DEFAULT_PROVIDER, &self.inner, opts, &ec, plaintext),
-            Some(m) => {
-                let _handoff = HandoffGuard::preset(m.signing.clone());
-                let replay = ReplayCmm {
-                    materials: &m,
-                    required: self.inner.required_encryption_context_keys(),
-                };
-                encrypt_vec(cfg, &PREFETCH_PROVIDER, &replay, opts, &ec, plaintext)
-            }
-        }
+    /// As [`with_provider`](Self::with_provider).
+    pub fn new(inner: C, cache: Arc<LocalCache>, max_age: Duration) -> Result<Self, Error> {
+        Self::with_provider(inner, cache, max_age, DEFAULT_PROVIDER)
     }
+}
 
-    /// A streaming encryptor. With `plaintext_len = Some(n)` it uses the cache and refuses to
-    /// encrypt more than `n` bytes; with `None` (unknown length) it bypasses the cache.
+impl<C: CryptoMaterialsManager, P: CryptoProvider> CachingCmm<C, P> {
+    /// Caches the materials of `inner` (a keyring or a CMM) in `cache` for at most `max_age`,
+    /// with the default limits (2^32 messages and 2^63 - 1 bytes per data key) and a partition
+    /// id unique to this CMM, drawn from `provider`, which also makes the signing keys of new
+    /// entries. A `max_age` too long for the clock to represent (`Duration::MAX`, `u64::MAX`
+    /// seconds) means entries never expire by age (the other limits and the capacity still
+    /// apply).
     ///
     /// # Errors
-    /// As [`EncryptingWriter::new`].
-    pub fn encrypting_writer<'a, W: Write>(
-        &self,
-        cfg: &'a Config,
-        opts: &EncryptOptions,
-        encryption_context: &[(&str, &str)],
-        plaintext_len: Option<u64>,
-        inner: W,
-    ) -> io::Result<BoundedWriter<'a, W>> {
-        let mut ec: Vec<(&str, &str)> = encryption_context.to_vec();
-        ec::sort_and_check(&mut ec).map_err(io_error)?;
-        let writer = match self
-            .cached_materials(cfg, opts, &ec, plaintext_len)
-            .map_err(io_error)?
-        {
-            None => EncryptingWriter::new(cfg, &PREFETCH_PROVIDER, &self.inner, opts, &ec, inner)?,
-            Some(m) => {
-                let _handoff = HandoffGuard::preset(m.signing.clone());
-                let replay = ReplayCmm {
-                    materials: &m,
-                    required: self.inner.required_encryption_context_keys(),
-                };
-                EncryptingWriter::new(cfg, &PREFETCH_PROVIDER, &replay, opts, &ec, inner)?
-            }
-        };
-        Ok(BoundedWriter {
-            inner: writer,
-            remaining: plaintext_len,
+    /// [`KeyringError::InvalidConfiguration`] when `max_age` is zero; `CryptoError::Rng`.
+    pub fn with_provider(
+        inner: C,
+        cache: Arc<LocalCache>,
+        max_age: Duration,
+        provider: P,
+    ) -> Result<Self, Error> {
+        if max_age.is_zero() {
+            return Err(KeyringError::InvalidConfiguration.into());
+        }
+        let mut rnd = [0u8; 16];
+        provider.fill_random(&mut rnd)?;
+        let partition_id: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            inner,
+            provider,
+            cache,
+            partition_hash: sha512(&[partition_id.as_bytes()]),
+            partition_id,
+            max_age,
+            max_messages: 1 << 32,
+            max_bytes: i64::MAX as u64,
+            counters: Counters::default(),
         })
     }
 }
 
-impl<C: CryptoMaterialsManager> CryptoMaterialsManager for CachingCmm<C> {
+impl<C: CryptoMaterialsManager, P: CryptoProvider> CryptoMaterialsManager for CachingCmm<C, P> {
     fn required_encryption_context_keys(&self) -> &[&str] {
         self.inner.required_encryption_context_keys()
     }
 
-    /// The core's CMM request carries no plaintext length, so this is the "unknown length"
-    /// case of the spec: the cache is bypassed.
+    fn encrypted_data_keys_len(&self, suite: AlgorithmSuite) -> Option<(u16, usize)> {
+        // Cached EDKs are the underlying CMM's.
+        self.inner.encrypted_data_keys_len(suite)
+    }
+
+    /// Step 1 (signing suites): the signing key of a usable entry; on a miss a new key (the
+    /// underlying CMM's, or a fresh one from the provider), reserved in the entry so that
+    /// concurrent messages share it and wait for one refresh in step 2. Messages that
+    /// bypass the cache get the underlying CMM's answer.
+    fn encryption_signing_key(
+        &self,
+        request: &EncryptionRequest<'_>,
+    ) -> Result<Option<esdk_core::SigningKey>, Error> {
+        let suite = request.suite();
+        let (Some(alg), Some(len)) = (
+            suite.signature(),
+            self.cached_len(suite, request.plaintext_length()),
+        ) else {
+            return self.inner.encryption_signing_key(request);
+        };
+        let id = self.encrypt_id(suite, ec::raw_pairs(request.encryption_context()));
+        if let Some(key) = self.usable_signing_key(&mut self.cache.lock(), &id, suite, len) {
+            return Ok(Some(key));
+        }
+        // Made outside the lock; another caller may have reserved a key meanwhile.
+        let key = match self.inner.encryption_signing_key(request)? {
+            Some(k) => k,
+            None => esdk_core::SigningKey::generate(&self.provider, alg)?,
+        };
+        let mut st = self.cache.lock();
+        if let Some(theirs) = self.usable_signing_key(&mut st, &id, suite, len) {
+            return Ok(Some(theirs));
+        }
+        let reserved = EncryptEntry {
+            suite,
+            signing_key: Some(key.clone()),
+            materials: None,
+            messages: 0,
+            bytes: 0,
+        };
+        let expires = after(self.max_age);
+        self.cache
+            .insert(&mut st, &id, Entry::Encrypt(Box::new(reserved)), expires);
+        Ok(Some(key))
+    }
+
+    /// Step 2: the cached data key and EDKs when the entry is usable and was made with the
+    /// message's signing key; otherwise the underlying CMM's materials, stored.
     fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
-        self.counters.bump(ENC_BYPASS);
-        self.inner.get_encryption_materials(m)
+        let suite = m.suite();
+        let Some(len) = self.cached_len(suite, m.plaintext_length()) else {
+            self.counters.bump(ENC_BYPASS);
+            return self.inner.get_encryption_materials(m);
+        };
+        let caller_context = m
+            .encryption_context()
+            .iter_sorted()
+            .filter(|(k, _)| *k != PUBLIC_KEY_EC_KEY.as_bytes());
+        let id = self.encrypt_id(suite, caller_context);
+        let lookup = {
+            let key = m.signing_key();
+            self.cache.lookup(&id, |entry| match entry {
+                Entry::Encrypt(e) if self.fits(e, suite, len) && e.signing_key.as_ref() == key => {
+                    let materials = e.materials.clone()?;
+                    e.messages += 1;
+                    e.bytes += len;
+                    Some(materials)
+                }
+                _ => None,
+            })
+        };
+        match lookup {
+            Lookup::Hit(cached) => {
+                self.counters.bump(ENC_HIT);
+                m.set_data_key(cached.data_key.clone())?;
+                for e in &cached.edks {
+                    m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;
+                }
+                Ok(())
+            }
+            Lookup::Refresh(guard) => {
+                self.counters.bump(ENC_MISS);
+                self.inner.get_encryption_materials(m)?;
+                let data_key = m
+                    .data_key()
+                    .ok_or(KeyringError::NoDataKeyGenerated)?
+                    .clone();
+                let edks = m
+                    .encrypted_data_keys()
+                    .iter()
+                    .map(|(_, e)| OwnedEdk {
+                        provider_id: e.provider_id.to_owned(),
+                        provider_info: e.provider_info.to_vec(),
+                        ciphertext: e.ciphertext.to_vec(),
+                    })
+                    .collect();
+                let entry = EncryptEntry {
+                    suite,
+                    signing_key: m.signing_key().cloned(),
+                    materials: Some(Arc::new(CachedMaterials { data_key, edks })),
+                    messages: 1,
+                    bytes: len,
+                };
+                self.cache
+                    .put(&id, Entry::Encrypt(Box::new(entry)), after(self.max_age));
+                drop(guard);
+                Ok(())
+            }
+        }
     }
 
     fn decrypt_materials(
@@ -1050,7 +724,7 @@ impl<C: CryptoMaterialsManager> CryptoMaterialsManager for CachingCmm<C> {
         let id = self.decrypt_id(suite, &edks, m.serialized_encryption_context());
         match self.cache.lookup(&id, |entry| match entry {
             Entry::Decrypt(k) => Some(DataKey::clone(k)),
-            Entry::Encrypt { .. } => None,
+            Entry::Encrypt(_) => None,
         }) {
             Lookup::Hit(k) => {
                 self.counters.bump(DEC_HIT);
@@ -1073,49 +747,6 @@ impl<C: CryptoMaterialsManager> CryptoMaterialsManager for CachingCmm<C> {
     }
 }
 
-/// An [`EncryptingWriter`] that refuses more plaintext than declared (the "plaintext length
-/// bound" of the spec), returned by [`CachingCmm::encrypting_writer`].
-pub struct BoundedWriter<'a, W: Write> {
-    inner: EncryptingWriter<'a, W, PrefetchProvider>,
-    remaining: Option<u64>,
-}
-
-impl<W: Write> std::fmt::Debug for BoundedWriter<'_, W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundedWriter")
-            .field("inner", &self.inner)
-            .field("remaining", &self.remaining)
-            .finish()
-    }
-}
-
-impl<W: Write> BoundedWriter<'_, W> {
-    /// Writes the final frame and the footer and returns the inner writer.
-    ///
-    /// # Errors
-    /// As [`EncryptingWriter::finish`].
-    pub fn finish(self) -> io::Result<W> {
-        self.inner.finish()
-    }
-}
-
-impl<W: Write> Write for BoundedWriter<'_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if let Some(r) = &mut self.remaining {
-            let n = data.len() as u64;
-            if n > *r {
-                return Err(io_error(PolicyViolation::PlaintextLengthBound.into()));
-            }
-            *r -= n;
-        }
-        self.inner.write(data)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1124,7 +755,7 @@ mod tests {
     fn key_address(c: &LocalCache, id: &CacheId) -> Option<usize> {
         match &c.lock().entries.get(id)?.entry {
             Entry::Decrypt(k) => Some(std::ptr::from_ref::<DataKey>(k) as usize),
-            Entry::Encrypt { .. } => None,
+            Entry::Encrypt(_) => None,
         }
     }
 
@@ -1159,7 +790,7 @@ mod tests {
         assert!(matches!(
             c.lookup(&[0; 64], |e| match e {
                 Entry::Decrypt(k) => Some(k.as_bytes() == [5u8; 32]),
-                Entry::Encrypt { .. } => None,
+                Entry::Encrypt(_) => None,
             }),
             Lookup::Hit(true)
         ));
