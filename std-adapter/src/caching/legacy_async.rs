@@ -92,8 +92,8 @@ impl Drop for HandoffGuard {
 }
 
 /// The default provider ([`DEFAULT_PROVIDER`]), except that a message's signing key pair can
-/// be handed to it ahead of the header, on the same thread, by the async KMS front end. With nothing handed over it behaves exactly like the default
-/// provider.
+/// be handed to it ahead of the header, on the same thread, by the async KMS front end.
+/// With nothing handed over it behaves exactly like the default provider.
 ///
 /// It exists because the core generates the signing key inside
 /// [`Encryptor::write_header`](esdk_core::Encryptor::write_header), after which the

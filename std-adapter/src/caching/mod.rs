@@ -19,16 +19,20 @@
 //!    are stored with the signing key.
 //!
 //! An entry encrypts at most [`with_max_messages`](CachingCmm::with_max_messages) messages
-//! and [`with_max_bytes`](CachingCmm::with_max_bytes) bytes during
-//! its maximum age. The byte count needs the plaintext length:
-//! [`crate::encrypt`] declares it, a stream declares it with
-//! [`EncryptOptions::with_plaintext_len`](esdk_core::EncryptOptions::with_plaintext_len)
+//! and [`with_max_bytes`](CachingCmm::with_max_bytes) bytes during its maximum age. The byte
+//! count needs the plaintext length: [`crate::encrypt`] declares it, a stream declares it
+//! with [`EncryptOptions::with_plaintext_len`](esdk_core::EncryptOptions::with_plaintext_len)
 //! (the encryptor then refuses more plaintext). A message of unknown length bypasses the
 //! cache (counted in [`CacheStats::encrypt_bypassed`]), as do suites with the identity KDF
 //! (0x0014, 0x0046, 0x0078), which are never cached. Decryption is cached per EDK set and
 //! context. Only one caller refreshes a missing or expired entry; the others wait for it (up
 //! to [`LocalCache::with_refresh_wait`]). Any [`CryptoProvider`] works: the CMM uses its own
 //! only for the partition id and the signing keys of new entries.
+//!
+//! Two differences from the spec, both because the engine resolves the request first: the
+//! entry id always includes the algorithm suite (the request always has one), and the
+//! underlying CMM sees the message's declared length, not the byte limit, as the maximum
+//! plaintext length (the materials carry no other).
 //!
 //! ```
 //! use std::time::Duration;
