@@ -1152,3 +1152,91 @@ impl core::error::Error for Error {}
 
 /// Shorthand for results of the core.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use core::fmt::Write;
+
+    use super::*;
+    use crate::test_util::Buf;
+
+    /// Renders `e` into `buf` and returns the text.
+    fn text<'a>(e: &dyn fmt::Display, buf: &'a mut [u8]) -> &'a str {
+        let mut b = Buf(buf, 0);
+        write!(b, "{e}").unwrap();
+        let n = b.1;
+        core::str::from_utf8(&buf[..n]).unwrap()
+    }
+
+    #[test]
+    fn keyring_failures_say_what_failed() {
+        let cases: [(Error, &str); 5] = [
+            (
+                KeyError::ModulusTooSmall { min_bits: 2048 }.into(),
+                "keyring failed: unusable key: the RSA modulus is shorter than 2048 bits",
+            ),
+            (
+                KeyringError::DecryptNotSupported.into(),
+                "keyring failed: this keyring cannot decrypt (it is encrypt-only)",
+            ),
+            (
+                Pkcs11Failure::PinIncorrect { rv: 0xA0 }.into(),
+                "keyring failed: PKCS#11: login failed: incorrect PIN (return value 0x000000A0)",
+            ),
+            (
+                Pkcs11Failure::KeyUsage {
+                    attribute: Pkcs11Attribute::AllowedMechanisms,
+                }
+                .into(),
+                "keyring failed: PKCS#11: the key's CKA_ALLOWED_MECHANISMS does not allow this \
+                 keyring's use",
+            ),
+            (
+                Pkcs11Failure::Call {
+                    operation: Pkcs11Operation::RsaOaepDecrypt,
+                    rv: None,
+                }
+                .into(),
+                "keyring failed: PKCS#11: C_Decrypt (CKM_RSA_PKCS_OAEP) failed",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(text(&e, &mut [0; 256]), want);
+        }
+    }
+
+    #[test]
+    fn every_key_error_has_its_own_message() {
+        let all = [
+            KeyError::Pem,
+            KeyError::PublicKeyPemLabel(KeyAlgorithm::Rsa),
+            KeyError::PublicKeyPemLabel(KeyAlgorithm::Ec),
+            KeyError::PrivateKeyPemLabel(KeyAlgorithm::Rsa),
+            KeyError::PrivateKeyPemLabel(KeyAlgorithm::Ec),
+            KeyError::PrivateKeyGivenAsPublic,
+            KeyError::EncryptedPrivateKey,
+            KeyError::PublicKeyDer(KeyAlgorithm::Rsa),
+            KeyError::PublicKeyDer(KeyAlgorithm::Ec),
+            KeyError::PrivateKeyDer(KeyAlgorithm::Rsa),
+            KeyError::PrivateKeyDer(KeyAlgorithm::Ec),
+            KeyError::InvalidPoint,
+            KeyError::WrongCurve,
+            KeyError::ModulusTooSmall { min_bits: 2048 },
+            KeyError::ModulusTooLarge { max_bits: 8192 },
+            KeyError::ModulusTooSmallForPadding,
+            KeyError::KeyPairMismatch,
+            KeyError::NoKey,
+        ];
+        let mut bufs = [[0u8; 128]; 18];
+        let mut texts = [""; 18];
+        for ((e, buf), t) in all.iter().zip(bufs.iter_mut()).zip(texts.iter_mut()) {
+            *t = text(e, buf);
+            assert!(!t.is_empty(), "{e:?}");
+        }
+        for (i, a) in texts.iter().enumerate() {
+            for b in &texts[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
