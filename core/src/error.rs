@@ -1207,18 +1207,18 @@ mod tests {
 
     #[test]
     fn every_key_error_has_its_own_message() {
-        let all = [
+        let per_algorithm = |a| {
+            [
+                KeyError::PublicKeyPemLabel(a),
+                KeyError::PrivateKeyPemLabel(a),
+                KeyError::PublicKeyDer(a),
+                KeyError::PrivateKeyDer(a),
+            ]
+        };
+        let others = [
             KeyError::Pem,
-            KeyError::PublicKeyPemLabel(KeyAlgorithm::Rsa),
-            KeyError::PublicKeyPemLabel(KeyAlgorithm::Ec),
-            KeyError::PrivateKeyPemLabel(KeyAlgorithm::Rsa),
-            KeyError::PrivateKeyPemLabel(KeyAlgorithm::Ec),
             KeyError::PrivateKeyGivenAsPublic,
             KeyError::EncryptedPrivateKey,
-            KeyError::PublicKeyDer(KeyAlgorithm::Rsa),
-            KeyError::PublicKeyDer(KeyAlgorithm::Ec),
-            KeyError::PrivateKeyDer(KeyAlgorithm::Rsa),
-            KeyError::PrivateKeyDer(KeyAlgorithm::Ec),
             KeyError::InvalidPoint,
             KeyError::WrongCurve,
             KeyError::ModulusTooSmall { min_bits: 2048 },
@@ -1227,12 +1227,19 @@ mod tests {
             KeyError::KeyPairMismatch,
             KeyError::NoKey,
         ];
+        let all = others
+            .into_iter()
+            .chain(per_algorithm(KeyAlgorithm::Rsa))
+            .chain(per_algorithm(KeyAlgorithm::Ec));
         let mut bufs = [[0u8; 128]; 18];
         let mut texts = [""; 18];
-        for ((e, buf), t) in all.iter().zip(bufs.iter_mut()).zip(texts.iter_mut()) {
-            *t = text(e, buf);
+        let mut n = 0;
+        for ((e, buf), t) in all.zip(bufs.iter_mut()).zip(texts.iter_mut()) {
+            *t = text(&e, buf);
             assert!(!t.is_empty(), "{e:?}");
+            n += 1;
         }
+        assert_eq!(n, 18);
         for (i, a) in texts.iter().enumerate() {
             for b in &texts[i + 1..] {
                 assert_ne!(a, b);
