@@ -244,7 +244,10 @@ pub(crate) fn full_context(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     if let Some(s) = signing {
-        full.push((encryption_context::PUBLIC_KEY_CONTEXT_KEY.to_owned(), s.public_b64()));
+        full.push((
+            encryption_context::PUBLIC_KEY_CONTEXT_KEY.to_owned(),
+            s.public_b64(),
+        ));
     }
     full.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     full

@@ -621,7 +621,10 @@ impl<C: CryptoMaterialsManager, P: CryptoProvider> CryptoMaterialsManager for Ca
         ) else {
             return self.inner.encryption_signing_key(request);
         };
-        let id = self.encrypt_id(suite, encryption_context::raw_pairs(request.encryption_context()));
+        let id = self.encrypt_id(
+            suite,
+            encryption_context::raw_pairs(request.encryption_context()),
+        );
         if let Some(key) = self.usable_signing_key(&mut self.cache.lock(), &id, suite, len) {
             return Ok(Some(key));
         }
