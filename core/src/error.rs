@@ -3,6 +3,9 @@
 //! Every variant is `Copy` and carries the position of the failure (byte offset, frame
 //! number, EDK index) where one exists, so that a caller is never left with "unable to
 //! decrypt". Nothing here allocates.
+// The `defmt::Format` derive matches on the deprecated `KeyringError::Other`; remove this
+// together with that variant.
+#![cfg_attr(feature = "defmt", allow(deprecated))]
 
 use core::fmt;
 
@@ -239,8 +242,275 @@ pub enum KeyringError {
     /// The keyring cannot tell the size of its EDKs before it runs (so the message size
     /// cannot be computed in advance).
     EdkLengthUnknown,
+    /// The keyring cannot decrypt (an encrypt-only keyring: a raw RSA or PKCS#11 RSA keyring
+    /// without a private key, or the ECDH `EphemeralPrivateKeyToStaticPublicKey` schema).
+    DecryptNotSupported,
+    /// A key given to the keyring cannot be loaded or used.
+    Key(KeyError),
+    /// The ECDH key agreement or the key derivation from its shared secret failed.
+    KeyAgreement,
+    /// Encrypting the data key under the wrapping key failed (the raw RSA keyring's RSA
+    /// encryption).
+    WrapFailed,
+    /// A PKCS#11 keyring (crate `esdk-pkcs11`) failed.
+    Pkcs11(Pkcs11Failure),
     /// A keyring-specific failure, identified by a static description.
+    #[deprecated(
+        note = "no catch-all: use a named KeyringError variant; this one goes once the last \
+                users (std-adapter caching and KMS) have moved"
+    )]
     Other(&'static str),
+}
+
+/// The kind of key a [`KeyError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum KeyAlgorithm {
+    /// An RSA key (raw RSA keyring).
+    Rsa,
+    /// An elliptic-curve key on P-256, P-384 or P-521 (raw ECDH keyring).
+    Ec,
+}
+
+/// What is wrong with a key given to a keyring (the raw RSA and raw ECDH keyrings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The text is not a valid PEM document (RFC 7468).
+    Pem,
+    /// A PEM document whose label is not a public key form the keyring accepts.
+    PublicKeyPemLabel(KeyAlgorithm),
+    /// A PEM document whose label is not a private key form the keyring accepts.
+    PrivateKeyPemLabel(KeyAlgorithm),
+    /// A private key was given where a public key is required (the public key is never
+    /// derived from it).
+    PrivateKeyGivenAsPublic,
+    /// An encrypted PKCS#8 private key (`ENCRYPTED PRIVATE KEY`): decrypt it first.
+    EncryptedPrivateKey,
+    /// The DER is not a public key of this algorithm in a supported form (for EC: on a
+    /// supported curve).
+    PublicKeyDer(KeyAlgorithm),
+    /// The DER is not a valid private key of this algorithm in a supported form (for EC:
+    /// on a supported curve).
+    PrivateKeyDer(KeyAlgorithm),
+    /// The bytes are not a SEC1 point on the curve, or are the point at infinity.
+    InvalidPoint,
+    /// A key is on another curve than the keyring's.
+    WrongCurve,
+    /// The RSA modulus is shorter than the smallest supported size.
+    ModulusTooSmall {
+        /// The smallest supported modulus, in bits.
+        min_bits: u16,
+    },
+    /// The RSA modulus is longer than the largest supported size.
+    ModulusTooLarge {
+        /// The largest supported modulus, in bits.
+        max_bits: u16,
+    },
+    /// The RSA modulus is too short for the padding to carry the data key.
+    ModulusTooSmallForPadding,
+    /// The public key is not the private key's public half.
+    KeyPairMismatch,
+    /// The keyring was given neither a public nor a private key.
+    NoKey,
+}
+
+/// Why a PKCS#11 keyring (crate `esdk-pkcs11`) failed: the allocation-free form of its
+/// `Pkcs11Error`. `rv` fields hold the PKCS#11 return value (`CK_RV`, e.g. `0xA0` for
+/// `CKR_PIN_INCORRECT`) when the token gave one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Pkcs11Failure {
+    /// The PKCS#11 module file does not exist.
+    ModuleNotFound,
+    /// The module file exists but is not a loadable PKCS#11 library.
+    ModuleLoad,
+    /// `C_Initialize` failed.
+    Initialize {
+        /// The return value, if the module gave one.
+        rv: Option<u64>,
+    },
+    /// No slot holds an initialized token with the configured label.
+    TokenNotFound,
+    /// The token was removed (or its slot vanished).
+    TokenRemoved {
+        /// The return value that revealed it.
+        rv: u64,
+    },
+    /// The token requires a login and no PIN is configured.
+    PinRequired,
+    /// `C_Login` rejected the PIN.
+    PinIncorrect {
+        /// `CKR_PIN_INCORRECT`, `CKR_PIN_INVALID` or `CKR_PIN_LEN_RANGE`.
+        rv: u64,
+    },
+    /// The user PIN is locked or expired.
+    PinLocked {
+        /// `CKR_PIN_LOCKED` or `CKR_PIN_EXPIRED`.
+        rv: u64,
+    },
+    /// No object of the class matches the key selector.
+    KeyNotFound {
+        /// The object class looked for.
+        class: Pkcs11ObjectClass,
+    },
+    /// Several objects of the class match the key selector.
+    KeyAmbiguous {
+        /// The object class looked for.
+        class: Pkcs11ObjectClass,
+        /// How many matched.
+        count: usize,
+    },
+    /// The key is not of the type (or size) the keyring needs.
+    KeyType {
+        /// What the keyring needs.
+        expected: Pkcs11KeyType,
+    },
+    /// A key attribute forbids what the keyring needs.
+    KeyUsage {
+        /// The attribute.
+        attribute: Pkcs11Attribute,
+    },
+    /// The token refused the key for the operation (`CKR_KEY_FUNCTION_NOT_PERMITTED`).
+    KeyFunctionNotPermitted {
+        /// The operation refused.
+        operation: Pkcs11Operation,
+    },
+    /// The token does not offer the mechanism, or these parameters of it.
+    MechanismNotSupported {
+        /// The mechanism and parameters.
+        mechanism: Pkcs11Mechanism,
+        /// The return value, when a call revealed it.
+        rv: Option<u64>,
+    },
+    /// A wrapped key did not decrypt: wrong key, tampered data or another encryption
+    /// context.
+    UnwrapFailed {
+        /// The return value, if the token gave one.
+        rv: Option<u64>,
+    },
+    /// The session is not logged in (`CKR_USER_NOT_LOGGED_IN`).
+    NotLoggedIn {
+        /// The operation refused.
+        operation: Pkcs11Operation,
+    },
+    /// The wrapping key object is no longer on the token (`CKR_KEY_HANDLE_INVALID`,
+    /// `CKR_OBJECT_HANDLE_INVALID`).
+    KeyHandleInvalid {
+        /// The operation that found out.
+        operation: Pkcs11Operation,
+    },
+    /// The token returned output of another length than the operation produces.
+    OutputLength {
+        /// The operation.
+        operation: Pkcs11Operation,
+    },
+    /// Any other failure of a PKCS#11 call.
+    Call {
+        /// The operation.
+        operation: Pkcs11Operation,
+        /// The return value, or `None` for a failure outside the token (the `cryptoki`
+        /// crate refused the arguments).
+        rv: Option<u64>,
+    },
+}
+
+/// A PKCS#11 object class a keyring looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Pkcs11ObjectClass {
+    /// `CKO_SECRET_KEY`.
+    SecretKey,
+    /// `CKO_PUBLIC_KEY`.
+    PublicKey,
+    /// `CKO_PRIVATE_KEY`.
+    PrivateKey,
+    /// `CKO_PUBLIC_KEY` or `CKO_PRIVATE_KEY` (the RSA keyring needs at least one).
+    PublicOrPrivateKey,
+}
+
+/// A PKCS#11 key attribute that decides whether a keyring may use a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Pkcs11Attribute {
+    /// `CKA_ENCRYPT`.
+    Encrypt,
+    /// `CKA_DECRYPT`.
+    Decrypt,
+    /// `CKA_ALLOWED_MECHANISMS`.
+    AllowedMechanisms,
+}
+
+/// The key type a PKCS#11 keyring needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Pkcs11KeyType {
+    /// A `CKK_AES` secret key of 16, 24 or 32 bytes.
+    Aes,
+    /// A `CKK_RSA` key whose modulus fits OAEP with the keyring's hash and a 32-byte data key.
+    RsaOaep,
+}
+
+/// A PKCS#11 mechanism, with the parameters a keyring uses it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Pkcs11Mechanism {
+    /// `CKM_AES_GCM`.
+    AesGcm,
+    /// `CKM_AES_GCM` with a 12-byte IV and a 128-bit tag.
+    AesGcmIv12Tag128,
+    /// `CKM_RSA_PKCS_OAEP`.
+    RsaOaep,
+    /// `CKM_RSA_PKCS_OAEP` with SHA-1 and MGF1-SHA-1.
+    RsaOaepSha1,
+    /// `CKM_RSA_PKCS_OAEP` with SHA-256 and MGF1-SHA-256.
+    RsaOaepSha256,
+    /// `CKM_RSA_PKCS_OAEP` with SHA-384 and MGF1-SHA-384.
+    RsaOaepSha384,
+    /// `CKM_RSA_PKCS_OAEP` with SHA-512 and MGF1-SHA-512.
+    RsaOaepSha512,
+}
+
+/// A PKCS#11 call made by a keyring or token, with what it was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Pkcs11Operation {
+    /// `C_GetSlotList`.
+    GetSlotList,
+    /// `C_OpenSession`.
+    OpenSession,
+    /// `C_GetSessionInfo`.
+    GetSessionInfo,
+    /// `C_Login`.
+    Login,
+    /// `C_FindObjects`.
+    FindObjects,
+    /// `C_GetAttributeValue`.
+    GetAttributeValue,
+    /// `C_GenerateRandom`.
+    GenerateRandom,
+    /// Building the `CKM_AES_GCM` parameters.
+    AesGcmParams,
+    /// `C_Encrypt` with `CKM_AES_GCM` (wrapping a data key).
+    AesGcmEncrypt,
+    /// `C_Decrypt` with `CKM_AES_GCM` (unwrapping a data key).
+    AesGcmDecrypt,
+    /// The `C_Encrypt` with `CKM_AES_GCM` that checks a key at construction.
+    AesGcmProbe,
+    /// `C_Encrypt` with `CKM_RSA_PKCS_OAEP` (wrapping a data key).
+    RsaOaepEncrypt,
+    /// `C_Decrypt` with `CKM_RSA_PKCS_OAEP` (unwrapping a data key).
+    RsaOaepDecrypt,
+    /// The `C_Encrypt` with `CKM_RSA_PKCS_OAEP` that checks a key at construction.
+    RsaOaepProbe,
 }
 
 /// Why one keyring could not decrypt one EDK.
@@ -371,6 +641,16 @@ pub enum ApiMisuse {
 impl From<CryptoError> for Error {
     fn from(e: CryptoError) -> Self {
         Error::Crypto(e)
+    }
+}
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Keyring(KeyringError::Key(e))
+    }
+}
+impl From<Pkcs11Failure> for Error {
+    fn from(e: Pkcs11Failure) -> Self {
+        Error::Keyring(KeyringError::Pkcs11(e))
     }
 }
 impl From<KeyringError> for Error {
@@ -593,8 +873,233 @@ impl fmt::Display for KeyringError {
             KeyringError::EdkLengthUnknown => {
                 f.write_str("the keyring cannot tell its EDK length in advance")
             }
+            KeyringError::DecryptNotSupported => {
+                f.write_str("this keyring cannot decrypt (it is encrypt-only)")
+            }
+            KeyringError::Key(k) => write!(f, "unusable key: {k}"),
+            KeyringError::KeyAgreement => {
+                f.write_str("the ECDH key agreement or key derivation failed")
+            }
+            KeyringError::WrapFailed => {
+                f.write_str("encrypting the data key under the wrapping key failed")
+            }
+            KeyringError::Pkcs11(p) => write!(f, "PKCS#11: {p}"),
+            #[allow(deprecated)]
             KeyringError::Other(s) => f.write_str(s),
         }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyAlgorithm::Rsa => "RSA",
+            KeyAlgorithm::Ec => "EC",
+        })
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Pem => f.write_str("not a valid PEM document (RFC 7468)"),
+            KeyError::PublicKeyPemLabel(KeyAlgorithm::Rsa) => {
+                f.write_str("expected a PEM \"PUBLIC KEY\" or \"RSA PUBLIC KEY\"")
+            }
+            KeyError::PublicKeyPemLabel(KeyAlgorithm::Ec) => {
+                f.write_str("expected a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo)")
+            }
+            KeyError::PrivateKeyPemLabel(KeyAlgorithm::Rsa) => {
+                f.write_str("expected a PEM \"PRIVATE KEY\" or \"RSA PRIVATE KEY\"")
+            }
+            KeyError::PrivateKeyPemLabel(KeyAlgorithm::Ec) => {
+                f.write_str("expected a PEM \"PRIVATE KEY\" (PKCS#8), as the spec requires")
+            }
+            KeyError::PrivateKeyGivenAsPublic => {
+                f.write_str("a private key was given where a public key is required")
+            }
+            KeyError::EncryptedPrivateKey => f.write_str(
+                "encrypted private keys are not supported: decrypt the PKCS#8 document first",
+            ),
+            KeyError::PublicKeyDer(KeyAlgorithm::Rsa) => f.write_str(
+                "not an RSA public key (DER SubjectPublicKeyInfo or PKCS#1 RSAPublicKey)",
+            ),
+            KeyError::PublicKeyDer(KeyAlgorithm::Ec) => {
+                f.write_str("not a SubjectPublicKeyInfo public key on P-256, P-384 or P-521")
+            }
+            KeyError::PrivateKeyDer(KeyAlgorithm::Rsa) => f.write_str(
+                "not a valid RSA private key (DER PKCS#8 PrivateKeyInfo or PKCS#1 RSAPrivateKey)",
+            ),
+            KeyError::PrivateKeyDer(KeyAlgorithm::Ec) => f.write_str(
+                "not a PKCS#8 private key on P-256, P-384 or P-521 (or the key is invalid)",
+            ),
+            KeyError::InvalidPoint => {
+                f.write_str("not a SEC1 point on the curve (or the point at infinity)")
+            }
+            KeyError::WrongCurve => f.write_str("the key is on another curve than the keyring's"),
+            KeyError::ModulusTooSmall { min_bits } => {
+                write!(f, "the RSA modulus is shorter than {min_bits} bits")
+            }
+            KeyError::ModulusTooLarge { max_bits } => {
+                write!(f, "the RSA modulus is longer than {max_bits} bits")
+            }
+            KeyError::ModulusTooSmallForPadding => {
+                f.write_str("the RSA modulus is too short for the padding to carry the data key")
+            }
+            KeyError::KeyPairMismatch => {
+                f.write_str("the public key is not the private key's public half")
+            }
+            KeyError::NoKey => f.write_str("the keyring needs a public key, a private key or both"),
+        }
+    }
+}
+
+/// Writes ` (return value 0x…)` when there is one.
+fn write_rv(f: &mut fmt::Formatter<'_>, rv: Option<u64>) -> fmt::Result {
+    match rv {
+        Some(rv) => write!(f, " (return value 0x{rv:08X})"),
+        None => Ok(()),
+    }
+}
+
+impl fmt::Display for Pkcs11Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Pkcs11Failure::ModuleNotFound => f.write_str("the module file does not exist"),
+            Pkcs11Failure::ModuleLoad => {
+                f.write_str("the module file is not a loadable PKCS#11 library")
+            }
+            Pkcs11Failure::Initialize { rv } => {
+                f.write_str("C_Initialize failed")?;
+                write_rv(f, rv)
+            }
+            Pkcs11Failure::TokenNotFound => {
+                f.write_str("no initialized token has the configured label")
+            }
+            Pkcs11Failure::TokenRemoved { rv } => {
+                f.write_str("the token was removed or is not present")?;
+                write_rv(f, Some(rv))
+            }
+            Pkcs11Failure::PinRequired => {
+                f.write_str("the token requires a login but no PIN is configured")
+            }
+            Pkcs11Failure::PinIncorrect { rv } => {
+                f.write_str("login failed: incorrect PIN")?;
+                write_rv(f, Some(rv))
+            }
+            Pkcs11Failure::PinLocked { rv } => {
+                f.write_str("login failed: PIN locked or expired")?;
+                write_rv(f, Some(rv))
+            }
+            Pkcs11Failure::KeyNotFound { class } => {
+                write!(f, "no {class} object matches the key selector")
+            }
+            Pkcs11Failure::KeyAmbiguous { class, count } => write!(
+                f,
+                "{count} {class} objects match the key selector; select by a unique label or id"
+            ),
+            Pkcs11Failure::KeyType { expected } => write!(f, "the key is not a {expected}"),
+            Pkcs11Failure::KeyUsage { attribute } => {
+                write!(f, "the key's {attribute} does not allow this keyring's use")
+            }
+            Pkcs11Failure::KeyFunctionNotPermitted { operation } => write!(
+                f,
+                "{operation} refused: the key's attributes do not allow it \
+                 (CKR_KEY_FUNCTION_NOT_PERMITTED)"
+            ),
+            Pkcs11Failure::MechanismNotSupported { mechanism, rv } => {
+                write!(f, "the token does not support {mechanism}")?;
+                write_rv(f, rv)
+            }
+            Pkcs11Failure::UnwrapFailed { rv } => {
+                f.write_str(
+                    "unwrapping the data key failed (wrong key, tampering or another \
+                     encryption context)",
+                )?;
+                write_rv(f, rv)
+            }
+            Pkcs11Failure::NotLoggedIn { operation } => {
+                write!(f, "{operation} refused: the session is not logged in")
+            }
+            Pkcs11Failure::KeyHandleInvalid { operation } => write!(
+                f,
+                "{operation} failed: the wrapping key is no longer on the token"
+            ),
+            Pkcs11Failure::OutputLength { operation } => {
+                write!(f, "{operation} returned output of an unexpected length")
+            }
+            Pkcs11Failure::Call { operation, rv } => {
+                write!(f, "{operation} failed")?;
+                write_rv(f, rv)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Pkcs11ObjectClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pkcs11ObjectClass::SecretKey => "CKO_SECRET_KEY",
+            Pkcs11ObjectClass::PublicKey => "CKO_PUBLIC_KEY",
+            Pkcs11ObjectClass::PrivateKey => "CKO_PRIVATE_KEY",
+            Pkcs11ObjectClass::PublicOrPrivateKey => "CKO_PUBLIC_KEY or CKO_PRIVATE_KEY",
+        })
+    }
+}
+
+impl fmt::Display for Pkcs11Attribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pkcs11Attribute::Encrypt => "CKA_ENCRYPT",
+            Pkcs11Attribute::Decrypt => "CKA_DECRYPT",
+            Pkcs11Attribute::AllowedMechanisms => "CKA_ALLOWED_MECHANISMS",
+        })
+    }
+}
+
+impl fmt::Display for Pkcs11KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pkcs11KeyType::Aes => "CKK_AES secret key of 16, 24 or 32 bytes",
+            Pkcs11KeyType::RsaOaep => {
+                "CKK_RSA key with a modulus large enough for OAEP and a 32-byte data key"
+            }
+        })
+    }
+}
+
+impl fmt::Display for Pkcs11Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pkcs11Mechanism::AesGcm => "CKM_AES_GCM",
+            Pkcs11Mechanism::AesGcmIv12Tag128 => "CKM_AES_GCM with a 12-byte IV and a 128-bit tag",
+            Pkcs11Mechanism::RsaOaep => "CKM_RSA_PKCS_OAEP",
+            Pkcs11Mechanism::RsaOaepSha1 => "CKM_RSA_PKCS_OAEP with SHA-1 / MGF1-SHA-1",
+            Pkcs11Mechanism::RsaOaepSha256 => "CKM_RSA_PKCS_OAEP with SHA-256 / MGF1-SHA-256",
+            Pkcs11Mechanism::RsaOaepSha384 => "CKM_RSA_PKCS_OAEP with SHA-384 / MGF1-SHA-384",
+            Pkcs11Mechanism::RsaOaepSha512 => "CKM_RSA_PKCS_OAEP with SHA-512 / MGF1-SHA-512",
+        })
+    }
+}
+
+impl fmt::Display for Pkcs11Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pkcs11Operation::GetSlotList => "C_GetSlotList",
+            Pkcs11Operation::OpenSession => "C_OpenSession",
+            Pkcs11Operation::GetSessionInfo => "C_GetSessionInfo",
+            Pkcs11Operation::Login => "C_Login",
+            Pkcs11Operation::FindObjects => "C_FindObjects",
+            Pkcs11Operation::GetAttributeValue => "C_GetAttributeValue",
+            Pkcs11Operation::GenerateRandom => "C_GenerateRandom",
+            Pkcs11Operation::AesGcmParams => "building the CKM_AES_GCM parameters",
+            Pkcs11Operation::AesGcmEncrypt => "C_Encrypt (CKM_AES_GCM)",
+            Pkcs11Operation::AesGcmDecrypt => "C_Decrypt (CKM_AES_GCM)",
+            Pkcs11Operation::AesGcmProbe => "C_Encrypt (CKM_AES_GCM probe)",
+            Pkcs11Operation::RsaOaepEncrypt => "C_Encrypt (CKM_RSA_PKCS_OAEP)",
+            Pkcs11Operation::RsaOaepDecrypt => "C_Decrypt (CKM_RSA_PKCS_OAEP)",
+            Pkcs11Operation::RsaOaepProbe => "C_Encrypt (CKM_RSA_PKCS_OAEP probe)",
+        })
     }
 }
 
@@ -647,3 +1152,98 @@ impl core::error::Error for Error {}
 
 /// Shorthand for results of the core.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use core::fmt::Write;
+
+    use super::*;
+    use crate::test_util::Buf;
+
+    /// Renders `e` into `buf` and returns the text.
+    fn text<'a>(e: &dyn fmt::Display, buf: &'a mut [u8]) -> &'a str {
+        let mut b = Buf(buf, 0);
+        write!(b, "{e}").unwrap();
+        let n = b.1;
+        core::str::from_utf8(&buf[..n]).unwrap()
+    }
+
+    #[test]
+    fn keyring_failures_say_what_failed() {
+        let cases: [(Error, &str); 5] = [
+            (
+                KeyError::ModulusTooSmall { min_bits: 2048 }.into(),
+                "keyring failed: unusable key: the RSA modulus is shorter than 2048 bits",
+            ),
+            (
+                KeyringError::DecryptNotSupported.into(),
+                "keyring failed: this keyring cannot decrypt (it is encrypt-only)",
+            ),
+            (
+                Pkcs11Failure::PinIncorrect { rv: 0xA0 }.into(),
+                "keyring failed: PKCS#11: login failed: incorrect PIN (return value 0x000000A0)",
+            ),
+            (
+                Pkcs11Failure::KeyUsage {
+                    attribute: Pkcs11Attribute::AllowedMechanisms,
+                }
+                .into(),
+                "keyring failed: PKCS#11: the key's CKA_ALLOWED_MECHANISMS does not allow this \
+                 keyring's use",
+            ),
+            (
+                Pkcs11Failure::Call {
+                    operation: Pkcs11Operation::RsaOaepDecrypt,
+                    rv: None,
+                }
+                .into(),
+                "keyring failed: PKCS#11: C_Decrypt (CKM_RSA_PKCS_OAEP) failed",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(text(&e, &mut [0; 256]), want);
+        }
+    }
+
+    #[test]
+    fn every_key_error_has_its_own_message() {
+        let per_algorithm = |a| {
+            [
+                KeyError::PublicKeyPemLabel(a),
+                KeyError::PrivateKeyPemLabel(a),
+                KeyError::PublicKeyDer(a),
+                KeyError::PrivateKeyDer(a),
+            ]
+        };
+        let others = [
+            KeyError::Pem,
+            KeyError::PrivateKeyGivenAsPublic,
+            KeyError::EncryptedPrivateKey,
+            KeyError::InvalidPoint,
+            KeyError::WrongCurve,
+            KeyError::ModulusTooSmall { min_bits: 2048 },
+            KeyError::ModulusTooLarge { max_bits: 8192 },
+            KeyError::ModulusTooSmallForPadding,
+            KeyError::KeyPairMismatch,
+            KeyError::NoKey,
+        ];
+        let all = others
+            .into_iter()
+            .chain(per_algorithm(KeyAlgorithm::Rsa))
+            .chain(per_algorithm(KeyAlgorithm::Ec));
+        let mut bufs = [[0u8; 128]; 18];
+        let mut texts = [""; 18];
+        let mut n = 0;
+        for ((e, buf), t) in all.zip(bufs.iter_mut()).zip(texts.iter_mut()) {
+            *t = text(&e, buf);
+            assert!(!t.is_empty(), "{e:?}");
+            n += 1;
+        }
+        assert_eq!(n, 18);
+        for (i, a) in texts.iter().enumerate() {
+            for b in &texts[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}

@@ -2,18 +2,20 @@
 //! feature, against the local KMS server) the KMS calls it saves.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 use esdk::caching::{CachingCmm, LocalCache};
+use esdk::core::CryptoProvider;
 use esdk::core::header::{self, Parsed};
 use esdk::core::materials::{DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk::raw::RawAesKeyring;
 use esdk::{
-    AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Keyring, RequiredEncryptionContextCmm,
+    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, EncryptOptions,
+    EncryptingWriter, Keyring, RequiredEncryptionContextCmm,
 };
 
 /// A raw AES keyring that counts its calls and can be slow.
@@ -92,7 +94,7 @@ fn encrypt_is_cached_for_every_kdf_suite_and_messages_decrypt_without_the_cache(
         let mut keys = Vec::new();
         for i in 0..5u8 {
             let pt = vec![i; 100 + usize::from(i)];
-            let msg = c.encrypt(&cfg, &opts, &[("tenant", "a")], &pt).unwrap();
+            let msg = esdk::encrypt(&cfg, &c, &opts, &[("tenant", "a")], &pt).unwrap();
             // A plain keyring (no cache) decrypts it: the cached EDKs, data key and signing
             // key are consistent with the header.
             let out = esdk::decrypt(&cfg, &plain(), &[("tenant", "a")], &msg).unwrap();
@@ -119,7 +121,7 @@ fn identity_kdf_suites_are_never_cached() {
     let opts = EncryptOptions::new().with_suite(AlgorithmSuite::Aes256GcmIv12Tag16NoKdf);
     let mut msgs = Vec::new();
     for _ in 0..3 {
-        msgs.push(c.encrypt(&cfg, &opts, &[], b"x").unwrap());
+        msgs.push(esdk::encrypt(&cfg, &c, &opts, &[], b"x").unwrap());
     }
     assert_eq!(c.inner().enc(), 3);
     for _ in 0..2 {
@@ -135,42 +137,55 @@ fn identity_kdf_suites_are_never_cached() {
     assert_eq!(s.encrypt_hits + s.decrypt_hits, 0);
 }
 
+/// Encrypts `pt` through an [`EncryptingWriter`] over `cmm`, written in pieces of 7 bytes.
+fn stream<M: CryptoMaterialsManager, P: CryptoProvider>(
+    cfg: &Config,
+    provider: &P,
+    cmm: &M,
+    opts: &EncryptOptions,
+    ec: &[(&str, &str)],
+    pt: &[u8],
+) -> Result<Vec<u8>, std::io::Error> {
+    let mut w = EncryptingWriter::new(cfg, provider, cmm, opts, ec, Vec::new())?;
+    for piece in pt.chunks(7) {
+        w.write_all(piece)?;
+    }
+    w.finish()
+}
+
 #[test]
-fn unknown_length_bypasses_the_cache_and_known_length_is_enforced() {
+fn unknown_length_bypasses_the_cache_and_a_declared_length_is_enforced() {
     let cfg = Config::new();
     let c = cmm(MINUTE);
-    // Through the plain CMM interface (esdk::encrypt, streams, CLI) the length is unknown.
+    let p = &esdk::DEFAULT_PROVIDER;
+    // A stream that does not declare its length goes around the cache (spec).
     for _ in 0..2 {
-        esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], b"x").unwrap();
+        let msg = stream(&cfg, p, &c, &EncryptOptions::new(), &[], b"unknown length").unwrap();
+        assert_eq!(
+            esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap().plaintext,
+            b"unknown length"
+        );
     }
-    let mut w = c
-        .encrypting_writer(&cfg, &EncryptOptions::new(), &[], None, Vec::new())
-        .unwrap();
-    w.write_all(b"unknown length").unwrap();
-    let msg = w.finish().unwrap();
-    assert_eq!(
-        esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap().plaintext,
-        b"unknown length"
-    );
-    assert_eq!(c.inner().enc(), 3);
-    assert_eq!(c.stats().encrypt_bypassed, 3);
-    // A declared length uses the cache, and more plaintext than declared is refused.
+    assert_eq!(c.inner().enc(), 2);
+    assert_eq!(c.stats().encrypt_bypassed, 2);
+    // A declared length uses the cache...
+    let ten = EncryptOptions::new().with_plaintext_len(10);
     for _ in 0..2 {
-        let mut w = c
-            .encrypting_writer(&cfg, &EncryptOptions::new(), &[], Some(10), Vec::new())
-            .unwrap();
-        w.write_all(b"0123456789").unwrap();
-        let msg = w.finish().unwrap();
+        let msg = stream(&cfg, p, &c, &ten, &[], b"0123456789").unwrap();
         assert_eq!(
             esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap().plaintext,
             b"0123456789"
         );
     }
-    assert_eq!(c.inner().enc(), 4);
-    let mut w = c
-        .encrypting_writer(&cfg, &EncryptOptions::new(), &[], Some(4), Vec::new())
-        .unwrap();
-    let e = w.write_all(b"too long").unwrap_err();
+    assert_eq!(c.inner().enc(), 3);
+    let s = c.stats();
+    assert_eq!(
+        (s.encrypt_misses, s.encrypt_hits, s.encrypt_bypassed),
+        (1, 1, 2)
+    );
+    // ...and the encryptor refuses more plaintext than declared: no message comes out.
+    let four = EncryptOptions::new().with_plaintext_len(4);
+    let e = stream(&cfg, p, &c, &four, &[], b"too long").unwrap_err();
     assert_eq!(
         esdk::stream::esdk_error(&e),
         Some(esdk::Error::Policy(
@@ -180,11 +195,51 @@ fn unknown_length_bypasses_the_cache_and_known_length_is_enforced() {
 }
 
 #[test]
+fn streams_with_the_pure_rust_provider_hit_and_reuse_the_signing_key() {
+    let cfg = Config::new();
+    let p = &esdk::RUSTCRYPTO_PROVIDER;
+    // No aws-lc anywhere: the CMM's own keys and partition id come from the same provider.
+    let c = CachingCmm::with_provider(
+        Counting::new(),
+        LocalCache::new(10),
+        MINUTE,
+        esdk::RUSTCRYPTO_PROVIDER,
+    )
+    .unwrap();
+    let opts = EncryptOptions::new().with_frame_length(64);
+    let mut keys = Vec::new();
+    for i in 0..4u8 {
+        let pt = vec![i; 300 + usize::from(i)];
+        let o = opts.with_plaintext_len(pt.len() as u64);
+        let msg = stream(&cfg, p, &c, &o, &[("tenant", "a")], &pt).unwrap();
+        // Another keyring instance without the cache decrypts it and verifies the signature
+        // made with the reused key.
+        let out = esdk::decrypt(&cfg, &plain(), &[("tenant", "a")], &msg).unwrap();
+        assert_eq!(out.plaintext, pt);
+        keys.push(public_key(&msg).expect("0x0578 signs"));
+    }
+    assert_eq!(c.inner().enc(), 1);
+    let s = c.stats();
+    assert_eq!((s.encrypt_misses, s.encrypt_hits), (1, 3));
+    assert!(
+        keys.windows(2).all(|w| w[0] == w[1]),
+        "the cached signing key is reused"
+    );
+    // Decrypting through the cache with the pure-Rust provider too.
+    let msg = stream(&cfg, p, &c, &opts.with_plaintext_len(5), &[], b"hello").unwrap();
+    let mut out = Vec::new();
+    esdk::DecryptingReader::new(&cfg, p, &c, &[], &msg[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, b"hello");
+}
+
+#[test]
 fn message_limit() {
     let cfg = Config::new();
     let c = cmm(MINUTE).with_max_messages(3);
     for _ in 0..7 {
-        c.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
+        esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], b"x").unwrap();
     }
     assert_eq!(c.inner().enc(), 3, "entries used 3 + 3 + 1 times");
 }
@@ -194,8 +249,7 @@ fn byte_limit() {
     let cfg = Config::new();
     let c = cmm(MINUTE).with_max_bytes(100);
     for _ in 0..5 {
-        c.encrypt(&cfg, &EncryptOptions::new(), &[], &[0u8; 40])
-            .unwrap();
+        esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], &[0u8; 40]).unwrap();
     }
     assert_eq!(
         c.inner().enc(),
@@ -203,22 +257,44 @@ fn byte_limit() {
         "two 40-byte messages per 100-byte entry"
     );
     // A message longer than the limit never uses the cache.
-    c.encrypt(&cfg, &EncryptOptions::new(), &[], &[0u8; 150])
-        .unwrap();
+    esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], &[0u8; 150]).unwrap();
     assert_eq!(c.stats().encrypt_bypassed, 1);
+}
+
+#[test]
+fn byte_limit_through_a_declared_stream_length() {
+    let cfg = Config::new();
+    let c = cmm(MINUTE).with_max_bytes(100);
+    let p = &esdk::DEFAULT_PROVIDER;
+    let o = EncryptOptions::new().with_plaintext_len(40);
+    for _ in 0..5 {
+        let msg = stream(&cfg, p, &c, &o, &[], &[3u8; 40]).unwrap();
+        assert_eq!(
+            esdk::decrypt(&cfg, &c, &[], &msg).unwrap().plaintext,
+            [3u8; 40]
+        );
+    }
+    // The declared 40 bytes count: 40 + 40 fit an entry, a third does not.
+    assert_eq!(c.inner().enc(), 3);
+    let s = c.stats();
+    assert_eq!((s.encrypt_misses, s.encrypt_hits), (3, 2));
+    let long = EncryptOptions::new().with_plaintext_len(150);
+    stream(&cfg, p, &c, &long, &[], &[0u8; 150]).unwrap();
+    assert_eq!(c.stats().encrypt_bypassed, 1);
+    assert_eq!(c.inner().enc(), 4);
 }
 
 #[test]
 fn max_age() {
     let cfg = Config::new();
     let c = cmm(Duration::from_millis(200));
-    let msg = c.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
-    c.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
+    let msg = esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], b"x").unwrap();
+    esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], b"x").unwrap();
     esdk::decrypt(&cfg, &c, &[], &msg).unwrap();
     esdk::decrypt(&cfg, &c, &[], &msg).unwrap();
     assert_eq!((c.inner().enc(), c.inner().dec()), (1, 1));
     thread::sleep(Duration::from_millis(300));
-    c.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
+    esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], b"x").unwrap();
     esdk::decrypt(&cfg, &c, &[], &msg).unwrap();
     assert_eq!((c.inner().enc(), c.inner().dec()), (2, 2));
     assert!(CachingCmm::new(plain(), LocalCache::new(1), Duration::ZERO).is_err());
@@ -245,7 +321,7 @@ fn unrepresentable_ages_and_waits_mean_no_limit_not_a_panic() {
     for (what, cache, age) in caches {
         let c = CachingCmm::new(Counting::new(), cache, age).unwrap();
         for _ in 0..3 {
-            let msg = c.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
+            let msg = esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[], b"x").unwrap();
             assert_eq!(esdk::decrypt(&cfg, &c, &[], &msg).unwrap().plaintext, b"x");
             runs += 1;
         }
@@ -266,7 +342,7 @@ fn unrepresentable_ages_and_waits_mean_no_limit_not_a_panic() {
         .map(|_| {
             let c = c.clone();
             thread::spawn(move || {
-                c.encrypt(&cfg, &EncryptOptions::new(), &[], b"y").unwrap();
+                esdk::encrypt(&cfg, &*c, &EncryptOptions::new(), &[], b"y").unwrap();
             })
         })
         .collect();
@@ -282,17 +358,14 @@ fn context_suite_and_partition_are_part_of_the_entry() {
     let cfg = Config::new();
     let cache = LocalCache::new(100);
     let a = CachingCmm::new(Counting::new(), cache.clone(), MINUTE).unwrap();
-    a.encrypt(&cfg, &EncryptOptions::new(), &[("t", "1")], b"x")
-        .unwrap();
-    a.encrypt(&cfg, &EncryptOptions::new(), &[("t", "2")], b"x")
-        .unwrap();
+    esdk::encrypt(&cfg, &a, &EncryptOptions::new(), &[("t", "1")], b"x").unwrap();
+    esdk::encrypt(&cfg, &a, &EncryptOptions::new(), &[("t", "2")], b"x").unwrap();
     let o = EncryptOptions::new().with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey);
-    a.encrypt(&cfg, &o, &[("t", "1")], b"x").unwrap();
+    esdk::encrypt(&cfg, &a, &o, &[("t", "1")], b"x").unwrap();
     assert_eq!(a.inner().enc(), 3);
     // Another CMM on the same cache does not see a's entries...
     let b = CachingCmm::new(Counting::new(), cache.clone(), MINUTE).unwrap();
-    b.encrypt(&cfg, &EncryptOptions::new(), &[("t", "1")], b"x")
-        .unwrap();
+    esdk::encrypt(&cfg, &b, &EncryptOptions::new(), &[("t", "1")], b"x").unwrap();
     assert_eq!(b.inner().enc(), 1);
     // ...unless they share a partition id.
     let p = CachingCmm::new(Counting::new(), cache.clone(), MINUTE)
@@ -301,8 +374,8 @@ fn context_suite_and_partition_are_part_of_the_entry() {
     let q = CachingCmm::new(Counting::new(), cache, MINUTE)
         .unwrap()
         .with_partition_id("shared");
-    p.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
-    let msg = q.encrypt(&cfg, &EncryptOptions::new(), &[], b"x").unwrap();
+    esdk::encrypt(&cfg, &p, &EncryptOptions::new(), &[], b"x").unwrap();
+    let msg = esdk::encrypt(&cfg, &q, &EncryptOptions::new(), &[], b"x").unwrap();
     assert_eq!((p.inner().enc(), q.inner().enc()), (1, 0));
     assert_eq!(
         esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap().plaintext,
@@ -314,10 +387,7 @@ fn context_suite_and_partition_are_part_of_the_entry() {
 fn lru_capacity() {
     let cfg = Config::new();
     let c = CachingCmm::new(Counting::new(), LocalCache::new(2), MINUTE).unwrap();
-    let e = |v: &str| {
-        c.encrypt(&cfg, &EncryptOptions::new(), &[("k", v)], b"x")
-            .unwrap()
-    };
+    let e = |v: &str| esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &[("k", v)], b"x").unwrap();
     e("1");
     e("2");
     e("1"); // hit; "2" is now the least recently used
@@ -371,8 +441,9 @@ fn required_encryption_context_cmm_underneath() {
     let mut msgs = Vec::new();
     for _ in 0..3 {
         msgs.push(
-            c.encrypt(
+            esdk::encrypt(
                 &cfg,
+                &c,
                 &EncryptOptions::new(),
                 &[("tenant", "a"), ("x", "y")],
                 b"r",
@@ -395,41 +466,148 @@ fn required_encryption_context_cmm_underneath() {
 
 #[test]
 fn thread_safe_and_only_one_caller_refreshes() {
-    let cfg = Config::new();
-    let c = Arc::new(
-        CachingCmm::new(
-            Counting::slow(Duration::from_millis(200)),
-            LocalCache::new(10),
-            MINUTE,
-        )
-        .unwrap(),
-    );
-    let n = 8;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let (c, b) = (c.clone(), barrier.clone());
-            thread::spawn(move || {
-                b.wait();
-                let pt = vec![i as u8; 64];
-                let msg = c
-                    .encrypt(&cfg, &EncryptOptions::new(), &[("s", "x")], &pt)
-                    .unwrap();
-                assert_eq!(
-                    esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap().plaintext,
-                    pt
-                );
-                assert_eq!(esdk::decrypt(&cfg, &*c, &[], &msg).unwrap().plaintext, pt);
+    // A signing suite (the waiters take the signing key reserved by the first caller) and
+    // an unsigned one.
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+    ] {
+        let cfg = Config::new();
+        let c = Arc::new(
+            CachingCmm::new(
+                Counting::slow(Duration::from_millis(200)),
+                LocalCache::new(10),
+                MINUTE,
+            )
+            .unwrap(),
+        );
+        let n = 8;
+        let barrier = Arc::new(Barrier::new(n));
+        let opts = EncryptOptions::new().with_suite(suite);
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (c, b) = (c.clone(), barrier.clone());
+                thread::spawn(move || {
+                    b.wait();
+                    let pt = vec![i as u8; 64];
+                    // Half through the one-shot API, half through a stream.
+                    let msg = if i % 2 == 0 {
+                        esdk::encrypt(&cfg, &*c, &opts, &[("s", "x")], &pt).unwrap()
+                    } else {
+                        let o = opts.with_plaintext_len(64);
+                        stream(&cfg, &esdk::DEFAULT_PROVIDER, &*c, &o, &[("s", "x")], &pt).unwrap()
+                    };
+                    assert_eq!(
+                        esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap().plaintext,
+                        pt
+                    );
+                    assert_eq!(esdk::decrypt(&cfg, &*c, &[], &msg).unwrap().plaintext, pt);
+                    public_key(&msg)
+                })
             })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
+            .collect();
+        let keys: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(c.inner().enc(), 1, "{suite}: one refresher, seven waiters");
+        assert_eq!(c.inner().dec(), 1, "{suite}");
+        let s = c.stats();
+        assert_eq!((s.encrypt_misses, s.encrypt_hits), (1, 7), "{suite}");
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{suite}");
+        assert_eq!(keys[0].is_some(), suite.signature().is_some());
     }
-    assert_eq!(c.inner().enc(), 1, "one refresher, seven waiters");
-    assert_eq!(c.inner().dec(), 1);
-    let s = c.stats();
-    assert_eq!((s.encrypt_misses, s.encrypt_hits), (1, 7));
+}
+
+/// A front end between the caching CMM and the engine that meddles between the two
+/// lookups: `Evict` clears the cache; `Replace` clears it and encrypts another message
+/// with the same context, so that the entry holds another signing key; `FreshKey` never
+/// asks for the cached signing key (the engine makes a new one).
+enum Meddle {
+    Evict,
+    Replace,
+    FreshKey,
+}
+
+struct Meddling<'a> {
+    cmm: &'a CachingCmm<Counting>,
+    cache: Arc<LocalCache>,
+    how: Meddle,
+}
+
+impl CryptoMaterialsManager for Meddling<'_> {
+    fn encryption_signing_key(
+        &self,
+        request: &esdk::core::EncryptionRequest<'_>,
+    ) -> Result<Option<esdk::core::SigningKey>, esdk::Error> {
+        match self.how {
+            Meddle::FreshKey => Ok(None),
+            _ => self.cmm.encryption_signing_key(request),
+        }
+    }
+
+    fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::Error> {
+        match self.how {
+            Meddle::Evict => self.cache.clear(),
+            Meddle::Replace => {
+                self.cache.clear();
+                let ec: Vec<(&str, &str)> = m
+                    .encryption_context()
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("aws-crypto-"))
+                    .collect();
+                let other =
+                    esdk::encrypt(&Config::new(), self.cmm, &EncryptOptions::new(), &ec, b"o")?;
+                assert_ne!(
+                    public_key(&other).as_deref(),
+                    m.encryption_context().get("aws-crypto-public-key")
+                );
+            }
+            Meddle::FreshKey => {}
+        }
+        self.cmm.get_encryption_materials(m)
+    }
+
+    fn decrypt_materials(
+        &self,
+        m: &mut DecryptionMaterials<'_>,
+        edks: Edks<'_>,
+    ) -> Result<(), esdk::Error> {
+        self.cmm.decrypt_materials(m, edks)
+    }
+}
+
+#[test]
+fn an_entry_evicted_or_replaced_between_the_two_lookups_is_not_used() {
+    let cfg = Config::new();
+    for how in [Meddle::Evict, Meddle::Replace, Meddle::FreshKey] {
+        let cache = LocalCache::new(10);
+        let c = CachingCmm::new(Counting::new(), cache.clone(), MINUTE).unwrap();
+        let ec = [("tenant", "a")];
+        // An entry exists; its signing key is what step 1 hands out.
+        esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &ec, b"first").unwrap();
+        let before = c.stats();
+        let replaced = matches!(how, Meddle::Replace);
+        let m = Meddling {
+            cmm: &c,
+            cache,
+            how,
+        };
+        let msg = esdk::encrypt(&cfg, &m, &EncryptOptions::new(), &ec, b"second").unwrap();
+        // The second lookup missed: the underlying keyring made materials for the message's
+        // own signing key, and the message decrypts (with a keyring that knows no cache).
+        let out = esdk::decrypt(&cfg, &plain(), &[], &msg).unwrap();
+        assert_eq!(out.plaintext, b"second");
+        let s = c.stats();
+        let extra = u64::from(replaced);
+        assert_eq!(s.encrypt_hits, before.encrypt_hits, "no hit");
+        assert_eq!(s.encrypt_misses, before.encrypt_misses + 1 + extra);
+        // The entry now holds the second message's materials: the next message hits.
+        let next = esdk::encrypt(&cfg, &c, &EncryptOptions::new(), &ec, b"third").unwrap();
+        assert_eq!(public_key(&next), public_key(&msg));
+        assert_eq!(c.stats().encrypt_hits, s.encrypt_hits + 1);
+        assert_eq!(
+            esdk::decrypt(&cfg, &plain(), &[], &next).unwrap().plaintext,
+            b"third"
+        );
+    }
 }
 
 /// KMS calls per 10 000 small messages with and without the cache, against the local KMS
@@ -500,9 +678,7 @@ fn kms_calls_per_10000_messages_with_and_without_cache() {
     let mut msgs = Vec::with_capacity(n);
     for i in 0..n {
         msgs.push(
-            cached
-                .encrypt(&cfg, &opts, &ec, format!("record {i}").as_bytes())
-                .unwrap(),
+            esdk::encrypt(&cfg, &cached, &opts, &ec, format!("record {i}").as_bytes()).unwrap(),
         );
     }
     let (with, t_with) = (count(), t.elapsed());

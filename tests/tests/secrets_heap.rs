@@ -364,8 +364,7 @@ fn no_key_material_reaches_freed_heap() {
             esdk::caching::CachingCmm::new(&known, cache, std::time::Duration::from_secs(300))
                 .expect("caching cmm");
         for c in &contexts {
-            cmm.encrypt(&cfg, &opts, &[("tenant", c)], b"x")
-                .expect("encrypt");
+            esdk::encrypt(&cfg, &cmm, &opts, &[("tenant", c)], b"x").expect("encrypt");
         }
         drop(cmm);
     });

@@ -6,16 +6,19 @@ use std::fmt;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki::types::Ulong;
-use esdk_core::error::{AttemptFailure, Error};
+use esdk_core::error::{
+    AttemptFailure, Error, Pkcs11Attribute, Pkcs11KeyType, Pkcs11Mechanism, Pkcs11ObjectClass,
+    Pkcs11Operation,
+};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMaterials};
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
-use crate::token::{KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
+use crate::token::{KeyClass, KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
 use crate::{Randomness, check_names};
 
 use esdk_raw::aes_info::{self, TAG_BITS};
@@ -71,8 +74,8 @@ impl Pkcs11AesKeyring {
     /// not match exactly one secret key; [`Pkcs11Error::KeyType`] for a key that is not AES
     /// of 16, 24 or 32 bytes; [`Pkcs11Error::KeyUsage`] when `CKA_ENCRYPT` or `CKA_DECRYPT`
     /// is not set; [`Pkcs11Error::MechanismNotSupported`] when the token lacks
-    /// `CKM_AES_GCM`; [`Pkcs11Error::InvalidConfiguration`] for a namespace starting with
-    /// `aws-kms` or names too long for the EDK fields; [`Pkcs11Error::TokenRemoved`] and
+    /// `CKM_AES_GCM`; [`Pkcs11Error::ReservedNamespace`] for a namespace starting with
+    /// `aws-kms` and [`Pkcs11Error::NameTooLong`] for names too long for the EDK fields; [`Pkcs11Error::TokenRemoved`] and
     /// [`Pkcs11Error::Cryptoki`] for token failures.
     pub fn new(
         token: &Token,
@@ -85,13 +88,13 @@ impl Pkcs11AesKeyring {
         check_names(&namespace, &name, aes_info::INFO_SUFFIX_LEN)?;
         if !token.has_mechanism(MechanismType::AES_GCM) {
             return Err(Pkcs11Error::MechanismNotSupported {
-                mechanism: "CKM_AES_GCM",
+                mechanism: Pkcs11Mechanism::AesGcm,
                 rv: None,
             });
         }
         let handle = token.lease(|s| {
             let session = s.session();
-            match token.find_key(session, &key, ObjectClass::SECRET_KEY)? {
+            match token.find_key(session, &key, KeyClass::Secret)? {
                 Some(h) => {
                     check_aes_key(token, session, h, &key)?;
                     probe(token, s, h, &key)?;
@@ -99,13 +102,13 @@ impl Pkcs11AesKeyring {
                 }
                 None => Err(Pkcs11Error::KeyNotFound {
                     key: key.clone(),
-                    class: "CKO_SECRET_KEY",
+                    class: Pkcs11ObjectClass::SecretKey,
                 }),
             }
         })??;
         Ok(Self {
             token: token.clone(),
-            key: KeyHandle::new(key, ObjectClass::SECRET_KEY, handle),
+            key: KeyHandle::new(key, KeyClass::Secret, handle),
             namespace,
             name,
             iv_source: Randomness::Token,
@@ -146,21 +149,17 @@ impl Pkcs11AesKeyring {
     /// [`Keyring`] implementation is built on this; call it directly for the rich error.
     ///
     /// # Errors
-    /// [`Pkcs11Error::TokenRemoved`], or [`Pkcs11Error::Cryptoki`] naming the call that
-    /// failed.
+    /// [`Pkcs11Error::TokenRemoved`], [`Pkcs11Error::Cryptoki`] naming the call that
+    /// failed, or [`Pkcs11Error::OutputLength`] when the token returns a ciphertext of the
+    /// wrong length.
     pub fn encrypt_data_key(
         &self,
         iv: &[u8; 12],
         aad: &[u8],
         data_key: &[u8],
     ) -> Result<Vec<u8>, Pkcs11Error> {
-        self.token.lease(|s| {
-            self.encrypt_with(s.session(), iv, aad, data_key)
-                .map_err(|(what, e)| {
-                    s.note(&e);
-                    self.token.error(what, e)
-                })
-        })?
+        self.token
+            .lease(|s| self.encrypt_with(s, iv, aad, data_key))?
     }
 
     /// Decrypts an EDK ciphertext (encrypted key ‖ tag) on the token with `iv` and `aad`.
@@ -209,23 +208,28 @@ impl Pkcs11AesKeyring {
 
     fn encrypt_with(
         &self,
-        session: &Session,
+        s: &mut Lease<'_>,
         iv: &[u8; 12],
         aad: &[u8],
         data_key: &[u8],
-    ) -> Result<Vec<u8>, (&'static str, CkError)> {
+    ) -> Result<Vec<u8>, Pkcs11Error> {
+        let session = s.session();
         let r = match self.gcm_encrypt(session, self.key.get(), iv, aad, data_key) {
             Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, session) => {
                 self.gcm_encrypt(session, self.key.get(), iv, aad, data_key)
             }
             r => r,
         };
-        let ct = r.map_err(|e| ("C_Encrypt (CKM_AES_GCM)", e))?;
+        let ct = r.map_err(|e| {
+            s.note(&e);
+            self.token.error(Pkcs11Operation::AesGcmEncrypt, e)
+        })?;
         if ct.len() != data_key.len() + 16 {
-            return Err((
-                "C_Encrypt (CKM_AES_GCM): unexpected output length",
-                CkError::InvalidValue,
-            ));
+            return Err(Pkcs11Error::OutputLength {
+                operation: Pkcs11Operation::AesGcmEncrypt,
+                expected: data_key.len() + 16,
+                actual: ct.len(),
+            });
         }
         Ok(ct)
     }
@@ -248,7 +252,7 @@ impl Pkcs11AesKeyring {
             Ok(pt) => DataKey::from_slice(&pt).map_err(|_| Pkcs11Error::UnwrapFailed { rv: None }),
             Err(e) if is_infrastructure(&e) || !self.token.is_present() => {
                 s.note(&e);
-                Err(self.token.error("C_Decrypt (CKM_AES_GCM)", e))
+                Err(self.token.error(Pkcs11Operation::AesGcmDecrypt, e))
             }
             Err(e) => {
                 s.note(&e);
@@ -268,7 +272,7 @@ fn probe(
 ) -> Result<(), Pkcs11Error> {
     let mut iv = [0u8; 12];
     let params = GcmParams::new(&mut iv, b"", Ulong::new(TAG_BITS.into()))
-        .map_err(|e| Pkcs11Error::cryptoki("CKM_AES_GCM parameters", e))?;
+        .map_err(|e| Pkcs11Error::cryptoki(Pkcs11Operation::AesGcmParams, e))?;
     match s
         .session()
         .encrypt(&Mechanism::AesGcm(params), h, &[0u8; 32])
@@ -279,7 +283,7 @@ fn probe(
             if gcm_disallowed(s.session(), h) {
                 return Err(Pkcs11Error::KeyUsage {
                     key: key.clone(),
-                    attribute: "CKA_ALLOWED_MECHANISMS",
+                    attribute: Pkcs11Attribute::AllowedMechanisms,
                 });
             }
             Err(match rv_of(&e) {
@@ -288,14 +292,14 @@ fn probe(
                     | RvError::MechanismParamInvalid
                     | RvError::ArgumentsBad),
                 ) => Pkcs11Error::MechanismNotSupported {
-                    mechanism: "CKM_AES_GCM with a 12-byte IV and a 128-bit tag",
+                    mechanism: Pkcs11Mechanism::AesGcmIv12Tag128,
                     rv: Some(rv),
                 },
                 Some(RvError::KeyFunctionNotPermitted) => Pkcs11Error::KeyUsage {
                     key: key.clone(),
-                    attribute: "CKA_ENCRYPT",
+                    attribute: Pkcs11Attribute::Encrypt,
                 },
-                _ => token.error("C_Encrypt (CKM_AES_GCM probe)", e),
+                _ => token.error(Pkcs11Operation::AesGcmProbe, e),
             })
         }
     }
@@ -323,7 +327,7 @@ fn check_aes_key(
 ) -> Result<(), Pkcs11Error> {
     let attrs = session
         .get_attributes(h, &[AttributeType::KeyType, AttributeType::ValueLen])
-        .map_err(|e| token.error("C_GetAttributeValue", e))?;
+        .map_err(|e| token.error(Pkcs11Operation::GetAttributeValue, e))?;
     let mut is_aes = false;
     let mut len_ok = true; // a token that hides CKA_VALUE_LEN is trusted on the length
     for a in &attrs {
@@ -336,7 +340,7 @@ fn check_aes_key(
     if !is_aes || !len_ok {
         return Err(Pkcs11Error::KeyType {
             key: key.clone(),
-            expected: "CKK_AES secret key of 16, 24 or 32 bytes",
+            expected: Pkcs11KeyType::Aes,
         });
     }
     let usage = bool_attrs(
@@ -345,7 +349,10 @@ fn check_aes_key(
         h,
         &[AttributeType::Encrypt, AttributeType::Decrypt],
     )?;
-    for (ok, attribute) in usage.iter().zip(["CKA_ENCRYPT", "CKA_DECRYPT"]) {
+    for (ok, attribute) in usage
+        .iter()
+        .zip([Pkcs11Attribute::Encrypt, Pkcs11Attribute::Decrypt])
+    {
         if !ok {
             return Err(Pkcs11Error::KeyUsage {
                 key: key.clone(),
@@ -363,7 +370,7 @@ impl Pkcs11AesKeyring {
         s: &mut Lease<'_>,
         m: &mut EncryptionMaterials<'_>,
     ) -> Result<([u8; 12], Vec<u8>), Error> {
-        let fail = |s: &mut Lease<'_>, (what, e): (&'static str, CkError)| {
+        let fail = |s: &mut Lease<'_>, (what, e): (Pkcs11Operation, CkError)| {
             s.note(&e);
             self.token.error(what, e).to_core_error()
         };
@@ -372,7 +379,7 @@ impl Pkcs11AesKeyring {
             Randomness::Token => s
                 .session()
                 .generate_random_slice(&mut iv)
-                .map_err(|e| fail(s, ("C_GenerateRandom", e)))?,
+                .map_err(|e| fail(s, (Pkcs11Operation::GenerateRandom, e)))?,
             Randomness::Provider => m.fill_random(&mut iv)?,
         }
         if m.data_key().is_none() && self.data_key_source == Randomness::Token {
@@ -380,7 +387,7 @@ impl Pkcs11AesKeyring {
             let n = m.suite().key_len();
             s.session()
                 .generate_random_slice(&mut k[..n])
-                .map_err(|e| fail(s, ("C_GenerateRandom", e)))?;
+                .map_err(|e| fail(s, (Pkcs11Operation::GenerateRandom, e)))?;
             m.set_data_key(DataKey::from_slice(&k[..n])?)?;
         }
         let mut dk = [0u8; 32];
@@ -389,14 +396,9 @@ impl Pkcs11AesKeyring {
             dk[..k.len()].copy_from_slice(k);
             k.len()
         };
-        let r = self.encrypt_with(
-            s.session(),
-            &iv,
-            m.serialized_encryption_context(),
-            &dk[..n],
-        );
+        let r = self.encrypt_with(s, &iv, m.serialized_encryption_context(), &dk[..n]);
         dk.zeroize();
-        Ok((iv, r.map_err(|e| fail(s, e))?))
+        Ok((iv, r.map_err(|e| e.to_core_error())?))
     }
 
     /// The IV of an EDK that this keyring may decrypt, or why it may not.

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
-use esdk_core::error::{CryptoError, KeyringError};
+use esdk_core::error::{
+    CryptoError, KeyringError, Pkcs11Attribute, Pkcs11Failure, Pkcs11KeyType, Pkcs11Mechanism,
+    Pkcs11ObjectClass, Pkcs11Operation,
+};
 
 use crate::KeySelector;
 
@@ -76,14 +79,14 @@ pub enum Pkcs11Error {
         /// The selector.
         key: KeySelector,
         /// The object class looked for, e.g. `CKO_SECRET_KEY`.
-        class: &'static str,
+        class: Pkcs11ObjectClass,
     },
     /// More than one object of the expected class matches the key selector.
     KeyAmbiguous {
         /// The selector.
         key: KeySelector,
         /// The object class looked for.
-        class: &'static str,
+        class: Pkcs11ObjectClass,
         /// How many matched.
         count: usize,
     },
@@ -91,8 +94,8 @@ pub enum Pkcs11Error {
     KeyType {
         /// The selector.
         key: KeySelector,
-        /// What the keyring needs, e.g. `CKK_AES of 16, 24 or 32 bytes`.
-        expected: &'static str,
+        /// What the keyring needs, e.g. a `CKK_AES` key of 16, 24 or 32 bytes.
+        expected: Pkcs11KeyType,
     },
     /// The key's attributes forbid what the keyring needs: `CKA_ENCRYPT` or `CKA_DECRYPT`
     /// false (or absent), or a `CKA_ALLOWED_MECHANISMS` without the mechanism.
@@ -100,17 +103,28 @@ pub enum Pkcs11Error {
         /// The selector.
         key: KeySelector,
         /// The attribute, e.g. `CKA_ENCRYPT`.
-        attribute: &'static str,
+        attribute: Pkcs11Attribute,
     },
     /// The token does not offer the mechanism (or these parameters of it).
     MechanismNotSupported {
-        /// The mechanism and parameters, e.g. `CKM_RSA_PKCS_OAEP with SHA-256`.
-        mechanism: &'static str,
+        /// The mechanism and parameters, e.g. `CKM_RSA_PKCS_OAEP` with SHA-256.
+        mechanism: Pkcs11Mechanism,
         /// The return value, when a call revealed it.
         rv: Option<RvError>,
     },
-    /// The keyring's configuration is invalid (namespace, name).
-    InvalidConfiguration(&'static str),
+    /// The key namespace starts with `aws-kms`, which is reserved for AWS KMS keyrings.
+    ReservedNamespace {
+        /// The namespace given.
+        namespace: String,
+    },
+    /// The key namespace, or the key name with what the keyring adds to it in the provider
+    /// info, does not fit the EDK's 16-bit length fields.
+    NameTooLong {
+        /// Which: the namespace (provider id) or the name (provider info).
+        field: NameField,
+        /// Its length in bytes (with what the keyring adds, for the name).
+        len: usize,
+    },
     /// A wrapped key did not decrypt: wrong key, tampered data or another encryption
     /// context. Tokens report this with various return values (SoftHSM2:
     /// `CKR_GENERAL_ERROR`; others `CKR_ENCRYPTED_DATA_INVALID`), all mapped here.
@@ -118,17 +132,26 @@ pub enum Pkcs11Error {
         /// The return value, if the token gave one.
         rv: Option<RvError>,
     },
+    /// The token returned output of another length than the operation produces.
+    OutputLength {
+        /// The operation.
+        operation: Pkcs11Operation,
+        /// The length expected, in bytes.
+        expected: usize,
+        /// The length returned.
+        actual: usize,
+    },
     /// Any other PKCS#11 failure.
     Cryptoki {
-        /// What the crate was doing, e.g. `C_Encrypt (AES-GCM wrap)`.
-        operation: &'static str,
+        /// What the crate was doing, e.g. `C_Encrypt` with `CKM_AES_GCM`.
+        operation: Pkcs11Operation,
         /// The PKCS#11 error.
         source: CkError,
     },
 }
 
 impl Pkcs11Error {
-    pub(crate) fn cryptoki(operation: &'static str, source: CkError) -> Self {
+    pub(crate) fn cryptoki(operation: Pkcs11Operation, source: CkError) -> Self {
         Pkcs11Error::Cryptoki { operation, source }
     }
 
@@ -146,51 +169,201 @@ impl Pkcs11Error {
         }
     }
 
-    /// The core error a [`Keyring`](esdk_core::Keyring) call returns for this failure: a
-    /// [`KeyringError::Other`] with a fixed description of the cause (the core's errors
-    /// are `Copy` and allocation-free), or [`CryptoError::Rng`] for a random-generation
-    /// failure.
+    /// The core error a [`Keyring`](esdk_core::Keyring) call returns for this failure:
+    /// the matching [`Pkcs11Failure`] (the core's errors are `Copy` and allocation-free, so
+    /// labels, paths and key selectors are left out; the return value is kept), the raw
+    /// keyrings' [`KeyringError::InvalidConfiguration`] / [`KeyringError::FieldTooLong`]
+    /// for the names, or [`CryptoError::Rng`] for a random-generation failure.
     pub fn to_core_error(&self) -> esdk_core::Error {
-        let s = match self {
-            Pkcs11Error::ModuleNotFound { .. } => "PKCS#11 module not found",
-            Pkcs11Error::ModuleLoad { .. } => "PKCS#11 module could not be loaded",
-            Pkcs11Error::Initialize { .. } => "PKCS#11 C_Initialize failed",
-            Pkcs11Error::TokenNotFound { .. } => "PKCS#11 token not found",
-            Pkcs11Error::TokenRemoved { .. } => "PKCS#11 token removed or not present",
-            Pkcs11Error::PinRequired { .. } => "PKCS#11 token requires a PIN",
-            Pkcs11Error::PinIncorrect { .. } => "PKCS#11 login failed: incorrect PIN",
-            Pkcs11Error::PinLocked { .. } => "PKCS#11 login failed: PIN locked or expired",
-            Pkcs11Error::KeyNotFound { .. } => "PKCS#11 wrapping key not found on the token",
-            Pkcs11Error::KeyAmbiguous { .. } => "PKCS#11 key selector matches several keys",
-            Pkcs11Error::KeyType { .. } => "PKCS#11 key has the wrong type or size",
-            Pkcs11Error::KeyUsage { .. } => {
-                "PKCS#11 key attributes do not allow this use (CKA_ENCRYPT, CKA_DECRYPT, CKA_ALLOWED_MECHANISMS)"
-            }
-            Pkcs11Error::MechanismNotSupported { .. } => "PKCS#11 mechanism not supported",
-            Pkcs11Error::InvalidConfiguration(s) => s,
-            Pkcs11Error::UnwrapFailed { .. } => "PKCS#11 unwrap failed",
-            Pkcs11Error::Cryptoki {
-                operation: "C_GenerateRandom",
-                ..
-            } => return esdk_core::Error::Crypto(CryptoError::Rng),
-            Pkcs11Error::Cryptoki { source, .. } => match rv_of(source) {
-                Some(RvError::UserNotLoggedIn) => "PKCS#11 session is not logged in",
-                Some(RvError::KeyFunctionNotPermitted) => {
-                    "PKCS#11 key attributes do not allow this use (CKA_ENCRYPT, CKA_DECRYPT, CKA_ALLOWED_MECHANISMS)"
-                }
-                Some(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid) => {
-                    "PKCS#11 wrapping key no longer on the token"
-                }
-                _ => "PKCS#11 operation failed",
+        let rv = |rv: Option<RvError>| rv.map(ck_rv);
+        let failure = match self {
+            Pkcs11Error::ModuleNotFound { .. } => Pkcs11Failure::ModuleNotFound,
+            Pkcs11Error::ModuleLoad { .. } => Pkcs11Failure::ModuleLoad,
+            Pkcs11Error::Initialize { source, .. } => Pkcs11Failure::Initialize {
+                rv: rv(rv_of(source)),
             },
+            Pkcs11Error::TokenNotFound { .. } => Pkcs11Failure::TokenNotFound,
+            Pkcs11Error::TokenRemoved { rv, .. } => Pkcs11Failure::TokenRemoved { rv: ck_rv(*rv) },
+            Pkcs11Error::PinRequired { .. } => Pkcs11Failure::PinRequired,
+            Pkcs11Error::PinIncorrect { rv, .. } => Pkcs11Failure::PinIncorrect { rv: ck_rv(*rv) },
+            Pkcs11Error::PinLocked { rv, .. } => Pkcs11Failure::PinLocked { rv: ck_rv(*rv) },
+            Pkcs11Error::KeyNotFound { class, .. } => Pkcs11Failure::KeyNotFound { class: *class },
+            Pkcs11Error::KeyAmbiguous { class, count, .. } => Pkcs11Failure::KeyAmbiguous {
+                class: *class,
+                count: *count,
+            },
+            Pkcs11Error::KeyType { expected, .. } => Pkcs11Failure::KeyType {
+                expected: *expected,
+            },
+            Pkcs11Error::KeyUsage { attribute, .. } => Pkcs11Failure::KeyUsage {
+                attribute: *attribute,
+            },
+            Pkcs11Error::MechanismNotSupported { mechanism, rv: r } => {
+                Pkcs11Failure::MechanismNotSupported {
+                    mechanism: *mechanism,
+                    rv: rv(*r),
+                }
+            }
+            Pkcs11Error::ReservedNamespace { .. } => {
+                return KeyringError::InvalidConfiguration.into();
+            }
+            Pkcs11Error::NameTooLong { .. } => return KeyringError::FieldTooLong.into(),
+            Pkcs11Error::UnwrapFailed { rv: r } => Pkcs11Failure::UnwrapFailed { rv: rv(*r) },
+            Pkcs11Error::OutputLength { operation, .. } => Pkcs11Failure::OutputLength {
+                operation: *operation,
+            },
+            Pkcs11Error::Cryptoki {
+                operation: Pkcs11Operation::GenerateRandom,
+                ..
+            } => return CryptoError::Rng.into(),
+            Pkcs11Error::Cryptoki { operation, source } => {
+                let operation = *operation;
+                match rv_of(source) {
+                    Some(RvError::UserNotLoggedIn) => Pkcs11Failure::NotLoggedIn { operation },
+                    Some(RvError::KeyFunctionNotPermitted) => {
+                        Pkcs11Failure::KeyFunctionNotPermitted { operation }
+                    }
+                    Some(RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid) => {
+                        Pkcs11Failure::KeyHandleInvalid { operation }
+                    }
+                    r => Pkcs11Failure::Call {
+                        operation,
+                        rv: rv(r),
+                    },
+                }
+            }
         };
-        esdk_core::Error::Keyring(KeyringError::Other(s))
+        failure.into()
     }
 
     /// Whether the failure means the token (or the device) is gone.
     pub fn is_token_removed(&self) -> bool {
         matches!(self, Pkcs11Error::TokenRemoved { .. })
     }
+}
+
+/// Which name of a keyring is too long ([`Pkcs11Error::NameTooLong`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NameField {
+    /// The key namespace (the EDK provider id).
+    Namespace,
+    /// The key name (in the EDK provider info).
+    Name,
+}
+
+impl fmt::Display for NameField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameField::Namespace => "key namespace (EDK provider id)",
+            NameField::Name => "key name (EDK provider info)",
+        })
+    }
+}
+
+/// The numeric PKCS#11 return value (`CK_RV`) of `rv`: the inverse of `cryptoki`'s own
+/// mapping (a unit test checks every entry against it), since `cryptoki` offers no
+/// conversion this way.
+pub(crate) fn ck_rv(rv: RvError) -> u64 {
+    let code: std::ffi::c_ulong = match rv {
+        RvError::Cancel => 0x1,                         // CKR_CANCEL
+        RvError::HostMemory => 0x2,                     // CKR_HOST_MEMORY
+        RvError::SlotIdInvalid => 0x3,                  // CKR_SLOT_ID_INVALID
+        RvError::GeneralError => 0x5,                   // CKR_GENERAL_ERROR
+        RvError::FunctionFailed => 0x6,                 // CKR_FUNCTION_FAILED
+        RvError::ArgumentsBad => 0x7,                   // CKR_ARGUMENTS_BAD
+        RvError::NoEvent => 0x8,                        // CKR_NO_EVENT
+        RvError::NeedToCreateThreads => 0x9,            // CKR_NEED_TO_CREATE_THREADS
+        RvError::CantLock => 0xA,                       // CKR_CANT_LOCK
+        RvError::AttributeReadOnly => 0x10,             // CKR_ATTRIBUTE_READ_ONLY
+        RvError::AttributeSensitive => 0x11,            // CKR_ATTRIBUTE_SENSITIVE
+        RvError::AttributeTypeInvalid => 0x12,          // CKR_ATTRIBUTE_TYPE_INVALID
+        RvError::AttributeValueInvalid => 0x13,         // CKR_ATTRIBUTE_VALUE_INVALID
+        RvError::ActionProhibited => 0x1B,              // CKR_ACTION_PROHIBITED
+        RvError::DataInvalid => 0x20,                   // CKR_DATA_INVALID
+        RvError::DataLenRange => 0x21,                  // CKR_DATA_LEN_RANGE
+        RvError::DeviceError => 0x30,                   // CKR_DEVICE_ERROR
+        RvError::DeviceMemory => 0x31,                  // CKR_DEVICE_MEMORY
+        RvError::DeviceRemoved => 0x32,                 // CKR_DEVICE_REMOVED
+        RvError::EncryptedDataInvalid => 0x40,          // CKR_ENCRYPTED_DATA_INVALID
+        RvError::EncryptedDataLenRange => 0x41,         // CKR_ENCRYPTED_DATA_LEN_RANGE
+        RvError::FunctionCanceled => 0x50,              // CKR_FUNCTION_CANCELED
+        RvError::FunctionNotParallel => 0x51,           // CKR_FUNCTION_NOT_PARALLEL
+        RvError::FunctionNotSupported => 0x54,          // CKR_FUNCTION_NOT_SUPPORTED
+        RvError::CurveNotSupported => 0x140,            // CKR_CURVE_NOT_SUPPORTED
+        RvError::KeyHandleInvalid => 0x60,              // CKR_KEY_HANDLE_INVALID
+        RvError::KeySizeRange => 0x62,                  // CKR_KEY_SIZE_RANGE
+        RvError::KeyTypeInconsistent => 0x63,           // CKR_KEY_TYPE_INCONSISTENT
+        RvError::KeyNotNeeded => 0x64,                  // CKR_KEY_NOT_NEEDED
+        RvError::KeyChanged => 0x65,                    // CKR_KEY_CHANGED
+        RvError::KeyNeeded => 0x66,                     // CKR_KEY_NEEDED
+        RvError::KeyIndigestible => 0x67,               // CKR_KEY_INDIGESTIBLE
+        RvError::KeyFunctionNotPermitted => 0x68,       // CKR_KEY_FUNCTION_NOT_PERMITTED
+        RvError::KeyNotWrappable => 0x69,               // CKR_KEY_NOT_WRAPPABLE
+        RvError::KeyUnextractable => 0x6A,              // CKR_KEY_UNEXTRACTABLE
+        RvError::MechanismInvalid => 0x70,              // CKR_MECHANISM_INVALID
+        RvError::MechanismParamInvalid => 0x71,         // CKR_MECHANISM_PARAM_INVALID
+        RvError::ObjectHandleInvalid => 0x82,           // CKR_OBJECT_HANDLE_INVALID
+        RvError::OperationActive => 0x90,               // CKR_OPERATION_ACTIVE
+        RvError::OperationNotInitialized => 0x91,       // CKR_OPERATION_NOT_INITIALIZED
+        RvError::PinIncorrect => 0xA0,                  // CKR_PIN_INCORRECT
+        RvError::PinInvalid => 0xA1,                    // CKR_PIN_INVALID
+        RvError::PinLenRange => 0xA2,                   // CKR_PIN_LEN_RANGE
+        RvError::PinExpired => 0xA3,                    // CKR_PIN_EXPIRED
+        RvError::PinLocked => 0xA4,                     // CKR_PIN_LOCKED
+        RvError::SessionClosed => 0xB0,                 // CKR_SESSION_CLOSED
+        RvError::SessionCount => 0xB1,                  // CKR_SESSION_COUNT
+        RvError::SessionHandleInvalid => 0xB3,          // CKR_SESSION_HANDLE_INVALID
+        RvError::SessionParallelNotSupported => 0xB4,   // CKR_SESSION_PARALLEL_NOT_SUPPORTED
+        RvError::SessionReadOnly => 0xB5,               // CKR_SESSION_READ_ONLY
+        RvError::SessionExists => 0xB6,                 // CKR_SESSION_EXISTS
+        RvError::SessionReadOnlyExists => 0xB7,         // CKR_SESSION_READ_ONLY_EXISTS
+        RvError::SessionReadWriteSoExists => 0xB8,      // CKR_SESSION_READ_WRITE_SO_EXISTS
+        RvError::SignatureInvalid => 0xC0,              // CKR_SIGNATURE_INVALID
+        RvError::SignatureLenRange => 0xC1,             // CKR_SIGNATURE_LEN_RANGE
+        RvError::TemplateIncomplete => 0xD0,            // CKR_TEMPLATE_INCOMPLETE
+        RvError::TemplateInconsistent => 0xD1,          // CKR_TEMPLATE_INCONSISTENT
+        RvError::TokenNotPresent => 0xE0,               // CKR_TOKEN_NOT_PRESENT
+        RvError::TokenNotRecognized => 0xE1,            // CKR_TOKEN_NOT_RECOGNIZED
+        RvError::TokenWriteProtected => 0xE2,           // CKR_TOKEN_WRITE_PROTECTED
+        RvError::UnwrappingKeyHandleInvalid => 0xF0,    // CKR_UNWRAPPING_KEY_HANDLE_INVALID
+        RvError::UnwrappingKeySizeRange => 0xF1,        // CKR_UNWRAPPING_KEY_SIZE_RANGE
+        RvError::UserAlreadyLoggedIn => 0x100,          // CKR_USER_ALREADY_LOGGED_IN
+        RvError::UserNotLoggedIn => 0x101,              // CKR_USER_NOT_LOGGED_IN
+        RvError::UserPinNotInitialized => 0x102,        // CKR_USER_PIN_NOT_INITIALIZED
+        RvError::UserTypeInvalid => 0x103,              // CKR_USER_TYPE_INVALID
+        RvError::UserAnotherAlreadyLoggedIn => 0x104,   // CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+        RvError::UserTooManyTypes => 0x105,             // CKR_USER_TOO_MANY_TYPES
+        RvError::WrappedKeyInvalid => 0x110,            // CKR_WRAPPED_KEY_INVALID
+        RvError::WrappedKeyLenRange => 0x112,           // CKR_WRAPPED_KEY_LEN_RANGE
+        RvError::WrappingKeyHandleInvalid => 0x113,     // CKR_WRAPPING_KEY_HANDLE_INVALID
+        RvError::WrappingKeySizeRange => 0x114,         // CKR_WRAPPING_KEY_SIZE_RANGE
+        RvError::WrappingKeyTypeInconsistent => 0x115,  // CKR_WRAPPING_KEY_TYPE_INCONSISTENT
+        RvError::RandomSeedNotSupported => 0x120,       // CKR_RANDOM_SEED_NOT_SUPPORTED
+        RvError::RandomNoRng => 0x121,                  // CKR_RANDOM_NO_RNG
+        RvError::DomainParamsInvalid => 0x130,          // CKR_DOMAIN_PARAMS_INVALID
+        RvError::BufferTooSmall => 0x150,               // CKR_BUFFER_TOO_SMALL
+        RvError::SavedStateInvalid => 0x160,            // CKR_SAVED_STATE_INVALID
+        RvError::InformationSensitive => 0x170,         // CKR_INFORMATION_SENSITIVE
+        RvError::StateUnsaveable => 0x180,              // CKR_STATE_UNSAVEABLE
+        RvError::CryptokiNotInitialized => 0x190,       // CKR_CRYPTOKI_NOT_INITIALIZED
+        RvError::CryptokiAlreadyInitialized => 0x191,   // CKR_CRYPTOKI_ALREADY_INITIALIZED
+        RvError::MutexBad => 0x1A0,                     // CKR_MUTEX_BAD
+        RvError::MutexNotLocked => 0x1A1,               // CKR_MUTEX_NOT_LOCKED
+        RvError::NewPinMode => 0x1B0,                   // CKR_NEW_PIN_MODE
+        RvError::NextOtp => 0x1B1,                      // CKR_NEXT_OTP
+        RvError::ExceededMaxIterations => 0x1B5,        // CKR_EXCEEDED_MAX_ITERATIONS
+        RvError::FipsSelfTestFailed => 0x1B6,           // CKR_FIPS_SELF_TEST_FAILED
+        RvError::LibraryLoadFailed => 0x1B7,            // CKR_LIBRARY_LOAD_FAILED
+        RvError::PinTooWeak => 0x1B8,                   // CKR_PIN_TOO_WEAK
+        RvError::PublicKeyInvalid => 0x1B9,             // CKR_PUBLIC_KEY_INVALID
+        RvError::FunctionRejected => 0x200,             // CKR_FUNCTION_REJECTED
+        RvError::UnwrappingKeyTypeInconsistent => 0xF2, // CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT
+        RvError::VendorDefined(code) | RvError::UnknownErrorCode(code) => code,
+    };
+    // `c_ulong` is `u64` here but `u32` on Windows and 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    u64::from(code)
 }
 
 pub(crate) fn rv_of(e: &CkError) -> Option<RvError> {
@@ -325,7 +498,15 @@ impl fmt::Display for Pkcs11Error {
                     None => Ok(()),
                 }
             }
-            Pkcs11Error::InvalidConfiguration(s) => write!(f, "invalid keyring configuration: {s}"),
+            Pkcs11Error::ReservedNamespace { namespace } => write!(
+                f,
+                "key namespace {namespace:?}: namespaces starting with \"aws-kms\" are reserved \
+                 for AWS KMS keyrings"
+            ),
+            Pkcs11Error::NameTooLong { field, len } => write!(
+                f,
+                "the {field} takes {len} bytes, more than the EDK's 65 535-byte field"
+            ),
             Pkcs11Error::UnwrapFailed { rv } => {
                 f.write_str(
                     "unwrapping the data key failed (wrong key, tampering or another encryption context)",
@@ -335,6 +516,14 @@ impl fmt::Display for Pkcs11Error {
                     None => Ok(()),
                 }
             }
+            Pkcs11Error::OutputLength {
+                operation,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "PKCS#11 {operation} returned {actual} bytes where {expected} were expected"
+            ),
             Pkcs11Error::Cryptoki { operation, source } => {
                 write!(f, "PKCS#11 {operation} failed: {source}")
             }
@@ -363,6 +552,8 @@ impl From<Pkcs11Error> for esdk_core::Error {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    use cryptoki::error::Rv;
 
     fn ck(rv: RvError, f: Function) -> CkError {
         CkError::Pkcs11(rv, f)
@@ -408,46 +599,141 @@ mod tests {
 
     #[test]
     fn core_errors_name_the_cause() {
-        let other = |e: Pkcs11Error| match e.to_core_error() {
-            esdk_core::Error::Keyring(KeyringError::Other(s)) => s,
+        let core = |e: Pkcs11Error| match e.to_core_error() {
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(p)) => p,
             e => panic!("{e:?}"),
         };
         assert_eq!(
-            other(Pkcs11Error::TokenRemoved {
+            core(Pkcs11Error::TokenRemoved {
                 label: "t".into(),
                 rv: RvError::DeviceRemoved
             }),
-            "PKCS#11 token removed or not present"
+            Pkcs11Failure::TokenRemoved { rv: 0x32 }
         );
         assert_eq!(
-            other(Pkcs11Error::KeyUsage {
+            core(Pkcs11Error::KeyUsage {
                 key: KeySelector::label("k"),
-                attribute: "CKA_ENCRYPT"
+                attribute: Pkcs11Attribute::Encrypt,
             }),
-            "PKCS#11 key attributes do not allow this use (CKA_ENCRYPT, CKA_DECRYPT, CKA_ALLOWED_MECHANISMS)"
+            Pkcs11Failure::KeyUsage {
+                attribute: Pkcs11Attribute::Encrypt
+            }
         );
         assert_eq!(
-            other(Pkcs11Error::cryptoki(
-                "C_Encrypt",
+            core(Pkcs11Error::cryptoki(
+                Pkcs11Operation::AesGcmEncrypt,
                 ck(RvError::KeyFunctionNotPermitted, Function::EncryptInit)
             )),
-            "PKCS#11 key attributes do not allow this use (CKA_ENCRYPT, CKA_DECRYPT, CKA_ALLOWED_MECHANISMS)"
+            Pkcs11Failure::KeyFunctionNotPermitted {
+                operation: Pkcs11Operation::AesGcmEncrypt
+            }
+        );
+        assert_eq!(
+            core(Pkcs11Error::cryptoki(
+                Pkcs11Operation::RsaOaepDecrypt,
+                ck(RvError::ObjectHandleInvalid, Function::DecryptInit)
+            )),
+            Pkcs11Failure::KeyHandleInvalid {
+                operation: Pkcs11Operation::RsaOaepDecrypt
+            }
+        );
+        assert_eq!(
+            core(Pkcs11Error::cryptoki(
+                Pkcs11Operation::FindObjects,
+                ck(RvError::GeneralError, Function::FindObjects)
+            )),
+            Pkcs11Failure::Call {
+                operation: Pkcs11Operation::FindObjects,
+                rv: Some(0x5)
+            }
+        );
+        assert_eq!(
+            core(Pkcs11Error::cryptoki(
+                Pkcs11Operation::AesGcmParams,
+                CkError::InvalidValue
+            )),
+            Pkcs11Failure::Call {
+                operation: Pkcs11Operation::AesGcmParams,
+                rv: None
+            }
         );
         assert_eq!(
             Pkcs11Error::cryptoki(
-                "C_GenerateRandom",
+                Pkcs11Operation::GenerateRandom,
                 ck(RvError::RandomNoRng, Function::GenerateRandom)
             )
             .to_core_error(),
             esdk_core::Error::Crypto(CryptoError::Rng)
+        );
+        assert_eq!(
+            Pkcs11Error::ReservedNamespace {
+                namespace: "aws-kms-x".into()
+            }
+            .to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::InvalidConfiguration)
+        );
+        assert_eq!(
+            Pkcs11Error::NameTooLong {
+                field: NameField::Name,
+                len: 70_000
+            }
+            .to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::FieldTooLong)
         );
         let e = Pkcs11Error::PinIncorrect {
             label: "tok".into(),
             rv: RvError::PinIncorrect,
         };
         assert_eq!(e.rv(), Some(RvError::PinIncorrect));
+        assert_eq!(core(e), Pkcs11Failure::PinIncorrect { rv: 0xA0 });
+    }
+
+    #[test]
+    fn return_values_are_the_numbers_cryptoki_maps_from() {
+        // Every code below CKR_VENDOR_DEFINED that cryptoki names maps back to itself (the
+        // defined codes go up to CKR_FUNCTION_REJECTED = 0x200).
+        let mut named = 0;
+        for code in 0u32..=0x200 {
+            if let Rv::Error(e) = Rv::from(std::ffi::c_ulong::from(code)) {
+                if !matches!(e, RvError::UnknownErrorCode(_)) {
+                    assert_eq!(ck_rv(e), u64::from(code), "{e:?}");
+                    named += 1;
+                }
+            }
+        }
+        assert_eq!(named, 93);
+        assert_eq!(ck_rv(RvError::VendorDefined(0x8000_0001)), 0x8000_0001);
+    }
+
+    #[test]
+    fn display_names_the_operation_and_the_return_value() {
+        let e = Pkcs11Error::cryptoki(
+            Pkcs11Operation::AesGcmDecrypt,
+            ck(RvError::DeviceError, Function::Decrypt),
+        );
+        assert!(
+            e.to_string()
+                .starts_with("PKCS#11 C_Decrypt (CKM_AES_GCM) failed: ")
+        );
         assert_eq!(
-            e.to_string(),
+            e.to_core_error().to_string(),
+            "keyring failed: PKCS#11: C_Decrypt (CKM_AES_GCM) failed (return value 0x00000030)"
+        );
+        assert_eq!(
+            Pkcs11Error::NameTooLong {
+                field: NameField::Namespace,
+                len: 70_000
+            }
+            .to_string(),
+            "the key namespace (EDK provider id) takes 70000 bytes, more than the EDK's \
+             65 535-byte field"
+        );
+        assert_eq!(
+            Pkcs11Error::PinIncorrect {
+                label: "tok".into(),
+                rv: RvError::PinIncorrect,
+            }
+            .to_string(),
             "login to PKCS#11 token \"tok\" failed: incorrect PIN (return value PinIncorrect)"
         );
     }
@@ -456,7 +742,7 @@ mod tests {
     fn display_names_the_key_and_what_is_missing() {
         let e = Pkcs11Error::KeyNotFound {
             key: KeySelector::id(vec![0x01, 0xAB]),
-            class: "CKO_SECRET_KEY",
+            class: Pkcs11ObjectClass::SecretKey,
         };
         assert_eq!(
             e.to_string(),

@@ -23,8 +23,8 @@
 //! `CKA_DECRYPT`, an unsupported mechanism, a removed token) with the PKCS#11 return
 //! value. Inside [`Keyring`](esdk_core::Keyring) calls, whose error type is the core's
 //! allocation-free [`esdk_core::Error`], failures become
-//! `Error::Keyring(KeyringError::Other(<fixed description>))` (see
-//! [`Pkcs11Error::to_core_error`]) and, per EDK on decrypt, an
+//! `Error::Keyring(KeyringError::Pkcs11(`[`Pkcs11Failure`]`))`, which keeps the operation, the
+//! attribute or mechanism and the return value (see [`Pkcs11Error::to_core_error`]), and, per EDK on decrypt, an
 //! [`AttemptFailure`](esdk_core::error::AttemptFailure) (`UnwrapFailed` for a bad
 //! ciphertext whatever return value the token uses, `Backend` for a token failure).
 //!
@@ -71,7 +71,12 @@ mod rsa;
 mod token;
 
 pub use aes::Pkcs11AesKeyring;
-pub use error::Pkcs11Error;
+pub use error::{NameField, Pkcs11Error};
+/// The parts of a [`Pkcs11Error`] that the core's [`Pkcs11Failure`] shares with it.
+pub use esdk_core::error::{
+    Pkcs11Attribute, Pkcs11Failure, Pkcs11KeyType, Pkcs11Mechanism, Pkcs11ObjectClass,
+    Pkcs11Operation,
+};
 pub use rsa::{OaepHash, Pkcs11RsaKeyring};
 pub use token::{KeySelector, Token, TokenConfig, load_module};
 
@@ -94,14 +99,22 @@ pub enum Randomness {
 /// provider info adds to the name.
 fn check_names(namespace: &str, name: &str, info_extra: usize) -> Result<(), Pkcs11Error> {
     if namespace.starts_with("aws-kms") {
-        return Err(Pkcs11Error::InvalidConfiguration(
-            "key namespaces starting with \"aws-kms\" are reserved for AWS KMS keyrings",
-        ));
+        return Err(Pkcs11Error::ReservedNamespace {
+            namespace: namespace.to_owned(),
+        });
     }
-    if namespace.len() > 0xFFFF || name.len() > 0xFFFF - info_extra {
-        return Err(Pkcs11Error::InvalidConfiguration(
-            "key namespace or name too long for the EDK fields",
-        ));
+    if namespace.len() > 0xFFFF {
+        return Err(Pkcs11Error::NameTooLong {
+            field: NameField::Namespace,
+            len: namespace.len(),
+        });
+    }
+    let info_len = name.len().saturating_add(info_extra);
+    if info_len > 0xFFFF {
+        return Err(Pkcs11Error::NameTooLong {
+            field: NameField::Name,
+            len: info_len,
+        });
     }
     Ok(())
 }
@@ -115,10 +128,23 @@ mod tests {
         assert!(check_names("ns", "name", 20).is_ok());
         assert!(matches!(
             check_names("aws-kms-x", "n", 0),
-            Err(Pkcs11Error::InvalidConfiguration(_))
+            Err(Pkcs11Error::ReservedNamespace { namespace }) if namespace == "aws-kms-x"
         ));
         let long = "x".repeat(0xFFFF - 19);
-        assert!(check_names("ns", &long, 20).is_err());
+        assert!(matches!(
+            check_names("ns", &long, 20),
+            Err(Pkcs11Error::NameTooLong {
+                field: NameField::Name,
+                len: 0x1_0000
+            })
+        ));
         assert!(check_names("ns", &long, 0).is_ok());
+        assert!(matches!(
+            check_names(&"n".repeat(0x1_0000), "name", 0),
+            Err(Pkcs11Error::NameTooLong {
+                field: NameField::Namespace,
+                len: 0x1_0000
+            })
+        ));
     }
 }

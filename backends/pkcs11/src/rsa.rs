@@ -6,15 +6,18 @@ use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectHandle};
 use cryptoki::session::Session;
-use esdk_core::error::{AttemptFailure, Error, KeyringError};
+use esdk_core::error::{
+    AttemptFailure, Error, KeyringError, Pkcs11Attribute, Pkcs11KeyType, Pkcs11Mechanism,
+    Pkcs11ObjectClass, Pkcs11Operation,
+};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMaterials};
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
-use crate::token::{KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
+use crate::token::{KeyClass, KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
 use crate::{Randomness, check_names};
 
 /// The OAEP hash (and MGF1 hash: the ESDK uses the same for both).
@@ -51,13 +54,13 @@ impl OaepHash {
         Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty()))
     }
 
-    /// The mechanism with its parameters, as named in errors.
-    pub fn mechanism_name(self) -> &'static str {
+    /// The mechanism with its parameters, as errors name it.
+    pub fn mechanism_id(self) -> Pkcs11Mechanism {
         match self {
-            OaepHash::Sha1 => "CKM_RSA_PKCS_OAEP with SHA-1 / MGF1-SHA-1",
-            OaepHash::Sha256 => "CKM_RSA_PKCS_OAEP with SHA-256 / MGF1-SHA-256",
-            OaepHash::Sha384 => "CKM_RSA_PKCS_OAEP with SHA-384 / MGF1-SHA-384",
-            OaepHash::Sha512 => "CKM_RSA_PKCS_OAEP with SHA-512 / MGF1-SHA-512",
+            OaepHash::Sha1 => Pkcs11Mechanism::RsaOaepSha1,
+            OaepHash::Sha256 => Pkcs11Mechanism::RsaOaepSha256,
+            OaepHash::Sha384 => Pkcs11Mechanism::RsaOaepSha384,
+            OaepHash::Sha512 => Pkcs11Mechanism::RsaOaepSha512,
         }
     }
 
@@ -129,7 +132,8 @@ impl Pkcs11RsaKeyring {
     /// modulus too small for OAEP with this hash; [`Pkcs11Error::KeyUsage`] when the public
     /// key lacks `CKA_ENCRYPT` or the private key `CKA_DECRYPT`;
     /// [`Pkcs11Error::MechanismNotSupported`] when the token rejects OAEP with this hash
-    /// (SoftHSM2 2.6 does only SHA-1); [`Pkcs11Error::InvalidConfiguration`];
+    /// (SoftHSM2 2.6 does only SHA-1); [`Pkcs11Error::ReservedNamespace`],
+    /// [`Pkcs11Error::NameTooLong`];
     /// [`Pkcs11Error::TokenRemoved`] and [`Pkcs11Error::Cryptoki`].
     pub fn new(
         token: &Token,
@@ -143,31 +147,31 @@ impl Pkcs11RsaKeyring {
         check_names(&namespace, &name, 0)?;
         if !token.has_mechanism(MechanismType::RSA_PKCS_OAEP) {
             return Err(Pkcs11Error::MechanismNotSupported {
-                mechanism: "CKM_RSA_PKCS_OAEP",
+                mechanism: Pkcs11Mechanism::RsaOaep,
                 rv: None,
             });
         }
         let (public, private, modulus_len) = token.lease(|s| {
             let session = s.session();
-            let public = token.find_key(session, &key, ObjectClass::PUBLIC_KEY)?;
-            let private = token.find_key(session, &key, ObjectClass::PRIVATE_KEY)?;
+            let public = token.find_key(session, &key, KeyClass::Public)?;
+            let private = token.find_key(session, &key, KeyClass::Private)?;
             if public.is_none() && private.is_none() {
                 return Err(Pkcs11Error::KeyNotFound {
                     key: key.clone(),
-                    class: "CKO_PUBLIC_KEY or CKO_PRIVATE_KEY",
+                    class: Pkcs11ObjectClass::PublicOrPrivateKey,
                 });
             }
             let mut modulus_len = None;
             for (h, attr, attribute) in [
-                (public, AttributeType::Encrypt, "CKA_ENCRYPT"),
-                (private, AttributeType::Decrypt, "CKA_DECRYPT"),
+                (public, AttributeType::Encrypt, Pkcs11Attribute::Encrypt),
+                (private, AttributeType::Decrypt, Pkcs11Attribute::Decrypt),
             ] {
                 let Some(h) = h else { continue };
                 let (is_rsa, m) = rsa_info(token, session, h)?;
                 if !is_rsa || m.is_some_and(|m| m < hash.min_modulus_len()) {
                     return Err(Pkcs11Error::KeyType {
                         key: key.clone(),
-                        expected: "CKK_RSA key with a modulus large enough for OAEP and a 32-byte data key",
+                        expected: Pkcs11KeyType::RsaOaep,
                     });
                 }
                 modulus_len = modulus_len.or(m);
@@ -187,8 +191,8 @@ impl Pkcs11RsaKeyring {
         })??;
         Ok(Self {
             token: token.clone(),
-            public: public.map(|h| KeyHandle::new(key.clone(), ObjectClass::PUBLIC_KEY, h)),
-            private: private.map(|h| KeyHandle::new(key.clone(), ObjectClass::PRIVATE_KEY, h)),
+            public: public.map(|h| KeyHandle::new(key.clone(), KeyClass::Public, h)),
+            private: private.map(|h| KeyHandle::new(key.clone(), KeyClass::Private, h)),
             selector: key,
             namespace,
             name,
@@ -255,10 +259,10 @@ impl Pkcs11RsaKeyring {
         self.token.lease(|s| self.decrypt_with(s, ciphertext))?
     }
 
-    fn missing(&self, class: &'static str) -> Pkcs11Error {
+    fn missing(&self, class: KeyClass) -> Pkcs11Error {
         Pkcs11Error::KeyNotFound {
             key: self.selector.clone(),
-            class,
+            class: class.name(),
         }
     }
 
@@ -266,7 +270,7 @@ impl Pkcs11RsaKeyring {
         let key = self
             .public
             .as_ref()
-            .ok_or_else(|| self.missing("CKO_PUBLIC_KEY"))?;
+            .ok_or_else(|| self.missing(KeyClass::Public))?;
         let session = s.session();
         let mech = self.hash.mechanism();
         let r = match session.encrypt(&mech, key.get(), data_key) {
@@ -277,7 +281,7 @@ impl Pkcs11RsaKeyring {
         };
         r.map_err(|e| {
             s.note(&e);
-            self.token.error("C_Encrypt (CKM_RSA_PKCS_OAEP)", e)
+            self.token.error(Pkcs11Operation::RsaOaepEncrypt, e)
         })
     }
 
@@ -285,7 +289,7 @@ impl Pkcs11RsaKeyring {
         let key = self
             .private
             .as_ref()
-            .ok_or_else(|| self.missing("CKO_PRIVATE_KEY"))?;
+            .ok_or_else(|| self.missing(KeyClass::Private))?;
         let session = s.session();
         let mech = self.hash.mechanism();
         let r = match session.decrypt(&mech, key.get(), ciphertext) {
@@ -298,7 +302,7 @@ impl Pkcs11RsaKeyring {
             Ok(pt) => DataKey::from_slice(&pt).map_err(|_| Pkcs11Error::UnwrapFailed { rv: None }),
             Err(e) if is_infrastructure(&e) || !self.token.is_present() => {
                 s.note(&e);
-                Err(self.token.error("C_Decrypt (CKM_RSA_PKCS_OAEP)", e))
+                Err(self.token.error(Pkcs11Operation::RsaOaepDecrypt, e))
             }
             Err(e) => {
                 s.note(&e);
@@ -316,7 +320,7 @@ fn rsa_info(
 ) -> Result<(bool, Option<usize>), Pkcs11Error> {
     let attrs = session
         .get_attributes(h, &[AttributeType::KeyType, AttributeType::Modulus])
-        .map_err(|e| token.error("C_GetAttributeValue", e))?;
+        .map_err(|e| token.error(Pkcs11Operation::GetAttributeValue, e))?;
     let mut is_rsa = false;
     let mut modulus = None;
     for a in &attrs {
@@ -354,7 +358,7 @@ fn probe(
 ) -> Result<(), Pkcs11Error> {
     let mech = hash.mechanism();
     let unsupported = |rv| Pkcs11Error::MechanismNotSupported {
-        mechanism: hash.mechanism_name(),
+        mechanism: hash.mechanism_id(),
         rv,
     };
     if let Some(h) = public {
@@ -363,7 +367,7 @@ fn probe(
             Err(e) if is_unsupported_params(&e) => Err(unsupported(rv_of(&e))),
             Err(e) => {
                 s.note(&e);
-                Err(token.error("C_Encrypt (CKM_RSA_PKCS_OAEP probe)", e))
+                Err(token.error(Pkcs11Operation::RsaOaepProbe, e))
             }
         };
     }
@@ -395,7 +399,10 @@ impl Pkcs11RsaKeyring {
             let n = m.suite().key_len();
             if let Err(e) = s.session().generate_random_slice(&mut k[..n]) {
                 s.note(&e);
-                return Err(self.token.error("C_GenerateRandom", e).to_core_error());
+                return Err(self
+                    .token
+                    .error(Pkcs11Operation::GenerateRandom, e)
+                    .to_core_error());
             }
             m.set_data_key(DataKey::from_slice(&k[..n])?)?;
         }
@@ -473,9 +480,7 @@ impl Keyring for Pkcs11RsaKeyring {
                 Ok(r) => return r,
                 Err(e) => Some(e.to_core_error()),
             },
-            (true, false) => Some(Error::Keyring(KeyringError::Other(
-                "PKCS#11 RSA keyring has no private key: it cannot decrypt",
-            ))),
+            (true, false) => Some(KeyringError::DecryptNotSupported.into()),
             (false, _) => None,
         };
         for (i, edk) in edks.iter() {

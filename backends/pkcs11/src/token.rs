@@ -14,6 +14,8 @@ use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
+use esdk_core::error::{Pkcs11ObjectClass, Pkcs11Operation};
+
 use crate::error::{Pkcs11Error, is_removal, is_session_fatal, rv_of};
 
 /// Locks a mutex, ignoring poisoning: the guarded data (idle sessions, counters) stays
@@ -247,7 +249,7 @@ impl Token {
         let ctx = load_module(&config.module)?;
         let slots = ctx
             .get_slots_with_token()
-            .map_err(|e| Pkcs11Error::cryptoki("C_GetSlotList", e))?;
+            .map_err(|e| Pkcs11Error::cryptoki(Pkcs11Operation::GetSlotList, e))?;
         let mut available = Vec::new();
         let mut found = None;
         for slot in slots {
@@ -330,7 +332,7 @@ impl Token {
     pub fn generate_random(&self, out: &mut [u8]) -> Result<(), Pkcs11Error> {
         self.run(|s| {
             s.generate_random_slice(out)
-                .map_err(|e| ("C_GenerateRandom", e))
+                .map_err(|e| (Pkcs11Operation::GenerateRandom, e))
         })
     }
 
@@ -356,7 +358,7 @@ impl Token {
             .inner
             .ctx
             .open_rw_session(self.inner.slot)
-            .map_err(|e| self.inner.error("C_OpenSession", e))?;
+            .map_err(|e| self.inner.error(Pkcs11Operation::OpenSession, e))?;
         self.inner.ensure_login(&s)?;
         Ok(f(&s))
     }
@@ -365,7 +367,7 @@ impl Token {
     /// closed instead of returned to the pool. The error's operation name is kept.
     pub(crate) fn run<R>(
         &self,
-        op: impl FnOnce(&Session) -> Result<R, (&'static str, CkError)>,
+        op: impl FnOnce(&Session) -> Result<R, (Pkcs11Operation, CkError)>,
     ) -> Result<R, Pkcs11Error> {
         self.lease(|s| {
             op(s.session()).map_err(|(what, e)| {
@@ -395,7 +397,7 @@ impl Token {
     }
 
     /// Maps a cryptoki error, recognizing a removed token.
-    pub(crate) fn error(&self, operation: &'static str, e: CkError) -> Pkcs11Error {
+    pub(crate) fn error(&self, operation: Pkcs11Operation, e: CkError) -> Pkcs11Error {
         self.inner.error(operation, e)
     }
 
@@ -404,17 +406,17 @@ impl Token {
         &self,
         session: &Session,
         key: &KeySelector,
-        class: ObjectClass,
+        class: KeyClass,
     ) -> Result<Option<ObjectHandle>, Pkcs11Error> {
         let found = session
-            .find_objects(&[Attribute::Class(class), key.attribute()])
-            .map_err(|e| self.error("C_FindObjects", e))?;
+            .find_objects(&[Attribute::Class(class.cko()), key.attribute()])
+            .map_err(|e| self.error(Pkcs11Operation::FindObjects, e))?;
         match found.len() {
             0 => Ok(None),
             1 => Ok(found.first().copied()),
             count => Err(Pkcs11Error::KeyAmbiguous {
                 key: key.clone(),
-                class: class_name(class),
+                class: class.name(),
                 count,
             }),
         }
@@ -430,15 +432,33 @@ impl Token {
     }
 }
 
-pub(crate) fn class_name(class: ObjectClass) -> &'static str {
-    if class == ObjectClass::SECRET_KEY {
-        "CKO_SECRET_KEY"
-    } else if class == ObjectClass::PUBLIC_KEY {
-        "CKO_PUBLIC_KEY"
-    } else if class == ObjectClass::PRIVATE_KEY {
-        "CKO_PRIVATE_KEY"
-    } else {
-        "object"
+/// The class of a key object a keyring looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyClass {
+    /// `CKO_SECRET_KEY`.
+    Secret,
+    /// `CKO_PUBLIC_KEY`.
+    Public,
+    /// `CKO_PRIVATE_KEY`.
+    Private,
+}
+
+impl KeyClass {
+    fn cko(self) -> ObjectClass {
+        match self {
+            KeyClass::Secret => ObjectClass::SECRET_KEY,
+            KeyClass::Public => ObjectClass::PUBLIC_KEY,
+            KeyClass::Private => ObjectClass::PRIVATE_KEY,
+        }
+    }
+
+    /// The class as errors name it.
+    pub(crate) fn name(self) -> Pkcs11ObjectClass {
+        match self {
+            KeyClass::Secret => Pkcs11ObjectClass::SecretKey,
+            KeyClass::Public => Pkcs11ObjectClass::PublicKey,
+            KeyClass::Private => Pkcs11ObjectClass::PrivateKey,
+        }
     }
 }
 
@@ -452,7 +472,7 @@ pub(crate) fn bool_attrs(
 ) -> Result<Vec<bool>, Pkcs11Error> {
     let attrs = session
         .get_attributes(key, types)
-        .map_err(|e| token.error("C_GetAttributeValue", e))?;
+        .map_err(|e| token.error(Pkcs11Operation::GetAttributeValue, e))?;
     Ok(types
         .iter()
         .map(|t| {
@@ -468,7 +488,7 @@ pub(crate) fn bool_attrs(
 }
 
 impl TokenInner {
-    fn error(&self, operation: &'static str, e: CkError) -> Pkcs11Error {
+    fn error(&self, operation: Pkcs11Operation, e: CkError) -> Pkcs11Error {
         if is_removal(&e) || self.token_gone() {
             return Pkcs11Error::TokenRemoved {
                 label: self.label.clone(),
@@ -497,7 +517,7 @@ impl TokenInner {
         let s = self
             .ctx
             .open_ro_session(self.slot)
-            .map_err(|e| self.error("C_OpenSession", e))?;
+            .map_err(|e| self.error(Pkcs11Operation::OpenSession, e))?;
         self.ensure_login(&s)?;
         Ok(s)
     }
@@ -506,7 +526,7 @@ impl TokenInner {
     fn ensure_login(&self, s: &Session) -> Result<(), Pkcs11Error> {
         let state = s
             .get_session_info()
-            .map_err(|e| self.error("C_GetSessionInfo", e))?
+            .map_err(|e| self.error(Pkcs11Operation::GetSessionInfo, e))?
             .session_state();
         if matches!(state, SessionState::RoUser | SessionState::RwUser) {
             return Ok(());
@@ -529,7 +549,7 @@ impl TokenInner {
                     label: self.label.clone(),
                     rv,
                 },
-                _ => self.error("C_Login", e),
+                _ => self.error(Pkcs11Operation::Login, e),
             }),
         }
     }
@@ -611,12 +631,12 @@ impl Drop for OpenCount<'_> {
 /// A key object handle found by selector, looked up again if the token reports it invalid.
 pub(crate) struct KeyHandle {
     pub(crate) selector: KeySelector,
-    pub(crate) class: ObjectClass,
+    pub(crate) class: KeyClass,
     handle: RwLock<ObjectHandle>,
 }
 
 impl KeyHandle {
-    pub(crate) fn new(selector: KeySelector, class: ObjectClass, handle: ObjectHandle) -> Self {
+    pub(crate) fn new(selector: KeySelector, class: KeyClass, handle: ObjectHandle) -> Self {
         Self {
             selector,
             class,

@@ -17,6 +17,7 @@ use esdk_core::error::{Error, KeyringError};
 use esdk_pkcs11::{
     KeySelector, OaepHash, Pkcs11AesKeyring, Pkcs11Error, Pkcs11RsaKeyring, Token, TokenConfig,
 };
+use esdk_pkcs11::{Pkcs11Attribute, Pkcs11Failure, Pkcs11ObjectClass};
 
 /// A token object created for one test and destroyed afterwards.
 struct TempObject {
@@ -142,7 +143,9 @@ fn wrong_pin_then_right_pin() {
     );
     assert_eq!(
         e.to_core_error(),
-        Error::Keyring(KeyringError::Other("PKCS#11 login failed: incorrect PIN"))
+        Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::PinIncorrect {
+            rv: 0xA0
+        }))
     );
     let t = Token::open(TokenConfig::new(module(), &label).with_pin(env("ESDK_TEST_PKCS11_PIN")))
         .expect("the right PIN still works");
@@ -163,7 +166,7 @@ fn missing_key() {
     match &e {
         Pkcs11Error::KeyNotFound { key, class } => {
             assert_eq!(key, &KeySelector::label("no-such-key"));
-            assert_eq!(*class, "CKO_SECRET_KEY");
+            assert_eq!(*class, Pkcs11ObjectClass::SecretKey);
         }
         other => panic!("expected KeyNotFound, got {other:?}"),
     }
@@ -176,7 +179,7 @@ fn missing_key() {
         Pkcs11RsaKeyring::new(token(), aes_selector(), NS, RSA_NAME, OaepHash::Sha1).unwrap_err();
     match &e {
         Pkcs11Error::KeyNotFound { class, .. } => {
-            assert_eq!(*class, "CKO_PUBLIC_KEY or CKO_PRIVATE_KEY")
+            assert_eq!(*class, Pkcs11ObjectClass::PublicOrPrivateKey)
         }
         other => panic!("expected KeyNotFound, got {other:?}"),
     }
@@ -187,13 +190,17 @@ fn aes_key_without_cka_encrypt_or_cka_decrypt() {
     let k = create_secret("no-encrypt", aes_attrs(false, true));
     let e = Pkcs11AesKeyring::new(token(), KeySelector::label(&k.label), NS, AES_NAME).unwrap_err();
     match &e {
-        Pkcs11Error::KeyUsage { attribute, .. } => assert_eq!(*attribute, "CKA_ENCRYPT"),
+        Pkcs11Error::KeyUsage { attribute, .. } => {
+            assert_eq!(*attribute, Pkcs11Attribute::Encrypt)
+        }
         other => panic!("expected KeyUsage, got {other:?}"),
     }
     let k = create_secret("no-decrypt", aes_attrs(true, false));
     let e = Pkcs11AesKeyring::new(token(), KeySelector::label(&k.label), NS, AES_NAME).unwrap_err();
     match &e {
-        Pkcs11Error::KeyUsage { attribute, .. } => assert_eq!(*attribute, "CKA_DECRYPT"),
+        Pkcs11Error::KeyUsage { attribute, .. } => {
+            assert_eq!(*attribute, Pkcs11Attribute::Decrypt)
+        }
         other => panic!("expected KeyUsage, got {other:?}"),
     }
 }
@@ -206,7 +213,7 @@ fn aes_key_whose_allowed_mechanisms_exclude_gcm() {
     let e = Pkcs11AesKeyring::new(token(), KeySelector::label(&k.label), NS, AES_NAME).unwrap_err();
     match &e {
         Pkcs11Error::KeyUsage { attribute, .. } => {
-            assert_eq!(*attribute, "CKA_ALLOWED_MECHANISMS")
+            assert_eq!(*attribute, Pkcs11Attribute::AllowedMechanisms)
         }
         other => panic!("expected KeyUsage, got {other:?}"),
     }
@@ -262,7 +269,9 @@ fn rsa_keys_without_cka_encrypt_or_cka_decrypt() {
     )
     .unwrap_err();
     match &e {
-        Pkcs11Error::KeyUsage { attribute, .. } => assert_eq!(*attribute, "CKA_ENCRYPT"),
+        Pkcs11Error::KeyUsage { attribute, .. } => {
+            assert_eq!(*attribute, Pkcs11Attribute::Encrypt)
+        }
         other => panic!("expected KeyUsage, got {other:?}"),
     }
     let private = copy_key(
@@ -280,7 +289,9 @@ fn rsa_keys_without_cka_encrypt_or_cka_decrypt() {
     )
     .unwrap_err();
     match &e {
-        Pkcs11Error::KeyUsage { attribute, .. } => assert_eq!(*attribute, "CKA_DECRYPT"),
+        Pkcs11Error::KeyUsage { attribute, .. } => {
+            assert_eq!(*attribute, Pkcs11Attribute::Decrypt)
+        }
         other => panic!("expected KeyUsage, got {other:?}"),
     }
 }
@@ -333,16 +344,21 @@ fn decrypt_only_and_encrypt_only_rsa_keyrings() {
     );
     assert_eq!(
         esdk::decrypt(&cfg, &enc, &[], &msg).unwrap_err(),
-        Error::Keyring(KeyringError::Other(
-            "PKCS#11 RSA keyring has no private key: it cannot decrypt"
-        ))
+        Error::Keyring(KeyringError::DecryptNotSupported)
     );
 }
 
 #[test]
 fn reserved_namespace() {
     let e = Pkcs11AesKeyring::new(token(), aes_selector(), "aws-kms", AES_NAME).unwrap_err();
-    assert!(matches!(e, Pkcs11Error::InvalidConfiguration(_)), "{e:?}");
+    assert!(
+        matches!(&e, Pkcs11Error::ReservedNamespace { namespace } if namespace == "aws-kms"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_core_error(),
+        Error::Keyring(KeyringError::InvalidConfiguration)
+    );
 }
 
 #[test]
@@ -365,12 +381,16 @@ fn removed_token() {
     assert!(status.success(), "`{remove}` failed");
 
     assert!(!t.is_present());
-    let removed = Error::Keyring(KeyringError::Other("PKCS#11 token removed or not present"));
-    assert_eq!(
-        esdk::encrypt(&cfg, &kr, &EncryptOptions::new(), &[], b"after").unwrap_err(),
-        removed
-    );
-    assert_eq!(esdk::decrypt(&cfg, &kr, &[], &msg).unwrap_err(), removed);
+    let removed = |e: Error| {
+        matches!(
+            e,
+            Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::TokenRemoved { .. }))
+        )
+    };
+    let e = esdk::encrypt(&cfg, &kr, &EncryptOptions::new(), &[], b"after").unwrap_err();
+    assert!(removed(e), "{e:?}");
+    let e = esdk::decrypt(&cfg, &kr, &[], &msg).unwrap_err();
+    assert!(removed(e), "{e:?}");
     let e = kr.encrypt_data_key(&[0; 12], b"", &[0; 32]).unwrap_err();
     assert!(e.is_token_removed(), "{e:?}");
     assert!(e.to_string().contains(&label), "{e}");

@@ -49,7 +49,7 @@
 use core::fmt;
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyringError};
+use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyAlgorithm, KeyError, KeyringError};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{AlgorithmSuite, Keyring};
 use ghash::universal_hash::UniversalHash;
@@ -82,22 +82,8 @@ const MAX_PKCS8_DER: usize = 512;
 /// Room for the DER of an EC SubjectPublicKeyInfo decoded from PEM (P-521: 158 bytes).
 const MAX_SPKI_DER: usize = 256;
 
-const ERR_PEM: &str = "raw ECDH: the key is not valid PEM (RFC 7468)";
-const ERR_PRIVATE_LABEL: &str =
-    "raw ECDH: expected a PEM \"PRIVATE KEY\" (PKCS#8), as the spec requires";
-const ERR_PUBLIC_LABEL: &str = "raw ECDH: expected a PEM \"PUBLIC KEY\" (SubjectPublicKeyInfo)";
-const ERR_PRIVATE_DER: &str =
-    "raw ECDH: not a PKCS#8 private key on P-256, P-384 or P-521 (or the key is invalid)";
-const ERR_PUBLIC_DER: &str =
-    "raw ECDH: not a SubjectPublicKeyInfo public key on P-256, P-384 or P-521";
-const ERR_POINT: &str = "raw ECDH: not a valid SEC1 point on the curve";
-const ERR_CURVE: &str = "raw ECDH: a key is not on the keyring's curve";
-const ERR_EPHEMERAL_DECRYPT: &str = "raw ECDH: the EphemeralPrivateKeyToStaticPublicKey schema \
-     is encrypt-only and cannot decrypt";
-const ERR_ECDH: &str = "raw ECDH: key agreement failed";
-
-fn keyring_error(msg: &'static str) -> Error {
-    Error::Keyring(KeyringError::Other(msg))
+fn key_error(e: KeyError) -> Error {
+    Error::Keyring(KeyringError::Key(e))
 }
 
 /// An elliptic curve of the raw ECDH keyring. (The spec also lists SM2, which neither the
@@ -231,7 +217,8 @@ impl EcdhPublicKey {
     /// the key's parameters.
     ///
     /// # Errors
-    /// [`KeyringError::Other`]: not an SPKI EC key on a supported curve, or an invalid point.
+    /// [`KeyError::PublicKeyDer`]: not an SPKI EC key on a supported curve, or an invalid
+    /// point.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
         if let Ok(k) = p256::PublicKey::from_public_key_der(der) {
             return Ok(Self(Public::P256(k)));
@@ -242,19 +229,23 @@ impl EcdhPublicKey {
         if let Ok(k) = p521::PublicKey::from_public_key_der(der) {
             return Ok(Self(Public::P521(k)));
         }
-        Err(keyring_error(ERR_PUBLIC_DER))
+        Err(key_error(KeyError::PublicKeyDer(KeyAlgorithm::Ec)))
     }
 
     /// Loads a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
     ///
     /// # Errors
-    /// [`KeyringError::Other`]: not PEM, another label, or as [`Self::from_spki_der`].
+    /// [`KeyError::Pem`] (not PEM), [`KeyError::PublicKeyPemLabel`] (another label), or as
+    /// [`Self::from_spki_der`].
     pub fn from_spki_pem(pem: impl AsRef<[u8]>) -> Result<Self, Error> {
         let mut buf = [0u8; MAX_SPKI_DER];
         let der = decode_pem(
             pem.as_ref(),
             "PUBLIC KEY",
-            (ERR_PUBLIC_LABEL, ERR_PUBLIC_DER),
+            (
+                KeyError::PublicKeyPemLabel(KeyAlgorithm::Ec),
+                KeyError::PublicKeyDer(KeyAlgorithm::Ec),
+            ),
             &mut buf,
         )?;
         Self::from_spki_der(der)
@@ -263,10 +254,10 @@ impl EcdhPublicKey {
     /// Loads a SEC1 point (compressed or uncompressed) on `curve`.
     ///
     /// # Errors
-    /// [`KeyringError::Other`] when the bytes are not a point on the curve, or are the
+    /// [`KeyError::InvalidPoint`] when the bytes are not a point on the curve, or are the
     /// point at infinity.
     pub fn from_sec1(curve: EcdhCurve, bytes: &[u8]) -> Result<Self, Error> {
-        let bad = |_| keyring_error(ERR_POINT);
+        let bad = |_| key_error(KeyError::InvalidPoint);
         Ok(Self(match curve {
             EcdhCurve::P256 => Public::P256(p256::PublicKey::from_sec1_bytes(bytes).map_err(bad)?),
             EcdhCurve::P384 => Public::P384(p384::PublicKey::from_sec1_bytes(bytes).map_err(bad)?),
@@ -319,7 +310,7 @@ impl EcdhPrivateKey {
     /// Loads a DER PKCS#8 `PrivateKeyInfo`; the curve comes from the key's parameters.
     ///
     /// # Errors
-    /// [`KeyringError::Other`]: not a PKCS#8 EC key on a supported curve, or an invalid
+    /// [`KeyError::PrivateKeyDer`]: not a PKCS#8 EC key on a supported curve, or an invalid
     /// scalar.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
         if let Ok(k) = p256::SecretKey::from_pkcs8_der(der) {
@@ -331,20 +322,24 @@ impl EcdhPrivateKey {
         if let Ok(k) = p521::SecretKey::from_pkcs8_der(der) {
             return Ok(Self(Secret::P521(k)));
         }
-        Err(keyring_error(ERR_PRIVATE_DER))
+        Err(key_error(KeyError::PrivateKeyDer(KeyAlgorithm::Ec)))
     }
 
     /// Loads a PEM `PRIVATE KEY` (PKCS#8), the form the spec requires. The decoded DER is
     /// zeroized; nothing is allocated.
     ///
     /// # Errors
-    /// [`KeyringError::Other`]: not PEM, another label, or as [`Self::from_pkcs8_der`].
+    /// [`KeyError::Pem`] (not PEM), [`KeyError::PrivateKeyPemLabel`] (another label), or as
+    /// [`Self::from_pkcs8_der`].
     pub fn from_pkcs8_pem(pem: impl AsRef<[u8]>) -> Result<Self, Error> {
         let mut buf = Zeroizing::new([0u8; MAX_PKCS8_DER]);
         let der = decode_pem(
             pem.as_ref(),
             "PRIVATE KEY",
-            (ERR_PRIVATE_LABEL, ERR_PRIVATE_DER),
+            (
+                KeyError::PrivateKeyPemLabel(KeyAlgorithm::Ec),
+                KeyError::PrivateKeyDer(KeyAlgorithm::Ec),
+            ),
             &mut buf[..],
         )?;
         Self::from_pkcs8_der(der)
@@ -413,22 +408,22 @@ impl fmt::Debug for EcdhPrivateKey {
 fn decode_pem<'b>(
     pem: &[u8],
     want: &str,
-    (wrong_label, too_large): (&'static str, &'static str),
+    (wrong_label, too_large): (KeyError, KeyError),
     buf: &'b mut [u8],
 ) -> Result<&'b [u8], Error> {
     let start = pem
         .windows(10)
         .position(|w| w == b"-----BEGIN")
-        .ok_or_else(|| keyring_error(ERR_PEM))?;
+        .ok_or(key_error(KeyError::Pem))?;
     let pem = pem.get(start..).unwrap_or_default().trim_ascii_end();
-    let label = pem_rfc7468::decode_label(pem).map_err(|_| keyring_error(ERR_PEM))?;
+    let label = pem_rfc7468::decode_label(pem).map_err(|_| key_error(KeyError::Pem))?;
     if label != want {
-        return Err(keyring_error(wrong_label));
+        return Err(key_error(wrong_label));
     }
     match pem_rfc7468::decode(pem, buf) {
         Ok((_, der)) => Ok(der),
-        Err(pem_rfc7468::Error::Length) => Err(keyring_error(too_large)),
-        Err(_) => Err(keyring_error(ERR_PEM)),
+        Err(pem_rfc7468::Error::Length) => Err(key_error(too_large)),
+        Err(_) => Err(key_error(KeyError::Pem)),
     }
 }
 
@@ -653,7 +648,7 @@ fn check_curve(curve: EcdhCurve, key: EcdhCurve) -> Result<(), Error> {
     if curve == key {
         Ok(())
     } else {
-        Err(keyring_error(ERR_CURVE))
+        Err(key_error(KeyError::WrongCurve))
     }
 }
 
@@ -664,7 +659,7 @@ impl RawEcdhKeyring {
     /// public key).
     ///
     /// # Errors
-    /// [`KeyringError::Other`] when a key is not on `curve`.
+    /// [`KeyError::WrongCurve`] when a key is not on `curve`.
     pub fn raw_private_key_to_static_public_key(
         curve: EcdhCurve,
         sender_private: EcdhPrivateKey,
@@ -688,7 +683,7 @@ impl RawEcdhKeyring {
     /// recipient's public key. Encrypt-only.
     ///
     /// # Errors
-    /// [`KeyringError::Other`] when the key is not on `curve`.
+    /// [`KeyError::WrongCurve`] when the key is not on `curve`.
     pub fn ephemeral_private_key_to_static_public_key(
         curve: EcdhCurve,
         recipient_public: EcdhPublicKey,
@@ -707,7 +702,7 @@ impl RawEcdhKeyring {
     /// whoever the sender. Decrypt-only.
     ///
     /// # Errors
-    /// [`KeyringError::Other`] when the key is not on `curve`.
+    /// [`KeyError::WrongCurve`] when the key is not on `curve`.
     pub fn public_key_discovery(
         curve: EcdhCurve,
         recipient_private: EcdhPrivateKey,
@@ -837,8 +832,8 @@ impl Keyring for RawEcdhKeyring {
     ///
     /// # Errors
     /// [`KeyringError::EncryptNotSupported`] for `PublicKeyDiscovery`;
-    /// [`CryptoError::Rng`] when randomness fails; [`KeyringError::Other`] if the key
-    /// agreement or derivation fails; the EDK writer's errors.
+    /// [`CryptoError::Rng`] when randomness fails; [`KeyringError::KeyAgreement`] if
+    /// the key agreement or derivation fails; the EDK writer's errors.
     fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
         let ephemeral;
         let (private, sender_point, recipient, recipient_point) = match &self.config {
@@ -858,7 +853,7 @@ impl Keyring for RawEcdhKeyring {
                 (&ephemeral, point, recipient, recipient_point)
             }
         };
-        let z = agree(private, recipient).ok_or_else(|| keyring_error(ERR_ECDH))?;
+        let z = agree(private, recipient).ok_or(KeyringError::KeyAgreement)?;
         let mut salt = [0u8; SALT_LEN];
         m.fill_random(&mut salt)?;
         let fixed = FixedInfo {
@@ -867,7 +862,7 @@ impl Keyring for RawEcdhKeyring {
             recipient: recipient_point.as_bytes(),
             ec: m.serialized_encryption_context(),
         };
-        let okm = derive(z.as_bytes(), &fixed, &salt).ok_or_else(|| keyring_error(ERR_ECDH))?;
+        let okm = derive(z.as_bytes(), &fixed, &salt).ok_or(KeyringError::KeyAgreement)?;
         let (commit_key, wrap_key) = okm.split_at(COMMIT_LEN);
 
         let mut buf = Zeroizing::new([0u8; 32]);
@@ -898,7 +893,7 @@ impl Keyring for RawEcdhKeyring {
 
     fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
         if !self.can_decrypt() {
-            return Err(keyring_error(ERR_EPHEMERAL_DECRYPT));
+            return Err(KeyringError::DecryptNotSupported.into());
         }
         if m.data_key().is_some() {
             return Err(KeyringError::DataKeyAlreadyPresent.into());

@@ -54,13 +54,16 @@ use aws_lc_rs::rsa::{
     OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
     Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
 };
-use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyringError};
+use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyAlgorithm, KeyError, KeyringError};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::{Zeroize, Zeroizing};
 
-/// The largest modulus AWS-LC accepts for RSA encryption keys, in bytes (8192 bits).
-const MAX_MODULUS_LEN: usize = 1024;
+/// The modulus sizes AWS-LC accepts for RSA encryption keys, in bits.
+const MIN_MODULUS_BITS: u16 = 2048;
+const MAX_MODULUS_BITS: u16 = 8192;
+/// The largest modulus, in bytes.
+const MAX_MODULUS_LEN: usize = MAX_MODULUS_BITS as usize / 8;
 
 /// The RSA padding scheme of a raw RSA keyring. The set is closed: the spec allows no other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,36 +125,24 @@ impl fmt::Display for RsaPadding {
     }
 }
 
-const ERR_PEM: &str = "raw RSA: the key is not valid PEM (RFC 7468)";
-const ERR_PUBLIC_LABEL: &str =
-    "raw RSA: expected a PEM \"PUBLIC KEY\" or \"RSA PUBLIC KEY\" (got another PEM label)";
-const ERR_PRIVATE_LABEL: &str =
-    "raw RSA: expected a PEM \"PRIVATE KEY\" or \"RSA PRIVATE KEY\" (got another PEM label)";
-const ERR_PRIVATE_GIVEN_AS_PUBLIC: &str =
-    "raw RSA: a private key was given where a public key is required";
-const ERR_ENCRYPTED_PEM: &str =
-    "raw RSA: encrypted private keys are not supported; decrypt the PKCS#8 document first";
-const ERR_PUBLIC_DER: &str =
-    "raw RSA: not an RSA public key (DER SubjectPublicKeyInfo or PKCS#1 RSAPublicKey)";
-const ERR_PRIVATE_DER: &str =
-    "raw RSA: not a valid RSA private key (DER PKCS#8 PrivateKeyInfo or PKCS#1 RSAPrivateKey)";
-const ERR_TOO_SMALL: &str = "raw RSA: the modulus is shorter than 2048 bits";
-const ERR_TOO_LARGE: &str = "raw RSA: the modulus is longer than 8192 bits";
-const ERR_NOT_A_PAIR: &str = "raw RSA: the public key is not the private key's public half";
-const ERR_NO_KEY: &str = "raw RSA: the keyring needs a public key, a private key or both";
-const ERR_ENCRYPT: &str = "raw RSA: RSA encryption of the data key failed";
-const ERR_NO_PRIVATE_KEY: &str =
-    "raw RSA: this keyring has no private key (encrypt-only) and cannot decrypt";
+const PUBLIC_DER: KeyError = KeyError::PublicKeyDer(KeyAlgorithm::Rsa);
+const PRIVATE_DER: KeyError = KeyError::PrivateKeyDer(KeyAlgorithm::Rsa);
+const TOO_SMALL: KeyError = KeyError::ModulusTooSmall {
+    min_bits: MIN_MODULUS_BITS,
+};
+const TOO_LARGE: KeyError = KeyError::ModulusTooLarge {
+    max_bits: MAX_MODULUS_BITS,
+};
 
-fn keyring_error(msg: &'static str) -> Error {
-    Error::Keyring(KeyringError::Other(msg))
+fn key_error(e: KeyError) -> Error {
+    Error::Keyring(KeyringError::Key(e))
 }
 
-/// Maps an AWS-LC key rejection to our message, keeping the size reasons apart.
-fn rejected(e: &KeyRejected, otherwise: &'static str) -> Error {
-    keyring_error(match e.description_() {
-        "TooSmall" => ERR_TOO_SMALL,
-        "TooLarge" => ERR_TOO_LARGE,
+/// Maps an AWS-LC key rejection to our error, keeping the size reasons apart.
+fn rejected(e: &KeyRejected, otherwise: KeyError) -> Error {
+    key_error(match e.description_() {
+        "TooSmall" => TOO_SMALL,
+        "TooLarge" => TOO_LARGE,
         _ => otherwise,
     })
 }
@@ -167,12 +158,12 @@ fn decode_pem(pem: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>), Error> {
     let start = pem
         .windows(10)
         .position(|w| w == b"-----BEGIN")
-        .ok_or_else(|| keyring_error(ERR_PEM))?;
+        .ok_or(key_error(KeyError::Pem))?;
     let pem = pem.get(start..).unwrap_or_default().trim_ascii_end();
     let mut buf = Zeroizing::new(std::vec![0u8; pem.len()]);
     let (label, len) = match pem_rfc7468::decode(pem, &mut buf) {
         Ok((label, der)) => (String::from(label), der.len()),
-        Err(_) => return Err(keyring_error(ERR_PEM)),
+        Err(_) => return Err(key_error(KeyError::Pem)),
     };
     buf.truncate(len);
     Ok((label, buf))
@@ -240,32 +231,34 @@ impl RsaPublicKey {
     /// (PKCS#1). A private key is refused: the public key is never derived from it.
     ///
     /// # Errors
-    /// [`KeyringError::Other`] naming the problem: not PEM, a label other than those two, not
-    /// an RSA key, or a modulus outside 2048..=8192 bits.
+    /// [`KeyringError::Key`] naming the problem: [`KeyError::Pem`] (not PEM),
+    /// [`KeyError::PrivateKeyGivenAsPublic`], [`KeyError::PublicKeyPemLabel`] (another
+    /// label), or as [`Self::from_der`].
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, Error> {
         let (label, der) = decode_pem(pem.as_ref())?;
         match label.as_str() {
             "PUBLIC KEY" => Self::from_spki_der(&der),
             "RSA PUBLIC KEY" => Self::from_spki_der(&pkcs1_public_to_spki(&der)),
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" => {
-                Err(keyring_error(ERR_PRIVATE_GIVEN_AS_PUBLIC))
+                Err(key_error(KeyError::PrivateKeyGivenAsPublic))
             }
-            _ => Err(keyring_error(ERR_PUBLIC_LABEL)),
+            _ => Err(key_error(KeyError::PublicKeyPemLabel(KeyAlgorithm::Rsa))),
         }
     }
 
     /// Loads a DER public key: SubjectPublicKeyInfo or PKCS#1 `RSAPublicKey`.
     ///
     /// # Errors
-    /// [`KeyringError::Other`]: not an RSA public key in either form, or a modulus outside
-    /// 2048..=8192 bits.
+    /// [`KeyringError::Key`]: [`KeyError::PublicKeyDer`] (not an RSA public key in either
+    /// form), [`KeyError::ModulusTooSmall`] or [`KeyError::ModulusTooLarge`] (a modulus
+    /// outside 2048..=8192 bits).
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         match Self::from_spki_der(der) {
             Ok(k) => Ok(k),
             Err(first) => match Self::from_spki_der(&pkcs1_public_to_spki(der)) {
                 Ok(k) => Ok(k),
                 // Report the SPKI reason unless PKCS#1 got further (a size problem).
-                Err(e) if e != keyring_error(ERR_PUBLIC_DER) => Err(e),
+                Err(e) if e != key_error(PUBLIC_DER) => Err(e),
                 Err(_) => Err(first),
             },
         }
@@ -274,7 +267,7 @@ impl RsaPublicKey {
     fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
         PublicEncryptingKey::from_der(der)
             .map(|key| Self { key })
-            .map_err(|e| rejected(&e, ERR_PUBLIC_DER))
+            .map_err(|e| rejected(&e, PUBLIC_DER))
     }
 
     /// The modulus size in bits.
@@ -314,30 +307,31 @@ impl RsaPrivateKey {
     /// decoded DER is zeroized after loading.
     ///
     /// # Errors
-    /// [`KeyringError::Other`] naming the problem: not PEM, another label (an encrypted
-    /// PKCS#8 key has its own message), not a valid RSA private key, or a modulus outside
-    /// 2048..=8192 bits.
+    /// [`KeyringError::Key`] naming the problem: [`KeyError::Pem`] (not PEM),
+    /// [`KeyError::EncryptedPrivateKey`], [`KeyError::PrivateKeyPemLabel`] (another label),
+    /// or as [`Self::from_der`].
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, Error> {
         let (label, der) = decode_pem(pem.as_ref())?;
         match label.as_str() {
             "PRIVATE KEY" => Self::from_pkcs8_der(&der),
             "RSA PRIVATE KEY" => Self::from_pkcs8_der(&pkcs1_private_to_pkcs8(&der)),
-            "ENCRYPTED PRIVATE KEY" => Err(keyring_error(ERR_ENCRYPTED_PEM)),
-            _ => Err(keyring_error(ERR_PRIVATE_LABEL)),
+            "ENCRYPTED PRIVATE KEY" => Err(key_error(KeyError::EncryptedPrivateKey)),
+            _ => Err(key_error(KeyError::PrivateKeyPemLabel(KeyAlgorithm::Rsa))),
         }
     }
 
     /// Loads a DER private key: PKCS#8 `PrivateKeyInfo` or PKCS#1 `RSAPrivateKey`.
     ///
     /// # Errors
-    /// [`KeyringError::Other`]: not a valid RSA private key in either form, or a modulus
-    /// outside 2048..=8192 bits.
+    /// [`KeyringError::Key`]: [`KeyError::PrivateKeyDer`] (not a valid RSA private key in
+    /// either form), [`KeyError::ModulusTooSmall`] or [`KeyError::ModulusTooLarge`] (a
+    /// modulus outside 2048..=8192 bits).
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         match Self::from_pkcs8_der(der) {
             Ok(k) => Ok(k),
             Err(first) => match Self::from_pkcs8_der(&pkcs1_private_to_pkcs8(der)) {
                 Ok(k) => Ok(k),
-                Err(e) if e != keyring_error(ERR_PRIVATE_DER) => Err(e),
+                Err(e) if e != key_error(PRIVATE_DER) => Err(e),
                 Err(_) => Err(first),
             },
         }
@@ -346,7 +340,7 @@ impl RsaPrivateKey {
     fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
         PrivateDecryptingKey::from_pkcs8(der)
             .map(|key| Self { key })
-            .map_err(|e| rejected(&e, ERR_PRIVATE_DER))
+            .map_err(|e| rejected(&e, PRIVATE_DER))
     }
 
     /// The modulus size in bits.
@@ -424,8 +418,9 @@ impl RawRsaKeyring {
     /// - [`KeyringError::InvalidConfiguration`]: the namespace starts with `aws-kms`
     ///   (reserved for KMS keyrings);
     /// - [`KeyringError::FieldTooLong`]: the namespace or name exceed 65 535 bytes;
-    /// - [`KeyringError::Other`]: no key at all, or a public key that is not the private
-    ///   key's public half.
+    /// - [`KeyringError::Key`]: [`KeyError::NoKey`] (no key at all),
+    ///   [`KeyError::KeyPairMismatch`] (a public key that is not the private key's public
+    ///   half), [`KeyError::ModulusTooSmall`] or [`KeyError::ModulusTooLarge`].
     pub fn new(
         namespace: &str,
         name: &str,
@@ -440,18 +435,20 @@ impl RawRsaKeyring {
             return Err(KeyringError::FieldTooLong.into());
         }
         let modulus_len = match (&public, &private) {
-            (None, None) => return Err(keyring_error(ERR_NO_KEY)),
-            (Some(p), Some(s)) if !s.matches(p) => return Err(keyring_error(ERR_NOT_A_PAIR)),
+            (None, None) => return Err(key_error(KeyError::NoKey)),
+            (Some(p), Some(s)) if !s.matches(p) => {
+                return Err(key_error(KeyError::KeyPairMismatch));
+            }
             (Some(p), _) => p.key.key_size_bytes(),
             (None, Some(s)) => s.key.key_size_bytes(),
         };
         // AWS-LC loads 2048..=8192-bit keys only; every padding fits a 32-byte data key in
         // 256 bytes (OAEP-SHA512 needs 130 bytes of overhead).
-        if modulus_len < 256 {
-            return Err(keyring_error(ERR_TOO_SMALL));
+        if modulus_len < usize::from(MIN_MODULUS_BITS / 8) {
+            return Err(key_error(TOO_SMALL));
         }
         if modulus_len > MAX_MODULUS_LEN {
-            return Err(keyring_error(ERR_TOO_LARGE));
+            return Err(key_error(TOO_LARGE));
         }
         let bad = |_| Error::Crypto(CryptoError::InvalidKey);
         let encrypter = match public {
@@ -573,8 +570,10 @@ impl Keyring for RawRsaKeyring {
     /// Generates the data key if needed and wraps it with the public key.
     ///
     /// # Errors
-    /// [`KeyringError::EncryptNotSupported`] without a public key; [`KeyringError::Other`]
-    /// if RSA encryption fails; the EDK writer's errors.
+    /// [`KeyringError::EncryptNotSupported`] without a public key;
+    /// [`KeyError::ModulusTooSmallForPadding`] if the data key does not fit (not with the
+    /// supported sizes); [`KeyringError::WrapFailed`] if RSA encryption fails; the EDK
+    /// writer's errors.
     fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
         let Some(enc) = &self.encrypter else {
             return Err(KeyringError::EncryptNotSupported.into());
@@ -587,7 +586,7 @@ impl Keyring for RawRsaKeyring {
                 .max_message_len(self.modulus_len)
                 .is_none_or(|max| dk.len() > max)
             {
-                return Err(keyring_error(ERR_TOO_SMALL));
+                return Err(key_error(KeyError::ModulusTooSmallForPadding));
             }
             let out = ct.get_mut(..self.modulus_len).unwrap_or_default();
             match enc {
@@ -597,7 +596,7 @@ impl Keyring for RawRsaKeyring {
         };
         let n = match r {
             Ok(n) if n == self.modulus_len => n,
-            _ => return Err(keyring_error(ERR_ENCRYPT)),
+            _ => return Err(KeyringError::WrapFailed.into()),
         };
         m.push_edk(
             &self.namespace,
@@ -608,7 +607,7 @@ impl Keyring for RawRsaKeyring {
 
     fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
         let Some(dec) = &self.decrypter else {
-            return Err(keyring_error(ERR_NO_PRIVATE_KEY));
+            return Err(KeyringError::DecryptNotSupported.into());
         };
         let suite = m.suite();
         for (i, edk) in edks.iter() {

@@ -3,7 +3,7 @@
 #![cfg(feature = "rsa")]
 #![allow(clippy::unwrap_used)]
 
-use esdk::core::error::{AttemptFailure, KeyringError};
+use esdk::core::error::{AttemptFailure, KeyAlgorithm, KeyError, KeyringError};
 use esdk::core::header::{self, ParseLimits, Parsed};
 use esdk::{AlgorithmSuite, Config, EncryptOptions, Error, MultiKeyring};
 use esdk_core::Keyring;
@@ -110,11 +110,7 @@ fn encrypt_only_keyring_refuses_to_decrypt_with_a_clear_error() {
     let sender = RawRsaKeyring::encrypt_only(NS, NAME, RsaPadding::OaepSha256, public()).unwrap();
     let msg = esdk::encrypt(&cfg, &sender, &EncryptOptions::new(), &[], b"secret").unwrap();
     let err = esdk::decrypt(&cfg, &sender, &[], &msg).unwrap_err();
-    assert!(
-        matches!(err, Error::Keyring(KeyringError::Other(m)) if m.contains("encrypt-only")),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("cannot decrypt"), "{err}");
+    assert_eq!(err, Error::Keyring(KeyringError::DecryptNotSupported));
 }
 
 #[test]
@@ -180,28 +176,60 @@ fn every_key_format_loads_and_all_are_the_same_key() {
 
 #[test]
 fn bad_keys_are_refused_with_specific_errors() {
-    let msg = |e: Error| match e {
-        Error::Keyring(KeyringError::Other(m)) => m,
-        other => panic!("expected a keyring message, got {other:?}"),
+    let key = |e: Error| match e {
+        Error::Keyring(KeyringError::Key(k)) => k,
+        other => panic!("expected a key error, got {other:?}"),
     };
-    let too_small = msg(RsaPrivateKey::from_pem(data("rsa1024-pkcs8.pem")).unwrap_err());
-    assert!(too_small.contains("2048"), "{too_small}");
-    let as_public = msg(RsaPublicKey::from_pem(data("rsa2048-pkcs8.pem")).unwrap_err());
-    assert!(as_public.contains("private key was given"), "{as_public}");
-    let as_private = msg(RsaPrivateKey::from_pem(data("rsa2048-spki.pem")).unwrap_err());
-    assert!(as_private.contains("PRIVATE KEY"), "{as_private}");
-    let not_pem = msg(RsaPublicKey::from_pem("hello").unwrap_err());
-    assert!(not_pem.contains("PEM"), "{not_pem}");
+    assert_eq!(
+        key(RsaPrivateKey::from_pem(data("rsa1024-pkcs8.pem")).unwrap_err()),
+        KeyError::ModulusTooSmall { min_bits: 2048 }
+    );
+    assert_eq!(
+        key(RsaPublicKey::from_pem(data("rsa2048-pkcs8.pem")).unwrap_err()),
+        KeyError::PrivateKeyGivenAsPublic
+    );
+    assert_eq!(
+        key(RsaPrivateKey::from_pem(data("rsa2048-spki.pem")).unwrap_err()),
+        KeyError::PrivateKeyPemLabel(KeyAlgorithm::Rsa)
+    );
+    let encrypted =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    assert_eq!(
+        key(RsaPrivateKey::from_pem(encrypted).unwrap_err()),
+        KeyError::EncryptedPrivateKey
+    );
+    let certificate = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    assert_eq!(
+        key(RsaPublicKey::from_pem(certificate).unwrap_err()),
+        KeyError::PublicKeyPemLabel(KeyAlgorithm::Rsa)
+    );
+    assert_eq!(
+        key(RsaPublicKey::from_pem("hello").unwrap_err()),
+        KeyError::Pem
+    );
     let bad_base64 = "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n";
-    assert!(msg(RsaPublicKey::from_pem(bad_base64).unwrap_err()).contains("PEM"));
-    let bad_der = msg(RsaPublicKey::from_der(&[0x30, 0x03, 0x02, 0x01, 0x00]).unwrap_err());
-    assert!(bad_der.contains("public key"), "{bad_der}");
+    assert_eq!(
+        key(RsaPublicKey::from_pem(bad_base64).unwrap_err()),
+        KeyError::Pem
+    );
+    assert_eq!(
+        key(RsaPublicKey::from_der(&[0x30, 0x03, 0x02, 0x01, 0x00]).unwrap_err()),
+        KeyError::PublicKeyDer(KeyAlgorithm::Rsa)
+    );
     let mut truncated = data("rsa2048-pkcs8.der");
     truncated.truncate(600);
-    let bad_der = msg(RsaPrivateKey::from_der(&truncated).unwrap_err());
-    assert!(bad_der.contains("private key"), "{bad_der}");
-    assert!(RsaPrivateKey::from_der(&[]).is_err());
-    assert!(RsaPublicKey::from_der(&[]).is_err());
+    assert_eq!(
+        key(RsaPrivateKey::from_der(&truncated).unwrap_err()),
+        KeyError::PrivateKeyDer(KeyAlgorithm::Rsa)
+    );
+    assert_eq!(
+        key(RsaPrivateKey::from_der(&[]).unwrap_err()),
+        KeyError::PrivateKeyDer(KeyAlgorithm::Rsa)
+    );
+    assert_eq!(
+        key(RsaPublicKey::from_der(&[]).unwrap_err()),
+        KeyError::PublicKeyDer(KeyAlgorithm::Rsa)
+    );
 
     let other = RsaPrivateKey::from_pem(data("rsa2048-other-pkcs8.pem")).unwrap();
     let not_pair = RawRsaKeyring::new(
@@ -212,9 +240,9 @@ fn bad_keys_are_refused_with_specific_errors() {
         Some(other),
     )
     .unwrap_err();
-    assert!(msg(not_pair).contains("public half"));
+    assert_eq!(key(not_pair), KeyError::KeyPairMismatch);
     let none = RawRsaKeyring::new(NS, NAME, RsaPadding::OaepSha256, None, None).unwrap_err();
-    assert!(msg(none).contains("needs a public key"));
+    assert_eq!(key(none), KeyError::NoKey);
     assert_eq!(
         RawRsaKeyring::encrypt_only("aws-kms-raw", NAME, RsaPadding::OaepSha256, public())
             .unwrap_err(),

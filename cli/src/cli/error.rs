@@ -73,7 +73,8 @@ pub(crate) fn quote(path: &Path) -> String {
 /// messages that already say where they come from (raw RSA, PKCS#11).
 pub(crate) fn esdk_message(e: &Error) -> String {
     match e {
-        Error::Keyring(KeyringError::Other(s)) => (*s).to_owned(),
+        Error::Keyring(KeyringError::Key(k)) => k.to_string(),
+        Error::Keyring(KeyringError::Pkcs11(p)) => format!("PKCS#11: {p}"),
         other => other.to_string(),
     }
 }

@@ -10,7 +10,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use esdk::caching::{BoundedWriter, CachingCmm};
+use esdk::caching::CachingCmm;
 use esdk::core::error::KeyringError;
 use esdk::core::header::{self, ParseLimits, ParseProgress, Parsed};
 use esdk::stream::esdk_error;
@@ -532,32 +532,26 @@ impl Ctx<'_> {
             self.esdk_failure("encrypting", &job.input, &e)
                 .unwrap_or_else(|| CliError::io("writing", &out_name, &e))
         };
-        let mut w = match self.cache {
-            // The cache needs the plaintext length (an entry encrypts a bounded number of
-            // bytes); stdin's is unknown, so it goes around the cache.
-            Some(cache) => EncWriter::Cached(
-                cache
-                    .encrypting_writer(
-                        &self.cfg,
-                        &self.opts,
-                        &ec,
-                        input_len(&job.input),
-                        Tap::new(sink),
-                    )
-                    .map_err(write_err)?,
-            ),
-            None => EncWriter::Plain(
-                EncryptingWriter::new(
-                    &self.cfg,
-                    &esdk::DEFAULT_PROVIDER,
-                    self.keyring,
-                    &self.opts,
-                    &ec,
-                    Tap::new(sink),
-                )
-                .map_err(write_err)?,
-            ),
+        let cmm: &dyn CryptoMaterialsManager = match self.cache {
+            Some(c) => c,
+            None => self.keyring,
         };
+        // A regular file declares its length: the cache counts it (an entry encrypts a
+        // bounded number of bytes) and the encryptor refuses more; stdin's is unknown, so it
+        // goes around the cache.
+        let opts = match input_len(&job.input) {
+            Some(n) => self.opts.with_plaintext_len(n),
+            None => self.opts,
+        };
+        let mut w = EncryptingWriter::new(
+            &self.cfg,
+            &esdk::DEFAULT_PROVIDER,
+            cmm,
+            &opts,
+            &ec,
+            Tap::new(sink),
+        )
+        .map_err(write_err)?;
         let mut buf = vec![0u8; CHUNK];
         let mut read = 0u64;
         loop {
@@ -726,28 +720,6 @@ fn input_len(input: &Input) -> Option<u64> {
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len()),
-    }
-}
-
-/// The encrypting stream, through the cache or not.
-enum EncWriter<'a, W: Write> {
-    Plain(EncryptingWriter<'a, W, esdk::DefaultProvider>),
-    Cached(BoundedWriter<'a, W>),
-}
-
-impl<W: Write> EncWriter<'_, W> {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            EncWriter::Plain(w) => w.write_all(data),
-            EncWriter::Cached(w) => w.write_all(data),
-        }
-    }
-
-    fn finish(self) -> io::Result<W> {
-        match self {
-            EncWriter::Plain(w) => w.finish(),
-            EncWriter::Cached(w) => w.finish(),
-        }
     }
 }
 

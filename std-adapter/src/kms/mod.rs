@@ -10,7 +10,7 @@
 //!   On encrypt it generates the message's signing key itself (the KMS call must see the
 //!   full encryption context, `aws-crypto-public-key` included), awaits the keyring, and
 //!   hands the data key, the EDKs and the signing key to [`Encryptor::write_header`]
-//!   (see [`PrefetchProvider`](crate::caching::PrefetchProvider)). On decrypt it parses the
+//!   (through the hand-off in `caching/legacy_async.rs`). On decrypt it parses the
 //!   header, awaits KMS `Decrypt`, and runs the core's `Decryptor` with the data key.
 //!   Nothing blocks; it runs on the caller's runtime.
 //! - **Blocking front end** ([`blocking`]): [`BlockingKeyring`] is a sync core `Keyring` over
