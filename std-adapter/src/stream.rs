@@ -140,16 +140,27 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
         cmm: &M,
         opts: &EncryptOptions,
         encryption_context: &[(&str, &str)],
-        mut inner: W,
+        inner: W,
     ) -> io::Result<Self> {
         let mut enc = Encryptor::new(cfg, provider, opts).map_err(io_error)?;
         // The CMM runs once (one KMS call, one cache use, one data key), whatever the
         // header's size.
         let mut out = Vec::new();
-        let n = crate::header::write_header(&mut enc, cmm, encryption_context, &mut out)
+        crate::header::write_header(&mut enc, cmm, encryption_context, &mut out)
             .map_err(io_error)?;
-        push(&mut inner, &out[..n], &mut 0, "the header")?;
-        let frame_len = opts.frame_length as usize;
+        Self::with_header(enc, opts.frame_length, out, inner)
+    }
+
+    /// Writes `header` (which `enc` wrote) to `inner` and returns the writer.
+    pub(crate) fn with_header(
+        enc: Encryptor<'a, P>,
+        frame_length: u32,
+        mut out: Vec<u8>,
+        mut inner: W,
+    ) -> io::Result<Self> {
+        let n = out.len();
+        push(&mut inner, &out, &mut 0, "the header")?;
+        let frame_len = frame_length as usize;
         let out_len = enc
             .finish_len(frame_len)
             .max(frame_len + esdk_core::body::REGULAR_FRAME_OVERHEAD);
@@ -300,22 +311,22 @@ impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, W, P> {
 
 /// Plaintext produced but not yet handed on: `buf[pos..len]` (`buf` beyond `len` is room).
 #[derive(Default)]
-struct Plain {
-    buf: Vec<u8>,
-    len: usize,
-    pos: usize,
+pub(crate) struct Plain {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) len: usize,
+    pub(crate) pos: usize,
 }
 
 impl Plain {
-    fn pending(&self) -> &[u8] {
+    pub(crate) fn pending(&self) -> &[u8] {
         &self.buf[self.pos..self.len]
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.len
     }
 
-    fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.len {
             self.pos = 0;
@@ -323,7 +334,7 @@ impl Plain {
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         let end = self.len + data.len();
         if self.buf.len() < end {
             self.buf.resize(end, 0);
@@ -333,7 +344,7 @@ impl Plain {
     }
 
     /// Drops everything, zeroizing it (plaintext that must not come out).
-    fn wipe(&mut self) {
+    pub(crate) fn wipe(&mut self) {
         self.buf.zeroize();
         self.buf = Vec::new();
         self.len = 0;
@@ -341,23 +352,28 @@ impl Plain {
     }
 }
 
-/// Input buffering and stepping shared by [`DecryptingReader`] and [`DecryptingWriter`].
-struct Pump<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
-    cmm: &'a M,
-    dec: Decryptor<'a, P>,
+/// Input buffering and stepping shared by [`DecryptingReader`], [`DecryptingWriter`] and
+/// the tokio streams. Without a CMM, the data key is the caller's business:
+/// [`Event::NeedKey`] hands the decryptor over (an async keyring is awaited there).
+pub(crate) struct Pump<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
+    cmm: Option<&'a M>,
+    pub(crate) dec: Decryptor<'a, P>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
     /// Input length the decryptor needs before its next step.
     need: usize,
     /// Output room the decryptor asked for last (`BufferTooSmall`).
-    room: usize,
-    unverified: bool,
+    pub(crate) room: usize,
+    pub(crate) unverified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Event {
+pub(crate) enum Event {
     NeedInput,
+    /// The header is complete and there is no CMM: get the data key for the buffered input
+    /// and give it to the decryptor (`Decryptor::set_data_key`).
+    NeedKey,
     /// The header was processed (the suite is known now).
     Header,
     /// Plaintext of a regular frame.
@@ -370,13 +386,13 @@ impl Event {
     fn written(self) -> usize {
         match self {
             Event::Plaintext(n) | Event::Done(n) => n,
-            Event::NeedInput | Event::Header => 0,
+            Event::NeedInput | Event::NeedKey | Event::Header => 0,
         }
     }
 }
 
 impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
-    fn new(cmm: &'a M, dec: Decryptor<'a, P>) -> Self {
+    pub(crate) fn new(cmm: Option<&'a M>, dec: Decryptor<'a, P>) -> Self {
         Self {
             cmm,
             dec,
@@ -389,12 +405,12 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         }
     }
 
-    fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         self.end - self.start
     }
 
     /// Whether the message is signed (known once the header is processed).
-    fn signed(&self) -> bool {
+    pub(crate) fn signed(&self) -> bool {
         self.dec.suite().is_some_and(|s| s.signature().is_some())
     }
 
@@ -404,14 +420,14 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
     /// actually arrived, never by a length the message claims (a header claiming a 4 GiB
     /// frame or a 64 GiB non-framed body, followed by a few bytes, costs a few KiB), and a
     /// long header or frame is taken in geometrically growing pieces (linear time).
-    fn next_room(&self) -> usize {
+    pub(crate) fn next_room(&self) -> usize {
         let avail = self.available();
         let missing = self.need.saturating_sub(avail);
         missing.min(avail).max(READ_CHUNK)
     }
 
     /// Room to append at least `extra` bytes of input; compacts and grows as needed.
-    fn space(&mut self, extra: usize) -> &mut [u8] {
+    pub(crate) fn space(&mut self, extra: usize) -> &mut [u8] {
         if self.start > 0 && self.buf.len() - self.end < extra {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -424,24 +440,27 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         &mut self.buf[self.end..]
     }
 
-    fn commit(&mut self, n: usize) {
+    pub(crate) fn commit(&mut self, n: usize) {
         self.end += n;
     }
 
     /// One step of the decryptor on the buffered input, writing plaintext to `out`.
-    fn step(&mut self, out: &mut [u8]) -> Result<Event, Error> {
+    pub(crate) fn step(&mut self, out: &mut [u8]) -> Result<Event, Error> {
         if self.available() < self.need {
             return Ok(Event::NeedInput);
         }
-        let p = self
-            .dec
-            .process_with(self.cmm, &self.buf[self.start..self.end], out)?;
+        let input = &self.buf[self.start..self.end];
+        let p = match self.cmm {
+            Some(cmm) => self.dec.process_with(cmm, input, out)?,
+            None => self.dec.process(input, out)?,
+        };
         self.start += p.consumed;
         match p.status {
             Status::NeedInput { min } => {
                 self.need = min;
                 Ok(Event::NeedInput)
             }
+            Status::NeedDataKey if self.cmm.is_none() => Ok(Event::NeedKey),
             // `process_with` resolves `NeedDataKey` itself.
             Status::Header | Status::NeedDataKey => {
                 self.need = 1;
@@ -461,7 +480,11 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
 
     /// One step, appending its plaintext to `plain` (grown as the decryptor asks, with its
     /// capacity doubling up to `cap_hint`, then exactly).
-    fn step_append(&mut self, plain: &mut Plain, cap_hint: usize) -> Result<Event, Error> {
+    pub(crate) fn step_append(
+        &mut self,
+        plain: &mut Plain,
+        cap_hint: usize,
+    ) -> Result<Event, Error> {
         if self.available() < self.need {
             return Ok(Event::NeedInput);
         }
@@ -490,7 +513,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         }
     }
 
-    fn truncated(&self) -> Error {
+    pub(crate) fn truncated(&self) -> Error {
         Error::Truncated {
             offset: self.dec.offset() + self.available(),
         }
@@ -552,9 +575,14 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         reproduced_context: &'a [(&'a str, &'a str)],
         inner: R,
     ) -> Self {
+        let dec = Decryptor::new(cfg, provider, reproduced_context);
+        Self::from_pump(Pump::new(Some(cmm), dec), inner)
+    }
+
+    fn from_pump(pump: Pump<'a, P, M>, inner: R) -> Self {
         Self {
             inner,
-            pump: Pump::new(cmm, Decryptor::new(cfg, provider, reproduced_context)),
+            pump,
             plain: Plain::default(),
             end: End::Running,
             failed: None,
@@ -562,6 +590,17 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
             limit: DEFAULT_SIGNED_BUFFER_LIMIT,
             released_unverified: false,
         }
+    }
+
+    /// A reader that goes on with `dec`, which already has its data key (an async keyring
+    /// gave it), over `buffered` (the unconsumed input `dec` was given, the header) and then
+    /// `inner`.
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    pub(crate) fn resume(dec: Decryptor<'a, P>, buffered: &[u8], inner: R) -> Self {
+        let mut pump = Pump::new(None, dec);
+        pump.space(buffered.len())[..buffered.len()].copy_from_slice(buffered);
+        pump.commit(buffered.len());
+        Self::from_pump(pump, inner)
     }
 
     /// With `true`, the regular frames of a signed message are released as soon as their
@@ -728,6 +767,8 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                 }
                 Ok(Event::Done(_)) => self.end = End::Check,
                 Ok(Event::NeedInput) => self.fill()?,
+                // A decryptor without its key and no CMM: not what `resume` takes.
+                Ok(Event::NeedKey) => return Err(self.fail(ApiMisuse::WrongState.into())),
                 Err(e) => return Err(self.fail(e)),
             }
         }
@@ -782,7 +823,7 @@ impl<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
     ) -> Self {
         Self {
             inner,
-            pump: Pump::new(cmm, Decryptor::new(cfg, provider, reproduced_context)),
+            pump: Pump::new(Some(cmm), Decryptor::new(cfg, provider, reproduced_context)),
             plain: Plain::default(),
             done: false,
             confirmed: false,
@@ -898,6 +939,7 @@ impl<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
                 }
                 Ok(Event::Done(_)) => self.done = true,
                 Ok(Event::NeedInput) => return Ok(()),
+                Ok(Event::NeedKey) => return Err(self.fail(ApiMisuse::WrongState.into())),
                 Err(e) => return Err(self.fail(e)),
             }
         }

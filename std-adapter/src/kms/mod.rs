@@ -51,6 +51,8 @@ mod client;
 mod error;
 mod keyring;
 mod multi;
+#[cfg(test)]
+pub(crate) mod test_keyring;
 
 use async_trait::async_trait;
 use esdk_core::AlgorithmSuite;
