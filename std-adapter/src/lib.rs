@@ -31,6 +31,8 @@ mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod stream;
+#[cfg(feature = "tokio")]
+pub mod tokio_io;
 pub use stream::{
     DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter,
     decrypt_stream, encrypt_stream,

@@ -231,27 +231,6 @@ impl PreparedEncryption {
         Ok(())
     }
 
-    /// A new encryptor with the header written to `out`: the materials are rebuilt with the
-    /// same signing key (the same full context KMS saw) and filled with the keyring's data
-    /// key and EDKs.
-    fn header(
-        &self,
-        opts: &EncryptOptions,
-        out: &mut Vec<u8>,
-    ) -> Result<Encryptor<'_, DefaultProvider>, Error> {
-        let mut enc = Encryptor::new(&self.cfg, &DEFAULT_PROVIDER, opts)?;
-        let mut pairs = borrowed_pairs(&self.context);
-        let request = enc.request(&mut pairs, &[])?;
-        let mut work = vec![0u8; request.work_len(edks_len(&self.wrapped.edks))];
-        // The header holds at most what the work buffer holds (context, count, EDKs).
-        out.resize(header::header_len(request.suite(), 0, 0) + work.len(), 0);
-        let mut m = enc.materials(&request, self.signing.clone(), &mut work)?;
-        fill(&mut m, &self.wrapped)?;
-        let n = enc.write_header_with(&m, out)?;
-        out.truncate(n);
-        Ok(enc)
-    }
-
     /// Writes the whole message into a `Vec`.
     ///
     /// # Errors
@@ -259,7 +238,7 @@ impl PreparedEncryption {
     pub fn encrypt(self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         self.take()?;
         let mut out = Vec::new();
-        let mut enc = self.header(&self.opts, &mut out)?;
+        let mut enc = header_for(&self.cfg, &self, &mut out)?;
         Ok(crate::seal_into(
             &mut enc,
             self.opts.frame_length,
@@ -280,7 +259,7 @@ impl PreparedEncryption {
     ) -> Result<EncryptingWriter<'_, W, DefaultProvider>, Error> {
         self.take()?;
         let mut out = Vec::new();
-        let enc = self.header(&self.opts, &mut out)?;
+        let enc = header_for(&self.cfg, self, &mut out)?;
         Ok(EncryptingWriter::with_header(
             enc,
             self.opts.frame_length,
@@ -288,6 +267,43 @@ impl PreparedEncryption {
             inner,
         )?)
     }
+}
+
+/// A new encryptor for `prepared`'s message with its header written to `out`: the
+/// materials are rebuilt with the same signing key (so the same full context KMS saw) and
+/// filled with the keyring's data key and EDKs.
+fn header_for<'a>(
+    cfg: &'a Config,
+    prepared: &PreparedEncryption,
+    out: &mut Vec<u8>,
+) -> Result<Encryptor<'a, DefaultProvider>, Error> {
+    let mut enc = Encryptor::new(cfg, &DEFAULT_PROVIDER, &prepared.opts)?;
+    let mut pairs = borrowed_pairs(&prepared.context);
+    let request = enc.request(&mut pairs, &[])?;
+    let mut work = vec![0u8; request.work_len(edks_len(&prepared.wrapped.edks))];
+    // The header holds at most what the work buffer holds (context, count, EDKs).
+    out.resize(header::header_len(request.suite(), 0, 0) + work.len(), 0);
+    let mut m = enc.materials(&request, prepared.signing.clone(), &mut work)?;
+    fill(&mut m, &prepared.wrapped)?;
+    let n = enc.write_header_with(&m, out)?;
+    out.truncate(n);
+    Ok(enc)
+}
+
+/// [`prepare_encrypt`] and the header: an encryptor of `cfg` ready for the body, and the
+/// header it wrote (for the tokio writer).
+#[cfg(feature = "tokio")]
+pub(crate) async fn encryptor<'a>(
+    cfg: &'a Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+) -> Result<(Encryptor<'a, DefaultProvider>, Vec<u8>), Error> {
+    let prepared = prepare_encrypt(cfg, keyring, opts, encryption_context).await?;
+    prepared.take()?;
+    let mut out = Vec::new();
+    let enc = header_for(cfg, &prepared, &mut out)?;
+    Ok((enc, out))
 }
 
 /// A decrypted message (as [`crate::decrypt`] returns).
