@@ -1,16 +1,20 @@
 //! Decryption of one message in every mode the project offers, for verdict comparison:
 //! one-shot, incremental fed 1 byte at a time, incremental fed random-sized slices (seeded),
-//! std `Read` and std `Write`, under either crypto provider ([`Provider`]).
+//! std `Read`, std `Write` and tokio `AsyncRead`, under either crypto provider
+//! ([`Provider`]).
 //!
 //! Every mode records what actually reached the caller before an error (one-shot: what the
 //! API left in the output buffer; incremental: what `process` reported written; `Read`: what
-//! `read` returned; `Write`: what the decryptor passed on to its inner writer, kept by a
+//! `read` returned (std and tokio); `Write`: what the decryptor passed on to its inner writer, kept by a
 //! recording writer even when the decryptor later fails), so [`check_release`] can hold
 //! each of them to the release bound.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io::{Read, Write};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use esdk_core::error::Error;
 use esdk_core::header::{self, ParseLimits, Parsed};
@@ -58,17 +62,21 @@ pub enum Mode {
     StdRead(u64),
     /// `esdk::DecryptingWriter`, written with random-sized chunks.
     StdWrite(u64),
+    /// `esdk::tokio_io::AsyncDecryptingReader`, read with random-sized buffers from an inner
+    /// reader that hands out random-sized pieces and returns `Pending` every other poll.
+    TokioRead(u64),
 }
 
 impl Mode {
-    /// The five modes, seeded with `seed`.
-    pub fn all(seed: u64) -> [Mode; 5] {
+    /// The six modes, seeded with `seed`.
+    pub fn all(seed: u64) -> [Mode; 6] {
         [
             Mode::OneShot,
             Mode::OneByte,
             Mode::RandomSlices(seed),
             Mode::StdRead(seed),
             Mode::StdWrite(seed),
+            Mode::TokioRead(seed),
         ]
     }
 }
@@ -237,6 +245,48 @@ impl Read for Trickle<'_> {
     }
 }
 
+/// The tokio mode's inner reader: random-sized pieces, `Pending` every other poll (it wakes
+/// itself first).
+struct AsyncTrickle<'a> {
+    data: &'a [u8],
+    rng: SplitRng,
+    pend: bool,
+}
+
+impl tokio::io::AsyncRead for AsyncTrickle<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        this.pend = !this.pend;
+        if this.pend {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = this
+            .rng
+            .size(70_000)
+            .min(buf.remaining())
+            .min(this.data.len());
+        buf.put_slice(&this.data[..n]);
+        this.data = &this.data[n..];
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Polls `f` to completion with a waker that does nothing (the mode's reader wakes itself).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 /// The inner writer of the `Write` mode: keeps everything the decryptor passed on, where the
 /// caller can still see it after the decryptor failed.
 #[derive(Clone, Default)]
@@ -349,6 +399,26 @@ fn run<P: CryptoProvider>(
             loop {
                 let n = rng.size(buf.len());
                 match r.read(&mut buf[..n]) {
+                    Ok(0) => return Outcome::Ok(released),
+                    Ok(k) => released.extend_from_slice(&buf[..k]),
+                    Err(e) => return io_outcome(e, released),
+                }
+            }
+        }
+        Mode::TokioRead(seed) => {
+            use tokio::io::AsyncReadExt;
+            let mut rng = SplitRng::new(seed ^ 0x3333);
+            let src = AsyncTrickle {
+                data: ct,
+                rng: SplitRng::new(seed ^ 0x7777),
+                pend: false,
+            };
+            let mut r = esdk::tokio_io::AsyncDecryptingReader::new(cfg, p, cmm, reproduced, src);
+            let mut released = Vec::new();
+            let mut buf = vec![0u8; 70_000];
+            loop {
+                let n = rng.size(buf.len());
+                match block_on(r.read(&mut buf[..n])) {
                     Ok(0) => return Outcome::Ok(released),
                     Ok(k) => released.extend_from_slice(&buf[..k]),
                     Err(e) => return io_outcome(e, released),
