@@ -1,7 +1,7 @@
 //! Decryption of one message in every mode the project offers, for verdict comparison:
 //! one-shot, incremental fed 1 byte at a time, incremental fed random-sized slices (seeded),
-//! std `Read`, std `Write` and tokio `AsyncRead`, under either crypto provider
-//! ([`Provider`]).
+//! std `Read`, std `Write`, tokio `AsyncRead` and the core's `embedded-io-async` reader,
+//! under either crypto provider ([`Provider`]).
 //!
 //! Every mode records what actually reached the caller before an error (one-shot: what the
 //! API left in the output buffer; incremental: what `process` reported written; `Read`: what
@@ -65,11 +65,16 @@ pub enum Mode {
     /// `esdk::tokio_io::AsyncDecryptingReader`, read with random-sized buffers from an inner
     /// reader that hands out random-sized pieces and returns `Pending` every other poll.
     TokioRead(u64),
+    /// `esdk_core::eio_async::DecryptingReader` through fixed buffers as long as the message
+    /// (its input buffer must hold the header and one whole frame: a step that needs more
+    /// than the whole input, `BufferTooSmall`, is the input ending early, `Truncated` at its
+    /// end), read like [`Mode::TokioRead`].
+    EioAsyncRead(u64),
 }
 
 impl Mode {
-    /// The six modes, seeded with `seed`.
-    pub fn all(seed: u64) -> [Mode; 6] {
+    /// The seven modes, seeded with `seed`.
+    pub fn all(seed: u64) -> [Mode; 7] {
         [
             Mode::OneShot,
             Mode::OneByte,
@@ -77,6 +82,7 @@ impl Mode {
             Mode::StdRead(seed),
             Mode::StdWrite(seed),
             Mode::TokioRead(seed),
+            Mode::EioAsyncRead(seed),
         ]
     }
 }
@@ -276,6 +282,42 @@ impl tokio::io::AsyncRead for AsyncTrickle<'_> {
     }
 }
 
+/// The embedded-io-async mode's inner reader: random-sized pieces, `Pending` once before
+/// each.
+struct EioTrickle<'a> {
+    data: &'a [u8],
+    rng: SplitRng,
+}
+
+impl embedded_io::ErrorType for EioTrickle<'_> {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io_async::Read for EioTrickle<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        YieldOnce(false).await;
+        let n = self.rng.size(70_000).min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// `Pending` once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 /// Polls `f` to completion with a waker that does nothing (the mode's reader wakes itself).
 fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
@@ -422,6 +464,47 @@ fn run<P: CryptoProvider>(
                     Ok(0) => return Outcome::Ok(released),
                     Ok(k) => released.extend_from_slice(&buf[..k]),
                     Err(e) => return io_outcome(e, released),
+                }
+            }
+        }
+        Mode::EioAsyncRead(seed) => {
+            use embedded_io_async::Read as _;
+            use esdk_core::eio::StreamError;
+            let mut rng = SplitRng::new(seed ^ 0x1111);
+            let src = EioTrickle {
+                data: ct,
+                rng: SplitRng::new(seed ^ 0x2222),
+            };
+            let extras: usize = reproduced.iter().map(|(k, v)| 4 + k.len() + v.len()).sum();
+            let mut inbuf = vec![0u8; ct.len() + 1];
+            let mut outbuf = vec![0u8; ct.len() + extras + 2];
+            let mut r = esdk_core::eio_async::DecryptingReader::new(
+                cfg,
+                p,
+                cmm,
+                reproduced,
+                src,
+                &mut inbuf,
+                &mut outbuf,
+            );
+            let mut released = Vec::new();
+            let mut buf = vec![0u8; 70_000];
+            loop {
+                let n = rng.size(buf.len());
+                match block_on(r.read(&mut buf[..n])) {
+                    Ok(0) => return Outcome::Ok(released),
+                    Ok(k) => released.extend_from_slice(&buf[..k]),
+                    Err(StreamError::Esdk(Error::BufferTooSmall { required }))
+                        if required > ct.len() =>
+                    {
+                        let error = Error::Truncated { offset: ct.len() };
+                        return Outcome::Err { error, released };
+                    }
+                    Err(StreamError::Esdk(error)) => return Outcome::Err { error, released },
+                    Err(_) => {
+                        let error = Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState);
+                        return Outcome::Err { error, released };
+                    }
                 }
             }
         }

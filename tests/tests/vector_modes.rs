@@ -1,5 +1,6 @@
 //! Every official vector through every decrypt mode (one-shot, incremental 1-byte,
-//! incremental random slices, std Read, std Write, tokio AsyncRead), under both crypto providers (the pure-Rust
+//! incremental random slices, std Read, std Write, tokio AsyncRead, embedded-io-async
+//! Read), under both crypto providers (the pure-Rust
 //! `no_std` one firmware ships, and aws-lc): the expected plaintext where there is one; where
 //! the vector must fail, exactly the error its description calls for ([`esdk_tests::expect`]),
 //! the same full error in every mode, and no more released than the release bound allows
