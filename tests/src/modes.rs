@@ -344,10 +344,31 @@ impl Write for Recorder {
     }
 }
 
+fn io_err(e: std::io::Error) -> Error {
+    esdk::stream::esdk_error(&e)
+        .unwrap_or(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState))
+}
+
 fn io_outcome(e: std::io::Error, released: Vec<u8>) -> Outcome {
-    let error = esdk::stream::esdk_error(&e)
-        .unwrap_or(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState));
-    Outcome::Err { error, released }
+    Outcome::Err {
+        error: io_err(e),
+        released,
+    }
+}
+
+/// Reads with `read` into buffers of random sizes up to 70 000 bytes until it returns 0 or
+/// an error; what it returned before is what reached the caller.
+fn read_all(mut rng: SplitRng, mut read: impl FnMut(&mut [u8]) -> Result<usize, Error>) -> Outcome {
+    let mut released = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    loop {
+        let n = rng.size(buf.len());
+        match read(&mut buf[..n]) {
+            Ok(0) => return Outcome::Ok(released),
+            Ok(k) => released.extend_from_slice(&buf[..k]),
+            Err(error) => return Outcome::Err { error, released },
+        }
+    }
 }
 
 /// Length of the prefix of the one-shot output buffer that the header step uses as scratch
@@ -430,47 +451,29 @@ fn run<P: CryptoProvider>(
             incremental(cfg, p, cmm, reproduced, ct, move || rng.size(300))
         }
         Mode::StdRead(seed) => {
-            let mut rng = SplitRng::new(seed ^ 0x5555);
+            let rng = SplitRng::new(seed ^ 0x5555);
             let src = Trickle {
                 data: ct,
                 rng: SplitRng::new(seed),
             };
             let mut r = esdk::DecryptingReader::new(cfg, p, cmm, reproduced, src);
-            let mut released = Vec::new();
-            let mut buf = vec![0u8; 70_000];
-            loop {
-                let n = rng.size(buf.len());
-                match r.read(&mut buf[..n]) {
-                    Ok(0) => return Outcome::Ok(released),
-                    Ok(k) => released.extend_from_slice(&buf[..k]),
-                    Err(e) => return io_outcome(e, released),
-                }
-            }
+            read_all(rng, |b| r.read(b).map_err(io_err))
         }
         Mode::TokioRead(seed) => {
             use tokio::io::AsyncReadExt;
-            let mut rng = SplitRng::new(seed ^ 0x3333);
+            let rng = SplitRng::new(seed ^ 0x3333);
             let src = AsyncTrickle {
                 data: ct,
                 rng: SplitRng::new(seed ^ 0x7777),
                 pend: false,
             };
             let mut r = esdk::tokio_io::AsyncDecryptingReader::new(cfg, p, cmm, reproduced, src);
-            let mut released = Vec::new();
-            let mut buf = vec![0u8; 70_000];
-            loop {
-                let n = rng.size(buf.len());
-                match block_on(r.read(&mut buf[..n])) {
-                    Ok(0) => return Outcome::Ok(released),
-                    Ok(k) => released.extend_from_slice(&buf[..k]),
-                    Err(e) => return io_outcome(e, released),
-                }
-            }
+            read_all(rng, |b| block_on(r.read(b)).map_err(io_err))
         }
         Mode::EioAsyncRead(seed) => {
             use embedded_io_async::Read as _;
             use esdk_core::eio::StreamError;
-            let mut rng = SplitRng::new(seed ^ 0x1111);
+            let rng = SplitRng::new(seed ^ 0x1111);
             let src = EioTrickle {
                 data: ct,
                 rng: SplitRng::new(seed ^ 0x2222),
@@ -487,26 +490,16 @@ fn run<P: CryptoProvider>(
                 &mut inbuf,
                 &mut outbuf,
             );
-            let mut released = Vec::new();
-            let mut buf = vec![0u8; 70_000];
-            loop {
-                let n = rng.size(buf.len());
-                match block_on(r.read(&mut buf[..n])) {
-                    Ok(0) => return Outcome::Ok(released),
-                    Ok(k) => released.extend_from_slice(&buf[..k]),
-                    Err(StreamError::Esdk(Error::BufferTooSmall { required }))
-                        if required > ct.len() =>
-                    {
-                        let error = Error::Truncated { offset: ct.len() };
-                        return Outcome::Err { error, released };
-                    }
-                    Err(StreamError::Esdk(error)) => return Outcome::Err { error, released },
-                    Err(_) => {
-                        let error = Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState);
-                        return Outcome::Err { error, released };
-                    }
+            read_all(rng, |b| match block_on(r.read(b)) {
+                Ok(k) => Ok(k),
+                Err(StreamError::Esdk(Error::BufferTooSmall { required }))
+                    if required > ct.len() =>
+                {
+                    Err(Error::Truncated { offset: ct.len() })
                 }
-            }
+                Err(StreamError::Esdk(error)) => Err(error),
+                Err(_) => Err(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState)),
+            })
         }
         Mode::StdWrite(seed) => {
             let mut rng = SplitRng::new(seed ^ 0xAAAA);

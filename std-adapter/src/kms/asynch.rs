@@ -5,8 +5,8 @@
 //! The core checks everything (suite and commitment policy, frame length, encryption
 //! context, header limits, unsigned-only mode) before the materials step, so an error it
 //! raises comes before any KMS call. The core's materials borrow a work buffer and are not
-//! `Send`: what the keyring needs is copied out of them ([`EncryptNeeds`],
-//! [`DecryptNeeds`]) and they are dropped before the keyring is awaited; the futures of this
+//! `Send`: what the keyring needs is copied out of them (suite, full context, EDKs) and
+//! they are dropped before the keyring is awaited; the futures of this
 //! module are `Send`.
 //!
 //! ```no_run
