@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
-cargo build -p esdk-core --features embedded-io,defmt --target thumbv7em-none-eabihf
+cargo build -p esdk-core --features embedded-io,embedded-io-async,defmt --target thumbv7em-none-eabihf
 cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 (cd firmware && cargo build --release -q)
 echo "firmware images (no global allocator: each links only if nothing it calls allocates):"
@@ -43,7 +43,7 @@ awk '/^test result: ok/ { p += $4; i += $8 } END { print "tests passed: " p ", i
 grep -E '^(all modes, both providers|negative-vector expectations|truncations|recorded releases|tamper sweep|round-trip property|hostile|fault injection|secrets \(memory\): [0-9]+ checks|no-alloc: [0-9]+ cases|fuzz regressions|python-4.0.7 raw-AES vectors)' \
     "$test_log" | sort | uniq
 rm -f "$test_log"
-cargo test -p esdk-core --features embedded-io --test eio --test eio_faults -- --nocapture 2>&1 \
+cargo test -p esdk-core --features embedded-io,embedded-io-async --test eio --test eio_faults --test eio_async -- --nocapture 2>&1 \
     | grep -E '^(test result|eio fault injection)'
 
 step "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32"

@@ -117,7 +117,7 @@ pub struct Decryptor<'a, P: CryptoProvider> {
     reproduced: &'a [(&'a str, &'a str)],
     state: State<P>,
     offset: usize,
-    observer: Option<&'a mut dyn FnMut(crate::error::Attempt)>,
+    observer: Option<&'a mut (dyn FnMut(crate::error::Attempt) + Send)>,
     /// What the header parse already checked (kept after the header, so that the one-shot
     /// [`decrypt`] can return the header without checking it again).
     header_progress: header::ParseProgress,
@@ -180,7 +180,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
     /// out report to it.
     pub fn with_attempt_observer(
         mut self,
-        observer: &'a mut dyn FnMut(crate::error::Attempt),
+        observer: &'a mut (dyn FnMut(crate::error::Attempt) + Send),
     ) -> Self {
         self.observer = Some(observer);
         self
@@ -406,6 +406,23 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         }
         self.state = State::KeyReady { key, extras };
         Ok(())
+    }
+
+    /// The parsed header, from [`Status::NeedDataKey`] until the header step consumed it:
+    /// `input` is the same unconsumed input that returned `NeedDataKey`. The parse resumes
+    /// from the decryptor's record, so nothing is checked again (a front end that awaits its
+    /// keyring takes the stored encryption context from here, without a second parse).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::WrongState`] before the header is complete, after it was consumed, or
+    /// when `input` is not the header the decryptor parsed.
+    pub fn header<'i>(&mut self, input: &'i [u8]) -> Result<Header<'i>, Error> {
+        match self.state {
+            State::NeedKey | State::AwaitKey { .. } | State::KeyReady { .. } => {}
+            State::Failed(e) => return Err(e),
+            _ => return Err(ApiMisuse::WrongState.into()),
+        }
+        self.parsed_header(input)
     }
 
     fn open_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {

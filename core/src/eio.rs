@@ -81,6 +81,133 @@ fn push<W: Write>(w: &mut W, buf: &[u8], pos: &mut usize) -> Result<(), StreamEr
     Ok(())
 }
 
+/// The sealing state of an encrypting writer over caller buffers, shared by
+/// [`EncryptingWriter`] and the `embedded-io-async` writer: the frame buffered in
+/// `pending`, sealed bytes in `out` waiting for the inner writer.
+pub(crate) struct Sealer<'a, 'b, P: CryptoProvider> {
+    enc: Encryptor<'a, P>,
+    pending: &'b mut [u8],
+    filled: usize,
+    out: &'b mut [u8],
+    /// `out[out_pos..out_len]` is sealed but not yet written to the inner writer.
+    out_pos: usize,
+    out_len: usize,
+    sealed_final: bool,
+    failed: Option<Error>,
+}
+
+impl<'a, 'b, P: CryptoProvider> Sealer<'a, 'b, P> {
+    /// Checks the buffers, gets the materials and writes the header into `out_buf`: it is
+    /// the first thing [`unsent`](Self::unsent).
+    pub(crate) fn new<M: CryptoMaterialsManager + ?Sized>(
+        cfg: &'a Config,
+        provider: &'a P,
+        cmm: &M,
+        opts: &EncryptOptions,
+        encryption_context: &mut [(&str, &str)],
+        frame_buf: &'b mut [u8],
+        out_buf: &'b mut [u8],
+    ) -> Result<Self, Error> {
+        let mut enc = Encryptor::new(cfg, provider, opts)?;
+        let f = opts.frame_length as usize;
+        let need_out = enc
+            .finish_len(f)
+            .max(f + crate::body::REGULAR_FRAME_OVERHEAD);
+        if out_buf.len() < need_out {
+            return Err(Error::BufferTooSmall { required: need_out });
+        }
+        let Some(pending) = frame_buf.get_mut(..f) else {
+            return Err(Error::BufferTooSmall { required: f });
+        };
+        let n = enc.write_header(cmm, encryption_context, out_buf)?;
+        Ok(Self {
+            enc,
+            pending,
+            filled: 0,
+            out: out_buf,
+            out_pos: 0,
+            out_len: n,
+            sealed_final: false,
+            failed: None,
+        })
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.failed = Some(e);
+        self.pending.zeroize();
+        e
+    }
+
+    /// The sticky error, if any.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        self.failed.map_or(Ok(()), Err)
+    }
+
+    /// Sealed bytes not yet taken by the inner writer.
+    pub(crate) fn unsent(&self) -> &[u8] {
+        &self.out[self.out_pos..self.out_len]
+    }
+
+    /// The inner writer took `n` bytes of [`unsent`](Self::unsent).
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.out_pos += n.min(self.out_len - self.out_pos);
+        if self.out_pos == self.out_len {
+            self.out_pos = 0;
+            self.out_len = 0;
+        }
+    }
+
+    /// Takes plaintext from non-empty `data` while nothing is unsent: seals the buffered
+    /// frame when it is full (a full frame is sealed only once more data follows: the last
+    /// frame is the final one) and takes nothing, or buffers what fits.
+    pub(crate) fn absorb(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if self.sealed_final {
+            return Err(ApiMisuse::WrongState.into());
+        }
+        let f = self.pending.len();
+        if self.filled == f {
+            match self.enc.seal_frame(self.pending, self.out) {
+                Ok(n) => {
+                    self.out_pos = 0;
+                    self.out_len = n;
+                    self.filled = 0;
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+            return Ok(0);
+        }
+        let take = (f - self.filled).min(data.len());
+        self.pending[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+        self.filled += take;
+        Ok(take)
+    }
+
+    /// Seals the final frame and the footer (once, when nothing is unsent).
+    pub(crate) fn seal_final(&mut self) -> Result<(), Error> {
+        if !self.sealed_final {
+            match self.enc.finish(&self.pending[..self.filled], self.out) {
+                Ok(n) => {
+                    self.out_pos = 0;
+                    self.out_len = n;
+                    self.sealed_final = true;
+                    self.pending.zeroize();
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<P: CryptoProvider> fmt::Debug for Sealer<'_, '_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealer")
+            .field("encryptor", &self.enc)
+            .field("buffered", &self.filled)
+            .finish()
+    }
+}
+
 /// Encrypts what is written to it into `inner`, through caller buffers. Call
 /// [`finish`](Self::finish) at the end.
 ///
@@ -88,22 +215,13 @@ fn push<W: Write>(w: &mut W, buf: &[u8], pos: &mut usize) -> Result<(), StreamEr
 /// next call: `write` returns an I/O error only when it consumed nothing of its input.
 pub struct EncryptingWriter<'a, 'b, W: Write, P: CryptoProvider> {
     inner: W,
-    enc: Encryptor<'a, P>,
-    pending: &'b mut [u8],
-    filled: usize,
-    out: &'b mut [u8],
-    /// `out[out_pos..out_len]` is sealed but not yet written to `inner`.
-    out_pos: usize,
-    out_len: usize,
-    sealed_final: bool,
-    failed: Option<Error>,
+    s: Sealer<'a, 'b, P>,
 }
 
 impl<W: Write, P: CryptoProvider> fmt::Debug for EncryptingWriter<'_, '_, W, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncryptingWriter")
-            .field("encryptor", &self.enc)
-            .field("buffered", &self.filled)
+            .field("sealer", &self.s)
             .finish()
     }
 }
@@ -122,55 +240,30 @@ impl<'a, 'b, W: Write, P: CryptoProvider> EncryptingWriter<'a, 'b, W, P> {
         cmm: &M,
         opts: &EncryptOptions,
         encryption_context: &mut [(&str, &str)],
-        mut inner: W,
+        inner: W,
         frame_buf: &'b mut [u8],
         out_buf: &'b mut [u8],
     ) -> Result<Self, StreamError<W::Error>> {
-        let mut enc = Encryptor::new(cfg, provider, opts).map_err(StreamError::Esdk)?;
-        let f = opts.frame_length as usize;
-        let need_out = enc
-            .finish_len(f)
-            .max(f + crate::body::REGULAR_FRAME_OVERHEAD);
-        if out_buf.len() < need_out {
-            return Err(StreamError::Esdk(Error::BufferTooSmall {
-                required: need_out,
-            }));
-        }
-        let Some(pending) = frame_buf.get_mut(..f) else {
-            return Err(StreamError::Esdk(Error::BufferTooSmall { required: f }));
-        };
-        let n = enc
-            .write_header(cmm, encryption_context, out_buf)
-            .map_err(StreamError::Esdk)?;
-        push(&mut inner, &out_buf[..n], &mut 0)?;
-        Ok(Self {
-            inner,
-            enc,
-            pending,
-            filled: 0,
-            out: out_buf,
-            out_pos: 0,
-            out_len: 0,
-            sealed_final: false,
-            failed: None,
-        })
-    }
-
-    fn fail(&mut self, e: Error) -> StreamError<W::Error> {
-        self.failed = Some(e);
-        self.pending.zeroize();
-        StreamError::Esdk(e)
+        let s = Sealer::new(
+            cfg,
+            provider,
+            cmm,
+            opts,
+            encryption_context,
+            frame_buf,
+            out_buf,
+        )
+        .map_err(StreamError::Esdk)?;
+        let mut w = Self { inner, s };
+        w.push_out()?;
+        Ok(w)
     }
 
     fn push_out(&mut self) -> Result<(), StreamError<W::Error>> {
-        push(
-            &mut self.inner,
-            &self.out[..self.out_len],
-            &mut self.out_pos,
-        )?;
-        self.out_pos = 0;
-        self.out_len = 0;
-        Ok(())
+        let mut pos = 0;
+        let r = push(&mut self.inner, self.s.unsent(), &mut pos);
+        self.s.sent(pos);
+        r
     }
 
     /// Writes the final frame and the footer, flushes, and returns the inner writer.
@@ -189,21 +282,9 @@ impl<'a, 'b, W: Write, P: CryptoProvider> EncryptingWriter<'a, 'b, W, P> {
     /// # Errors
     /// ESDK errors (sticky) and I/O errors.
     pub fn try_finish(&mut self) -> Result<(), StreamError<W::Error>> {
-        if let Some(e) = self.failed {
-            return Err(StreamError::Esdk(e));
-        }
+        self.s.check().map_err(StreamError::Esdk)?;
         self.push_out()?;
-        if !self.sealed_final {
-            match self.enc.finish(&self.pending[..self.filled], self.out) {
-                Ok(n) => {
-                    self.out_pos = 0;
-                    self.out_len = n;
-                    self.sealed_final = true;
-                    self.pending.zeroize();
-                }
-                Err(e) => return Err(self.fail(e)),
-            }
-        }
+        self.s.seal_final().map_err(StreamError::Esdk)?;
         self.push_out()?;
         self.inner.flush().map_err(StreamError::Io)
     }
@@ -215,41 +296,24 @@ impl<W: Write, P: CryptoProvider> ErrorType for EncryptingWriter<'_, '_, W, P> {
 
 impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, '_, W, P> {
     fn write(&mut self, data: &[u8]) -> Result<usize, Self::Error> {
-        if let Some(e) = self.failed {
-            return Err(StreamError::Esdk(e));
-        }
+        self.s.check().map_err(StreamError::Esdk)?;
         // What an earlier call sealed goes out first; an error here consumed nothing.
         self.push_out()?;
         if data.is_empty() {
             return Ok(0);
         }
-        if self.sealed_final {
-            return Err(StreamError::Esdk(ApiMisuse::WrongState.into()));
-        }
-        let f = self.pending.len();
-        if self.filled == f {
-            // A full frame is sealed only once more data follows: the last frame is the final one.
-            match self.enc.seal_frame(self.pending, self.out) {
-                Ok(n) => {
-                    self.out_pos = 0;
-                    self.out_len = n;
-                    self.filled = 0;
-                }
-                Err(e) => return Err(self.fail(e)),
-            }
-            // On an error the sealed frame stays pending and nothing of `data` was taken.
+        let mut n = self.s.absorb(data).map_err(StreamError::Esdk)?;
+        if n == 0 {
+            // A frame was sealed: on an error it stays pending and nothing of `data` was
+            // taken.
             self.push_out()?;
+            n = self.s.absorb(data).map_err(StreamError::Esdk)?;
         }
-        let take = (f - self.filled).min(data.len());
-        self.pending[self.filled..self.filled + take].copy_from_slice(&data[..take]);
-        self.filled += take;
-        Ok(take)
+        Ok(n)
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
-        if let Some(e) = self.failed {
-            return Err(StreamError::Esdk(e));
-        }
+        self.s.check().map_err(StreamError::Esdk)?;
         self.push_out()?;
         self.inner.flush().map_err(StreamError::Io)
     }
@@ -265,12 +329,18 @@ enum End {
     Confirmed,
 }
 
-/// Decrypts the message `inner` yields, through caller buffers; read the plaintext from it.
-/// `read` returns `Ok(0)` once the whole message verified and the inner reader confirmed
-/// its end.
-pub struct DecryptingReader<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
-{
-    inner: R,
+/// What a decrypting reader needs from its inner reader before it can go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Input: read into [`ReadState::read_space`], then call [`ReadState::filled`].
+    Input,
+    /// The end check: read one byte, then call [`ReadState::probed`].
+    EndCheck,
+}
+
+/// The state of a decrypting reader over caller buffers without its inner reader, shared by
+/// [`DecryptingReader`] and the `embedded-io-async` reader.
+pub(crate) struct ReadState<'a, 'b, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
     cmm: &'a M,
     dec: Decryptor<'a, P>,
     inbuf: &'b mut [u8],
@@ -285,13 +355,162 @@ pub struct DecryptingReader<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMateria
     unverified: bool,
 }
 
+impl<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> fmt::Debug for ReadState<'_, '_, P, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadState")
+            .field("decryptor", &self.dec)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<'a, 'b, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> ReadState<'a, 'b, P, M> {
+    pub(crate) fn new(
+        cfg: &'a Config,
+        provider: &'a P,
+        cmm: &'a M,
+        reproduced_context: &'a [(&'a str, &'a str)],
+        in_buf: &'b mut [u8],
+        out_buf: &'b mut [u8],
+    ) -> Self {
+        Self {
+            cmm,
+            dec: Decryptor::new(cfg, provider, reproduced_context),
+            inbuf: in_buf,
+            start: 0,
+            end: 0,
+            need: 1,
+            out: out_buf,
+            out_pos: 0,
+            out_len: 0,
+            state: End::Running,
+            failed: None,
+            unverified: false,
+        }
+    }
+
+    pub(crate) fn has_unverified_plaintext(&self) -> bool {
+        self.unverified
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.failed = Some(e);
+        self.out.zeroize();
+        self.out_pos = 0;
+        self.out_len = 0;
+        e
+    }
+
+    /// Room to read input into (the buffered input moved to the front when needed).
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] when the input buffer cannot hold the next step.
+    pub(crate) fn read_space(&mut self) -> Result<&mut [u8], Error> {
+        if self.need > self.inbuf.len() {
+            return Err(Error::BufferTooSmall {
+                required: self.need,
+            });
+        }
+        if self.start + self.need > self.inbuf.len() {
+            self.inbuf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        Ok(&mut self.inbuf[self.end..])
+    }
+
+    /// The inner reader put `n` bytes into [`read_space`](Self::read_space); 0 is the end
+    /// of input inside the message: `Truncated`.
+    pub(crate) fn filled(&mut self, n: usize) -> Result<(), Error> {
+        if n == 0 {
+            let offset = self.dec.offset() + (self.end - self.start);
+            return Err(self.fail(Error::Truncated { offset }));
+        }
+        self.end += n.min(self.inbuf.len() - self.end);
+        Ok(())
+    }
+
+    /// The inner reader gave `n` bytes (0 or 1) after the message: 0 confirms the end.
+    pub(crate) fn probed(&mut self, n: usize) -> Result<(), Error> {
+        if n > 0 {
+            let offset = self.dec.offset();
+            return Err(self.fail(Error::TrailingBytes { offset }));
+        }
+        self.state = End::Confirmed;
+        Ok(())
+    }
+
+    /// Hands out plaintext into `buf` (`Ok(0)` at the confirmed end or for an empty `buf`),
+    /// or says what is needed first.
+    pub(crate) fn advance(&mut self, buf: &mut [u8]) -> Result<Result<usize, Want>, Error> {
+        loop {
+            self.failed.map_or(Ok(()), Err)?;
+            if buf.is_empty() {
+                return Ok(Ok(0));
+            }
+            if self.out_pos < self.out_len && self.state != End::Check {
+                let n = (self.out_len - self.out_pos).min(buf.len());
+                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(Ok(n));
+            }
+            match self.state {
+                End::Confirmed => return Ok(Ok(0)),
+                End::Check if self.end > self.start => {
+                    let offset = self.dec.offset();
+                    return Err(self.fail(Error::TrailingBytes { offset }));
+                }
+                End::Check => return Ok(Err(Want::EndCheck)),
+                End::Running => {}
+            }
+            if self.end - self.start < self.need {
+                return Ok(Err(Want::Input));
+            }
+            let p =
+                match self
+                    .dec
+                    .process_with(self.cmm, &self.inbuf[self.start..self.end], self.out)
+                {
+                    Ok(p) => p,
+                    // The caller's buffers are too small: nothing changed.
+                    Err(e @ Error::BufferTooSmall { .. }) => return Err(e),
+                    Err(e) => return Err(self.fail(e)),
+                };
+            self.start += p.consumed;
+            self.out_pos = 0;
+            self.out_len = p.written;
+            match p.status {
+                Status::NeedInput { min } => self.need = min,
+                Status::Done => {
+                    self.unverified = false;
+                    self.state = End::Check;
+                }
+                // `process_with` resolves `NeedDataKey` itself.
+                Status::Header | Status::NeedDataKey => self.need = 1,
+                Status::Plaintext { verified } => {
+                    self.need = 1;
+                    self.unverified = !verified;
+                }
+            }
+        }
+    }
+}
+
+/// Decrypts the message `inner` yields, through caller buffers; read the plaintext from it.
+/// `read` returns `Ok(0)` once the whole message verified and the inner reader confirmed
+/// its end.
+pub struct DecryptingReader<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
+{
+    inner: R,
+    st: ReadState<'a, 'b, P, M>,
+}
+
 impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> fmt::Debug
     for DecryptingReader<'_, '_, R, P, M>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecryptingReader")
-            .field("decryptor", &self.dec)
-            .field("state", &self.state)
+            .field("state", &self.st)
             .finish()
     }
 }
@@ -310,79 +529,24 @@ impl<'a, 'b, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         in_buf: &'b mut [u8],
         out_buf: &'b mut [u8],
     ) -> Self {
-        Self {
-            inner,
-            cmm,
-            dec: Decryptor::new(cfg, provider, reproduced_context),
-            inbuf: in_buf,
-            start: 0,
-            end: 0,
-            need: 1,
-            out: out_buf,
-            out_pos: 0,
-            out_len: 0,
-            state: End::Running,
-            failed: None,
-            unverified: false,
-        }
+        let st = ReadState::new(cfg, provider, cmm, reproduced_context, in_buf, out_buf);
+        Self { inner, st }
     }
 
     /// Whether plaintext already returned belongs to a signed message whose signature has
     /// not verified yet (it verifies with the last frame; discard it on an error).
     pub fn has_unverified_plaintext(&self) -> bool {
-        self.unverified
+        self.st.has_unverified_plaintext()
     }
+}
 
-    fn fail(&mut self, e: Error) -> StreamError<R::Error> {
-        self.failed = Some(e);
-        self.out.zeroize();
-        self.out_pos = 0;
-        self.out_len = 0;
-        StreamError::Esdk(e)
-    }
-
-    fn fill(&mut self) -> Result<(), StreamError<R::Error>> {
-        if self.need > self.inbuf.len() {
-            return Err(StreamError::Esdk(Error::BufferTooSmall {
-                required: self.need,
-            }));
-        }
-        if self.start + self.need > self.inbuf.len() {
-            self.inbuf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let space = &mut self.inbuf[self.end..];
-        let n = loop {
-            match self.inner.read(space) {
-                Ok(n) => break n.min(space.len()),
-                Err(e) if embedded_io::Error::kind(&e) == ErrorKind::Interrupted => {}
-                Err(e) => return Err(StreamError::Io(e)),
-            }
-        };
-        if n == 0 {
-            let offset = self.dec.offset() + (self.end - self.start);
-            return Err(self.fail(Error::Truncated { offset }));
-        }
-        self.end += n;
-        Ok(())
-    }
-
-    /// Confirms that nothing follows the message. An I/O error is passed on and the check
-    /// runs again at the next call.
-    fn check_end(&mut self) -> Result<(), StreamError<R::Error>> {
-        let offset = self.dec.offset();
-        if self.end > self.start {
-            return Err(self.fail(Error::TrailingBytes { offset }));
-        }
-        let mut probe = [0u8; 1];
-        loop {
-            match self.inner.read(&mut probe) {
-                Ok(0) => return Ok(()),
-                Ok(_) => return Err(self.fail(Error::TrailingBytes { offset })),
-                Err(e) if embedded_io::Error::kind(&e) == ErrorKind::Interrupted => {}
-                Err(e) => return Err(StreamError::Io(e)),
-            }
+/// Reads from `r` into `buf`, retrying `Interrupted`; other errors are passed on.
+fn read_retrying<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, StreamError<R::Error>> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n.min(buf.len())),
+            Err(e) if embedded_io::Error::kind(&e) == ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::Io(e)),
         }
     }
 }
@@ -398,55 +562,17 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
 {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         loop {
-            if let Some(e) = self.failed {
-                return Err(StreamError::Esdk(e));
-            }
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            if self.out_pos < self.out_len && self.state != End::Check {
-                let n = (self.out_len - self.out_pos).min(buf.len());
-                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
-                self.out_pos += n;
-                return Ok(n);
-            }
-            match self.state {
-                End::Confirmed => return Ok(0),
-                End::Check => {
-                    self.check_end()?;
-                    self.state = End::Confirmed;
-                    continue;
+            // An I/O error of the inner reader is passed on and loses nothing.
+            match self.st.advance(buf).map_err(StreamError::Esdk)? {
+                Ok(n) => return Ok(n),
+                Err(Want::Input) => {
+                    let space = self.st.read_space().map_err(StreamError::Esdk)?;
+                    let n = read_retrying(&mut self.inner, space)?;
+                    self.st.filled(n).map_err(StreamError::Esdk)?;
                 }
-                End::Running => {}
-            }
-            if self.end - self.start < self.need {
-                self.fill()?;
-                continue;
-            }
-            let p =
-                match self
-                    .dec
-                    .process_with(self.cmm, &self.inbuf[self.start..self.end], self.out)
-                {
-                    Ok(p) => p,
-                    // The caller's buffers are too small: nothing changed.
-                    Err(e @ Error::BufferTooSmall { .. }) => return Err(StreamError::Esdk(e)),
-                    Err(e) => return Err(self.fail(e)),
-                };
-            self.start += p.consumed;
-            self.out_pos = 0;
-            self.out_len = p.written;
-            match p.status {
-                Status::NeedInput { min } => self.need = min,
-                Status::Done => {
-                    self.unverified = false;
-                    self.state = End::Check;
-                }
-                // `process_with` resolves `NeedDataKey` itself.
-                Status::Header | Status::NeedDataKey => self.need = 1,
-                Status::Plaintext { verified } => {
-                    self.need = 1;
-                    self.unverified = !verified;
+                Err(Want::EndCheck) => {
+                    let n = read_retrying(&mut self.inner, &mut [0u8; 1])?;
+                    self.st.probed(n).map_err(StreamError::Esdk)?;
                 }
             }
         }

@@ -98,6 +98,8 @@
 //! - `rustcrypto` (default): the pure-Rust provider (aes-gcm, hkdf, sha2, p256, p384).
 //! - `defmt`: `defmt::Format` for the error types.
 //! - `embedded-io`: `eio` `Read`/`Write` adapters streaming through caller buffers.
+//! - `embedded-io-async`: `eio_async`, their `embedded-io-async` counterparts (same
+//!   state, awaited I/O).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -107,6 +109,8 @@ pub mod config;
 pub mod decrypt;
 #[cfg(feature = "embedded-io")]
 pub mod eio;
+#[cfg(feature = "embedded-io-async")]
+pub mod eio_async;
 pub mod encrypt;
 pub mod encryption_context;
 pub mod error;

@@ -453,7 +453,7 @@ pub struct DecryptionMaterials<'a> {
     pub(crate) data_key: Option<DataKey>,
     pub(crate) attempts: Attempts,
     pub(crate) keyring_index: u8,
-    pub(crate) observer: Option<&'a mut dyn FnMut(Attempt)>,
+    pub(crate) observer: Option<&'a mut (dyn FnMut(Attempt) + Send)>,
 }
 
 impl<'a> DecryptionMaterials<'a> {
@@ -498,7 +498,7 @@ impl<'a> DecryptionMaterials<'a> {
     }
 
     /// Calls `observer` with every failed attempt recorded from now on.
-    pub fn observe_attempts(&mut self, observer: &'a mut dyn FnMut(Attempt)) {
+    pub fn observe_attempts(&mut self, observer: &'a mut (dyn FnMut(Attempt) + Send)) {
         self.observer = Some(observer);
     }
 

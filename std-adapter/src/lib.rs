@@ -31,6 +31,8 @@ mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
 pub mod stream;
+#[cfg(feature = "tokio")]
+pub mod tokio_io;
 pub use stream::{
     DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter,
     decrypt_stream, encrypt_stream,
@@ -82,8 +84,20 @@ pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
     };
     let mut enc = esdk_core::Encryptor::new(cfg, &DEFAULT_PROVIDER, &opts)?;
     let mut out = Vec::new();
-    let at = header::write_header(&mut enc, cmm, encryption_context, &mut out)?;
-    let body = esdk_core::ciphertext_len(enc.suite(), opts.frame_length, 0, plaintext.len() as u64)
+    header::write_header(&mut enc, cmm, encryption_context, &mut out)?;
+    seal_into(&mut enc, opts.frame_length, plaintext, out)
+}
+
+/// Seals the whole body of `plaintext` after the header in `out` (whose length is the
+/// header's); returns the message.
+pub(crate) fn seal_into<P: esdk_core::CryptoProvider>(
+    enc: &mut esdk_core::Encryptor<'_, P>,
+    frame_length: u32,
+    plaintext: &[u8],
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, Error> {
+    let at = out.len();
+    let body = esdk_core::ciphertext_len(enc.suite(), frame_length, 0, plaintext.len() as u64)
         .and_then(|n| usize::try_from(n).ok())
         .ok_or(Error::Malformed {
             offset: 0,
@@ -151,7 +165,7 @@ pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
 /// The output buffer a one-shot decrypt needs: the plaintext is shorter than the message,
 /// and the header step may first assemble the full encryption context there (the stored
 /// pairs, part of the message, plus the reproduced ones the message does not store).
-fn output_len(ciphertext: &[u8], reproduced_context: &[(&str, &str)]) -> usize {
+pub(crate) fn output_len(ciphertext: &[u8], reproduced_context: &[(&str, &str)]) -> usize {
     let reproduced: usize = reproduced_context
         .iter()
         .map(|(k, v)| 4 + k.len() + v.len())

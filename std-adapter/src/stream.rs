@@ -73,7 +73,7 @@ pub fn esdk_error(e: &io::Error) -> Option<Error> {
         .copied()
 }
 
-fn write_zero(what: &str) -> io::Error {
+pub(crate) fn write_zero(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::WriteZero,
         format!("the inner writer accepted no bytes of {what}"),
@@ -94,6 +94,163 @@ fn push(w: &mut impl Write, buf: &[u8], pos: &mut usize, what: &str) -> io::Resu
     Ok(())
 }
 
+/// The sealing state of an encrypting writer, shared by [`EncryptingWriter`] and the tokio
+/// writer: plaintext buffered up to a frame, sealed bytes waiting for the inner writer.
+pub(crate) struct Sealer<'a, P: CryptoProvider> {
+    enc: Encryptor<'a, P>,
+    frame_len: usize,
+    pending: Vec<u8>,
+    out: Vec<u8>,
+    /// `out[out_pos..out_len]` is sealed but not yet written to the inner writer.
+    out_pos: usize,
+    out_len: usize,
+    /// The final frame and footer are sealed (into `out`).
+    sealed_final: bool,
+    pub(crate) failed: Option<Error>,
+    pub(crate) written: u64,
+}
+
+impl<'a, P: CryptoProvider> Sealer<'a, P> {
+    /// A sealer after the header, which `enc` wrote into `header`: the header goes out first.
+    pub(crate) fn new(enc: Encryptor<'a, P>, frame_length: u32, mut header: Vec<u8>) -> Self {
+        let n = header.len();
+        let frame_len = frame_length as usize;
+        let out_len = enc
+            .finish_len(frame_len)
+            .max(frame_len + esdk_core::body::REGULAR_FRAME_OVERHEAD);
+        header.resize(out_len.max(n), 0);
+        Self {
+            enc,
+            frame_len,
+            pending: Vec::with_capacity(frame_len),
+            out: header,
+            out_pos: 0,
+            out_len: n,
+            sealed_final: false,
+            failed: None,
+            written: 0,
+        }
+    }
+
+    pub(crate) fn fail(&mut self, e: Error) -> io::Error {
+        self.failed = Some(e);
+        self.pending.zeroize();
+        io_error(e)
+    }
+
+    /// The sticky error, if any.
+    pub(crate) fn check(&self) -> io::Result<()> {
+        match self.failed {
+            Some(e) => Err(io_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sealed bytes not yet taken by the inner writer.
+    pub(crate) fn unsent(&self) -> &[u8] {
+        &self.out[self.out_pos..self.out_len]
+    }
+
+    /// The inner writer took `n` bytes of [`unsent`](Self::unsent).
+    pub(crate) fn sent(&mut self, n: usize) {
+        let n = n.min(self.out_len - self.out_pos);
+        self.out_pos += n;
+        self.written += n as u64;
+        if self.out_pos == self.out_len {
+            self.out_pos = 0;
+            self.out_len = 0;
+        }
+    }
+
+    /// Before taking plaintext: the final frame must not be sealed yet.
+    pub(crate) fn open(&self) -> io::Result<()> {
+        if self.sealed_final {
+            return Err(io_error(ApiMisuse::WrongState.into()));
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self, from_pending: bool, data: &[u8]) -> io::Result<()> {
+        let chunk = if from_pending {
+            &self.pending[..]
+        } else {
+            data
+        };
+        match self.enc.seal_frame(chunk, &mut self.out) {
+            Ok(n) => {
+                self.out_pos = 0;
+                self.out_len = n;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Takes plaintext from non-empty `data` while nothing is unsent: buffers it, or seals
+    /// one frame (from the buffer or straight from `data`); returns the bytes taken. A full
+    /// buffered frame is sealed only when more data follows: the last frame is always the
+    /// final frame, full when the plaintext is an exact multiple.
+    pub(crate) fn absorb(&mut self, data: &[u8]) -> io::Result<usize> {
+        let f = self.frame_len;
+        if self.pending.len() == f {
+            self.seal(true, &[])?;
+            self.pending.clear();
+            Ok(0)
+        } else if self.pending.is_empty() && data.len() > f {
+            // Straight from the caller's slice: no copy into the buffer.
+            self.seal(false, &data[..f])?;
+            Ok(f)
+        } else {
+            let take = (f - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            Ok(take)
+        }
+    }
+
+    /// Seals the final frame and the footer (once, when nothing is unsent).
+    pub(crate) fn seal_final(&mut self) -> io::Result<()> {
+        if !self.sealed_final {
+            match self.enc.finish(&self.pending, &mut self.out) {
+                Ok(n) => {
+                    self.out_pos = 0;
+                    self.out_len = n;
+                    self.sealed_final = true;
+                    self.pending.zeroize();
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<P: CryptoProvider> std::fmt::Debug for Sealer<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("encryptor", &self.enc)
+            .field("buffered", &self.pending.len())
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+/// An encryptor with its header written (into the returned `Vec`) with materials from
+/// `cmm`, for the encrypting writers. The CMM runs once (one KMS call, one cache use, one
+/// data key), whatever the header's size.
+pub(crate) fn encryptor<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
+    cfg: &'a Config,
+    provider: &'a P,
+    cmm: &M,
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+) -> io::Result<(Encryptor<'a, P>, Vec<u8>)> {
+    let mut enc = Encryptor::new(cfg, provider, opts).map_err(io_error)?;
+    let mut header = Vec::new();
+    crate::header::write_header(&mut enc, cmm, encryption_context, &mut header)
+        .map_err(io_error)?;
+    Ok((enc, header))
+}
+
 /// Encrypts what is written to it and writes the message to `inner`, one frame at a time.
 ///
 /// The header is written when the writer is created. Call [`finish`](Self::finish) at the
@@ -105,25 +262,13 @@ fn push(w: &mut impl Write, buf: &[u8], pos: &mut usize, what: &str) -> io::Resu
 /// the error only when it consumed nothing of its input, and otherwise the count consumed.
 pub struct EncryptingWriter<'a, W: Write, P: CryptoProvider> {
     inner: W,
-    enc: Encryptor<'a, P>,
-    frame_len: usize,
-    pending: Vec<u8>,
-    out: Vec<u8>,
-    /// `out[out_pos..out_len]` is sealed but not yet written to `inner`.
-    out_pos: usize,
-    out_len: usize,
-    /// The final frame and footer are sealed (into `out`).
-    sealed_final: bool,
-    failed: Option<Error>,
-    written: u64,
+    s: Sealer<'a, P>,
 }
 
 impl<W: Write, P: CryptoProvider> std::fmt::Debug for EncryptingWriter<'_, W, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncryptingWriter")
-            .field("encryptor", &self.enc)
-            .field("buffered", &self.pending.len())
-            .field("written", &self.written)
+            .field("sealer", &self.s)
             .finish()
     }
 }
@@ -140,72 +285,33 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
         cmm: &M,
         opts: &EncryptOptions,
         encryption_context: &[(&str, &str)],
-        mut inner: W,
+        inner: W,
     ) -> io::Result<Self> {
-        let mut enc = Encryptor::new(cfg, provider, opts).map_err(io_error)?;
-        // The CMM runs once (one KMS call, one cache use, one data key), whatever the
-        // header's size.
-        let mut out = Vec::new();
-        let n = crate::header::write_header(&mut enc, cmm, encryption_context, &mut out)
-            .map_err(io_error)?;
-        push(&mut inner, &out[..n], &mut 0, "the header")?;
-        let frame_len = opts.frame_length as usize;
-        let out_len = enc
-            .finish_len(frame_len)
-            .max(frame_len + esdk_core::body::REGULAR_FRAME_OVERHEAD);
-        out.clear();
-        out.resize(out_len, 0);
-        Ok(Self {
-            inner,
-            enc,
-            frame_len,
-            pending: Vec::with_capacity(frame_len),
-            out,
-            out_pos: 0,
-            out_len: 0,
-            sealed_final: false,
-            failed: None,
-            written: n as u64,
-        })
+        let (enc, header) = encryptor(cfg, provider, cmm, opts, encryption_context)?;
+        Self::with_header(enc, opts.frame_length, header, inner)
     }
 
-    fn fail(&mut self, e: Error) -> io::Error {
-        self.failed = Some(e);
-        self.pending.zeroize();
-        io_error(e)
+    /// Writes `header` (which `enc` wrote) to `inner` and returns the writer.
+    pub(crate) fn with_header(
+        enc: Encryptor<'a, P>,
+        frame_length: u32,
+        header: Vec<u8>,
+        inner: W,
+    ) -> io::Result<Self> {
+        let mut w = Self {
+            inner,
+            s: Sealer::new(enc, frame_length, header),
+        };
+        w.push_out()?;
+        Ok(w)
     }
 
     /// Writes the pending sealed bytes to `inner`.
     fn push_out(&mut self) -> io::Result<()> {
-        let before = self.out_pos;
-        let r = push(
-            &mut self.inner,
-            &self.out[..self.out_len],
-            &mut self.out_pos,
-            "the message",
-        );
-        self.written += (self.out_pos - before) as u64;
-        r?;
-        self.out_pos = 0;
-        self.out_len = 0;
-        Ok(())
-    }
-
-    /// Seals one regular frame into `out` (which holds nothing pending).
-    fn seal(&mut self, chunk_from_pending: bool, data: &[u8]) -> io::Result<()> {
-        let chunk = if chunk_from_pending {
-            &self.pending[..]
-        } else {
-            data
-        };
-        match self.enc.seal_frame(chunk, &mut self.out) {
-            Ok(n) => {
-                self.out_pos = 0;
-                self.out_len = n;
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        let mut pos = 0;
+        let r = push(&mut self.inner, self.s.unsent(), &mut pos, "the message");
+        self.s.sent(pos);
+        r
     }
 
     /// Writes the final frame and the footer, flushes, and returns the inner writer.
@@ -224,75 +330,44 @@ impl<'a, W: Write, P: CryptoProvider> EncryptingWriter<'a, W, P> {
     /// # Errors
     /// ESDK errors (signing, sticky) and I/O errors of `inner`.
     pub fn try_finish(&mut self) -> io::Result<()> {
-        if let Some(e) = self.failed {
-            return Err(io_error(e));
-        }
+        self.s.check()?;
         self.push_out()?;
-        if !self.sealed_final {
-            match self.enc.finish(&self.pending, &mut self.out) {
-                Ok(n) => {
-                    self.out_pos = 0;
-                    self.out_len = n;
-                    self.sealed_final = true;
-                    self.pending.zeroize();
-                }
-                Err(e) => return Err(self.fail(e)),
-            }
-        }
+        self.s.seal_final()?;
         self.push_out()?;
         self.inner.flush()
     }
 
     /// Bytes of message written to the inner writer so far.
     pub fn bytes_written(&self) -> u64 {
-        self.written
+        self.s.written
     }
 }
 
 impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, W, P> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if let Some(e) = self.failed {
-            return Err(io_error(e));
-        }
+        self.s.check()?;
         // What an earlier call sealed goes out first; an error here consumed nothing.
         self.push_out()?;
         if data.is_empty() {
             return Ok(0);
         }
-        if self.sealed_final {
-            return Err(io_error(ApiMisuse::WrongState.into()));
-        }
-        let f = self.frame_len;
+        self.s.open()?;
         let mut used = 0;
-        // A full buffered frame is sealed only when more data follows: the last frame is
-        // always the final frame, full when the plaintext is an exact multiple.
         while used < data.len() {
-            if self.pending.len() == f {
-                self.seal(true, &[])?;
-                self.pending.clear();
-            } else if self.pending.is_empty() && data.len() - used > f {
-                // Straight from the caller's slice: no copy into the buffer.
-                self.seal(false, &data[used..used + f])?;
-                used += f;
-            } else {
-                let take = (f - self.pending.len()).min(data.len() - used);
-                self.pending.extend_from_slice(&data[used..used + take]);
-                used += take;
-                continue;
-            }
+            used += self.s.absorb(&data[used..])?;
             // A sealed frame: hand it on. On an error it stays pending; report the error
             // only if nothing of `data` was consumed (else the next call reports it).
-            if let Err(e) = self.push_out() {
-                return if used == 0 { Err(e) } else { Ok(used) };
+            if !self.s.unsent().is_empty() {
+                if let Err(e) = self.push_out() {
+                    return if used == 0 { Err(e) } else { Ok(used) };
+                }
             }
         }
         Ok(used)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if let Some(e) = self.failed {
-            return Err(io_error(e));
-        }
+        self.s.check()?;
         self.push_out()?;
         self.inner.flush()
     }
@@ -300,22 +375,22 @@ impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, W, P> {
 
 /// Plaintext produced but not yet handed on: `buf[pos..len]` (`buf` beyond `len` is room).
 #[derive(Default)]
-struct Plain {
-    buf: Vec<u8>,
-    len: usize,
-    pos: usize,
+pub(crate) struct Plain {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) len: usize,
+    pub(crate) pos: usize,
 }
 
 impl Plain {
-    fn pending(&self) -> &[u8] {
+    pub(crate) fn pending(&self) -> &[u8] {
         &self.buf[self.pos..self.len]
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.len
     }
 
-    fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.len {
             self.pos = 0;
@@ -323,7 +398,7 @@ impl Plain {
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         let end = self.len + data.len();
         if self.buf.len() < end {
             self.buf.resize(end, 0);
@@ -333,7 +408,7 @@ impl Plain {
     }
 
     /// Drops everything, zeroizing it (plaintext that must not come out).
-    fn wipe(&mut self) {
+    pub(crate) fn wipe(&mut self) {
         self.buf.zeroize();
         self.buf = Vec::new();
         self.len = 0;
@@ -341,23 +416,28 @@ impl Plain {
     }
 }
 
-/// Input buffering and stepping shared by [`DecryptingReader`] and [`DecryptingWriter`].
-struct Pump<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
-    cmm: &'a M,
-    dec: Decryptor<'a, P>,
+/// Input buffering and stepping shared by [`DecryptingReader`], [`DecryptingWriter`] and
+/// the tokio streams. Without a CMM, the data key is the caller's business:
+/// [`Event::NeedKey`] hands the decryptor over (an async keyring is awaited there).
+pub(crate) struct Pump<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
+    cmm: Option<&'a M>,
+    pub(crate) dec: Decryptor<'a, P>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
     /// Input length the decryptor needs before its next step.
     need: usize,
     /// Output room the decryptor asked for last (`BufferTooSmall`).
-    room: usize,
-    unverified: bool,
+    pub(crate) room: usize,
+    pub(crate) unverified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Event {
+pub(crate) enum Event {
     NeedInput,
+    /// The header is complete and there is no CMM: get the data key for the buffered input
+    /// and give it to the decryptor (`Decryptor::set_data_key`).
+    NeedKey,
     /// The header was processed (the suite is known now).
     Header,
     /// Plaintext of a regular frame.
@@ -370,13 +450,13 @@ impl Event {
     fn written(self) -> usize {
         match self {
             Event::Plaintext(n) | Event::Done(n) => n,
-            Event::NeedInput | Event::Header => 0,
+            Event::NeedInput | Event::NeedKey | Event::Header => 0,
         }
     }
 }
 
 impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
-    fn new(cmm: &'a M, dec: Decryptor<'a, P>) -> Self {
+    pub(crate) fn new(cmm: Option<&'a M>, dec: Decryptor<'a, P>) -> Self {
         Self {
             cmm,
             dec,
@@ -389,12 +469,18 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         }
     }
 
-    fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         self.end - self.start
     }
 
+    /// The decryptor and the buffered input it works on (for the materials step).
+    #[cfg_attr(not(all(feature = "tokio", feature = "kms")), allow(dead_code))]
+    pub(crate) fn parts(&mut self) -> (&mut Decryptor<'a, P>, &[u8]) {
+        (&mut self.dec, &self.buf[self.start..self.end])
+    }
+
     /// Whether the message is signed (known once the header is processed).
-    fn signed(&self) -> bool {
+    pub(crate) fn signed(&self) -> bool {
         self.dec.suite().is_some_and(|s| s.signature().is_some())
     }
 
@@ -404,14 +490,14 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
     /// actually arrived, never by a length the message claims (a header claiming a 4 GiB
     /// frame or a 64 GiB non-framed body, followed by a few bytes, costs a few KiB), and a
     /// long header or frame is taken in geometrically growing pieces (linear time).
-    fn next_room(&self) -> usize {
+    pub(crate) fn next_room(&self) -> usize {
         let avail = self.available();
         let missing = self.need.saturating_sub(avail);
         missing.min(avail).max(READ_CHUNK)
     }
 
     /// Room to append at least `extra` bytes of input; compacts and grows as needed.
-    fn space(&mut self, extra: usize) -> &mut [u8] {
+    pub(crate) fn space(&mut self, extra: usize) -> &mut [u8] {
         if self.start > 0 && self.buf.len() - self.end < extra {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -424,24 +510,27 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         &mut self.buf[self.end..]
     }
 
-    fn commit(&mut self, n: usize) {
+    pub(crate) fn commit(&mut self, n: usize) {
         self.end += n;
     }
 
     /// One step of the decryptor on the buffered input, writing plaintext to `out`.
-    fn step(&mut self, out: &mut [u8]) -> Result<Event, Error> {
+    pub(crate) fn step(&mut self, out: &mut [u8]) -> Result<Event, Error> {
         if self.available() < self.need {
             return Ok(Event::NeedInput);
         }
-        let p = self
-            .dec
-            .process_with(self.cmm, &self.buf[self.start..self.end], out)?;
+        let input = &self.buf[self.start..self.end];
+        let p = match self.cmm {
+            Some(cmm) => self.dec.process_with(cmm, input, out)?,
+            None => self.dec.process(input, out)?,
+        };
         self.start += p.consumed;
         match p.status {
             Status::NeedInput { min } => {
                 self.need = min;
                 Ok(Event::NeedInput)
             }
+            Status::NeedDataKey if self.cmm.is_none() => Ok(Event::NeedKey),
             // `process_with` resolves `NeedDataKey` itself.
             Status::Header | Status::NeedDataKey => {
                 self.need = 1;
@@ -461,7 +550,11 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
 
     /// One step, appending its plaintext to `plain` (grown as the decryptor asks, with its
     /// capacity doubling up to `cap_hint`, then exactly).
-    fn step_append(&mut self, plain: &mut Plain, cap_hint: usize) -> Result<Event, Error> {
+    pub(crate) fn step_append(
+        &mut self,
+        plain: &mut Plain,
+        cap_hint: usize,
+    ) -> Result<Event, Error> {
         if self.available() < self.need {
             return Ok(Event::NeedInput);
         }
@@ -490,7 +583,7 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         }
     }
 
-    fn truncated(&self) -> Error {
+    pub(crate) fn truncated(&self) -> Error {
         Error::Truncated {
             offset: self.dec.offset() + self.available(),
         }
@@ -509,52 +602,34 @@ enum End {
     Confirmed,
 }
 
-/// Decrypts a message read from `inner`; read the plaintext from it.
-///
-/// Memory is bounded by the frame length (plus the header): one frame of input and one of
-/// output; for a signed message, plus the plaintext held until the signature verifies (at
-/// most the signed buffer limit, see the [module docs](self)). Reading returns `Ok(0)` only
-/// once the whole message, footer included, verified and the inner reader is exhausted;
-/// bytes after the message are an error and the final frame then never comes out.
-pub struct DecryptingReader<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
-    inner: R,
-    pump: Pump<'a, P, M>,
+/// What a decrypting reader needs from its inner reader (or its keyring) before it can go
+/// on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Input: read into [`ReadState::read_space`], then call [`ReadState::filled`].
+    Input,
+    /// The end check: read one byte, then call [`ReadState::probed`].
+    EndCheck,
+    /// The data key (no CMM): the decryptor waits in `Status::NeedDataKey`.
+    Key,
+}
+
+/// The state of a decrypting reader without its inner reader, shared by
+/// [`DecryptingReader`] and the tokio reader: they differ only in how they read.
+pub(crate) struct ReadState<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
+    pub(crate) pump: Pump<'a, P, M>,
     plain: Plain,
     end: End,
-    failed: Option<Error>,
+    pub(crate) failed: Option<Error>,
     release_unverified: bool,
     limit: usize,
     released_unverified: bool,
 }
 
-impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::Debug
-    for DecryptingReader<'_, R, P, M>
-{
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecryptingReader")
-            .field("decryptor", &self.pump.dec)
-            .field("end", &self.end)
-            .field("held", &(self.plain.len - self.plain.pos))
-            .finish()
-    }
-}
-
-impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
-    DecryptingReader<'a, R, P, M>
-{
-    /// A reader decrypting the message that `inner` yields. `reproduced_context` as in
-    /// [`Decryptor::new`]. A signed message's plaintext is held until its signature
-    /// verifies (see [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
-    pub fn new(
-        cfg: &'a Config,
-        provider: &'a P,
-        cmm: &'a M,
-        reproduced_context: &'a [(&'a str, &'a str)],
-        inner: R,
-    ) -> Self {
+impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> ReadState<'a, P, M> {
+    pub(crate) fn new(pump: Pump<'a, P, M>) -> Self {
         Self {
-            inner,
-            pump: Pump::new(cmm, Decryptor::new(cfg, provider, reproduced_context)),
+            pump,
             plain: Plain::default(),
             end: End::Running,
             failed: None,
@@ -564,38 +639,20 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         }
     }
 
-    /// With `true`, the regular frames of a signed message are released as soon as their
-    /// tag verifies, before the signature over the message is checked (streaming in memory
-    /// bounded by the frame length). Default `false`: nothing of a signed message comes out
-    /// before its signature verified. See the module's warning.
-    pub fn release_unverified_plaintext(mut self, yes: bool) -> Self {
+    pub(crate) fn set_release_unverified(&mut self, yes: bool) {
         self.release_unverified = yes;
-        self
     }
 
-    /// How many bytes of a signed message's plaintext to hold until its signature verifies
-    /// (default [`DEFAULT_SIGNED_BUFFER_LIMIT`]); beyond, reading fails with
-    /// [`PolicyViolation::SignedBufferLimit`]. The final frame, which verifies with the
-    /// signature, does not count.
-    pub fn with_signed_buffer_limit(mut self, bytes: usize) -> Self {
+    pub(crate) fn set_limit(&mut self, bytes: usize) {
         self.limit = bytes;
-        self
     }
 
-    /// Whether plaintext already returned is not yet covered by a verified signature (only
-    /// possible with [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
-    pub fn has_unverified_plaintext(&self) -> bool {
+    pub(crate) fn has_unverified_plaintext(&self) -> bool {
         self.released_unverified && self.pump.unverified
     }
 
-    /// The suite of the message, once its header was read.
-    pub fn suite(&self) -> Option<esdk_core::AlgorithmSuite> {
-        self.pump.dec.suite()
-    }
-
-    /// The inner reader.
-    pub fn into_inner(self) -> R {
-        self.inner
+    pub(crate) fn held(&self) -> usize {
+        self.plain.len - self.plain.pos
     }
 
     /// Whether plaintext is held back until the signature verifies.
@@ -603,42 +660,21 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         !self.release_unverified && self.pump.signed()
     }
 
-    fn fail(&mut self, e: Error) -> io::Error {
+    pub(crate) fn fail(&mut self, e: Error) -> io::Error {
         self.failed = Some(e);
         self.plain.wipe();
         io_error(e)
     }
 
-    /// Confirms that the inner reader has nothing after the message. An I/O error (other
-    /// than `Interrupted`) is passed on and the check runs again at the next call.
-    fn check_end(&mut self) -> io::Result<()> {
-        let offset = self.pump.dec.offset();
-        if self.pump.available() > 0 {
-            return Err(self.fail(Error::TrailingBytes { offset }));
-        }
-        let mut probe = [0u8; 1];
-        loop {
-            match self.inner.read(&mut probe) {
-                Ok(0) => return Ok(()),
-                Ok(_) => return Err(self.fail(Error::TrailingBytes { offset })),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+    /// Room to read input into.
+    pub(crate) fn read_space(&mut self) -> &mut [u8] {
+        let room = self.pump.next_room();
+        self.pump.space(room)
     }
 
-    /// Reads more input. An I/O error (other than `Interrupted`) is passed on and loses
-    /// nothing; the end of input is the error `Truncated`.
-    fn fill(&mut self) -> io::Result<()> {
-        let room = self.pump.next_room();
-        let space = self.pump.space(room);
-        let got = loop {
-            match self.inner.read(space) {
-                Ok(n) => break n.min(space.len()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        };
+    /// The inner reader put `got` bytes into [`read_space`](Self::read_space); 0 is the end
+    /// of input, inside the message: the error `Truncated`.
+    pub(crate) fn filled(&mut self, got: usize) -> io::Result<()> {
         if got == 0 {
             let e = self.pump.truncated();
             return Err(self.fail(e));
@@ -647,25 +683,37 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         Ok(())
     }
 
+    /// The inner reader gave `got` bytes (0 or 1) after the message: 0 confirms the end.
+    pub(crate) fn probed(&mut self, got: usize) -> io::Result<()> {
+        if got > 0 {
+            let offset = self.pump.dec.offset();
+            return Err(self.fail(Error::TrailingBytes { offset }));
+        }
+        self.end = End::Confirmed;
+        Ok(())
+    }
+
     fn hand_out(&mut self, buf: &mut [u8]) -> usize {
+        if self.pump.unverified {
+            self.released_unverified = true;
+        }
         let p = self.plain.pending();
         let n = p.len().min(buf.len());
         buf[..n].copy_from_slice(&p[..n]);
         self.plain.consume(n);
         n
     }
-}
 
-impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
-    for DecryptingReader<'_, R, P, M>
-{
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Decrypts what is buffered into `buf` (directly when it can) or the plaintext buffer:
+    /// `Ok(n)` with `n` bytes of plaintext for the caller (0 at the confirmed end, or for an
+    /// empty `buf`), or what is needed first.
+    pub(crate) fn advance(&mut self, buf: &mut [u8]) -> io::Result<Result<usize, Want>> {
         loop {
             if let Some(e) = self.failed {
                 return Err(io_error(e));
             }
             if buf.is_empty() {
-                return Ok(0);
+                return Ok(Ok(0));
             }
             let holding = self.holding();
             let releasable = match self.end {
@@ -674,18 +722,15 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                 End::Confirmed => true,
             };
             if releasable && !self.plain.is_empty() {
-                if self.pump.unverified {
-                    self.released_unverified = true;
-                }
-                return Ok(self.hand_out(buf));
+                return Ok(Ok(self.hand_out(buf)));
             }
             match self.end {
-                End::Confirmed => return Ok(0),
-                End::Check => {
-                    self.check_end()?;
-                    self.end = End::Confirmed;
-                    continue;
+                End::Confirmed => return Ok(Ok(0)),
+                End::Check if self.pump.available() > 0 => {
+                    let offset = self.pump.dec.offset();
+                    return Err(self.fail(Error::TrailingBytes { offset }));
                 }
+                End::Check => return Ok(Err(Want::EndCheck)),
                 End::Running => {}
             }
             let direct = !holding && self.plain.is_empty() && buf.len() >= self.pump.room;
@@ -718,7 +763,7 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                     if self.pump.unverified {
                         self.released_unverified = true;
                     }
-                    return Ok(n);
+                    return Ok(Ok(n));
                 }
                 Ok(Event::Plaintext(_)) => {
                     if holding && self.plain.len > self.limit {
@@ -727,8 +772,147 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
                     }
                 }
                 Ok(Event::Done(_)) => self.end = End::Check,
-                Ok(Event::NeedInput) => self.fill()?,
+                Ok(Event::NeedInput) => return Ok(Err(Want::Input)),
+                Ok(Event::NeedKey) => return Ok(Err(Want::Key)),
                 Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+}
+
+/// The options and queries of a decrypting reader with a [`ReadState`] in field `st`,
+/// shared by [`DecryptingReader`] and the tokio reader.
+macro_rules! reader_options {
+    () => {
+        /// With `true`, the regular frames of a signed message are released as soon as their
+        /// tag verifies, before the signature over the message is checked (streaming in memory
+        /// bounded by the frame length). Default `false`: nothing of a signed message comes out
+        /// before its signature verified. See the warning of [`stream`](crate::stream).
+        pub fn release_unverified_plaintext(mut self, yes: bool) -> Self {
+            self.st.set_release_unverified(yes);
+            self
+        }
+
+        /// How many bytes of a signed message's plaintext to hold until its signature verifies
+        /// (default [`DEFAULT_SIGNED_BUFFER_LIMIT`](crate::DEFAULT_SIGNED_BUFFER_LIMIT)); beyond, reading fails with
+        /// [`PolicyViolation::SignedBufferLimit`](esdk_core::error::PolicyViolation::SignedBufferLimit). The final frame, which verifies with the
+        /// signature, does not count.
+        pub fn with_signed_buffer_limit(mut self, bytes: usize) -> Self {
+            self.st.set_limit(bytes);
+            self
+        }
+
+        /// Whether plaintext already returned is not yet covered by a verified signature (only
+        /// possible with [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
+        pub fn has_unverified_plaintext(&self) -> bool {
+            self.st.has_unverified_plaintext()
+        }
+
+        /// The suite of the message, once its header was read.
+        pub fn suite(&self) -> Option<esdk_core::AlgorithmSuite> {
+            self.st.pump.dec.suite()
+        }
+    };
+}
+#[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
+pub(crate) use reader_options;
+
+/// Decrypts a message read from `inner`; read the plaintext from it.
+///
+/// Memory is bounded by the frame length (plus the header): one frame of input and one of
+/// output; for a signed message, plus the plaintext held until the signature verifies (at
+/// most the signed buffer limit, see the [module docs](self)). Reading returns `Ok(0)` only
+/// once the whole message, footer included, verified and the inner reader is exhausted;
+/// bytes after the message are an error and the final frame then never comes out.
+pub struct DecryptingReader<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
+    inner: R,
+    st: ReadState<'a, P, M>,
+}
+
+impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::Debug
+    for DecryptingReader<'_, R, P, M>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptingReader")
+            .field("decryptor", &self.st.pump.dec)
+            .field("end", &self.st.end)
+            .field("held", &self.st.held())
+            .finish()
+    }
+}
+
+impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
+    DecryptingReader<'a, R, P, M>
+{
+    /// A reader decrypting the message that `inner` yields. `reproduced_context` as in
+    /// [`Decryptor::new`]. A signed message's plaintext is held until its signature
+    /// verifies (see [`release_unverified_plaintext`](Self::release_unverified_plaintext)).
+    pub fn new(
+        cfg: &'a Config,
+        provider: &'a P,
+        cmm: &'a M,
+        reproduced_context: &'a [(&'a str, &'a str)],
+        inner: R,
+    ) -> Self {
+        let dec = Decryptor::new(cfg, provider, reproduced_context);
+        Self {
+            inner,
+            st: ReadState::new(Pump::new(Some(cmm), dec)),
+        }
+    }
+
+    /// A reader that goes on with `dec`, which already has its data key (an async keyring
+    /// gave it), over `buffered` (the unconsumed input `dec` was given, the header) and then
+    /// `inner`.
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    pub(crate) fn resume(dec: Decryptor<'a, P>, buffered: &[u8], inner: R) -> Self {
+        let mut pump = Pump::new(None, dec);
+        pump.space(buffered.len())[..buffered.len()].copy_from_slice(buffered);
+        pump.commit(buffered.len());
+        Self {
+            inner,
+            st: ReadState::new(pump),
+        }
+    }
+
+    reader_options!();
+
+    /// The inner reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+/// Reads from `r` into `buf`, retrying `Interrupted`; other errors are passed on.
+fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n.min(buf.len())),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
+    for DecryptingReader<'_, R, P, M>
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // An I/O error of the inner reader is passed on and loses nothing: the next call
+            // reads again.
+            match self.st.advance(buf)? {
+                Ok(n) => return Ok(n),
+                Err(Want::Input) => {
+                    let got = read_retrying(&mut self.inner, self.st.read_space())?;
+                    self.st.filled(got)?;
+                }
+                Err(Want::EndCheck) => {
+                    let got = read_retrying(&mut self.inner, &mut [0u8; 1])?;
+                    self.st.probed(got)?;
+                }
+                // A decryptor without its key and no CMM: not what `resume` takes.
+                Err(Want::Key) => return Err(self.st.fail(ApiMisuse::WrongState.into())),
             }
         }
     }
@@ -782,7 +966,7 @@ impl<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
     ) -> Self {
         Self {
             inner,
-            pump: Pump::new(cmm, Decryptor::new(cfg, provider, reproduced_context)),
+            pump: Pump::new(Some(cmm), Decryptor::new(cfg, provider, reproduced_context)),
             plain: Plain::default(),
             done: false,
             confirmed: false,
@@ -898,6 +1082,7 @@ impl<'a, W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
                 }
                 Ok(Event::Done(_)) => self.done = true,
                 Ok(Event::NeedInput) => return Ok(()),
+                Ok(Event::NeedKey) => return Err(self.fail(ApiMisuse::WrongState.into())),
                 Err(e) => return Err(self.fail(e)),
             }
         }
@@ -968,7 +1153,7 @@ pub fn encrypt_stream<M: CryptoMaterialsManager + ?Sized, R: Read, W: Write>(
     )?;
     io::copy(&mut reader, &mut w)?;
     w.try_finish()?;
-    Ok(w.written)
+    Ok(w.s.written)
 }
 
 /// Decrypts the message `reader` yields into `writer` with the default provider; returns the

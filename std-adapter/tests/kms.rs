@@ -620,13 +620,7 @@ fn async_front_end_one_shot_and_streaming() {
             .await
             .unwrap();
         assert_eq!(pd.header_len(), header.len());
-        let mut r = esdk::DecryptingReader::new(
-            &cfg,
-            &esdk::DEFAULT_PROVIDER,
-            &pd,
-            &[],
-            Cursor::new(header).chain(src),
-        );
+        let mut r = pd.decrypting_reader(src);
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, data);

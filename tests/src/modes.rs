@@ -1,16 +1,20 @@
 //! Decryption of one message in every mode the project offers, for verdict comparison:
 //! one-shot, incremental fed 1 byte at a time, incremental fed random-sized slices (seeded),
-//! std `Read` and std `Write`, under either crypto provider ([`Provider`]).
+//! std `Read`, std `Write`, tokio `AsyncRead` and the core's `embedded-io-async` reader,
+//! under either crypto provider ([`Provider`]).
 //!
 //! Every mode records what actually reached the caller before an error (one-shot: what the
 //! API left in the output buffer; incremental: what `process` reported written; `Read`: what
-//! `read` returned; `Write`: what the decryptor passed on to its inner writer, kept by a
+//! `read` returned (std and tokio); `Write`: what the decryptor passed on to its inner writer, kept by a
 //! recording writer even when the decryptor later fails), so [`check_release`] can hold
 //! each of them to the release bound.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io::{Read, Write};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use esdk_core::error::Error;
 use esdk_core::header::{self, ParseLimits, Parsed};
@@ -58,17 +62,27 @@ pub enum Mode {
     StdRead(u64),
     /// `esdk::DecryptingWriter`, written with random-sized chunks.
     StdWrite(u64),
+    /// `esdk::tokio_io::AsyncDecryptingReader`, read with random-sized buffers from an inner
+    /// reader that hands out random-sized pieces and returns `Pending` every other poll.
+    TokioRead(u64),
+    /// `esdk_core::eio_async::DecryptingReader` through fixed buffers as long as the message
+    /// (its input buffer must hold the header and one whole frame: a step that needs more
+    /// than the whole input, `BufferTooSmall`, is the input ending early, `Truncated` at its
+    /// end), read like [`Mode::TokioRead`].
+    EioAsyncRead(u64),
 }
 
 impl Mode {
-    /// The five modes, seeded with `seed`.
-    pub fn all(seed: u64) -> [Mode; 5] {
+    /// The seven modes, seeded with `seed`.
+    pub fn all(seed: u64) -> [Mode; 7] {
         [
             Mode::OneShot,
             Mode::OneByte,
             Mode::RandomSlices(seed),
             Mode::StdRead(seed),
             Mode::StdWrite(seed),
+            Mode::TokioRead(seed),
+            Mode::EioAsyncRead(seed),
         ]
     }
 }
@@ -237,6 +251,84 @@ impl Read for Trickle<'_> {
     }
 }
 
+/// The tokio mode's inner reader: random-sized pieces, `Pending` every other poll (it wakes
+/// itself first).
+struct AsyncTrickle<'a> {
+    data: &'a [u8],
+    rng: SplitRng,
+    pend: bool,
+}
+
+impl tokio::io::AsyncRead for AsyncTrickle<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        this.pend = !this.pend;
+        if this.pend {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = this
+            .rng
+            .size(70_000)
+            .min(buf.remaining())
+            .min(this.data.len());
+        buf.put_slice(&this.data[..n]);
+        this.data = &this.data[n..];
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The embedded-io-async mode's inner reader: random-sized pieces, `Pending` once before
+/// each.
+struct EioTrickle<'a> {
+    data: &'a [u8],
+    rng: SplitRng,
+}
+
+impl embedded_io::ErrorType for EioTrickle<'_> {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io_async::Read for EioTrickle<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        YieldOnce(false).await;
+        let n = self.rng.size(70_000).min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// `Pending` once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Polls `f` to completion with a waker that does nothing (the mode's reader wakes itself).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 /// The inner writer of the `Write` mode: keeps everything the decryptor passed on, where the
 /// caller can still see it after the decryptor failed.
 #[derive(Clone, Default)]
@@ -252,10 +344,31 @@ impl Write for Recorder {
     }
 }
 
+fn io_err(e: std::io::Error) -> Error {
+    esdk::stream::esdk_error(&e)
+        .unwrap_or(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState))
+}
+
 fn io_outcome(e: std::io::Error, released: Vec<u8>) -> Outcome {
-    let error = esdk::stream::esdk_error(&e)
-        .unwrap_or(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState));
-    Outcome::Err { error, released }
+    Outcome::Err {
+        error: io_err(e),
+        released,
+    }
+}
+
+/// Reads with `read` into buffers of random sizes up to 70 000 bytes until it returns 0 or
+/// an error; what it returned before is what reached the caller.
+fn read_all(mut rng: SplitRng, mut read: impl FnMut(&mut [u8]) -> Result<usize, Error>) -> Outcome {
+    let mut released = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    loop {
+        let n = rng.size(buf.len());
+        match read(&mut buf[..n]) {
+            Ok(0) => return Outcome::Ok(released),
+            Ok(k) => released.extend_from_slice(&buf[..k]),
+            Err(error) => return Outcome::Err { error, released },
+        }
+    }
 }
 
 /// Length of the prefix of the one-shot output buffer that the header step uses as scratch
@@ -338,22 +451,55 @@ fn run<P: CryptoProvider>(
             incremental(cfg, p, cmm, reproduced, ct, move || rng.size(300))
         }
         Mode::StdRead(seed) => {
-            let mut rng = SplitRng::new(seed ^ 0x5555);
+            let rng = SplitRng::new(seed ^ 0x5555);
             let src = Trickle {
                 data: ct,
                 rng: SplitRng::new(seed),
             };
             let mut r = esdk::DecryptingReader::new(cfg, p, cmm, reproduced, src);
-            let mut released = Vec::new();
-            let mut buf = vec![0u8; 70_000];
-            loop {
-                let n = rng.size(buf.len());
-                match r.read(&mut buf[..n]) {
-                    Ok(0) => return Outcome::Ok(released),
-                    Ok(k) => released.extend_from_slice(&buf[..k]),
-                    Err(e) => return io_outcome(e, released),
+            read_all(rng, |b| r.read(b).map_err(io_err))
+        }
+        Mode::TokioRead(seed) => {
+            use tokio::io::AsyncReadExt;
+            let rng = SplitRng::new(seed ^ 0x3333);
+            let src = AsyncTrickle {
+                data: ct,
+                rng: SplitRng::new(seed ^ 0x7777),
+                pend: false,
+            };
+            let mut r = esdk::tokio_io::AsyncDecryptingReader::new(cfg, p, cmm, reproduced, src);
+            read_all(rng, |b| block_on(r.read(b)).map_err(io_err))
+        }
+        Mode::EioAsyncRead(seed) => {
+            use embedded_io_async::Read as _;
+            use esdk_core::eio::StreamError;
+            let rng = SplitRng::new(seed ^ 0x1111);
+            let src = EioTrickle {
+                data: ct,
+                rng: SplitRng::new(seed ^ 0x2222),
+            };
+            let extras: usize = reproduced.iter().map(|(k, v)| 4 + k.len() + v.len()).sum();
+            let mut inbuf = vec![0u8; ct.len() + 1];
+            let mut outbuf = vec![0u8; ct.len() + extras + 2];
+            let mut r = esdk_core::eio_async::DecryptingReader::new(
+                cfg,
+                p,
+                cmm,
+                reproduced,
+                src,
+                &mut inbuf,
+                &mut outbuf,
+            );
+            read_all(rng, |b| match block_on(r.read(b)) {
+                Ok(k) => Ok(k),
+                Err(StreamError::Esdk(Error::BufferTooSmall { required }))
+                    if required > ct.len() =>
+                {
+                    Err(Error::Truncated { offset: ct.len() })
                 }
-            }
+                Err(StreamError::Esdk(error)) => Err(error),
+                Err(_) => Err(Error::ApiMisuse(esdk_core::error::ApiMisuse::WrongState)),
+            })
         }
         Mode::StdWrite(seed) => {
             let mut rng = SplitRng::new(seed ^ 0xAAAA);

@@ -725,14 +725,7 @@ fn async_matrix(counts: &mut Counts) {
                     ))
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                     assert_eq!(prepared.header_len(), header.len());
-                    let rest = io::Cursor::new(header).chain(inner);
-                    let mut r = esdk::DecryptingReader::new(
-                        &cfg,
-                        &esdk::DEFAULT_PROVIDER,
-                        &prepared,
-                        &[],
-                        rest,
-                    );
+                    let mut r = prepared.decrypting_reader(inner);
                     let (end, out, _) = drive_reader(&mut r, 4096, &mut |_| {});
                     assert!(matches!(end, End::Ok), "{what}: {end:?}");
                     assert_eq!(out, m.pt, "{what}");

@@ -1,5 +1,6 @@
 //! Every official vector through every decrypt mode (one-shot, incremental 1-byte,
-//! incremental random slices, std Read, std Write), under both crypto providers (the pure-Rust
+//! incremental random slices, std Read, std Write, tokio AsyncRead, embedded-io-async
+//! Read), under both crypto providers (the pure-Rust
 //! `no_std` one firmware ships, and aws-lc): the expected plaintext where there is one; where
 //! the vector must fail, exactly the error its description calls for ([`esdk_tests::expect`]),
 //! the same full error in every mode, and no more released than the release bound allows
@@ -107,13 +108,14 @@ fn run_manifest(rel: &str, opts: Options, expect_error: bool) -> (usize, usize, 
         }
     }
     println!(
-        "{rel} [{}{}]: {pass} passed, {fail} failed, {skip} skipped (x5 modes)",
+        "{rel} [{}{}]: {pass} passed, {fail} failed, {skip} skipped (x{} modes)",
         opts.provider.name(),
         if expect_error {
             ", expect header-tag error"
         } else {
             ""
-        }
+        },
+        Mode::all(0).len()
     );
     (pass, fail, skip)
 }

@@ -70,14 +70,6 @@ use sha2::{Digest, Sha512};
 
 use crate::{DEFAULT_PROVIDER, DefaultProvider};
 
-#[cfg(feature = "kms")]
-mod legacy_async;
-#[cfg(feature = "kms")]
-pub(crate) use legacy_async::{
-    HandoffGuard, Materials, PREFETCH_PROVIDER, PrefetchProvider, ReplayCmm, SigningKey,
-    encrypt_vec, full_context,
-};
-
 /// An encrypted data key owned by the caller (cached materials, async keyrings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedEdk {

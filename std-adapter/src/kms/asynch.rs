@@ -1,5 +1,13 @@
-//! The async front end: await the KMS keyring first, then run the sync core with the result.
-//! Nothing here blocks; it runs on the caller's runtime.
+//! The async front end: the core's [`Encryptor`] and [`Decryptor`] driven step by step, with
+//! the async keyring awaited at the materials step. Nothing here blocks; it runs on the
+//! caller's runtime.
+//!
+//! The core checks everything (suite and commitment policy, frame length, encryption
+//! context, header limits, unsigned-only mode) before the materials step, so an error it
+//! raises comes before any KMS call. The core's materials borrow a work buffer and are not
+//! `Send`: what the keyring needs is copied out of them (suite, full context, EDKs) and
+//! they are dropped before the keyring is awaited; the futures of this
+//! module are `Send`.
 //!
 //! ```no_run
 //! # async fn demo(keyring: &esdk::kms::AsyncMultiKeyring) -> Result<(), esdk::kms::Error> {
@@ -21,19 +29,113 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use esdk_core::encryption_context;
-use esdk_core::error::{KeyringError, PolicyViolation};
-use esdk_core::header::{self, Header, ParseLimits, Parsed};
-use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMaterials};
-use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Keyring};
+use esdk_core::header::{self, ParseLimits, Parsed};
+use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, EncryptionMaterials};
+use esdk_core::{
+    AlgorithmSuite, Config, CryptoMaterialsManager, Decryptor, EncryptOptions, Encryptor,
+    SigningKey, Status,
+};
+use zeroize::Zeroize;
 
 use super::error::Error;
 use super::{AsyncKeyring, DecryptRequest, EncryptRequest, OwnedEdk};
-use crate::caching::{
-    HandoffGuard, Materials, PREFETCH_PROVIDER, PrefetchProvider, ReplayCmm, SigningKey,
-    encrypt_vec, full_context,
-};
-use crate::stream::EncryptingWriter;
+use crate::stream::{DecryptingReader, EncryptingWriter};
+use crate::{DEFAULT_PROVIDER, DefaultProvider};
+
+/// What an async keyring needs on encrypt, copied out of the core's
+/// [`EncryptionMaterials`] (which borrow a work buffer and are not `Send`).
+#[derive(Debug, Clone)]
+pub(crate) struct EncryptNeeds {
+    suite: AlgorithmSuite,
+    /// The full encryption context (with `aws-crypto-public-key` for signing suites).
+    context: Vec<(String, String)>,
+}
+
+impl EncryptNeeds {
+    pub(crate) fn of(m: &EncryptionMaterials<'_>) -> Self {
+        Self {
+            suite: m.suite(),
+            context: owned_pairs(m.encryption_context().iter()),
+        }
+    }
+}
+
+fn owned_pairs<'x>(pairs: impl Iterator<Item = (&'x str, &'x str)>) -> Vec<(String, String)> {
+    pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+fn borrowed_pairs(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// The data key and EDKs an async keyring produced for one message.
+pub(crate) struct Wrapped {
+    pub(crate) data_key: Option<DataKey>,
+    pub(crate) edks: Vec<OwnedEdk>,
+}
+
+/// Awaits `keyring` for a new data key and its EDKs. Owns what it needs, so the future can
+/// be stored (the tokio writer boxes it).
+pub(crate) async fn wrap_key(
+    keyring: &(dyn AsyncKeyring + '_),
+    needs: EncryptNeeds,
+) -> Result<Wrapped, Error> {
+    let context = borrowed_pairs(&needs.context);
+    let outcome = keyring
+        .on_encrypt(&EncryptRequest {
+            suite: needs.suite,
+            encryption_context: &context,
+            data_key: None,
+        })
+        .await?;
+    Ok(Wrapped {
+        data_key: outcome.data_key,
+        edks: outcome.edks,
+    })
+}
+
+/// Serialized length of `edks` in a header.
+pub(crate) fn edks_len(edks: &[OwnedEdk]) -> usize {
+    edks.iter()
+        .map(|e| 6 + e.provider_id.len() + e.provider_info.len() + e.ciphertext.len())
+        .sum()
+}
+
+/// Puts what the keyring produced into the materials. A missing data key or EDK is left
+/// for the core to report when it writes the header.
+pub(crate) fn fill(m: &mut EncryptionMaterials<'_>, wrapped: &Wrapped) -> Result<(), Error> {
+    if let Some(k) = &wrapped.data_key {
+        m.set_data_key(k.clone())?;
+    }
+    for e in &wrapped.edks {
+        m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;
+    }
+    Ok(())
+}
+
+/// Step 1 and the context of step 2 of the core's header: checks the options and the
+/// encryption context (the core's checks, before any keyring call), fixes the signing key,
+/// and returns what the keyring needs. The materials are dropped here.
+fn encrypt_needs(
+    cfg: &Config,
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+) -> Result<(EncryptNeeds, Option<SigningKey>), Error> {
+    let enc = Encryptor::new(cfg, &DEFAULT_PROVIDER, opts)?;
+    let mut pairs = encryption_context.to_vec();
+    let request = enc.request(&mut pairs, &[])?;
+    let signing = request
+        .suite()
+        .signature()
+        .map(|alg| SigningKey::generate(&DEFAULT_PROVIDER, alg))
+        .transpose()?;
+    let mut work = vec![0u8; request.work_len(0)];
+    let m = enc.materials(&request, signing.clone(), &mut work)?;
+    Ok((EncryptNeeds::of(&m), signing))
+}
 
 /// Encrypts `plaintext`: awaits `keyring` for the data key, then writes the message.
 ///
@@ -57,71 +159,48 @@ pub async fn encrypt(
 pub struct PreparedEncryption {
     cfg: Config,
     opts: EncryptOptions,
+    /// The caller's pairs.
     context: Vec<(String, String)>,
-    materials: Materials,
+    needs: EncryptNeeds,
+    signing: Option<SigningKey>,
+    wrapped: Wrapped,
     used: AtomicBool,
 }
 
 impl std::fmt::Debug for PreparedEncryption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedEncryption")
-            .field("suite", &self.materials.suite)
-            .field("encryption_context", &self.materials.full_ec)
-            .field("edks", &self.materials.edks.len())
+            .field("suite", &self.needs.suite)
+            .field("encryption_context", &self.needs.context)
+            .field("edks", &self.wrapped.edks.len())
             .finish()
     }
 }
 
-/// Generates the signing key (for signing suites), computes the full encryption context
-/// and awaits `keyring` with it.
+/// Checks the options and the encryption context (through the core, before any KMS call),
+/// generates the signing key (for signing suites), and awaits `keyring` with the full
+/// encryption context.
 ///
 /// # Errors
-/// Policy and encryption-context errors before any KMS call; the keyring's errors;
-/// [`KeyringError::NoDataKeyGenerated`] / [`KeyringError::NoEncryptedDataKey`] when the
-/// keyring returned no data key or no EDK.
+/// Policy and encryption-context errors before any KMS call; the keyring's errors. A keyring
+/// that returned no data key or no EDK fails when the header is written
+/// ([`KeyringError::NoDataKeyGenerated`](esdk_core::error::KeyringError) /
+/// `NoEncryptedDataKey`).
 pub async fn prepare_encrypt(
     cfg: &Config,
     keyring: &(dyn AsyncKeyring + '_),
     opts: &EncryptOptions,
     encryption_context: &[(&str, &str)],
 ) -> Result<PreparedEncryption, Error> {
-    let suite = opts.suite.unwrap_or(cfg.commitment_policy.default_suite());
-    cfg.commitment_policy.check_encrypt(suite)?;
-    if opts.frame_length == 0 {
-        return Err(Error::Core(PolicyViolation::FrameLength.into()));
-    }
-    let mut pairs: Vec<(&str, &str)> = encryption_context.to_vec();
-    encryption_context::sort_and_check(&mut pairs)?;
-    let signing = suite.signature().map(SigningKey::generate).transpose()?;
-    let full = full_context(&pairs, signing.as_ref());
-    let full_ref: Vec<(&str, &str)> = full.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let outcome = keyring
-        .on_encrypt(&EncryptRequest {
-            suite,
-            encryption_context: &full_ref,
-            data_key: None,
-        })
-        .await?;
-    let data_key = outcome
-        .data_key
-        .ok_or(Error::Core(KeyringError::NoDataKeyGenerated.into()))?;
-    if outcome.edks.is_empty() {
-        return Err(Error::Core(KeyringError::NoEncryptedDataKey.into()));
-    }
+    let (needs, signing) = encrypt_needs(cfg, opts, encryption_context)?;
+    let wrapped = wrap_key(keyring, needs.clone()).await?;
     Ok(PreparedEncryption {
         cfg: *cfg,
-        opts: opts.with_suite(suite),
-        context: pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        materials: Materials {
-            suite,
-            data_key,
-            edks: outcome.edks,
-            signing,
-            full_ec: full,
-        },
+        opts: *opts,
+        context: owned_pairs(encryption_context.iter().copied()),
+        needs,
+        signing,
+        wrapped,
         used: AtomicBool::new(false),
     })
 }
@@ -129,18 +208,18 @@ pub async fn prepare_encrypt(
 impl PreparedEncryption {
     /// The algorithm suite.
     pub fn suite(&self) -> AlgorithmSuite {
-        self.materials.suite
+        self.needs.suite
     }
 
     /// The full encryption context the data key is bound to (with `aws-crypto-public-key`
     /// for signing suites).
     pub fn encryption_context(&self) -> &[(String, String)] {
-        &self.materials.full_ec
+        &self.needs.context
     }
 
     /// The EDKs the header will carry.
     pub fn edks(&self) -> &[OwnedEdk] {
-        &self.materials.edks
+        &self.wrapped.edks
     }
 
     fn take(&self) -> Result<(), Error> {
@@ -152,31 +231,19 @@ impl PreparedEncryption {
         Ok(())
     }
 
-    fn pairs(&self) -> Vec<(&str, &str)> {
-        self.context
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
-    }
-
     /// Writes the whole message into a `Vec`.
     ///
     /// # Errors
     /// Core errors; [`Error::Config`] when the materials were already used.
     pub fn encrypt(self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         self.take()?;
-        let _handoff = HandoffGuard::preset(self.materials.signing.clone());
-        let replay = ReplayCmm {
-            materials: &self.materials,
-            required: &[],
-        };
-        Ok(encrypt_vec(
-            &self.cfg,
-            &PREFETCH_PROVIDER,
-            &replay,
-            &self.opts,
-            &self.pairs(),
+        let mut out = Vec::new();
+        let mut enc = header_for(&self.cfg, &self, &mut out)?;
+        Ok(crate::seal_into(
+            &mut enc,
+            self.opts.frame_length,
             plaintext,
+            out,
         )?)
     }
 
@@ -184,71 +251,238 @@ impl PreparedEncryption {
     /// length. The header is written now; call `finish` at the end.
     ///
     /// # Errors
-    /// I/O errors of `inner`; [`Error::Config`] when the materials were already used.
+    /// I/O errors of `inner`; core errors; [`Error::Config`] when the materials were already
+    /// used.
     pub fn encrypting_writer<W: std::io::Write>(
         &self,
         inner: W,
-    ) -> Result<EncryptingWriter<'_, W, PrefetchProvider>, Error> {
+    ) -> Result<EncryptingWriter<'_, W, DefaultProvider>, Error> {
         self.take()?;
-        let _handoff = HandoffGuard::preset(self.materials.signing.clone());
-        let replay = ReplayCmm {
-            materials: &self.materials,
-            required: &[],
-        };
-        Ok(EncryptingWriter::new(
-            &self.cfg,
-            &PREFETCH_PROVIDER,
-            &replay,
-            &self.opts,
-            &self.pairs(),
+        let mut out = Vec::new();
+        let enc = header_for(&self.cfg, self, &mut out)?;
+        Ok(EncryptingWriter::with_header(
+            enc,
+            self.opts.frame_length,
+            out,
             inner,
         )?)
     }
 }
 
+/// A new encryptor for `prepared`'s message with its header written to `out`: the
+/// materials are rebuilt with the same signing key (so the same full context KMS saw) and
+/// filled with the keyring's data key and EDKs.
+fn header_for<'a>(
+    cfg: &'a Config,
+    prepared: &PreparedEncryption,
+    out: &mut Vec<u8>,
+) -> Result<Encryptor<'a, DefaultProvider>, Error> {
+    let mut enc = Encryptor::new(cfg, &DEFAULT_PROVIDER, &prepared.opts)?;
+    let mut pairs = borrowed_pairs(&prepared.context);
+    let request = enc.request(&mut pairs, &[])?;
+    let mut work = vec![0u8; request.work_len(edks_len(&prepared.wrapped.edks))];
+    // The header holds at most what the work buffer holds (context, count, EDKs).
+    out.resize(header::header_len(request.suite(), 0, 0) + work.len(), 0);
+    let mut m = enc.materials(&request, prepared.signing.clone(), &mut work)?;
+    fill(&mut m, &prepared.wrapped)?;
+    let n = enc.write_header_with(&m, out)?;
+    out.truncate(n);
+    Ok(enc)
+}
+
+/// [`prepare_encrypt`] and the header: an encryptor of `cfg` ready for the body, and the
+/// header it wrote (for the tokio writer).
+#[cfg(feature = "tokio")]
+pub(crate) async fn encryptor<'a>(
+    cfg: &'a Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+) -> Result<(Encryptor<'a, DefaultProvider>, Vec<u8>), Error> {
+    let prepared = prepare_encrypt(cfg, keyring, opts, encryption_context).await?;
+    prepared.take()?;
+    let mut out = Vec::new();
+    let enc = header_for(cfg, &prepared, &mut out)?;
+    Ok((enc, out))
+}
+
 /// A decrypted message (as [`crate::decrypt`] returns).
 pub type Decrypted = crate::Decrypted;
 
-/// Decrypts a whole message: parses the header, awaits `keyring` for the data key, then
-/// decrypts and verifies everything before returning any plaintext.
+/// What an async keyring needs on decrypt, copied out of the core's
+/// [`DecryptionMaterials`] (which borrow the decryptor and are not `Send`).
+#[derive(Debug, Clone)]
+pub(crate) struct DecryptNeeds {
+    pub(crate) suite: AlgorithmSuite,
+    /// The full encryption context: stored plus reproduced-only pairs, sorted.
+    context: Vec<(String, String)>,
+    edks: Vec<(u16, OwnedEdk)>,
+}
+
+impl DecryptNeeds {
+    fn of(m: &DecryptionMaterials<'_>) -> Self {
+        Self {
+            suite: m.suite(),
+            context: owned_pairs(m.encryption_context().iter()),
+            edks: m
+                .encrypted_data_keys()
+                .iter()
+                .map(|(i, e)| {
+                    let edk = OwnedEdk {
+                        provider_id: e.provider_id.to_owned(),
+                        provider_info: e.provider_info.to_vec(),
+                        ciphertext: e.ciphertext.to_vec(),
+                    };
+                    (i, edk)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// In state [`Status::NeedDataKey`]: the materials step of `dec` on `input` (the unconsumed
+/// input that returned it), with `scratch` grown as the core asks; returns what the keyring
+/// needs, the materials dropped.
+pub(crate) fn decrypt_needs(
+    dec: &mut Decryptor<'_, impl esdk_core::CryptoProvider>,
+    input: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<DecryptNeeds, Error> {
+    loop {
+        let had = scratch.len();
+        match dec.decryption_materials(input, scratch) {
+            Ok(m) => return Ok(DecryptNeeds::of(&m)),
+            Err(esdk_core::Error::BufferTooSmall { required }) if required > had => {
+                scratch.resize(required, 0);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Awaits `keyring` for the data key. Owns what it needs, so the future can be stored (the
+/// tokio reader boxes it).
+pub(crate) async fn unwrap_key(
+    keyring: &(dyn AsyncKeyring + '_),
+    needs: DecryptNeeds,
+) -> Result<DataKey, Error> {
+    let context = borrowed_pairs(&needs.context);
+    let edks: Vec<(u16, Edk<'_>)> = needs.edks.iter().map(|(i, e)| (*i, e.as_edk())).collect();
+    keyring
+        .on_decrypt(&DecryptRequest {
+            suite: needs.suite,
+            encryption_context: &context,
+            edks: &edks,
+        })
+        .await
+}
+
+/// Runs `dec` on `message` up to [`Status::NeedDataKey`]: the header's format, limits and
+/// policies are checked there, before any keyring call.
+fn until_key(dec: &mut Decryptor<'_, DefaultProvider>, message: &[u8]) -> Result<(), Error> {
+    match dec.process(message, &mut [])?.status {
+        Status::NeedDataKey => Ok(()),
+        Status::NeedInput { .. } => Err(esdk_core::Error::Truncated {
+            offset: message.len(),
+        }
+        .into()),
+        // The first step of a new decryptor ends at the header at the latest.
+        _ => Err(esdk_core::Error::from(esdk_core::error::ApiMisuse::WrongState).into()),
+    }
+}
+
+/// Decrypts a whole message: the core parses and checks the header, `keyring` is awaited for
+/// the data key, then the core decrypts and verifies everything before any plaintext is
+/// returned.
 ///
 /// # Errors
 /// [`Error::NoDataKeyDecrypted`] with every attempt; core errors (format, policy,
-/// authentication).
+/// authentication; [`Truncated`](esdk_core::Error::Truncated) and
+/// [`TrailingBytes`](esdk_core::Error::TrailingBytes)), those of the header before any KMS
+/// call.
 pub async fn decrypt(
     cfg: &Config,
     keyring: &(dyn AsyncKeyring + '_),
     reproduced_context: &[(&str, &str)],
     ciphertext: &[u8],
 ) -> Result<Decrypted, Error> {
-    let prepared = prepare_decrypt(cfg, keyring, reproduced_context, ciphertext).await?;
-    Ok(crate::decrypt(
-        cfg,
-        &prepared,
-        reproduced_context,
-        ciphertext,
-    )?)
+    let mut dec = Decryptor::new(cfg, &DEFAULT_PROVIDER, reproduced_context);
+    let mut out = vec![0u8; crate::output_len(ciphertext, reproduced_context)];
+    until_key(&mut dec, ciphertext)?;
+    let stored = owned_pairs(dec.header(ciphertext)?.encryption_context.iter());
+    let needs = decrypt_needs(&mut dec, ciphertext, &mut out)?;
+    let suite = needs.suite;
+    let key = unwrap_key(keyring, needs).await?;
+    dec.set_data_key(key)?;
+    match finish_all(&mut dec, ciphertext, &mut out) {
+        Ok(n) => {
+            out.truncate(n);
+            Ok(Decrypted {
+                plaintext: out,
+                suite,
+                encryption_context: stored,
+            })
+        }
+        Err(e) => {
+            out.zeroize();
+            Err(e.into())
+        }
+    }
 }
 
-/// A data key obtained from an async keyring for one message. It is a core [`Keyring`] that
-/// supplies that key, so any sync API (a `DecryptingReader`, a `Decryptor`) can finish the
-/// job.
-pub struct PreparedDecryption {
-    data_key: DataKey,
+/// The rest of a one-shot decryption once `dec` has its data key: every step on
+/// `ciphertext` into `out`; the plaintext length.
+fn finish_all(
+    dec: &mut Decryptor<'_, DefaultProvider>,
+    ciphertext: &[u8],
+    out: &mut [u8],
+) -> Result<usize, esdk_core::Error> {
+    let (mut pos, mut written) = (0usize, 0usize);
+    loop {
+        let p = dec.process(&ciphertext[pos..], &mut out[written..])?;
+        pos += p.consumed;
+        written += p.written;
+        match p.status {
+            Status::NeedInput { .. } => {
+                return Err(esdk_core::Error::Truncated {
+                    offset: ciphertext.len(),
+                });
+            }
+            Status::Done if pos != ciphertext.len() => {
+                return Err(esdk_core::Error::TrailingBytes { offset: pos });
+            }
+            Status::Done => return Ok(written),
+            // Cannot come back once the key is set; never loop on it.
+            Status::NeedDataKey => return Err(esdk_core::error::ApiMisuse::WrongState.into()),
+            Status::Header | Status::Plaintext { .. } => {}
+        }
+    }
+}
+
+/// A decryptor that has the data key of one message from an async keyring, with the header
+/// it was given: [`decrypting_reader`](Self::decrypting_reader) goes on with the rest of the
+/// message. (Until this version it was a core `Keyring` handing out the data key; it is no
+/// longer one.)
+pub struct PreparedDecryption<'a> {
+    dec: Decryptor<'a, DefaultProvider>,
+    header: Vec<u8>,
     suite: AlgorithmSuite,
-    header_len: usize,
 }
 
-impl std::fmt::Debug for PreparedDecryption {
+impl std::fmt::Debug for PreparedDecryption<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreparedDecryption")
             .field("suite", &self.suite)
-            .field("header_len", &self.header_len)
+            .field("header_len", &self.header.len())
             .finish()
     }
 }
 
-impl PreparedDecryption {
+/// The reader [`PreparedDecryption::decrypting_reader`] returns: it needs no CMM.
+pub type PreparedReader<'a, R> =
+    DecryptingReader<'a, R, DefaultProvider, dyn CryptoMaterialsManager>;
+
+impl<'a> PreparedDecryption<'a> {
     /// The message's suite.
     pub fn suite(&self) -> AlgorithmSuite {
         self.suite
@@ -256,22 +490,39 @@ impl PreparedDecryption {
 
     /// The length of the message header.
     pub fn header_len(&self) -> usize {
-        self.header_len
+        self.header.len()
+    }
+
+    /// A reader of the plaintext: the header this was prepared with, then `rest`, which must
+    /// yield the message from the byte after its header (what [`read_header`] leaves in its
+    /// reader). A signed message's plaintext is held until its signature verifies, as with
+    /// [`DecryptingReader`].
+    pub fn decrypting_reader<R: Read>(self, rest: R) -> PreparedReader<'a, R> {
+        DecryptingReader::resume(self.dec, &self.header, rest)
     }
 }
 
-impl Keyring for PreparedDecryption {
-    fn on_encrypt(&self, _m: &mut EncryptionMaterials<'_>) -> Result<(), esdk_core::Error> {
-        Err(KeyringError::EncryptNotSupported.into())
-    }
-
-    fn on_decrypt(
-        &self,
-        m: &mut DecryptionMaterials<'_>,
-        _edks: Edks<'_>,
-    ) -> Result<(), esdk_core::Error> {
-        m.set_data_key(self.data_key.clone())
-    }
+/// Lets the core parse and check the header at the start of `message` (a whole message, or
+/// at least its header), awaits `keyring` for the data key, and returns the decryptor ready
+/// for the body.
+///
+/// # Errors
+/// Format and policy errors before any KMS call (`Truncated` when `message` ends inside
+/// the header); the keyring's errors.
+pub async fn prepare_decrypt<'a>(
+    cfg: &'a Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    reproduced_context: &'a [(&'a str, &'a str)],
+    message: &[u8],
+) -> Result<PreparedDecryption<'a>, Error> {
+    let mut dec = Decryptor::new(cfg, &DEFAULT_PROVIDER, reproduced_context);
+    until_key(&mut dec, message)?;
+    let header = dec.header(message)?.bytes.to_vec();
+    let needs = decrypt_needs(&mut dec, message, &mut Vec::new())?;
+    let suite = needs.suite;
+    let key = unwrap_key(keyring, needs).await?;
+    dec.set_data_key(key)?;
+    Ok(PreparedDecryption { dec, header, suite })
 }
 
 fn limits(cfg: &Config) -> ParseLimits {
@@ -281,74 +532,8 @@ fn limits(cfg: &Config) -> ParseLimits {
     }
 }
 
-/// The full encryption context the core gives keyrings on decrypt: the stored pairs plus the
-/// reproduced ones the message does not store, sorted by key. Fails early on a reproduced
-/// pair that contradicts a stored one.
-fn decrypt_context<'a>(
-    h: &Header<'a>,
-    reproduced: &[(&'a str, &'a str)],
-) -> Result<Vec<(&'a str, &'a str)>, Error> {
-    let stored = h.encryption_context;
-    let mut full: Vec<(&str, &str)> = stored.iter().collect();
-    for (k, v) in reproduced {
-        match stored.get(k) {
-            Some(sv) if sv != *v => {
-                return Err(Error::Core(
-                    PolicyViolation::EncryptionContextMismatch.into(),
-                ));
-            }
-            Some(_) => {}
-            None => full.push((k, v)),
-        }
-    }
-    full.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(full)
-}
-
-/// Parses the header at the start of `message` (a whole message, or at least its header),
-/// checks the policy, and awaits `keyring` for the data key.
-///
-/// # Errors
-/// Format and policy errors before any KMS call (`Truncated` when `message` ends inside
-/// the header); the keyring's errors.
-pub async fn prepare_decrypt(
-    cfg: &Config,
-    keyring: &(dyn AsyncKeyring + '_),
-    reproduced_context: &[(&str, &str)],
-    message: &[u8],
-) -> Result<PreparedDecryption, Error> {
-    let h = match header::parse(message, limits(cfg))? {
-        Parsed::Complete(h) => h,
-        Parsed::Need(_) => {
-            return Err(Error::Core(esdk_core::Error::Truncated {
-                offset: message.len(),
-            }));
-        }
-    };
-    cfg.commitment_policy.check_decrypt(h.suite)?;
-    if cfg.unsigned_only && h.suite.signature().is_some() {
-        return Err(Error::Core(PolicyViolation::SignedMessageRejected.into()));
-    }
-    let full = decrypt_context(&h, reproduced_context)?;
-    let edks: Vec<(u16, Edk<'_>)> = h.edks.iter().collect();
-    let data_key = keyring
-        .on_decrypt(&DecryptRequest {
-            suite: h.suite,
-            encryption_context: &full,
-            edks: &edks,
-        })
-        .await?;
-    Ok(PreparedDecryption {
-        data_key,
-        suite: h.suite,
-        header_len: h.bytes.len(),
-    })
-}
-
 /// Reads exactly the header of a message from `reader` (nothing past it), for
-/// [`prepare_decrypt`]; then decrypt with
-/// `DecryptingReader::new(cfg, &DEFAULT_PROVIDER, &prepared, reproduced,
-/// Cursor::new(header).chain(reader))`.
+/// [`prepare_decrypt`]; then decrypt with `prepared.decrypting_reader(reader)`.
 ///
 /// The header is parsed incrementally (linear time however it arrives) and read in pieces
 /// that at most double what already arrived, so memory follows the bytes received, never a
@@ -386,5 +571,236 @@ pub fn read_header<R: Read>(cfg: &Config, reader: &mut R) -> Result<Vec<u8>, Err
                 Err(e) => return Err(Error::Io(e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::{Cursor, Read, Write};
+
+    use esdk_core::error::{ApiMisuse, PolicyViolation};
+    use esdk_core::{CommitmentPolicy, Error as CoreError};
+
+    use super::*;
+    use crate::kms::test_keyring::{TestAsyncKeyring, ready};
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// A configuration that lets `suite` encrypt.
+    fn cfg_for(suite: AlgorithmSuite) -> Config {
+        use CommitmentPolicy::{ForbidEncryptAllowDecrypt, RequireEncryptRequireDecrypt};
+        let policies = [ForbidEncryptAllowDecrypt, RequireEncryptRequireDecrypt];
+        Config::new().with_commitment_policy(policies[usize::from(suite.is_committing())])
+    }
+
+    fn is_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn the_futures_are_send() {
+        let kr = TestAsyncKeyring::default();
+        let cfg = Config::new();
+        let opts = EncryptOptions::new();
+        let f = encrypt(&cfg, &kr, &opts, &[], b"x");
+        is_send(&f);
+        let f = decrypt(&cfg, &kr, &[], b"x");
+        is_send(&f);
+        let f = prepare_decrypt(&cfg, &kr, &[], b"x");
+        is_send(&f);
+        assert_eq!(kr.calls(), 0);
+    }
+
+    #[test]
+    fn round_trip_every_suite_one_shot_and_streaming() {
+        let pt = data(10_000);
+        for suite in AlgorithmSuite::ALL {
+            let kr = TestAsyncKeyring::default();
+            let cfg = cfg_for(suite);
+            let opts = EncryptOptions::new()
+                .with_suite(suite)
+                .with_frame_length(1000);
+            let ec = [("purpose", "test"), ("a", "b")];
+            let msg = ready(encrypt(&cfg, &kr, &opts, &ec, &pt)).unwrap();
+            let out = ready(decrypt(&cfg, &kr, &[("a", "b")], &msg)).unwrap();
+            assert_eq!(out.plaintext, pt, "{suite:?}");
+            assert_eq!(out.suite, suite);
+            let stored: Vec<&str> = out
+                .encryption_context
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect();
+            let mut want = vec!["a", "purpose"];
+            if suite.signature().is_some() {
+                want.insert(1, "aws-crypto-public-key");
+            }
+            assert_eq!(stored, want, "{suite:?}");
+
+            // Streaming: the prepared materials through a std writer, the header read
+            // from a reader, the rest decrypted by the prepared reader.
+            let prepared = ready(prepare_encrypt(&cfg, &kr, &opts, &ec)).unwrap();
+            assert_eq!(prepared.suite(), suite);
+            assert_eq!(prepared.edks().len(), 1);
+            assert_eq!(
+                prepared
+                    .encryption_context()
+                    .iter()
+                    .any(|(k, _)| k == "aws-crypto-public-key"),
+                suite.signature().is_some()
+            );
+            let mut w = prepared.encrypting_writer(Vec::new()).unwrap();
+            for c in pt.chunks(777) {
+                w.write_all(c).unwrap();
+            }
+            let streamed = w.finish().unwrap();
+            assert!(matches!(
+                prepared.encrypting_writer(Vec::new()),
+                Err(Error::Config(_))
+            ));
+            let mut src = Cursor::new(streamed);
+            let header = read_header(&cfg, &mut src).unwrap();
+            let pd = ready(prepare_decrypt(&cfg, &kr, &[], &header)).unwrap();
+            assert_eq!(pd.header_len(), header.len());
+            assert_eq!(pd.suite(), suite);
+            let mut back = Vec::new();
+            pd.decrypting_reader(src).read_to_end(&mut back).unwrap();
+            assert_eq!(back, pt, "{suite:?}");
+        }
+    }
+
+    #[test]
+    fn encrypt_errors_of_the_core_come_before_any_keyring_call() {
+        let kr = TestAsyncKeyring::default();
+        let cfg = Config::new();
+        type Case<'x> = (EncryptOptions, &'x [(&'x str, &'x str)], CoreError);
+        let cases: [Case<'_>; 4] = [
+            (
+                EncryptOptions::new()
+                    .with_suite(AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384),
+                &[],
+                PolicyViolation::SuiteNotAllowed { suite: 0x0378 }.into(),
+            ),
+            (
+                EncryptOptions::new().with_frame_length(0),
+                &[],
+                PolicyViolation::FrameLength.into(),
+            ),
+            (
+                EncryptOptions::new(),
+                &[("aws-crypto-x", "v")],
+                PolicyViolation::ReservedEncryptionContextKey.into(),
+            ),
+            (
+                EncryptOptions::new(),
+                &[("k", "1"), ("k", "2")],
+                ApiMisuse::DuplicateEncryptionContextKey.into(),
+            ),
+        ];
+        for (opts, ec, want) in cases {
+            match ready(encrypt(&cfg, &kr, &opts, ec, b"x")) {
+                Err(Error::Core(e)) => assert_eq!(e, want),
+                other => panic!("{want:?}: {other:?}"),
+            }
+            assert!(ready(prepare_encrypt(&cfg, &kr, &opts, ec)).is_err());
+        }
+        assert_eq!(kr.calls(), 0);
+    }
+
+    #[test]
+    fn decrypt_errors_of_the_core_come_before_any_keyring_call() {
+        let kr = TestAsyncKeyring::default();
+        let legacy = AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384;
+        let old = ready(encrypt(
+            &cfg_for(legacy),
+            &kr,
+            &EncryptOptions::new().with_suite(legacy),
+            &[("k", "v")],
+            b"hello",
+        ))
+        .unwrap();
+        let signed = ready(encrypt(
+            &Config::new(),
+            &kr,
+            &EncryptOptions::new(),
+            &[("k", "v")],
+            b"hello",
+        ))
+        .unwrap();
+        let before = kr.calls();
+        let strict = Config::new();
+        let mut unsigned_only = Config::new();
+        unsigned_only.unsigned_only = true;
+        type Case<'x> = (
+            &'x Config,
+            &'x [(&'x str, &'x str)],
+            &'x [u8],
+            fn(&CoreError) -> bool,
+        );
+        let cases: [Case<'_>; 5] = [
+            // Non-committing suite under the default policy.
+            (&strict, &[], &old, |e| {
+                *e == PolicyViolation::SuiteNotAllowed { suite: 0x0378 }.into()
+            }),
+            (&unsigned_only, &[], &signed, |e| {
+                *e == PolicyViolation::SignedMessageRejected.into()
+            }),
+            // A reproduced pair that contradicts a stored one.
+            (&strict, &[("k", "w")], &signed, |e| {
+                *e == PolicyViolation::EncryptionContextMismatch.into()
+            }),
+            (&strict, &[], &signed[..20], |e| {
+                *e == CoreError::Truncated { offset: 20 }
+            }),
+            (&strict, &[], &[9u8; 40], |e| {
+                matches!(e, CoreError::Malformed { offset: 0, .. })
+            }),
+        ];
+        for (i, (cfg, reproduced, msg, want)) in cases.into_iter().enumerate() {
+            match ready(decrypt(cfg, &kr, reproduced, msg)) {
+                Err(Error::Core(e)) => assert!(want(&e), "case {i}: {e:?}"),
+                other => panic!("case {i}: {other:?}"),
+            }
+            assert!(ready(prepare_decrypt(cfg, &kr, reproduced, msg)).is_err());
+        }
+        assert_eq!(kr.calls(), before);
+    }
+
+    #[test]
+    fn decrypt_reports_truncation_and_trailing_bytes_after_the_key() {
+        let kr = TestAsyncKeyring::default();
+        let cfg = Config::new();
+        let msg = ready(encrypt(
+            &cfg,
+            &kr,
+            &EncryptOptions::new().with_frame_length(64),
+            &[],
+            &data(500),
+        ))
+        .unwrap();
+        let cut = &msg[..msg.len() - 1];
+        assert!(matches!(
+            ready(decrypt(&cfg, &kr, &[], cut)),
+            Err(Error::Core(CoreError::Truncated { .. }))
+        ));
+        let mut long = msg.clone();
+        long.push(0);
+        assert!(matches!(
+            ready(decrypt(&cfg, &kr, &[], &long)),
+            Err(Error::Core(CoreError::TrailingBytes { offset })) if offset == msg.len()
+        ));
+        // A keyring that cannot decrypt: its error, nothing else.
+        let other = ready(encrypt(
+            &cfg,
+            &kr,
+            &EncryptOptions::new(),
+            &[("k", "v")],
+            b"x",
+        ))
+        .unwrap();
+        assert!(matches!(
+            ready(decrypt(&cfg, &kr, &[("extra", "pair")], &other)),
+            Err(Error::NoDataKeyDecrypted { .. })
+        ));
     }
 }

@@ -6,12 +6,14 @@
 //! The core is sync and sans-I/O, so the KMS keyrings implement [`AsyncKeyring`], not the
 //! core's [`Keyring`](esdk_core::Keyring); no `block_on` hides inside a sync keyring.
 //!
-//! - **Async front end** ([`asynch`]): awaits KMS first, then runs the core with the result.
-//!   On encrypt it generates the message's signing key itself (the KMS call must see the
-//!   full encryption context, `aws-crypto-public-key` included), awaits the keyring, and
-//!   hands the data key, the EDKs and the signing key to [`Encryptor::write_header`]
-//!   (through the hand-off in `caching/legacy_async.rs`). On decrypt it parses the
-//!   header, awaits KMS `Decrypt`, and runs the core's `Decryptor` with the data key.
+//! - **Async front end** ([`asynch`], and the tokio streams of `tokio_io` with feature
+//!   `tokio`): drives the core's states and awaits KMS at the materials step. On encrypt:
+//!   [`Encryptor::request`] and [`Encryptor::materials`] with a signing key it generated
+//!   (the KMS call sees the full encryption context, `aws-crypto-public-key` included),
+//!   the keyring awaited with an owned copy of what it needs, then the materials rebuilt
+//!   with the same signing key, filled, and [`Encryptor::write_header_with`]. On decrypt:
+//!   `Decryptor::process` up to `NeedDataKey` (the core's header checks, before any KMS
+//!   call), the materials copied out, KMS `Decrypt` awaited, `set_data_key`, and on.
 //!   Nothing blocks; it runs on the caller's runtime.
 //! - **Blocking front end** ([`blocking`]): [`BlockingKeyring`] is a sync core `Keyring` over
 //!   any `AsyncKeyring`. It owns a small tokio runtime and, when called from a thread that is
@@ -23,7 +25,9 @@
 //!   once (`join_all`), so a message for keys in three regions costs
 //!   GenerateDataKey + the slowest Encrypt, not the sum.
 //!
-//! [`Encryptor::write_header`]: esdk_core::Encryptor::write_header
+//! [`Encryptor::request`]: esdk_core::Encryptor::request
+//! [`Encryptor::materials`]: esdk_core::Encryptor::materials
+//! [`Encryptor::write_header_with`]: esdk_core::Encryptor::write_header_with
 //!
 //! # Getting started
 //! ```no_run
@@ -51,6 +55,8 @@ mod client;
 mod error;
 mod keyring;
 mod multi;
+#[cfg(test)]
+pub(crate) mod test_keyring;
 
 use async_trait::async_trait;
 use esdk_core::AlgorithmSuite;
