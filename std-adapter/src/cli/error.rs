@@ -4,8 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-use esdk::Error;
-use esdk::core::error::KeyringError;
+use esdk::core::Error;
 
 /// The exit codes documented in `--help` (see [`super::args::EXIT_CODES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,11 +68,7 @@ pub(crate) fn quote(path: &Path) -> String {
     format!("'{}'", path.display())
 }
 
-/// The text of a core error, without the "keyring failed:" prefix for keyring-specific
-/// messages that already say where they come from (raw RSA, PKCS#11).
+/// The text of a core error: which check failed and where.
 pub(crate) fn esdk_message(e: &Error) -> String {
-    match e {
-        Error::Keyring(KeyringError::Other(s)) => (*s).to_owned(),
-        other => other.to_string(),
-    }
+    e.to_string()
 }

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use esdk::caching::{BoundedWriter, CachingCmm};
+use esdk::core::Error;
 use esdk::core::error::KeyringError;
 use esdk::core::header::{self, ParseLimits, ParseProgress, Parsed};
 use esdk::stream::esdk_error;
 use esdk::{
-    Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter, Error,
+    Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter,
     MultiKeyring,
 };
 use tempfile::NamedTempFile;
@@ -51,6 +52,13 @@ pub(crate) struct Ctx<'a> {
     pub keyring: &'a MultiKeyring<'a>,
     /// `--caching`: the caching CMM over `keyring`, used instead of it.
     pub cache: Option<&'a CachingCmm<&'a MultiKeyring<'a>>>,
+    /// The KMS keyrings behind their front end: without `--caching`, tried first on
+    /// decrypt and used alone on encrypt when there is no other key.
+    pub kms: Option<&'a super::kms::Front>,
+    /// The keyrings that are not KMS keyrings (generator first), if any.
+    pub others: Option<&'a MultiKeyring<'a>>,
+    /// One description per keyring of `others`.
+    pub other_labels: Vec<String>,
     /// `--encryption-context`: on decrypt, `None` values mean "key must be present".
     pub context: Vec<(String, Option<String>)>,
     /// One description per keyring, in multi-keyring order (generator first).
@@ -486,28 +494,38 @@ impl Ctx<'_> {
     /// # Errors
     /// A message naming the file and the failed check.
     pub fn run(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
-        // A KMS failure detail left by an earlier file is not this file's.
-        let _ = super::kms::take_detail();
         match self.mode {
             Mode::Encrypt => self.encrypt(job, progress),
             Mode::Decrypt => self.decrypt(job, progress),
         }
     }
 
-    /// The message for an error of the ESDK stream, or `None` for a plain I/O error.
-    fn esdk_failure(&self, verb: &str, input: &Input, e: &io::Error) -> Option<CliError> {
+    /// The message for an error of the KMS front end: I/O errors of the output are I/O
+    /// failures, everything else names the input and the failed check with the KMS detail.
+    fn front_failure(&self, verb: &str, input: &Input, output: &str, e: esdk::Error) -> CliError {
+        match e {
+            esdk::Error::Io(e) => CliError::io("writing", output, &e),
+            other => CliError::crypto(format!("{verb} {}: {other}", show(input))),
+        }
+    }
+
+    /// The message for an error of the ESDK stream, or `None` for a plain I/O error. `labels`
+    /// describe the keyrings of the multi-keyring used; `kms` is the KMS keyrings' failure
+    /// when they were tried first.
+    fn esdk_failure(
+        &self,
+        verb: &str,
+        input: &Input,
+        e: &io::Error,
+        labels: &[String],
+        kms: Option<&esdk::Error>,
+    ) -> Option<CliError> {
         let err = esdk_error(e)?;
         let mut msg = format!("{verb} {}: {}", show(input), esdk_message(&err));
-        if let (Error::Keyring(_), Some(detail)) = (err, super::kms::take_detail()) {
-            msg.push_str(" (");
-            msg.push_str(&detail);
-            msg.push(')');
-        }
         if let Error::Keyring(KeyringError::NoDataKeyDecrypted(_)) = err {
             msg.push_str(" [keyrings: ");
             msg.push_str(
-                &self
-                    .key_labels
+                &labels
                     .iter()
                     .enumerate()
                     .map(|(i, l)| format!("#{i} = {l}"))
@@ -515,6 +533,9 @@ impl Ctx<'_> {
                     .join(", "),
             );
             msg.push(']');
+            if let Some(kms) = kms {
+                msg.push_str(&format!(" (and the AWS KMS keys: {kms})"));
+            }
         }
         Some(CliError::crypto(msg))
     }
@@ -529,13 +550,26 @@ impl Ctx<'_> {
             .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or_default()))
             .collect();
         let write_err = |e: io::Error| {
-            self.esdk_failure("encrypting", &job.input, &e)
+            self.esdk_failure("encrypting", &job.input, &e, &self.key_labels, None)
                 .unwrap_or_else(|| CliError::io("writing", &out_name, &e))
         };
-        let mut w = match self.cache {
+        // KMS keys alone (and no cache): the front end gets the materials, so a failure
+        // keeps the KMS detail.
+        #[cfg(feature = "kms")]
+        let prepared = match (self.kms, self.cache, self.others) {
+            (Some(front), None, None) => Some(
+                front
+                    .prepare_encrypt(&self.cfg, &self.opts, &ec)
+                    .map_err(|e| self.front_failure("encrypting", &job.input, &out_name, e))?,
+            ),
+            _ => None,
+        };
+        #[cfg(not(feature = "kms"))]
+        let prepared: Option<std::convert::Infallible> = None;
+        let mut w = match (self.cache, prepared.as_ref()) {
             // The cache needs the plaintext length (an entry encrypts a bounded number of
             // bytes); stdin's is unknown, so it goes around the cache.
-            Some(cache) => EncWriter::Cached(
+            (Some(cache), _) => EncWriter::Cached(
                 cache
                     .encrypting_writer(
                         &self.cfg,
@@ -546,7 +580,12 @@ impl Ctx<'_> {
                     )
                     .map_err(write_err)?,
             ),
-            None => EncWriter::Plain(
+            #[cfg(feature = "kms")]
+            (None, Some(p)) => EncWriter::Kms(
+                p.encrypting_writer(Tap::new(sink))
+                    .map_err(|e| self.front_failure("encrypting", &job.input, &out_name, e))?,
+            ),
+            (None, _) => EncWriter::Plain(
                 EncryptingWriter::new(
                     &self.cfg,
                     &esdk::DEFAULT_PROVIDER,
@@ -603,14 +642,36 @@ impl Ctx<'_> {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
             .collect();
+        // The KMS keys first, through their front end (unless the cache answers): a failure
+        // keeps the KMS detail; the other keys are tried after it.
+        let mut kms_failure = None;
+        let kms_key = match (self.kms, self.cache, &header) {
+            (Some(front), None, Some(_)) => {
+                match front.decrypt_key(&self.cfg, &reproduced, &head) {
+                    Ok(key) => Some(key),
+                    Err(e) if self.others.is_none() => {
+                        return Err(self.front_failure("decrypting", &job.input, "", e));
+                    }
+                    Err(e) => {
+                        kms_failure = Some(e);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let kms_key = kms_key.as_deref();
+        let (cmm, labels): (&dyn CryptoMaterialsManager, &[String]) =
+            match (self.cache, &kms_key, &kms_failure, self.others) {
+                (Some(c), ..) => (c, &self.key_labels),
+                (None, Some(key), ..) => (key, &[]),
+                (None, None, Some(_), Some(others)) => (others, &self.other_labels),
+                _ => (self.keyring, &self.key_labels),
+            };
         let count = Rc::new(Cell::new(0u64));
         let counted = Counting {
             inner: io::Cursor::new(head).chain(src),
             count: Rc::clone(&count),
-        };
-        let cmm: &dyn CryptoMaterialsManager = match self.cache {
-            Some(c) => c,
-            None => self.keyring,
         };
         let mut sink = Sink::open(&job.output, self.no_overwrite)?;
         // A regular file is renamed into place only after everything verified, so it may
@@ -632,7 +693,7 @@ impl Ctx<'_> {
                 Ok(n) => n,
                 Err(e) => {
                     let mut err = self
-                        .esdk_failure("decrypting", &job.input, &e)
+                        .esdk_failure("decrypting", &job.input, &e, labels, kms_failure.as_ref())
                         .unwrap_or_else(|| read_err(e));
                     if sink.is_live() && written > 0 {
                         err.message.push_str(&format!(
@@ -733,6 +794,8 @@ fn input_len(input: &Input) -> Option<u64> {
 enum EncWriter<'a, W: Write> {
     Plain(EncryptingWriter<'a, W, esdk::DefaultProvider>),
     Cached(BoundedWriter<'a, W>),
+    #[cfg(feature = "kms")]
+    Kms(EncryptingWriter<'a, W, esdk::caching::PrefetchProvider>),
 }
 
 impl<W: Write> EncWriter<'_, W> {
@@ -740,6 +803,8 @@ impl<W: Write> EncWriter<'_, W> {
         match self {
             EncWriter::Plain(w) => w.write_all(data),
             EncWriter::Cached(w) => w.write_all(data),
+            #[cfg(feature = "kms")]
+            EncWriter::Kms(w) => w.write_all(data),
         }
     }
 
@@ -747,6 +812,8 @@ impl<W: Write> EncWriter<'_, W> {
         match self {
             EncWriter::Plain(w) => w.finish(),
             EncWriter::Cached(w) => w.finish(),
+            #[cfg(feature = "kms")]
+            EncWriter::Kms(w) => w.finish(),
         }
     }
 }

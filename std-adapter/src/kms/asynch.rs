@@ -145,9 +145,7 @@ impl PreparedEncryption {
 
     fn take(&self) -> Result<(), Error> {
         if self.used.swap(true, Ordering::SeqCst) {
-            return Err(Error::Config(
-                "prepared encryption materials are for one message only",
-            ));
+            return Err(Error::MaterialsAlreadyUsed);
         }
         Ok(())
     }
@@ -162,7 +160,7 @@ impl PreparedEncryption {
     /// Writes the whole message into a `Vec`.
     ///
     /// # Errors
-    /// Core errors; [`Error::Config`] when the materials were already used.
+    /// Core errors; [`Error::MaterialsAlreadyUsed`] when the materials were already used.
     pub fn encrypt(self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         self.take()?;
         let _handoff = HandoffGuard::preset(self.materials.signing.clone());
@@ -184,7 +182,7 @@ impl PreparedEncryption {
     /// length. The header is written now; call `finish` at the end.
     ///
     /// # Errors
-    /// I/O errors of `inner`; [`Error::Config`] when the materials were already used.
+    /// I/O errors of `inner`; [`Error::MaterialsAlreadyUsed`] when the materials were already used.
     pub fn encrypting_writer<W: std::io::Write>(
         &self,
         inner: W,

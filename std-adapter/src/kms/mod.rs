@@ -58,13 +58,15 @@ use esdk_core::materials::{DataKey, Edk};
 
 pub use crate::caching::OwnedEdk;
 
+/// The KMS keyrings' errors are the crate's one [`Error`](crate::Error).
+pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
 pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
-pub use error::{Attempt, Error, Failure, KmsError, KmsErrorKind, KmsOperation};
+pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
 pub use keyring::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
-    DiscoveryFilter,
+    DiscoveryFilter, ExactKey, KeyMatch, MultiRegionKey, StrictKmsKeyring,
 };
 pub use multi::{
     AsyncMultiKeyring, discovery_multi_keyring, mrk_discovery_multi_keyring, mrk_multi_keyring,
