@@ -45,7 +45,7 @@ impl Counting {
 }
 
 impl Keyring for Counting {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::Error> {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::core::Error> {
         self.enc.fetch_add(1, Ordering::SeqCst);
         thread::sleep(self.delay);
         self.inner.on_encrypt(m)
@@ -54,7 +54,7 @@ impl Keyring for Counting {
         &self,
         m: &mut DecryptionMaterials<'_>,
         edks: Edks<'_>,
-    ) -> Result<(), esdk::Error> {
+    ) -> Result<(), esdk::core::Error> {
         self.dec.fetch_add(1, Ordering::SeqCst);
         self.inner.on_decrypt(m, edks)
     }
@@ -177,7 +177,7 @@ fn unknown_length_bypasses_the_cache_and_known_length_is_enforced() {
     let e = w.write_all(b"too long").unwrap_err();
     assert_eq!(
         esdk::stream::esdk_error(&e),
-        Some(esdk::Error::Policy(
+        Some(esdk::core::Error::Policy(
             esdk::core::error::PolicyViolation::PlaintextLengthBound
         ))
     );
@@ -483,7 +483,8 @@ fn kms_calls_per_10000_messages_with_and_without_cache() {
         .arn()
         .unwrap()
         .to_owned();
-    let kr = BlockingKeyring::new(AwsKmsKeyring::new(&key, client).unwrap()).unwrap();
+    let strict = AwsKmsKeyring::new(&key, client).unwrap();
+    let kr = BlockingKeyring::with_runtime(&strict, Arc::new(KmsRuntime::new().unwrap()));
     let cfg = Config::new();
     let opts = EncryptOptions::new();
     let ec = [("tenant", "measure")];
@@ -492,8 +493,15 @@ fn kms_calls_per_10000_messages_with_and_without_cache() {
 
     let t = Instant::now();
     for i in 0..n {
-        esdk::kms::blocking::encrypt(&cfg, &kr, &opts, &ec, format!("record {i}").as_bytes())
-            .unwrap();
+        esdk::kms::blocking::encrypt(
+            &rt,
+            &cfg,
+            &strict,
+            &opts,
+            &ec,
+            format!("record {i}").as_bytes(),
+        )
+        .unwrap();
     }
     let (without, t_without) = (count(), t.elapsed());
 

@@ -220,12 +220,7 @@ pub async fn decrypt(
     ciphertext: &[u8],
 ) -> Result<Decrypted, Error> {
     let prepared = prepare_decrypt(cfg, keyring, reproduced_context, ciphertext).await?;
-    Ok(crate::decrypt(
-        cfg,
-        &prepared,
-        reproduced_context,
-        ciphertext,
-    )?)
+    crate::decrypt(cfg, &prepared, reproduced_context, ciphertext)
 }
 
 /// A data key obtained from an async keyring for one message. It is a core [`Keyring`] that
