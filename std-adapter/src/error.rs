@@ -346,3 +346,9 @@ impl From<KmsError> for Error {
         Error::Kms(Box::new(e))
     }
 }
+
+impl PartialEq<Error> for esdk_core::Error {
+    fn eq(&self, other: &Error) -> bool {
+        other == self
+    }
+}

@@ -7,9 +7,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use esdk::core::Error;
 use esdk::core::error::{AttemptFailure, KeyringError};
 use esdk::core::header::{self, ParseLimits, Parsed};
-use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Error};
+use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_core::Keyring;
 use esdk_raw::ecdh::{
     EcdhCurve, EcdhPrivateKey, EcdhPublicKey, EcdhSchema, KMS_PROVIDER_ID, PROVIDER_ID,
@@ -112,7 +113,9 @@ fn encrypt(keyring: &RawEcdhKeyring, suite: AlgorithmSuite, plaintext: &[u8]) ->
 
 fn decrypt(keyring: &RawEcdhKeyring, msg: &[u8]) -> Result<Vec<u8>, Error> {
     let cfg = Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
-    esdk::decrypt(&cfg, keyring, &[], msg).map(|d| d.plaintext)
+    esdk::decrypt(&cfg, keyring, &[], msg)
+        .map(|d| d.plaintext)
+        .map_err(|e| e.core().expect("a core error"))
 }
 
 #[test]
