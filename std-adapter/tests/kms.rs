@@ -210,20 +210,17 @@ fn key_ids_are_validated_with_clear_errors() {
         "my key",
     ] {
         let e = AwsKmsKeyring::new(bad, c.clone()).unwrap_err();
-        assert!(matches!(e, Error::InvalidKeyId { .. }), "{bad}: {e:?}");
         assert!(
-            e.to_string().contains("invalid AWS KMS key identifier"),
-            "{e}"
+            matches!(&e, Error::InvalidKeyId { key_id, .. } if key_id == bad),
+            "{bad}: {e:?}"
         );
     }
     // A key ARN of another region than the client's.
     let e =
         AwsKmsKeyring::new(&format!("arn:aws:kms:{E}:{ACCOUNT}:key/abc"), c.clone()).unwrap_err();
-    assert!(matches!(e, Error::RegionMismatch { .. }), "{e:?}");
     assert!(
-        e.to_string()
-            .contains("not in the KMS client's region us-west-2"),
-        "{e}"
+        matches!(&e, Error::RegionMismatch { client_region, .. } if client_region == W),
+        "{e:?}"
     );
     let e = AwsKmsMrkDiscoveryKeyring::new(c.clone(), E, None).unwrap_err();
     assert!(matches!(e, Error::RegionMismatch { .. }), "{e:?}");
@@ -314,11 +311,7 @@ fn strict_keyring_records_the_key_arn_and_works_with_aliases_on_encrypt_only() {
     let a = no_data_key(&e);
     assert_eq!(a.len(), 1);
     assert!(matches!(a[0].failure, Failure::ConfiguredKeyNotArn { .. }));
-    let text = e.to_string();
-    assert!(
-        text.contains("not a key ARN") && text.contains(&k.w),
-        "{text}"
-    );
+    assert_eq!(a[0].edk_key.as_deref(), Some(k.w.as_str()));
 }
 
 #[test]
@@ -348,12 +341,14 @@ fn wrong_key_is_reported_per_edk() {
             || c == "InvalidCiphertextException"),
         "{e}"
     );
-    let text = e.to_string();
-    assert!(
-        text.contains("KMS Decrypt with key") && text.contains(&k.w2),
-        "{text}"
-    );
-    assert!(text.contains("us-west-2"), "{text}");
+    match &no_data_key(&e)[0].failure {
+        Failure::Kms(call) => {
+            assert_eq!(call.operation, kms::KmsOperation::Decrypt);
+            assert_eq!(call.key_id, k.w2);
+            assert_eq!(call.region.as_deref(), Some(W));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -475,7 +470,6 @@ fn discovery_keyring_and_filter() {
         matches!(no_data_key(&e)[0].failure, Failure::AccountFilter { .. }),
         "{e}"
     );
-    assert!(e.to_string().contains("discovery filter"), "{e}");
     let part = DiscoveryFilter::new("aws-cn", &[ACCOUNT]).unwrap();
     let e = blocking::decrypt(
         &cfg,
@@ -899,6 +893,7 @@ fn throttling_is_retried_then_reported() {
     let e = blocking::encrypt(&Config::new(), &kr, &EncryptOptions::new(), &[], b"x").unwrap_err();
     match &e {
         Error::Kms(k) => {
+            assert_eq!(k.operation, kms::KmsOperation::GenerateDataKey);
             assert_eq!(k.kind, KmsErrorKind::Throttled);
             assert_eq!(k.code.as_deref(), Some("ThrottlingException"));
             assert_eq!(k.key_id, FAKE_KEY);
@@ -911,12 +906,7 @@ fn throttling_is_retried_then_reported() {
         3,
         "three attempts with backoff"
     );
-    let text = e.to_string();
-    assert!(
-        text.contains("GenerateDataKey") && text.contains("throttled") && text.contains(FAKE_KEY),
-        "{text}"
-    );
-    eprintln!("throttled after 3 attempts in {:?}: {text}", t.elapsed());
+    eprintln!("throttled after 3 attempts in {:?}: {e}", t.elapsed());
 }
 
 #[test]
@@ -934,7 +924,6 @@ fn unavailable_endpoint_and_timeouts_are_reported() {
         Error::Kms(k) => assert_eq!(k.kind, KmsErrorKind::Unavailable, "{e}"),
         other => panic!("{other:?}"),
     }
-    assert!(e.to_string().contains("endpoint unreachable"), "{e}");
     // On decrypt the unreachable endpoint is one attempt of the report.
     let msg = blocking::encrypt(
         &Config::new(),

@@ -242,7 +242,6 @@ fn wrong_key_gives_unwrap_failed_for_that_edk() {
             [(0, 0, AttemptFailure::UnwrapFailed)],
             "{padding}"
         );
-        assert!(err.to_string().contains("EDK #0: unwrap failed"), "{err}");
     }
     // The right key but the wrong padding fails the same way.
     let msg = esdk::encrypt(

@@ -140,41 +140,25 @@ pub trait AsyncKeyring: Send + Sync {
     fn description(&self) -> String;
 }
 
-#[async_trait]
-impl<K: AsyncKeyring + ?Sized> AsyncKeyring for Box<K> {
-    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
-        (**self).on_encrypt(request).await
-    }
-    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
-        (**self).on_decrypt(request).await
-    }
-    fn description(&self) -> String {
-        (**self).description()
-    }
+/// Forwards [`AsyncKeyring`] through a pointer to a keyring.
+macro_rules! forward_async_keyring {
+    ($($pointer:ty),*) => {$(
+        #[async_trait]
+        impl<K: AsyncKeyring + ?Sized> AsyncKeyring for $pointer {
+            async fn on_encrypt(
+                &self,
+                request: &EncryptRequest<'_>,
+            ) -> Result<EncryptOutcome, Error> {
+                (**self).on_encrypt(request).await
+            }
+            async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
+                (**self).on_decrypt(request).await
+            }
+            fn description(&self) -> String {
+                (**self).description()
+            }
+        }
+    )*};
 }
 
-#[async_trait]
-impl<K: AsyncKeyring + ?Sized> AsyncKeyring for &K {
-    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
-        (**self).on_encrypt(request).await
-    }
-    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
-        (**self).on_decrypt(request).await
-    }
-    fn description(&self) -> String {
-        (**self).description()
-    }
-}
-
-#[async_trait]
-impl<K: AsyncKeyring + ?Sized> AsyncKeyring for std::sync::Arc<K> {
-    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
-        (**self).on_encrypt(request).await
-    }
-    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
-        (**self).on_decrypt(request).await
-    }
-    fn description(&self) -> String {
-        (**self).description()
-    }
-}
+forward_async_keyring!(&K, Box<K>, std::sync::Arc<K>);
