@@ -6,8 +6,6 @@
 use std::fmt;
 use std::io;
 
-use esdk_core::error::KeyringError;
-
 #[cfg(feature = "kms")]
 use crate::kms::{ArnError, Attempt, Failure, KmsError, KmsOperation};
 
@@ -113,17 +111,11 @@ impl Error {
         }
     }
 
-    /// The core error that stands for this one inside the message engine, where only an
-    /// allocation-free error fits (a KMS keyring run by a sync core keyring): the KMS
-    /// detail does not fit and is dropped, the kind of failure is kept.
-    pub fn to_core(&self) -> esdk_core::Error {
+    /// Whether this is a configuration error: the keyring or its client cannot be used as
+    /// configured (an invalid key id, a region mismatch, no region, ...).
+    pub fn is_configuration(&self) -> bool {
         match self {
-            Error::Core(e) => *e,
-            Error::Io(_) | Error::NoKeyringDecrypted { .. } => {
-                KeyringError::NoDataKeyGenerated.into()
-            }
-            #[cfg(feature = "kms")]
-            Error::EncryptNotSupported { .. } => KeyringError::EncryptNotSupported.into(),
+            Error::Core(_) | Error::Io(_) | Error::NoKeyringDecrypted { .. } => false,
             #[cfg(feature = "kms")]
             Error::InvalidKeyId { .. }
             | Error::RegionMismatch { .. }
@@ -134,28 +126,13 @@ impl Error {
             | Error::InvalidRegion { .. }
             | Error::NoDefaultRegion
             | Error::FilterPartition
-            | Error::FilterAccounts
-            | Error::MaterialsAlreadyUsed => KeyringError::InvalidConfiguration.into(),
-            // A failed or refused GenerateDataKey produced no data key; a failed or refused
-            // Encrypt produced no EDK.
+            | Error::FilterAccounts => true,
             #[cfg(feature = "kms")]
-            Error::Kms(e) if e.operation == KmsOperation::GenerateDataKey => {
-                KeyringError::NoDataKeyGenerated.into()
-            }
-            #[cfg(feature = "kms")]
-            Error::InvalidResponse { operation, .. }
-                if *operation == KmsOperation::GenerateDataKey =>
-            {
-                KeyringError::NoDataKeyGenerated.into()
-            }
-            #[cfg(feature = "kms")]
-            Error::Kms(_) | Error::InvalidResponse { .. } => {
-                KeyringError::NoEncryptedDataKey.into()
-            }
-            #[cfg(feature = "kms")]
-            Error::NoDataKeyDecrypted { .. } => {
-                KeyringError::NoDataKeyDecrypted(esdk_core::error::Attempts::default()).into()
-            }
+            Error::MaterialsAlreadyUsed
+            | Error::EncryptNotSupported { .. }
+            | Error::Kms(_)
+            | Error::InvalidResponse { .. }
+            | Error::NoDataKeyDecrypted { .. } => false,
         }
     }
 

@@ -22,6 +22,7 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::materials::{DecryptionMaterials, Edk, Edks, EncryptionMaterials};
 use esdk_core::{Config, EncryptOptions, Keyring};
 
@@ -190,7 +191,8 @@ pub fn decrypt_stream<R: Read, W: Write>(
 /// each call blocks the calling thread on the keyring's [`KmsRuntime`] until KMS answered.
 ///
 /// Failures come back as core errors (see the [module documentation](self)): on encrypt
-/// [`Error::to_core`] of the KMS error; on decrypt one
+/// `NoDataKeyGenerated` (as generator) or `NoEncryptedDataKey` for a failed or refused KMS
+/// call, `InvalidConfiguration` or `EncryptNotSupported`; on decrypt one
 /// [`AttemptFailure`](esdk_core::error::AttemptFailure) per EDK tried
 /// ([`Failure::core_reason`](super::Failure::core_reason): `Backend` for a failed KMS call)
 /// in the core's attempt record.
@@ -241,10 +243,11 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
             encryption_context: &ec,
             data_key: data_key.as_ref(),
         };
+        let generating = data_key.is_none();
         let out = self
             .rt
             .block_on(self.keyring.on_encrypt(&req))
-            .map_err(|e| e.to_core())?;
+            .map_err(|e| encrypt_failure(&e, generating))?;
         if let Some(k) = out.data_key {
             if m.data_key().is_none() {
                 m.set_data_key(k)?;
@@ -278,7 +281,31 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
                 }
                 Err(m.no_data_key_error())
             }
-            Err(e) => Err(e.to_core()),
+            Err(Error::Core(e)) => Err(e),
+            Err(e) if e.is_configuration() => Err(KeyringError::InvalidConfiguration.into()),
+            // Any other failure (a client that could not be built, I/O) concerns the KMS
+            // EDKs as a whole: each is a backend failure.
+            Err(_) => {
+                for (i, e) in &list {
+                    if e.provider_id == super::PROVIDER_ID {
+                        m.record_failure(*i, AttemptFailure::Backend);
+                    }
+                }
+                Err(m.no_data_key_error())
+            }
         }
+    }
+}
+
+/// The core error for a failed encrypt of a KMS keyring run as a core keyring: what it is
+/// in the core's terms, the KMS detail dropped.
+fn encrypt_failure(e: &Error, generating: bool) -> esdk_core::Error {
+    match e {
+        Error::Core(e) => *e,
+        Error::EncryptNotSupported { .. } => KeyringError::EncryptNotSupported.into(),
+        e if e.is_configuration() => KeyringError::InvalidConfiguration.into(),
+        // A failed or refused call: as generator it produced no data key, as a child no EDK.
+        _ if generating => KeyringError::NoDataKeyGenerated.into(),
+        _ => KeyringError::NoEncryptedDataKey.into(),
     }
 }
