@@ -294,19 +294,28 @@ impl From<esdk_core::Error> for Error {
 }
 
 /// An `io::Error` from the [streams](crate::stream) gives back the ESDK error it carries
-/// ([`Error::Core`]); any other is [`Error::Io`].
+/// ([`Error::Core`]), one made from an [`Error`] gives that error back; any other is
+/// [`Error::Io`].
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
-        match crate::stream::esdk_error(&e) {
-            Some(core) => Error::Core(core),
-            None => Error::Io(e),
+        if let Some(core) = crate::stream::esdk_error(&e) {
+            return Error::Core(core);
+        }
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::Io(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(err)) => *err,
+            Some(Err(inner)) => Error::Io(io::Error::new(kind, inner)),
+            None => Error::Io(io::Error::from(kind)),
         }
     }
 }
 
 /// For `Read`/`Write` code: an [`Error::Io`] is the `io::Error` it holds, an
 /// [`Error::Core`] the one the streams make ([`stream::io_error`](crate::stream::io_error)),
-/// anything else an `io::Error` of kind `Other` carrying it.
+/// anything else an `io::Error` of kind `Other` carrying it (`Error::from` gives it back).
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
@@ -327,5 +336,57 @@ impl From<KmsError> for Error {
 impl PartialEq<Error> for esdk_core::Error {
     fn eq(&self, other: &Error) -> bool {
         other == self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esdk_core::error::{KeyringError, PolicyViolation};
+
+    #[test]
+    fn errors_survive_the_round_trip_through_io_error() {
+        let core = esdk_core::Error::Policy(PolicyViolation::FrameLength);
+        let io: io::Error = Error::Core(core).into();
+        assert_eq!(crate::stream::esdk_error(&io), Some(core));
+        assert_eq!(Error::from(io), core);
+
+        let io: io::Error = Error::NoKeyringDecrypted {
+            attempts: Vec::new(),
+        }
+        .into();
+        assert_eq!(io.kind(), io::ErrorKind::Other);
+        assert!(matches!(
+            Error::from(io),
+            Error::NoKeyringDecrypted { attempts } if attempts.is_empty()
+        ));
+
+        let plain = io::Error::new(io::ErrorKind::BrokenPipe, "pipe");
+        match Error::from(plain) {
+            Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::BrokenPipe),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn core_errors_compare_both_ways_and_name_their_source() {
+        let core = esdk_core::Error::Keyring(KeyringError::NoDataKeyGenerated);
+        let e = Error::from(core);
+        assert_eq!(e, core);
+        assert_eq!(core, e);
+        assert_eq!(e.core(), Some(core));
+        assert!(std::error::Error::source(&e).is_some());
+        let io = Error::Io(io::Error::other("x"));
+        assert!(io != core);
+        assert_eq!(io.core(), None);
+    }
+
+    #[cfg(feature = "kms")]
+    #[test]
+    fn configuration_errors_are_named() {
+        assert!(Error::NoRegion.is_configuration());
+        assert!(!Error::MaterialsAlreadyUsed.is_configuration());
+        let io: io::Error = Error::EmptyRegion.into();
+        assert!(matches!(Error::from(io), Error::EmptyRegion));
     }
 }
