@@ -182,7 +182,7 @@ fn kms_keys_in_two_regions_plus_a_raw_key() {
     let mut keys_written = edk_keys(meta);
     keys_written.sort();
     assert_eq!(keys_written.len(), 3, "{keys_written:?}");
-    let mut want = vec![k.c.clone(), k.w.clone()];
+    let mut want = [k.c.clone(), k.w.clone()];
     want.sort();
     assert_eq!(keys_written[..2], want[..]);
     // Raw AES key info: the key name, then the tag length and the IV.

@@ -3,9 +3,6 @@
 //! Every variant is `Copy` and carries the position of the failure (byte offset, frame
 //! number, EDK index) where one exists, so that a caller is never left with "unable to
 //! decrypt". Nothing here allocates.
-// The `defmt::Format` derive matches on the deprecated `KeyringError::Other`; remove this
-// together with that variant.
-#![cfg_attr(feature = "defmt", allow(deprecated))]
 
 use core::fmt;
 
@@ -254,12 +251,6 @@ pub enum KeyringError {
     WrapFailed,
     /// A PKCS#11 keyring (crate `esdk-pkcs11`) failed.
     Pkcs11(Pkcs11Failure),
-    /// A keyring-specific failure, identified by a static description.
-    #[deprecated(
-        note = "no catch-all: use a named KeyringError variant; this one goes once the last \
-                users (std-adapter caching and KMS) have moved"
-    )]
-    Other(&'static str),
 }
 
 /// The kind of key a [`KeyError`] is about.
@@ -884,8 +875,6 @@ impl fmt::Display for KeyringError {
                 f.write_str("encrypting the data key under the wrapping key failed")
             }
             KeyringError::Pkcs11(p) => write!(f, "PKCS#11: {p}"),
-            #[allow(deprecated)]
-            KeyringError::Other(s) => f.write_str(s),
         }
     }
 }

@@ -37,7 +37,7 @@ mod app {
     use std::path::{Path, PathBuf};
     use std::time::Instant;
 
-    use esdk::kms::{self, BlockingKeyring, DefaultClientSupplier, blocking};
+    use esdk::kms::{self, DefaultClientSupplier, KmsRuntime, blocking};
     use esdk::{Config, EncryptOptions};
 
     const USAGE: &str = "usage: kms_stream encrypt|decrypt (--key ARN ... | --discovery REGION ...) \
@@ -132,7 +132,7 @@ mod app {
             let regions: Vec<&str> = a.regions.iter().map(String::as_str).collect();
             kms::discovery_multi_keyring(&regions, None, &supplier, &[])?
         };
-        let keyring = BlockingKeyring::new(keyring)?;
+        let rt = KmsRuntime::new()?;
         let ec: Vec<(&str, &str)> = a.ec.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let cfg = Config::new();
 
@@ -149,9 +149,9 @@ mod app {
         let writer = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
         let result = if a.encrypt {
             let opts = EncryptOptions::new().with_frame_length(64 * 1024);
-            blocking::encrypt_stream(&cfg, &keyring, &opts, &ec, reader, writer)
+            blocking::encrypt_stream(&rt, &cfg, &keyring, &opts, &ec, reader, writer)
         } else {
-            blocking::decrypt_stream(&cfg, &keyring, &ec, reader, writer)
+            blocking::decrypt_stream(&rt, &cfg, &keyring, &ec, reader, writer)
         };
         let written = match result {
             Ok(n) => n,

@@ -21,12 +21,14 @@
 
 pub use esdk_core as core;
 pub use esdk_core::{
-    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, EncryptOptions, Error,
-    Keyring, MultiKeyring, RequiredEncryptionContextCmm,
+    AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, EncryptOptions, Keyring,
+    MultiKeyring, RequiredEncryptionContextCmm,
 };
 pub use esdk_raw as raw;
 
 pub mod caching;
+mod error;
+pub use error::Error;
 mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
@@ -99,7 +101,7 @@ pub(crate) fn seal_into<P: esdk_core::CryptoProvider>(
     let at = out.len();
     let body = esdk_core::ciphertext_len(enc.suite(), frame_length, 0, plaintext.len() as u64)
         .and_then(|n| usize::try_from(n).ok())
-        .ok_or(Error::Malformed {
+        .ok_or(esdk_core::Error::Malformed {
             offset: 0,
             kind: esdk_core::error::Malformed::TooManyFrames,
         })?;
@@ -173,52 +175,17 @@ pub(crate) fn output_len(ciphertext: &[u8], reproduced_context: &[(&str, &str)])
     ciphertext.len() + 2 + reproduced
 }
 
-/// Why a decryption failed, with every keyring attempt on every EDK (the core error keeps
-/// only the first few).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecryptFailure {
-    /// The error that stopped decryption.
-    pub error: Error,
-    /// Every failed attempt: which keyring (index in a multi-keyring), which EDK, and why.
-    pub attempts: Vec<esdk_core::error::Attempt>,
-}
-
-impl std::fmt::Display for DecryptFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.error {
-            Error::Keyring(esdk_core::error::KeyringError::NoDataKeyDecrypted(_)) => {
-                let n = self.attempts.len();
-                let s = if n == 1 { "" } else { "s" };
-                write!(
-                    f,
-                    "no keyring decrypted any of the encrypted data keys ({n} attempt{s})"
-                )?;
-                for a in &self.attempts {
-                    write!(
-                        f,
-                        "\n  keyring #{} on EDK #{}: {}",
-                        a.keyring, a.edk, a.reason
-                    )?;
-                }
-                Ok(())
-            }
-            e => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for DecryptFailure {}
-
 /// As [`decrypt`], but a failure lists every keyring attempt on every EDK.
 ///
 /// # Errors
-/// [`DecryptFailure`] with the core error and the full attempt list.
+/// [`Error::NoKeyringDecrypted`] with the full attempt list when no keyring decrypted a
+/// data key; otherwise as [`decrypt`].
 pub fn decrypt_detailed<M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     cmm: &M,
     reproduced_context: &[(&str, &str)],
     ciphertext: &[u8],
-) -> Result<Decrypted, DecryptFailure> {
+) -> Result<Decrypted, Error> {
     let mut attempts = Vec::new();
     let mut record = |a: esdk_core::error::Attempt| attempts.push(a);
     let mut out = vec![0u8; output_len(ciphertext, reproduced_context)];
@@ -235,7 +202,10 @@ pub fn decrypt_detailed<M: CryptoMaterialsManager + ?Sized>(
                 encryption_context,
             })
         }
-        Err(error) => Err(DecryptFailure { error, attempts }),
+        Err(esdk_core::Error::Keyring(esdk_core::error::KeyringError::NoDataKeyDecrypted(_))) => {
+            Err(Error::NoKeyringDecrypted { attempts })
+        }
+        Err(e) => Err(Error::Core(e)),
     }
 }
 

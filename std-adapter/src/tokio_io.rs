@@ -305,7 +305,9 @@ impl<'a, R: AsyncRead + Unpin, P: CryptoProvider, M: CryptoMaterialsManager + ?S
     /// Records the keyring's error (sticky as its core error) and passes it on whole.
     #[cfg(feature = "kms")]
     fn fail_kms(&mut self, e: crate::kms::Error) -> io::Error {
-        let core = self.st.fail(e.to_core());
+        let core = self.st.fail(e.core().unwrap_or(esdk_core::Error::Keyring(
+            esdk_core::error::KeyringError::NoDataKeyDecrypted(Default::default()),
+        )));
         match e {
             crate::kms::Error::Core(_) => core,
             e => io::Error::new(io::ErrorKind::InvalidData, e),

@@ -47,7 +47,7 @@ impl Counting {
 }
 
 impl Keyring for Counting {
-    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::Error> {
+    fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::core::Error> {
         self.enc.fetch_add(1, Ordering::SeqCst);
         thread::sleep(self.delay);
         self.inner.on_encrypt(m)
@@ -56,7 +56,7 @@ impl Keyring for Counting {
         &self,
         m: &mut DecryptionMaterials<'_>,
         edks: Edks<'_>,
-    ) -> Result<(), esdk::Error> {
+    ) -> Result<(), esdk::core::Error> {
         self.dec.fetch_add(1, Ordering::SeqCst);
         self.inner.on_decrypt(m, edks)
     }
@@ -188,7 +188,7 @@ fn unknown_length_bypasses_the_cache_and_a_declared_length_is_enforced() {
     let e = stream(&cfg, p, &c, &four, &[], b"too long").unwrap_err();
     assert_eq!(
         esdk::stream::esdk_error(&e),
-        Some(esdk::Error::Policy(
+        Some(esdk::core::Error::Policy(
             esdk::core::error::PolicyViolation::PlaintextLengthBound
         ))
     );
@@ -657,7 +657,8 @@ fn kms_calls_per_10000_messages_with_and_without_cache() {
         .arn()
         .unwrap()
         .to_owned();
-    let kr = BlockingKeyring::new(AwsKmsKeyring::new(&key, client).unwrap()).unwrap();
+    let strict = AwsKmsKeyring::new(&key, client).unwrap();
+    let kr = BlockingKeyring::with_runtime(&strict, Arc::new(KmsRuntime::new().unwrap()));
     let cfg = Config::new();
     let opts = EncryptOptions::new();
     let ec = [("tenant", "measure")];
@@ -666,8 +667,15 @@ fn kms_calls_per_10000_messages_with_and_without_cache() {
 
     let t = Instant::now();
     for i in 0..n {
-        esdk::kms::blocking::encrypt(&cfg, &kr, &opts, &ec, format!("record {i}").as_bytes())
-            .unwrap();
+        esdk::kms::blocking::encrypt(
+            &rt,
+            &cfg,
+            &strict,
+            &opts,
+            &ec,
+            format!("record {i}").as_bytes(),
+        )
+        .unwrap();
     }
     let (without, t_without) = (count(), t.elapsed());
 

@@ -12,9 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use esdk::kms::{
-    self, AsyncKeyring, AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring,
-    AwsKmsMrkKeyring, BlockingKeyring, DefaultClientSupplier, DiscoveryFilter, Error, Failure,
-    KmsErrorKind, KmsRuntime, asynch, blocking,
+    self, AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
+    BlockingKeyring, DefaultClientSupplier, DiscoveryFilter, Error, Failure, KmsErrorKind,
+    KmsRuntime, asynch,
 };
 use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 
@@ -123,13 +123,63 @@ fn keys() -> &'static Keys {
     })
 }
 
-fn blocking<K: AsyncKeyring>(k: K) -> BlockingKeyring<K> {
-    BlockingKeyring::new(k).unwrap()
+/// The blocking front end, on one runtime for all tests.
+mod blocking {
+    use std::io::{Read, Write};
+    use std::sync::OnceLock;
+
+    use esdk::kms::{AsyncKeyring, KmsRuntime};
+    use esdk::{Config, Decrypted, EncryptOptions, Error};
+
+    pub fn rt() -> &'static KmsRuntime {
+        static RT: OnceLock<KmsRuntime> = OnceLock::new();
+        RT.get_or_init(|| KmsRuntime::new().unwrap())
+    }
+
+    pub fn encrypt(
+        cfg: &Config,
+        k: &dyn AsyncKeyring,
+        opts: &EncryptOptions,
+        ec: &[(&str, &str)],
+        pt: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        esdk::kms::blocking::encrypt(rt(), cfg, k, opts, ec, pt)
+    }
+
+    pub fn decrypt(
+        cfg: &Config,
+        k: &dyn AsyncKeyring,
+        ec: &[(&str, &str)],
+        msg: &[u8],
+    ) -> Result<Decrypted, Error> {
+        esdk::kms::blocking::decrypt(rt(), cfg, k, ec, msg)
+    }
+
+    pub fn encrypt_stream(
+        cfg: &Config,
+        k: &dyn AsyncKeyring,
+        opts: &EncryptOptions,
+        ec: &[(&str, &str)],
+        r: impl Read,
+        w: impl Write,
+    ) -> Result<u64, Error> {
+        esdk::kms::blocking::encrypt_stream(rt(), cfg, k, opts, ec, r, w)
+    }
+
+    pub fn decrypt_stream(
+        cfg: &Config,
+        k: &dyn AsyncKeyring,
+        ec: &[(&str, &str)],
+        r: impl Read,
+        w: impl Write,
+    ) -> Result<u64, Error> {
+        esdk::kms::blocking::decrypt_stream(rt(), cfg, k, ec, r, w)
+    }
 }
 
-fn strict(key: &str) -> BlockingKeyring<AwsKmsKeyring> {
+fn strict(key: &str) -> AwsKmsKeyring {
     let region = key.split(':').nth(3).unwrap_or(W);
-    blocking(AwsKmsKeyring::new(key, client(region)).unwrap())
+    AwsKmsKeyring::new(key, client(region)).unwrap()
 }
 
 fn cfg_any() -> Config {
@@ -160,20 +210,17 @@ fn key_ids_are_validated_with_clear_errors() {
         "my key",
     ] {
         let e = AwsKmsKeyring::new(bad, c.clone()).unwrap_err();
-        assert!(matches!(e, Error::InvalidKeyId { .. }), "{bad}: {e:?}");
         assert!(
-            e.to_string().contains("invalid AWS KMS key identifier"),
-            "{e}"
+            matches!(&e, Error::InvalidKeyId { key_id, .. } if key_id == bad),
+            "{bad}: {e:?}"
         );
     }
     // A key ARN of another region than the client's.
     let e =
         AwsKmsKeyring::new(&format!("arn:aws:kms:{E}:{ACCOUNT}:key/abc"), c.clone()).unwrap_err();
-    assert!(matches!(e, Error::RegionMismatch { .. }), "{e:?}");
     assert!(
-        e.to_string()
-            .contains("not in the KMS client's region us-west-2"),
-        "{e}"
+        matches!(&e, Error::RegionMismatch { client_region, .. } if client_region == W),
+        "{e:?}"
     );
     let e = AwsKmsMrkDiscoveryKeyring::new(c.clone(), E, None).unwrap_err();
     assert!(matches!(e, Error::RegionMismatch { .. }), "{e:?}");
@@ -181,15 +228,15 @@ fn key_ids_are_validated_with_clear_errors() {
     let sup = supplier();
     assert!(matches!(
         kms::strict_multi_keyring(None, &[], &sup, &[]),
-        Err(Error::Config(_))
+        Err(Error::NoKeyring)
     ));
     assert!(matches!(
         kms::discovery_multi_keyring(&[], None, &sup, &[]),
-        Err(Error::Config(_))
+        Err(Error::NoRegion)
     ));
     assert!(matches!(
         kms::discovery_multi_keyring(&[W, ""], None, &sup, &[]),
-        Err(Error::Config(_))
+        Err(Error::EmptyRegion)
     ));
     let mrk_w = format!("arn:aws:kms:{W}:{ACCOUNT}:key/mrk-1234");
     let mrk_e = format!("arn:aws:kms:{E}:{ACCOUNT}:key/mrk-1234");
@@ -197,12 +244,19 @@ fn key_ids_are_validated_with_clear_errors() {
         Err(Error::DuplicateMultiRegionKeys(ids)) => assert_eq!(ids, vec![mrk_w, mrk_e]),
         other => panic!("{other:?}"),
     }
-    assert!(DiscoveryFilter::new("aws", &[]).is_err());
+    assert!(matches!(
+        DiscoveryFilter::new("aws", &[]),
+        Err(Error::FilterAccounts)
+    ));
+    assert!(matches!(
+        DiscoveryFilter::new("", &["1"]),
+        Err(Error::FilterPartition)
+    ));
     // A key id with no region and a supplier without a default region.
     let bare = DefaultClientSupplier::new().with_endpoint_url(&endpoint());
     assert!(matches!(
         kms::strict_multi_keyring(Some("alias/x"), &[], &bare, &[]),
-        Err(Error::Config(_))
+        Err(Error::NoDefaultRegion)
     ));
 }
 
@@ -253,11 +307,7 @@ fn strict_keyring_records_the_key_arn_and_works_with_aliases_on_encrypt_only() {
     let a = no_data_key(&e);
     assert_eq!(a.len(), 1);
     assert!(matches!(a[0].failure, Failure::ConfiguredKeyNotArn { .. }));
-    let text = e.to_string();
-    assert!(
-        text.contains("not a key ARN") && text.contains(&k.w),
-        "{text}"
-    );
+    assert_eq!(a[0].edk_key.as_deref(), Some(k.w.as_str()));
 }
 
 #[test]
@@ -287,12 +337,14 @@ fn wrong_key_is_reported_per_edk() {
             || c == "InvalidCiphertextException"),
         "{e}"
     );
-    let text = e.to_string();
-    assert!(
-        text.contains("KMS Decrypt with key") && text.contains(&k.w2),
-        "{text}"
-    );
-    assert!(text.contains("us-west-2"), "{text}");
+    match &no_data_key(&e)[0].failure {
+        Failure::Kms(call) => {
+            assert_eq!(call.operation, kms::KmsOperation::Decrypt);
+            assert_eq!(call.key_id, k.w2);
+            assert_eq!(call.region.as_deref(), Some(W));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -313,7 +365,7 @@ fn encryption_context_mismatch() {
     assert!(
         matches!(
             e,
-            Error::Core(esdk::Error::Policy(
+            Error::Core(esdk::core::Error::Policy(
                 esdk::core::error::PolicyViolation::EncryptionContextMismatch
             ))
         ),
@@ -354,7 +406,20 @@ fn disabled_key() {
     let e = blocking::decrypt(&cfg, &kr, &[], &msg).unwrap_err();
     eprintln!("disabled key: {e}");
     assert_eq!(e.kms_codes(), vec!["DisabledException".to_owned()], "{e}");
-    assert!(e.to_string().contains(&k.disabled_w), "{e}");
+    match &no_data_key(&e)[0].failure {
+        Failure::Kms(k2) => assert_eq!(k2.key_id, k.disabled_w),
+        other => panic!("{other:?}"),
+    }
+    // As a sync core keyring (for a core multi-keyring or a sync CMM) the failed call is
+    // reported through the core's attempt record: a backend failure of EDK #0.
+    let sync = BlockingKeyring::with_runtime(&kr, Arc::new(KmsRuntime::new().unwrap()));
+    match esdk::decrypt_detailed(&cfg, &sync, &[], &msg) {
+        Err(esdk::Error::NoKeyringDecrypted { attempts }) => {
+            let seen: Vec<_> = attempts.iter().map(|a| (a.edk, a.reason)).collect();
+            assert_eq!(seen, [(0, esdk::core::error::AttemptFailure::Backend)]);
+        }
+        other => panic!("{other:?}"),
+    }
     let e = blocking::encrypt(&cfg, &kr, &EncryptOptions::new(), &[], b"x").unwrap_err();
     match &e {
         Error::Kms(k2) => {
@@ -375,13 +440,13 @@ fn discovery_keyring_and_filter() {
     let k = keys();
     let cfg = Config::new();
     let msg = blocking::encrypt(&cfg, &strict(&k.w), &EncryptOptions::new(), &[], b"d").unwrap();
-    let open = blocking(AwsKmsDiscoveryKeyring::new(client(W), None));
+    let open = AwsKmsDiscoveryKeyring::new(client(W), None);
     assert_eq!(
         blocking::decrypt(&cfg, &open, &[], &msg).unwrap().plaintext,
         b"d"
     );
     let ok = DiscoveryFilter::new("aws", &["999999999999", ACCOUNT]).unwrap();
-    let filtered = blocking(AwsKmsDiscoveryKeyring::new(client(W), Some(ok)));
+    let filtered = AwsKmsDiscoveryKeyring::new(client(W), Some(ok));
     assert_eq!(
         blocking::decrypt(&cfg, &filtered, &[], &msg)
             .unwrap()
@@ -392,7 +457,7 @@ fn discovery_keyring_and_filter() {
     let acct = DiscoveryFilter::new("aws", &["999999999999"]).unwrap();
     let e = blocking::decrypt(
         &cfg,
-        &blocking(AwsKmsDiscoveryKeyring::new(client(W), Some(acct))),
+        &AwsKmsDiscoveryKeyring::new(client(W), Some(acct)),
         &[],
         &msg,
     )
@@ -401,11 +466,10 @@ fn discovery_keyring_and_filter() {
         matches!(no_data_key(&e)[0].failure, Failure::AccountFilter { .. }),
         "{e}"
     );
-    assert!(e.to_string().contains("discovery filter"), "{e}");
     let part = DiscoveryFilter::new("aws-cn", &[ACCOUNT]).unwrap();
     let e = blocking::decrypt(
         &cfg,
-        &blocking(AwsKmsDiscoveryKeyring::new(client(W), Some(part))),
+        &AwsKmsDiscoveryKeyring::new(client(W), Some(part)),
         &[],
         &msg,
     )
@@ -424,7 +488,7 @@ fn discovery_multi_keyring_across_regions() {
     let k = keys();
     let cfg = Config::new();
     let sup = supplier();
-    let disc = blocking(kms::discovery_multi_keyring(&[W, E, C], None, &sup, &[]).unwrap());
+    let disc = kms::discovery_multi_keyring(&[W, E, C], None, &sup, &[]).unwrap();
     for key in [&k.w, &k.e, &k.c] {
         let msg = blocking::encrypt(&cfg, &strict(key), &EncryptOptions::new(), &[], b"m").unwrap();
         assert_eq!(
@@ -441,11 +505,11 @@ fn discovery_multi_keyring_across_regions() {
 fn mrk_strict_keyring_decrypts_with_the_local_replica() {
     let k = keys();
     let cfg = Config::new();
-    let west = blocking(AwsKmsMrkKeyring::new(&k.mrk_w, client(W)).unwrap());
+    let west = AwsKmsMrkKeyring::new(&k.mrk_w, client(W)).unwrap();
     let msg =
         blocking::encrypt(&cfg, &west, &EncryptOptions::new(), &[("r", "1")], b"mrk").unwrap();
     // Decrypt in us-east-1 with the replica.
-    let east = blocking(AwsKmsMrkKeyring::new(&k.mrk_e, client(E)).unwrap());
+    let east = AwsKmsMrkKeyring::new(&k.mrk_e, client(E)).unwrap();
     assert_eq!(
         blocking::decrypt(&cfg, &east, &[], &msg).unwrap().plaintext,
         b"mrk"
@@ -459,7 +523,7 @@ fn mrk_strict_keyring_decrypts_with_the_local_replica() {
     // An MRK keyring does not match a different key.
     let e = blocking::decrypt(
         &cfg,
-        &blocking(AwsKmsMrkKeyring::new(&k.w2, client(W)).unwrap()),
+        &AwsKmsMrkKeyring::new(&k.w2, client(W)).unwrap(),
         &[],
         &msg,
     )
@@ -475,7 +539,7 @@ fn mrk_discovery_keyring_rewrites_region_and_skips_foreign_single_region_keys() 
     let k = keys();
     let cfg = Config::new();
     let sup = supplier();
-    let east = blocking(kms::mrk_discovery_multi_keyring(&[E], None, &sup, &[]).unwrap());
+    let east = kms::mrk_discovery_multi_keyring(&[E], None, &sup, &[]).unwrap();
     let msg =
         blocking::encrypt(&cfg, &strict(&k.mrk_w), &EncryptOptions::new(), &[], b"a").unwrap();
     assert_eq!(
@@ -488,7 +552,7 @@ fn mrk_discovery_keyring_rewrites_region_and_skips_foreign_single_region_keys() 
         matches!(no_data_key(&e)[0].failure, Failure::RegionMismatch { .. }),
         "{e}"
     );
-    let single = blocking(AwsKmsMrkDiscoveryKeyring::new(client(W), W, None).unwrap());
+    let single = AwsKmsMrkDiscoveryKeyring::new(client(W), W, None).unwrap();
     assert_eq!(
         blocking::decrypt(&cfg, &single, &[], &msg)
             .unwrap()
@@ -496,9 +560,9 @@ fn mrk_discovery_keyring_rewrites_region_and_skips_foreign_single_region_keys() 
         b"b"
     );
     // MRK multi-keyring: generator in us-west-2, decrypt with the us-east-1 replica.
-    let generator = blocking(kms::mrk_multi_keyring(Some(&k.mrk_w), &[&k.c], &sup, &[]).unwrap());
+    let generator = kms::mrk_multi_keyring(Some(&k.mrk_w), &[&k.c], &sup, &[]).unwrap();
     let msg = blocking::encrypt(&cfg, &generator, &EncryptOptions::new(), &[], b"c").unwrap();
-    let rep = blocking(kms::mrk_multi_keyring(Some(&k.mrk_e), &[], &sup, &[]).unwrap());
+    let rep = kms::mrk_multi_keyring(Some(&k.mrk_e), &[], &sup, &[]).unwrap();
     assert_eq!(
         blocking::decrypt(&cfg, &rep, &[], &msg).unwrap().plaintext,
         b"c"
@@ -513,7 +577,7 @@ fn strict_multi_keyring_generator_and_children() {
     let k = keys();
     let cfg = Config::new();
     let sup = supplier();
-    let multi = blocking(kms::strict_multi_keyring(Some(&k.w), &[&k.e, &k.c], &sup, &[]).unwrap());
+    let multi = kms::strict_multi_keyring(Some(&k.w), &[&k.e, &k.c], &sup, &[]).unwrap();
     let msg = blocking::encrypt(
         &cfg,
         &multi,
@@ -543,29 +607,46 @@ fn strict_multi_keyring_generator_and_children() {
         b"multi"
     );
     // No key of the message: every child reports.
-    let other = blocking(kms::strict_multi_keyring(Some(&k.w2), &[], &sup, &[]).unwrap());
+    let other = kms::strict_multi_keyring(Some(&k.w2), &[], &sup, &[]).unwrap();
     let e = blocking::decrypt(&cfg, &other, &[], &msg).unwrap_err();
     eprintln!("no matching key: {e}");
     assert_eq!(no_data_key(&e).len(), 3, "{e}");
 }
 
 #[test]
-fn core_multi_keyring_of_blocking_keyrings_accumulates_the_report() {
+fn core_multi_keyring_of_blocking_keyrings_reports_through_the_core_error() {
+    use esdk::core::error::AttemptFailure;
     let k = keys();
     let cfg = Config::new();
-    let a = strict(&k.w2);
-    let b = blocking(AwsKmsDiscoveryKeyring::new(
-        client(W),
-        Some(DiscoveryFilter::new("aws", &["999999999999"]).unwrap()),
-    ));
+    let rt = Arc::new(KmsRuntime::new().unwrap());
+    let a = BlockingKeyring::with_runtime(strict(&k.w2), Arc::clone(&rt));
+    let b = BlockingKeyring::with_runtime(
+        AwsKmsDiscoveryKeyring::new(
+            client(W),
+            Some(DiscoveryFilter::new("aws", &["999999999999"]).unwrap()),
+        ),
+        Arc::clone(&rt),
+    );
     let children: [&dyn esdk::Keyring; 1] = [&b];
     let multi = esdk::MultiKeyring::new(&a, &children);
     let msg = blocking::encrypt(&cfg, &strict(&k.w), &EncryptOptions::new(), &[], b"x").unwrap();
-    let e = blocking::decrypt(&cfg, &multi, &[], &msg).unwrap_err();
-    let attempts = no_data_key(&e);
-    assert_eq!(attempts.len(), 2, "{e}");
-    assert!(matches!(attempts[0].failure, Failure::KeyMismatch { .. }));
-    assert!(matches!(attempts[1].failure, Failure::AccountFilter { .. }));
+    // Every keyring's attempt on the EDK, in the core's terms: no side channel.
+    match esdk::decrypt_detailed(&cfg, &multi, &[], &msg) {
+        Err(esdk::Error::NoKeyringDecrypted { attempts }) => {
+            let seen: Vec<(u8, u16, AttemptFailure)> = attempts
+                .iter()
+                .map(|a| (a.keyring, a.edk, a.reason))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    (0, 0, AttemptFailure::KeyNameMismatch),
+                    (1, 0, AttemptFailure::KeyNameMismatch)
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -610,7 +691,7 @@ fn async_front_end_one_shot_and_streaming() {
         let streamed = w.finish().unwrap();
         assert!(matches!(
             prepared.encrypting_writer(Vec::new()),
-            Err(Error::Config(_))
+            Err(Error::MaterialsAlreadyUsed)
         ));
 
         // Streaming decrypt: read the header, await KMS, stream the rest.
@@ -626,7 +707,7 @@ fn async_front_end_one_shot_and_streaming() {
         assert_eq!(out, data);
     });
     // Messages of the async front end decrypt with the blocking one, and back.
-    let blk = blocking(kms::strict_multi_keyring(Some(&k.e), &[], &supplier(), &[]).unwrap());
+    let blk = kms::strict_multi_keyring(Some(&k.e), &[], &supplier(), &[]).unwrap();
     let msg = rt
         .block_on(asynch::encrypt(
             &cfg,
@@ -797,11 +878,12 @@ fn throttling_is_retried_then_reported() {
         ))
     });
     let sup = stub_supplier(&url);
-    let kr = blocking(AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W)).unwrap());
+    let kr = AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W)).unwrap();
     let t = Instant::now();
     let e = blocking::encrypt(&Config::new(), &kr, &EncryptOptions::new(), &[], b"x").unwrap_err();
     match &e {
         Error::Kms(k) => {
+            assert_eq!(k.operation, kms::KmsOperation::GenerateDataKey);
             assert_eq!(k.kind, KmsErrorKind::Throttled);
             assert_eq!(k.code.as_deref(), Some("ThrottlingException"));
             assert_eq!(k.key_id, FAKE_KEY);
@@ -814,12 +896,7 @@ fn throttling_is_retried_then_reported() {
         3,
         "three attempts with backoff"
     );
-    let text = e.to_string();
-    assert!(
-        text.contains("GenerateDataKey") && text.contains("throttled") && text.contains(FAKE_KEY),
-        "{text}"
-    );
-    eprintln!("throttled after 3 attempts in {:?}: {text}", t.elapsed());
+    eprintln!("throttled after 3 attempts in {:?}: {e}", t.elapsed());
 }
 
 #[test]
@@ -831,13 +908,12 @@ fn unavailable_endpoint_and_timeouts_are_reported() {
         .unwrap()
         .port();
     let sup = stub_supplier(&format!("http://127.0.0.1:{port}")).with_max_attempts(2);
-    let kr = blocking(AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W)).unwrap());
+    let kr = AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W)).unwrap();
     let e = blocking::encrypt(&Config::new(), &kr, &EncryptOptions::new(), &[], b"x").unwrap_err();
     match &e {
         Error::Kms(k) => assert_eq!(k.kind, KmsErrorKind::Unavailable, "{e}"),
         other => panic!("{other:?}"),
     }
-    assert!(e.to_string().contains("endpoint unreachable"), "{e}");
     // On decrypt the unreachable endpoint is one attempt of the report.
     let msg = blocking::encrypt(
         &Config::new(),
@@ -864,7 +940,7 @@ fn unavailable_endpoint_and_timeouts_are_reported() {
     let sup = stub_supplier(&url)
         .with_max_attempts(1)
         .with_timeouts(Duration::from_millis(500), Duration::from_millis(400));
-    let kr = blocking(AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W)).unwrap());
+    let kr = AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W)).unwrap();
     let t = Instant::now();
     let e = blocking::encrypt(&Config::new(), &kr, &EncryptOptions::new(), &[], b"x").unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(5));
@@ -908,11 +984,9 @@ fn kms_responses_are_checked() {
     });
     let sup = stub_supplier(&url);
     let tokens = vec!["grant-token-1".to_owned()];
-    let kr = blocking(
-        AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W))
-            .unwrap()
-            .with_grant_tokens(&tokens),
-    );
+    let kr = AwsKmsKeyring::new(FAKE_KEY, sup.client_for(W))
+        .unwrap()
+        .with_grant_tokens(&tokens);
     let cfg = Config::new();
     let e =
         blocking::encrypt(&cfg, &kr, &EncryptOptions::new(), &[("ctx", "v")], b"x").unwrap_err();
@@ -1043,10 +1117,10 @@ fn multi_keyring_calls_run_concurrently() {
     let (sw, se, sc) = (seq(&k.w), seq(&k.e), seq(&k.c));
     let children: [&dyn esdk::Keyring; 2] = [&se, &sc];
     let sequential = esdk::MultiKeyring::new(&sw, &children);
-    blocking::encrypt(&cfg, &sequential, &opts, &[], b"w").unwrap();
+    esdk::encrypt(&cfg, &sequential, &opts, &[], b"w").unwrap();
     let t = Instant::now();
     for _ in 0..5 {
-        blocking::encrypt(&cfg, &sequential, &opts, &[], b"x").unwrap();
+        esdk::encrypt(&cfg, &sequential, &opts, &[], b"x").unwrap();
     }
     let sequential_time = t.elapsed() / 5;
     // Sequential would be generator + 2 children = 3 calls; concurrent is generator + the
@@ -1062,9 +1136,8 @@ fn multi_keyring_calls_run_concurrently() {
         "children are not concurrent: {three_regions:?} vs one call {one_call:?}"
     );
     // The blocking front end fans out the same way.
-    let blk = BlockingKeyring::new(multi).unwrap();
     let t = Instant::now();
-    blocking::encrypt(&cfg, &blk, &opts, &[], b"x").unwrap();
+    blocking::encrypt(&cfg, &multi, &opts, &[], b"x").unwrap();
     let b = t.elapsed();
     eprintln!("MEASURE concurrency (blocking front end): {b:?}");
     assert!(b < one_call * 5 / 2 + Duration::from_millis(100));
@@ -1110,7 +1183,7 @@ fn python_esdk_interop_both_ways() {
     let sup = supplier();
 
     // Rust encrypts under two keys in two regions; Python decrypts with each key alone.
-    let two = blocking(kms::strict_multi_keyring(Some(&k.w), &[&k.e], &sup, &[]).unwrap());
+    let two = kms::strict_multi_keyring(Some(&k.w), &[&k.e], &sup, &[]).unwrap();
     let msg = blocking::encrypt(
         &cfg,
         &two,

@@ -373,7 +373,9 @@ fn reader_matrix(counts: &mut Counts) {
         let mut trailing = m.ct.clone();
         trailing.extend_from_slice(&[0xEE; 3]);
         let one_shot_trailing = esdk::decrypt(&Config::new(), &FixedKeyring, &[], &trailing)
-            .expect_err("trailing bytes");
+            .expect_err("trailing bytes")
+            .core()
+            .expect("a core error");
         let truncated = &m.ct[..m.ct.len() - 1];
         for fault in reader_faults() {
             for permanent in [false, true] {
@@ -503,7 +505,9 @@ fn writer_matrix(counts: &mut Counts) {
         let mut trailing = m.ct.clone();
         trailing.extend_from_slice(&[0xEE; 3]);
         let one_shot_trailing = esdk::decrypt(&Config::new(), &FixedKeyring, &[], &trailing)
-            .expect_err("trailing bytes");
+            .expect_err("trailing bytes")
+            .core()
+            .expect("a core error");
         for fault in writer_faults() {
             for permanent in [false, true] {
                 // `Interrupted` means "retry" (std's own loops retry it forever too).
@@ -934,7 +938,10 @@ fn signed_plaintext_is_held_until_verified_unless_opted_in() {
     for (name, at) in [("final frame", final_frame_ct), ("signature", len - 1)] {
         let mut bad = m.ct.clone();
         bad[at] ^= 0x01;
-        let one_shot = esdk::decrypt(&cfg, &FixedKeyring, &[], &bad).expect_err("tampered");
+        let one_shot = esdk::decrypt(&cfg, &FixedKeyring, &[], &bad)
+            .expect_err("tampered")
+            .core()
+            .expect("a core error");
         for size in [1usize, 7, 64, 4096] {
             let mut r = esdk::DecryptingReader::new(
                 &cfg,

@@ -163,7 +163,7 @@ fn tampered_edk_is_an_unwrap_failure() {
     let edk = edks_of(&msg).remove(0);
     let bad = tamper(&msg, &edk.ciphertext);
     match esdk::decrypt(&cfg, &kr, &[], &bad) {
-        Err(Error::Keyring(KeyringError::NoDataKeyDecrypted(a))) => {
+        Err(esdk::Error::Core(Error::Keyring(KeyringError::NoDataKeyDecrypted(a)))) => {
             let v: Vec<_> = a.iter().collect();
             assert_eq!(v.len(), 1);
             assert_eq!(v[0].reason, AttemptFailure::UnwrapFailed);
@@ -213,7 +213,7 @@ fn edks_of_other_keys_are_skipped_with_their_reason() {
     let both = MultiKeyring::new(&other_name, &children);
     let msg = esdk::encrypt(&cfg, &both, &EncryptOptions::new(), EC, b"x").unwrap();
     match esdk::decrypt(&cfg, &kr, &[], &msg) {
-        Err(Error::Keyring(KeyringError::NoDataKeyDecrypted(a))) => {
+        Err(esdk::Error::Core(Error::Keyring(KeyringError::NoDataKeyDecrypted(a)))) => {
             let reasons: Vec<_> = a.iter().map(|x| (x.edk, x.reason)).collect();
             assert_eq!(
                 reasons,

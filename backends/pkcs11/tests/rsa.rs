@@ -110,7 +110,7 @@ fn tampered_or_foreign_edks_fail_with_their_reason() {
     let ct = edks_of(&msg).remove(0).ciphertext;
     let bad = tamper(&msg, &ct);
     match esdk::decrypt(&cfg, &kr, &[], &bad) {
-        Err(Error::Keyring(KeyringError::NoDataKeyDecrypted(a))) => {
+        Err(esdk::Error::Core(Error::Keyring(KeyringError::NoDataKeyDecrypted(a)))) => {
             let v: Vec<_> = a.iter().map(|x| x.reason).collect();
             assert_eq!(v, [AttemptFailure::UnwrapFailed]);
         }
@@ -125,7 +125,7 @@ fn tampered_or_foreign_edks_fail_with_their_reason() {
     // Same key pair, other key name: not this keyring's EDK.
     let other = Pkcs11RsaKeyring::new(token(), rsa_selector(), NS, "other-name", hash).unwrap();
     match esdk::decrypt(&cfg, &other, &[], &msg) {
-        Err(Error::Keyring(KeyringError::NoDataKeyDecrypted(a))) => {
+        Err(esdk::Error::Core(Error::Keyring(KeyringError::NoDataKeyDecrypted(a)))) => {
             let v: Vec<_> = a.iter().map(|x| x.reason).collect();
             assert_eq!(v, [AttemptFailure::KeyNameMismatch]);
         }
@@ -147,7 +147,7 @@ fn a_message_under_another_oaep_hash_does_not_decrypt() {
     let msg = esdk::encrypt(&cfg, &raw, &EncryptOptions::new(), EC, b"x").unwrap();
     let kr = rsa_keyring(token_hash);
     match esdk::decrypt(&cfg, &kr, &[], &msg) {
-        Err(Error::Keyring(KeyringError::NoDataKeyDecrypted(a))) => {
+        Err(esdk::Error::Core(Error::Keyring(KeyringError::NoDataKeyDecrypted(a)))) => {
             let v: Vec<_> = a.iter().map(|x| x.reason).collect();
             assert_eq!(v, [AttemptFailure::UnwrapFailed]);
         }

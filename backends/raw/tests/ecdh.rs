@@ -6,9 +6,10 @@
 
 use esdk_test_support::alloc::{Counting, thread_allocations};
 
+use esdk::core::Error;
 use esdk::core::error::{AttemptFailure, KeyAlgorithm, KeyError, KeyringError};
 use esdk::core::header::{self, ParseLimits, Parsed};
-use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions, Error};
+use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_core::Keyring;
 use esdk_raw::ecdh::{
     EcdhCurve, EcdhPrivateKey, EcdhPublicKey, EcdhSchema, KMS_PROVIDER_ID, PROVIDER_ID,
@@ -106,7 +107,9 @@ fn encrypt(keyring: &RawEcdhKeyring, suite: AlgorithmSuite, plaintext: &[u8]) ->
 
 fn decrypt(keyring: &RawEcdhKeyring, msg: &[u8]) -> Result<Vec<u8>, Error> {
     let cfg = Config::new().with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
-    esdk::decrypt(&cfg, keyring, &[], msg).map(|d| d.plaintext)
+    esdk::decrypt(&cfg, keyring, &[], msg)
+        .map(|d| d.plaintext)
+        .map_err(|e| e.core().expect("a core error"))
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-use esdk::Error;
+use esdk::core::Error;
 use esdk::core::error::KeyringError;
 
 /// The exit codes documented in `--help` (see [`super::args::EXIT_CODES`]).
@@ -69,8 +69,7 @@ pub(crate) fn quote(path: &Path) -> String {
     format!("'{}'", path.display())
 }
 
-/// The text of a core error, without the "keyring failed:" prefix for keyring-specific
-/// messages that already say where they come from (raw RSA, PKCS#11).
+/// The text of a core error: which check failed and where.
 pub(crate) fn esdk_message(e: &Error) -> String {
     match e {
         Error::Keyring(KeyringError::Key(k)) => k.to_string(),

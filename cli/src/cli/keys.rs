@@ -352,8 +352,9 @@ enum RsaFile {
 
 fn read_rsa(path: &Path) -> Result<RsaFile, CliError> {
     let bytes = read_key_file(path)?;
-    let bad =
-        |e: esdk::Error| CliError::usage(format!("key file {}: {}", quote(path), esdk_message(&e)));
+    let bad = |e: esdk::core::Error| {
+        CliError::usage(format!("key file {}: {}", quote(path), esdk_message(&e)))
+    };
     match pem_label(&bytes) {
         Some(Ok(label)) if label == "PUBLIC KEY" || label == "RSA PUBLIC KEY" => {
             RsaPublicKey::from_pem(&*bytes)
@@ -388,8 +389,9 @@ fn read_rsa(path: &Path) -> Result<RsaFile, CliError> {
 
 fn rsa_keyring(spec: &KeySpec, path: &Path, mode: Mode) -> Result<RawRsaKeyring, CliError> {
     let padding = rsa_padding(spec.padding);
-    let bad =
-        |e: esdk::Error| CliError::usage(format!("key file {}: {}", quote(path), esdk_message(&e)));
+    let bad = |e: esdk::core::Error| {
+        CliError::usage(format!("key file {}: {}", quote(path), esdk_message(&e)))
+    };
     match (read_rsa(path)?, mode) {
         (RsaFile::Public(public), Mode::Encrypt) => {
             RawRsaKeyring::encrypt_only(&spec.namespace, &spec.name, padding, public).map_err(bad)
@@ -428,7 +430,7 @@ pub(crate) type Keyrings<'a> = Vec<Box<dyn Keyring + 'a>>;
 
 /// Builds the keyrings, in command-line order, with one description each: one per raw,
 /// PKCS#11 or discovery key, and one for all `--kms-key` keys together (at the place of the
-/// first; their KMS calls run concurrently).
+/// first; their KMS calls run concurrently), and the KMS keyrings among them.
 ///
 /// # Errors
 /// Unreadable or invalid key files (usage, or I/O when a file cannot be read), a public
@@ -439,8 +441,9 @@ pub(crate) fn keyrings<'a>(
     mode: Mode,
     pkcs11: &Pkcs11Options<'_>,
     kms_opts: &KmsOptions<'_>,
-) -> Result<(Keyrings<'a>, Vec<String>), CliError> {
+) -> Result<(Keyrings<'a>, Vec<String>, kms::KmsKeys), CliError> {
     let mut token = Pkcs11Token::default();
+    let mut kms_keys = kms::KmsKeys::default();
     let mut out: Vec<Box<dyn Keyring + 'a>> = Vec::with_capacity(specs.len());
     let mut labels: Vec<String> = Vec::with_capacity(specs.len());
     let kms_ids: Vec<&str> = specs
@@ -456,7 +459,7 @@ pub(crate) fn keyrings<'a>(
             KeySource::Kms(_) if kms_done => continue,
             KeySource::Kms(_) => {
                 kms_done = true;
-                out.push(kms::keys_keyring(&kms_ids, out.is_empty(), kms_opts)?);
+                out.push(kms_keys.keys_keyring(&kms_ids, out.len(), kms_opts)?);
                 labels.push(format!(
                     "AWS KMS key{} {}",
                     if kms_ids.len() > 1 { "s" } else { "" },
@@ -464,7 +467,9 @@ pub(crate) fn keyrings<'a>(
                 ));
                 continue;
             }
-            KeySource::KmsDiscovery => out.push(kms::discovery_keyring(mode, kms_opts)?),
+            KeySource::KmsDiscovery => {
+                out.push(kms_keys.discovery_keyring(mode, out.len(), kms_opts)?);
+            }
             KeySource::RawAes(path) => {
                 let bytes = read_key_file(path)?;
                 let key = decode_aes_key(&bytes, encoding)
@@ -481,7 +486,7 @@ pub(crate) fn keyrings<'a>(
         }
         labels.push(spec.describe());
     }
-    Ok((out, labels))
+    Ok((out, labels, kms_keys))
 }
 
 /// The token, opened on first use (builds without the `pkcs11` feature refuse PKCS#11

@@ -1,6 +1,9 @@
 //! AWS KMS keys on the command line (`--kms-key`, `--kms-discovery`, `--kms-endpoint`):
-//! keyrings of [`esdk::kms`] behind the blocking front end, so they compose with the raw and
-//! PKCS#11 keys in one core multi-keyring.
+//! keyrings of [`esdk::kms`]. A job whose only keys are KMS keys (or, on decrypt, whose KMS
+//! keys are tried first) runs them through the async front end on a runtime of its own, so
+//! a failure says which key, region, KMS error code and EDK; with raw or PKCS#11 keys on
+//! encrypt, or with `--caching`, they sit in the core multi-keyring as a blocking keyring,
+//! whose failures the core reports without the KMS detail.
 
 use super::Mode;
 #[cfg(not(feature = "kms"))]
@@ -23,34 +26,68 @@ pub(crate) struct KmsOptions<'a> {
 const NOT_BUILT: &str = "not built with AWS KMS support: this esdk was built without the `kms` \
                          feature (cargo install --path cli, default features)";
 
-/// One keyring for all `--kms-key` keys (their calls run concurrently); `generator` when it
-/// is the first keyring of the command line.
+/// The KMS keyrings of a command line, as they are built (none without the `kms` feature).
 #[cfg(not(feature = "kms"))]
-pub(crate) fn keys_keyring<'a>(
-    _ids: &[&str],
-    _generator: bool,
-    _opts: &KmsOptions<'_>,
-) -> Result<Box<dyn Keyring + 'a>, CliError> {
-    Err(CliError::usage(NOT_BUILT))
+#[derive(Default)]
+pub(crate) struct KmsKeys;
+
+#[cfg(not(feature = "kms"))]
+impl KmsKeys {
+    /// One keyring for all `--kms-key` keys, at `position` among the command line's
+    /// keyrings (the generator at 0).
+    pub(crate) fn keys_keyring<'a>(
+        &mut self,
+        _ids: &[&str],
+        _position: usize,
+        _opts: &KmsOptions<'_>,
+    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+        Err(CliError::usage(NOT_BUILT))
+    }
+
+    /// The `--kms-discovery` keyring (decrypt only), at `position`.
+    pub(crate) fn discovery_keyring<'a>(
+        &mut self,
+        _mode: Mode,
+        _position: usize,
+        _opts: &KmsOptions<'_>,
+    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+        Err(CliError::usage(NOT_BUILT))
+    }
+
+    /// Whether the keyring at `position` is a KMS keyring.
+    pub(crate) fn holds(&self, _position: usize) -> bool {
+        false
+    }
+
+    /// The front end for the KMS keyrings, if there are any.
+    pub(crate) fn front(self) -> Option<Front> {
+        None
+    }
 }
 
-/// The `--kms-discovery` keyring (decrypt only).
+/// The KMS keyrings of a command line behind the async front end (none without the `kms`
+/// feature).
 #[cfg(not(feature = "kms"))]
-pub(crate) fn discovery_keyring<'a>(
-    _mode: Mode,
-    _opts: &KmsOptions<'_>,
-) -> Result<Box<dyn Keyring + 'a>, CliError> {
-    Err(CliError::usage(NOT_BUILT))
-}
+pub(crate) enum Front {}
 
-/// The detail of the last KMS failure on this thread (key, region, KMS error), if any.
 #[cfg(not(feature = "kms"))]
-pub(crate) fn take_detail() -> Option<String> {
-    None
+impl Front {
+    /// The data key of the message whose header is `header`, as a keyring that supplies it.
+    ///
+    /// # Errors
+    /// None: there is no value of this type.
+    pub(crate) fn decrypt_key(
+        &self,
+        _cfg: &esdk::Config,
+        _reproduced: &[(&str, &str)],
+        _header: &[u8],
+    ) -> Result<Box<dyn Keyring>, esdk::Error> {
+        match *self {}
+    }
 }
 
 #[cfg(feature = "kms")]
-pub(crate) use with_kms::{discovery_keyring, keys_keyring, take_detail};
+pub(crate) use with_kms::{Front, KmsKeys};
 
 #[cfg(feature = "kms")]
 mod with_kms {
@@ -58,13 +95,14 @@ mod with_kms {
     use std::sync::Arc;
 
     use async_trait::async_trait;
-    use esdk::Keyring;
     use esdk::core::materials::{DataKey, Edk};
+    use esdk::kms::asynch::{self, PreparedEncryption};
     use esdk::kms::{
-        self, AsyncKeyring, AwsKmsDiscoveryKeyring, BlockingKeyring, ClientSupplier,
-        DecryptRequest, DefaultClientSupplier, DiscoveryFilter, EncryptOutcome, EncryptRequest,
-        KmsArn, KmsRuntime,
+        self, AsyncKeyring, AsyncMultiKeyring, AwsKmsDiscoveryKeyring, BlockingKeyring,
+        ClientSupplier, DecryptRequest, DefaultClientSupplier, DiscoveryFilter, EncryptOutcome,
+        EncryptRequest, KmsArn, KmsRuntime,
     };
+    use esdk::{Config, EncryptOptions, Keyring};
 
     use super::{KmsOptions, Mode};
     use crate::cli::error::CliError;
@@ -77,58 +115,150 @@ mod with_kms {
         }
     }
 
-    fn runtime() -> Result<Arc<KmsRuntime>, CliError> {
-        KmsRuntime::new()
-            .map(Arc::new)
-            .map_err(|e| CliError::usage(format!("AWS KMS: {e}")))
+    /// The KMS keyrings of a command line, as they are built: each is also a blocking core
+    /// keyring for the core multi-keyring (with raw keys on encrypt, with `--caching`).
+    #[derive(Default)]
+    pub(crate) struct KmsKeys {
+        rt: Option<Arc<KmsRuntime>>,
+        keyrings: Vec<Arc<dyn AsyncKeyring>>,
+        positions: Vec<usize>,
     }
 
-    /// One MRK-aware multi-keyring for every `--kms-key` (strict: each decrypts only with
-    /// its own key, or that multi-Region key's replica in the ARN's region).
-    pub(crate) fn keys_keyring<'a>(
-        ids: &[&str],
-        generator: bool,
-        opts: &KmsOptions<'_>,
-    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-        let supplier = supplier(opts);
-        let (g, children) = match ids.split_first() {
-            Some((first, rest)) if generator => (Some(*first), rest),
-            _ => (None, ids),
-        };
-        let multi = kms::mrk_multi_keyring(g, children, &supplier, &[])
-            .map_err(|e| CliError::usage(format!("--kms-key: {e}")))?;
-        Ok(Box::new(BlockingKeyring::with_runtime(multi, runtime()?)))
-    }
-
-    /// `--kms-discovery`: every `aws-kms` EDK, with a client of its ARN's region.
-    pub(crate) fn discovery_keyring<'a>(
-        mode: Mode,
-        opts: &KmsOptions<'_>,
-    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-        if mode == Mode::Encrypt {
-            return Err(CliError::usage(
-                "--kms-discovery decrypts only: encrypt with --kms-key ARN",
-            ));
+    impl KmsKeys {
+        fn add<'a>(
+            &mut self,
+            keyring: Arc<dyn AsyncKeyring>,
+            position: usize,
+        ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+            let rt = match &self.rt {
+                Some(rt) => Arc::clone(rt),
+                None => {
+                    let rt = Arc::new(
+                        KmsRuntime::new().map_err(|e| CliError::usage(format!("AWS KMS: {e}")))?,
+                    );
+                    self.rt = Some(Arc::clone(&rt));
+                    rt
+                }
+            };
+            self.keyrings.push(Arc::clone(&keyring));
+            self.positions.push(position);
+            Ok(Box::new(BlockingKeyring::with_runtime(keyring, rt)))
         }
-        let filter = if opts.discovery_accounts.is_empty() {
-            None
-        } else {
-            let accounts: Vec<&str> = opts.discovery_accounts.iter().map(String::as_str).collect();
-            Some(
-                DiscoveryFilter::new(opts.discovery_partition.unwrap_or("aws"), &accounts)
-                    .map_err(|e| CliError::usage(format!("--discovery-account: {e}")))?,
-            )
-        };
-        let keyring = AnyRegionDiscovery {
-            supplier: supplier(opts),
-            filter,
-        };
-        Ok(Box::new(BlockingKeyring::with_runtime(keyring, runtime()?)))
+
+        /// One MRK-aware multi-keyring for every `--kms-key` (strict: each decrypts only
+        /// with its own key, or that multi-Region key's replica in the ARN's region), at
+        /// `position` among the command line's keyrings (the generator at 0).
+        pub(crate) fn keys_keyring<'a>(
+            &mut self,
+            ids: &[&str],
+            position: usize,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+            let supplier = supplier(opts);
+            let (g, children) = match ids.split_first() {
+                Some((first, rest)) if position == 0 => (Some(*first), rest),
+                _ => (None, ids),
+            };
+            let multi = kms::mrk_multi_keyring(g, children, &supplier, &[])
+                .map_err(|e| CliError::usage(format!("--kms-key: {e}")))?;
+            self.add(Arc::new(multi), position)
+        }
+
+        /// `--kms-discovery`: every `aws-kms` EDK, with a client of its ARN's region.
+        pub(crate) fn discovery_keyring<'a>(
+            &mut self,
+            mode: Mode,
+            position: usize,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+            if mode == Mode::Encrypt {
+                return Err(CliError::usage(
+                    "--kms-discovery decrypts only: encrypt with --kms-key ARN",
+                ));
+            }
+            let filter = if opts.discovery_accounts.is_empty() {
+                None
+            } else {
+                let accounts: Vec<&str> =
+                    opts.discovery_accounts.iter().map(String::as_str).collect();
+                Some(
+                    DiscoveryFilter::new(opts.discovery_partition.unwrap_or("aws"), &accounts)
+                        .map_err(|e| CliError::usage(format!("--discovery-account: {e}")))?,
+                )
+            };
+            let keyring = AnyRegionDiscovery {
+                supplier: supplier(opts),
+                filter,
+            };
+            self.add(Arc::new(keyring), position)
+        }
+
+        /// Whether the keyring at `position` is a KMS keyring.
+        pub(crate) fn holds(&self, position: usize) -> bool {
+            self.positions.contains(&position)
+        }
+
+        /// The front end for the KMS keyrings, if there are any.
+        pub(crate) fn front(mut self) -> Option<Front> {
+            let rt = self.rt?;
+            let keyring: Box<dyn AsyncKeyring> = if self.keyrings.len() == 1 {
+                Box::new(self.keyrings.pop()?)
+            } else {
+                let children = self
+                    .keyrings
+                    .into_iter()
+                    .map(|k| Box::new(k) as Box<dyn AsyncKeyring>)
+                    .collect();
+                Box::new(AsyncMultiKeyring::new(None, children).ok()?)
+            };
+            Some(Front { rt, keyring })
+        }
     }
 
-    /// The detail of the last KMS failure on this thread.
-    pub(crate) fn take_detail() -> Option<String> {
-        kms::blocking::take_last_error().map(|e| e.to_string())
+    /// The KMS keyrings of a command line behind the async front end, run on a runtime of
+    /// their own: failures keep the KMS detail (key, region, error code, every EDK tried).
+    pub(crate) struct Front {
+        rt: Arc<KmsRuntime>,
+        keyring: Box<dyn AsyncKeyring>,
+    }
+
+    impl Front {
+        /// The decryptor of the message that starts with `head`, its header authenticated
+        /// with the data key KMS decrypted (a failure keeps the KMS detail).
+        ///
+        /// # Errors
+        /// As [`asynch::prepare_decrypt`].
+        pub(crate) fn prepare_decrypt<'a>(
+            &self,
+            cfg: &'a Config,
+            reproduced: &'a [(&'a str, &'a str)],
+            head: &[u8],
+        ) -> Result<asynch::PreparedDecryption<'a>, esdk::Error> {
+            self.rt.block_on(asynch::prepare_decrypt(
+                cfg,
+                &*self.keyring,
+                reproduced,
+                head,
+            ))
+        }
+
+        /// The materials of one message.
+        ///
+        /// # Errors
+        /// As [`asynch::prepare_encrypt`].
+        pub(crate) fn prepare_encrypt(
+            &self,
+            cfg: &Config,
+            opts: &EncryptOptions,
+            encryption_context: &[(&str, &str)],
+        ) -> Result<PreparedEncryption, esdk::Error> {
+            self.rt.block_on(asynch::prepare_encrypt(
+                cfg,
+                &*self.keyring,
+                opts,
+                encryption_context,
+            ))
+        }
     }
 
     /// A discovery keyring that calls KMS in the region each EDK's key ARN names (the

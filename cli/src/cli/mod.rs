@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Layout: [`args`] (the command line), [`keys`] (key files and keyrings), [`kms`] (KMS
-//! keyrings behind the blocking front end), [`paths`] (jobs
+//! keyrings and their front end), [`paths`] (jobs
 //! from `--input`/`--output`), [`run`] (streaming one job), [`meta`] (`--metadata-output`),
 //! [`progress`], [`keygen`], [`error`] (messages and exit codes).
 //!
@@ -239,12 +239,26 @@ fn crypt(
         discovery_accounts: &c.discovery_account,
         discovery_partition: c.discovery_partition.as_deref(),
     };
-    let (keyrings, key_labels) = keys::keyrings(&specs, c.key_encoding, mode, &pkcs11, &kms_opts)?;
+    let (keyrings, key_labels, kms_keys) =
+        keys::keyrings(&specs, c.key_encoding, mode, &pkcs11, &kms_opts)?;
     let refs: Vec<&dyn Keyring> = keyrings.iter().map(|k| &**k as &dyn Keyring).collect();
     let (generator, children) = refs
         .split_first()
         .ok_or_else(|| CliError::usage("no wrapping key"))?;
     let keyring = MultiKeyring::new(*generator, children);
+    // The keyrings that are not KMS keyrings, for a job that runs the KMS ones through
+    // their front end.
+    let (others, other_labels): (Vec<&dyn Keyring>, Vec<String>) = refs
+        .iter()
+        .zip(&key_labels)
+        .enumerate()
+        .filter(|(i, _)| !kms_keys.holds(*i))
+        .map(|(_, (k, l))| (*k, l.clone()))
+        .unzip();
+    let others = others
+        .split_first()
+        .map(|(generator, children)| MultiKeyring::new(*generator, children));
+    let kms_front = kms_keys.front();
     let cache = match c.caching.as_deref() {
         None => None,
         Some(settings) => Some(caching_cmm(&keyring, settings)?),
@@ -272,6 +286,9 @@ fn crypt(
         opts,
         keyring: &keyring,
         cache: cache.as_ref(),
+        kms: kms_front.as_ref(),
+        others: others.as_ref(),
+        other_labels,
         context,
         key_labels,
         no_overwrite: c.no_overwrite,

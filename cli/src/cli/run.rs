@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use esdk::caching::CachingCmm;
+use esdk::core::Error;
 use esdk::core::error::KeyringError;
 use esdk::core::header::{self, ParseLimits, ParseProgress, Parsed};
 use esdk::stream::esdk_error;
 use esdk::{
-    Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter, Error,
+    Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter,
     MultiKeyring,
 };
 use tempfile::NamedTempFile;
@@ -51,6 +52,13 @@ pub(crate) struct Ctx<'a> {
     pub keyring: &'a MultiKeyring<'a>,
     /// `--caching`: the caching CMM over `keyring`, used instead of it.
     pub cache: Option<&'a CachingCmm<&'a MultiKeyring<'a>>>,
+    /// The KMS keyrings behind their front end: without `--caching`, tried first on
+    /// decrypt and used alone on encrypt when there is no other key.
+    pub kms: Option<&'a super::kms::Front>,
+    /// The keyrings that are not KMS keyrings (generator first), if any.
+    pub others: Option<&'a MultiKeyring<'a>>,
+    /// One description per keyring of `others`.
+    pub other_labels: Vec<String>,
     /// `--encryption-context`: on decrypt, `None` values mean "key must be present".
     pub context: Vec<(String, Option<String>)>,
     /// One description per keyring, in multi-keyring order (generator first).
@@ -486,28 +494,38 @@ impl Ctx<'_> {
     /// # Errors
     /// A message naming the file and the failed check.
     pub fn run(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
-        // A KMS failure detail left by an earlier file is not this file's.
-        let _ = super::kms::take_detail();
         match self.mode {
             Mode::Encrypt => self.encrypt(job, progress),
             Mode::Decrypt => self.decrypt(job, progress),
         }
     }
 
-    /// The message for an error of the ESDK stream, or `None` for a plain I/O error.
-    fn esdk_failure(&self, verb: &str, input: &Input, e: &io::Error) -> Option<CliError> {
+    /// The message for an error of the KMS front end: I/O errors of the output are I/O
+    /// failures, everything else names the input and the failed check with the KMS detail.
+    fn front_failure(&self, verb: &str, input: &Input, output: &str, e: esdk::Error) -> CliError {
+        match e {
+            esdk::Error::Io(e) => CliError::io("writing", output, &e),
+            other => CliError::crypto(format!("{verb} {}: {other}", show(input))),
+        }
+    }
+
+    /// The message for an error of the ESDK stream, or `None` for a plain I/O error. `labels`
+    /// describe the keyrings of the multi-keyring used; `kms` is the KMS keyrings' failure
+    /// when they were tried first.
+    fn esdk_failure(
+        &self,
+        verb: &str,
+        input: &Input,
+        e: &io::Error,
+        labels: &[String],
+        kms: Option<&esdk::Error>,
+    ) -> Option<CliError> {
         let err = esdk_error(e)?;
         let mut msg = format!("{verb} {}: {}", show(input), esdk_message(&err));
-        if let (Error::Keyring(_), Some(detail)) = (err, super::kms::take_detail()) {
-            msg.push_str(" (");
-            msg.push_str(&detail);
-            msg.push(')');
-        }
         if let Error::Keyring(KeyringError::NoDataKeyDecrypted(_)) = err {
             msg.push_str(" [keyrings: ");
             msg.push_str(
-                &self
-                    .key_labels
+                &labels
                     .iter()
                     .enumerate()
                     .map(|(i, l)| format!("#{i} = {l}"))
@@ -515,6 +533,9 @@ impl Ctx<'_> {
                     .join(", "),
             );
             msg.push(']');
+            if let Some(kms) = kms {
+                msg.push_str(&format!(" (and the AWS KMS keys: {kms})"));
+            }
         }
         Some(CliError::crypto(msg))
     }
@@ -529,12 +550,8 @@ impl Ctx<'_> {
             .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or_default()))
             .collect();
         let write_err = |e: io::Error| {
-            self.esdk_failure("encrypting", &job.input, &e)
+            self.esdk_failure("encrypting", &job.input, &e, &self.key_labels, None)
                 .unwrap_or_else(|| CliError::io("writing", &out_name, &e))
-        };
-        let cmm: &dyn CryptoMaterialsManager = match self.cache {
-            Some(c) => c,
-            None => self.keyring,
         };
         // A regular file declares its length: the cache counts it (an entry encrypts a
         // bounded number of bytes) and the encryptor refuses more; stdin's is unknown, so it
@@ -543,15 +560,40 @@ impl Ctx<'_> {
             Some(n) => self.opts.with_plaintext_len(n),
             None => self.opts,
         };
-        let mut w = EncryptingWriter::new(
-            &self.cfg,
-            &esdk::DEFAULT_PROVIDER,
-            cmm,
-            &opts,
-            &ec,
-            Tap::new(sink),
-        )
-        .map_err(write_err)?;
+        // KMS keys alone (and no cache): the KMS front end gets the materials, so a failure
+        // keeps the KMS detail (key, region, error code).
+        #[cfg(feature = "kms")]
+        let prepared = match (self.kms, self.cache, self.others) {
+            (Some(front), None, None) => Some(
+                front
+                    .prepare_encrypt(&self.cfg, &opts, &ec)
+                    .map_err(|e| self.front_failure("encrypting", &job.input, &out_name, e))?,
+            ),
+            _ => None,
+        };
+        #[cfg(not(feature = "kms"))]
+        let prepared: Option<std::convert::Infallible> = None;
+        let cmm: &dyn CryptoMaterialsManager = match self.cache {
+            Some(c) => c,
+            None => self.keyring,
+        };
+        let mut w = match &prepared {
+            #[cfg(feature = "kms")]
+            Some(p) => p
+                .encrypting_writer(Tap::new(sink))
+                .map_err(|e| self.front_failure("encrypting", &job.input, &out_name, e))?,
+            #[cfg(not(feature = "kms"))]
+            Some(never) => match *never {},
+            None => EncryptingWriter::new(
+                &self.cfg,
+                &esdk::DEFAULT_PROVIDER,
+                cmm,
+                &opts,
+                &ec,
+                Tap::new(sink),
+            )
+            .map_err(write_err)?,
+        };
         let mut buf = vec![0u8; CHUNK];
         let mut read = 0u64;
         loop {
@@ -597,27 +639,69 @@ impl Ctx<'_> {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
             .collect();
+        // The KMS keys first, through their front end (unless the cache answers): a failure
+        // keeps the KMS detail; the other keys are tried after it.
+        let mut kms_failure = None;
+        #[cfg(feature = "kms")]
+        let prepared = match (self.kms, self.cache, &header) {
+            (Some(front), None, Some(_)) => {
+                match front.prepare_decrypt(&self.cfg, &reproduced, &head) {
+                    Ok(p) => Some(p),
+                    Err(e) if self.others.is_none() => {
+                        return Err(self.front_failure("decrypting", &job.input, "", e));
+                    }
+                    Err(e) => {
+                        kms_failure = Some(e);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        #[cfg(not(feature = "kms"))]
+        let prepared: Option<std::convert::Infallible> = None;
+        let (cmm, labels): (&dyn CryptoMaterialsManager, &[String]) =
+            match (self.cache, &prepared, &kms_failure, self.others) {
+                (Some(c), ..) => (c, &self.key_labels),
+                (None, Some(_), ..) => (self.keyring, &[]),
+                (None, None, Some(_), Some(others)) => (others, &self.other_labels),
+                _ => (self.keyring, &self.key_labels),
+            };
         let count = Rc::new(Cell::new(0u64));
-        let counted = Counting {
-            inner: io::Cursor::new(head).chain(src),
-            count: Rc::clone(&count),
-        };
-        let cmm: &dyn CryptoMaterialsManager = match self.cache {
-            Some(c) => c,
-            None => self.keyring,
-        };
         let mut sink = Sink::open(&job.output, self.no_overwrite)?;
         // A regular file is renamed into place only after everything verified, so it may
         // receive unverified frames; a live output gets them only when asked.
-        let mut reader = DecryptingReader::new(
-            &self.cfg,
-            &esdk::DEFAULT_PROVIDER,
-            cmm,
-            &reproduced,
-            counted,
-        )
-        .release_unverified_plaintext(self.signed.stream_unverified || !sink.is_live())
-        .with_signed_buffer_limit(self.signed.buffer_limit);
+        let reader = match prepared {
+            // The header is authenticated already: the reader goes on after it.
+            #[cfg(feature = "kms")]
+            Some(p) => {
+                let n = p.header_len().min(head.len());
+                count.set(n as u64);
+                let counted = Counting {
+                    inner: io::Cursor::new(head[n..].to_vec()).chain(src),
+                    count: Rc::clone(&count),
+                };
+                p.decrypting_reader(counted)
+            }
+            #[cfg(not(feature = "kms"))]
+            Some(never) => match never {},
+            None => {
+                let counted = Counting {
+                    inner: io::Cursor::new(head).chain(src),
+                    count: Rc::clone(&count),
+                };
+                DecryptingReader::new(
+                    &self.cfg,
+                    &esdk::DEFAULT_PROVIDER,
+                    cmm,
+                    &reproduced,
+                    counted,
+                )
+            }
+        };
+        let mut reader = reader
+            .release_unverified_plaintext(self.signed.stream_unverified || !sink.is_live())
+            .with_signed_buffer_limit(self.signed.buffer_limit);
         let frame = header.as_ref().map_or(0, |h| h.frame_length as usize);
         let mut buf = vec![0u8; frame.clamp(CHUNK, MAX_READ_BUFFER)];
         let (mut written, mut reported) = (0u64, 0u64);
@@ -626,7 +710,7 @@ impl Ctx<'_> {
                 Ok(n) => n,
                 Err(e) => {
                     let mut err = self
-                        .esdk_failure("decrypting", &job.input, &e)
+                        .esdk_failure("decrypting", &job.input, &e, labels, kms_failure.as_ref())
                         .unwrap_or_else(|| read_err(e));
                     if sink.is_live() && written > 0 {
                         err.message.push_str(&format!(

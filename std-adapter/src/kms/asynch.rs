@@ -224,9 +224,7 @@ impl PreparedEncryption {
 
     fn take(&self) -> Result<(), Error> {
         if self.used.swap(true, Ordering::SeqCst) {
-            return Err(Error::Config(
-                "prepared encryption materials are for one message only",
-            ));
+            return Err(Error::MaterialsAlreadyUsed);
         }
         Ok(())
     }
@@ -234,7 +232,7 @@ impl PreparedEncryption {
     /// Writes the whole message into a `Vec`.
     ///
     /// # Errors
-    /// Core errors; [`Error::Config`] when the materials were already used.
+    /// Core errors; [`Error::MaterialsAlreadyUsed`] when the materials were already used.
     pub fn encrypt(self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         self.take()?;
         let mut out = Vec::new();
@@ -251,8 +249,8 @@ impl PreparedEncryption {
     /// length. The header is written now; call `finish` at the end.
     ///
     /// # Errors
-    /// I/O errors of `inner`; core errors; [`Error::Config`] when the materials were already
-    /// used.
+    /// I/O errors of `inner`; core errors; [`Error::MaterialsAlreadyUsed`] when the materials
+    /// were already used.
     pub fn encrypting_writer<W: std::io::Write>(
         &self,
         inner: W,
@@ -656,7 +654,7 @@ mod tests {
             let streamed = w.finish().unwrap();
             assert!(matches!(
                 prepared.encrypting_writer(Vec::new()),
-                Err(Error::Config(_))
+                Err(Error::MaterialsAlreadyUsed)
             ));
             let mut src = Cursor::new(streamed);
             let header = read_header(&cfg, &mut src).unwrap();
@@ -740,14 +738,14 @@ mod tests {
         let cases: [Case<'_>; 5] = [
             // Non-committing suite under the default policy.
             (&strict, &[], &old, |e| {
-                *e == PolicyViolation::SuiteNotAllowed { suite: 0x0378 }.into()
+                *e == CoreError::from(PolicyViolation::SuiteNotAllowed { suite: 0x0378 })
             }),
             (&unsigned_only, &[], &signed, |e| {
-                *e == PolicyViolation::SignedMessageRejected.into()
+                *e == CoreError::from(PolicyViolation::SignedMessageRejected)
             }),
             // A reproduced pair that contradicts a stored one.
             (&strict, &[("k", "w")], &signed, |e| {
-                *e == PolicyViolation::EncryptionContextMismatch.into()
+                *e == CoreError::from(PolicyViolation::EncryptionContextMismatch)
             }),
             (&strict, &[], &signed[..20], |e| {
                 *e == CoreError::Truncated { offset: 20 }

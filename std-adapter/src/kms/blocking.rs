@@ -1,5 +1,7 @@
-//! The blocking front end: [`BlockingKeyring`] turns any [`AsyncKeyring`] into a sync core
-//! [`Keyring`] driven by a runtime it owns.
+//! The blocking front end: [`encrypt`], [`decrypt`], [`encrypt_stream`] and
+//! [`decrypt_stream`] run the [async front end](super::asynch) to completion on a
+//! [`KmsRuntime`] the caller owns, and return its detailed [`Error`] (key ARN, region, KMS
+//! error code, one record per EDK tried).
 //!
 //! Calling a tokio runtime's `block_on` on a thread that is already inside a runtime panics
 //! ("Cannot start a runtime from within a runtime"). [`KmsRuntime::block_on`] checks for
@@ -8,22 +10,24 @@
 //! tasks alike. Inside an async task it still blocks that task's worker thread for the
 //! length of the KMS call: async code should use [`asynch`](super::asynch).
 //!
-//! The core's errors are `Copy` and allocation-free, so a KMS failure reaches it as
-//! `KeyringError::Other("AWS KMS ... failed")` and, on decrypt, one `AttemptFailure` per
-//! EDK. The full detail (key ARN, region, KMS error code, message) is kept per thread:
-//! [`explain`] turns a core error into the detailed [`Error`], and the functions here do it
-//! for you.
+//! [`BlockingKeyring`] is for the one place where a KMS keyring must be a sync core
+//! [`Keyring`]: inside a core [`MultiKeyring`](esdk_core::MultiKeyring) or a sync CMM such as
+//! the [caching CMM](crate::caching::CachingCmm). The core's errors are `Copy` and
+//! allocation-free, so there a KMS failure is reported as what it is in the core's terms
+//! (a generator that produced no data key, an EDK whose unwrap failed in its backend, an
+//! invalid configuration) and the KMS detail is not available: use the functions here when
+//! you need it.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::materials::{DecryptionMaterials, Edk, Edks, EncryptionMaterials};
-use esdk_core::{Config, CryptoMaterialsManager, EncryptOptions, Keyring};
+use esdk_core::{Config, EncryptOptions, Keyring};
 
-use super::error::Error;
-use super::{AsyncKeyring, DecryptRequest, EncryptRequest};
+use super::{AsyncKeyring, DecryptRequest, EncryptRequest, asynch};
+use crate::{Decrypted, Error};
 
 /// A tokio runtime for blocking KMS calls (multi-threaded, two workers).
 pub struct KmsRuntime {
@@ -84,43 +88,110 @@ impl Drop for KmsRuntime {
     }
 }
 
-thread_local! {
-    static LAST_ERROR: RefCell<Option<Error>> = const { RefCell::new(None) };
+/// [`asynch::encrypt`] run to completion on `rt`.
+///
+/// # Errors
+/// As [`asynch::encrypt`]: the detailed KMS errors, policy and core errors.
+pub fn encrypt(
+    rt: &KmsRuntime,
+    cfg: &Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
+    rt.block_on(asynch::encrypt(
+        cfg,
+        keyring,
+        opts,
+        encryption_context,
+        plaintext,
+    ))
 }
 
-/// Keeps the detail of a KMS failure for [`explain`]. Decrypt attempts of several keyrings
-/// (a core `MultiKeyring` of blocking keyrings) accumulate.
-fn note(e: Error) {
-    LAST_ERROR.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        match (slot.as_mut(), e) {
-            (
-                Some(Error::NoDataKeyDecrypted { attempts }),
-                Error::NoDataKeyDecrypted { attempts: more },
-            ) => attempts.extend(more),
-            (_, e) => *slot = Some(e),
-        }
-    });
+/// [`asynch::decrypt`] run to completion on `rt`.
+///
+/// # Errors
+/// As [`asynch::decrypt`]: [`Error::NoDataKeyDecrypted`] with every attempt, core errors.
+pub fn decrypt(
+    rt: &KmsRuntime,
+    cfg: &Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    reproduced_context: &[(&str, &str)],
+    ciphertext: &[u8],
+) -> Result<Decrypted, Error> {
+    rt.block_on(asynch::decrypt(
+        cfg,
+        keyring,
+        reproduced_context,
+        ciphertext,
+    ))
 }
 
-/// Takes the detail of the last KMS failure on this thread, if any.
-pub fn take_last_error() -> Option<Error> {
-    LAST_ERROR.with(|slot| slot.borrow_mut().take())
+/// Encrypts what `reader` yields into `writer` in memory bounded by the frame length: the
+/// materials come from [`asynch::prepare_encrypt`] run on `rt`; returns the bytes written.
+///
+/// # Errors
+/// As [`asynch::prepare_encrypt`]; I/O errors of `reader` and `writer` ([`Error::Io`]);
+/// core errors.
+pub fn encrypt_stream<R: Read, W: Write>(
+    rt: &KmsRuntime,
+    cfg: &Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+    mut reader: R,
+    writer: W,
+) -> Result<u64, Error> {
+    let prepared = rt.block_on(asynch::prepare_encrypt(
+        cfg,
+        keyring,
+        opts,
+        encryption_context,
+    ))?;
+    let mut w = prepared.encrypting_writer(writer)?;
+    std::io::copy(&mut reader, &mut w)?;
+    w.try_finish()?;
+    Ok(w.bytes_written())
 }
 
-/// Turns a core error from a call that used blocking KMS keyrings on this thread into the
-/// detailed error (key, region, KMS code, every EDK tried); other errors come back as
-/// [`Error::Core`]. Clears the kept detail.
-pub fn explain(e: esdk_core::Error) -> Error {
-    let detail = take_last_error();
-    match (e, detail) {
-        (esdk_core::Error::Keyring(_), Some(d)) => d,
-        (e, _) => Error::Core(e),
-    }
+/// Decrypts the message `reader` yields into `writer`: reads the header
+/// ([`asynch::read_header`]), gets the data key from [`asynch::prepare_decrypt`] run on
+/// `rt`, then streams as [`crate::decrypt_stream`]; returns the plaintext length.
+///
+/// # Errors
+/// As [`asynch::prepare_decrypt`]; I/O errors of `reader` and `writer` ([`Error::Io`]);
+/// core errors.
+pub fn decrypt_stream<R: Read, W: Write>(
+    rt: &KmsRuntime,
+    cfg: &Config,
+    keyring: &(dyn AsyncKeyring + '_),
+    reproduced_context: &[(&str, &str)],
+    mut reader: R,
+    mut writer: W,
+) -> Result<u64, Error> {
+    let header = asynch::read_header(cfg, &mut reader)?;
+    let prepared = rt.block_on(asynch::prepare_decrypt(
+        cfg,
+        keyring,
+        reproduced_context,
+        &header,
+    ))?;
+    let mut plain = prepared.decrypting_reader(reader);
+    let n = std::io::copy(&mut plain, &mut writer)?;
+    writer.flush()?;
+    Ok(n)
 }
 
-/// An [`AsyncKeyring`] as a sync core [`Keyring`]: each call runs the KMS work on the
-/// keyring's [`KmsRuntime`] and waits for it.
+/// An [`AsyncKeyring`] as a sync core [`Keyring`], for a core multi-keyring or a sync CMM:
+/// each call blocks the calling thread on the keyring's [`KmsRuntime`] until KMS answered.
+///
+/// Failures come back as core errors (see the [module documentation](self)): on encrypt
+/// `NoDataKeyGenerated` (as generator) or `NoEncryptedDataKey` for a failed or refused KMS
+/// call, `InvalidConfiguration` or `EncryptNotSupported`; on decrypt one
+/// [`AttemptFailure`](esdk_core::error::AttemptFailure) per EDK tried
+/// ([`Failure::core_reason`](super::Failure::core_reason): `Backend` for a failed KMS call)
+/// in the core's attempt record.
 pub struct BlockingKeyring<K> {
     keyring: K,
     rt: Arc<KmsRuntime>,
@@ -148,14 +219,14 @@ impl<K: AsyncKeyring> BlockingKeyring<K> {
         Self { keyring, rt }
     }
 
-    /// The async keyring.
-    pub fn inner(&self) -> &K {
-        &self.keyring
-    }
-
     /// The runtime.
     pub fn runtime(&self) -> &Arc<KmsRuntime> {
         &self.rt
+    }
+
+    /// The async keyring.
+    pub fn inner(&self) -> &K {
+        &self.keyring
     }
 }
 
@@ -168,24 +239,20 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
             encryption_context: &ec,
             data_key: data_key.as_ref(),
         };
-        match self.rt.block_on(self.keyring.on_encrypt(&req)) {
-            Ok(out) => {
-                if let Some(k) = out.data_key {
-                    if m.data_key().is_none() {
-                        m.set_data_key(k)?;
-                    }
-                }
-                for e in &out.edks {
-                    m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let core = e.to_core();
-                note(e);
-                Err(core)
+        let generating = data_key.is_none();
+        let out = self
+            .rt
+            .block_on(self.keyring.on_encrypt(&req))
+            .map_err(|e| encrypt_failure(&e, generating))?;
+        if let Some(k) = out.data_key {
+            if m.data_key().is_none() {
+                m.set_data_key(k)?;
             }
         }
+        for e in &out.edks {
+            m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;
+        }
+        Ok(())
     }
 
     fn on_decrypt(
@@ -208,81 +275,33 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
                         m.record_failure(i, a.failure.core_reason());
                     }
                 }
-                note(Error::NoDataKeyDecrypted { attempts });
                 Err(m.no_data_key_error())
             }
-            Err(e) => {
-                let core = e.to_core();
-                note(e);
-                Err(core)
+            Err(Error::Core(e)) => Err(e),
+            Err(e) if e.is_configuration() => Err(KeyringError::InvalidConfiguration.into()),
+            // Any other failure (a client that could not be built, I/O) concerns the KMS
+            // EDKs as a whole: each is a backend failure.
+            Err(_) => {
+                for (i, e) in &list {
+                    if e.provider_id == super::PROVIDER_ID {
+                        m.record_failure(*i, AttemptFailure::Backend);
+                    }
+                }
+                Err(m.no_data_key_error())
             }
         }
     }
 }
 
-/// [`crate::encrypt`] with the KMS detail on failure.
-///
-/// # Errors
-/// As [`crate::encrypt`], explained by [`explain`].
-pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
-    cfg: &Config,
-    cmm: &M,
-    opts: &EncryptOptions,
-    encryption_context: &[(&str, &str)],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, Error> {
-    take_last_error();
-    crate::encrypt(cfg, cmm, opts, encryption_context, plaintext).map_err(explain)
-}
-
-/// [`crate::decrypt`] with the KMS detail on failure.
-///
-/// # Errors
-/// As [`crate::decrypt`], explained by [`explain`].
-pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
-    cfg: &Config,
-    cmm: &M,
-    reproduced_context: &[(&str, &str)],
-    ciphertext: &[u8],
-) -> Result<crate::Decrypted, Error> {
-    take_last_error();
-    crate::decrypt(cfg, cmm, reproduced_context, ciphertext).map_err(explain)
-}
-
-fn explain_io(e: std::io::Error) -> Error {
-    match crate::stream::esdk_error(&e) {
-        Some(core) => explain(core),
-        None => Error::Io(e),
+/// The core error for a failed encrypt of a KMS keyring run as a core keyring: what it is
+/// in the core's terms, the KMS detail dropped.
+fn encrypt_failure(e: &Error, generating: bool) -> esdk_core::Error {
+    match e {
+        Error::Core(e) => *e,
+        Error::EncryptNotSupported { .. } => KeyringError::EncryptNotSupported.into(),
+        e if e.is_configuration() => KeyringError::InvalidConfiguration.into(),
+        // A failed or refused call: as generator it produced no data key, as a child no EDK.
+        _ if generating => KeyringError::NoDataKeyGenerated.into(),
+        _ => KeyringError::NoEncryptedDataKey.into(),
     }
-}
-
-/// [`crate::encrypt_stream`] with the KMS detail on failure; returns the bytes written.
-///
-/// # Errors
-/// As [`crate::encrypt_stream`], explained by [`explain`].
-pub fn encrypt_stream<M: CryptoMaterialsManager + ?Sized, R: Read, W: Write>(
-    cfg: &Config,
-    cmm: &M,
-    opts: &EncryptOptions,
-    encryption_context: &[(&str, &str)],
-    reader: R,
-    writer: W,
-) -> Result<u64, Error> {
-    take_last_error();
-    crate::encrypt_stream(cfg, cmm, opts, encryption_context, reader, writer).map_err(explain_io)
-}
-
-/// [`crate::decrypt_stream`] with the KMS detail on failure; returns the plaintext bytes.
-///
-/// # Errors
-/// As [`crate::decrypt_stream`], explained by [`explain`].
-pub fn decrypt_stream<M: CryptoMaterialsManager + ?Sized, R: Read, W: Write>(
-    cfg: &Config,
-    cmm: &M,
-    reproduced_context: &[(&str, &str)],
-    reader: R,
-    writer: W,
-) -> Result<u64, Error> {
-    take_last_error();
-    crate::decrypt_stream(cfg, cmm, reproduced_context, reader, writer).map_err(explain_io)
 }

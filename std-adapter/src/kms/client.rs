@@ -14,7 +14,7 @@ use aws_sdk_kms::config::{
 };
 
 use super::arn::is_valid_region;
-use super::error::Error;
+use crate::Error;
 
 /// The most regional clients a [`DefaultClientSupplier`] keeps. Discovery keyrings ask for
 /// a client in whatever region a message's key ARNs name, which the message's author
@@ -66,8 +66,8 @@ pub trait ClientSupplier: Send + Sync {
     /// A client for `region`, or for the default region.
     ///
     /// # Errors
-    /// [`Error::Config`] when `region` is `None` and there is no default region, or any
-    /// error of the supplier.
+    /// [`Error::NoDefaultRegion`] when `region` is `None` and there is no default region,
+    /// or any error of the supplier.
     fn client(&self, region: Option<&str>) -> Result<Client, Error>;
 }
 
@@ -264,18 +264,14 @@ impl ClientSupplier for DefaultClientSupplier {
     fn client(&self, region: Option<&str>) -> Result<Client, Error> {
         let region = region
             .or(self.default_region.as_deref())
-            .ok_or(Error::Config(
-                "a key id or alias names no region and the client supplier has no default \
-             region: use a key ARN or set AWS_REGION",
-            ))?;
+            .ok_or(Error::NoDefaultRegion)?;
         if region.is_empty() {
-            return Err(Error::Config("a region must not be empty"));
+            return Err(Error::EmptyRegion);
         }
         if !is_valid_region(region) {
-            return Err(Error::Config(
-                "a region must be a region name: 1 to 63 lowercase letters, digits and '-', \
-                 not starting or ending with '-'",
-            ));
+            return Err(Error::InvalidRegion {
+                region: region.to_owned(),
+            });
         }
         Ok(self.client_for(region))
     }
@@ -338,13 +334,13 @@ mod tests {
             "-x",
         ] {
             assert!(
-                matches!(s.client(Some(r)), Err(Error::Config(m)) if m.contains("region name")),
+                matches!(s.client(Some(r)), Err(Error::InvalidRegion { region }) if region == r),
                 "{r}"
             );
         }
         // The default region is checked too.
-        assert!(matches!(s.client(None), Err(Error::Config(_))));
-        assert!(matches!(s.client(Some("")), Err(Error::Config(_))));
+        assert!(matches!(s.client(None), Err(Error::InvalidRegion { .. })));
+        assert!(matches!(s.client(Some("")), Err(Error::EmptyRegion)));
         assert!(cached(&s).is_empty(), "no client was built");
         assert!(s.client(Some("us-west-2")).is_ok());
     }

@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
 use esdk_core::AlgorithmSuite;
+use esdk_core::error::KeyringError;
 use esdk_core::materials::{DataKey, Edk};
 use zeroize::Zeroizing;
 
 use super::arn::{KeyIdentifier, KmsArn, mrk_match_for_decrypt};
 use super::client::client_region;
-use super::error::{Attempt, Error, Failure, KmsOperation, from_sdk};
+use super::error::{Attempt, Failure, KmsOperation, from_sdk};
 use super::{AsyncKeyring, DecryptRequest, EncryptOutcome, EncryptRequest, OwnedEdk, PROVIDER_ID};
+use crate::Error;
 
 /// A discovery filter: decrypt only with keys of this partition and these accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +30,14 @@ impl DiscoveryFilter {
     /// A filter for `partition` (`aws`, `aws-cn`, ...) and `accounts`.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty partition, no account, or an empty account.
+    /// [`Error::FilterPartition`] for an empty partition, [`Error::FilterAccounts`] for no
+    /// account or an empty account.
     pub fn new(partition: &str, accounts: &[&str]) -> Result<Self, Error> {
         if partition.is_empty() {
-            return Err(Error::Config("a discovery filter needs a partition"));
+            return Err(Error::FilterPartition);
         }
         if accounts.is_empty() || accounts.iter().any(|a| a.is_empty()) {
-            return Err(Error::Config(
-                "a discovery filter needs at least one account, none empty",
-            ));
+            return Err(Error::FilterAccounts);
         }
         Ok(Self {
             partition: partition.to_owned(),
@@ -159,7 +160,7 @@ impl Kms {
             None => {
                 let op = KmsOperation::GenerateDataKey;
                 let n = i32::try_from(req.suite.key_len())
-                    .map_err(|_| Error::Config("data key length out of range"))?;
+                    .map_err(|_| Error::Core(KeyringError::DataKeyLength.into()))?;
                 let mut resp = self
                     .client
                     .generate_data_key()
@@ -325,25 +326,75 @@ fn parse_identifier(key_id: &str) -> Result<KeyIdentifier, Error> {
     })
 }
 
-/// The strict AWS KMS keyring: encrypts with one key (any identifier: key ARN, alias ARN,
-/// key id, alias name) and decrypts only the EDKs of that key, which must then be given as
-/// a key ARN.
-pub struct AwsKmsKeyring {
+/// How a strict keyring matches an EDK's key ARN against its configured key ARN.
+///
+/// Implemented by [`ExactKey`] ([`AwsKmsKeyring`]) and [`MultiRegionKey`]
+/// ([`AwsKmsMrkKeyring`]); sealed.
+pub trait KeyMatch: sealed::Sealed + Send + Sync + 'static {
+    /// The keyring's name in descriptions and error reports.
+    const NAME: &'static str;
+    /// Whether the EDK made with `edk_key` is the configured key's.
+    fn matches(configured: &str, edk_key: &str) -> bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::ExactKey {}
+    impl Sealed for super::MultiRegionKey {}
+}
+
+/// An EDK matches when its key ARN is the configured one (the strict keyring).
+#[derive(Debug, Clone, Copy)]
+pub struct ExactKey;
+
+impl KeyMatch for ExactKey {
+    const NAME: &'static str = "AWS KMS keyring";
+    fn matches(configured: &str, edk_key: &str) -> bool {
+        configured == edk_key
+    }
+}
+
+/// An EDK matches when its key is the configured key or, for a multi-Region key, any of its
+/// replicas (spec "AWS KMS MRK Match for Decrypt"); it is decrypted with the configured
+/// replica.
+#[derive(Debug, Clone, Copy)]
+pub struct MultiRegionKey;
+
+impl KeyMatch for MultiRegionKey {
+    const NAME: &'static str = "AWS KMS MRK keyring";
+    fn matches(configured: &str, edk_key: &str) -> bool {
+        mrk_match_for_decrypt(configured, edk_key)
+    }
+}
+
+/// A KMS keyring for one key: encrypts with it (any identifier: key ARN, alias ARN, key id,
+/// alias name) and decrypts only the EDKs that `M` matches to it, which must then be given
+/// as a key ARN. Use it as [`AwsKmsKeyring`] or [`AwsKmsMrkKeyring`].
+pub struct StrictKmsKeyring<M> {
     key_id: String,
     parsed: KeyIdentifier,
     kms: Kms,
+    _match: std::marker::PhantomData<M>,
 }
 
-impl std::fmt::Debug for AwsKmsKeyring {
+/// The strict AWS KMS keyring: decrypts only the EDKs of its configured key.
+pub type AwsKmsKeyring = StrictKmsKeyring<ExactKey>;
+
+/// The multi-Region-key aware strict keyring: like [`AwsKmsKeyring`], but an EDK made with
+/// any replica of a configured multi-Region key matches, and is decrypted with the
+/// configured replica (spec "AWS KMS MRK Match for Decrypt").
+pub type AwsKmsMrkKeyring = StrictKmsKeyring<MultiRegionKey>;
+
+impl<M: KeyMatch> std::fmt::Debug for StrictKmsKeyring<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsKmsKeyring")
+        f.debug_struct(M::NAME)
             .field("key_id", &self.key_id)
             .field("region", &self.kms.region)
             .finish()
     }
 }
 
-impl AwsKmsKeyring {
+impl<M: KeyMatch> StrictKmsKeyring<M> {
     /// A keyring for `key_id` with `client`.
     ///
     /// # Errors
@@ -357,6 +408,7 @@ impl AwsKmsKeyring {
             key_id: key_id.to_owned(),
             parsed,
             kms,
+            _match: std::marker::PhantomData,
         })
     }
 
@@ -373,7 +425,7 @@ impl AwsKmsKeyring {
 }
 
 #[async_trait]
-impl AsyncKeyring for AwsKmsKeyring {
+impl<M: KeyMatch> AsyncKeyring for StrictKmsKeyring<M> {
     async fn on_encrypt(&self, req: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
         self.kms.encrypt(&self.key_id, req).await
     }
@@ -386,7 +438,7 @@ impl AsyncKeyring for AwsKmsKeyring {
                 Plan::Skip(Failure::ConfiguredKeyNotArn {
                     configured: configured.to_owned(),
                 })
-            } else if info == configured {
+            } else if M::matches(configured, info) {
                 Plan::Decrypt(configured.to_owned())
             } else {
                 Plan::Skip(Failure::KeyMismatch {
@@ -398,83 +450,7 @@ impl AsyncKeyring for AwsKmsKeyring {
     }
 
     fn description(&self) -> String {
-        format!("AWS KMS keyring {}", self.key_id)
-    }
-}
-
-/// The multi-Region-key aware strict keyring: like [`AwsKmsKeyring`], but an EDK made with
-/// any replica of a configured multi-Region key matches, and is decrypted with the
-/// configured replica (spec "AWS KMS MRK Match for Decrypt").
-pub struct AwsKmsMrkKeyring {
-    key_id: String,
-    parsed: KeyIdentifier,
-    kms: Kms,
-}
-
-impl std::fmt::Debug for AwsKmsMrkKeyring {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsKmsMrkKeyring")
-            .field("key_id", &self.key_id)
-            .field("region", &self.kms.region)
-            .finish()
-    }
-}
-
-impl AwsKmsMrkKeyring {
-    /// A keyring for `key_id` with `client`.
-    ///
-    /// # Errors
-    /// As [`AwsKmsKeyring::new`].
-    pub fn new(key_id: &str, client: Client) -> Result<Self, Error> {
-        let parsed = parse_identifier(key_id)?;
-        let kms = Kms::new(client);
-        kms.check_region(&parsed)?;
-        Ok(Self {
-            key_id: key_id.to_owned(),
-            parsed,
-            kms,
-        })
-    }
-
-    /// Sends these grant tokens with every KMS call.
-    pub fn with_grant_tokens(mut self, tokens: &[String]) -> Self {
-        self.kms.grant_tokens = tokens.to_vec();
-        self
-    }
-
-    /// The configured key identifier.
-    pub fn key_id(&self) -> &str {
-        &self.key_id
-    }
-}
-
-#[async_trait]
-impl AsyncKeyring for AwsKmsMrkKeyring {
-    async fn on_encrypt(&self, req: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
-        self.kms.encrypt(&self.key_id, req).await
-    }
-
-    async fn on_decrypt(&self, req: &DecryptRequest<'_>) -> Result<DataKey, Error> {
-        let configured = self.key_id.as_str();
-        let is_arn = self.parsed.is_key_arn();
-        decrypt_loop(&self.kms, &self.description(), req, |_, info| {
-            if !is_arn {
-                Plan::Skip(Failure::ConfiguredKeyNotArn {
-                    configured: configured.to_owned(),
-                })
-            } else if mrk_match_for_decrypt(configured, info) {
-                Plan::Decrypt(configured.to_owned())
-            } else {
-                Plan::Skip(Failure::KeyMismatch {
-                    configured: configured.to_owned(),
-                })
-            }
-        })
-        .await
-    }
-
-    fn description(&self) -> String {
-        format!("AWS KMS MRK keyring {}", self.key_id)
+        format!("{} {}", M::NAME, self.key_id)
     }
 }
 
@@ -563,15 +539,15 @@ impl AwsKmsMrkDiscoveryKeyring {
     /// optional filter.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty region; [`Error::RegionMismatch`] when the client is
-    /// configured for another region.
+    /// [`Error::EmptyRegion`] for an empty region; [`Error::RegionMismatch`] when the client
+    /// is configured for another region.
     pub fn new(
         client: Client,
         region: &str,
         filter: Option<DiscoveryFilter>,
     ) -> Result<Self, Error> {
         if region.is_empty() {
-            return Err(Error::Config("a region must not be empty"));
+            return Err(Error::EmptyRegion);
         }
         let kms = Kms::new(client);
         if let Some(cr) = kms.region.as_deref() {

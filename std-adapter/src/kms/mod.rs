@@ -15,12 +15,16 @@
 //!   `Decryptor::process` up to `NeedDataKey` (the core's header checks, before any KMS
 //!   call), the materials copied out, KMS `Decrypt` awaited, `set_data_key`, and on.
 //!   Nothing blocks; it runs on the caller's runtime.
-//! - **Blocking front end** ([`blocking`]): [`BlockingKeyring`] is a sync core `Keyring` over
-//!   any `AsyncKeyring`. It owns a small tokio runtime and, when called from a thread that is
-//!   inside another tokio runtime, drives the KMS future on a scoped helper thread, so it
-//!   never panics with "Cannot start a runtime from within a runtime". It composes with
-//!   everything sync: [`encrypt`](crate::encrypt), the streams, the core's
-//!   `MultiKeyring`, the [caching CMM](crate::caching::CachingCmm), the CLI.
+//! - **Blocking front end** ([`blocking`]): [`blocking::encrypt`], [`blocking::decrypt`] and
+//!   the streaming [`blocking::encrypt_stream`] / [`blocking::decrypt_stream`] run the async
+//!   front end to completion on a [`KmsRuntime`] the caller owns, so they return the same
+//!   detailed [`Error`] (key ARN, region, KMS error code, every EDK tried). When called from
+//!   a thread inside another tokio runtime the runtime drives the future on a scoped helper
+//!   thread, so it never panics with "Cannot start a runtime from within a runtime".
+//!   [`BlockingKeyring`] makes a KMS keyring a sync core `Keyring` for the places that need
+//!   one (a core `MultiKeyring` next to raw keyrings, the
+//!   [caching CMM](crate::caching::CachingCmm)); there its failures are core errors, without
+//!   the KMS detail.
 //! - **Concurrency**: [`AsyncMultiKeyring`] wraps the data key with all its children at
 //!   once (`join_all`), so a message for keys in three regions costs
 //!   GenerateDataKey + the slowest Encrypt, not the sum.
@@ -31,8 +35,8 @@
 //!
 //! # Getting started
 //! ```no_run
-//! # fn main() -> Result<(), esdk::kms::Error> {
-//! use esdk::kms::{self, DefaultClientSupplier, blocking::BlockingKeyring};
+//! # fn main() -> Result<(), esdk::Error> {
+//! use esdk::kms::{self, DefaultClientSupplier, KmsRuntime};
 //! let supplier = DefaultClientSupplier::from_env();
 //! let keyring = kms::strict_multi_keyring(
 //!     Some("arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
@@ -40,10 +44,11 @@
 //!     &supplier,
 //!     &[],
 //! )?;
-//! let keyring = BlockingKeyring::new(keyring)?;
+//! let rt = KmsRuntime::new()?;
 //! let cfg = esdk::Config::new();
-//! let msg = kms::blocking::encrypt(&cfg, &keyring, &esdk::EncryptOptions::new(), &[("purpose", "demo")], b"hi")?;
-//! let out = kms::blocking::decrypt(&cfg, &keyring, &[], &msg)?;
+//! let opts = esdk::EncryptOptions::new();
+//! let msg = kms::blocking::encrypt(&rt, &cfg, &keyring, &opts, &[("purpose", "demo")], b"hi")?;
+//! let out = kms::blocking::decrypt(&rt, &cfg, &keyring, &[], &msg)?;
 //! assert_eq!(out.plaintext, b"hi");
 //! # Ok(()) }
 //! ```
@@ -64,13 +69,15 @@ use esdk_core::materials::{DataKey, Edk};
 
 pub use crate::caching::OwnedEdk;
 
+/// The KMS keyrings' errors are the crate's one [`Error`](crate::Error).
+pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
 pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
-pub use error::{Attempt, Error, Failure, KmsError, KmsErrorKind, KmsOperation};
+pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
 pub use keyring::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
-    DiscoveryFilter,
+    DiscoveryFilter, ExactKey, KeyMatch, MultiRegionKey, StrictKmsKeyring,
 };
 pub use multi::{
     AsyncMultiKeyring, discovery_multi_keyring, mrk_discovery_multi_keyring, mrk_multi_keyring,
@@ -139,28 +146,25 @@ pub trait AsyncKeyring: Send + Sync {
     fn description(&self) -> String;
 }
 
-#[async_trait]
-impl<K: AsyncKeyring + ?Sized> AsyncKeyring for Box<K> {
-    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
-        (**self).on_encrypt(request).await
-    }
-    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
-        (**self).on_decrypt(request).await
-    }
-    fn description(&self) -> String {
-        (**self).description()
-    }
+/// Forwards [`AsyncKeyring`] through a pointer to a keyring.
+macro_rules! forward_async_keyring {
+    ($($pointer:ty),*) => {$(
+        #[async_trait]
+        impl<K: AsyncKeyring + ?Sized> AsyncKeyring for $pointer {
+            async fn on_encrypt(
+                &self,
+                request: &EncryptRequest<'_>,
+            ) -> Result<EncryptOutcome, Error> {
+                (**self).on_encrypt(request).await
+            }
+            async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
+                (**self).on_decrypt(request).await
+            }
+            fn description(&self) -> String {
+                (**self).description()
+            }
+        }
+    )*};
 }
 
-#[async_trait]
-impl<K: AsyncKeyring + ?Sized> AsyncKeyring for std::sync::Arc<K> {
-    async fn on_encrypt(&self, request: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
-        (**self).on_encrypt(request).await
-    }
-    async fn on_decrypt(&self, request: &DecryptRequest<'_>) -> Result<DataKey, Error> {
-        (**self).on_decrypt(request).await
-    }
-    fn description(&self) -> String {
-        (**self).description()
-    }
-}
+forward_async_keyring!(&K, Box<K>, std::sync::Arc<K>);

@@ -5,17 +5,22 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_kms::Client;
+use esdk_core::error::KeyringError;
 use esdk_core::materials::DataKey;
 use futures_util::future::join_all;
 
 use super::arn::{KeyIdentifier, assert_mrks_unique};
 use super::client::ClientSupplier;
-use super::error::{Attempt, Error, Failure};
+use super::error::{Attempt, Failure};
 use super::keyring::{
-    AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
-    DiscoveryFilter,
+    AwsKmsDiscoveryKeyring, AwsKmsMrkDiscoveryKeyring, DiscoveryFilter, ExactKey, KeyMatch,
+    MultiRegionKey, StrictKmsKeyring,
 };
+#[cfg(doc)]
+use super::keyring::{AwsKmsKeyring, AwsKmsMrkKeyring};
 use super::{AsyncKeyring, DecryptRequest, EncryptOutcome, EncryptRequest};
+use crate::Error;
 
 /// A generator keyring plus children, over async keyrings.
 ///
@@ -51,15 +56,13 @@ impl AsyncMultiKeyring {
     /// A multi-keyring with an optional generator and children.
     ///
     /// # Errors
-    /// [`Error::Config`] when there is neither a generator nor a child.
+    /// [`Error::NoKeyring`] when there is neither a generator nor a child.
     pub fn new(
         generator: Option<Box<dyn AsyncKeyring>>,
         children: Vec<Box<dyn AsyncKeyring>>,
     ) -> Result<Self, Error> {
         if generator.is_none() && children.is_empty() {
-            return Err(Error::Config(
-                "a multi-keyring needs a generator or at least one child keyring",
-            ));
+            return Err(Error::NoKeyring);
         }
         Ok(Self {
             generator,
@@ -85,24 +88,19 @@ impl AsyncKeyring for AsyncMultiKeyring {
         let generated;
         let data_key: &DataKey = match (&self.generator, req.data_key) {
             (Some(_), Some(_)) => {
-                return Err(Error::Config(
-                    "a multi-keyring with a generator got materials that already hold a data \
-                     key",
-                ));
+                return Err(Error::Core(KeyringError::DataKeyAlreadyPresent.into()));
             }
             (Some(g), None) => {
                 let o = g.on_encrypt(req).await?;
-                generated = o.data_key.ok_or(Error::Core(
-                    esdk_core::error::KeyringError::NoDataKeyGenerated.into(),
-                ))?;
+                generated = o
+                    .data_key
+                    .ok_or(Error::Core(KeyringError::NoDataKeyGenerated.into()))?;
                 out.edks = o.edks;
                 &generated
             }
             (None, Some(k)) => k,
             (None, None) => {
-                return Err(Error::Core(
-                    esdk_core::error::KeyringError::NoDataKeyGenerated.into(),
-                ));
+                return Err(Error::Core(KeyringError::NoDataKeyGenerated.into()));
             }
         };
         let child_req = EncryptRequest {
@@ -149,16 +147,53 @@ fn region_of(key_id: &str) -> Result<Option<String>, Error> {
     Ok(id.region().map(str::to_owned))
 }
 
-fn check_regions(regions: &[&str]) -> Result<(), Error> {
+/// The one factory behind the four KMS multi-keyrings: a keyring made by `make` for the
+/// optional `generator` and for each of `children`, each with the client `supplier` gives
+/// for the region `region` names for it.
+fn build<K: AsyncKeyring + 'static>(
+    generator: Option<&str>,
+    children: &[&str],
+    supplier: &dyn ClientSupplier,
+    region: impl Fn(&str) -> Result<Option<String>, Error>,
+    make: impl Fn(&str, Client) -> Result<K, Error>,
+) -> Result<AsyncMultiKeyring, Error> {
+    let one = |id: &str| -> Result<Box<dyn AsyncKeyring>, Error> {
+        let client = supplier.client(region(id)?.as_deref())?;
+        Ok(Box::new(make(id, client)?))
+    };
+    let generator = generator.map(one).transpose()?;
+    let children = children
+        .iter()
+        .map(|id| one(id))
+        .collect::<Result<_, _>>()?;
+    AsyncMultiKeyring::new(generator, children)
+}
+
+/// A strict multi-keyring of `StrictKmsKeyring<M>`s.
+fn strict<M: KeyMatch>(
+    generator: Option<&str>,
+    key_ids: &[&str],
+    supplier: &dyn ClientSupplier,
+    grant_tokens: &[String],
+) -> Result<AsyncMultiKeyring, Error> {
+    build(generator, key_ids, supplier, region_of, |id, client| {
+        Ok(StrictKmsKeyring::<M>::new(id, client)?.with_grant_tokens(grant_tokens))
+    })
+}
+
+/// A discovery multi-keyring: one keyring made by `make` per region.
+fn discovery<K: AsyncKeyring + 'static>(
+    regions: &[&str],
+    supplier: &dyn ClientSupplier,
+    make: impl Fn(&str, Client) -> Result<K, Error>,
+) -> Result<AsyncMultiKeyring, Error> {
     if regions.is_empty() {
-        return Err(Error::Config(
-            "a discovery multi-keyring needs at least one region",
-        ));
+        return Err(Error::NoRegion);
     }
     if regions.iter().any(|r| r.is_empty()) {
-        return Err(Error::Config("a region must not be empty"));
+        return Err(Error::EmptyRegion);
     }
-    Ok(())
+    build(None, regions, supplier, |r| Ok(Some(r.to_owned())), make)
 }
 
 /// The strict KMS multi-keyring: an [`AwsKmsKeyring`] generator for `generator` and one
@@ -166,25 +201,15 @@ fn check_regions(regions: &[&str]) -> Result<(), Error> {
 /// supplier's default region for key ids and aliases).
 ///
 /// # Errors
-/// [`Error::InvalidKeyId`], [`Error::Config`] (no key at all, no region), supplier errors.
+/// [`Error::InvalidKeyId`], [`Error::NoKeyring`] (no key at all), supplier errors
+/// ([`Error::NoDefaultRegion`], ...).
 pub fn strict_multi_keyring(
     generator: Option<&str>,
     key_ids: &[&str],
     supplier: &dyn ClientSupplier,
     grant_tokens: &[String],
 ) -> Result<AsyncMultiKeyring, Error> {
-    let make = |id: &str| -> Result<Box<dyn AsyncKeyring>, Error> {
-        let client = supplier.client(region_of(id)?.as_deref())?;
-        Ok(Box::new(
-            AwsKmsKeyring::new(id, client)?.with_grant_tokens(grant_tokens),
-        ))
-    };
-    let generator = generator.map(make).transpose()?;
-    let children = key_ids
-        .iter()
-        .map(|id| make(id))
-        .collect::<Result<_, _>>()?;
-    AsyncMultiKeyring::new(generator, children)
+    strict::<ExactKey>(generator, key_ids, supplier, grant_tokens)
 }
 
 /// The MRK-aware multi-keyring: as [`strict_multi_keyring`] with [`AwsKmsMrkKeyring`]s,
@@ -206,42 +231,23 @@ pub fn mrk_multi_keyring(
         region_of(id)?;
     }
     assert_mrks_unique(&all).map_err(Error::DuplicateMultiRegionKeys)?;
-    let make = |id: &str| -> Result<Box<dyn AsyncKeyring>, Error> {
-        let client = supplier.client(region_of(id)?.as_deref())?;
-        Ok(Box::new(
-            AwsKmsMrkKeyring::new(id, client)?.with_grant_tokens(grant_tokens),
-        ))
-    };
-    let generator = generator.map(make).transpose()?;
-    let children = key_ids
-        .iter()
-        .map(|id| make(id))
-        .collect::<Result<_, _>>()?;
-    AsyncMultiKeyring::new(generator, children)
+    strict::<MultiRegionKey>(generator, key_ids, supplier, grant_tokens)
 }
 
 /// The discovery multi-keyring: one [`AwsKmsDiscoveryKeyring`] per region, all with the same
 /// optional filter (decrypt-only).
 ///
 /// # Errors
-/// [`Error::Config`] for no region or an empty one; supplier errors.
+/// [`Error::NoRegion`], [`Error::EmptyRegion`]; supplier errors.
 pub fn discovery_multi_keyring(
     regions: &[&str],
     filter: Option<DiscoveryFilter>,
     supplier: &dyn ClientSupplier,
     grant_tokens: &[String],
 ) -> Result<AsyncMultiKeyring, Error> {
-    check_regions(regions)?;
-    let children = regions
-        .iter()
-        .map(|r| -> Result<Box<dyn AsyncKeyring>, Error> {
-            let client = supplier.client(Some(r))?;
-            Ok(Box::new(
-                AwsKmsDiscoveryKeyring::new(client, filter.clone()).with_grant_tokens(grant_tokens),
-            ))
-        })
-        .collect::<Result<_, _>>()?;
-    AsyncMultiKeyring::new(None, children)
+    discovery(regions, supplier, |_, client| {
+        Ok(AwsKmsDiscoveryKeyring::new(client, filter.clone()).with_grant_tokens(grant_tokens))
+    })
 }
 
 /// The MRK-aware discovery multi-keyring: one [`AwsKmsMrkDiscoveryKeyring`] per region
@@ -255,16 +261,10 @@ pub fn mrk_discovery_multi_keyring(
     supplier: &dyn ClientSupplier,
     grant_tokens: &[String],
 ) -> Result<AsyncMultiKeyring, Error> {
-    check_regions(regions)?;
-    let children = regions
-        .iter()
-        .map(|r| -> Result<Box<dyn AsyncKeyring>, Error> {
-            let client = supplier.client(Some(r))?;
-            Ok(Box::new(
-                AwsKmsMrkDiscoveryKeyring::new(client, r, filter.clone())?
-                    .with_grant_tokens(grant_tokens),
-            ))
-        })
-        .collect::<Result<_, _>>()?;
-    AsyncMultiKeyring::new(None, children)
+    discovery(regions, supplier, |region, client| {
+        Ok(
+            AwsKmsMrkDiscoveryKeyring::new(client, region, filter.clone())?
+                .with_grant_tokens(grant_tokens),
+        )
+    })
 }

@@ -50,7 +50,8 @@ impl AsyncKeyring for TestAsyncKeyring {
         self.encrypts.fetch_add(1, Ordering::SeqCst);
         let n = request.suite.key_len();
         let mut key = vec![0u8; n];
-        getrandom::fill(&mut key).map_err(|_| Error::Config("no randomness"))?;
+        getrandom::fill(&mut key)
+            .map_err(|_| Error::Core(esdk_core::error::CryptoError::Rng.into()))?;
         let wrapped: Vec<u8> = key.iter().zip(PAD).map(|(a, b)| a ^ b).collect();
         let data_key = DataKey::from_slice(&key)?;
         Ok(EncryptOutcome {
