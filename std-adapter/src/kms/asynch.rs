@@ -237,12 +237,7 @@ impl PreparedEncryption {
         self.take()?;
         let mut out = Vec::new();
         let mut enc = header_for(&self.cfg, &self, &mut out)?;
-        Ok(crate::seal_into(
-            &mut enc,
-            self.opts.frame_length,
-            plaintext,
-            out,
-        )?)
+        crate::seal_into(&mut enc, self.opts.frame_length, plaintext, out)
     }
 
     /// A streaming encryptor writing the message to `inner` in memory bounded by the frame
