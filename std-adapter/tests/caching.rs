@@ -536,14 +536,14 @@ impl CryptoMaterialsManager for Meddling<'_> {
     fn encryption_signing_key(
         &self,
         request: &esdk::core::EncryptionRequest<'_>,
-    ) -> Result<Option<esdk::core::SigningKey>, esdk::Error> {
+    ) -> Result<Option<esdk::core::SigningKey>, esdk::core::Error> {
         match self.how {
             Meddle::FreshKey => Ok(None),
             _ => self.cmm.encryption_signing_key(request),
         }
     }
 
-    fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::Error> {
+    fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::core::Error> {
         match self.how {
             Meddle::Evict => self.cache.clear(),
             Meddle::Replace => {
@@ -569,7 +569,7 @@ impl CryptoMaterialsManager for Meddling<'_> {
         &self,
         m: &mut DecryptionMaterials<'_>,
         edks: Edks<'_>,
-    ) -> Result<(), esdk::Error> {
+    ) -> Result<(), esdk::core::Error> {
         self.cmm.decrypt_materials(m, edks)
     }
 }
