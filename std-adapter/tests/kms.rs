@@ -16,7 +16,7 @@ use esdk::kms::{
     BlockingKeyring, DefaultClientSupplier, DiscoveryFilter, Error, Failure, KmsErrorKind,
     KmsRuntime, asynch,
 };
-use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
+use esdk::{AlgorithmSuite, Config, EncryptOptions};
 
 const ACCOUNT: &str = "123456789012";
 const W: &str = "us-west-2";
@@ -180,10 +180,6 @@ mod blocking {
 fn strict(key: &str) -> AwsKmsKeyring {
     let region = key.split(':').nth(3).unwrap_or(W);
     AwsKmsKeyring::new(key, client(region)).unwrap()
-}
-
-fn cfg_any() -> Config {
-    Config::new().with_commitment_policy(CommitmentPolicy::ForbidEncryptAllowDecrypt)
 }
 
 fn no_data_key(e: &Error) -> &[kms::Attempt] {
