@@ -543,7 +543,10 @@ impl CryptoMaterialsManager for Meddling<'_> {
         }
     }
 
-    fn get_encryption_materials(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), esdk::core::Error> {
+    fn get_encryption_materials(
+        &self,
+        m: &mut EncryptionMaterials<'_>,
+    ) -> Result<(), esdk::core::Error> {
         match self.how {
             Meddle::Evict => self.cache.clear(),
             Meddle::Replace => {
