@@ -97,9 +97,13 @@ enum State<P: CryptoProvider> {
 ///   small pieces costs linear time: the bytes must not change between calls);
 /// - [`Status::NeedInput`] means more input is needed; when there is no more, the message
 ///   is truncated;
+/// - [`Status::NeedDataKey`] means the header is complete and waits for its data key: get
+///   it through [`decryption_materials`](Self::decryption_materials) and
+///   [`set_data_key`](Self::set_data_key), or let [`process_with`](Self::process_with) do it
+///   with a synchronous CMM;
 /// - `out` must hold the step's plaintext (at most the frame length); a smaller one gives
-///   [`Error::BufferTooSmall`] and the call had no effect. The header step also uses `out`
-///   as scratch for the full encryption context in canonical form when the reproduced
+///   [`Error::BufferTooSmall`] and the call had no effect. The materials step
+///   ([`decryption_materials`](Self::decryption_materials)) also uses `out` as scratch for the full encryption context in canonical form when the reproduced
 ///   context adds pairs not stored in the message, or the stored context is not sorted:
 ///   it then needs that context's serialized length, which `BufferTooSmall { required }`
 ///   reports (there is no heap to put it elsewhere). The context checks (duplicate keys in
