@@ -65,10 +65,8 @@ pub use crate::signature::footer_len;
 pub(crate) struct Unit {
     pub(crate) kind: BodyKind,
     pub(crate) seq: u32,
-    /// Where the IV is.
-    pub(crate) iv_at: usize,
-    /// Where the content is; `len` bytes of it, then the tag.
-    pub(crate) ct_at: usize,
+    /// The content length; the content starts after the unit's header
+    /// ([`FrameSlot::prefix_len`](crate::FrameSlot::prefix_len)), the tag follows it.
     pub(crate) len: usize,
     /// Where the unit (its tag) ends: `ct_at + len + TAG_LEN`, which the locator checked
     /// does not overflow.
@@ -107,7 +105,7 @@ pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Er
     let overflow = |at: usize, field: &'static str, length: u64| {
         malformed(at, Malformed::LengthOverflow { field, length })
     };
-    let (kind, seq, iv_at, ct_at, len_at, len) = if !e.framed {
+    let (kind, seq, ct_at, len_at, len) = if !e.framed {
         if input.len() < 20 {
             return Ok(Err(20));
         }
@@ -122,7 +120,7 @@ pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Er
                 return Err(PolicyViolation::BodyTooLarge { max }.into());
             }
         }
-        (BodyKind::NonFramed, 1, 0, 20, 12, len)
+        (BodyKind::NonFramed, 1, 20, 12, len)
     } else {
         if input.len() < 4 {
             return Ok(Err(4));
@@ -145,7 +143,7 @@ pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Er
                 };
                 return Err(malformed(20, kind));
             }
-            (BodyKind::Final, seq, 8, 24, 20, u64::from(len))
+            (BodyKind::Final, seq, 24, 20, u64::from(len))
         } else {
             if first != e.next_seq {
                 let expected = e.next_seq;
@@ -157,7 +155,7 @@ pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Er
                     },
                 ));
             }
-            (BodyKind::Regular, first, 4, 16, 0, u64::from(e.frame_len))
+            (BodyKind::Regular, first, 16, 0, u64::from(e.frame_len))
         }
     };
     // The content and tag must be addressable: on a 32-bit target a length near 2^32 is not.
@@ -177,8 +175,6 @@ pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Er
     Ok(Ok(Unit {
         kind,
         seq,
-        iv_at,
-        ct_at,
         len: end - TAG_LEN - ct_at,
         end,
     }))

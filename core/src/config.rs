@@ -21,6 +21,11 @@ pub struct Config {
     /// Also accept messages written by ESDK-.NET 4.0.0, whose header authentication and
     /// key derivation were wrong (tried only after the standard check fails). Off by default.
     pub net_v4_0_0_retry: bool,
+    /// Threads the std front ends (the `esdk` crate's one-shot calls and streams, the `esdk`
+    /// tool) seal or open one message's frames on: 0 (the default) means the machine's
+    /// available parallelism, 1 the sequential path. The output is the same for any value.
+    /// The core itself is single-threaded and does not read it.
+    pub threads: usize,
 }
 
 impl Config {
@@ -33,7 +38,15 @@ impl Config {
             max_body_len: None,
             unsigned_only: false,
             net_v4_0_0_retry: false,
+            threads: 0,
         }
+    }
+
+    /// The same configuration with `threads` worker threads for the std front ends (0: the
+    /// available parallelism; 1: sequential).
+    pub const fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
     }
 
     /// The same configuration with another commitment policy.

@@ -6,12 +6,13 @@ use zeroize::Zeroize;
 use crate::body::{self, BodyKind};
 use crate::config::Config;
 use crate::encryption_context::{self, ContextView, PUBLIC_KEY_CONTEXT_KEY};
-use crate::error::{ApiMisuse, AuthFailure, Error, KeyringError, Malformed, PolicyViolation};
+use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
+use crate::frames::{Absorbed, FrameCipher, FrameSlot, KeyBytes, Located};
 use crate::header::{self, ContentType, Header, ParseLimits, Parsed};
 use crate::kdf;
 use crate::keyring::CryptoMaterialsManager;
 use crate::materials::{DataKey, DecryptionMaterials};
-use crate::provider::{AeadKey, CryptoProvider};
+use crate::provider::CryptoProvider;
 use crate::signature::Verifier;
 use crate::suite::AlgorithmSuite;
 
@@ -58,11 +59,19 @@ pub enum Status {
 
 struct Body<P: CryptoProvider> {
     suite: AlgorithmSuite,
-    key: P::Aead,
+    cipher: FrameCipher<P::Aead>,
+    /// The message key, for more ciphers ([`Decryptor::frame_cipher`]).
+    key: KeyBytes,
     message_id: [u8; 32],
     framed: bool,
     frame_len: u32,
+    /// The sequence number of the next unit to locate.
     next_seq: u32,
+    /// The final unit was located; `footer_len`: the footer bytes after it.
+    final_located: bool,
+    footer_len: usize,
+    /// The frames given back for the message hash.
+    absorbed: Absorbed,
     verifier: Option<Verifier<P>>,
 }
 
@@ -554,7 +563,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             (k.as_bytes(), v.as_bytes())
         });
 
-        let key = kdf::header_key(
+        let (key, key_bytes) = kdf::header_key(
             self.provider,
             h,
             data_key.as_bytes(),
@@ -571,27 +580,27 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         message_id[..mid.len()].copy_from_slice(mid);
         Ok(Body {
             suite,
-            key,
+            cipher: FrameCipher::new(key, mid),
+            key: key_bytes,
             message_id,
             framed: h.content_type == ContentType::Framed,
             frame_len: h.frame_length,
             next_seq: 1,
+            final_located: false,
+            footer_len: 0,
+            absorbed: Absorbed::new(),
             verifier,
         })
     }
 
-    fn body_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
-        let provider = self.provider;
-        let State::Body(b) = &mut self.state else {
+    /// Locates the next unit at the start of `input` (frame header checks, the footer of a
+    /// signed message's final frame) without consuming it: `Ok(Err(min))` when the input
+    /// must hold `min` bytes.
+    fn locate_unit(&self, input: &[u8]) -> Result<Result<FrameSlot, usize>, Error> {
+        let b = self.body_ref()?;
+        if b.final_located {
             return Err(ApiMisuse::WrongState.into());
-        };
-        let need = |min: usize| {
-            Ok(Progress {
-                consumed: 0,
-                written: 0,
-                status: Status::NeedInput { min },
-            })
-        };
+        }
         let expect = body::Expect {
             framed: b.framed,
             frame_len: b.frame_len,
@@ -601,78 +610,178 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         };
         let u = match body::locate(input, &expect)? {
             Ok(u) => u,
-            Err(min) => return need(min),
+            Err(min) => return Ok(Err(min)),
         };
-        let is_final = u.kind != BodyKind::Regular;
         // The footer follows the final unit of a signed message.
-        let consumed = match (&b.verifier, is_final) {
+        let footer = match (&b.verifier, u.kind != BodyKind::Regular) {
             (Some(v), true) => match v.footer_end(input, u.end, self.offset)? {
-                Ok(end) => end,
-                Err(min) => return need(min),
+                Ok(end) => end - u.end,
+                Err(min) => return Ok(Err(min)),
             },
-            _ => u.end,
+            _ => 0,
         };
-        if out.len() < u.len {
-            return Err(Error::BufferTooSmall { required: u.len });
+        Ok(Ok(FrameSlot {
+            kind: u.kind,
+            seq: u.seq,
+            len: u.len,
+            footer,
+            offset: self.offset,
+        }))
+    }
+
+    fn body_ref(&self) -> Result<&Body<P>, Error> {
+        match &self.state {
+            State::Body(b) => Ok(b),
+            State::Failed(e) => Err(*e),
+            _ => Err(ApiMisuse::WrongState.into()),
         }
-        // `locate` checked `input` holds the unit up to `u.end` (IV, content, tag).
-        let mut iv = [0u8; 12];
-        iv.copy_from_slice(&input[u.iv_at..u.iv_at + 12]);
-        if u.kind != BodyKind::NonFramed && iv != body::frame_iv(u.seq) {
-            return Err(Error::Malformed {
-                offset: self.offset + u.iv_at,
-                kind: Malformed::FrameIv { sequence: u.seq },
-            });
+    }
+
+    fn body_mut(&mut self) -> Result<&mut Body<P>, Error> {
+        match &mut self.state {
+            State::Body(b) => Ok(b),
+            State::Failed(e) => Err(*e),
+            _ => Err(ApiMisuse::WrongState.into()),
         }
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&input[u.ct_at + u.len..u.end]);
-        let mid_len = b.suite.message_id_len();
-        let mut aad = [0u8; 96];
-        let n = body::body_aad(
-            &b.message_id[..mid_len],
-            u.kind,
-            u.seq,
-            u.len as u64,
-            &mut aad,
-        );
-        let pt = &mut out[..u.len];
-        let ct = &input[u.ct_at..u.ct_at + u.len];
-        if b.key.open_to(&iv, &aad[..n], ct, &tag, pt).is_err() {
-            pt.zeroize();
-            return Err(Error::Authentication(match u.kind {
-                BodyKind::NonFramed => AuthFailure::NonFramedTag,
-                _ => AuthFailure::FrameTag { sequence: u.seq },
-            }));
-        }
-        let verified = match (b.verifier.take(), is_final) {
-            (Some(v), true) => {
-                let signature = &input[u.end + 2..consumed];
-                if let Err(e) = v.verify(provider, &input[..u.end], signature) {
-                    pt.zeroize();
-                    return Err(e);
-                }
-                true
-            }
-            (Some(mut v), false) => {
-                v.update(&input[..u.end]);
-                b.verifier = Some(v);
-                false
-            }
-            (None, _) => true,
-        };
-        let status = if is_final {
-            self.state = State::Done(b.suite);
-            Status::Done
+    }
+
+    /// Takes the located `slot` as the next unit: the next one must follow it.
+    fn commit_unit(&mut self, slot: &FrameSlot) -> Result<(), Error> {
+        let offset = self.offset;
+        let b = self.body_mut()?;
+        if slot.is_final() {
+            b.final_located = true;
+            b.footer_len = slot.footer;
         } else {
             b.next_seq = b.next_seq.checked_add(1).ok_or(Error::Malformed {
-                offset: self.offset,
+                offset,
                 kind: Malformed::TooManyFrames,
             })?;
-            Status::Plaintext { verified }
+        }
+        Ok(())
+    }
+
+    /// After the header ([`Status::Header`]): locates the next body unit at the start of
+    /// `input` and checks its frame header (sequence number, lengths, the body-size limit)
+    /// without decrypting it: the building block of front ends that open frames on worker
+    /// threads. A located frame is consumed ([`FrameSlot::unit_len`] bytes: the frame and,
+    /// after a signed message's final frame, the footer). Open it with a [`FrameCipher`]
+    /// ([`frame_cipher`](Self::frame_cipher)), give its bytes as received to
+    /// [`absorb_frame`](Self::absorb_frame) in order, and after the final frame call
+    /// [`verify_footer`](Self::verify_footer).
+    ///
+    /// The release rules stay the caller's: a frame's plaintext only after its tag verified
+    /// (the `open_*` calls); a signed message's final frame (or non-framed body) only after
+    /// [`verify_footer`](Self::verify_footer) succeeded, and its other frames are unverified
+    /// until then.
+    ///
+    /// # Errors
+    /// As [`process`](Self::process) for a frame header; [`ApiMisuse::WrongState`] before the
+    /// header or after the final frame.
+    pub fn next_frame(&mut self, input: &[u8]) -> Result<Located, Error> {
+        let r = match self.locate_unit(input) {
+            Ok(Ok(slot)) => self.commit_unit(&slot).map(|()| Located::Frame(slot)),
+            Ok(Err(min)) => Ok(Located::NeedInput {
+                min: min.max(input.len() + 1),
+            }),
+            Err(e) => Err(e),
+        };
+        let r = r.or_else(|e| self.fail(e));
+        if let Ok(Located::Frame(s)) = &r {
+            self.offset += s.unit_len();
+        }
+        r
+    }
+
+    /// A new [`FrameCipher`] of this message's key, for a worker thread.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::WrongState`] before the header was authenticated or after the message;
+    /// provider failures.
+    pub fn frame_cipher(&self) -> Result<FrameCipher<P::Aead>, Error> {
+        let b = self.body_ref()?;
+        b.key
+            .cipher(self.provider, &b.message_id[..b.suite.message_id_len()])
+    }
+
+    /// Gives a located frame's bytes, as received, back to the engine in order: the signed
+    /// suites hash them for the signature. Every located frame must come back exactly once,
+    /// in sequence order (before or after it is opened, but before it is opened in place:
+    /// the hash is over the ciphertext).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::FrameOrder`] for a frame out of order or of another length than its
+    /// slot's frame (nothing is absorbed).
+    pub fn absorb_frame(&mut self, slot: &FrameSlot, frame: &[u8]) -> Result<(), Error> {
+        let b = self.body_mut()?;
+        b.absorbed.take(slot, frame.len())?;
+        if let Some(v) = b.verifier.as_mut() {
+            v.update(frame);
+        }
+        Ok(())
+    }
+
+    /// Closes the message after its final frame was absorbed: verifies the signature in
+    /// `footer` (the final slot's [`FrameSlot::footer_len`] bytes after its frame; empty for
+    /// unsigned suites). Then [`is_done`](Self::is_done).
+    ///
+    /// # Errors
+    /// [`AuthFailure::Signature`] (poisons); [`ApiMisuse::WrongState`] before the final frame
+    /// was absorbed; [`ApiMisuse::FrameOrder`] for a footer of another length than located.
+    pub fn verify_footer(&mut self, footer: &[u8]) -> Result<(), Error> {
+        let provider = self.provider;
+        let b = self.body_mut()?;
+        if !b.absorbed.done {
+            return Err(ApiMisuse::WrongState.into());
+        }
+        if footer.len() != b.footer_len {
+            return Err(ApiMisuse::FrameOrder.into());
+        }
+        let suite = b.suite;
+        let r = match b.verifier.take() {
+            // `footer_end` checked the length field when the unit was located.
+            Some(v) => v.verify(provider, &[], &footer[2..]),
+            None => Ok(()),
+        };
+        r.or_else(|e| self.fail(e))?;
+        self.state = State::Done(suite);
+        Ok(())
+    }
+
+    fn body_step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Progress, Error> {
+        let slot = match self.locate_unit(input)? {
+            Ok(s) => s,
+            Err(min) => {
+                return Ok(Progress {
+                    consumed: 0,
+                    written: 0,
+                    status: Status::NeedInput { min },
+                });
+            }
+        };
+        if out.len() < slot.len {
+            return Err(Error::BufferTooSmall { required: slot.len });
+        }
+        self.commit_unit(&slot)?;
+        // `locate_unit` checked `input` holds the unit (frame and footer).
+        let frame = &input[..slot.frame_len()];
+        let pt = &mut out[..slot.len];
+        self.body_ref()?.cipher.open_to(&slot, frame, pt)?;
+        self.absorb_frame(&slot, frame)?;
+        let status = if slot.is_final() {
+            if let Err(e) = self.verify_footer(&input[slot.frame_len()..slot.unit_len()]) {
+                pt.zeroize();
+                return Err(e);
+            }
+            Status::Done
+        } else {
+            Status::Plaintext {
+                verified: self.body_ref()?.verifier.is_none(),
+            }
         };
         Ok(Progress {
-            consumed,
-            written: u.len,
+            consumed: slot.unit_len(),
+            written: slot.len,
             status,
         })
     }

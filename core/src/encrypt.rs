@@ -7,6 +7,7 @@ use crate::body::{self, BodyKind};
 use crate::config::{Config, EncryptOptions};
 use crate::encryption_context::{self, ContextView, PUBLIC_KEY_CONTEXT_KEY, RawPair};
 use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
+use crate::frames::{Absorbed, FrameCipher, FrameSlot, KeyBytes, SealedFrame};
 use crate::header;
 use crate::kdf::{self, KdfVariant};
 use crate::keyring::CryptoMaterialsManager;
@@ -25,11 +26,19 @@ fn stored_len<'x>(
 }
 
 struct Body<P: CryptoProvider> {
-    key: P::Aead,
+    cipher: FrameCipher<P::Aead>,
+    /// The message key, for more ciphers ([`Encryptor::frame_cipher`]).
+    key: KeyBytes,
     message_id: [u8; 32],
+    /// The sequence number of the next slot.
     next_seq: u32,
+    /// The final frame's slot was issued.
+    final_issued: bool,
+    /// The frames given back for the message hash.
+    absorbed: Absorbed,
     signer: Option<Signer<P>>,
-    /// Plaintext bytes sealed so far, checked against a declared plaintext length.
+    /// Plaintext bytes in the slots issued so far, checked against a declared plaintext
+    /// length.
     sealed: u64,
 }
 
@@ -522,7 +531,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let tail_at = edk_at + f.edks_len;
 
         let mut commit = Zeroizing::new([0u8; 32]);
-        let key = kdf::derive_key(
+        let (key, key_bytes) = kdf::derive_key(
             provider,
             suite,
             f.data_key,
@@ -553,9 +562,12 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         Ok((
             end,
             Body {
-                key,
+                cipher: FrameCipher::new(key, &message_id[..suite.message_id_len()]),
+                key: key_bytes,
                 message_id,
                 next_seq: 1,
+                final_issued: false,
+                absorbed: Absorbed::new(),
                 signer,
                 sealed: 0,
             },
@@ -583,6 +595,191 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         Ok(())
     }
 
+    fn body_ref(&self) -> Result<&Body<P>, Error> {
+        match &self.state {
+            State::Body(b) => Ok(b),
+            State::Failed(e) => Err(*e),
+            _ => Err(ApiMisuse::WrongState.into()),
+        }
+    }
+
+    /// Issues the slot of the next frame: a regular frame of exactly `frame_length` content
+    /// bytes, or (`last`) the final frame of `0..=frame_length` bytes. A [`FrameCipher`]
+    /// seals the slot (this encryptor's, through the `seal_*` methods, or one from
+    /// [`frame_cipher`](Self::frame_cipher) on another thread), and the sealed frame comes
+    /// back, in order, to [`absorb_frame`](Self::absorb_frame); after the final frame,
+    /// [`write_footer`](Self::write_footer) closes the message.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::FrameSize`]; [`ApiMisuse::WrongState`] after the final slot;
+    /// [`Malformed::TooManyFrames`] and [`PolicyViolation::PlaintextLengthBound`] (these
+    /// poison the encryptor).
+    pub fn next_frame(&mut self, content_len: usize, last: bool) -> Result<FrameSlot, Error> {
+        let frame_len = self.frame_len as usize;
+        let b = self.body()?;
+        if b.final_issued {
+            return Err(ApiMisuse::WrongState.into());
+        }
+        if content_len > frame_len || (!last && content_len != frame_len) {
+            return Err(ApiMisuse::FrameSize.into());
+        }
+        if !last && b.next_seq == u32::MAX {
+            let e = Error::Malformed {
+                offset: 0,
+                kind: Malformed::TooManyFrames,
+            };
+            return self.poison(Err(e));
+        }
+        self.account(content_len)?;
+        let b = self.body()?;
+        let slot = FrameSlot {
+            kind: if last {
+                BodyKind::Final
+            } else {
+                BodyKind::Regular
+            },
+            seq: b.next_seq,
+            len: content_len,
+            footer: 0,
+            offset: 0,
+        };
+        if last {
+            b.final_issued = true;
+        } else {
+            b.next_seq += 1;
+        }
+        Ok(slot)
+    }
+
+    /// A new [`FrameCipher`] of this message's key, for a worker thread: each worker may
+    /// hold its own, and seal any issued slot with it.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::WrongState`] before the header or after the footer; provider failures.
+    pub fn frame_cipher(&self) -> Result<FrameCipher<P::Aead>, Error> {
+        let b = self.body_ref()?;
+        b.key
+            .cipher(self.provider, &b.message_id[..self.suite.message_id_len()])
+    }
+
+    /// Gives a sealed frame back to the engine, in order: the signed suites hash it into
+    /// the message signature. Every issued slot's frame must come back exactly once, in
+    /// sequence order, before [`write_footer`](Self::write_footer).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::FrameOrder`] for a frame out of order or of another length than its
+    /// slot's (nothing is absorbed).
+    pub fn absorb_frame(&mut self, slot: &FrameSlot, frame: &[u8]) -> Result<(), Error> {
+        self.absorb_frame_parts(slot, &[frame])
+    }
+
+    /// [`absorb_frame`](Self::absorb_frame) for a frame in pieces (the header, content and
+    /// tag of [`seal_detached`](Self::seal_detached)), in order.
+    ///
+    /// # Errors
+    /// As [`absorb_frame`](Self::absorb_frame).
+    pub fn absorb_frame_parts(&mut self, slot: &FrameSlot, parts: &[&[u8]]) -> Result<(), Error> {
+        let b = self.body()?;
+        let len = parts.iter().map(|p| p.len()).sum();
+        b.absorbed.take(slot, len)?;
+        if let Some(s) = b.signer.as_mut() {
+            for p in parts {
+                s.update(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of the footer: the signature of the signed suites (length field included), 0
+    /// for the others.
+    pub fn footer_len(&self) -> usize {
+        body::footer_len(self.suite.signature())
+    }
+
+    /// Closes the message once the final frame was absorbed: writes the footer (signed
+    /// suites; [`footer_len`](Self::footer_len) bytes) and returns its length, 0 for the
+    /// unsigned suites.
+    ///
+    /// # Errors
+    /// [`ApiMisuse::WrongState`] before the final frame was absorbed;
+    /// [`Error::BufferTooSmall`] (no effect); signing failures (these poison).
+    pub fn write_footer(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let need = self.footer_len();
+        let provider = self.provider;
+        let b = self.body()?;
+        if !b.absorbed.done {
+            return Err(ApiMisuse::WrongState.into());
+        }
+        if out.len() < need {
+            return Err(Error::BufferTooSmall { required: need });
+        }
+        let n = match b.signer.take() {
+            Some(s) => match s.sign(provider, &[], out) {
+                Ok(n) => n,
+                Err(e) => return self.poison(Err(e)),
+            },
+            None => 0,
+        };
+        self.state = State::Done;
+        Ok(n)
+    }
+
+    /// Seals `plaintext` for `slot` into `out` with this encryptor's cipher and absorbs the
+    /// frame; returns its length.
+    fn seal_slot(
+        &mut self,
+        slot: &FrameSlot,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let r = self.body()?.cipher.seal_to(slot, plaintext, out);
+        let n = self.poison(r)?;
+        self.absorb_frame(slot, &out[..n])?;
+        Ok(n)
+    }
+
+    /// Seals the next frame in place and absorbs it: `frame` is laid out as the frame
+    /// (a regular one: `frame_length + 32` bytes; the final one (`last`):
+    /// `24 + content + 16`), with the plaintext at the content's place
+    /// ([`FrameSlot::content_range`]); the header and tag are written around it. Returns the
+    /// frame's slot. After the final frame, [`write_footer`](Self::write_footer).
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] when `frame` cannot even hold the frame overhead; as
+    /// [`next_frame`](Self::next_frame).
+    pub fn seal_in_place(&mut self, frame: &mut [u8], last: bool) -> Result<FrameSlot, Error> {
+        let overhead = if last {
+            body::FINAL_FRAME_OVERHEAD
+        } else {
+            body::REGULAR_FRAME_OVERHEAD
+        };
+        let content = frame
+            .len()
+            .checked_sub(overhead)
+            .ok_or(Error::BufferTooSmall { required: overhead })?;
+        let slot = self.next_frame(content, last)?;
+        let r = self.body()?.cipher.seal_in_place(&slot, frame);
+        self.poison(r)?;
+        self.absorb_frame(&slot, frame)?;
+        Ok(slot)
+    }
+
+    /// Seals the next frame's content in place, with the frame header and tag detached
+    /// (the `AeadInPlace` shape): `content` is a regular frame's `frame_length` bytes, or
+    /// (`last`) the final frame's `0..=frame_length`. Send [`SealedFrame::prefix`], the
+    /// content and [`SealedFrame::tag`], in this order; the frame is already absorbed.
+    /// After the final frame, [`write_footer`](Self::write_footer).
+    ///
+    /// # Errors
+    /// As [`next_frame`](Self::next_frame).
+    pub fn seal_detached(&mut self, content: &mut [u8], last: bool) -> Result<SealedFrame, Error> {
+        let slot = self.next_frame(content.len(), last)?;
+        let r = self.body()?.cipher.seal_detached(&slot, content);
+        let sealed = self.poison(r)?;
+        self.absorb_frame_parts(&slot, &[sealed.prefix(), content, sealed.tag()])?;
+        Ok(sealed)
+    }
+
     /// Encrypts one regular frame of exactly `frame_length` bytes into `out`; returns the
     /// bytes written (`frame_length + 32`).
     ///
@@ -590,8 +787,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// [`ApiMisuse::FrameSize`], [`Error::BufferTooSmall`], [`Malformed::TooManyFrames`].
     pub fn seal_frame(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         let frame_len = self.frame_len as usize;
-        let mid_len = self.suite.message_id_len();
-        let b = self.body()?;
+        self.body()?;
         if plaintext.len() != frame_len {
             return Err(ApiMisuse::FrameSize.into());
         }
@@ -599,39 +795,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         if out.len() < need {
             return Err(Error::BufferTooSmall { required: need });
         }
-        if b.next_seq == u32::MAX {
-            let e = Error::Malformed {
-                offset: 0,
-                kind: Malformed::TooManyFrames,
-            };
-            return self.poison(Err(e));
-        }
-        self.account(frame_len)?;
-        let b = self.body()?;
-        let seq = b.next_seq;
-        let iv = body::frame_iv(seq);
-        out[..4].copy_from_slice(&seq.to_be_bytes());
-        out[4..16].copy_from_slice(&iv);
-        let ct = &mut out[16..16 + frame_len];
-        let mut aad = [0u8; 96];
-        let n = body::body_aad(
-            &b.message_id[..mid_len],
-            BodyKind::Regular,
-            seq,
-            frame_len as u64,
-            &mut aad,
-        );
-        let r = b.key.seal_to(&iv, &aad[..n], plaintext, ct);
-        let tag = match r {
-            Ok(t) => t,
-            Err(e) => return self.poison(Err(e.into())),
-        };
-        out[16 + frame_len..need].copy_from_slice(&tag);
-        if let Some(s) = b.signer.as_mut() {
-            s.update(&out[..need]);
-        }
-        b.next_seq += 1;
-        Ok(need)
+        let slot = self.next_frame(frame_len, false)?;
+        self.seal_slot(&slot, plaintext, out)
     }
 
     /// Seals all of the (rest of the) plaintext after the header: the regular frames and the
@@ -652,7 +817,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
 
     /// Bytes [`finish`](Self::finish) writes for a last chunk of `last_len` bytes.
     pub fn finish_len(&self, last_len: usize) -> usize {
-        last_len + body::FINAL_FRAME_OVERHEAD + body::footer_len(self.suite.signature())
+        last_len + body::FINAL_FRAME_OVERHEAD + self.footer_len()
     }
 
     /// Encrypts the final frame (`0..=frame_length` bytes) and writes the footer; returns the
@@ -661,53 +826,17 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// # Errors
     /// [`ApiMisuse::FrameSize`], [`Error::BufferTooSmall`], crypto failures.
     pub fn finish(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let frame_len = self.frame_len as usize;
-        let mid_len = self.suite.message_id_len();
         let need = self.finish_len(plaintext.len());
         self.body()?;
-        if plaintext.len() > frame_len {
+        if plaintext.len() > self.frame_len as usize {
             return Err(ApiMisuse::FrameSize.into());
         }
         if out.len() < need {
             return Err(Error::BufferTooSmall { required: need });
         }
-        self.account(plaintext.len())?;
-        let b = self.body()?;
-        let seq = b.next_seq;
-        let iv = body::frame_iv(seq);
-        let len = plaintext.len();
-        out[..4].copy_from_slice(&body::FINAL_FRAME_MARKER.to_be_bytes());
-        out[4..8].copy_from_slice(&seq.to_be_bytes());
-        out[8..20].copy_from_slice(&iv);
-        out[20..24].copy_from_slice(&(len as u32).to_be_bytes());
-        let mut aad = [0u8; 96];
-        let n = body::body_aad(
-            &b.message_id[..mid_len],
-            BodyKind::Final,
-            seq,
-            len as u64,
-            &mut aad,
-        );
-        let tag = match b
-            .key
-            .seal_to(&iv, &aad[..n], plaintext, &mut out[24..24 + len])
-        {
-            Ok(t) => t,
-            Err(e) => return self.poison(Err(e.into())),
-        };
-        let frame_end = 24 + len + 16;
-        out[24 + len..frame_end].copy_from_slice(&tag);
-        let mut at = frame_end;
-        if let Some(s) = b.signer.take() {
-            // `need` counted the footer: `out` holds it.
-            let (frame, footer) = out.split_at_mut(at);
-            match s.sign(self.provider, &frame[..frame_end], footer) {
-                Ok(n) => at += n,
-                Err(e) => return self.poison(Err(e)),
-            }
-        }
-        self.state = State::Done;
-        Ok(at)
+        let slot = self.next_frame(plaintext.len(), true)?;
+        let n = self.seal_slot(&slot, plaintext, out)?;
+        Ok(n + self.write_footer(&mut out[n..])?)
     }
 }
 

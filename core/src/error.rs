@@ -627,6 +627,10 @@ pub enum ApiMisuse {
     /// The data key was supplied to a decryptor that is not waiting for one
     /// ([`Status::NeedDataKey`](crate::Status::NeedDataKey)).
     NotWaitingForDataKey,
+    /// A frame was given back to the engine ([`Encryptor::absorb_frame`](crate::Encryptor::absorb_frame),
+    /// [`Decryptor::absorb_frame`](crate::Decryptor::absorb_frame)) out of order, or with a
+    /// length other than its slot's: the message hash must see the frames in order.
+    FrameOrder,
 }
 
 impl From<CryptoError> for Error {
@@ -1132,6 +1136,9 @@ impl fmt::Display for ApiMisuse {
             }
             ApiMisuse::NotWaitingForDataKey => {
                 "a data key was supplied to a decryptor that is not waiting for one"
+            }
+            ApiMisuse::FrameOrder => {
+                "a frame was given back to the engine out of order or with another length than its slot's"
             }
         })
     }

@@ -9,6 +9,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::encryption_context::{self, RawPair};
 use crate::error::{AuthFailure, Error};
+use crate::frames::KeyBytes;
 use crate::header::Header;
 use crate::provider::{AeadKey, CryptoProvider};
 use crate::suite::{AlgorithmSuite, HashAlg, Kdf};
@@ -30,7 +31,7 @@ pub(crate) fn derive_key<P: CryptoProvider>(
     message_id: &[u8],
     variant: KdfVariant,
     commit_out: &mut [u8; 32],
-) -> Result<P::Aead, Error> {
+) -> Result<(P::Aead, KeyBytes), Error> {
     let id = suite.id().to_be_bytes();
     let mut key = [0u8; 32];
     let n = suite.key_len();
@@ -69,8 +70,9 @@ pub(crate) fn derive_key<P: CryptoProvider>(
         }
     };
     let out = r.and_then(|()| provider.aead_key(&key[..n]));
+    let bytes = KeyBytes::new(&key[..n]);
     key.zeroize();
-    Ok(out?)
+    Ok((out?, bytes))
 }
 
 /// Checks the header's commitment value against the derived one, in constant time.
@@ -98,7 +100,7 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
     data_key: &[u8],
     extras: impl Iterator<Item = RawPair<'x>> + Clone,
     net_v4_0_0_retry: bool,
-) -> Result<P::Aead, Error> {
+) -> Result<(P::Aead, KeyBytes), Error> {
     let suite = h.suite;
     let has_extras = extras.clone().next().is_some();
     let header_body = &h.bytes[..h.body_len];
@@ -116,7 +118,7 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
             continue;
         }
         let mut commit = Zeroizing::new([0u8; 32]);
-        let key = derive_key(provider, suite, data_key, h.message_id, kdf, &mut commit)?;
+        let (key, bytes) = derive_key(provider, suite, data_key, h.message_id, kdf, &mut commit)?;
         if suite.is_committing() {
             check_commitment(&commit, h.suite_data)?;
         }
@@ -128,7 +130,7 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
             }
         })?;
         if bool::from(tag.ct_eq(&h.tag)) {
-            return Ok(key);
+            return Ok((key, bytes));
         }
     }
     Err(AuthFailure::HeaderTag.into())
