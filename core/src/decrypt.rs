@@ -62,7 +62,6 @@ struct Body<P: CryptoProvider> {
     cipher: FrameCipher<P::Aead>,
     /// The message key, for more ciphers ([`Decryptor::frame_cipher`]).
     key: KeyBytes,
-    message_id: [u8; 32],
     framed: bool,
     frame_len: u32,
     /// The sequence number of the next unit to locate.
@@ -576,13 +575,10 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             (Some(alg), Some(text)) => Some(Verifier::new(self.provider, alg, text, h.bytes)?),
             _ => None,
         };
-        let mut message_id = [0u8; 32];
-        message_id[..mid.len()].copy_from_slice(mid);
         Ok(Body {
             suite,
             cipher: FrameCipher::new(key, mid),
             key: key_bytes,
-            message_id,
             framed: h.content_type == ContentType::Framed,
             frame_len: h.frame_length,
             next_seq: 1,
@@ -700,8 +696,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
     /// provider failures.
     pub fn frame_cipher(&self) -> Result<FrameCipher<P::Aead>, Error> {
         let b = self.body_ref()?;
-        b.key
-            .cipher(self.provider, &b.message_id[..b.suite.message_id_len()])
+        b.key.cipher(self.provider, b.cipher.message_id())
     }
 
     /// Gives a located frame's bytes, as received, back to the engine in order: the signed

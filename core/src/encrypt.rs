@@ -29,7 +29,6 @@ struct Body<P: CryptoProvider> {
     cipher: FrameCipher<P::Aead>,
     /// The message key, for more ciphers ([`Encryptor::frame_cipher`]).
     key: KeyBytes,
-    message_id: [u8; 32],
     /// The sequence number of the next slot.
     next_seq: u32,
     /// The final frame's slot was issued.
@@ -564,7 +563,6 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             Body {
                 cipher: FrameCipher::new(key, &message_id[..suite.message_id_len()]),
                 key: key_bytes,
-                message_id,
                 next_seq: 1,
                 final_issued: false,
                 absorbed: Absorbed::new(),
@@ -658,8 +656,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// [`ApiMisuse::WrongState`] before the header or after the footer; provider failures.
     pub fn frame_cipher(&self) -> Result<FrameCipher<P::Aead>, Error> {
         let b = self.body_ref()?;
-        b.key
-            .cipher(self.provider, &b.message_id[..self.suite.message_id_len()])
+        b.key.cipher(self.provider, b.cipher.message_id())
     }
 
     /// Gives a sealed frame back to the engine, in order: the signed suites hash it into

@@ -183,6 +183,11 @@ impl<K: AeadKey> FrameCipher<K> {
         }
     }
 
+    /// The message id.
+    pub(crate) fn message_id(&self) -> &[u8] {
+        &self.message_id[..usize::from(self.mid_len)]
+    }
+
     /// The body AAD of `slot` (message id, content string, sequence number, length).
     fn aad<'b>(&self, slot: &FrameSlot, buf: &'b mut [u8; 96]) -> &'b [u8] {
         let mid = &self.message_id[..usize::from(self.mid_len)];
