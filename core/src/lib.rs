@@ -35,6 +35,9 @@
 //!     │ write_header_with(&materials, out)   (BufferTooSmall: retry, same materials)
 //!     ▼
 //!   [body] ── seal_frame* ── finish ──► final frame + footer signature ──► [done]
+//!     │  or frame by frame, as jobs (below):
+//!     │  next_frame(len, last) ──► FrameSlot ──► FrameCipher::seal_* (any thread)
+//!     │  absorb_frame(slot, frame) in order … write_footer(out) ──► [done]
 //!
 //!   write_header(cmm, &mut context, out) = request + materials + header in `out`, with a
 //!   synchronous CMM (its `encryption_signing_key` hook lets a cache supply the key).
@@ -51,6 +54,9 @@
 //!   [key ready] ── process ──► header tag + commitment verified ──► Status::Header
 //!     ▼
 //!   [body] ── process ──► Plaintext { verified } per frame … ──► Done (signature verified)
+//!     │  or as jobs: next_frame(input) ──► Located::Frame(slot) (header checked, not
+//!     │  decrypted) ──► FrameCipher::open_* (any thread); absorb_frame(slot, ciphertext)
+//!     │  in order … verify_footer(footer) ──► [done]
 //!
 //!   process_with(cmm, input, out) resolves NeedDataKey with a synchronous CMM;
 //!   decrypt_all(cmm, message, out) is the one-shot loop.
@@ -59,7 +65,17 @@
 //! Where each part of the message lives: [`header`] (parse and write), [`encryption_context`] (the
 //! encryption context: canonical form, zero-copy view, the reproduced-context checks),
 //! [`materials`] (data key, EDKs), `kdf` (key derivation, commitment, header key),
-//! [`body`] (frames, IVs, AAD), [`signature`] (signing key, footer), [`suite`].
+//! [`body`] (frames, IVs, AAD), [`frames`] (frames as jobs: slots, the frame cipher, the
+//! in-place and detached shapes), [`signature`] (signing key, footer), [`suite`].
+//!
+//! ## Frames as jobs
+//! A frame depends only on the message key, the message id and its slot, so the engine hands
+//! frames out ([`FrameSlot`]) and a [`FrameCipher`] seals or opens them anywhere: on worker
+//! threads (each may hold its own: `frame_cipher()`), in place in the caller's buffer, or
+//! with the frame header and tag detached from the content (the shape of RustCrypto's
+//! `AeadInPlace`). The serial parts stay in the engine: slots are issued (and received frames
+//! located) in order, and every frame comes back in order (`absorb_frame`) for the signed
+//! suites' message hash before the footer. See [`frames`].
 //!
 //! ## Getting started (firmware, fixed buffers)
 //! ```
