@@ -731,7 +731,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
     /// unsigned suites). Then [`is_done`](Self::is_done).
     ///
     /// # Errors
-    /// [`AuthFailure::Signature`] (poisons); [`ApiMisuse::WrongState`] before the final frame
+    /// [`AuthFailure::Signature`](crate::error::AuthFailure::Signature) (poisons); [`ApiMisuse::WrongState`] before the final frame
     /// was absorbed; [`ApiMisuse::FrameOrder`] for a footer of another length than located.
     pub fn verify_footer(&mut self, footer: &[u8]) -> Result<(), Error> {
         let provider = self.provider;

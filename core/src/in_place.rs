@@ -81,10 +81,10 @@ impl DecryptedInPlace {
 /// reproduced context adds nothing (every message the ESDKs write, decrypted without a required
 /// context). The only [`Error::BufferTooSmall`] this returns is about `scratch`:
 /// `required` is the scratch length needed, nothing was written to `buf`, and a call with that
-/// much scratch goes on. With a scratch of
-/// [`encryption_context::reconcile_scratch`](crate::encryption_context::reconcile_scratch)
-/// bytes or more, the context checks are O(n log n) comparisons; with less, they take the
-/// bounded path ([`Decryptor`]'s contract). The scratch holds no secret.
+/// much scratch goes on. With a scratch of 2 bytes per reproduced pair (plus 2 per stored
+/// pair when the stored context arrived unsorted) or more, the context checks are
+/// O(n log n) comparisons; with less, they take the bounded path ([`Decryptor`]'s
+/// contract). The scratch holds no secret.
 ///
 /// # Errors
 /// The errors of the two-buffer [`decrypt`](crate::decrypt()), the same for the same
