@@ -1,6 +1,7 @@
 //! One buffer for a whole message: [`decrypt_in_place`] turns the ciphertext in `buf` into
-//! the plaintext at the start of the same `buf`, so that firmware needs one message-sized
-//! buffer, not two.
+//! the plaintext at the start of the same `buf`, and [`encrypt_in_place`] the plaintext at
+//! the start of `buf` into the message, so that firmware needs one message-sized buffer, not
+//! two.
 //!
 //! The walk is the engine's frame API ([`crate::frames`]) over one slice: the header is
 //! processed from `buf` ([`Decryptor::process_with`]); then each unit is located
@@ -16,15 +17,22 @@
 //! ```
 //!
 //! The plaintext never gets ahead of the ciphertext: frame k's plaintext goes to where the
-//! header and the first k frames' overhead were, which the engine has consumed. The encrypt
-//! side needs no new call: [`Encryptor::seal_in_place`](crate::Encryptor::seal_in_place)
-//! seals a frame laid out in the message buffer itself, and
-//! [`Encryptor::seal_detached`](crate::Encryptor::seal_detached) seals content where it lies.
+//! header and the first k frames' overhead were, which the engine has consumed.
+//!
+//! Encryption runs the other way: the plaintext is moved to the end of the message's place,
+//! the header written before it, and each frame's plaintext moved down to its content's place
+//! and sealed there ([`Encryptor::seal_in_place`]); a frame never reaches the plaintext still
+//! to seal, since the overhead of the frames before it is less than the whole body's. Front
+//! ends that fill frames themselves (a sensor writing into the content's place) use
+//! [`Encryptor::seal_in_place`] or [`Encryptor::seal_detached`](crate::Encryptor::seal_detached)
+//! directly.
 
 use zeroize::Zeroize;
 
-use crate::config::Config;
+use crate::body::{FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD};
+use crate::config::{Config, EncryptOptions};
 use crate::decrypt::{Decryptor, Status};
+use crate::encrypt::{Encryptor, encrypted_len};
 use crate::error::{ApiMisuse, Error};
 use crate::frames::Located;
 use crate::header::{ContentType, Header};
@@ -219,4 +227,92 @@ impl<P: CryptoProvider> Decryptor<'_, P> {
             pos += slot.unit_len();
         }
     }
+}
+
+/// Encrypts the `plaintext_len` bytes at the start of `buf` in place and returns the message
+/// length: the message is then `buf[..n]`, byte for byte what [`encrypt`](crate::encrypt())
+/// writes with the same RNG. `buf` must hold the whole message ([`encrypted_len`], which the
+/// keyring must be able to tell: [`KeyringError::EdkLengthUnknown`] otherwise).
+///
+/// `encryption_context` is sorted in place, as by [`encrypt`](crate::encrypt()).
+///
+/// # Errors
+/// As [`encrypt`](crate::encrypt()); [`Error::BufferTooSmall`] (the message's length) when
+/// `buf` is shorter than the message: nothing was changed. After any error of the header step (policy, keyring) the plaintext is back at
+/// `buf[..plaintext_len]` and the rest of the message's place zeroed; after an error while
+/// the frames are sealed (a provider failure) the message's place is zeroed, plaintext
+/// included.
+///
+/// [`KeyringError::EdkLengthUnknown`]: crate::error::KeyringError::EdkLengthUnknown
+pub fn encrypt_in_place<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
+    cfg: &Config,
+    provider: &P,
+    cmm: &M,
+    opts: &EncryptOptions,
+    encryption_context: &mut [(&str, &str)],
+    buf: &mut [u8],
+    plaintext_len: usize,
+) -> Result<usize, Error> {
+    let n = plaintext_len;
+    let total = encrypted_len(cfg, opts, cmm, encryption_context, n)?;
+    if buf.len() < total {
+        return Err(Error::BufferTooSmall { required: total });
+    }
+    let opts = EncryptOptions {
+        plaintext_len: Some(n as u64),
+        ..*opts
+    };
+    // The plaintext waits at the end of the message's place, behind everything written before
+    // its last byte is read.
+    let tail = total - n;
+    buf.copy_within(..n, tail);
+    let buf = &mut buf[..total];
+    let header = Encryptor::new(cfg, provider, &opts).and_then(|mut enc| {
+        let h = enc.write_header(cmm, encryption_context, &mut buf[..tail])?;
+        Ok((enc, h))
+    });
+    let (mut enc, at) = match header {
+        Ok(x) => x,
+        Err(e) => {
+            // Nothing sealed: the plaintext goes back where it was.
+            buf.copy_within(tail.., 0);
+            buf[n..].zeroize();
+            return Err(e);
+        }
+    };
+    let r = seal_tail(&mut enc, buf, at, tail, n);
+    if r.is_err() {
+        buf.zeroize();
+    }
+    r
+}
+
+/// Seals the plaintext at `buf[tail..tail + n]` as the frames after the `at`-byte header and
+/// writes the footer; returns the message length.
+fn seal_tail<P: CryptoProvider>(
+    enc: &mut Encryptor<'_, P>,
+    buf: &mut [u8],
+    mut at: usize,
+    tail: usize,
+    n: usize,
+) -> Result<usize, Error> {
+    let f = enc.frame_length() as usize;
+    let regular = n.saturating_sub(1) / f;
+    for i in 0..=regular {
+        let last = i == regular;
+        let (start, end) = (i * f, if last { n } else { (i + 1) * f });
+        let (prefix, overhead) = if last {
+            (FINAL_FRAME_OVERHEAD - 16, FINAL_FRAME_OVERHEAD)
+        } else {
+            (REGULAR_FRAME_OVERHEAD - 16, REGULAR_FRAME_OVERHEAD)
+        };
+        let len = end - start;
+        // `at + prefix <= tail + start`: the overhead of the frames so far is less than the
+        // body's, so the content moves down (or stays) and ends before the next plaintext.
+        buf.copy_within(tail + start..tail + end, at + prefix);
+        let frame = &mut buf[at..at + len + overhead];
+        enc.seal_in_place(frame, last)?;
+        at += len + overhead;
+    }
+    Ok(at + enc.write_footer(&mut buf[at..])?)
 }

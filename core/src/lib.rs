@@ -134,7 +134,7 @@ pub use decrypt::{Decrypted, Decryptor, Progress, Status, decrypt};
 pub use encrypt::{EncryptionRequest, Encryptor, ciphertext_len, encrypt, encrypted_len};
 pub use error::{Error, Result};
 pub use frames::{FrameCipher, FrameSlot, Located, SealedFrame};
-pub use in_place::{DecryptedInPlace, decrypt_in_place};
+pub use in_place::{DecryptedInPlace, decrypt_in_place, encrypt_in_place};
 pub use keyring::{CryptoMaterialsManager, Keyring, MultiKeyring, RequiredEncryptionContextCmm};
 pub use provider::{AeadKey, CryptoProvider, RandomSource};
 pub use signature::SigningKey;

@@ -12,7 +12,9 @@
 //!   scratch's size, and leaves the buffer as it was; `inspect` sees the header first.
 //! - The encrypt side: messages sealed with `Encryptor::seal_in_place` and
 //!   `Encryptor::seal_detached` (+ `write_footer`) are byte-identical to `encrypt`'s under the
-//!   same deterministic RNG, and decrypt in place.
+//!   same deterministic RNG, and decrypt in place; so is `encrypt_in_place`'s, which turns the
+//!   plaintext at the start of a buffer into the message, and gives the plaintext back (or
+//!   leaves the buffer as it was) when it fails before sealing.
 
 use esdk_core::error::Error;
 use esdk_core::header::ContentType;
@@ -20,7 +22,7 @@ use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
     AlgorithmSuite, CommitmentPolicy, Config, CryptoMaterialsManager, CryptoProvider,
     DecryptedInPlace, Decryptor, EncryptOptions, Encryptor, RequiredEncryptionContextCmm, decrypt,
-    decrypt_in_place, encrypt,
+    decrypt_in_place, encrypt, encrypt_in_place, encrypted_len,
 };
 use esdk_raw::RawAesKeyring;
 use esdk_test_support::{XorShift, config_for};
@@ -360,6 +362,17 @@ fn required_context_asks_for_scratch_and_inspect_sees_the_header() {
     assert_eq!(buf, ct);
 }
 
+/// (frame length, plaintext length) of the encrypt-side tests: single-byte frames, an empty
+/// and a one-byte final frame, exactly one frame, several, and large frames.
+const ENCRYPT_CASES: [(u32, usize); 6] = [
+    (1, 5),
+    (100, 0),
+    (100, 1),
+    (100, 100),
+    (100, 350),
+    (4096, 9000),
+];
+
 /// The encrypt side in one buffer: each frame laid out in the message buffer and sealed in
 /// place, or sealed where its content lies with the header and tag detached; both are
 /// byte-identical to `encrypt`'s message under the same RNG.
@@ -368,13 +381,7 @@ fn sealed_in_place_and_detached_equal_encrypt() {
     let kr = keyring();
     for suite in SUITES {
         let cfg = config_for(suite);
-        for (frame, len) in [
-            (1u32, 5usize),
-            (100, 0),
-            (100, 100),
-            (100, 350),
-            (4096, 9000),
-        ] {
+        for (frame, len) in ENCRYPT_CASES {
             let pt = plaintext(len);
             let seed = 77 + len as u64;
             let want = message(suite, frame, &pt, seed);
@@ -532,4 +539,82 @@ fn policy_errors_leave_the_buffer() {
     assert!(want.is_err());
     assert_eq!(got.map(|(f, _)| f.plaintext), want);
     assert_eq!(after, ct);
+}
+
+#[test]
+fn encrypt_in_place_equals_encrypt_and_round_trips_in_one_buffer() {
+    let kr = keyring();
+    for suite in SUITES {
+        let cfg = config_for(suite);
+        for (frame, len) in ENCRYPT_CASES {
+            let pt = plaintext(len);
+            let seed = 91 + len as u64;
+            let want = message(suite, frame, &pt, seed);
+            let p = RustCrypto::new(XorShift::new(seed));
+            let mut ec = [("fw", "1.2.3"), ("device", "sensor-7")];
+            // A buffer longer than the message: the message is its prefix, the rest untouched.
+            let mut buf = pt.clone();
+            buf.resize(want.len() + 3, 0xEE);
+            let o = opts(suite, frame);
+            let n = encrypt_in_place(&cfg, &p, &kr, &o, &mut ec, &mut buf, len)
+                .unwrap_or_else(|e| panic!("{suite} {frame} {len}: {e:?}"));
+            assert_eq!(&buf[..n], &want[..], "{suite} frame {frame} len {len}");
+            assert_eq!(&buf[n..], &[0xEE; 3]);
+            let (got, _) = in_place(&p, &cfg, &kr, &[], &buf[..n]);
+            assert_eq!(got.expect("decrypt in place").0.plaintext, pt);
+        }
+    }
+}
+
+#[test]
+fn encrypt_in_place_failures_keep_the_plaintext() {
+    let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
+    let cfg = config_for(suite);
+    let kr = keyring();
+    let p = RustCrypto::new(XorShift::new(5));
+    let pt = plaintext(700);
+    let o = opts(suite, 128);
+    let mut ec = [("device", "sensor-7")];
+    let total = encrypted_len(&cfg, &o, &kr, &ec, pt.len()).expect("len");
+
+    // One byte short: BufferTooSmall with the message's length, nothing changed.
+    let mut buf = pt.clone();
+    buf.resize(total - 1, 0x11);
+    let before = buf.clone();
+    assert_eq!(
+        encrypt_in_place(&cfg, &p, &kr, &o, &mut ec, &mut buf, pt.len()),
+        Err(Error::BufferTooSmall { required: total })
+    );
+    assert_eq!(buf, before);
+    // A plaintext length past the buffer is the same error, not a panic.
+    assert!(matches!(
+        encrypt_in_place(&cfg, &p, &kr, &o, &mut ec, &mut buf, total + 5),
+        Err(Error::BufferTooSmall { .. })
+    ));
+
+    // A header-step failure (a reserved context key): the plaintext is back at the start and
+    // the rest of the message's place is zero.
+    let mut bad_ec = [("aws-crypto-x", "y")];
+    let mut buf = pt.clone();
+    buf.resize(total + 100, 0);
+    let e = encrypt_in_place(&cfg, &p, &kr, &o, &mut bad_ec, &mut buf, pt.len())
+        .expect_err("reserved key");
+    assert_eq!(
+        two_buffer_encrypt_error(&cfg, &p, &kr, &o, &mut bad_ec, &pt),
+        e
+    );
+    assert_eq!(&buf[..pt.len()], &pt[..]);
+    assert!(buf[pt.len()..].iter().all(|b| *b == 0));
+}
+
+fn two_buffer_encrypt_error<P: CryptoProvider>(
+    cfg: &Config,
+    p: &P,
+    cmm: &dyn CryptoMaterialsManager,
+    o: &EncryptOptions,
+    ec: &mut [(&str, &str)],
+    pt: &[u8],
+) -> Error {
+    let mut out = vec![0u8; pt.len() + 4096];
+    encrypt(cfg, p, cmm, o, ec, pt, &mut out).expect_err("encrypt must fail")
 }

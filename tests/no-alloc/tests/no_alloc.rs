@@ -15,13 +15,14 @@
 //! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), the required
 //! encryption context CMM with a reproduced context, and one buffer for a whole message: frames
 //! sealed in the message buffer (`Encryptor::seal_in_place`) or where their content lies
-//! (`Encryptor::seal_detached`), and `decrypt_in_place` (with a required context: its scratch).
+//! (`Encryptor::seal_detached`), `encrypt_in_place`, and `decrypt_in_place` (with a required
+//! context: its scratch).
 
 use embedded_io::{Read as _, Write as _};
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
     AlgorithmSuite, CryptoMaterialsManager, Decryptor, EncryptOptions, Encryptor, MultiKeyring,
-    RequiredEncryptionContextCmm, Status, decrypt, decrypt_in_place, encrypt,
+    RequiredEncryptionContextCmm, Status, decrypt, decrypt_in_place, encrypt, encrypt_in_place,
 };
 use esdk_raw::RawAesKeyring;
 use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
@@ -279,6 +280,36 @@ fn in_place_round_trip<M: CryptoMaterialsManager + ?Sized>(
     Ok(())
 }
 
+/// The one-shot pair in one buffer: the plaintext at the start of `b.msg` becomes the message
+/// (`encrypt_in_place`), which becomes the plaintext again (`decrypt_in_place`).
+fn one_shot_in_place<M: CryptoMaterialsManager + ?Sized>(
+    b: &mut Bufs,
+    suite: AlgorithmSuite,
+    cmm: &M,
+    plaintext: &[u8],
+) -> Result<(), String> {
+    let (cfg, provider) = (config_for(suite), RustCrypto::new(XorShift::new(17)));
+    let opts = EncryptOptions::new().with_suite(suite);
+    let mut ec = [("device", "sensor-7")];
+    b.msg[..plaintext.len()].copy_from_slice(plaintext);
+    let n = encrypt_in_place(
+        &cfg,
+        &provider,
+        cmm,
+        &opts.with_frame_length(FRAME),
+        &mut ec,
+        &mut b.msg,
+        plaintext.len(),
+    )
+    .map_err(|e| format!("encrypt_in_place: {e}"))?;
+    let d = decrypt_in_place(&cfg, &provider, cmm, &[], &mut b.msg[..n], &mut [])
+        .map_err(|e| format!("decrypt_in_place: {e}"))?;
+    if &b.msg[..d.plaintext_len] != plaintext {
+        return Err("one-shot in-place round trip changed the plaintext".into());
+    }
+    Ok(())
+}
+
 fn private(pem: &str) -> EcdhPrivateKey {
     EcdhPrivateKey::from_pkcs8_pem(pem).expect("private key")
 }
@@ -426,6 +457,13 @@ fn main() {
             || in_place_round_trip(&mut b, suite, how, &aes, &[], &plaintext),
         );
     }
+    for suite in [signed, unsigned] {
+        count(
+            &mut results,
+            format!("encrypt_in_place + decrypt_in_place {suite}"),
+            || one_shot_in_place(&mut b, suite, &aes, &plaintext),
+        );
+    }
     count(
         &mut results,
         "decrypt_in_place, required encryption context (scratch)".into(),
@@ -456,5 +494,5 @@ fn main() {
         bad.is_empty(),
         "the core allocated: {bad:?} (counted from a cold start, no warm-up)"
     );
-    assert_eq!(results.len(), 26, "every case ran");
+    assert_eq!(results.len(), 28, "every case ran");
 }
