@@ -689,6 +689,11 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         r
     }
 
+    /// This message's own cipher, for the in-place one-shot ([`crate::in_place`]).
+    pub(crate) fn cipher(&self) -> Result<&FrameCipher<P::Aead>, Error> {
+        Ok(&self.body_ref()?.cipher)
+    }
+
     /// A new [`FrameCipher`] of this message's key, for a worker thread.
     ///
     /// # Errors

@@ -12,14 +12,17 @@
 //! (encryptor request / materials / header, the `Decryptor` fed one byte at a time with its
 //! data key from its materials step), the embedded-io `EncryptingWriter` / `DecryptingReader` over caller buffers
 //! (signed and unsigned), the raw ECDH keyring (static P-256 sender, ephemeral sender to a P-384
-//! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), and the required
-//! encryption context CMM with a reproduced context.
+//! key, discovery on P-521), a multi-keyring (AES generator + ECDH child), the required
+//! encryption context CMM with a reproduced context, and one buffer for a whole message: frames
+//! sealed in the message buffer (`Encryptor::seal_in_place`) or where their content lies
+//! (`Encryptor::seal_detached`), `encrypt_in_place`, and `decrypt_in_place` (with a required
+//! context: its scratch).
 
 use embedded_io::{Read as _, Write as _};
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
     AlgorithmSuite, CryptoMaterialsManager, Decryptor, EncryptOptions, Encryptor, MultiKeyring,
-    RequiredEncryptionContextCmm, Status, decrypt, encrypt,
+    RequiredEncryptionContextCmm, Status, decrypt, decrypt_in_place, encrypt, encrypt_in_place,
 };
 use esdk_raw::RawAesKeyring;
 use esdk_raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
@@ -203,6 +206,110 @@ fn eio_round_trip(b: &mut Bufs, suite: AlgorithmSuite, plaintext: &[u8]) -> Resu
     Ok(())
 }
 
+/// How the frames of [`in_place_round_trip`] are sealed.
+#[derive(Clone, Copy)]
+enum Seal {
+    /// Each frame laid out in the message buffer and sealed there.
+    InPlace,
+    /// Each frame's content sealed where it lies, the header and tag detached.
+    Detached,
+}
+
+/// One buffer for the whole message: the header written into `b.msg`, each frame's plaintext
+/// put where the frame's content goes and sealed there, the footer after it; then the message
+/// decrypted in place in the same buffer (`scratch`: the materials step's, for a required
+/// context).
+fn in_place_round_trip<M: CryptoMaterialsManager + ?Sized>(
+    b: &mut Bufs,
+    suite: AlgorithmSuite,
+    how: Seal,
+    cmm: &M,
+    reproduced: &[(&str, &str)],
+    plaintext: &[u8],
+) -> Result<(), String> {
+    let provider = RustCrypto::new(XorShift::new(13));
+    let cfg = config_for(suite);
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(FRAME)
+        .with_plaintext_len(plaintext.len() as u64);
+    let mut ec = [("device", "sensor-7"), ("fw", "1.2.3")];
+    let mut enc = Encryptor::new(&cfg, &provider, &opts).map_err(|e| format!("new: {e}"))?;
+    let mut at = enc
+        .write_header(cmm, &mut ec, &mut b.msg)
+        .map_err(|e| format!("header: {e}"))?;
+    let f = FRAME as usize;
+    let regular = plaintext.len().saturating_sub(1) / f;
+    for i in 0..=regular {
+        let last = i == regular;
+        let chunk = &plaintext[i * f..if last { plaintext.len() } else { (i + 1) * f }];
+        let (prefix, overhead) = if last { (24, 40) } else { (16, 32) };
+        let frame = &mut b.msg[at..at + chunk.len() + overhead];
+        frame[prefix..prefix + chunk.len()].copy_from_slice(chunk);
+        match how {
+            Seal::InPlace => {
+                enc.seal_in_place(frame, last)
+                    .map_err(|e| format!("seal_in_place: {e}"))?;
+            }
+            Seal::Detached => {
+                let content = &mut frame[prefix..prefix + chunk.len()];
+                let sealed = enc
+                    .seal_detached(content, last)
+                    .map_err(|e| format!("seal_detached: {e}"))?;
+                frame[..prefix].copy_from_slice(sealed.prefix());
+                frame[prefix + chunk.len()..].copy_from_slice(sealed.tag());
+            }
+        }
+        at += frame.len();
+    }
+    at += enc
+        .write_footer(&mut b.msg[at..])
+        .map_err(|e| format!("footer: {e}"))?;
+    let d = decrypt_in_place(
+        &cfg,
+        &provider,
+        cmm,
+        reproduced,
+        &mut b.msg[..at],
+        &mut b.out,
+    )
+    .map_err(|e| format!("decrypt_in_place: {e}"))?;
+    if &b.msg[..d.plaintext_len] != plaintext {
+        return Err("in-place round trip changed the plaintext".into());
+    }
+    Ok(())
+}
+
+/// The one-shot pair in one buffer: the plaintext at the start of `b.msg` becomes the message
+/// (`encrypt_in_place`), which becomes the plaintext again (`decrypt_in_place`).
+fn one_shot_in_place<M: CryptoMaterialsManager + ?Sized>(
+    b: &mut Bufs,
+    suite: AlgorithmSuite,
+    cmm: &M,
+    plaintext: &[u8],
+) -> Result<(), String> {
+    let (cfg, provider) = (config_for(suite), RustCrypto::new(XorShift::new(17)));
+    let opts = EncryptOptions::new().with_suite(suite);
+    let mut ec = [("device", "sensor-7")];
+    b.msg[..plaintext.len()].copy_from_slice(plaintext);
+    let n = encrypt_in_place(
+        &cfg,
+        &provider,
+        cmm,
+        &opts.with_frame_length(FRAME),
+        &mut ec,
+        &mut b.msg,
+        plaintext.len(),
+    )
+    .map_err(|e| format!("encrypt_in_place: {e}"))?;
+    let d = decrypt_in_place(&cfg, &provider, cmm, &[], &mut b.msg[..n], &mut [])
+        .map_err(|e| format!("decrypt_in_place: {e}"))?;
+    if &b.msg[..d.plaintext_len] != plaintext {
+        return Err("one-shot in-place round trip changed the plaintext".into());
+    }
+    Ok(())
+}
+
 fn private(pem: &str) -> EcdhPrivateKey {
     EcdhPrivateKey::from_pkcs8_pem(pem).expect("private key")
 }
@@ -334,6 +441,44 @@ fn main() {
         },
     );
 
+    for (suite, how, name) in [
+        (signed, Seal::InPlace, "seal_in_place"),
+        (unsigned, Seal::InPlace, "seal_in_place"),
+        (signed, Seal::Detached, "seal_detached"),
+        (
+            AlgorithmSuite::Aes128GcmIv12Tag16NoKdf,
+            Seal::Detached,
+            "seal_detached",
+        ),
+    ] {
+        count(
+            &mut results,
+            format!("{name} + decrypt_in_place {suite}"),
+            || in_place_round_trip(&mut b, suite, how, &aes, &[], &plaintext),
+        );
+    }
+    for suite in [signed, unsigned] {
+        count(
+            &mut results,
+            format!("encrypt_in_place + decrypt_in_place {suite}"),
+            || one_shot_in_place(&mut b, suite, &aes, &plaintext),
+        );
+    }
+    count(
+        &mut results,
+        "decrypt_in_place, required encryption context (scratch)".into(),
+        || {
+            in_place_round_trip(
+                &mut b,
+                signed,
+                Seal::InPlace,
+                &required,
+                &[("device", "sensor-7")],
+                &plaintext,
+            )
+        },
+    );
+
     let total = allocations() - start;
     let bad: Vec<&(String, usize)> = results.iter().filter(|(_, n)| *n > 0).collect();
     for (name, n) in &results {
@@ -349,5 +494,5 @@ fn main() {
         bad.is_empty(),
         "the core allocated: {bad:?} (counted from a cold start, no warm-up)"
     );
-    assert_eq!(results.len(), 21, "every case ran");
+    assert_eq!(results.len(), 28, "every case ran");
 }
