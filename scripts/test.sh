@@ -21,8 +21,9 @@ cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 (cd firmware && cargo build --release -q)
 echo "firmware images (no global allocator: each links only if nothing it calls allocates):"
 echo "  esdk-firmware-probe: raw AES one-shot 0x0578; probe-eio: embedded-io streams 0x0578;"
-echo "  probe-ecdh: raw ECDH P-384 ephemeral sender + discovery receiver 0x0478"
-size firmware/target/thumbv7em-none-eabihf/release/{esdk-firmware-probe,probe-eio,probe-ecdh}
+echo "  probe-ecdh: raw ECDH P-384 ephemeral sender + discovery receiver 0x0478;"
+echo "  probe-inplace: one buffer, seal_in_place + decrypt_in_place 0x0578"
+size firmware/target/thumbv7em-none-eabihf/release/{esdk-firmware-probe,probe-eio,probe-ecdh,probe-inplace}
 
 step "unit, integration and doc tests (includes the Rust <-> Python interop matrix)"
 bash scripts/python-peer.sh >/dev/null
