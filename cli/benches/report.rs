@@ -28,9 +28,10 @@
 //! Environment: `ESDK_BENCH_MIB` (in-memory size, default 64), `ESDK_BENCH_CLI_MIB` (CLI
 //! file size, default 256; 0 leaves the whole-process part out), `ESDK_PEER_PYTHON` (a python
 //! with aws-encryption-sdk; default: `scripts/python-peer.sh`), `ESDK_TEST_PYESDK_PEER`
-//! (the peer script).
+//! (the peer script), `ESDK_BENCH_ESDK` (the `esdk` binary the whole-process part runs;
+//! default: the one built with this report).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -423,8 +424,9 @@ struct Esdk {
     core: Grid,
     /// The std one-shot per thread count: one thread by the thread's CPU time, more by wall.
     std: Vec<Grid>,
-    /// (unsigned, signed) round trip in µs, by wall.
+    /// (unsigned, signed) round trip in µs, by wall (the goals) and by the thread's CPU time.
     small: (f64, f64),
+    small_cpu: (f64, f64),
 }
 
 fn esdk_figures(s: &EsdkSlots, best: &[Best], len: usize, threads: &[usize]) -> Esdk {
@@ -442,6 +444,7 @@ fn esdk_figures(s: &EsdkSlots, best: &[Best], len: usize, threads: &[usize]) -> 
         g
     };
     let us = |i: usize, n: u32| best[i].wall.as_secs_f64() * 1e6 / f64::from(n);
+    let us_cpu = |i: usize, n: u32| best[i].one_thread().as_secs_f64() * 1e6 / f64::from(n);
     Esdk {
         core: grid(&s.core, false),
         std: s
@@ -451,6 +454,7 @@ fn esdk_figures(s: &EsdkSlots, best: &[Best], len: usize, threads: &[usize]) -> 
             .map(|(slots, &t)| grid(slots, t > 1))
             .collect(),
         small: (us(s.small.0, SMALL_N.0), us(s.small.1, SMALL_N.1)),
+        small_cpu: (us_cpu(s.small.0, SMALL_N.0), us_cpu(s.small.1, SMALL_N.1)),
     }
 }
 
@@ -565,12 +569,35 @@ struct Cli<'a> {
     python: Option<PathBuf>,
     peer: PathBuf,
     key_hex: String,
+    /// Where `--threads` goes: after the subcommand (`esdk encrypt --help` lists it), before
+    /// it (only `esdk --help` does), or nowhere (the tool has no such option).
+    threads_at: Option<ThreadsAt>,
+}
+
+/// Where the `esdk` tool takes `--threads`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ThreadsAt {
+    BeforeMode,
+    AfterMode,
 }
 
 impl Cli<'_> {
-    /// `esdk MODE` with the shared key from `input` to `output` (`-` = `/dev/null`).
-    fn ours<S: AsRef<OsStr>>(&self, mode: &str, extra: &[S], input: &str, output: &str) -> Cmd {
-        let mut args = os(&[
+    /// `esdk MODE` with the shared key from `input` to `output` (`-` = `/dev/null`), with
+    /// `--threads t` when `threads` is `Some(t)` and the tool has the option.
+    fn ours(
+        &self,
+        mode: &str,
+        extra: &[&str],
+        threads: Option<usize>,
+        input: &str,
+        output: &str,
+    ) -> Cmd {
+        let flag = threads.map(|t| os(&["--threads", &t.to_string()]));
+        let mut args = Vec::new();
+        if self.threads_at == Some(ThreadsAt::BeforeMode) {
+            args.extend(flag.iter().flatten().cloned());
+        }
+        args.extend(os(&[
             mode,
             "--raw-aes-key",
             "k.bin",
@@ -583,8 +610,11 @@ impl Cli<'_> {
             input,
             "-o",
             output,
-        ]);
-        args.extend(extra.iter().map(|s| s.as_ref().to_owned()));
+        ]));
+        args.extend(os(extra));
+        if self.threads_at == Some(ThreadsAt::AfterMode) {
+            args.extend(flag.into_iter().flatten());
+        }
         Cmd {
             program: self.esdk.clone(),
             args,
@@ -669,9 +699,6 @@ struct CliFigures {
     small: (Duration, Duration, Duration),
 }
 
-/// No extra arguments.
-const NO_ARGS: &[&str] = &[];
-
 /// Runs of the 100-byte process commands; the best by wall counts.
 const SMALL_RUNS: usize = 20;
 
@@ -702,20 +729,31 @@ fn cli_report(mib: usize, threads: &[usize]) -> CliFigures {
         eprintln!("no Python peer at {}", peer.display());
         None
     };
-    let esdk_bin = PathBuf::from(env!("CARGO_BIN_EXE_esdk"));
-    let help = Command::new(&esdk_bin)
-        .args(["encrypt", "--help"])
-        .output()
-        .expect("esdk --help");
-    let has_threads = String::from_utf8_lossy(&help.stdout).contains("--threads");
+    let esdk_bin = std::env::var_os("ESDK_BENCH_ESDK")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_esdk")), PathBuf::from);
+    let lists_threads = |args: &[&str]| {
+        let help = Command::new(&esdk_bin)
+            .args(args)
+            .output()
+            .expect("esdk --help");
+        String::from_utf8_lossy(&help.stdout).contains("--threads")
+    };
+    let threads_at = if lists_threads(&["encrypt", "--help"]) {
+        Some(ThreadsAt::AfterMode)
+    } else if lists_threads(&["--help"]) {
+        Some(ThreadsAt::BeforeMode)
+    } else {
+        None
+    };
     let cli = Cli {
         dir: d,
         esdk: esdk_bin,
         python,
         peer,
         key_hex: key.iter().map(|b| format!("{b:02x}")).collect(),
+        threads_at,
     };
-    let columns: Vec<Option<usize>> = if has_threads {
+    let columns: Vec<Option<usize>> = if threads_at.is_some() {
         threads.iter().map(|&t| Some(t)).collect()
     } else {
         vec![None]
@@ -723,10 +761,10 @@ fn cli_report(mib: usize, threads: &[usize]) -> CliFigures {
 
     // The 100-byte processes first, on a quiet page cache.
     fs::write(d.join("small"), [0x5au8; 100]).expect("small file");
-    let enc_default = cli.ours("encrypt", NO_ARGS, "small", "-");
-    let enc_0478 = cli.ours("encrypt", &["--suite", "0x0478"], "small", "-");
-    run_ok(&cli.ours("encrypt", NO_ARGS, "small", "small.ct"), d);
-    let dec_default = cli.ours("decrypt", NO_ARGS, "small.ct", "-");
+    let enc_default = cli.ours("encrypt", &[], None, "small", "-");
+    let enc_0478 = cli.ours("encrypt", &["--suite", "0x0478"], None, "small", "-");
+    run_ok(&cli.ours("encrypt", &[], None, "small", "small.ct"), d);
+    let dec_default = cli.ours("decrypt", &[], None, "small.ct", "-");
     let mut small = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..SMALL_RUNS {
         small.0 = small.0.min(enc_default.wall(d));
@@ -801,16 +839,9 @@ fn cli_case(
     let frame = case.frame.to_string();
     let enc_extra = ["--suite", case.suite, "--frame-length", &frame];
     let signed = case.suite == "0x0578";
-    let with_threads = |base: &[&str], t: Option<usize>| -> Vec<String> {
-        let mut v: Vec<String> = base.iter().map(|s| (*s).to_owned()).collect();
-        if let Some(t) = t {
-            v.extend(["--threads".to_owned(), t.to_string()]);
-        }
-        v
-    };
     // Our message, for the Python ESDK to decrypt (untimed; warms the page cache).
-    let first = with_threads(&enc_extra, *columns.last().expect("a column"));
-    run_ok(&cli.ours("encrypt", &first, "pt", "ours.ct"), d);
+    let last = *columns.last().expect("a column");
+    run_ok(&cli.ours("encrypt", &enc_extra, last, "pt", "ours.ct"), d);
     // A signed message's plaintext goes to /dev/null as it verifies frame by frame.
     let dec_base: &[&str] = if signed {
         &["--stream-unverified"]
@@ -821,8 +852,8 @@ fn cli_case(
         .iter()
         .map(|&t| {
             (
-                cli.ours("encrypt", &with_threads(&enc_extra, t), "pt", "-"),
-                cli.ours("decrypt", &with_threads(dec_base, t), "py.ct", "-"),
+                cli.ours("encrypt", &enc_extra, t, "pt", "-"),
+                cli.ours("decrypt", dec_base, t, "py.ct", "-"),
             )
         })
         .collect();
@@ -876,7 +907,7 @@ fn cli_case(
     }
     // Each side decrypted the other's message: check both plaintexts (ours untimed, to a
     // file).
-    run_ok(&cli.ours("decrypt", NO_ARGS, "py.ct", "ours.out"), d);
+    run_ok(&cli.ours("decrypt", &[], None, "py.ct", "ours.out"), d);
     check_plaintext(d, "ours.out", pt, "esdk");
     if python.is_some() {
         check_plaintext(d, "py.out", pt, "the Python ESDK");
@@ -1016,9 +1047,9 @@ fn main() {
     }
     println!();
     println!(
-        "100-byte round trip in process (esdk::encrypt + esdk::decrypt, Config::new(), wall), µs: \
-         0x0478 {:.1}, 0x0578 {:.1}",
-        es.small.0, es.small.1
+        "100-byte round trip in process (esdk::encrypt + esdk::decrypt, Config::new()), µs by \
+         wall (CPU time of the thread): 0x0478 {:.1} ({:.1}), 0x0578 {:.1} ({:.1})",
+        es.small.0, es.small_cpu.0, es.small.1, es.small_cpu.1
     );
 
     let cli = (cli_mib > 0).then(|| cli_report(cli_mib, &threads));
