@@ -569,8 +569,9 @@ struct Cli<'a> {
     python: Option<PathBuf>,
     peer: PathBuf,
     key_hex: String,
-    /// Where `--threads` goes: after the subcommand (`esdk encrypt --help` lists it), before
-    /// it (only `esdk --help` does), or nowhere (the tool has no such option).
+    /// Where `--threads` goes: after the subcommand (`esdk encrypt --help` and `esdk decrypt
+    /// --help` list it), before it (only `esdk --help` does), or nowhere (the tool has no such
+    /// option: the report then says n/a).
     threads_at: Option<ThreadsAt>,
 }
 
@@ -738,13 +739,14 @@ fn cli_report(mib: usize, threads: &[usize]) -> CliFigures {
             .expect("esdk --help");
         String::from_utf8_lossy(&help.stdout).contains("--threads")
     };
-    let threads_at = if lists_threads(&["encrypt", "--help"]) {
-        Some(ThreadsAt::AfterMode)
-    } else if lists_threads(&["--help"]) {
-        Some(ThreadsAt::BeforeMode)
-    } else {
-        None
-    };
+    let threads_at =
+        if lists_threads(&["encrypt", "--help"]) && lists_threads(&["decrypt", "--help"]) {
+            Some(ThreadsAt::AfterMode)
+        } else if lists_threads(&["--help"]) {
+            Some(ThreadsAt::BeforeMode)
+        } else {
+            None
+        };
     let cli = Cli {
         dir: d,
         esdk: esdk_bin,
