@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds release and prints the performance report in one run: raw AES-GCM and SHA-384 of
-# each provider (pure Rust, aws-lc), ESDK encrypt/decrypt for 0x0478 / 0x0578 at 4 KiB, 64 KiB
-# and 1 MiB frames, a 100-byte round trip, and the `esdk` CLI against the official Python
-# ESDK on a 256 MiB file; then the goals with PASS / MISS. Details: cli/benches/report.rs.
+# Builds release and prints the performance report in one run (issue #16), for 1 and N threads
+# (N = available parallelism): raw AES-GCM and SHA-384 of each provider (pure Rust, aws-lc) on
+# one core; in memory, esdk::encrypt / esdk::decrypt of 0x0478 / 0x0578 at 4 KiB, 64 KiB and
+# 1 MiB frames as ratios to those; the whole `esdk` process on a 256 MiB file (in /dev/shm) at
+# 4 KiB and 1 MiB frames with --threads 1 and N next to the official Python ESDK; the 100-byte
+# process and in-process latencies; then the goals with PASS / MISS. Details and timing rules:
+# cli/benches/report.rs. About 3-4 minutes on 2 cores (the Python ESDK takes most of it).
 #
-#   scripts/bench.sh                        # the full report (a few minutes on 2 cores)
-#   ESDK_BENCH_CLI_MIB=0 scripts/bench.sh   # without the CLI / Python comparison
+#   scripts/bench.sh                        # the full report
+#   ESDK_BENCH_CLI_MIB=0 scripts/bench.sh   # without the whole-process / Python part
 #
 # Criterion benchmarks of the same core paths: cargo bench -p esdk --bench core
 set -euo pipefail
