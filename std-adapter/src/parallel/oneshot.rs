@@ -26,6 +26,7 @@ use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::vec::IntoIter;
 
+use esdk_core::body::{FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD};
 use esdk_core::error::ApiMisuse;
 use esdk_core::provider::{AeadKey, CryptoProvider};
 use esdk_core::{
@@ -70,10 +71,13 @@ fn batch_bytes(total: usize, threads: usize) -> usize {
 /// A batch of frames to seal: their slots, their plaintext, and their place in the output.
 struct SealJob<'s> {
     index: usize,
-    slots: &'s [FrameSlot],
+    slots: Vec<FrameSlot>,
     plaintext: &'s [u8],
     frames: &'s mut [u8],
 }
+
+/// A sealed batch (or its first failure) on its way back to the encryptor.
+type Sealed<'s> = (usize, Vec<FrameSlot>, Result<&'s [u8], Error>);
 
 /// A batch of frames to open: their slots (which say where each frame is in the message)
 /// and their place in the plaintext.
@@ -86,12 +90,6 @@ struct OpenJob<'s> {
 /// Something a worker takes from the queue, in order.
 trait Job {
     fn index(&self) -> usize;
-}
-
-impl Job for SealJob<'_> {
-    fn index(&self) -> usize {
-        self.index
-    }
 }
 
 impl Job for OpenJob<'_> {
@@ -124,6 +122,9 @@ fn take_mut<'s>(out: &mut &'s mut [u8], n: usize, required: usize) -> Result<&'s
 /// bytes written. Output identical to [`Encryptor::seal_body`], which it calls for one
 /// thread or a single frame.
 ///
+/// The calling thread issues the slots batch by batch and hands each batch to the workers
+/// at once, so the sealing starts with the first batch rather than after the last slot.
+///
 /// # Errors
 /// As [`Encryptor::seal_body`]: the first failing frame in order, then the footer's.
 pub(crate) fn seal_body<P: CryptoProvider>(
@@ -140,34 +141,34 @@ where
     if threads < 2 || regular == 0 {
         return enc.seal_body(plaintext, out);
     }
-    // The slots, serially: the engine numbers the frames and holds the declared length.
-    let mut slots = Vec::with_capacity(regular + 1);
-    for _ in 0..regular {
-        slots.push(enc.next_frame(f, false)?);
-    }
-    slots.push(enc.next_frame(plaintext.len() - regular * f, true)?);
-    let body: usize = slots.iter().map(FrameSlot::frame_len).sum();
+    let last = plaintext.len() - regular * f;
+    // Regular frames all have one length, so each batch's place in the output is
+    // arithmetic; the final frame ends the last batch. (`seal_to` checks every frame's
+    // place against its slot.)
+    let frame_len = f + REGULAR_FRAME_OVERHEAD;
+    let body = regular * frame_len + last + FINAL_FRAME_OVERHEAD;
     let required = body + enc.footer_len();
     let mut rest = &mut *out;
     let mut frames_out = take_mut(&mut rest, body, required)?;
     let footer_out = take_mut(&mut rest, required - body, required)?;
-
     let per_job = (batch_bytes(plaintext.len(), threads) / f).max(1);
-    let mut jobs = Vec::with_capacity(slots.len().div_ceil(per_job));
+    let n_frames = regular + 1;
+    let n_jobs = n_frames.div_ceil(per_job);
+    let mut places = Vec::with_capacity(n_jobs);
     let mut pt = plaintext;
-    for (index, group) in slots.chunks(per_job).enumerate() {
-        let pt_len = group.iter().map(FrameSlot::content_len).sum();
+    for index in 0..n_jobs {
+        let first = index * per_job;
+        let count = per_job.min(n_frames - first);
+        let (pt_len, len) = if first + count == n_frames {
+            let r = count - 1;
+            (r * f + last, r * frame_len + last + FINAL_FRAME_OVERHEAD)
+        } else {
+            (count * f, count * frame_len)
+        };
         let (p, tail) = pt.split_at_checked(pt_len).ok_or(ApiMisuse::FrameSize)?;
         pt = tail;
-        let len = group.iter().map(FrameSlot::frame_len).sum();
-        jobs.push(SealJob {
-            index,
-            slots: group,
-            plaintext: p,
-            frames: take_mut(&mut frames_out, len, required)?,
-        });
+        places.push((count, p, take_mut(&mut frames_out, len, required)?));
     }
-    let n_jobs = jobs.len();
     // The signed suites hash on the calling thread; the others seal there too.
     let signed = enc.suite().signature().is_some();
     let workers = if signed {
@@ -175,114 +176,194 @@ where
     } else {
         (threads - 1).min(n_jobs - 1)
     };
-    let ciphers = (0..workers + usize::from(!signed))
+    let mut ciphers = (0..workers)
         .map(|_| enc.frame_cipher())
         .collect::<Result<Vec<_>, _>>()?;
+    let own = if signed {
+        None
+    } else {
+        Some(enc.frame_cipher()?)
+    };
 
-    let queue = Mutex::new(jobs.into_iter());
     let failed = AtomicUsize::new(NONE);
+    let (give, jobs) = mpsc::channel::<SealJob<'_>>();
+    let jobs = Mutex::new(jobs);
+    let mut absorber = Absorber::new(n_jobs);
     thread::scope(|s| {
         let (done, sealed) = mpsc::channel();
-        let mut ciphers = ciphers.into_iter();
-        let own = if signed { None } else { ciphers.next() };
-        for cipher in ciphers {
-            let (queue, failed, done) = (&queue, &failed, done.clone());
-            s.spawn(move || seal_worker(&cipher, queue, failed, &done));
+        for cipher in ciphers.drain(..) {
+            let (jobs, failed, done) = (&jobs, &failed, done.clone());
+            s.spawn(move || seal_worker(&cipher, jobs, failed, &done));
         }
-        if let Some(cipher) = own {
-            seal_worker(&cipher, &queue, &failed, &done);
+        // Issue the slots, serially, a batch at a time.
+        let mut issue_error = None;
+        for (index, (count, plaintext, frames)) in places.into_iter().enumerate() {
+            if failed.load(Ordering::Relaxed) != NONE {
+                break;
+            }
+            let slots = (0..count)
+                .map(|i| {
+                    let is_final = index * per_job + i == regular;
+                    enc.next_frame(if is_final { last } else { f }, is_final)
+                })
+                .collect::<Result<Vec<_>, _>>();
+            match slots {
+                Ok(slots) => {
+                    let job = SealJob {
+                        index,
+                        slots,
+                        plaintext,
+                        frames,
+                    };
+                    // (The receiving end lives as long as this scope: sending cannot fail.)
+                    if give.send(job).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    issue_error = Some((index, e));
+                    break;
+                }
+            }
+        }
+        drop(give);
+        if let Some(cipher) = &own {
+            // Seal alongside the workers, giving back what is ready in between.
+            while let Some(job) = take_job(&jobs, &failed) {
+                absorber.take(enc, seal_job(cipher, job, &failed))?;
+                for m in sealed.try_iter() {
+                    absorber.take(enc, m)?;
+                }
+            }
         }
         drop(done);
-        let r = absorb_in_order(enc, &slots, per_job, n_jobs, &sealed);
-        if r.is_err() {
-            // Stop the workers: nothing they seal now is wanted.
-            failed.store(0, Ordering::Release);
+        // Ends when every worker is gone.
+        for m in &sealed {
+            if let Err(e) = absorber.take(enc, m) {
+                failed.store(0, Ordering::Release);
+                return Err(e);
+            }
         }
-        r
+        absorber.finish(issue_error)
     })?;
     Ok(body + enc.write_footer(footer_out)?)
 }
 
-/// Seals batches from `queue` until it is empty or a batch failed; sends each result.
+/// The next batch to seal, unless none is left or an earlier one failed (see
+/// [`next_job`]); blocks while the calling thread is still issuing.
+fn take_job<'s>(
+    jobs: &Mutex<mpsc::Receiver<SealJob<'s>>>,
+    failed: &AtomicUsize,
+) -> Option<SealJob<'s>> {
+    // A poisoned lock means a worker panicked: the scope re-raises that panic.
+    let job = jobs.lock().ok()?.recv().ok()?;
+    (job.index < failed.load(Ordering::Acquire)).then_some(job)
+}
+
+/// Seals one batch; marks a failure for the others.
+fn seal_job<'s, K: AeadKey>(
+    cipher: &FrameCipher<K>,
+    job: SealJob<'s>,
+    failed: &AtomicUsize,
+) -> Sealed<'s> {
+    let SealJob {
+        index,
+        slots,
+        mut plaintext,
+        frames,
+    } = job;
+    let mut rest = &mut *frames;
+    let r = slots.iter().try_for_each(|slot| {
+        let (p, tail) = plaintext
+            .split_at_checked(slot.content_len())
+            .ok_or(ApiMisuse::FrameSize)?;
+        plaintext = tail;
+        let frame = take_mut(&mut rest, slot.frame_len(), slot.frame_len())?;
+        cipher.seal_to(slot, p, frame).map(drop)
+    });
+    if r.is_err() {
+        failed.fetch_min(index, Ordering::AcqRel);
+    }
+    let frames: &'s [u8] = frames;
+    (index, slots, r.map(|()| frames))
+}
+
+/// Seals batches until none is left or a batch failed; sends each result back.
 fn seal_worker<'s, K: AeadKey>(
     cipher: &FrameCipher<K>,
-    queue: &Mutex<IntoIter<SealJob<'s>>>,
+    jobs: &Mutex<mpsc::Receiver<SealJob<'s>>>,
     failed: &AtomicUsize,
-    done: &mpsc::Sender<(usize, Result<&'s [u8], Error>)>,
+    done: &mpsc::Sender<Sealed<'s>>,
 ) {
-    while let Some(job) = next_job(queue, failed) {
-        let SealJob {
-            index,
-            slots,
-            mut plaintext,
-            frames,
-        } = job;
-        let mut rest = &mut *frames;
-        let r = slots.iter().try_for_each(|slot| {
-            let (p, tail) = plaintext
-                .split_at_checked(slot.content_len())
-                .ok_or(ApiMisuse::FrameSize)?;
-            plaintext = tail;
-            let frame = take_mut(&mut rest, slot.frame_len(), slot.frame_len())?;
-            cipher.seal_to(slot, p, frame).map(drop)
-        });
-        if r.is_err() {
-            failed.fetch_min(index, Ordering::AcqRel);
-        }
-        let frames: &'s [u8] = frames;
-        if done.send((index, r.map(|()| frames))).is_err() {
+    while let Some(job) = take_job(jobs, failed) {
+        if done.send(seal_job(cipher, job, failed)).is_err() {
             return;
         }
     }
 }
 
 /// Gives the sealed batches back to the encryptor in order, as they arrive (the signed
-/// suites hash them here); the first error in batch order wins.
-fn absorb_in_order<P: CryptoProvider>(
-    enc: &mut Encryptor<'_, P>,
-    slots: &[FrameSlot],
-    per_job: usize,
-    n_jobs: usize,
-    sealed: &mpsc::Receiver<(usize, Result<&[u8], Error>)>,
-) -> Result<(), Error> {
-    let mut ready: Vec<Option<&[u8]>> = vec![None; n_jobs];
-    let mut next = 0;
-    let mut first_error: Option<(usize, Error)> = None;
-    // Ends when every worker is gone (all senders dropped).
-    for (index, r) in sealed {
+/// suites hash them here); keeps the first failure in batch order.
+struct Absorber<'s> {
+    ready: Vec<Option<(Vec<FrameSlot>, &'s [u8])>>,
+    next: usize,
+    first_error: Option<(usize, Error)>,
+}
+
+impl<'s> Absorber<'s> {
+    fn new(n_jobs: usize) -> Self {
+        Self {
+            ready: (0..n_jobs).map(|_| None).collect(),
+            next: 0,
+            first_error: None,
+        }
+    }
+
+    /// Takes one batch's result and absorbs every batch now ready in order.
+    fn take<P: CryptoProvider>(
+        &mut self,
+        enc: &mut Encryptor<'_, P>,
+        (index, slots, r): Sealed<'s>,
+    ) -> Result<(), Error> {
         match r {
             Ok(frames) => {
-                if let Some(at) = ready.get_mut(index) {
-                    *at = Some(frames);
+                if let Some(at) = self.ready.get_mut(index) {
+                    *at = Some((slots, frames));
                 }
             }
             Err(e) => {
-                if first_error.is_none_or(|(i, _)| index < i) {
-                    first_error = Some((index, e));
+                if self.first_error.is_none_or(|(i, _)| index < i) {
+                    self.first_error = Some((index, e));
                 }
             }
         }
-        while let Some(mut frames) = ready.get_mut(next).and_then(Option::take) {
-            let from = next * per_job;
-            let group = slots
-                .get(from..slots.len().min(from + per_job))
-                .unwrap_or_default();
-            for slot in group {
+        while let Some((slots, mut frames)) = self.ready.get_mut(self.next).and_then(Option::take) {
+            for slot in &slots {
                 let (frame, tail) = frames
                     .split_at_checked(slot.frame_len())
                     .ok_or(ApiMisuse::FrameOrder)?;
                 frames = tail;
                 enc.absorb_frame(slot, frame)?;
             }
-            next += 1;
+            self.next += 1;
         }
+        Ok(())
     }
-    match first_error {
-        Some((_, e)) => Err(e),
-        // Every batch sealed and absorbed (a missing one means a worker panicked, and the
-        // scope raises that panic).
-        None if next == n_jobs => Ok(()),
-        None => Err(ApiMisuse::FrameOrder.into()),
+
+    /// The outcome once every batch came back: the first failure in order (a sealing
+    /// failure, or the slot that could not be issued), else every batch must have been
+    /// absorbed.
+    fn finish(self, issue_error: Option<(usize, Error)>) -> Result<(), Error> {
+        let first = match (self.first_error, issue_error) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        match first {
+            Some((_, e)) => Err(e),
+            // A missing batch means a worker panicked, and the scope raises that panic.
+            None if self.next == self.ready.len() => Ok(()),
+            None => Err(ApiMisuse::FrameOrder.into()),
+        }
     }
 }
 
