@@ -1,14 +1,14 @@
 //! The one-shot calls ([`encrypt`](crate::encrypt), [`decrypt`](crate::decrypt),
 //! [`decrypt_detailed`](crate::decrypt_detailed)) on several threads.
 //!
-//! Encryption: the calling thread issues every frame's slot from the
-//! [`Encryptor`] (serial: sequence numbers, the final frame, the declared length), then
-//! workers, each with its own [`FrameCipher`], seal batches of about [`MAX_BATCH`] bytes of
-//! frames straight into disjoint parts of the output (regular frames all have the same
-//! length, so where each frame goes is arithmetic). The batches go back to the encryptor in
-//! order: for the signed suites the calling thread hashes each batch as soon as it and the
-//! batches before it are sealed, so SHA-384 runs on its own thread while AES-GCM runs on
-//! the others; for the unsigned suites the calling thread seals too.
+//! Encryption: the calling thread issues the frames' slots from the [`Encryptor`] (serial:
+//! sequence numbers, the final frame, the declared length) a batch of about [`MAX_BATCH`]
+//! bytes at a time, and workers, each with its own [`FrameCipher`], seal the batches as
+//! they come straight into disjoint parts of the output (regular frames all have the same
+//! length, so where each frame goes is arithmetic). The batches go back to the encryptor
+//! in order: for the signed suites the calling thread hashes each batch as soon as it and
+//! the batches before it are sealed, so SHA-384 runs on its own thread while AES-GCM runs
+//! on the others; for the unsigned suites the calling thread seals too.
 //!
 //! Decryption: after the header, the calling thread locates every frame with
 //! [`Decryptor::next_frame`] (cheap: no decryption), then workers open the frames from the
@@ -19,7 +19,7 @@
 //! in frame 7, any tag before a bad footer, before trailing bytes).
 //!
 //! Messages under [`PARALLEL_MIN`] bytes stay on the calling thread: starting a thread costs
-//! tens of microseconds, the time AES-GCM takes for a few hundred KiB.
+//! tens of microseconds, about what one core takes to seal 256 KiB with AES-GCM.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -36,9 +36,12 @@ use esdk_core::{
 use zeroize::Zeroize;
 
 /// Plaintext (encryption) or message (decryption) bytes below which the one-shot calls run
-/// on the calling thread alone. Measured on a 2-core machine with aws-lc (0x0478, 1 MiB
-/// and 4 KiB frames): two threads break even with one at about 192 KiB, and pay off from
-/// about 256 KiB.
+/// on the calling thread alone, without even looking up the thread count. Starting and
+/// joining a scoped worker costs tens of microseconds (measured here, on a loaded 2-core
+/// machine: two threads lose to one by 35-45 µs on 64-256 KiB messages of 4 KiB frames),
+/// about what one core takes to seal 256 KiB with aws-lc's AES-GCM: below that a second
+/// thread cannot pay for itself, and the small messages (the 100-byte round trip) never pay
+/// for a thread.
 pub(crate) const PARALLEL_MIN: usize = 256 * 1024;
 
 /// The most bytes of frames a worker takes at a time: large enough that taking a batch
@@ -515,14 +518,17 @@ where
             let (queue, failed, first_error) = (&queue, &failed, &first_error);
             s.spawn(move || open_worker(&cipher, ciphertext, queue, failed, first_error));
         }
+        // The message hash over the ciphertext, in order, while the workers open it (for
+        // the unsigned suites only the order and the end are checked: then the calling
+        // thread opens frames too).
+        let closed = match located {
+            Ok(()) => close(dec, ciphertext, &slots, &failed),
+            Err(_) => Ok(()),
+        };
         if let Some(cipher) = own {
             open_worker(&cipher, ciphertext, &queue, &failed, &first_error);
         }
-        // The message hash over the ciphertext, in order, while the workers open it.
-        match located {
-            Ok(()) => close(dec, ciphertext, &slots, &failed),
-            Err(_) => Ok(()),
-        }
+        closed
     });
     let first_error = first_error.into_inner().ok().flatten();
     if let Some((_, e)) = first_error {
