@@ -147,22 +147,31 @@ fn same_error_on_any_thread_count(id: u16, ct: &[u8], what: &str) -> Error {
     want
 }
 
+/// A message of `pt` in frames of `frame` bytes (sealed on 2 threads) and its layout.
+fn message(id: u16, frame: usize, pt: &[u8]) -> (Vec<u8>, Layout) {
+    let ct = encrypt(id, frame as u32, pt, 2, 99);
+    let at = Layout::new(id, frame, pt.len(), ct.len());
+    (ct, at)
+}
+
+/// `ct` with a bit flipped at each of `positions`.
+fn flipped(ct: &[u8], positions: &[usize]) -> Vec<u8> {
+    let mut bad = ct.to_vec();
+    for &p in positions {
+        bad[p] ^= 0x01;
+    }
+    bad
+}
+
 #[test]
 fn damaged_messages_fail_as_on_one_thread_and_release_nothing() {
     let frame = 4096;
     let pt = plaintext(300 * frame + 123);
     for id in SUITES {
-        let ct = encrypt(id, frame as u32, &pt, 2, 99);
-        let at = Layout::new(id, frame, pt.len(), ct.len());
+        let (ct, at) = message(id, frame, &pt);
         let last = pt.len() - at.regular * frame;
         let signed = suite(id).signature().is_some();
-        let flip = |positions: &[usize]| {
-            let mut bad = ct.clone();
-            for &p in positions {
-                bad[p] ^= 0x01;
-            }
-            bad
-        };
+        let flip = |positions: &[usize]| flipped(&ct, positions);
         // Each frame's content, tag, IV and sequence number, in a few frames spread over
         // the batches, and the final frame.
         for seq in [1, 2, 77, 150, 299, 300] {
@@ -275,5 +284,37 @@ fn damaged_messages_fail_as_on_one_thread_and_release_nothing() {
             ),
             "{e:?}"
         );
+    }
+}
+
+#[test]
+fn every_frame_damaged_fails_as_on_one_thread() {
+    let frame = 256;
+    let pt = plaintext(40 * frame + 77);
+    for id in SUITES {
+        let ct = encrypt(id, frame as u32, &pt, 3, 5);
+        let at = Layout::new(id, frame, pt.len(), ct.len());
+        for seq in 1..=at.regular {
+            let f = at.frame_at(seq);
+            for p in [
+                f,
+                f + 3,
+                f + 4,
+                f + 15,
+                f + 16,
+                f + 16 + frame - 1,
+                f + 16 + frame + 15,
+            ] {
+                let mut bad = ct.clone();
+                bad[p] ^= 0x40;
+                same_error_on_any_thread_count(id, &bad, "frame");
+            }
+        }
+        // Every byte of the final frame's header, content and tag, and of the footer.
+        for p in at.final_at()..ct.len() {
+            let mut bad = ct.clone();
+            bad[p] ^= 0x40;
+            same_error_on_any_thread_count(id, &bad, "final frame or footer");
+        }
     }
 }
