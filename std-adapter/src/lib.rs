@@ -32,6 +32,7 @@ pub use error::Error;
 mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
+mod parallel;
 pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
@@ -70,6 +71,11 @@ pub const RUSTCRYPTO_PROVIDER: RustCryptoProvider = RustCrypto::new(OsRng);
 
 /// Encrypts `plaintext` and returns the message.
 ///
+/// Messages of a few hundred KiB and more are sealed on [`Config::threads`] threads (0, the
+/// default: the available parallelism; 1: the calling thread alone); the message is the same
+/// for any count. For the signed suites the message hash runs on the calling thread while
+/// the others seal.
+///
 /// # Errors
 /// As [`esdk_core::encrypt`].
 pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
@@ -87,17 +93,36 @@ pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
     let mut enc = esdk_core::Encryptor::new(cfg, &DEFAULT_PROVIDER, &opts)?;
     let mut out = Vec::new();
     header::write_header(&mut enc, cmm, encryption_context, &mut out)?;
-    seal_into(&mut enc, opts.frame_length, plaintext, out)
+    let threads = parallel::oneshot::threads_for(cfg, plaintext.len());
+    seal_into_with(&mut enc, opts.frame_length, plaintext, out, threads)
 }
 
 /// Seals the whole body of `plaintext` after the header in `out` (whose length is the
-/// header's); returns the message.
+/// header's) on the calling thread; returns the message.
+#[cfg(feature = "kms")]
 pub(crate) fn seal_into<P: esdk_core::CryptoProvider>(
     enc: &mut esdk_core::Encryptor<'_, P>,
     frame_length: u32,
     plaintext: &[u8],
+    out: Vec<u8>,
+) -> Result<Vec<u8>, Error>
+where
+    P::Aead: Send,
+{
+    seal_into_with(enc, frame_length, plaintext, out, 1)
+}
+
+/// [`seal_into`] on `threads` threads (resolved: [`parallel::oneshot::threads_for`]).
+fn seal_into_with<P: esdk_core::CryptoProvider>(
+    enc: &mut esdk_core::Encryptor<'_, P>,
+    frame_length: u32,
+    plaintext: &[u8],
     mut out: Vec<u8>,
-) -> Result<Vec<u8>, Error> {
+    threads: usize,
+) -> Result<Vec<u8>, Error>
+where
+    P::Aead: Send,
+{
     let at = out.len();
     let body = esdk_core::ciphertext_len(enc.suite(), frame_length, 0, plaintext.len() as u64)
         .and_then(|n| usize::try_from(n).ok())
@@ -105,8 +130,17 @@ pub(crate) fn seal_into<P: esdk_core::CryptoProvider>(
             offset: 0,
             kind: esdk_core::error::Malformed::TooManyFrames,
         })?;
-    out.resize(at + body, 0);
-    let n = enc.seal_body(plaintext, &mut out[at..])?;
+    if threads > 1 {
+        // A zeroed allocation rather than a resize: a large one comes from the OS already
+        // zero, so no thread writes it twice, and its pages are first touched by the
+        // threads that seal into them.
+        let mut message = vec![0u8; at + body];
+        message[..at].copy_from_slice(&out);
+        out = message;
+    } else {
+        out.resize(at + body, 0);
+    }
+    let n = parallel::oneshot::seal_body(enc, plaintext, &mut out[at..], threads)?;
     out.truncate(at + n);
     Ok(out)
 }
@@ -138,6 +172,10 @@ impl std::fmt::Debug for Decrypted {
 /// Decrypts a whole message. `reproduced_context` must match the stored pairs it names and
 /// supplies those the message does not store.
 ///
+/// Messages of a few hundred KiB and more are opened on [`Config::threads`] threads (see
+/// [`encrypt`]); the result, and the error of a bad message, are the same for any count:
+/// nothing is returned unless every check passed, the signature included.
+///
 /// # Errors
 /// As [`esdk_core::decrypt`].
 pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
@@ -147,13 +185,12 @@ pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
     ciphertext: &[u8],
 ) -> Result<Decrypted, Error> {
     let mut out = vec![0u8; output_len(ciphertext, reproduced_context)];
-    let d = esdk_core::decrypt(
-        cfg,
-        &DEFAULT_PROVIDER,
+    let d = parallel::oneshot::decrypt_all(
+        esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, reproduced_context),
         cmm,
-        reproduced_context,
         ciphertext,
         &mut out,
+        parallel::oneshot::threads_for(cfg, ciphertext.len()),
     )?;
     out.truncate(d.plaintext_len);
     let (suite, encryption_context) = decrypted_parts(&d.header);
@@ -189,9 +226,10 @@ pub fn decrypt_detailed<M: CryptoMaterialsManager + ?Sized>(
     let mut attempts = Vec::new();
     let mut record = |a: esdk_core::error::Attempt| attempts.push(a);
     let mut out = vec![0u8; output_len(ciphertext, reproduced_context)];
-    let r = esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, reproduced_context)
-        .with_attempt_observer(&mut record)
-        .decrypt_all(cmm, ciphertext, &mut out)
+    let dec = esdk_core::Decryptor::new(cfg, &DEFAULT_PROVIDER, reproduced_context)
+        .with_attempt_observer(&mut record);
+    let threads = parallel::oneshot::threads_for(cfg, ciphertext.len());
+    let r = parallel::oneshot::decrypt_all(dec, cmm, ciphertext, &mut out, threads)
         .map(|d| (d.plaintext_len, decrypted_parts(&d.header)));
     match r {
         Ok((n, (suite, encryption_context))) => {
