@@ -94,26 +94,13 @@ pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
     let mut out = Vec::new();
     header::write_header(&mut enc, cmm, encryption_context, &mut out)?;
     let threads = parallel::oneshot::threads_for(cfg, plaintext.len());
-    seal_into_with(&mut enc, opts.frame_length, plaintext, out, threads)
+    seal_into(&mut enc, opts.frame_length, plaintext, out, threads)
 }
 
 /// Seals the whole body of `plaintext` after the header in `out` (whose length is the
-/// header's) on the calling thread; returns the message.
-#[cfg(feature = "kms")]
+/// header's) on `threads` threads (resolved: [`parallel::oneshot::threads_for`]); returns the
+/// message.
 pub(crate) fn seal_into<P: esdk_core::CryptoProvider>(
-    enc: &mut esdk_core::Encryptor<'_, P>,
-    frame_length: u32,
-    plaintext: &[u8],
-    out: Vec<u8>,
-) -> Result<Vec<u8>, Error>
-where
-    P::Aead: Send,
-{
-    seal_into_with(enc, frame_length, plaintext, out, 1)
-}
-
-/// [`seal_into`] on `threads` threads (resolved: [`parallel::oneshot::threads_for`]).
-fn seal_into_with<P: esdk_core::CryptoProvider>(
     enc: &mut esdk_core::Encryptor<'_, P>,
     frame_length: u32,
     plaintext: &[u8],

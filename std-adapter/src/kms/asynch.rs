@@ -237,7 +237,8 @@ impl PreparedEncryption {
         self.take()?;
         let mut out = Vec::new();
         let mut enc = header_for(&self.cfg, &self, &mut out)?;
-        crate::seal_into(&mut enc, self.opts.frame_length, plaintext, out)
+        let threads = crate::parallel::oneshot::threads_for(&self.cfg, plaintext.len());
+        crate::seal_into(&mut enc, self.opts.frame_length, plaintext, out, threads)
     }
 
     /// A streaming encryptor writing the message to `inner` in memory bounded by the frame
