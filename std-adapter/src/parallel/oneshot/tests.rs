@@ -37,7 +37,7 @@ fn encrypt(id: u16, frame: u32, pt: &[u8], threads: usize, seed: u64) -> Vec<u8>
     let mut enc = Encryptor::new(&cfg, &provider, &opts).expect("encryptor");
     let mut out = Vec::new();
     crate::header::write_header(&mut enc, &keyring(), &EC, &mut out).expect("header");
-    crate::seal_into_with(&mut enc, frame, pt, out, threads).expect("seal")
+    crate::seal_into(&mut enc, frame, pt, out, threads).expect("seal")
 }
 
 /// Decrypts `ct` on `threads` threads; on failure also checks that nothing was left in the
