@@ -2,8 +2,8 @@
 //!
 //! A fast [`CryptoProvider`] for the Rust AWS Encryption SDK on
 //! [`aws-lc-rs`](https://docs.rs/aws-lc-rs): AES-GCM (128/192/256), HKDF (SHA-256/384/512),
-//! the SHA-256/384 message hash, ECDSA P-256/P-384 over a digest, and randomness from
-//! aws-lc's `SystemRandom`. For servers and desktops; the `no_std` pure-Rust provider in
+//! the SHA-256/384 message hash, ECDSA P-256/P-384 over a digest, and randomness from the
+//! operating system (`getrandom`). For servers and desktops; the `no_std` pure-Rust provider in
 //! `esdk-core` remains the default for firmware.
 //!
 //! The provider is byte-compatible with the pure-Rust one: messages written by either decrypt
@@ -33,7 +33,6 @@ mod ecdsa;
 #[cfg(test)]
 mod tests;
 
-use aws_lc_rs::rand::SecureRandom;
 use aws_lc_rs::{aead, digest, hkdf};
 use esdk_core::error::CryptoError;
 use esdk_core::provider::{
@@ -42,7 +41,9 @@ use esdk_core::provider::{
 use esdk_core::suite::{HashAlg, SignatureAlg};
 
 /// The aws-lc-rs crypto provider. Stateless, `Copy`, `Send + Sync`; randomness comes from
-/// aws-lc's `SystemRandom` (its DRBG seeded by the operating system).
+/// the operating system (`getrandom`), never from aws-lc's DRBG, whose first use in a
+/// process seeds it with CPU-jitter entropy (about 40 ms of CPU): see the `ecdsa` module
+/// for how signing and key generation avoid it.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct AwsLc {
     _private: (),
@@ -64,11 +65,14 @@ impl core::fmt::Debug for AwsLc {
 /// The aws-lc-rs provider, ready to pass to `esdk_core::encrypt` / `decrypt`.
 pub const DEFAULT_PROVIDER: AwsLc = AwsLc::new();
 
+/// Fills `out` from the operating system's CSPRNG.
+pub(crate) fn os_random(out: &mut [u8]) -> Result<(), CryptoError> {
+    getrandom::fill(out).map_err(|_| CryptoError::Rng)
+}
+
 impl RandomSource for AwsLc {
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        aws_lc_rs::rand::SystemRandom::new()
-            .fill(out)
-            .map_err(|_| CryptoError::Rng)
+        os_random(out)
     }
 }
 
