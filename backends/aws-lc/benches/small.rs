@@ -1,12 +1,14 @@
 //! Small-message costs of the aws-lc provider, against the pure-Rust one, and the SHA-384
 //! speed of every message hasher within reach. Run with
-//! `cargo bench -p esdk-aws-lc --bench small` (add `-- sha` or `-- small` for one part).
+//! `cargo bench -p esdk-aws-lc --bench small` (add `-- sha` or `-- small` for one part, or
+//! `-- profile signed` / `-- profile unsigned` for the aws-lc round trip alone, to profile).
 //!
 //! - the 100-byte round trip (encrypt + decrypt, raw AES keyring) in µs, unsigned (0x0478)
 //!   and signed (0x0578), and its parts: ECDSA P-384 key generation, signing and
 //!   verification, and `fill_random`;
 //! - SHA-384 (and SHA-256) in MB/s on 64 MiB in 1 MiB updates: the provider's
-//!   `MessageHasher`, aws-lc's digest, and the `sha2` crate.
+//!   `MessageHasher` (OpenSSL's with `--features openssl-sha`), aws-lc's digest, and the
+//!   `sha2` crate.
 //!
 //! Each figure is the best of 5 runs, timed by the thread's CPU time where the platform has
 //! it (other work on a shared machine then does not count), wall time otherwise.
@@ -130,6 +132,76 @@ fn small() {
     ] {
         println!("P-384 µs, {name}: keygen {k:.1}, sign {s:.1}, verify {v:.1}");
     }
+    p384_pieces(n);
+}
+
+/// µs of the aws-lc pieces of P-384 signing and verification.
+fn p384_pieces(n: u32) {
+    use aws_lc_rs::agreement::{ECDH_P384, PrivateKey};
+    use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_ASN1, ParsedPublicKey};
+    let k = [0x42u8; 48];
+    let base = best(|| {
+        for _ in 0..n {
+            let pk = PrivateKey::from_private_key(&ECDH_P384, &k).expect("key");
+            black_box(pk.compute_public_key().expect("point"));
+        }
+    });
+    let parse_k = best(|| {
+        for _ in 0..n {
+            black_box(PrivateKey::from_private_key(&ECDH_P384, &k).expect("key"));
+        }
+    });
+    let aws_keygen = best(|| {
+        for _ in 0..n {
+            black_box(
+                aws_lc_rs::signature::EcdsaKeyPair::generate(
+                    &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                )
+                .expect("keygen"),
+            );
+        }
+    });
+    let point = PrivateKey::from_private_key(&ECDH_P384, &k)
+        .and_then(|p| p.compute_public_key().map_err(|_| unreachable!()))
+        .expect("point");
+    let compress = best(|| {
+        for _ in 0..n {
+            let c: EcPublicKeyCompressedBin<'static> = point.as_be_bytes().expect("compress");
+            black_box(c);
+        }
+    });
+    let c: EcPublicKeyCompressedBin<'static> = point.as_be_bytes().expect("compress");
+    let parse_c = best(|| {
+        for _ in 0..n {
+            black_box(ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, c.as_ref()).expect("parse"));
+        }
+    });
+    let parse_u = best(|| {
+        for _ in 0..n {
+            black_box(
+                ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, point.as_ref()).expect("parse"),
+            );
+        }
+    });
+    let rc_decompress = best(|| {
+        for _ in 0..n {
+            black_box(p384::PublicKey::from_sec1_bytes(c.as_ref()).expect("decompress"));
+        }
+    });
+    println!(
+        "P-384 pieces µs: aws-lc EcdsaKeyPair::generate {:.1}, agreement from_private_key {:.1}",
+        micros(aws_keygen, n),
+        micros(parse_k, n)
+    );
+    println!(
+        "P-384 pieces µs: aws-lc k·G {:.1}, compress {:.1}, parse compressed {:.1}, parse uncompressed {:.1}; p384 decompress {:.1}",
+        micros(base, n),
+        micros(compress, n),
+        micros(parse_c, n),
+        micros(parse_u, n),
+        micros(rc_decompress, n)
+    );
 }
 
 const SHA_TOTAL: usize = 64 << 20;
@@ -185,7 +257,12 @@ fn sha() {
             }
         });
         println!(
-            "{name} MB/s (64 MiB in 1 MiB updates): provider hasher {:.0}, aws-lc digest {:.0}, sha2 crate {:.0}",
+            "{name} MB/s (64 MiB in 1 MiB updates): provider hasher ({}) {:.0}, aws-lc digest {:.0}, sha2 crate {:.0}",
+            if cfg!(feature = "openssl-sha") {
+                "OpenSSL"
+            } else {
+                "aws-lc"
+            },
             mbps(provider),
             mbps(awslc),
             mbps(rust),
@@ -195,6 +272,27 @@ fn sha() {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `profile signed|unsigned`: only the aws-lc round trip, for `perf record`.
+    if args.first().map(String::as_str) == Some("basemul") {
+        let k = [0x42u8; 48];
+        for _ in 0..20000 {
+            let pk = aws_lc_rs::agreement::PrivateKey::from_private_key(
+                &aws_lc_rs::agreement::ECDH_P384,
+                &k,
+            )
+            .expect("key");
+            black_box(pk.compute_public_key().expect("point"));
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("profile") {
+        let suite = match args.get(1).map(String::as_str) {
+            Some("unsigned") => AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+            _ => AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        };
+        println!("{:.1} µs", round_trip(&DEFAULT_PROVIDER, suite, 2000));
+        return;
+    }
     let want = |part: &str| {
         !args.iter().any(|a| a == "small" || a == "sha") || args.iter().any(|a| a == part)
     };
