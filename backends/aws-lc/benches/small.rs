@@ -218,7 +218,7 @@ fn p384_pieces(n: u32) {
         micros(parse_k, n)
     );
     let rc_base = best(|| {
-        use p384::elliptic_curve::group::{Curve as _, Group as _};
+        use p384::elliptic_curve::group::Group as _;
         let k = p384::Scalar::from(0x4242_4242_4242u64);
         for _ in 0..n {
             black_box(p384::ProjectivePoint::mul_by_generator(&k).to_affine());
