@@ -2,8 +2,8 @@
 //!
 //! A fast [`CryptoProvider`] for the Rust AWS Encryption SDK on
 //! [`aws-lc-rs`](https://docs.rs/aws-lc-rs): AES-GCM (128/192/256), HKDF (SHA-256/384/512),
-//! the SHA-256/384 message hash, ECDSA P-256/P-384 over a digest, and randomness from
-//! aws-lc's `SystemRandom`. For servers and desktops; the `no_std` pure-Rust provider in
+//! the SHA-256/384 message hash, ECDSA P-256/P-384 over a digest, and randomness from the
+//! operating system (`getrandom`). For servers and desktops; the `no_std` pure-Rust provider in
 //! `esdk-core` remains the default for firmware.
 //!
 //! The provider is byte-compatible with the pure-Rust one: messages written by either decrypt
@@ -33,8 +33,9 @@ mod ecdsa;
 #[cfg(test)]
 mod tests;
 
-use aws_lc_rs::rand::SecureRandom;
-use aws_lc_rs::{aead, digest, hkdf};
+#[cfg(not(feature = "openssl-sha"))]
+use aws_lc_rs::digest;
+use aws_lc_rs::{aead, hkdf};
 use esdk_core::error::CryptoError;
 use esdk_core::provider::{
     AadFeed, AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch,
@@ -42,7 +43,9 @@ use esdk_core::provider::{
 use esdk_core::suite::{HashAlg, SignatureAlg};
 
 /// The aws-lc-rs crypto provider. Stateless, `Copy`, `Send + Sync`; randomness comes from
-/// aws-lc's `SystemRandom` (its DRBG seeded by the operating system).
+/// the operating system (`getrandom`), never from aws-lc's DRBG, whose first use in a
+/// process seeds it with CPU-jitter entropy (about 40 ms of CPU): see the `ecdsa` module
+/// for how signing and key generation avoid it.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct AwsLc {
     _private: (),
@@ -64,11 +67,14 @@ impl core::fmt::Debug for AwsLc {
 /// The aws-lc-rs provider, ready to pass to `esdk_core::encrypt` / `decrypt`.
 pub const DEFAULT_PROVIDER: AwsLc = AwsLc::new();
 
+/// Fills `out` from the operating system's CSPRNG.
+pub(crate) fn os_random(out: &mut [u8]) -> Result<(), CryptoError> {
+    getrandom::fill(out).map_err(|_| CryptoError::Rng)
+}
+
 impl RandomSource for AwsLc {
     fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
-        aws_lc_rs::rand::SystemRandom::new()
-            .fill(out)
-            .map_err(|_| CryptoError::Rng)
+        os_random(out)
     }
 }
 
@@ -184,29 +190,100 @@ impl AeadKey for AwsLcAead {
     }
 }
 
-/// A running SHA-256 / SHA-384 of the message, in aws-lc.
+/// A running SHA-256 / SHA-384 of the message: in aws-lc, or with the `openssl-sha` feature
+/// in the system's OpenSSL (faster on CPUs where aws-lc has no vector SHA-512 code).
 pub struct AwsLcHasher {
-    ctx: digest::Context,
+    inner: HasherInner,
+}
+
+#[cfg(not(feature = "openssl-sha"))]
+type HasherInner = digest::Context;
+
+#[cfg(feature = "openssl-sha")]
+enum HasherInner {
+    Sha256(openssl::sha::Sha256),
+    Sha384(openssl::sha::Sha384),
+}
+
+impl AwsLcHasher {
+    #[cfg(not(feature = "openssl-sha"))]
+    fn new(alg: SignatureAlg) -> Self {
+        let d = match alg {
+            SignatureAlg::EcdsaP256Sha256 => &digest::SHA256,
+            SignatureAlg::EcdsaP384Sha384 => &digest::SHA384,
+        };
+        Self {
+            inner: digest::Context::new(d),
+        }
+    }
+
+    #[cfg(feature = "openssl-sha")]
+    fn new(alg: SignatureAlg) -> Self {
+        let inner = match alg {
+            SignatureAlg::EcdsaP256Sha256 => HasherInner::Sha256(openssl::sha::Sha256::new()),
+            SignatureAlg::EcdsaP384Sha384 => HasherInner::Sha384(openssl::sha::Sha384::new()),
+        };
+        Self { inner }
+    }
+
+    /// The digest length in bytes.
+    #[cfg(not(feature = "openssl-sha"))]
+    fn output_len(&self) -> usize {
+        self.inner.algorithm().output_len()
+    }
+
+    /// The digest length in bytes.
+    #[cfg(feature = "openssl-sha")]
+    fn output_len(&self) -> usize {
+        match self.inner {
+            HasherInner::Sha256(_) => 32,
+            HasherInner::Sha384(_) => 48,
+        }
+    }
 }
 
 impl core::fmt::Debug for AwsLcHasher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("AwsLcHasher")
-            .field("output_len", &self.ctx.algorithm().output_len())
+            .field("output_len", &self.output_len())
             .finish_non_exhaustive()
     }
 }
 
 impl MessageHasher for AwsLcHasher {
+    #[cfg(not(feature = "openssl-sha"))]
     fn update(&mut self, data: &[u8]) {
-        self.ctx.update(data);
+        self.inner.update(data);
     }
 
+    #[cfg(feature = "openssl-sha")]
+    fn update(&mut self, data: &[u8]) {
+        match &mut self.inner {
+            HasherInner::Sha256(h) => h.update(data),
+            HasherInner::Sha384(h) => h.update(data),
+        }
+    }
+
+    #[cfg(not(feature = "openssl-sha"))]
     fn finalize_into(self, out: &mut [u8; 64]) -> usize {
-        let d = self.ctx.finish();
+        let d = self.inner.finish();
         let d = d.as_ref();
         out[..d.len()].copy_from_slice(d);
         d.len()
+    }
+
+    #[cfg(feature = "openssl-sha")]
+    fn finalize_into(self, out: &mut [u8; 64]) -> usize {
+        match self.inner {
+            HasherInner::Sha256(h) => {
+                out[..32].copy_from_slice(&h.finish());
+                32
+            }
+            HasherInner::Sha384(h) => {
+                out[..48].copy_from_slice(&h.finish());
+                48
+            }
+        }
     }
 }
 
@@ -258,13 +335,7 @@ impl CryptoProvider for AwsLc {
     }
 
     fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
-        let d = match alg {
-            SignatureAlg::EcdsaP256Sha256 => &digest::SHA256,
-            SignatureAlg::EcdsaP384Sha384 => &digest::SHA384,
-        };
-        Ok(AwsLcHasher {
-            ctx: digest::Context::new(d),
-        })
+        Ok(AwsLcHasher::new(alg))
     }
 
     fn generate_signing_key(

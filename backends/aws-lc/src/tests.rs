@@ -111,6 +111,48 @@ fn hkdf_matches_rustcrypto_and_rfc5869() {
     }
 }
 
+/// The provider's hasher (aws-lc's, or OpenSSL's with the `openssl-sha` feature) against
+/// aws-lc's one-shot digest: lengths around the SHA-256 / SHA-512 block and padding
+/// boundaries and a large input, fed in pieces of several sizes.
+#[test]
+fn hasher_matches_aws_lc_digest() {
+    let data = bytes((1 << 20) + 333, 11);
+    let lens = [
+        0,
+        1,
+        55,
+        56,
+        63,
+        64,
+        65,
+        111,
+        112,
+        127,
+        128,
+        129,
+        1000,
+        4096,
+        data.len(),
+    ];
+    for (alg, d) in [(ALGS[0], &digest::SHA256), (ALGS[1], &digest::SHA384)] {
+        for len in lens {
+            let want = digest::digest(d, &data[..len]);
+            for piece in [1usize, 7, 128, 4096, 1 << 20] {
+                if piece < 128 && len > 4096 {
+                    continue; // byte-at-a-time over 1 MiB adds nothing but time
+                }
+                let mut h = DEFAULT_PROVIDER.hasher(alg).unwrap();
+                for chunk in data[..len].chunks(piece) {
+                    h.update(chunk);
+                }
+                let mut out = [0u8; 64];
+                let n = h.finalize_into(&mut out);
+                assert_eq!(&out[..n], want.as_ref(), "{alg:?} len {len} piece {piece}");
+            }
+        }
+    }
+}
+
 #[test]
 fn hasher_matches_rustcrypto() {
     let (a, r) = (DEFAULT_PROVIDER, rc());
