@@ -6,6 +6,9 @@ command -v size >/dev/null || need_apt+=(binutils)
 python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # 32-bit (i686) C runtime for scripts/test-32bit.sh (and aws-lc-sys when built for i686).
 dpkg -s gcc-multilib >/dev/null 2>&1 || need_apt+=(gcc-multilib)
+# OpenSSL's headers for esdk-aws-lc's optional `openssl-sha` message hash (tested by test.sh).
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   apt-get update -qq
