@@ -32,12 +32,13 @@ pub use error::Error;
 mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
+mod parallel;
 pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
 pub use stream::{
-    DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter,
-    decrypt_stream, encrypt_stream,
+    DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter, Plaintext,
+    decrypt_stream, encrypt_file, encrypt_stream,
 };
 
 use esdk_core::error::CryptoError;
