@@ -1684,3 +1684,163 @@ fn huge_headers_on_a_trickling_stdin_end_with_the_right_error() {
     dec(&["-c", "k000005=v5", "-c", "absent=x"]).fails(1, "'absent' is not in the message");
     println!("header of {len} bytes in 4096-byte writes: 3 runs checked");
 }
+
+#[test]
+fn threads_1_and_4_give_messages_that_decrypt_alike() {
+    let d = setup();
+    let p = d.path();
+    // Several batches of small frames, and a final frame that is not full.
+    let pt = data((3 << 20) + 4321, 9);
+    write(p, "pt", &pt);
+    for suite in ["0x0478", "0x0578"] {
+        let mut outs = Vec::new();
+        for threads in ["1", "4"] {
+            for (input, stdin) in [("pt", &b""[..]), ("-", &pt[..])] {
+                let ct = format!("ct{threads}{}", input.len());
+                esdk_in(
+                    p,
+                    &[
+                        "encrypt",
+                        "--raw-aes-key",
+                        "k.bin",
+                        "--suite",
+                        suite,
+                        "--frame-length",
+                        "4096",
+                        "--threads",
+                        threads,
+                        "-i",
+                        input,
+                        "-o",
+                        &ct,
+                    ],
+                    stdin,
+                )
+                .ok();
+                outs.push(ct);
+            }
+        }
+        // Every message decrypts on either thread count, to a file and to stdout.
+        for ct in &outs {
+            for threads in ["1", "4"] {
+                esdk(
+                    p,
+                    &[
+                        "decrypt",
+                        "--raw-aes-key",
+                        "k.bin",
+                        "--threads",
+                        threads,
+                        "-i",
+                        ct,
+                        "-o",
+                        "back",
+                    ],
+                )
+                .ok();
+                assert!(read(p, "back") == pt, "{suite} {ct} on {threads} threads");
+                let out = esdk(
+                    p,
+                    &[
+                        "decrypt",
+                        "--raw-aes-key",
+                        "k.bin",
+                        "--threads",
+                        threads,
+                        "-i",
+                        ct,
+                        "-o",
+                        "-",
+                    ],
+                )
+                .ok();
+                assert!(
+                    out.stdout == pt,
+                    "{suite} {ct} to stdout on {threads} threads"
+                );
+            }
+        }
+        // A flipped byte fails alike on both thread counts, leaving no output.
+        let mut bad = read(p, &outs[0]);
+        let at = bad.len() / 2;
+        bad[at] ^= 1;
+        write(p, "bad", &bad);
+        let mut errors = Vec::new();
+        for threads in ["1", "4"] {
+            let out = esdk(
+                p,
+                &[
+                    "decrypt",
+                    "--raw-aes-key",
+                    "k.bin",
+                    "--threads",
+                    threads,
+                    "-i",
+                    "bad",
+                    "-o",
+                    "nope",
+                ],
+            )
+            .fails(1, "decrypting");
+            errors.push(out.stderr);
+            assert!(!p.join("nope").exists());
+        }
+        assert_eq!(errors[0], errors[1], "{suite}");
+    }
+}
+
+#[test]
+fn a_failing_output_is_an_io_error_on_every_thread_count() {
+    let d = setup();
+    let p = d.path();
+    let pt = data(3 << 20, 4);
+    write(p, "pt", &pt);
+    esdk(
+        p,
+        &[
+            "encrypt",
+            "--raw-aes-key",
+            "k.bin",
+            "--suite",
+            "0x0478",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+        ],
+    )
+    .ok();
+    for threads in ["1", "2", "4"] {
+        // /dev/full takes nothing: ENOSPC on the first write.
+        esdk(
+            p,
+            &[
+                "encrypt",
+                "--raw-aes-key",
+                "k.bin",
+                "--threads",
+                threads,
+                "-i",
+                "pt",
+                "-o",
+                "/dev/full",
+            ],
+        )
+        .fails(3, "writing");
+        esdk(
+            p,
+            &[
+                "decrypt",
+                "--raw-aes-key",
+                "k.bin",
+                "--threads",
+                threads,
+                "-i",
+                "ct",
+                "-o",
+                "/dev/full",
+            ],
+        )
+        .fails(3, "writing");
+    }
+}

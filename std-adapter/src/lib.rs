@@ -37,8 +37,8 @@ pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
 pub use stream::{
-    DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter,
-    decrypt_stream, encrypt_stream,
+    DEFAULT_SIGNED_BUFFER_LIMIT, DecryptingReader, DecryptingWriter, EncryptingWriter, Plaintext,
+    decrypt_stream, encrypt_file, encrypt_stream,
 };
 
 use esdk_core::error::CryptoError;

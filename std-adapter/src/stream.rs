@@ -42,6 +42,7 @@
 //!
 //! </div>
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 
 use esdk_core::error::{ApiMisuse, Error, PolicyViolation};
@@ -49,6 +50,8 @@ use esdk_core::{
     Config, CryptoMaterialsManager, CryptoProvider, Decryptor, EncryptOptions, Encryptor, Status,
 };
 use zeroize::Zeroize;
+
+use crate::parallel::pipeline;
 
 /// Input is read in chunks of at least this size.
 const READ_CHUNK: usize = 64 * 1024;
@@ -588,6 +591,14 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
             offset: self.dec.offset() + self.available(),
         }
     }
+
+    /// Right after the header step of a fresh pump: the decryptor, the header it consumed
+    /// (the buffer's first bytes: nothing was consumed before it) and the buffered bytes
+    /// after it.
+    fn after_header(&mut self) -> (&mut Decryptor<'a, P>, &[u8], &[u8]) {
+        let (head, rest) = self.buf[..self.end].split_at(self.start);
+        (&mut self.dec, head, rest)
+    }
 }
 
 /// Where a decrypting reader stands with the end of the message.
@@ -827,6 +838,8 @@ pub(crate) use reader_options;
 pub struct DecryptingReader<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
     inner: R,
     st: ReadState<'a, P, M>,
+    /// `read` was called: [`decrypt_to`](Self::decrypt_to) goes on sequentially.
+    started: bool,
 }
 
 impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> std::fmt::Debug
@@ -858,6 +871,7 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         Self {
             inner,
             st: ReadState::new(Pump::new(Some(cmm), dec)),
+            started: false,
         }
     }
 
@@ -872,6 +886,7 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
         Self {
             inner,
             st: ReadState::new(pump),
+            started: false,
         }
     }
 
@@ -884,7 +899,7 @@ impl<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>
 }
 
 /// Reads from `r` into `buf`, retrying `Interrupted`; other errors are passed on.
-fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match r.read(buf) {
             Ok(n) => return Ok(n.min(buf.len())),
@@ -898,6 +913,7 @@ impl<R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Read
     for DecryptingReader<'_, R, P, M>
 {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.started = true;
         loop {
             // An I/O error of the inner reader is passed on and loses nothing: the next call
             // reads again.
@@ -1130,8 +1146,328 @@ impl<W: Write, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Write
     }
 }
 
-/// Encrypts everything `reader` yields into `writer` with the default provider; returns the
-/// message length.
+/// Where [`EncryptingWriter::encrypt_from`] and [`encrypt_file`] read the plaintext.
+#[derive(Debug)]
+pub enum Plaintext<'f, R: Read> {
+    /// Any reader, read in order (by the calling thread).
+    Reader(R),
+    /// A regular file, from its current position to the end it has when the encryption
+    /// starts. With more than one thread the workers read it with positional reads
+    /// (`pread`), straight into the buffers the frames are sealed from: the plaintext is
+    /// copied once, by the kernel, and the kernel's copy runs in parallel too. The file
+    /// position is not moved. A file that becomes shorter meanwhile fails with
+    /// `UnexpectedEof`; bytes appended meanwhile are not encrypted.
+    File(&'f File),
+}
+
+/// A progress callback: bytes of input consumed (plaintext on encryption, message bytes
+/// on decryption), called from the calling thread as the output is written.
+pub type ProgressFn<'p> = &'p mut dyn FnMut(u64);
+
+/// Resolves a thread count: 0 is the available parallelism.
+fn resolve_threads(threads: usize) -> usize {
+    crate::parallel::threads(&Config::new().with_threads(threads))
+}
+
+impl<'a, W: Write, P: CryptoProvider + Sync> EncryptingWriter<'a, W, P>
+where
+    P::Aead: Send,
+    Encryptor<'a, P>: Send,
+{
+    /// Encrypts everything `input` yields, finishes the message and returns the inner
+    /// writer: the whole body in one call, its frames sealed on `threads` threads (0: the
+    /// available parallelism, as [`Config::threads`]; 1: this thread, exactly as
+    /// [`write`](Write::write) and [`finish`](Self::finish)).
+    ///
+    /// With more threads the message is the same, byte for byte: the calling thread reads
+    /// batches of frames (about 1 MiB) and writes the sealed ones in order, each in one
+    /// write; workers, each with its own copy of the frame key, seal batches; for the
+    /// signed suites the message hash runs on a thread of its own. Memory is bounded by
+    /// (threads + 4) × 2 batches. Call it before any `write` (else it goes on with one
+    /// thread). `progress` gets the plaintext bytes of each batch written.
+    ///
+    /// # Errors
+    /// As [`write`](Write::write) and [`finish`](Self::finish): the first ESDK error in
+    /// message order, or the I/O error of `input` or of the inner writer. After an error the
+    /// inner writer holds an incomplete message (discard it).
+    pub fn encrypt_from<R: Read>(
+        mut self,
+        input: Plaintext<'_, R>,
+        threads: usize,
+        progress: ProgressFn<'_>,
+    ) -> io::Result<W> {
+        let threads = resolve_threads(threads);
+        self.s.check()?;
+        if threads <= 1 || !self.s.pending.is_empty() || self.s.sealed_final {
+            return self.encrypt_sequentially(input, progress);
+        }
+        self.push_out()?;
+        let source = match input {
+            #[cfg(unix)]
+            Plaintext::File(file) => {
+                use std::io::Seek;
+                let at = (&*file).stream_position()?;
+                let len = file.metadata()?.len().saturating_sub(at);
+                pipeline::Source::File { file, at, len }
+            }
+            #[cfg(not(unix))]
+            Plaintext::File(file) => {
+                return self.encrypt_sequentially(Plaintext::Reader(file), progress);
+            }
+            Plaintext::Reader(r) => pipeline::Source::Reader(r),
+        };
+        let r = pipeline::encrypt_body(&mut self.s.enc, threads, source, &mut self.inner, progress);
+        match r {
+            Ok(n) => {
+                self.s.written += n;
+                self.s.sealed_final = true;
+                self.inner.flush()?;
+                Ok(self.inner)
+            }
+            Err(e) => {
+                if let Some(err) = esdk_error(&e) {
+                    self.s.failed = Some(err);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`encrypt_from`](Self::encrypt_from) on this thread.
+    fn encrypt_sequentially<R: Read>(
+        mut self,
+        input: Plaintext<'_, R>,
+        progress: ProgressFn<'_>,
+    ) -> io::Result<W> {
+        let mut buf = vec![0u8; READ_CHUNK * 16];
+        let mut copy = |r: &mut dyn Read, w: &mut Self, buf: &mut [u8]| -> io::Result<()> {
+            loop {
+                let n = read_retrying(r, buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                w.write_all(&buf[..n])?;
+                progress(n as u64);
+            }
+        };
+        match input {
+            Plaintext::Reader(mut r) => copy(&mut r, &mut self, &mut buf)?,
+            #[cfg(unix)]
+            Plaintext::File(file) => {
+                use std::io::Seek;
+                let at = (&*file).stream_position()?;
+                copy(&mut PositionalReader { file, at }, &mut self, &mut buf)?;
+            }
+            #[cfg(not(unix))]
+            Plaintext::File(mut f) => copy(&mut f, &mut self, &mut buf)?,
+        }
+        buf.zeroize();
+        self.finish()
+    }
+}
+
+impl<'a, R: Read, P: CryptoProvider + Sync, M: CryptoMaterialsManager + ?Sized>
+    DecryptingReader<'a, R, P, M>
+where
+    P::Aead: Send,
+    Decryptor<'a, P>: Send,
+{
+    /// Decrypts the whole message into `writer` and returns the plaintext length: the
+    /// frames opened on `threads` threads (0: the available parallelism, as
+    /// [`Config::threads`]; 1: this thread, exactly as reading this reader to its end).
+    ///
+    /// The release rules are this reader's (see the [module docs](self)): nothing before
+    /// its frame's tag verified; the final frame only once the end of the message is
+    /// confirmed (nothing after it); a signed message's plaintext held until its signature
+    /// verifies, up to the signed buffer limit, unless
+    /// [`release_unverified_plaintext`](Self::release_unverified_plaintext). With more
+    /// threads the calling thread reads batches of whole frames (about 1 MiB) straight into
+    /// the buffers the frames are opened in, and writes the plaintext from there with
+    /// vectored writes; workers open batches; for the signed suites the message hash (over
+    /// the ciphertext) runs on a thread of its own. Memory is bounded by (threads + 3)
+    /// batches, plus what a signed message holds. Call it before any `read` (else it goes on
+    /// with one thread). Non-framed messages are decrypted on this thread. `progress` gets
+    /// the message bytes read.
+    ///
+    /// # Errors
+    /// As [`read`](Read::read), the first failing check in message order; I/O errors of
+    /// the inner reader and of `writer`. After an error, discard what `writer` received.
+    pub fn decrypt_to<W: Write>(
+        mut self,
+        mut writer: W,
+        threads: usize,
+        progress: ProgressFn<'_>,
+    ) -> io::Result<u64> {
+        let threads = resolve_threads(threads);
+        if threads <= 1 || self.started {
+            return self.decrypt_sequentially(writer, progress, 0);
+        }
+        // The header, as `read` takes it.
+        let mut seen = self.st.pump.available() as u64;
+        let mut scratch = Plain::default();
+        loop {
+            match self.st.pump.step_append(&mut scratch, 0) {
+                Ok(Event::Header) => break,
+                Ok(Event::NeedInput) => {
+                    let got = read_retrying(&mut self.inner, self.st.read_space())?;
+                    self.st.filled(got)?;
+                    seen += got as u64;
+                }
+                Ok(_) => return Err(self.st.fail(ApiMisuse::WrongState.into())),
+                Err(e) => return Err(self.st.fail(e)),
+            }
+        }
+        scratch.wipe();
+        let release = pipeline::Release {
+            unverified: self.st.release_unverified,
+            limit: self.st.limit,
+        };
+        let (dec, head, rest) = self.st.pump.after_header();
+        let framed = match esdk_core::header::parse(head, Default::default()) {
+            Ok(esdk_core::header::Parsed::Complete(h)) => (h.content_type
+                == esdk_core::header::ContentType::Framed)
+                .then_some(h.frame_length as usize),
+            _ => None,
+        };
+        let Some(frame_len) = framed else {
+            // Non-framed: one unit, nothing to share out.
+            self.started = true;
+            progress(seen);
+            return self.decrypt_sequentially(writer, progress, seen);
+        };
+        progress(seen);
+        let rest = rest.to_vec();
+        let n = pipeline::decrypt_body(
+            dec,
+            frame_len,
+            threads,
+            &rest,
+            &mut self.inner,
+            &mut writer,
+            release,
+            progress,
+        )?;
+        Ok(n)
+    }
+
+    /// [`decrypt_to`](Self::decrypt_to) on this thread.
+    /// `reported`: message bytes already given to `progress`.
+    fn decrypt_sequentially<W: Write>(
+        mut self,
+        mut writer: W,
+        progress: ProgressFn<'_>,
+        mut reported: u64,
+    ) -> io::Result<u64> {
+        let received = |r: &Self| (r.st.pump.dec.offset() + r.st.pump.available()) as u64;
+        let mut buf = vec![0u8; READ_CHUNK * 16];
+        let mut total = 0u64;
+        let r = loop {
+            let n = match self.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            if let Err(e) = pipeline::write_all(&mut writer, &buf[..n]) {
+                break Err(e);
+            }
+            total += n as u64;
+            let now = received(&self);
+            progress(now.saturating_sub(reported));
+            reported = now;
+        };
+        buf.zeroize();
+        r?;
+        let now = received(&self);
+        progress(now.saturating_sub(reported));
+        writer.flush()?;
+        Ok(total)
+    }
+}
+
+/// Encrypts the rest of `file` (from its position to its end) into `writer` with the
+/// default provider on [`Config::threads`] threads; returns the message length. When
+/// `opts` declares no plaintext length, the file's is declared (the CMM sees it, the
+/// encryptor holds to it). See [`Plaintext::File`] and [`EncryptingWriter::encrypt_from`].
+///
+/// # Errors
+/// ESDK and I/O errors; `UnexpectedEof` when the file becomes shorter meanwhile.
+pub fn encrypt_file<M: CryptoMaterialsManager + ?Sized, W: Write>(
+    cfg: &Config,
+    cmm: &M,
+    opts: &EncryptOptions,
+    encryption_context: &[(&str, &str)],
+    file: &File,
+    writer: W,
+) -> io::Result<u64> {
+    use std::io::Seek;
+    let mut opts = *opts;
+    if opts.plaintext_len.is_none() {
+        let at = (&*file).stream_position()?;
+        opts.plaintext_len = Some(file.metadata()?.len().saturating_sub(at));
+    }
+    let w = EncryptingWriter::new(
+        cfg,
+        &crate::DEFAULT_PROVIDER,
+        cmm,
+        &opts,
+        encryption_context,
+        Counted::new(writer),
+    )?;
+    let c = w.encrypt_from(Plaintext::<io::Empty>::File(file), cfg.threads, &mut |_| {})?;
+    Ok(c.count)
+}
+
+/// Reads a file from an offset with positional reads: its position does not move.
+#[cfg(unix)]
+struct PositionalReader<'f> {
+    file: &'f File,
+    at: u64,
+}
+
+#[cfg(unix)]
+impl Read for PositionalReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// A writer counting what it passes on.
+struct Counted<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W> Counted<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, count: 0 }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.inner.write_vectored(bufs)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encrypts everything `reader` yields into `writer` with the default provider, on
+/// [`Config::threads`] threads (see [`EncryptingWriter::encrypt_from`]; 1: sequentially);
+/// returns the message length. The message is the same for every thread count.
 ///
 /// # Errors
 /// ESDK and I/O errors.
@@ -1140,24 +1476,24 @@ pub fn encrypt_stream<M: CryptoMaterialsManager + ?Sized, R: Read, W: Write>(
     cmm: &M,
     opts: &EncryptOptions,
     encryption_context: &[(&str, &str)],
-    mut reader: R,
+    reader: R,
     writer: W,
 ) -> io::Result<u64> {
-    let mut w = EncryptingWriter::new(
+    let w = EncryptingWriter::new(
         cfg,
         &crate::DEFAULT_PROVIDER,
         cmm,
         opts,
         encryption_context,
-        writer,
+        Counted::new(writer),
     )?;
-    io::copy(&mut reader, &mut w)?;
-    w.try_finish()?;
-    Ok(w.s.written)
+    let c = w.encrypt_from(Plaintext::Reader(reader), cfg.threads, &mut |_| {})?;
+    Ok(c.count)
 }
 
-/// Decrypts the message `reader` yields into `writer` with the default provider; returns the
-/// plaintext length. A signed message's plaintext is held (up to
+/// Decrypts the message `reader` yields into `writer` with the default provider, on
+/// [`Config::threads`] threads (see [`DecryptingReader::decrypt_to`]; 1: sequentially);
+/// returns the plaintext length. A signed message's plaintext is held (up to
 /// [`DEFAULT_SIGNED_BUFFER_LIMIT`]) until its signature verified, so nothing unverified
 /// reaches `writer`; an unsigned message's regular frames are written as they verify (on an
 /// error, discard what was written: write to a temporary file and rename on success).
@@ -1169,16 +1505,14 @@ pub fn decrypt_stream<M: CryptoMaterialsManager + ?Sized, R: Read, W: Write>(
     cmm: &M,
     reproduced_context: &[(&str, &str)],
     reader: R,
-    mut writer: W,
+    writer: W,
 ) -> io::Result<u64> {
-    let mut r = DecryptingReader::new(
+    DecryptingReader::new(
         cfg,
         &crate::DEFAULT_PROVIDER,
         cmm,
         reproduced_context,
         reader,
-    );
-    let n = io::copy(&mut r, &mut writer)?;
-    writer.flush()?;
-    Ok(n)
+    )
+    .decrypt_to(writer, cfg.threads, &mut |_| {})
 }

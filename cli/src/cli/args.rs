@@ -279,6 +279,14 @@ pub(crate) struct CommonArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_encrypted_data_keys: Option<u16>,
 
+    /// Threads that seal or open one message's frames: 0 (the default) uses every core, 1
+    /// processes them on one thread as earlier versions did. The output is the same for
+    /// every value. With more than one, batches of frames (about 1 MiB) are sealed or
+    /// opened on worker threads while the signature hash of the signed suites runs on a
+    /// thread of its own; memory grows by about 2 MiB per thread.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
     /// Append one JSON line per file (input, output, mode, suite, encryption context,
     /// EDK providers and key names, frame length, sizes, and the header in the shape of
     /// aws-encryption-cli's metadata) to PATH, or write it to stdout with -.

@@ -15,9 +15,10 @@
 //! from `--input`/`--output`), [`run`] (streaming one job), [`meta`] (`--metadata-output`),
 //! [`progress`], [`keygen`], [`error`] (messages and exit codes).
 //!
-//! Every job streams in memory bounded by the frame length through the library's
-//! [`esdk::EncryptingWriter`] / [`esdk::DecryptingReader`] with [`esdk::DEFAULT_PROVIDER`],
-//! and writes a regular output file to a temporary file renamed into place only on success
+//! Every job streams in memory bounded by the frame length (times `--threads`) through the
+//! library's [`esdk::EncryptingWriter::encrypt_from`] / [`esdk::DecryptingReader::decrypt_to`]
+//! (frames sealed and opened on `--threads` threads) with [`esdk::DEFAULT_PROVIDER`], and
+//! writes a regular output file to a temporary file renamed into place only on success
 //! (other outputs, such as devices and FIFOs, are written in place: see [`run`]).
 
 mod args;
@@ -146,7 +147,7 @@ fn policy_name(c: &CommonArgs) -> String {
 fn config(c: &CommonArgs) -> Config {
     let mut cfg = Config::new().with_commitment_policy(c.commitment_policy.into());
     cfg.max_encrypted_data_keys = c.max_encrypted_data_keys;
-    cfg
+    cfg.with_threads(c.threads)
 }
 
 /// Parses `--encryption-context` pairs; on decrypt a bare `KEY` means "must be present".

@@ -1,5 +1,6 @@
 //! Encrypting and decrypting one job: streaming in bounded memory through
-//! [`EncryptingWriter`] / [`DecryptingReader`]: into a temporary file renamed into place only
+//! [`EncryptingWriter::encrypt_from`] / [`DecryptingReader::decrypt_to`] (frames sealed and
+//! opened on `--threads` threads; a regular input file read with positional reads): into a temporary file renamed into place only
 //! on success for a regular output file; in place for stdout and outputs that are not
 //! regular files (devices, FIFOs, sockets, `/dev/stdout`, `/dev/fd/N`), which are never
 //! replaced.
@@ -17,7 +18,7 @@ use esdk::core::header::{self, ParseLimits, ParseProgress, Parsed};
 use esdk::stream::esdk_error;
 use esdk::{
     Config, CryptoMaterialsManager, DecryptingReader, EncryptOptions, EncryptingWriter,
-    MultiKeyring,
+    MultiKeyring, Plaintext,
 };
 use tempfile::NamedTempFile;
 
@@ -27,8 +28,6 @@ use super::meta::HeaderInfo;
 use super::paths::{Input, Job, Output};
 use super::progress::Progress;
 
-/// Plaintext is read (encrypt) or written (decrypt) in chunks of this size.
-const CHUNK: usize = 1 << 20;
 /// Output buffering.
 const OUT_BUFFER: usize = 1 << 20;
 /// Header peeking reads at least this much before its first parse; each later piece is
@@ -36,9 +35,6 @@ const OUT_BUFFER: usize = 1 << 20;
 const PEEK: usize = 64 * 1024;
 /// The largest piece header peeking reads between two parses.
 const MAX_PEEK: usize = 16 << 20;
-/// Decrypt reads use a buffer of the frame length (so frames decrypt straight into it), at
-/// least [`CHUNK`] and at most this.
-const MAX_READ_BUFFER: usize = 64 << 20;
 
 /// Everything the jobs share.
 pub(crate) struct Ctx<'a> {
@@ -344,6 +340,26 @@ impl Write for Sink {
         }
     }
 
+    /// Passed on: a decrypted batch's frames go out in one vectored write (straight to the
+    /// file when they fill the buffer), not one buffered copy per frame.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(w) => w.write_vectored(bufs),
+            Sink::InPlace { w, .. } => w.write_vectored(bufs),
+            // The temporary file's own `write_vectored` writes one slice at a time: the
+            // file under it takes them all.
+            Sink::File { tmp, .. } => {
+                let total: usize = bufs.iter().map(|b| b.len()).sum();
+                if total >= tmp.capacity() {
+                    tmp.flush()?;
+                    tmp.get_mut().as_file_mut().write_vectored(bufs)
+                } else {
+                    tmp.write_vectored(bufs)
+                }
+            }
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Stdout(w) => w.flush(),
@@ -474,6 +490,57 @@ impl<W: Write> Write for Tap<W> {
     }
 }
 
+/// Passes reads or writes through `&Marked` and records whether one failed and how many
+/// bytes moved.
+struct Marked<T> {
+    inner: std::cell::RefCell<T>,
+    failed: Cell<bool>,
+    moved: Cell<u64>,
+}
+
+impl<T> Marked<T> {
+    fn new(inner: T) -> Self {
+        Self {
+            inner: std::cell::RefCell::new(inner),
+            failed: Cell::new(false),
+            moved: Cell::new(0),
+        }
+    }
+
+    fn record(&self, r: io::Result<usize>) -> io::Result<usize> {
+        match &r {
+            Ok(n) => self.moved.set(self.moved.get() + *n as u64),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => self.failed.set(true),
+        }
+        r
+    }
+}
+
+impl<R: Read> Read for &Marked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.borrow_mut().read(buf);
+        self.record(r)
+    }
+}
+
+impl<W: Write> Write for &Marked<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.borrow_mut().write(buf);
+        self.record(r)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let r = self.inner.borrow_mut().write_vectored(bufs);
+        self.record(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.borrow_mut().flush();
+        self.record(r.map(|()| 0)).map(|_| ())
+    }
+}
+
 /// Counts the bytes read through it.
 struct Counting<R> {
     inner: R,
@@ -577,7 +644,7 @@ impl Ctx<'_> {
             Some(c) => c,
             None => self.keyring,
         };
-        let mut w = match &prepared {
+        let w = match &prepared {
             #[cfg(feature = "kms")]
             Some(p) => p
                 .encrypting_writer(Tap::new(sink))
@@ -594,19 +661,30 @@ impl Ctx<'_> {
             )
             .map_err(write_err)?,
         };
-        let mut buf = vec![0u8; CHUNK];
-        let mut read = 0u64;
-        loop {
-            let n = read_some(&mut src, &mut buf)
-                .map_err(|e| CliError::io("reading", &show(&job.input), &e))?;
-            if n == 0 {
-                break;
+        // A regular file is read by the workers with positional reads, straight into the
+        // buffers its frames are sealed from; anything else in order.
+        let read = Cell::new(0u64);
+        let mut count = |n: u64| {
+            read.set(read.get() + n);
+            progress.inc(n);
+        };
+        let tap = match &mut src {
+            Source::File(f) if opts.plaintext_len.is_some() => w.encrypt_from(
+                Plaintext::<io::Empty>::File(f),
+                self.cfg.threads,
+                &mut count,
+            ),
+            src => {
+                let marked = Marked::new(src);
+                let r = w.encrypt_from(Plaintext::Reader(&marked), self.cfg.threads, &mut count);
+                if let (Err(e), true) = (&r, marked.failed.get()) {
+                    return Err(CliError::io("reading", &show(&job.input), e));
+                }
+                r
             }
-            w.write_all(&buf[..n]).map_err(write_err)?;
-            read += n as u64;
-            progress.inc(n as u64);
         }
-        let tap = w.finish().map_err(write_err)?;
+        .map_err(write_err)?;
+        let read = read.get();
         let header = tap.header.ok_or_else(|| {
             CliError::crypto(format!(
                 "encrypting {}: the header written could not be read back",
@@ -699,38 +777,35 @@ impl Ctx<'_> {
                 )
             }
         };
-        let mut reader = reader
+        let reader = reader
             .release_unverified_plaintext(self.signed.stream_unverified || !sink.is_live())
             .with_signed_buffer_limit(self.signed.buffer_limit);
-        let frame = header.as_ref().map_or(0, |h| h.frame_length as usize);
-        let mut buf = vec![0u8; frame.clamp(CHUNK, MAX_READ_BUFFER)];
-        let (mut written, mut reported) = (0u64, 0u64);
-        loop {
-            let n = match read_some(&mut reader, &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    let mut err = self
-                        .esdk_failure("decrypting", &job.input, &e, labels, kms_failure.as_ref())
-                        .unwrap_or_else(|| read_err(e));
-                    if sink.is_live() && written > 0 {
-                        err.message.push_str(&format!(
-                            " (the plaintext already written to {} is unverified: discard it)",
-                            sink.display()
-                        ));
-                    }
-                    return Err(err);
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            sink.write_all(&buf[..n])
-                .map_err(|e| CliError::io("writing", &sink.display(), &e))?;
-            written += n as u64;
+        // The sink records its own failures and what it took, so that an error is told
+        // apart from the reader's and the unverified-plaintext warning is exact.
+        let live = sink.is_live();
+        let sink_name = sink.display();
+        let marked = Marked::new(&mut sink);
+        let mut reported = 0u64;
+        let mut tick = |_| {
             let now = count.get();
             progress.inc(now - reported);
             reported = now;
+        };
+        if let Err(e) = reader.decrypt_to(&marked, self.cfg.threads, &mut tick) {
+            if marked.failed.get() {
+                return Err(CliError::io("writing", &sink_name, &e));
+            }
+            let mut err = self
+                .esdk_failure("decrypting", &job.input, &e, labels, kms_failure.as_ref())
+                .unwrap_or_else(|| read_err(e));
+            if live && marked.moved.get() > 0 {
+                err.message.push_str(&format!(
+                    " (the plaintext already written to {sink_name} is unverified: discard it)"
+                ));
+            }
+            return Err(err);
         }
+        let written = marked.moved.get();
         let header = match header {
             Some(h) => h,
             // The decryptor accepted what the peek could not parse: should not happen.
