@@ -118,3 +118,35 @@ fn damaged_messages_fail_as_on_one_thread() {
         );
     }
 }
+
+/// `encrypt_into` / `decrypt_into` reuse the caller's buffer: the same messages as the
+/// allocating calls (they decrypt alike), any leftover content replaced, and a failed
+/// decrypt leaves the buffer empty.
+#[test]
+fn into_variants_reuse_the_buffer() {
+    let key = [3u8; 32];
+    let kr = esdk::raw::RawAesKeyring::new("ns", "k", &key).unwrap();
+    let pt: Vec<u8> = (0..(600 << 10)).map(|i| (i * 7 % 251) as u8).collect();
+    let opts = esdk::EncryptOptions::new().with_frame_length(4096);
+    let mut ct = vec![0xEEu8; 5 << 20]; // longer than the message: truncated
+    let mut back = vec![0xEEu8; 10]; // shorter than the plaintext: grown
+    for threads in [1, 2] {
+        let cfg = esdk::Config::new().with_threads(threads);
+        esdk::encrypt_into(&cfg, &kr, &opts, &[("a", "b")], &pt, &mut ct).unwrap();
+        let d = esdk::decrypt(&cfg, &kr, &[], &ct).unwrap();
+        assert_eq!(d.plaintext, pt);
+        let info = esdk::decrypt_into(&cfg, &kr, &[], &ct, &mut back).unwrap();
+        assert_eq!(back, pt);
+        assert_eq!(info.encryption_context, d.encryption_context);
+        assert!(
+            info.encryption_context
+                .contains(&("a".to_owned(), "b".to_owned()))
+        );
+        // a damaged message: an error, and nothing left in the buffer
+        let mut bad = ct.clone();
+        let at = bad.len() / 2;
+        bad[at] ^= 1;
+        assert!(esdk::decrypt_into(&cfg, &kr, &[], &bad, &mut back).is_err());
+        assert!(back.is_empty());
+    }
+}
