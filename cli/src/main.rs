@@ -1,6 +1,7 @@
 //! `esdk`: encrypt and decrypt files, directories and stdin/stdout in the AWS Encryption SDK
 //! message format, byte-compatible with the official SDKs. Run `esdk --help`.
-#![forbid(unsafe_code)]
+// One module (`cli::mapped`, memory-mapped input files) opts in to `unsafe`.
+#![deny(unsafe_code)]
 
 mod cli;
 

@@ -1695,8 +1695,14 @@ fn threads_1_and_4_give_messages_that_decrypt_alike() {
     for suite in ["0x0478", "0x0578"] {
         let mut outs = Vec::new();
         for threads in ["1", "4"] {
-            for (input, stdin) in [("pt", &b""[..]), ("-", &pt[..])] {
-                let ct = format!("ct{threads}{}", input.len());
+            // The file mapped (the default), read, and stdin.
+            let inputs = [
+                ("pt", &b""[..], "--quiet"),
+                ("pt", &b""[..], "--no-mmap"),
+                ("-", &pt[..], "--quiet"),
+            ];
+            for (i, (input, stdin, how)) in inputs.into_iter().enumerate() {
+                let ct = format!("ct{threads}-{i}");
                 esdk_in(
                     p,
                     &[
@@ -1709,6 +1715,7 @@ fn threads_1_and_4_give_messages_that_decrypt_alike() {
                         "4096",
                         "--threads",
                         threads,
+                        how,
                         "-i",
                         input,
                         "-o",
@@ -1786,6 +1793,40 @@ fn threads_1_and_4_give_messages_that_decrypt_alike() {
             assert!(!p.join("nope").exists());
         }
         assert_eq!(errors[0], errors[1], "{suite}");
+    }
+}
+
+/// Files from 256 KiB on are mapped on encrypt: sizes around that edge, on 1 and 2 threads,
+/// mapped and read, all decrypt to the file.
+#[test]
+fn mapped_and_read_inputs_around_the_mapping_size_encrypt_alike() {
+    let d = setup();
+    let p = d.path();
+    for len in [(256 << 10) - 1, 256 << 10, (256 << 10) + 1, (1 << 20) + 7] {
+        let pt = data(len, 11);
+        write(p, "pt", &pt);
+        for threads in ["1", "2"] {
+            for how in ["--quiet", "--no-mmap"] {
+                let enc = [
+                    "encrypt",
+                    "--raw-aes-key",
+                    "k.bin",
+                    "--frame-length",
+                    "65536",
+                    "--threads",
+                    threads,
+                    how,
+                    "-i",
+                    "pt",
+                    "-o",
+                    "ct",
+                ];
+                esdk(p, &enc).ok();
+                let dec = ["decrypt", "--raw-aes-key", "k.bin", "-i", "ct", "-o", "-"];
+                let out = esdk(p, &dec).ok();
+                assert!(out.stdout == pt, "{len} bytes on {threads} threads {how}");
+            }
+        }
     }
 }
 

@@ -1158,6 +1158,10 @@ pub enum Plaintext<'f, R: Read> {
     /// position is not moved. A file that becomes shorter meanwhile fails with
     /// `UnexpectedEof`; bytes appended meanwhile are not encrypted.
     File(&'f File),
+    /// Plaintext in memory, such as a memory-mapped file (the `esdk` tool maps regular
+    /// input files): with more than one thread the workers seal straight from it, so the
+    /// plaintext is not copied at all before the cipher reads it.
+    Bytes(&'f [u8]),
 }
 
 /// A progress callback: bytes of input consumed (plaintext on encryption, message bytes
@@ -1215,6 +1219,7 @@ where
                 return self.encrypt_sequentially(Plaintext::Reader(file), progress);
             }
             Plaintext::Reader(r) => pipeline::Source::Reader(r),
+            Plaintext::Bytes(bytes) => pipeline::Source::Bytes(bytes),
         };
         let r = pipeline::encrypt_body(&mut self.s.enc, threads, source, &mut self.inner, progress);
         match r {
@@ -1260,6 +1265,12 @@ where
             }
             #[cfg(not(unix))]
             Plaintext::File(mut f) => copy(&mut f, &mut self, &mut buf)?,
+            Plaintext::Bytes(bytes) => {
+                for chunk in bytes.chunks(buf.len()) {
+                    self.write_all(chunk)?;
+                    progress(chunk.len() as u64);
+                }
+            }
         }
         buf.zeroize();
         self.finish()

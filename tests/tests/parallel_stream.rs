@@ -53,8 +53,16 @@ fn opts(suite: AlgorithmSuite, frame: u32) -> EncryptOptions {
         .with_frame_length(frame)
 }
 
+/// Where [`encrypt`] reads the plaintext from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    Reader,
+    File,
+    Bytes,
+}
+
 /// The message of `pt` with the deterministic provider on `threads` threads.
-fn encrypt(suite: AlgorithmSuite, frame: u32, pt: &[u8], threads: usize, file: bool) -> Vec<u8> {
+fn encrypt(suite: AlgorithmSuite, frame: u32, pt: &[u8], threads: usize, from: Source) -> Vec<u8> {
     let p = provider();
     let cfg = Config::new();
     let w = EncryptingWriter::new(
@@ -67,7 +75,12 @@ fn encrypt(suite: AlgorithmSuite, frame: u32, pt: &[u8], threads: usize, file: b
     )
     .expect("header");
     let mut seen = 0u64;
-    let out = if file {
+    let out = if from == Source::Bytes {
+        w.encrypt_from(Plaintext::<io::Empty>::Bytes(pt), threads, &mut |n| {
+            seen += n
+        })
+        .expect("encrypt")
+    } else if from == Source::File {
         let mut f = tempfile_with(pt);
         let out = w
             .encrypt_from(Plaintext::<io::Empty>::File(&f), threads, &mut |n| {
@@ -169,12 +182,19 @@ fn any_thread_count_gives_the_same_message() {
                 3 * batch - 1,
             ] {
                 let pt = plaintext(len);
-                let one = encrypt(suite, frame, &pt, 1, false);
-                for (threads, file) in [(2, false), (4, false), (3, true), (1, true)] {
-                    let many = encrypt(suite, frame, &pt, threads, file);
+                let one = encrypt(suite, frame, &pt, 1, Source::Reader);
+                for (threads, from) in [
+                    (2, Source::Reader),
+                    (4, Source::Reader),
+                    (3, Source::File),
+                    (1, Source::File),
+                    (2, Source::Bytes),
+                    (1, Source::Bytes),
+                ] {
+                    let many = encrypt(suite, frame, &pt, threads, from);
                     assert!(
                         one == many,
-                        "{suite:?} frame {frame} len {len}: {threads} threads (file {file}) differ"
+                        "{suite:?} frame {frame} len {len}: {threads} threads ({from:?}) differ"
                     );
                 }
                 for threads in [1, 4] {
@@ -195,7 +215,7 @@ fn samples() -> Vec<(String, Vec<u8>, usize)> {
     for suite in [UNSIGNED, SIGNED] {
         for (frame, len) in [(64u32, 40_000usize), (4096, (1 << 20) + 5000)] {
             let pt = plaintext(len);
-            let ct = encrypt(suite, frame, &pt, 1, false);
+            let ct = encrypt(suite, frame, &pt, 1, Source::Reader);
             v.push((
                 format!("{suite:?} frame {frame} len {len}"),
                 ct,
@@ -295,7 +315,7 @@ fn truncation_trailing_bytes_and_limits_match_the_sequential_path() {
 #[test]
 fn the_signed_buffer_limit_is_the_sequential_one() {
     let pt = plaintext(10_000);
-    let ct = encrypt(SIGNED, 1000, &pt, 1, false);
+    let ct = encrypt(SIGNED, 1000, &pt, 1, Source::Reader);
     let out = decrypt_with(&ct, 4, false, Some(5000));
     let want = format!(
         "esdk: {:?}",
@@ -396,7 +416,7 @@ fn failing_readers_and_writers_end_the_pipeline_with_their_error() {
     let mut fired = 0;
     for suite in [UNSIGNED, SIGNED] {
         let pt = plaintext((2 << 20) + 12345);
-        let ct = encrypt(suite, 4096, &pt, 1, false);
+        let ct = encrypt(suite, 4096, &pt, 1, Source::Reader);
         for at in 0..40 {
             for max in [100_000usize, 1 << 20] {
                 let read_fault = |e: &io::Error| e.to_string() == "injected read fault";

@@ -287,6 +287,14 @@ pub(crate) struct CommonArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
+    /// Encrypt: read input files with `read` instead of mapping them into memory. Regular
+    /// files of 256 KiB and more are mapped by default (frames are sealed straight from the
+    /// page cache, with no copy); a file that another program truncates while it is mapped
+    /// kills the process with SIGBUS (a regular output file is then left untouched, as
+    /// after any failure). Decryption always reads.
+    #[arg(long)]
+    pub no_mmap: bool,
+
     /// Append one JSON line per file (input, output, mode, suite, encryption context,
     /// EDK providers and key names, frame length, sizes, and the header in the shape of
     /// aws-encryption-cli's metadata) to PATH, or write it to stdout with -.

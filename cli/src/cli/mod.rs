@@ -26,6 +26,7 @@ mod error;
 mod keygen;
 mod keys;
 mod kms;
+mod mapped;
 mod meta;
 mod paths;
 mod progress;
@@ -293,6 +294,7 @@ fn crypt(
         context,
         key_labels,
         no_overwrite: c.no_overwrite,
+        mmap: !c.no_mmap,
         signed,
     };
     let mut progress = Progress::new(!c.quiet, run::total_input(&plan.jobs));

@@ -24,6 +24,7 @@ use tempfile::NamedTempFile;
 
 use super::Mode;
 use super::error::{CliError, esdk_message, quote};
+use super::mapped::{self, Mapped};
 use super::meta::HeaderInfo;
 use super::paths::{Input, Job, Output};
 use super::progress::Progress;
@@ -61,6 +62,8 @@ pub(crate) struct Ctx<'a> {
     pub key_labels: Vec<String>,
     /// `--no-overwrite`: never replace an output that appeared meanwhile.
     pub no_overwrite: bool,
+    /// Map regular input files into memory (unless `--no-mmap`).
+    pub mmap: bool,
     /// Decrypt: what reaches a non-regular output of a signed message before its signature
     /// verifies.
     pub signed: SignedRelease,
@@ -100,6 +103,7 @@ pub(crate) struct Done {
 enum Source {
     Stdin(io::StdinLock<'static>),
     File(File),
+    Mapped(Mapped),
 }
 
 impl Read for Source {
@@ -107,16 +111,30 @@ impl Read for Source {
         match self {
             Source::Stdin(s) => s.read(buf),
             Source::File(f) => f.read(buf),
+            Source::Mapped(m) => m.read(buf),
         }
     }
 }
 
-fn open_input(input: &Input) -> Result<Source, CliError> {
+/// Opens an input: a regular file of [`mapped::MIN_LEN`] bytes or more is mapped into
+/// memory when `mmap` says so (and read if mapping fails): encryption seals straight from
+/// the mapping.
+fn open_input(input: &Input, mmap: bool) -> Result<Source, CliError> {
     match input {
         Input::Stdin => Ok(Source::Stdin(io::stdin().lock())),
-        Input::File(p) => File::open(p)
-            .map(Source::File)
-            .map_err(|e| CliError::io_path("opening", p, &e)),
+        Input::File(p) => {
+            let f = File::open(p).map_err(|e| CliError::io_path("opening", p, &e))?;
+            if mmap {
+                if let Ok(meta) = f.metadata() {
+                    if meta.is_file() && meta.len() >= mapped::MIN_LEN {
+                        if let Some(m) = Mapped::new(&f, meta.len()) {
+                            return Ok(Source::Mapped(m));
+                        }
+                    }
+                }
+            }
+            Ok(Source::File(f))
+        }
     }
 }
 
@@ -608,7 +626,7 @@ impl Ctx<'_> {
     }
 
     fn encrypt(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
-        let mut src = open_input(&job.input)?;
+        let mut src = open_input(&job.input, self.mmap)?;
         let sink = Sink::open(&job.output, self.no_overwrite)?;
         let out_name = sink.display();
         let ec: Vec<(&str, &str)> = self
@@ -623,9 +641,10 @@ impl Ctx<'_> {
         // A regular file declares its length: the cache counts it (an entry encrypts a
         // bounded number of bytes) and the encryptor refuses more; stdin's is unknown, so it
         // goes around the cache.
-        let opts = match input_len(&job.input) {
-            Some(n) => self.opts.with_plaintext_len(n),
-            None => self.opts,
+        let opts = match (&src, input_len(&job.input)) {
+            (Source::Mapped(m), _) => self.opts.with_plaintext_len(m.rest().len() as u64),
+            (_, Some(n)) => self.opts.with_plaintext_len(n),
+            (_, None) => self.opts,
         };
         // KMS keys alone (and no cache): the KMS front end gets the materials, so a failure
         // keeps the KMS detail (key, region, error code).
@@ -669,6 +688,18 @@ impl Ctx<'_> {
             progress.inc(n);
         };
         let tap = match &mut src {
+            Source::Mapped(m) => {
+                let m = &*m;
+                let mut count = |n: u64| {
+                    count(n);
+                    m.consumed(read.get() as usize);
+                };
+                w.encrypt_from(
+                    Plaintext::<io::Empty>::Bytes(m.rest()),
+                    self.cfg.threads,
+                    &mut count,
+                )
+            }
             Source::File(f) if opts.plaintext_len.is_some() => w.encrypt_from(
                 Plaintext::<io::Empty>::File(f),
                 self.cfg.threads,
@@ -701,7 +732,10 @@ impl Ctx<'_> {
     }
 
     fn decrypt(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
-        let mut src = open_input(&job.input)?;
+        // A message is read, not mapped: its bytes are copied into private buffers before
+        // anything parses them either way, and the kernel's copy costs less than faulting
+        // the pages in and copying them (measured: 80 against 89 ms of CPU for 256 MiB).
+        let mut src = open_input(&job.input, false)?;
         let read_err = |e: io::Error| CliError::io("reading", &show(&job.input), &e);
         // Read the header first: the encryption context is checked before any output exists.
         let limits = ParseLimits {

@@ -155,6 +155,20 @@ pub(crate) enum Source<'f, R> {
     /// reads.
     #[cfg_attr(not(unix), allow(dead_code))]
     File { file: &'f File, at: u64, len: u64 },
+    /// Plaintext in memory (such as a memory-mapped file): the workers seal straight from
+    /// it, with no copy.
+    Bytes(&'f [u8]),
+}
+
+/// Where the workers of an encryption find a batch's plaintext.
+#[derive(Clone, Copy)]
+enum Input<'f> {
+    /// In the batch's own buffer (read by the calling thread).
+    Buffer,
+    /// In a file, at the batch's offset: read into the batch's buffer first.
+    File(&'f File),
+    /// In memory, at the batch's offset.
+    Bytes(&'f [u8]),
 }
 
 /// One batch of an encryption: plaintext in, sealed frames out.
@@ -165,7 +179,7 @@ struct EncBatch {
     plain_len: usize,
     /// The batch ends the message (its last frame is the final frame).
     last: bool,
-    /// A file batch: the workers read `plain_len` bytes at this offset.
+    /// A file or in-memory batch: its `plain_len` bytes are at this offset of the input.
     at: Option<u64>,
     slots: Vec<FrameSlot>,
     /// The sealed frames (and the footer after the final frame): `out[..out_len]`.
@@ -229,9 +243,10 @@ where
         .map(|_| enc.frame_cipher())
         .collect::<Result<Vec<_>, _>>()
         .map_err(io_error)?;
-    let file = match &source {
-        Source::File { file, .. } => Some(*file),
-        Source::Reader(_) => None,
+    let input = match &source {
+        Source::File { file, .. } => Input::File(file),
+        Source::Bytes(bytes) => Input::Bytes(bytes),
+        Source::Reader(_) => Input::Buffer,
     };
     let max_batches = threads + SPARE_BATCHES;
     let (jobs, jobs_rx) = mpsc::channel::<EncBatch>();
@@ -244,7 +259,7 @@ where
             let back = to_engine.clone();
             let seal = move |b: &mut EncBatch| {
                 if b.err.is_none() {
-                    if let Err(e) = seal_batch(&cipher, f, file, b) {
+                    if let Err(e) = seal_batch(&cipher, f, input, b) {
                         b.err = Some(e);
                     }
                 }
@@ -271,19 +286,29 @@ where
     })
 }
 
-/// Seals the frames of `b` (reading its plaintext from `file` first for a file batch).
+/// Seals the frames of `b` (reading its plaintext from the file first for a file batch).
 fn seal_batch<K: esdk_core::provider::AeadKey>(
     cipher: &FrameCipher<K>,
     f: usize,
-    file: Option<&File>,
+    input: Input<'_>,
     b: &mut EncBatch,
 ) -> io::Result<()> {
-    if let (Some(at), Some(file)) = (b.at, file) {
-        read_exact_at(file, &mut b.plain[..b.plain_len], at)?;
-    }
+    let at = b.at.unwrap_or(0);
+    let plain: &[u8] = match input {
+        Input::Buffer => &b.plain[..b.plain_len],
+        Input::File(file) => {
+            read_exact_at(file, &mut b.plain[..b.plain_len], at)?;
+            &b.plain[..b.plain_len]
+        }
+        Input::Bytes(bytes) => {
+            // `at` and `plain_len` were planned within the input's length.
+            let at = usize::try_from(at).map_err(|_| pipeline_gone())?;
+            bytes.get(at..at + b.plain_len).ok_or_else(pipeline_gone)?
+        }
+    };
     let mut o = 0;
     for (i, slot) in b.slots.iter().enumerate() {
-        let pt = &b.plain[i * f..i * f + slot.content_len()];
+        let pt = &plain[i * f..i * f + slot.content_len()];
         o += cipher
             .seal_to(slot, pt, &mut b.out[o..])
             .map_err(io_error)?;
@@ -451,9 +476,11 @@ fn enc_caller<R: Read, W: Write>(
     // Stream input: the last full batch, held until the next read tells whether it is the
     // last one (the final frame may be full).
     let mut held: Option<EncBatch> = None;
-    let (mut reader, file_plan) = match source {
-        Source::Reader(r) => (Some(r), None),
-        Source::File { at, len, .. } => (None, Some((at, len))),
+    // Files and bytes are planned, not read, here: the workers take each batch's range.
+    let (mut reader, file_plan, plain_cap_alloc) = match source {
+        Source::Reader(r) => (Some(r), None, plain_cap),
+        Source::File { at, len, .. } => (None, Some((at, len)), plain_cap),
+        Source::Bytes(bytes) => (None, Some((0, bytes.len() as u64)), 0),
     };
     let mut planned = 0u64;
     loop {
@@ -469,7 +496,7 @@ fn enc_caller<R: Read, W: Write>(
                 allocated += 1;
                 EncBatch {
                     idx: 0,
-                    plain: vec![0u8; plain_cap],
+                    plain: vec![0u8; plain_cap_alloc],
                     plain_len: 0,
                     last: false,
                     at: None,
