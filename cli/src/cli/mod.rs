@@ -13,7 +13,8 @@
 //! Layout: [`args`] (the command line), [`keys`] (key files and keyrings), [`kms`] (KMS
 //! keyrings and their front end), [`paths`] (jobs
 //! from `--input`/`--output`), [`run`] (streaming one job), [`meta`] (`--metadata-output`),
-//! [`progress`], [`keygen`], [`error`] (messages and exit codes).
+//! [`progress`], [`keygen`], [`error`] (messages and exit codes), [`mapped`] (input files
+//! memory-mapped on encrypt: the tool's one `unsafe` call).
 //!
 //! Every job streams in memory bounded by the frame length (times `--threads`) through the
 //! library's [`esdk::EncryptingWriter::encrypt_from`] / [`esdk::DecryptingReader::decrypt_to`]

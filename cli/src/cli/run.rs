@@ -1,9 +1,9 @@
 //! Encrypting and decrypting one job: streaming in bounded memory through
 //! [`EncryptingWriter::encrypt_from`] / [`DecryptingReader::decrypt_to`] (frames sealed and
-//! opened on `--threads` threads; a regular input file read with positional reads): into a temporary file renamed into place only
-//! on success for a regular output file; in place for stdout and outputs that are not
-//! regular files (devices, FIFOs, sockets, `/dev/stdout`, `/dev/fd/N`), which are never
-//! replaced.
+//! opened on `--threads` threads; a regular input file memory-mapped on encrypt, see
+//! [`super::mapped`]): into a temporary file renamed into place only on success for a regular
+//! output file; in place for stdout and outputs that are not regular files (devices, FIFOs,
+//! sockets, `/dev/stdout`, `/dev/fd/N`), which are never replaced.
 
 use std::cell::Cell;
 use std::fs::{self, File};
