@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-step() { printf '\n=== %s\n' "$*"; }
 t0=$(date +%s)
+# Each step says when it starts (seconds since the start): where a cold run spends its time.
+step() { printf '\n=== %s [%d s]\n' "$*" "$(($(date +%s) - t0))"; }
 
 step "setup"
 bash scripts/setup.sh
