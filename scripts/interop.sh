@@ -22,8 +22,11 @@ if ! PY=$(bash scripts/python-peer.sh); then
 fi
 export ESDK_PEER_PYTHON=$PY
 
-cargo build -q --release -p esdk-tests --bin vectors || exit 1
-bin="${CARGO_TARGET_DIR:-$root/target}/release/vectors"
+# The binary of the workspace's test build, with its features (scripts/test.sh has it from
+# `cargo test` already, so this is a no-op there): a release build of this graph (aws-lc, the
+# AWS SDK, thin LTO), or a `-p esdk-tests` build with other features, cost CI minutes.
+cargo test -q --workspace --exclude esdk-pkcs11 --no-run 2>/dev/null || exit 1
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/vectors"
 out=$(mktemp -d "${TMPDIR:-/tmp}/esdk-interop.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
