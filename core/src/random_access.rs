@@ -333,7 +333,7 @@ impl<K: AeadKey> Layout<K> {
             .ok()
             .and_then(|n| n.checked_add(FINAL_FRAME_OVERHEAD + footer_len))
             .ok_or(Error::Malformed {
-                offset: at(header_len.saturating_sub(4)),
+                offset: at(header_len),
                 kind: Malformed::LengthOverflow {
                     field: "frame length",
                     length: u64::from(frame_len),
@@ -389,6 +389,10 @@ impl<K: AeadKey> Layout<K> {
     ///
     /// The message is then known to end where its length says: neither truncated nor
     /// extended, by any number of bytes.
+    ///
+    /// The layout is consumed either way: a message whose final frame fails is refused
+    /// (a new [`Decryptor::random_access`](crate::Decryptor::random_access) is only useful
+    /// for another length, or after a mistaken `frame`).
     ///
     /// # Errors
     /// [`Malformed::FinalFrameMarker`] (no final frame there: the message is truncated or
