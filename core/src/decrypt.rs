@@ -13,6 +13,7 @@ use crate::kdf;
 use crate::keyring::CryptoMaterialsManager;
 use crate::materials::{DataKey, DecryptionMaterials};
 use crate::provider::CryptoProvider;
+use crate::random_access::{Layout, RandomAccessOptions};
 use crate::signature::Verifier;
 use crate::suite::AlgorithmSuite;
 
@@ -64,6 +65,8 @@ struct Body<P: CryptoProvider> {
     key: KeyBytes,
     framed: bool,
     frame_len: u32,
+    /// Length of the header, for [`Decryptor::random_access`].
+    header_len: usize,
     /// The sequence number of the next unit to locate.
     next_seq: u32,
     /// The final unit was located; `footer_len`: the footer bytes after it.
@@ -581,6 +584,7 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             key: key_bytes,
             framed: h.content_type == ContentType::Framed,
             frame_len: h.frame_length,
+            header_len: h.bytes.len(),
             next_seq: 1,
             final_located: false,
             footer_len: 0,
@@ -687,6 +691,31 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             self.offset += s.unit_len();
         }
         r
+    }
+
+    /// After the header ([`Status::Header`], at any point of the body): the frame layout of
+    /// the message from its total length `message_len` (a seekable source's length), the
+    /// start of random access to it ([`crate::random_access`]): read the final frame
+    /// ([`Layout::final_frame`]) and verify it ([`Layout::verify_final`]) to get the
+    /// [`RandomAccess`](crate::random_access::RandomAccess) that opens any frame. Does not
+    /// change the decryptor.
+    ///
+    /// # Errors
+    /// [`PolicyViolation::RandomAccessNonFramed`];
+    /// [`PolicyViolation::RandomAccessSigned`] for a signed suite without the opt-in
+    /// ([`RandomAccessOptions::unverified_signed`]); [`Malformed::MessageLength`] when no
+    /// frame layout of this header has that length, [`Malformed::Footer`] when the opt-in's
+    /// tail holds no footer; [`ApiMisuse::WrongState`] before the header was authenticated
+    /// or after the message.
+    pub fn random_access(
+        &self,
+        message_len: u64,
+        opts: RandomAccessOptions<'_>,
+    ) -> Result<Layout<P::Aead>, Error> {
+        let b = self.body_ref()?;
+        let cipher = b.key.cipher(self.provider, b.cipher.message_id())?;
+        let frame_len = b.framed.then_some(b.frame_len);
+        Layout::new(cipher, b.suite, frame_len, b.header_len, message_len, opts)
     }
 
     /// This message's own cipher, for the in-place one-shot ([`crate::in_place`]).

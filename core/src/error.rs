@@ -48,6 +48,23 @@ pub enum Error {
     Crypto(CryptoError),
     /// The API was used against its contract.
     ApiMisuse(ApiMisuse),
+    /// Random access ([`crate::random_access`]): a frame number that is not in the message.
+    FrameOutOfRange {
+        /// The sequence number asked for.
+        sequence: u32,
+        /// The message's frames (the final frame's sequence number).
+        frames: u32,
+    },
+    /// Random access ([`crate::random_access`]): a plaintext range that is reversed or ends
+    /// past the plaintext.
+    RangeOutOfBounds {
+        /// The range's start.
+        start: u64,
+        /// The range's end (exclusive).
+        end: u64,
+        /// The message's plaintext length.
+        plaintext_len: u64,
+    },
 }
 
 /// Which structural check of the message format failed.
@@ -112,6 +129,16 @@ pub enum Malformed {
     SignatureLength(u16),
     /// A signed suite's message has no footer, or an unsigned one has bytes after the body.
     Footer,
+    /// Random access: the message length (the value) does not fit the header's frame
+    /// layout, or disagrees with the content length the final frame declares: the message
+    /// is truncated or extended.
+    MessageLength(u64),
+    /// Random access: where the message length puts the final frame, there is no final-frame
+    /// marker: the message is truncated or extended by whole frames.
+    FinalFrameMarker {
+        /// The sequence number the final frame would have.
+        sequence: u32,
+    },
     /// A length field, with the bytes around it, does not fit in this target's address
     /// space (`usize`): a frame or body of about 4 GiB on a 32-bit target.
     LengthOverflow {
@@ -212,6 +239,13 @@ pub enum PolicyViolation {
         /// The configured limit, in bytes.
         limit: u64,
     },
+    /// Random access to a non-framed message: its body is one AES-GCM unit, so no part of
+    /// it can be verified without all of it.
+    RandomAccessNonFramed,
+    /// Random access to a signed message without the explicit opt-in into unverified output
+    /// ([`RandomAccessOptions::unverified_signed`](crate::random_access::RandomAccessOptions::unverified_signed)):
+    /// the signature covers the whole message.
+    RandomAccessSigned,
 }
 
 /// Why a keyring or CMM failed.
@@ -699,6 +733,18 @@ impl fmt::Display for Error {
             Error::Keyring(k) => write!(f, "keyring failed: {k}"),
             Error::Crypto(c) => write!(f, "crypto provider failed: {c}"),
             Error::ApiMisuse(m) => write!(f, "API misuse: {m}"),
+            Error::FrameOutOfRange { sequence, frames } => write!(
+                f,
+                "frame {sequence} is not in the message (frames 1 to {frames})"
+            ),
+            Error::RangeOutOfBounds {
+                start,
+                end,
+                plaintext_len,
+            } => write!(
+                f,
+                "plaintext range {start}..{end} is not within the message's {plaintext_len} bytes"
+            ),
         }
     }
 }
@@ -744,6 +790,14 @@ impl fmt::Display for Malformed {
             }
             Malformed::SignatureLength(n) => write!(f, "invalid signature length {n}"),
             Malformed::Footer => f.write_str("footer missing or not expected for this suite"),
+            Malformed::MessageLength(n) => write!(
+                f,
+                "a message of {n} bytes does not end with the final frame of this header's frame layout (truncated or extended)"
+            ),
+            Malformed::FinalFrameMarker { sequence } => write!(
+                f,
+                "no final frame where the message length puts frame {sequence} (truncated or extended by whole frames)"
+            ),
             Malformed::LengthOverflow { field, length } => write!(
                 f,
                 "{field} {length} does not fit in this target's address space"
@@ -827,6 +881,13 @@ impl fmt::Display for PolicyViolation {
                  accept unverified plaintext (release_unverified_plaintext, CLI \
                  --stream-unverified), or refuse signed messages (Config::unsigned_only, CLI \
                  --decrypt-unsigned)"
+            ),
+            PolicyViolation::RandomAccessNonFramed => f.write_str(
+                "a non-framed message has no random access: its body is one AES-GCM unit",
+            ),
+            PolicyViolation::RandomAccessSigned => f.write_str(
+                "a range of a signed message cannot be verified (the signature covers the \
+                 whole message): opt into unverified output explicitly, or decrypt it whole",
             ),
         }
     }

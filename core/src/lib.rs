@@ -137,6 +137,7 @@ mod kdf;
 pub mod keyring;
 pub mod materials;
 pub mod provider;
+pub mod random_access;
 #[cfg(feature = "rustcrypto")]
 pub mod rustcrypto;
 pub mod signature;

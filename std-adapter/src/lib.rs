@@ -33,6 +33,8 @@ mod header;
 #[cfg(feature = "kms")]
 pub mod kms;
 mod parallel;
+mod random_access;
+pub use random_access::{RangeOptions, decrypt_range};
 pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;

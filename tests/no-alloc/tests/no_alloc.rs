@@ -16,9 +16,10 @@
 //! encryption context CMM with a reproduced context, and one buffer for a whole message: frames
 //! sealed in the message buffer (`Encryptor::seal_in_place`) or where their content lies
 //! (`Encryptor::seal_detached`), `encrypt_in_place`, and `decrypt_in_place` (with a required
-//! context: its scratch).
+//! context: its scratch); random access to a range (unsigned, and signed with the opt-in).
 
 use embedded_io::{Read as _, Write as _};
+use esdk_core::random_access::{RandomAccessOptions, SIGNED_TAIL_LEN};
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{
     AlgorithmSuite, CryptoMaterialsManager, Decryptor, EncryptOptions, Encryptor, MultiKeyring,
@@ -310,6 +311,67 @@ fn one_shot_in_place<M: CryptoMaterialsManager + ?Sized>(
     Ok(())
 }
 
+/// Random access: the header processed, the final frame verified in `b.frame`, the frames of
+/// an unaligned range opened into `b.out` (signed suites with the unverified opt-in).
+fn random_access(b: &mut Bufs, suite: AlgorithmSuite, plaintext: &[u8]) -> Result<(), String> {
+    let provider = RustCrypto::new(XorShift::new(0x5EED));
+    let cfg = config_for(suite);
+    let aes =
+        RawAesKeyring::new("firmware", "device-key", &[7u8; 32]).map_err(|e| e.to_string())?;
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(FRAME);
+    let mut ec = [("device", "sensor-7")];
+    let n = encrypt(&cfg, &provider, &aes, &opts, &mut ec, plaintext, &mut b.msg)
+        .map_err(|e| format!("encrypt: {e}"))?;
+    let msg = &b.msg[..n];
+    let mut d = Decryptor::new(&cfg, &provider, &[]);
+    let mut at = 0;
+    loop {
+        let p = d
+            .process_with(&aes, &msg[at..], &mut b.out)
+            .map_err(|e| format!("header: {e}"))?;
+        at += p.consumed;
+        if p.status == Status::Header {
+            break;
+        }
+    }
+    let tail = &msg[n - SIGNED_TAIL_LEN..];
+    let ra_opts = match suite.signature() {
+        Some(_) => RandomAccessOptions::new().unverified_signed(tail),
+        None => RandomAccessOptions::new(),
+    };
+    let layout = d
+        .random_access(n as u64, ra_opts)
+        .map_err(|e| format!("layout: {e}"))?;
+    let fin = layout.final_frame();
+    let fin_len = (fin.end - fin.start) as usize;
+    b.frame[..fin_len].copy_from_slice(&msg[fin.start as usize..fin.end as usize]);
+    let ra = layout
+        .verify_final(&mut b.frame[..fin_len])
+        .map_err(|e| format!("final frame: {e}"))?;
+    let range = 300u64..777;
+    let mut got = 0usize;
+    for span in ra
+        .map()
+        .frames_for(range.clone())
+        .map_err(|e| e.to_string())?
+    {
+        let frame = &msg[span.offset as usize..span.offset as usize + span.slot.frame_len()];
+        ra.open_frame(span.slot.sequence(), frame, &mut b.out)
+            .map_err(|e| format!("frame: {e}"))?;
+        let want = &plaintext[span.plaintext_offset as usize..][..span.within.len()];
+        if &b.out[span.within] != want {
+            return Err("a range changed the plaintext".into());
+        }
+        got += want.len();
+    }
+    if got as u64 != range.end - range.start {
+        return Err("the range was not covered".into());
+    }
+    Ok(())
+}
+
 fn private(pem: &str) -> EcdhPrivateKey {
     EcdhPrivateKey::from_pkcs8_pem(pem).expect("private key")
 }
@@ -479,6 +541,12 @@ fn main() {
         },
     );
 
+    for suite in [unsigned, signed] {
+        count(&mut results, format!("random access {suite}"), || {
+            random_access(&mut b, suite, &plaintext)
+        });
+    }
+
     let total = allocations() - start;
     let bad: Vec<&(String, usize)> = results.iter().filter(|(_, n)| *n > 0).collect();
     for (name, n) in &results {
@@ -494,5 +562,5 @@ fn main() {
         bad.is_empty(),
         "the core allocated: {bad:?} (counted from a cold start, no warm-up)"
     );
-    assert_eq!(results.len(), 28, "every case ran");
+    assert_eq!(results.len(), 30, "every case ran");
 }
