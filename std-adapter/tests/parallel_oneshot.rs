@@ -150,3 +150,64 @@ fn into_variants_reuse_the_buffer() {
         assert!(back.is_empty());
     }
 }
+
+/// Every thread count from 1 to 8, on sizes around the parallel threshold (256 KiB) and
+/// the batch bounds (128 KiB .. 1 MiB of frames), through the `_into` calls with one buffer
+/// each kept across the calls: each message decrypts on every count, and a frame damaged
+/// in the first, a middle or the last batch fails alike on every count, leaving nothing.
+#[test]
+fn every_thread_count_over_sizes_around_the_batch_bounds() {
+    let kr = keyring();
+    let mut ct = Vec::new();
+    let mut back = Vec::new();
+    for (id, frame) in [(0x0478, 4096usize), (0x0478, 1 << 20), (0x0578, 65536)] {
+        let opts = EncryptOptions::new()
+            .with_suite(AlgorithmSuite::from_id(id).expect("suite"))
+            .with_frame_length(frame as u32);
+        for n in [
+            (256 << 10) - 1,
+            256 << 10,
+            (1 << 20) + 1,
+            (1 << 20) + frame - 1,
+            (2 << 20) + 3 * frame,
+            (5 << 20) + 17,
+        ] {
+            let pt = plaintext(n);
+            let one = encrypt(id, frame as u32, &pt, 1);
+            let body = esdk::core::ciphertext_len(
+                AlgorithmSuite::from_id(id).expect("suite"),
+                frame as u32,
+                0,
+                n as u64,
+            )
+            .expect("length") as usize;
+            let frames = n.div_ceil(frame);
+            let frame_at = |seq: usize| one.len() - body + (seq - 1) * (frame + 32);
+            let damaged: Vec<Vec<u8>> = [1, frames / 2 + 1, frames]
+                .iter()
+                .map(|&seq| {
+                    let mut bad = one.clone();
+                    bad[frame_at(seq) + 30] ^= 4;
+                    bad
+                })
+                .collect();
+            let errors: Vec<_> = damaged.iter().map(|bad| error(id, bad, 1)).collect();
+            for threads in 1..=8 {
+                let what = format!("{id:#06x}, frame {frame}, {n} bytes, {threads} threads");
+                esdk::encrypt_into(&cfg(id, threads), &kr, &opts, &EC, &pt, &mut ct)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                for m in [&ct[..], &one[..]] {
+                    esdk::decrypt_into(&cfg(id, threads), &kr, &[], m, &mut back)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert!(back == pt, "{what}");
+                }
+                for (bad, want) in damaged.iter().zip(&errors) {
+                    let e = esdk::decrypt_into(&cfg(id, threads), &kr, &[], bad, &mut back)
+                        .expect_err("damaged");
+                    assert_eq!(e.core(), Some(*want), "{what}");
+                    assert!(back.is_empty(), "{what}: plaintext left");
+                }
+            }
+        }
+    }
+}

@@ -1,22 +1,28 @@
 //! The one-shot calls ([`encrypt`](crate::encrypt), [`decrypt`](crate::decrypt),
-//! [`decrypt_detailed`](crate::decrypt_detailed)) on several threads.
+//! [`decrypt_detailed`](crate::decrypt_detailed) and their `_into` forms) on several threads.
 //!
-//! Encryption: the calling thread issues the frames' slots from the [`Encryptor`] (serial:
-//! sequence numbers, the final frame, the declared length) a batch of about [`MAX_BATCH`]
-//! bytes at a time, and workers, each with its own [`FrameCipher`], seal the batches as
-//! they come straight into disjoint parts of the output (regular frames all have the same
-//! length, so where each frame goes is arithmetic). The batches go back to the encryptor
-//! in order: for the signed suites the calling thread hashes each batch as soon as it and
-//! the batches before it are sealed, so SHA-384 runs on its own thread while AES-GCM runs
-//! on the others; for the unsigned suites the calling thread seals too.
+//! Both directions cut the body into batches of consecutive frames, in message order, and
+//! hand them out as the calling thread makes them: a batch goes out as soon as its frames
+//! are issued (encryption: [`Encryptor::next_frame`]) or located (decryption:
+//! [`Decryptor::next_frame`], which reads each frame header but decrypts nothing), so the
+//! workers start on the first batch while the calling thread is still making the others.
+//! Batches shrink towards the end of the message (about the bytes left over twice the
+//! thread count, within [`MIN_BATCH`]..=[`MAX_BATCH`]), so the threads finish together.
+//! Every thread, each with its own [`FrameCipher`], takes the next batch in order and seals
+//! or opens it straight into its own part of the output.
 //!
-//! Decryption: after the header, the calling thread locates every frame with
-//! [`Decryptor::next_frame`] (cheap: no decryption), then workers open the frames from the
-//! ciphertext into the output (`open_to`, not in place) while the calling thread hashes the
-//! same ciphertext for the signature and checks the footer. Nothing is returned unless every
-//! check passed; on any error the output is wiped and the error is the one the sequential
-//! path reports: the first failing check in message order (a bad tag in frame 3 before one
-//! in frame 7, any tag before a bad footer, before trailing bytes).
+//! The frames go back to the engine in order ([`Encryptor::absorb_frame`],
+//! [`Decryptor::absorb_frame`]). For the signed suites that is the message hash, the one
+//! serial part: the calling thread runs it (on encryption over each sealed batch as soon as
+//! it and the batches before it are done; on decryption over the ciphertext, which needs no
+//! opening first) while the other threads do all the AES-GCM. For the unsigned suites it is
+//! only an order check, and the calling thread, once every batch is out, takes batches like
+//! any worker.
+//!
+//! Decryption releases nothing unless every check passed: on any error the output is wiped,
+//! and the error is the one the sequential path reports: the first failing check in message
+//! order (a bad tag in frame 3 before one in frame 7, any tag before a bad frame header
+//! after it, before a bad footer, before trailing bytes).
 //!
 //! Messages under [`PARALLEL_MIN`] bytes stay on the calling thread: starting a thread costs
 //! tens of microseconds, about what one core takes to seal 256 KiB with AES-GCM.
@@ -24,7 +30,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::thread;
-use std::vec::IntoIter;
 
 use esdk_core::body::{FINAL_FRAME_OVERHEAD, REGULAR_FRAME_OVERHEAD};
 use esdk_core::error::ApiMisuse;
@@ -44,13 +49,14 @@ use zeroize::Zeroize;
 /// for a thread.
 pub(crate) const PARALLEL_MIN: usize = 256 * 1024;
 
-/// The most bytes of frames a worker takes at a time: large enough that taking a batch
-/// (one lock) is nothing next to sealing it, even with 4 KiB frames; small enough that the
-/// signature thread starts hashing soon and the threads finish together.
+/// The most bytes of frames in a batch: large enough that handing a batch over (a channel
+/// message, a lock) is nothing next to sealing it, even with 4 KiB frames; small enough that
+/// the signature thread starts hashing soon.
 const MAX_BATCH: usize = 1 << 20;
 
-/// The fewest bytes of frames in a batch (unless a frame is larger).
-const MIN_BATCH: usize = 64 * 1024;
+/// The fewest bytes of frames in a batch (unless a frame is larger): the last batches of a
+/// message, about 15 µs of AES-GCM on one core.
+const MIN_BATCH: usize = 128 * 1024;
 
 /// The threads for a one-shot call on `bytes` bytes (the plaintext to encrypt, the message
 /// to decrypt): 1 under [`PARALLEL_MIN`], else [`threads`](super::threads).
@@ -62,52 +68,38 @@ pub(crate) fn threads_for(cfg: &esdk_core::Config, bytes: usize) -> usize {
     }
 }
 
-/// No job failed (the value of the `failed` marks).
+/// No batch failed (the value of [`Queue::failed`]).
 const NONE: usize = usize::MAX;
 
-/// Bytes of frames per batch for `total` bytes on `threads` threads: about four batches
-/// per thread, within [`MIN_BATCH`]..=[`MAX_BATCH`].
-fn batch_bytes(total: usize, threads: usize) -> usize {
-    (total / threads.saturating_mul(4).max(1)).clamp(MIN_BATCH, MAX_BATCH)
+/// How a message is cut into batches: [`Batching::DEFAULT`] ([`MIN_BATCH`],
+/// [`MAX_BATCH`]); the tests take smaller ones, to have many batches in small messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Batching {
+    /// The fewest bytes of frames in a batch (unless one frame is larger).
+    pub(crate) min: usize,
+    /// The most bytes of frames in a batch (unless one frame is larger).
+    pub(crate) max: usize,
+    /// The threads.
+    pub(crate) threads: usize,
 }
 
-/// A batch of frames to seal: their slots, their plaintext, and their place in the output.
-struct SealJob<'s> {
-    index: usize,
-    slots: Vec<FrameSlot>,
-    plaintext: &'s [u8],
-    frames: &'s mut [u8],
-}
-
-/// A sealed batch (or its first failure) on its way back to the encryptor.
-type Sealed<'s> = (usize, Vec<FrameSlot>, Result<&'s [u8], Error>);
-
-/// A batch of frames to open: their slots (which say where each frame is in the message)
-/// and their place in the plaintext.
-struct OpenJob<'s> {
-    index: usize,
-    slots: &'s [FrameSlot],
-    plaintext: &'s mut [u8],
-}
-
-/// Something a worker takes from the queue, in order.
-trait Job {
-    fn index(&self) -> usize;
-}
-
-impl Job for OpenJob<'_> {
-    fn index(&self) -> usize {
-        self.index
+impl Batching {
+    /// The batches of the public calls on `threads` threads.
+    pub(crate) const fn new(threads: usize) -> Self {
+        Self {
+            min: MIN_BATCH,
+            max: MAX_BATCH,
+            threads,
+        }
     }
-}
 
-/// The next job, unless the queue is empty or an earlier job failed. Jobs are taken in
-/// order, and a job once taken runs to its end (or its first failing frame), so every job
-/// before a failed one completes and the first failure in message order is always found.
-fn next_job<J: Job>(queue: &Mutex<IntoIter<J>>, failed: &AtomicUsize) -> Option<J> {
-    // A poisoned lock means a worker panicked: the scope re-raises that panic.
-    let job = queue.lock().ok()?.next()?;
-    (job.index() < failed.load(Ordering::Acquire)).then_some(job)
+    /// The bytes of frames of the next batch when `left` bytes of frames remain: about
+    /// `left / (2 * threads)`, within `min..=max`. Taking a fixed share of what is left
+    /// (guided scheduling) gives large batches first and small ones at the end, so that no
+    /// thread is left with a large batch when the others run out.
+    fn bytes(&self, left: usize) -> usize {
+        (left / self.threads.saturating_mul(2).max(1)).clamp(self.min, self.max.max(self.min))
+    }
 }
 
 /// Splits `out` into its first `n` bytes and the rest (a `BufferTooSmall` with `required`
@@ -120,13 +112,72 @@ fn take_mut<'s>(out: &mut &'s mut [u8], n: usize, required: usize) -> Result<&'s
     Ok(head)
 }
 
+/// A batch of consecutive frames, numbered from 0 in message order.
+trait Batch {
+    fn index(&self) -> usize;
+}
+
+/// The batches of one call, handed out in order as the calling thread makes them; and the
+/// first failed batch, after which nothing more is handed out.
+struct Queue<J> {
+    jobs: Mutex<mpsc::Receiver<J>>,
+    /// The index of the first failed batch, [`NONE`] while none failed.
+    failed: AtomicUsize,
+}
+
+impl<J: Batch> Queue<J> {
+    /// A queue and the sender the calling thread gives the batches to.
+    fn new() -> (mpsc::Sender<J>, Self) {
+        let (give, jobs) = mpsc::channel();
+        let queue = Self {
+            jobs: Mutex::new(jobs),
+            failed: AtomicUsize::new(NONE),
+        };
+        (give, queue)
+    }
+
+    /// The next batch, waiting while the calling thread is still making them; `None` once
+    /// they are all taken, or when the next one comes after a failed one. A batch once taken
+    /// runs to its end (or its first failing frame), so every batch before a failed one
+    /// completes and the first failure in message order is always found.
+    fn take(&self) -> Option<J> {
+        // A poisoned lock means a worker panicked: the scope re-raises that panic.
+        let job = self.jobs.lock().ok()?.recv().ok()?;
+        (job.index() < self.failed.load(Ordering::Acquire)).then_some(job)
+    }
+
+    /// Marks batch `index` failed.
+    fn fail(&self, index: usize) {
+        self.failed.fetch_min(index, Ordering::AcqRel);
+    }
+
+    /// Whether some batch failed.
+    fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed) != NONE
+    }
+}
+
+/// A batch of frames to seal: their slots, their plaintext, and their place in the output.
+struct SealJob<'s> {
+    index: usize,
+    slots: Vec<FrameSlot>,
+    plaintext: &'s [u8],
+    frames: &'s mut [u8],
+}
+
+impl Batch for SealJob<'_> {
+    fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// A sealed batch (or its first failure) on its way back to the encryptor.
+type Sealed<'s> = (usize, Vec<FrameSlot>, Result<&'s [u8], Error>);
+
 /// Seals all of `plaintext` after the header into `out` on `threads` threads (the resolved
 /// count, [`threads_for`]): the regular frames, the final frame and the footer; returns the
 /// bytes written. Output identical to [`Encryptor::seal_body`], which it calls for one
 /// thread or a single frame.
-///
-/// The calling thread issues the slots batch by batch and hands each batch to the workers
-/// at once, so the sealing starts with the first batch rather than after the last slot.
 ///
 /// # Errors
 /// As [`Encryptor::seal_body`]: the first failing frame in order, then the footer's.
@@ -139,6 +190,20 @@ pub(crate) fn seal_body<P: CryptoProvider>(
 where
     P::Aead: Send,
 {
+    seal_body_in(enc, plaintext, out, &Batching::new(threads))
+}
+
+/// [`seal_body`] in the batches of `batching`.
+pub(crate) fn seal_body_in<P: CryptoProvider>(
+    enc: &mut Encryptor<'_, P>,
+    plaintext: &[u8],
+    out: &mut [u8],
+    batching: &Batching,
+) -> Result<usize, Error>
+where
+    P::Aead: Send,
+{
+    let threads = batching.threads;
     let f = (enc.frame_length() as usize).max(1);
     let regular = plaintext.len().saturating_sub(1) / f;
     if threads < 2 || regular == 0 {
@@ -154,14 +219,14 @@ where
     let mut rest = &mut *out;
     let mut frames_out = take_mut(&mut rest, body, required)?;
     let footer_out = take_mut(&mut rest, required - body, required)?;
-    let per_job = (batch_bytes(plaintext.len(), threads) / f).max(1);
+    // The batches: (frames, plaintext, output).
     let n_frames = regular + 1;
-    let n_jobs = n_frames.div_ceil(per_job);
-    let mut places = Vec::with_capacity(n_jobs);
+    let mut batches = Vec::new();
     let mut pt = plaintext;
-    for index in 0..n_jobs {
-        let first = index * per_job;
-        let count = per_job.min(n_frames - first);
+    let mut first = 0;
+    while first < n_frames {
+        let left = (n_frames - first) * frame_len;
+        let count = (batching.bytes(left) / frame_len).clamp(1, n_frames - first);
         let (pt_len, len) = if first + count == n_frames {
             let r = count - 1;
             (r * f + last, r * frame_len + last + FINAL_FRAME_OVERHEAD)
@@ -170,15 +235,13 @@ where
         };
         let (p, tail) = pt.split_at_checked(pt_len).ok_or(ApiMisuse::FrameSize)?;
         pt = tail;
-        places.push((count, p, take_mut(&mut frames_out, len, required)?));
+        batches.push((count, p, take_mut(&mut frames_out, len, required)?));
+        first += count;
     }
-    // The signed suites hash on the calling thread; the others seal there too.
+    let n_jobs = batches.len();
+    // The signed suites hash on the calling thread; for the others it seals too.
     let signed = enc.suite().signature().is_some();
-    let workers = if signed {
-        (threads - 1).min(n_jobs)
-    } else {
-        (threads - 1).min(n_jobs - 1)
-    };
+    let workers = (threads - 1).min(n_jobs - usize::from(!signed));
     let mut ciphers = (0..workers)
         .map(|_| enc.frame_cipher())
         .collect::<Result<Vec<_>, _>>()?;
@@ -188,52 +251,57 @@ where
         Some(enc.frame_cipher()?)
     };
 
-    let failed = AtomicUsize::new(NONE);
-    let (give, jobs) = mpsc::channel::<SealJob<'_>>();
-    let jobs = Mutex::new(jobs);
+    let (give, queue) = Queue::new();
     let mut absorber = Absorber::new(n_jobs);
     thread::scope(|s| {
         let (done, sealed) = mpsc::channel();
         for cipher in ciphers.drain(..) {
-            let (jobs, failed, done) = (&jobs, &failed, done.clone());
-            s.spawn(move || seal_worker(&cipher, jobs, failed, &done));
-        }
-        // Issue the slots, serially, a batch at a time.
-        let mut issue_error = None;
-        for (index, (count, plaintext, frames)) in places.into_iter().enumerate() {
-            if failed.load(Ordering::Relaxed) != NONE {
-                break;
-            }
-            let slots = (0..count)
-                .map(|i| {
-                    let is_final = index * per_job + i == regular;
-                    enc.next_frame(if is_final { last } else { f }, is_final)
-                })
-                .collect::<Result<Vec<_>, _>>();
-            match slots {
-                Ok(slots) => {
-                    let job = SealJob {
-                        index,
-                        slots,
-                        plaintext,
-                        frames,
-                    };
-                    // (The receiving end lives as long as this scope: sending cannot fail.)
-                    if give.send(job).is_err() {
-                        break;
+            let (queue, done) = (&queue, done.clone());
+            s.spawn(move || {
+                while let Some(job) = queue.take() {
+                    if done.send(seal_job(&cipher, job, queue)).is_err() {
+                        return;
                     }
                 }
-                Err(e) => {
-                    issue_error = Some((index, e));
-                    break;
-                }
+            });
+        }
+        // Issue the slots, serially, a batch at a time, each batch out as soon as issued.
+        let mut issue_error = None;
+        let mut next = 0;
+        for (index, (count, plaintext, frames)) in batches.into_iter().enumerate() {
+            if queue.has_failed() {
+                break;
+            }
+            let mut slots = Vec::with_capacity(count);
+            let issued = (0..count).try_for_each(|_| {
+                let is_final = next == regular;
+                next += 1;
+                slots.push(enc.next_frame(if is_final { last } else { f }, is_final)?);
+                Ok::<_, Error>(())
+            });
+            if let Err(e) = issued {
+                issue_error = Some((index, e));
+                break;
+            }
+            let job = SealJob {
+                index,
+                slots,
+                plaintext,
+                frames,
+            };
+            // (The receiving end lives as long as this scope: sending cannot fail.)
+            if give.send(job).is_err() {
+                break;
+            }
+            for m in sealed.try_iter() {
+                absorber.take(enc, m)?;
             }
         }
         drop(give);
         if let Some(cipher) = &own {
             // Seal alongside the workers, giving back what is ready in between.
-            while let Some(job) = take_job(&jobs, &failed) {
-                absorber.take(enc, seal_job(cipher, job, &failed))?;
+            while let Some(job) = queue.take() {
+                absorber.take(enc, seal_job(cipher, job, &queue))?;
                 for m in sealed.try_iter() {
                     absorber.take(enc, m)?;
                 }
@@ -243,7 +311,7 @@ where
         // Ends when every worker is gone.
         for m in &sealed {
             if let Err(e) = absorber.take(enc, m) {
-                failed.store(0, Ordering::Release);
+                queue.fail(0);
                 return Err(e);
             }
         }
@@ -252,22 +320,11 @@ where
     Ok(body + enc.write_footer(footer_out)?)
 }
 
-/// The next batch to seal, unless none is left or an earlier one failed (see
-/// [`next_job`]); blocks while the calling thread is still issuing.
-fn take_job<'s>(
-    jobs: &Mutex<mpsc::Receiver<SealJob<'s>>>,
-    failed: &AtomicUsize,
-) -> Option<SealJob<'s>> {
-    // A poisoned lock means a worker panicked: the scope re-raises that panic.
-    let job = jobs.lock().ok()?.recv().ok()?;
-    (job.index < failed.load(Ordering::Acquire)).then_some(job)
-}
-
 /// Seals one batch; marks a failure for the others.
 fn seal_job<'s, K: AeadKey>(
     cipher: &FrameCipher<K>,
     job: SealJob<'s>,
-    failed: &AtomicUsize,
+    queue: &Queue<SealJob<'s>>,
 ) -> Sealed<'s> {
     let SealJob {
         index,
@@ -285,24 +342,10 @@ fn seal_job<'s, K: AeadKey>(
         cipher.seal_to(slot, p, frame).map(drop)
     });
     if r.is_err() {
-        failed.fetch_min(index, Ordering::AcqRel);
+        queue.fail(index);
     }
     let frames: &'s [u8] = frames;
     (index, slots, r.map(|()| frames))
-}
-
-/// Seals batches until none is left or a batch failed; sends each result back.
-fn seal_worker<'s, K: AeadKey>(
-    cipher: &FrameCipher<K>,
-    jobs: &Mutex<mpsc::Receiver<SealJob<'s>>>,
-    failed: &AtomicUsize,
-    done: &mpsc::Sender<Sealed<'s>>,
-) {
-    while let Some(job) = take_job(jobs, failed) {
-        if done.send(seal_job(cipher, job, failed)).is_err() {
-            return;
-        }
-    }
 }
 
 /// Gives the sealed batches back to the encryptor in order, as they arrive (the signed
@@ -373,13 +416,14 @@ impl<'s> Absorber<'s> {
 /// Decrypts the whole message `ciphertext` into `out` with `dec` (configured, e.g. with an
 /// attempt observer) and a synchronous CMM, opening the frames on `threads` threads (the
 /// resolved count, [`threads_for`]). Same contract and errors as
-/// [`Decryptor::decrypt_all`], which it calls for one thread: nothing is released unless
-/// every check passed; on error `out` is wiped.
+/// [`Decryptor::decrypt_all`], which it calls for one thread (or an `out` shorter than the
+/// message, which the public calls never pass): nothing is released unless every check
+/// passed; on error `out` is wiped.
 ///
 /// # Errors
 /// As [`Decryptor::decrypt_all`]: the first failed check in message order.
 pub(crate) fn decrypt_all<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
-    mut dec: Decryptor<'_, P>,
+    dec: Decryptor<'_, P>,
     cmm: &M,
     ciphertext: &'c [u8],
     out: &mut [u8],
@@ -388,11 +432,27 @@ pub(crate) fn decrypt_all<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Si
 where
     P::Aead: Send,
 {
-    if threads < 2 {
+    decrypt_all_in(dec, cmm, ciphertext, out, &Batching::new(threads))
+}
+
+/// [`decrypt_all`] in the batches of `batching`.
+pub(crate) fn decrypt_all_in<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
+    mut dec: Decryptor<'_, P>,
+    cmm: &M,
+    ciphertext: &'c [u8],
+    out: &mut [u8],
+    batching: &Batching,
+) -> Result<Decrypted<'c>, Error>
+where
+    P::Aead: Send,
+{
+    // The plaintext is shorter than the message, so with `out` at least that long the
+    // batches' places can be taken from it as the frames are located.
+    if batching.threads < 2 || out.len() < ciphertext.len() {
         return dec.decrypt_all(cmm, ciphertext, out);
     }
     let (header_len, header) = read_header(&mut dec, cmm, ciphertext, out)?;
-    match open_body(&mut dec, ciphertext, header_len, out, threads) {
+    match open_body(&mut dec, ciphertext, header_len, out, batching) {
         Ok(plaintext_len) => Ok(Decrypted {
             plaintext_len,
             header,
@@ -429,106 +489,84 @@ fn read_header<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     }
 }
 
-/// Locates the frames after the header (`at`: its length), opens them on the workers into
-/// `out`, hashes them and checks the footer on the calling thread; returns the plaintext
-/// length. The error is the sequential path's: open failures first (they come before any
-/// later frame's header and before the footer), then the locating error, then the footer,
-/// then trailing bytes.
+/// A batch of located frames to open: their slots (which say where each frame is in the
+/// message) and their place in the plaintext.
+struct OpenJob<'s> {
+    index: usize,
+    slots: Vec<FrameSlot>,
+    plaintext: &'s mut [u8],
+}
+
+impl Batch for OpenJob<'_> {
+    fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// The first failure of the opened batches: (batch, error).
+type FirstError = Mutex<Option<(usize, Error)>>;
+
+/// Locates the frames after the header (`at`: its length) and opens them on the threads
+/// into `out`, hashes them and checks the footer on the calling thread; returns the
+/// plaintext length. The error is the sequential path's: open failures first (they come
+/// before any later frame's header and before the footer), then the locating error, then
+/// the footer, then trailing bytes.
 fn open_body<P: CryptoProvider>(
     dec: &mut Decryptor<'_, P>,
     ciphertext: &[u8],
     at: usize,
     out: &mut [u8],
-    threads: usize,
+    batching: &Batching,
 ) -> Result<usize, Error>
 where
     P::Aead: Send,
 {
     // The ciphers first: a locating error poisons the decryptor, and the frames before it
-    // must still be opened (their errors come first). No more than there can be frames (a
-    // frame takes at least 33 bytes).
+    // must still be opened (their errors come first). No more workers than there can be
+    // batches.
     let signed = dec.suite().is_some_and(|s| s.signature().is_some());
-    let most = threads.min(ciphertext.len() / 33 + 1);
-    let mut ciphers = (0..most)
+    let batches = (ciphertext.len().saturating_sub(at))
+        .div_ceil(batching.min.max(1))
+        .max(1);
+    let workers = (batching.threads - 1).min(batches - usize::from(!signed));
+    let mut ciphers = (0..workers)
         .map(|_| dec.frame_cipher())
         .collect::<Result<Vec<_>, _>>()?;
-    let mut slots = Vec::new();
-    let mut end = at;
-    let located = loop {
-        let input = ciphertext.get(end..).unwrap_or_default();
-        match dec.next_frame(input) {
-            Ok(Located::Frame(slot)) => {
-                end += slot.unit_len();
-                slots.push(slot);
-                if slot.is_final() {
-                    break Ok(());
-                }
-            }
-            Ok(Located::NeedInput { .. }) => {
-                break Err(Error::Truncated {
-                    offset: ciphertext.len(),
-                });
-            }
-            Err(e) => break Err(e),
-        }
-    };
-
-    let total: usize = slots.iter().map(FrameSlot::content_len).sum();
-    let mut rest = out
-        .get_mut(..total)
-        .ok_or(Error::BufferTooSmall { required: total })?;
-    let batch = batch_bytes(end - at, threads);
-    let mut jobs = Vec::new();
-    let mut group = &slots[..];
-    while !group.is_empty() {
-        // At least one frame, then up to the batch size.
-        let mut n = 0;
-        let mut bytes = 0;
-        for s in group {
-            if n > 0 && bytes + s.frame_len() > batch {
-                break;
-            }
-            n += 1;
-            bytes += s.frame_len();
-        }
-        let (head, tail) = group.split_at(n);
-        let len = head.iter().map(FrameSlot::content_len).sum();
-        jobs.push(OpenJob {
-            index: jobs.len(),
-            slots: head,
-            plaintext: take_mut(&mut rest, len, total)?,
-        });
-        group = tail;
-    }
-    let n_jobs = jobs.len();
-    let workers = if signed {
-        (threads - 1).min(n_jobs)
+    let own = if signed {
+        None
     } else {
-        (threads - 1).min(n_jobs.saturating_sub(1))
+        Some(dec.frame_cipher()?)
     };
-    ciphers.truncate(workers + usize::from(!signed));
-
-    let queue = Mutex::new(jobs.into_iter());
-    let failed = AtomicUsize::new(NONE);
+    let (give, queue) = Queue::new();
     let first_error = Mutex::new(None);
-    let closed = thread::scope(|s| {
-        let mut ciphers = ciphers.into_iter();
-        let own = if signed { None } else { ciphers.next() };
-        for cipher in ciphers {
-            let (queue, failed, first_error) = (&queue, &failed, &first_error);
-            s.spawn(move || open_worker(&cipher, ciphertext, queue, failed, first_error));
+    let (end, total, located, closed) = thread::scope(|s| {
+        for cipher in ciphers.drain(..) {
+            let (queue, first_error) = (&queue, &first_error);
+            s.spawn(move || open_batches(&cipher, ciphertext, queue, first_error));
         }
-        // The message hash over the ciphertext, in order, while the workers open it (for
-        // the unsigned suites only the order and the end are checked: then the calling
-        // thread opens frames too).
+        let mut locator = Locator {
+            dec,
+            ciphertext,
+            end: at,
+            total: 0,
+            index: 0,
+            batching,
+            signed,
+            slots: Vec::new(),
+        };
+        let located = locator.run(out, &give, &queue);
+        drop(give);
+        // The message hash over the ciphertext, in order, while the workers open it; for
+        // the unsigned suites the locator absorbed each frame as it went (an order check),
+        // and the calling thread opens batches too.
         let closed = match located {
-            Ok(()) => close(dec, ciphertext, &slots, &failed),
+            Ok(()) => locator.close(&queue),
             Err(_) => Ok(()),
         };
         if let Some(cipher) = own {
-            open_worker(&cipher, ciphertext, &queue, &failed, &first_error);
+            open_batches(&cipher, ciphertext, &queue, &first_error);
         }
-        closed
+        (locator.end, locator.total, located, closed)
     });
     let first_error = first_error.into_inner().ok().flatten();
     if let Some((_, e)) = first_error {
@@ -542,16 +580,142 @@ where
     Ok(total)
 }
 
-/// Opens batches from `queue` until it is empty or a batch failed; keeps the failure of the
-/// earliest batch.
-fn open_worker<K: AeadKey>(
+/// The calling thread's part of a parallel decryption: locating the frames batch by batch
+/// and giving each batch out at once; then closing the message.
+struct Locator<'d, 'p, 'c, P: CryptoProvider> {
+    dec: &'d mut Decryptor<'p, P>,
+    ciphertext: &'c [u8],
+    /// Where the next unit starts (after the final one: the end of the message).
+    end: usize,
+    /// Plaintext bytes located.
+    total: usize,
+    /// The next batch's index.
+    index: usize,
+    batching: &'d Batching,
+    signed: bool,
+    /// Every located frame (signed suites: hashed once all are out).
+    slots: Vec<FrameSlot>,
+}
+
+impl<'c, P: CryptoProvider> Locator<'_, '_, 'c, P> {
+    /// Locates every frame, giving each batch to `give` as soon as it is complete; for the
+    /// unsigned suites absorbs each frame as it is located and checks the (empty) footer.
+    /// Stops early, with `Ok`, when a batch failed: its error is the one reported.
+    fn run<'o>(
+        &mut self,
+        mut out: &'o mut [u8],
+        give: &mpsc::Sender<OpenJob<'o>>,
+        queue: &Queue<OpenJob<'o>>,
+    ) -> Result<(), Error> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        let mut content = 0;
+        let mut target = self.batching.bytes(self.ciphertext.len() - self.end);
+        let mut done = false;
+        while !done {
+            if queue.has_failed() {
+                return Ok(());
+            }
+            let input = self.ciphertext.get(self.end..).unwrap_or_default();
+            let located = match self.dec.next_frame(input) {
+                Ok(Located::Frame(slot)) => Ok(slot),
+                Ok(Located::NeedInput { .. }) => Err(Error::Truncated {
+                    offset: self.ciphertext.len(),
+                }),
+                Err(e) => Err(e),
+            };
+            let slot = match located {
+                Ok(slot) => slot,
+                Err(e) => {
+                    // The frames located before it are opened first: their errors come
+                    // first.
+                    if !batch.is_empty() {
+                        let plaintext = take_mut(&mut out, content, self.total + content)?;
+                        let job = OpenJob {
+                            index: self.index,
+                            slots: batch,
+                            plaintext,
+                        };
+                        // (As below.)
+                        let _ = give.send(job);
+                    }
+                    return Err(e);
+                }
+            };
+            if !self.signed {
+                self.dec
+                    .absorb_frame(&slot, frame_of(self.ciphertext, &slot)?)?;
+            }
+            self.end += slot.unit_len();
+            bytes += slot.frame_len();
+            content += slot.content_len();
+            batch.push(slot);
+            done = slot.is_final();
+            if bytes >= target || done {
+                if self.signed {
+                    self.slots.extend_from_slice(&batch);
+                }
+                // `out` holds at least the message (checked by `decrypt_all`).
+                let plaintext = take_mut(&mut out, content, self.total + content)?;
+                self.total += content;
+                let job = OpenJob {
+                    index: self.index,
+                    slots: std::mem::take(&mut batch),
+                    plaintext,
+                };
+                self.index += 1;
+                // (The receiving end lives as long as the scope: sending cannot fail.)
+                if give.send(job).is_err() {
+                    return Ok(());
+                }
+                bytes = 0;
+                content = 0;
+                target = self.batching.bytes(self.ciphertext.len() - self.end);
+            }
+        }
+        if !self.signed {
+            self.dec.verify_footer(&[])?;
+        }
+        Ok(())
+    }
+
+    /// After every frame was located: for the signed suites absorbs (hashes) every frame in
+    /// order and verifies the signature. Gives up early, with `Ok`, when a batch failed: its
+    /// error is the one reported.
+    fn close<J: Batch>(&mut self, queue: &Queue<J>) -> Result<(), Error> {
+        if !self.signed {
+            return Ok(());
+        }
+        for slot in &self.slots {
+            if queue.has_failed() {
+                return Ok(());
+            }
+            self.dec
+                .absorb_frame(slot, frame_of(self.ciphertext, slot)?)?;
+        }
+        let Some(last) = self.slots.last() else {
+            return Err(ApiMisuse::WrongState.into());
+        };
+        let from = last.offset() + last.frame_len();
+        let footer =
+            self.ciphertext
+                .get(from..from + last.footer_len())
+                .ok_or(Error::Truncated {
+                    offset: self.ciphertext.len(),
+                })?;
+        self.dec.verify_footer(footer)
+    }
+}
+
+/// Opens batches from `queue` until none is left or a batch failed; keeps the failure of
+/// the earliest batch.
+fn open_batches<K: AeadKey>(
     cipher: &FrameCipher<K>,
     ciphertext: &[u8],
-    queue: &Mutex<IntoIter<OpenJob<'_>>>,
-    failed: &AtomicUsize,
-    first_error: &Mutex<Option<(usize, Error)>>,
+    queue: &Queue<OpenJob<'_>>,
+    first_error: &FirstError,
 ) {
-    while let Some(job) = next_job(queue, failed) {
+    while let Some(job) = queue.take() {
         let mut rest = job.plaintext;
         let r = job.slots.iter().try_for_each(|slot| {
             let frame = frame_of(ciphertext, slot)?;
@@ -559,7 +723,7 @@ fn open_worker<K: AeadKey>(
             cipher.open_to(slot, frame, pt).map(drop)
         });
         if let Err(e) = r {
-            failed.fetch_min(job.index, Ordering::AcqRel);
+            queue.fail(job.index);
             if let Ok(mut first) = first_error.lock() {
                 if first.is_none_or(|(i, _)| job.index < i) {
                     *first = Some((job.index, e));
@@ -576,32 +740,6 @@ fn frame_of<'c>(ciphertext: &'c [u8], slot: &FrameSlot) -> Result<&'c [u8], Erro
         .ok_or(Error::Truncated {
             offset: ciphertext.len(),
         })
-}
-
-/// Absorbs every located frame in order and checks the footer (the signature of the signed
-/// suites). Gives up early, with `Ok`, when a worker failed: its error is the one reported.
-fn close<P: CryptoProvider>(
-    dec: &mut Decryptor<'_, P>,
-    ciphertext: &[u8],
-    slots: &[FrameSlot],
-    failed: &AtomicUsize,
-) -> Result<(), Error> {
-    for slot in slots {
-        if failed.load(Ordering::Relaxed) != NONE {
-            return Ok(());
-        }
-        dec.absorb_frame(slot, frame_of(ciphertext, slot)?)?;
-    }
-    let Some(last) = slots.last() else {
-        return Err(ApiMisuse::WrongState.into());
-    };
-    let from = last.offset() + last.frame_len();
-    let footer = ciphertext
-        .get(from..from + last.footer_len())
-        .ok_or(Error::Truncated {
-            offset: ciphertext.len(),
-        })?;
-    dec.verify_footer(footer)
 }
 
 #[cfg(test)]

@@ -24,8 +24,15 @@ fn plaintext(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 + i / 251) as u8).collect()
 }
 
-/// The message of `pt` sealed on `threads` threads, with the random source seeded by `seed`.
-fn encrypt(id: u16, frame: u32, pt: &[u8], threads: usize, seed: u64) -> Vec<u8> {
+/// The encryptor of a message of `pt` (random source seeded by `seed`) after its header,
+/// given to `seal` with the header.
+fn sealed_with(
+    id: u16,
+    frame: u32,
+    pt: &[u8],
+    seed: u64,
+    seal: impl FnOnce(&mut Encryptor<'_, RustCrypto<XorShift>>, Vec<u8>) -> Vec<u8>,
+) -> Vec<u8> {
     let provider = RustCrypto::new(XorShift::new(seed));
     let cfg = config_for(suite(id));
     let opts = EncryptOptions {
@@ -37,7 +44,14 @@ fn encrypt(id: u16, frame: u32, pt: &[u8], threads: usize, seed: u64) -> Vec<u8>
     let mut enc = Encryptor::new(&cfg, &provider, &opts).expect("encryptor");
     let mut out = Vec::new();
     crate::header::write_header(&mut enc, &keyring(), &EC, &mut out).expect("header");
-    crate::seal_into(&mut enc, frame, pt, out, threads).expect("seal")
+    seal(&mut enc, out)
+}
+
+/// The message of `pt` sealed on `threads` threads, with the random source seeded by `seed`.
+fn encrypt(id: u16, frame: u32, pt: &[u8], threads: usize, seed: u64) -> Vec<u8> {
+    sealed_with(id, frame, pt, seed, |enc, header| {
+        crate::seal_into(enc, frame, pt, header, threads).expect("seal")
+    })
 }
 
 /// Decrypts `ct` on `threads` threads; on failure also checks that nothing was left in the
@@ -317,4 +331,210 @@ fn every_frame_damaged_fails_as_on_one_thread() {
             same_error_on_any_thread_count(id, &bad, "final frame or footer");
         }
     }
+}
+
+/// Batches of exactly `frames` frames of `frame` bytes (`min == max`), or, with `guided`,
+/// from one frame up to `frames` (shrinking towards the end), on `threads` threads.
+fn batching(frame: usize, frames: usize, guided: bool, threads: usize) -> super::Batching {
+    let unit = frame + 32;
+    super::Batching {
+        min: if guided { unit } else { frames * unit },
+        max: frames * unit,
+        threads,
+    }
+}
+
+/// The message of `pt` sealed in the batches of `b`, with the random source seeded by
+/// `seed`.
+fn encrypt_in(id: u16, frame: u32, pt: &[u8], b: &super::Batching, seed: u64) -> Vec<u8> {
+    sealed_with(id, frame, pt, seed, |enc, mut out| {
+        let at = out.len();
+        let body = esdk_core::ciphertext_len(suite(id), frame, 0, pt.len() as u64).expect("length")
+            as usize;
+        out.resize(at + body, 0);
+        let n = super::seal_body_in(enc, pt, &mut out[at..], b).expect("seal");
+        assert_eq!(n, body, "the whole body and footer");
+        out.truncate(at + n);
+        out
+    })
+}
+
+/// Decrypts `ct` in the batches of `b`; on failure checks that the whole output was wiped.
+fn decrypt_in(id: u16, ct: &[u8], b: &super::Batching) -> Result<Vec<u8>, Error> {
+    let provider = RustCrypto::new(XorShift::new(7));
+    let cfg = config_for(suite(id));
+    let mut out = vec![0xA5u8; ct.len() + 2];
+    let dec = Decryptor::new(&cfg, &provider, &[]);
+    match super::decrypt_all_in(dec, &keyring(), ct, &mut out, b) {
+        Ok(d) => {
+            out.truncate(d.plaintext_len);
+            Ok(out)
+        }
+        Err(e) => {
+            if b.threads > 1 {
+                assert!(out.iter().all(|&x| x == 0), "plaintext left after {e:?}");
+            }
+            Err(e)
+        }
+    }
+}
+
+#[test]
+fn any_thread_count_over_frame_counts_around_the_batch_boundaries() {
+    // Frames of 64 bytes in batches of 3 frames (and guided batches of 1 to 3 frames):
+    // 1 to 13 frames, the final frame full or short, on 1 to 8 threads.
+    let frame = 64;
+    for id in [0x0478, 0x0578, 0x0014] {
+        let signed = suite(id).signature().is_some();
+        for frames in 1..=13usize {
+            for last in [1, frame] {
+                let n = if frames == 1 && last == 1 {
+                    0
+                } else {
+                    (frames - 1) * frame + last
+                };
+                let pt = plaintext(n);
+                let seed = (frames * 100 + last) as u64;
+                let one = encrypt_in(id, frame as u32, &pt, &batching(frame, 3, false, 1), seed);
+                for threads in 1..=8 {
+                    // The signed suite (an ECDSA signature per message) on fewer counts.
+                    if signed && !matches!(threads, 1 | 2 | 5) {
+                        continue;
+                    }
+                    for guided in [false, true] {
+                        let b = batching(frame, 3, guided, threads);
+                        let what = format!(
+                            "{id:#06x}, {frames} frames, last {last}, {threads} threads, guided {guided}"
+                        );
+                        let ct = encrypt_in(id, frame as u32, &pt, &b, seed);
+                        assert!(ct == one, "{what}: the message differs from one thread's");
+                        let back =
+                            decrypt_in(id, &one, &b).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                        assert!(back == pt, "{what}: plaintext");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn damage_in_each_batch_fails_as_on_one_thread_and_wipes() {
+    // 20 frames of 64 bytes in batches of 3: 7 batches.
+    let frame = 64;
+    let pt = plaintext(19 * frame + 10);
+    for id in [0x0478, 0x0578] {
+        let signed = suite(id).signature().is_some();
+        let b1 = batching(frame, 3, false, 1);
+        let ct = encrypt_in(id, frame as u32, &pt, &b1, 3);
+        let at = Layout::new(id, frame, pt.len(), ct.len());
+        let same = |bad: &[u8], what: &str| -> Error {
+            let want = decrypt_in(id, bad, &b1).expect_err(what);
+            let counts: &[usize] = if signed {
+                &[2, 3]
+            } else {
+                &[2, 3, 4, 5, 6, 7, 8]
+            };
+            for &threads in counts {
+                for guided in [false, true] {
+                    let b = batching(frame, 3, guided, threads);
+                    assert_eq!(
+                        decrypt_in(id, bad, &b),
+                        Err(want),
+                        "{what}, {threads} threads"
+                    );
+                }
+            }
+            want
+        };
+        // The first and the last frame of every batch: its content, then its sequence
+        // number (a frame header the locator rejects).
+        for batch in 0..7 {
+            for seq in [batch * 3 + 1, batch * 3 + 3] {
+                if seq > at.regular {
+                    continue;
+                }
+                let f = at.frame_at(seq);
+                let e = same(&flipped(&ct, &[f + 20]), "content");
+                assert_eq!(
+                    e,
+                    Error::Authentication(AuthFailure::FrameTag {
+                        sequence: seq as u32
+                    })
+                );
+                let e = same(&flipped(&ct, &[f + 3]), "sequence");
+                assert!(
+                    matches!(
+                        e,
+                        Error::Malformed {
+                            kind: Malformed::FrameSequence { .. },
+                            ..
+                        }
+                    ),
+                    "{e:?}"
+                );
+            }
+        }
+        // A bad tag, then a bad header in the next frame (the same batch, not yet handed
+        // out when the locator fails) or in a later batch: the tag comes first.
+        for (tag, header) in [(5, 6), (4, 5), (2, 11), (3, 4)] {
+            let bad = flipped(&ct, &[at.frame_at(tag) + 20, at.frame_at(header) + 3]);
+            let e = same(&bad, "tag then header");
+            assert_eq!(
+                e,
+                Error::Authentication(AuthFailure::FrameTag {
+                    sequence: tag as u32
+                })
+            );
+        }
+        // A bad header, then a bad tag after it: the header comes first.
+        let bad = flipped(&ct, &[at.frame_at(4) + 3, at.frame_at(9) + 20]);
+        let e = same(&bad, "header then tag");
+        assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+        // Bad tags in several batches: the first.
+        let bad = flipped(
+            &ct,
+            &[
+                at.frame_at(17) + 20,
+                at.frame_at(8) + 20,
+                at.frame_at(13) + 20,
+            ],
+        );
+        assert_eq!(
+            same(&bad, "three tags"),
+            Error::Authentication(AuthFailure::FrameTag { sequence: 8 })
+        );
+        // The final frame, and (signed) the signature.
+        let last = pt.len() - at.regular * frame;
+        same(&flipped(&ct, &[at.final_at() + 24]), "final frame");
+        if signed {
+            let e = same(&flipped(&ct, &[at.footer_at(last) + 30]), "signature");
+            assert_eq!(e, Error::Authentication(AuthFailure::Signature));
+            // A bad tag and a bad signature: the tag.
+            let bad = flipped(&ct, &[at.footer_at(last) + 30, at.frame_at(19) + 20]);
+            assert_eq!(
+                same(&bad, "tag and signature"),
+                Error::Authentication(AuthFailure::FrameTag { sequence: 19 })
+            );
+        }
+    }
+}
+
+#[test]
+fn batches_shrink_towards_the_end_within_their_bounds() {
+    let b = super::Batching {
+        min: 100,
+        max: 1000,
+        threads: 2,
+    };
+    assert_eq!(b.bytes(1 << 20), 1000);
+    assert_eq!(b.bytes(2000), 500);
+    assert_eq!(b.bytes(400), 100);
+    assert_eq!(b.bytes(0), 100);
+    // The public calls' bounds: 1 MiB batches of a 64 MiB message on 2 threads, then
+    // smaller ones, never under 128 KiB.
+    let p = super::Batching::new(2);
+    assert_eq!(p.bytes(64 << 20), 1 << 20);
+    assert_eq!(p.bytes(1 << 20), 256 << 10);
+    assert_eq!(p.bytes(1000), 128 << 10);
 }
