@@ -11,7 +11,7 @@ use crate::frames::{Absorbed, FrameCipher, FrameSlot, KeyBytes, SealedFrame};
 use crate::header;
 use crate::kdf::{self, KdfVariant};
 use crate::keyring::CryptoMaterialsManager;
-use crate::materials::{EdkWriter, EncryptionMaterials};
+use crate::materials::{EdkWriter, EncryptionMaterials, RandomPool};
 use crate::provider::{AeadKey, CryptoProvider};
 use crate::signature::{Signer, SigningKey};
 use crate::suite::AlgorithmSuite;
@@ -168,6 +168,8 @@ struct Filled<'m> {
     data_key: &'m [u8],
     edk_count: u16,
     edks_len: usize,
+    /// The message id, drawn with the keyrings' random bytes (empty until then).
+    message_id: &'m [u8],
 }
 
 impl<'a, P: CryptoProvider> Encryptor<'a, P> {
@@ -322,6 +324,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             data_key: None,
             edks,
             rng: self.provider,
+            pool: RandomPool::new(),
             required_keys: request.required_keys,
             signing_key,
             plaintext_len: request.plaintext_len,
@@ -355,6 +358,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             data_key: data_key.as_bytes(),
             edk_count,
             edks_len: m.edks.len(),
+            message_id: &[],
         })
     }
 
@@ -389,6 +393,13 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             return Err(Error::BufferTooSmall { required: total });
         }
         out[edk_at..edk_at + f.edks_len].copy_from_slice(m.edks.as_bytes());
+        let mut message_id = [0u8; 32];
+        let mid = &mut message_id[..self.suite.message_id_len()];
+        m.fill_random(mid)?;
+        let f = Filled {
+            message_id: mid,
+            ..f
+        };
         self.finish_header(
             out,
             edk_at,
@@ -463,6 +474,10 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let full_len = m.ec.as_bytes().len();
         let f = self.check_filled(&m)?;
         let (edk_count, edks_len) = (f.edk_count, f.edks_len);
+        // From the random bytes the keyrings drew theirs from (one call of the generator).
+        let mid_len = self.suite.message_id_len();
+        let mut message_id = [0u8; 32];
+        m.fill_random(&mut message_id[..mid_len])?;
         // Copied, not moved out: a move leaves the bytes behind in `m`'s memory, where no
         // drop wipes them (and stale stack bytes can end up inside the encryptor's unused
         // enum space). `m` still owns the originals and wipes them when dropped.
@@ -486,6 +501,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             data_key: &data_key[..key_len],
             edk_count,
             edks_len,
+            message_id: &message_id[..mid_len],
         };
         self.finish_header(
             out,
@@ -518,10 +534,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let stored = || full().filter(|(k, _)| !is_required(required, k));
         let stored_len = encryption_context::serialized_len(stored())
             .map_err(encryption_context::context_err)?;
-        let mut message_id = [0u8; 32];
-        let mid = &mut message_id[..suite.message_id_len()];
-        provider.fill_random(mid)?;
-        let ec_at = header::write_prefix(suite, mid, out) + 2;
+        let message_id = f.message_id;
+        let ec_at = header::write_prefix(suite, message_id, out) + 2;
         out[ec_at - 2..ec_at].copy_from_slice(&(stored_len as u16).to_be_bytes());
         encryption_context::write(stored(), &mut out[ec_at..])?;
         let edk_at = ec_at + stored_len + 2;
@@ -534,7 +548,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             provider,
             suite,
             f.data_key,
-            &message_id[..suite.message_id_len()],
+            message_id,
             KdfVariant::Standard,
             &mut commit,
         )?;
@@ -561,7 +575,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         Ok((
             end,
             Body {
-                cipher: FrameCipher::new(key, &message_id[..suite.message_id_len()]),
+                cipher: FrameCipher::new(key, message_id),
                 key: key_bytes,
                 next_seq: 1,
                 final_issued: false,

@@ -11,7 +11,7 @@ use crate::encryption_context::{self, RawPair};
 use crate::error::{AuthFailure, Error};
 use crate::frames::KeyBytes;
 use crate::header::Header;
-use crate::provider::{AeadKey, CryptoProvider};
+use crate::provider::{AeadKey, CryptoProvider, HkdfOutput};
 use crate::suite::{AlgorithmSuite, HashAlg, Kdf};
 
 /// How the data key becomes the content key.
@@ -44,29 +44,28 @@ pub(crate) fn derive_key<P: CryptoProvider>(
             );
             Ok(())
         }
-        Kdf::Hkdf(HashAlg::Sha512) if suite.is_committing() => provider
-            .hkdf(
-                HashAlg::Sha512,
-                message_id,
-                data_key,
-                &[&id, b"DERIVEKEY"],
-                &mut key[..n],
-            )
-            .and_then(|()| {
-                provider.hkdf(
-                    HashAlg::Sha512,
-                    message_id,
-                    data_key,
-                    &[b"COMMITKEY"],
-                    commit_out,
-                )
-            }),
+        // The content key and the commitment key share the salt (message id) and the IKM
+        // (data key): one extract, two expands.
+        Kdf::Hkdf(HashAlg::Sha512) if suite.is_committing() => provider.hkdf(
+            HashAlg::Sha512,
+            message_id,
+            data_key,
+            &mut [
+                HkdfOutput::new(&[&id, b"DERIVEKEY"], &mut key[..n]),
+                HkdfOutput::new(&[b"COMMITKEY"], commit_out),
+            ],
+        ),
         Kdf::Hkdf(h) => {
             let info: &[&[u8]] = match variant {
                 KdfVariant::Standard => &[&id, message_id],
                 KdfVariant::NetV400 => &[&id],
             };
-            provider.hkdf(h, &[], data_key, info, &mut key[..n])
+            provider.hkdf(
+                h,
+                &[],
+                data_key,
+                &mut [HkdfOutput::new(info, &mut key[..n])],
+            )
         }
     };
     let out = r.and_then(|()| provider.aead_key(&key[..n]));
@@ -134,4 +133,149 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
         }
     }
     Err(AuthFailure::HeaderTag.into())
+}
+
+#[cfg(all(test, feature = "rustcrypto"))]
+mod tests {
+    use super::*;
+    use crate::error::CryptoError;
+    use crate::provider::RandomSource;
+    use crate::rustcrypto::RustCrypto;
+
+    /// Key derivation draws no randomness.
+    struct NoRng;
+    impl RandomSource for NoRng {
+        fn fill_random(&self, _: &mut [u8]) -> Result<(), CryptoError> {
+            Err(CryptoError::Rng)
+        }
+    }
+
+    /// RFC 5869 HKDF by the `hkdf` crate, one derivation per call: salt `None` = zeros.
+    fn hkdf_ref(
+        hash: HashAlg,
+        salt: Option<&[u8]>,
+        ikm: &[u8],
+        info: &[u8],
+        len: usize,
+    ) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let okm = &mut out[..len];
+        match hash {
+            HashAlg::Sha256 => hkdf::Hkdf::<sha2::Sha256>::new(salt, ikm).expand(info, okm),
+            HashAlg::Sha384 => hkdf::Hkdf::<sha2::Sha384>::new(salt, ikm).expand(info, okm),
+            HashAlg::Sha512 => hkdf::Hkdf::<sha2::Sha512>::new(salt, ikm).expand(info, okm),
+        }
+        .expect("hkdf length");
+        out
+    }
+
+    /// The content key and commitment key as the spec writes them, from the suite id alone
+    /// (§Key Derivation: identity, or HKDF with the suite's hash, no salt and info = suite id
+    /// | message id; §Key Commitment: two separate HKDF-SHA512 with salt = message id, info =
+    /// suite id | "DERIVEKEY" and "COMMITKEY").
+    fn spec_keys(id: u16, dk: &[u8], mid: &[u8], net_v400: bool) -> ([u8; 32], Option<[u8; 32]>) {
+        let len = match id & 0xff {
+            0x14 => 16,
+            0x46 => 24,
+            _ => 32,
+        };
+        let idb = id.to_be_bytes();
+        let mut info = [0u8; 34];
+        let v1 = |info: &mut [u8; 34]| {
+            info[..2].copy_from_slice(&idb);
+            let n = if net_v400 { 0 } else { mid.len() };
+            info[2..2 + n].copy_from_slice(&mid[..n]);
+            2 + n
+        };
+        match id >> 8 {
+            0x00 => {
+                let mut k = [0u8; 32];
+                k[..len].copy_from_slice(&dk[..len]);
+                (k, None)
+            }
+            0x01 | 0x02 => {
+                let n = v1(&mut info);
+                (hkdf_ref(HashAlg::Sha256, None, dk, &info[..n], len), None)
+            }
+            0x03 => {
+                let n = v1(&mut info);
+                (hkdf_ref(HashAlg::Sha384, None, dk, &info[..n], len), None)
+            }
+            _ => {
+                info[..2].copy_from_slice(&idb);
+                info[2..11].copy_from_slice(b"DERIVEKEY");
+                let key = hkdf_ref(HashAlg::Sha512, Some(mid), dk, &info[..11], len);
+                let commit = hkdf_ref(HashAlg::Sha512, Some(mid), dk, b"COMMITKEY", 32);
+                (key, Some(commit))
+            }
+        }
+    }
+
+    /// The same GMAC under both keys: the keys are equal.
+    fn same_key<K: AeadKey>(a: &K, b: &K) -> bool {
+        let iv = [5u8; 12];
+        let tag = |k: &K| k.gmac(&iv, &mut |sink| sink(b"kdf test")).expect("gmac");
+        tag(a) == tag(b)
+    }
+
+    #[test]
+    fn derivation_equals_the_specs_separate_hkdfs() {
+        let p = RustCrypto::new(NoRng);
+        let mut checked = 0;
+        for suite in AlgorithmSuite::ALL {
+            for seed in 0..4u8 {
+                let dk: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(29) ^ seed);
+                let mid_all: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(7) ^ !seed);
+                let mid = &mid_all[..suite.message_id_len()];
+                let dk = &dk[..suite.key_len()];
+                let variants: &[KdfVariant] =
+                    if matches!(suite.kdf(), Kdf::Hkdf(_)) && !suite.is_committing() {
+                        &[KdfVariant::Standard, KdfVariant::NetV400]
+                    } else {
+                        &[KdfVariant::Standard]
+                    };
+                for &variant in variants {
+                    let mut commit = [0u8; 32];
+                    let (key, _) = derive_key(&p, suite, dk, mid, variant, &mut commit).unwrap();
+                    let (want, want_commit) =
+                        spec_keys(suite.id(), dk, mid, variant == KdfVariant::NetV400);
+                    let want_key = p.aead_key(&want[..suite.key_len()]).unwrap();
+                    assert!(same_key(&key, &want_key), "suite {:04x}", suite.id());
+                    assert_eq!(
+                        commit,
+                        want_commit.unwrap_or([0; 32]),
+                        "suite {:04x}",
+                        suite.id()
+                    );
+                    if let Some(c) = want_commit {
+                        assert!(check_commitment(&c, &commit).is_ok());
+                        let mut other = c;
+                        other[31] ^= 1;
+                        assert!(check_commitment(&other, &commit).is_err());
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        // 11 suites x 4 seeds, the 6 HKDF v1 suites twice.
+        assert_eq!(checked, (11 + 6) * 4);
+    }
+
+    #[test]
+    fn a_short_data_key_fails_the_identity_kdf() {
+        let p = RustCrypto::new(NoRng);
+        let mut commit = [0u8; 32];
+        let r = derive_key(
+            &p,
+            AlgorithmSuite::Aes256GcmIv12Tag16NoKdf,
+            &[1u8; 16],
+            &[0u8; 16],
+            KdfVariant::Standard,
+            &mut commit,
+        );
+        assert!(matches!(
+            r,
+            Err(Error::Keyring(crate::error::KeyringError::DataKeyLength))
+        ));
+    }
 }

@@ -2,12 +2,15 @@
 //! encryption / decryption materials handed to keyrings
 //! (spec `framework/structures.md`).
 
+use core::cell::{Cell, RefCell};
 use core::fmt;
 
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::encryption_context::ContextView;
-use crate::error::{Attempt, AttemptFailure, Attempts, Error, KeyringError, Malformed};
+use crate::error::{
+    Attempt, AttemptFailure, Attempts, CryptoError, Error, KeyringError, Malformed,
+};
 use crate::provider::RandomSource;
 use crate::signature::SigningKey;
 use crate::suite::AlgorithmSuite;
@@ -74,6 +77,50 @@ pub(crate) fn scrub_stack() {
 /// Stack bytes [`scrub_stack`] overwrites: deeper than the keyrings of this crate and
 /// `esdk-raw` go, small enough for firmware stacks.
 const SCRUB_LEN: usize = 2048;
+
+/// Bytes of a [`RandomPool`]: a message id, a data key and two raw AES keyrings' IVs.
+const RANDOM_POOL_LEN: usize = 96;
+
+/// Random bytes for one message's header, drawn in one call of the provider's generator at
+/// the first need and handed out in order: the keyrings' data key and IVs and the message
+/// id then cost one call of the generator (an OS call for the std providers) rather than
+/// one each. A need the rest of the pool cannot serve calls the generator directly. Each byte
+/// is handed out once and wiped from the pool as it is; the rest is zeroized on drop.
+pub(crate) struct RandomPool {
+    bytes: RefCell<Zeroizing<[u8; RANDOM_POOL_LEN]>>,
+    /// Bytes handed out, once the pool was drawn.
+    taken: Cell<Option<usize>>,
+}
+
+impl RandomPool {
+    /// An undrawn pool.
+    pub(crate) fn new() -> Self {
+        Self {
+            bytes: RefCell::new(Zeroizing::new([0u8; RANDOM_POOL_LEN])),
+            taken: Cell::new(None),
+        }
+    }
+
+    /// Fills `out` with random bytes: from the pool (drawn from `rng` first if it was not),
+    /// or from `rng` directly when the pool cannot hold `out`.
+    fn fill(&self, rng: &dyn RandomSource, out: &mut [u8]) -> Result<(), CryptoError> {
+        let Ok(mut bytes) = self.bytes.try_borrow_mut() else {
+            return rng.fill_random(out);
+        };
+        let at = self.taken.get().unwrap_or(0);
+        let end = at + out.len();
+        if end > RANDOM_POOL_LEN {
+            return rng.fill_random(out);
+        }
+        if self.taken.get().is_none() {
+            rng.fill_random(&mut bytes[..])?;
+        }
+        out.copy_from_slice(&bytes[at..end]);
+        bytes[at..end].zeroize();
+        self.taken.set(Some(end));
+        Ok(())
+    }
+}
 
 /// One encrypted data key, borrowed from the message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +359,7 @@ pub struct EncryptionMaterials<'a> {
     pub(crate) data_key: Option<DataKey>,
     pub(crate) edks: EdkWriter<'a>,
     pub(crate) rng: &'a dyn RandomSource,
+    pub(crate) pool: RandomPool,
     pub(crate) required_keys: &'a [&'a str],
     pub(crate) signing_key: Option<SigningKey>,
     pub(crate) plaintext_len: Option<u64>,
@@ -395,8 +443,8 @@ impl<'a> EncryptionMaterials<'a> {
         if self.data_key.is_none() {
             let mut k = [0u8; 32];
             let n = self.suite.key_len();
-            self.rng.fill_random(&mut k[..n])?;
-            let key = DataKey::from_slice(&k[..n]);
+            let r = self.fill_random(&mut k[..n]);
+            let key = r.and_then(|()| DataKey::from_slice(&k[..n]));
             k.zeroize();
             self.data_key = Some(key?);
         }
@@ -428,7 +476,7 @@ impl<'a> EncryptionMaterials<'a> {
     /// # Errors
     /// [`CryptoError::Rng`](crate::error::CryptoError::Rng).
     pub fn fill_random(&self, out: &mut [u8]) -> Result<(), Error> {
-        Ok(self.rng.fill_random(out)?)
+        Ok(self.pool.fill(self.rng, out)?)
     }
 }
 

@@ -103,6 +103,32 @@ pub trait AeadKey {
     fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError>;
 }
 
+/// The longest HKDF info (its pieces together) a provider must accept. The message
+/// format's longest is 18 bytes (a v1 suite id and message id); a provider may refuse
+/// longer ones with [`CryptoError::Unsupported`].
+pub const HKDF_MAX_INFO_LEN: usize = 128;
+
+/// One expand step of [`CryptoProvider::hkdf`]: its info and where its output goes.
+#[derive(Debug)]
+pub struct HkdfOutput<'a> {
+    /// The info, as pieces to concatenate.
+    pub info: &'a [&'a [u8]],
+    /// The output keying material, filled entirely (its length is the output length).
+    pub okm: &'a mut [u8],
+}
+
+impl<'a> HkdfOutput<'a> {
+    /// The expand step of `info` (pieces concatenated) into `okm`.
+    pub fn new(info: &'a [&'a [u8]], okm: &'a mut [u8]) -> Self {
+        Self { info, okm }
+    }
+
+    /// The info's length, all pieces together.
+    pub fn info_len(&self) -> usize {
+        self.info.iter().map(|p| p.len()).sum()
+    }
+}
+
 /// A running hash of the message bytes, for the footer signature.
 pub trait MessageHasher {
     /// Absorbs `data`.
@@ -124,18 +150,23 @@ pub trait CryptoProvider: RandomSource {
     /// [`CryptoError::InvalidKey`] for another length.
     fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError>;
 
-    /// HKDF (RFC 5869): extract with `salt` (empty = zeros) and `ikm`, then expand with the
-    /// concatenation of `info` into `okm`.
+    /// HKDF (RFC 5869) with several outputs of one pseudorandom key: extract once with
+    /// `salt` (empty = zeros) and `ikm`, then expand once per entry of `outputs`, its info
+    /// into its `okm`. Each output equals a separate HKDF with the same salt, IKM and its
+    /// own info; the committing suites derive the content key and the commitment key this
+    /// way (`framework/algorithm-suites.md` §Key Derivation, §Key Commitment), other suites
+    /// take one output. The provider zeroizes the pseudorandom key before it returns; on an
+    /// error the outputs' content is unspecified.
     ///
     /// # Errors
-    /// [`CryptoError::Unsupported`] or [`CryptoError::InvalidKey`] on bad lengths.
+    /// [`CryptoError::InvalidKey`] when an output is longer than 255 hash lengths;
+    /// [`CryptoError::Unsupported`] for an info longer than [`HKDF_MAX_INFO_LEN`].
     fn hkdf(
         &self,
         hash: HashAlg,
         salt: &[u8],
         ikm: &[u8],
-        info: &[&[u8]],
-        okm: &mut [u8],
+        outputs: &mut [HkdfOutput<'_>],
     ) -> Result<(), CryptoError>;
 
     /// A fresh message hasher for `alg`'s hash.

@@ -11,7 +11,9 @@ use sha2::Digest;
 use zeroize::Zeroize;
 
 use crate::error::CryptoError;
-use crate::provider::{AadFeed, AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch};
+use crate::provider::{
+    AadFeed, AeadKey, CryptoProvider, HkdfOutput, MessageHasher, RandomSource, TagMismatch,
+};
 use crate::suite::{HashAlg, SignatureAlg};
 
 /// The pure-Rust provider, generic over its source of randomness.
@@ -215,16 +217,22 @@ impl MessageHasher for RustCryptoHasher {
     }
 }
 
-fn hkdf_with<H>(salt: &[u8], ikm: &[u8], info: &[&[u8]], okm: &mut [u8]) -> Result<(), CryptoError>
+/// HKDF with `H`: one extract, then every output expanded from the same pseudorandom key,
+/// which `hkdf` keeps as its HMAC key (the pad states, zeroized on drop with `sha2`'s
+/// `zeroize` feature); the returned copy is zeroized here.
+fn hkdf_with<H>(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>]) -> Result<(), CryptoError>
 where
     H: hkdf::hmac::EagerHash + Clone,
     hkdf::Hkdf<H>: Sized,
     <H as hkdf::hmac::EagerHash>::Core: Sync,
 {
     let salt = if salt.is_empty() { None } else { Some(salt) };
-    hkdf::Hkdf::<H>::new(salt, ikm)
-        .expand_multi_info(info, okm)
-        .map_err(|_| CryptoError::InvalidKey)
+    let (mut prk, hk) = hkdf::Hkdf::<H>::extract(salt, ikm);
+    prk.as_mut_slice().zeroize();
+    outputs.iter_mut().try_for_each(|o| {
+        hk.expand_multi_info(o.info, o.okm)
+            .map_err(|_| CryptoError::InvalidKey)
+    })
 }
 
 /// Writes `der` into `out` when it has the fixed length; returns whether it did.
@@ -336,13 +344,12 @@ impl<R: RandomSource> CryptoProvider for RustCrypto<R> {
         hash: HashAlg,
         salt: &[u8],
         ikm: &[u8],
-        info: &[&[u8]],
-        okm: &mut [u8],
+        outputs: &mut [HkdfOutput<'_>],
     ) -> Result<(), CryptoError> {
         match hash {
-            HashAlg::Sha256 => hkdf_with::<sha2::Sha256>(salt, ikm, info, okm),
-            HashAlg::Sha384 => hkdf_with::<sha2::Sha384>(salt, ikm, info, okm),
-            HashAlg::Sha512 => hkdf_with::<sha2::Sha512>(salt, ikm, info, okm),
+            HashAlg::Sha256 => hkdf_with::<sha2::Sha256>(salt, ikm, outputs),
+            HashAlg::Sha384 => hkdf_with::<sha2::Sha384>(salt, ikm, outputs),
+            HashAlg::Sha512 => hkdf_with::<sha2::Sha512>(salt, ikm, outputs),
         }
     }
 

@@ -39,7 +39,7 @@ use esdk_core::error::{AttemptFailure, CryptoError, Error};
 use esdk_core::header::{ContentType, Header, ParseLimits, Parsed};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::provider::{
-    AadFeed, AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch,
+    AadFeed, AeadKey, CryptoProvider, HkdfOutput, MessageHasher, RandomSource, TagMismatch,
 };
 use esdk_core::suite::{AlgorithmSuite, HashAlg, Kdf, SignatureAlg};
 use esdk_core::{CommitmentPolicy, Config, Keyring};
@@ -232,20 +232,21 @@ impl CryptoProvider for FuzzProvider {
         hash: HashAlg,
         salt: &[u8],
         ikm: &[u8],
-        info: &[&[u8]],
-        okm: &mut [u8],
+        outputs: &mut [HkdfOutput<'_>],
     ) -> Result<(), CryptoError> {
-        let mut m = Mix::new(2);
-        m.part(&[hash as u8]);
-        m.part(salt);
-        m.part(ikm);
-        let mut total = 0u64;
-        for i in info {
-            m.bytes(i);
-            total += i.len() as u64;
+        for o in outputs {
+            let mut m = Mix::new(2);
+            m.part(&[hash as u8]);
+            m.part(salt);
+            m.part(ikm);
+            let mut total = 0u64;
+            for i in o.info {
+                m.bytes(i);
+                total += i.len() as u64;
+            }
+            m.bytes(&total.to_be_bytes());
+            m.expand(o.okm);
         }
-        m.bytes(&total.to_be_bytes());
-        m.expand(okm);
         Ok(())
     }
 
@@ -371,14 +372,21 @@ fn derive<P: CryptoProvider>(
                 HashAlg::Sha512,
                 mid,
                 dk,
-                &[&id, b"DERIVEKEY"],
-                &mut key[..n],
+                &mut [
+                    HkdfOutput::new(&[&id, b"DERIVEKEY"], &mut key[..n]),
+                    HkdfOutput::new(&[b"COMMITKEY"], &mut commit),
+                ],
             )
             .ok()?;
-            p.hkdf(HashAlg::Sha512, mid, dk, &[b"COMMITKEY"], &mut commit)
-                .ok()?;
         }
-        Kdf::Hkdf(h) => p.hkdf(h, &[], dk, &[&id, mid], &mut key[..n]).ok()?,
+        Kdf::Hkdf(h) => p
+            .hkdf(
+                h,
+                &[],
+                dk,
+                &mut [HkdfOutput::new(&[&id, mid], &mut key[..n])],
+            )
+            .ok()?,
     }
     Some((p.aead_key(&key[..n]).ok()?, commit))
 }

@@ -4,7 +4,7 @@
 
 use esdk_core::error::{AttemptFailure, Error};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
-use esdk_core::provider::{AeadKey, CryptoProvider};
+use esdk_core::provider::{AeadKey, CryptoProvider, HkdfOutput};
 use esdk_core::suite::{HashAlg, Kdf};
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, Keyring};
 
@@ -124,16 +124,25 @@ impl Forge {
                         HashAlg::Sha512,
                         &self.mid,
                         dk,
-                        &[&id, b"DERIVEKEY"],
-                        &mut key[..n],
+                        &mut [HkdfOutput::new(&[&id, b"DERIVEKEY"], &mut key[..n])],
                     )
                     .expect("hkdf");
                 PROVIDER
-                    .hkdf(HashAlg::Sha512, &self.mid, dk, &[b"COMMITKEY"], &mut commit)
+                    .hkdf(
+                        HashAlg::Sha512,
+                        &self.mid,
+                        dk,
+                        &mut [HkdfOutput::new(&[b"COMMITKEY"], &mut commit)],
+                    )
                     .expect("hkdf");
             }
             Kdf::Hkdf(h) => PROVIDER
-                .hkdf(h, &[], dk, &[&id, &self.mid], &mut key[..n])
+                .hkdf(
+                    h,
+                    &[],
+                    dk,
+                    &mut [HkdfOutput::new(&[&id, &self.mid], &mut key[..n])],
+                )
                 .expect("hkdf"),
         }
         (PROVIDER.aead_key(&key[..n]).expect("aead key"), commit)

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use esdk_core::error::Error;
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
-use esdk_core::provider::CryptoProvider;
+use esdk_core::provider::{CryptoProvider, HkdfOutput};
 use esdk_core::suite::HashAlg;
 use esdk_core::{AlgorithmSuite, Config, Decryptor, EncryptOptions, Encryptor, Keyring, Status};
 use esdk_test_support::alloc::Counting;
@@ -197,8 +197,7 @@ fn content_key(suite: AlgorithmSuite, data_key: &[u8], msg: &[u8]) -> Vec<u8> {
                     HashAlg::Sha512,
                     mid,
                     data_key,
-                    &[&id, b"DERIVEKEY"],
-                    &mut out,
+                    &mut [HkdfOutput::new(&[&id, b"DERIVEKEY"], &mut out)],
                 )
                 .expect("hkdf");
             out

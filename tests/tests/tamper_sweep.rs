@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use esdk_core::error::Error;
-use esdk_core::provider::{AeadKey, CryptoProvider, MessageHasher};
+use esdk_core::provider::{AeadKey, CryptoProvider, HkdfOutput, MessageHasher};
 use esdk_core::suite::{HashAlg, Kdf};
 use esdk_core::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_raw::RawAesKeyring;
@@ -72,16 +72,25 @@ fn non_framed(suite: AlgorithmSuite, pt: &[u8]) -> Vec<u8> {
                     HashAlg::Sha512,
                     &mid,
                     dk,
-                    &[&id, b"DERIVEKEY"],
-                    &mut key[..n],
+                    &mut [HkdfOutput::new(&[&id, b"DERIVEKEY"], &mut key[..n])],
                 )
                 .expect("hkdf");
             PROVIDER
-                .hkdf(HashAlg::Sha512, &mid, dk, &[b"COMMITKEY"], &mut commit)
+                .hkdf(
+                    HashAlg::Sha512,
+                    &mid,
+                    dk,
+                    &mut [HkdfOutput::new(&[b"COMMITKEY"], &mut commit)],
+                )
                 .expect("hkdf");
         }
         Kdf::Hkdf(h) => PROVIDER
-            .hkdf(h, &[], dk, &[&id, &mid], &mut key[..n])
+            .hkdf(
+                h,
+                &[],
+                dk,
+                &mut [HkdfOutput::new(&[&id, &mid], &mut key[..n])],
+            )
             .expect("hkdf"),
     }
     let aead = PROVIDER.aead_key(&key[..n]).expect("key");

@@ -1,11 +1,14 @@
 //! Small-message costs of the aws-lc provider, against the pure-Rust one, and the SHA-384
 //! speed of every message hasher within reach. Run with
-//! `cargo bench -p esdk-aws-lc --bench small` (add `-- sha` or `-- small` for one part, or
+//! `cargo bench -p esdk-aws-lc --bench small` (add `-- small`, `-- kdf` or `-- sha` for one
+//! part, or
 //! `-- profile signed` / `-- profile unsigned` for the aws-lc round trip alone, to profile).
 //!
 //! - the 100-byte round trip (encrypt + decrypt, raw AES keyring) in µs, unsigned (0x0478)
 //!   and signed (0x0578), and its parts: ECDSA P-384 key generation, signing and
 //!   verification, and `fill_random`;
+//! - a committing suite's key derivation (content key + commitment key) per provider, from
+//!   one HKDF extract and as two separate HKDFs, and SHA-512 over one block;
 //! - SHA-384 (and SHA-256) in MB/s on 64 MiB in 1 MiB updates: the provider's
 //!   `MessageHasher` (OpenSSL's with `--features openssl-sha`), aws-lc's digest, and the
 //!   `sha2` crate.
@@ -304,6 +307,77 @@ fn sha() {
     }
 }
 
+/// µs of a committing suite's key derivation per provider: the content key and the
+/// commitment key from one extract (what the engine runs), and as two separate HKDFs (the
+/// spec's literal form, the engine's before); and of SHA-512 over one block in aws-lc and in
+/// the `sha2` crate.
+fn kdf(n: u32) {
+    use esdk_core::provider::HkdfOutput;
+    use esdk_core::suite::HashAlg;
+    const DERIVE: &[&[u8]] = &[b"\x04\x78", b"DERIVEKEY"];
+    const COMMIT: &[&[u8]] = &[b"COMMITKEY"];
+    fn derive<P: CryptoProvider>(p: &P, n: u32, separate: bool) -> f64 {
+        let (mid, dk) = ([7u8; 32], [9u8; 32]);
+        let (mut key, mut commit) = ([0u8; 32], [0u8; 32]);
+        let d = best(|| {
+            for _ in 0..n {
+                if separate {
+                    for (info, okm) in [(DERIVE, &mut key), (COMMIT, &mut commit)] {
+                        p.hkdf(
+                            HashAlg::Sha512,
+                            &mid,
+                            &dk,
+                            &mut [HkdfOutput::new(info, okm)],
+                        )
+                        .expect("hkdf");
+                    }
+                } else {
+                    p.hkdf(
+                        HashAlg::Sha512,
+                        &mid,
+                        &dk,
+                        &mut [
+                            HkdfOutput::new(DERIVE, &mut key),
+                            HkdfOutput::new(COMMIT, &mut commit),
+                        ],
+                    )
+                    .expect("hkdf");
+                }
+                black_box((key, commit));
+            }
+        });
+        micros(d, n)
+    }
+    let block = [0x5au8; 100];
+    let aws_block = best(|| {
+        for _ in 0..n {
+            black_box(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA512,
+                &block,
+            ));
+        }
+    });
+    let rc_block = best(|| {
+        use sha2::Digest;
+        for _ in 0..n {
+            black_box(sha2::Sha512::digest(block));
+        }
+    });
+    let (aws, rc) = (DEFAULT_PROVIDER, esdk::RUSTCRYPTO_PROVIDER);
+    println!(
+        "committing key derivation µs, one extract / two HKDFs: aws-lc provider {:.2} / {:.2}, rustcrypto {:.2} / {:.2}",
+        derive(&aws, n, false),
+        derive(&aws, n, true),
+        derive(&rc, n, false),
+        derive(&rc, n, true),
+    );
+    println!(
+        "SHA-512 of 100 bytes (one block) µs: aws-lc {:.3}, sha2 crate {:.3}",
+        micros(aws_block, n),
+        micros(rc_block, n),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `profile signed|unsigned`: only the aws-lc round trip, for `perf record`.
@@ -328,10 +402,16 @@ fn main() {
         return;
     }
     let want = |part: &str| {
-        !args.iter().any(|a| a == "small" || a == "sha") || args.iter().any(|a| a == part)
+        !args
+            .iter()
+            .any(|a| ["small", "kdf", "sha"].contains(&a.as_str()))
+            || args.iter().any(|a| a == part)
     };
     if want("small") {
         small();
+    }
+    if want("kdf") {
+        kdf(20000);
     }
     if want("sha") {
         sha();

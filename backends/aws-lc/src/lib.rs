@@ -35,12 +35,14 @@ mod tests;
 
 #[cfg(not(feature = "openssl-sha"))]
 use aws_lc_rs::digest;
-use aws_lc_rs::{aead, hkdf};
+use aws_lc_rs::{aead, hmac};
 use esdk_core::error::CryptoError;
 use esdk_core::provider::{
-    AadFeed, AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch,
+    AadFeed, AeadKey, CryptoProvider, HKDF_MAX_INFO_LEN, HkdfOutput, MessageHasher, RandomSource,
+    TagMismatch,
 };
 use esdk_core::suite::{HashAlg, SignatureAlg};
+use zeroize::Zeroizing;
 
 /// The aws-lc-rs crypto provider. Stateless, `Copy`, `Send + Sync`; randomness comes from
 /// the operating system (`getrandom`), never from aws-lc's DRBG, whose first use in a
@@ -287,13 +289,40 @@ impl MessageHasher for AwsLcHasher {
     }
 }
 
-/// An HKDF output length for aws-lc-rs.
-struct OkmLen(usize);
+/// The longest hash output (SHA-512).
+const MAX_HASH_LEN: usize = 64;
 
-impl hkdf::KeyType for OkmLen {
-    fn len(&self) -> usize {
-        self.0
+/// HKDF-Expand (RFC 5869 §2.3) of one output with the PRK's HMAC `key`: T(i) =
+/// HMAC(PRK, T(i-1) | info | i), each block one aws-lc HMAC written into a zeroized buffer.
+/// (aws-lc-rs's `hkdf::Prk` from `Salt::extract` would run the extract again for every
+/// output, and set up the PRK's HMAC key again for every expand.) The caller checked the
+/// output and info lengths.
+fn hkdf_expand(
+    key: &hmac::Key,
+    hash_len: usize,
+    out: &mut HkdfOutput<'_>,
+) -> Result<(), CryptoError> {
+    // `msg` holds T(i-1) right before the info and the counter, so each block's HMAC input
+    // is one slice: `msg[start..=counter_at]`, T(0) being empty.
+    let mut msg = Zeroizing::new([0u8; MAX_HASH_LEN + HKDF_MAX_INFO_LEN + 1]);
+    let mut counter_at = MAX_HASH_LEN;
+    for piece in out.info {
+        msg.get_mut(counter_at..counter_at + piece.len())
+            .ok_or(CryptoError::Unsupported)?
+            .copy_from_slice(piece);
+        counter_at += piece.len();
     }
+    let mut start = MAX_HASH_LEN;
+    let mut block = Zeroizing::new([0u8; MAX_HASH_LEN]);
+    for (i, chunk) in out.okm.chunks_mut(hash_len).enumerate() {
+        msg[counter_at] = u8::try_from(i + 1).map_err(|_| CryptoError::InvalidKey)?;
+        let t = hmac::sign_to_buffer(key, &msg[start..=counter_at], &mut block[..])
+            .map_err(|_| CryptoError::InvalidKey)?;
+        chunk.copy_from_slice(&t[..chunk.len()]);
+        start = MAX_HASH_LEN - hash_len;
+        msg[start..MAX_HASH_LEN].copy_from_slice(t);
+    }
+    Ok(())
 }
 
 impl CryptoProvider for AwsLc {
@@ -318,20 +347,31 @@ impl CryptoProvider for AwsLc {
         hash: HashAlg,
         salt: &[u8],
         ikm: &[u8],
-        info: &[&[u8]],
-        okm: &mut [u8],
+        outputs: &mut [HkdfOutput<'_>],
     ) -> Result<(), CryptoError> {
         let alg = match hash {
-            HashAlg::Sha256 => hkdf::HKDF_SHA256,
-            HashAlg::Sha384 => hkdf::HKDF_SHA384,
-            HashAlg::Sha512 => hkdf::HKDF_SHA512,
+            HashAlg::Sha256 => hmac::HMAC_SHA256,
+            HashAlg::Sha384 => hmac::HMAC_SHA384,
+            HashAlg::Sha512 => hmac::HMAC_SHA512,
         };
-        // An empty salt is HMAC with an empty key, which HMAC pads with zeros: the same as
-        // RFC 5869's "string of HashLen zeros".
-        let prk = hkdf::Salt::new(alg, salt).extract(ikm);
-        prk.expand(info, OkmLen(okm.len()))
-            .and_then(|o| o.fill(okm))
-            .map_err(|_| CryptoError::InvalidKey)
+        let hash_len = hash.output_len();
+        if outputs.iter().any(|o| o.okm.len() > 255 * hash_len) {
+            return Err(CryptoError::InvalidKey);
+        }
+        if outputs.iter().any(|o| o.info_len() > HKDF_MAX_INFO_LEN) {
+            return Err(CryptoError::Unsupported);
+        }
+        // Extract: PRK = HMAC(salt, IKM). An empty salt is HMAC with an empty key, which HMAC
+        // pads with zeros: the same as RFC 5869's "string of HashLen zeros".
+        let mut prk_buf = Zeroizing::new([0u8; MAX_HASH_LEN]);
+        let prk = hmac::sign_to_buffer(&hmac::Key::new(alg, salt), ikm, &mut prk_buf[..])
+            .map_err(|_| CryptoError::InvalidKey)?;
+        // The PRK as an HMAC key: its pad states computed once for every output block (aws-lc
+        // cleanses them when the key drops; the PRK's buffer is zeroized on return).
+        let key = hmac::Key::new(alg, prk);
+        outputs
+            .iter_mut()
+            .try_for_each(|o| hkdf_expand(&key, hash_len, o))
     }
 
     fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {

@@ -3,7 +3,10 @@
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair};
 use esdk_core::error::CryptoError;
-use esdk_core::provider::{AeadKey, CryptoProvider, MessageHasher, RandomSource, TagMismatch};
+use esdk_core::provider::{
+    AeadKey, CryptoProvider, HKDF_MAX_INFO_LEN, HkdfOutput, MessageHasher, RandomSource,
+    TagMismatch,
+};
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::suite::{HashAlg, SignatureAlg};
 
@@ -74,39 +77,134 @@ fn gmac_matches_gcm_and_rustcrypto() {
     }
 }
 
+/// RFC 5869 HKDF by the `hkdf` crate, one output per call (salt empty = zeros).
+fn hkdf_ref(h: HashAlg, salt: &[u8], ikm: &[u8], info: &[&[u8]], len: usize) -> Vec<u8> {
+    let salt = (!salt.is_empty()).then_some(salt);
+    let mut out = vec![0u8; len];
+    match h {
+        HashAlg::Sha256 => {
+            hkdf::Hkdf::<sha2::Sha256>::new(salt, ikm).expand_multi_info(info, &mut out)
+        }
+        HashAlg::Sha384 => {
+            hkdf::Hkdf::<sha2::Sha384>::new(salt, ikm).expand_multi_info(info, &mut out)
+        }
+        HashAlg::Sha512 => {
+            hkdf::Hkdf::<sha2::Sha512>::new(salt, ikm).expand_multi_info(info, &mut out)
+        }
+    }
+    .unwrap();
+    out
+}
+
+/// One HKDF output of provider `p`.
+fn hkdf_one<P: CryptoProvider>(
+    p: &P,
+    h: HashAlg,
+    salt: &[u8],
+    ikm: &[u8],
+    info: &[&[u8]],
+    len: usize,
+) -> Result<Vec<u8>, CryptoError> {
+    let mut out = vec![0u8; len];
+    p.hkdf(h, salt, ikm, &mut [HkdfOutput::new(info, &mut out)])?;
+    Ok(out)
+}
+
+/// Outputs of `lens` bytes with `infos` from one call of provider `p`.
+fn hkdf_many<P: CryptoProvider>(
+    p: &P,
+    h: HashAlg,
+    salt: &[u8],
+    ikm: &[u8],
+    infos: &[&[&[u8]]],
+    lens: &[usize],
+) -> Result<Vec<Vec<u8>>, CryptoError> {
+    let mut outs: Vec<Vec<u8>> = lens.iter().map(|&l| vec![0u8; l]).collect();
+    let mut steps: Vec<HkdfOutput<'_>> = outs
+        .iter_mut()
+        .zip(infos)
+        .map(|(o, info)| HkdfOutput::new(info, o))
+        .collect();
+    p.hkdf(h, salt, ikm, &mut steps)?;
+    Ok(outs)
+}
+
+/// Both providers' HKDF, with one output and with several outputs of one extract, against
+/// the `hkdf` crate and RFC 5869; the length limits.
 #[test]
-fn hkdf_matches_rustcrypto_and_rfc5869() {
+fn hkdf_matches_the_hkdf_crate_and_rfc5869() {
     let (a, r) = (DEFAULT_PROVIDER, rc());
     // RFC 5869 A.3: SHA-256, empty salt and info.
-    let mut okm = [0u8; 42];
-    a.hkdf(HashAlg::Sha256, &[], &[0x0b; 22], &[], &mut okm)
-        .unwrap();
     let want =
         "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8";
-    let got: String = okm.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(got, want);
+    for okm in [
+        hkdf_one(&a, HashAlg::Sha256, &[], &[0x0b; 22], &[], 42).unwrap(),
+        hkdf_one(&r, HashAlg::Sha256, &[], &[0x0b; 22], &[], 42).unwrap(),
+    ] {
+        let got: String = okm.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(got, want);
+    }
 
+    let long_info = bytes(HKDF_MAX_INFO_LEN, 9);
+    let infos: [&[&[u8]]; 4] = [
+        &[b"\x04\x78", b"DERIVEKEY", &[]],
+        &[b"COMMITKEY"],
+        &[],
+        &[&long_info[..50], &long_info[50..]],
+    ];
     for h in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
-        for salt in [vec![], bytes(32, 1), bytes(100, 2)] {
-            let ikm = bytes(32, 7);
-            let info: [&[u8]; 3] = [b"\x04\x78", b"DERIVEKEY", &[]];
-            for len in [16usize, 24, 32, 64, 200] {
-                let (mut oa, mut or) = (vec![0u8; len], vec![0u8; len]);
-                a.hkdf(h, &salt, &ikm, &info, &mut oa).unwrap();
-                r.hkdf(h, &salt, &ikm, &info, &mut or).unwrap();
-                assert_eq!(oa, or, "{h:?} salt {} len {len}", salt.len());
-                // Explicit zero salt = empty salt.
-                if salt.is_empty() {
-                    let zeros = vec![0u8; h.output_len()];
-                    a.hkdf(h, &zeros, &ikm, &info, &mut or).unwrap();
-                    assert_eq!(oa, or);
+        let hl = h.output_len();
+        let ikm = bytes(32, 7);
+        // Salts: none, short, longer than SHA-256's block, longer than SHA-512's block.
+        for salt in [vec![], bytes(32, 1), bytes(100, 2), bytes(200, 3)] {
+            for len in [0usize, 1, 16, 32, hl - 1, hl, hl + 1, 200, 255 * hl] {
+                for info in infos {
+                    let want = hkdf_ref(h, &salt, &ikm, info, len);
+                    let case = format!("{h:?} salt {} info {info:?} len {len}", salt.len());
+                    assert_eq!(
+                        hkdf_one(&a, h, &salt, &ikm, info, len).unwrap(),
+                        want,
+                        "aws-lc {case}"
+                    );
+                    assert_eq!(
+                        hkdf_one(&r, h, &salt, &ikm, info, len).unwrap(),
+                        want,
+                        "rustcrypto {case}"
+                    );
                 }
             }
+            // Several outputs of one extract, each of its own length, equal separate HKDFs.
+            let lens = [32usize, 32, 2 * hl + 1, 7];
+            let want: Vec<Vec<u8>> = infos
+                .iter()
+                .zip(lens)
+                .map(|(info, l)| hkdf_ref(h, &salt, &ikm, info, l))
+                .collect();
+            assert_eq!(hkdf_many(&a, h, &salt, &ikm, &infos, &lens).unwrap(), want);
+            assert_eq!(hkdf_many(&r, h, &salt, &ikm, &infos, &lens).unwrap(), want);
         }
-        let mut too_long = vec![0u8; 255 * h.output_len() + 1];
+        // Explicit zero salt = empty salt.
         assert_eq!(
-            a.hkdf(h, &[], &[1], &[], &mut too_long),
-            Err(CryptoError::InvalidKey)
+            hkdf_one(&a, h, &vec![0u8; hl], &ikm, infos[0], 40).unwrap(),
+            hkdf_ref(h, &[], &ikm, infos[0], 40)
+        );
+        // 255 blocks is the most; one output too long fails the call.
+        for lens in [[32, 255 * hl + 1], [255 * hl + 1, 32]] {
+            let infos: [&[&[u8]]; 2] = [&[], &[]];
+            assert_eq!(
+                hkdf_many(&a, h, &[], &[1], &infos, &lens),
+                Err(CryptoError::InvalidKey)
+            );
+            assert_eq!(
+                hkdf_many(&r, h, &[], &[1], &infos, &lens),
+                Err(CryptoError::InvalidKey)
+            );
+        }
+        // aws-lc takes infos up to HKDF_MAX_INFO_LEN (see above), not longer.
+        let longer = bytes(HKDF_MAX_INFO_LEN + 1, 4);
+        assert_eq!(
+            hkdf_one(&a, h, &[], &[1], &[&longer], 32),
+            Err(CryptoError::Unsupported)
         );
     }
 }
