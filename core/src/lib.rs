@@ -82,9 +82,13 @@
 //! use esdk_core::{Config, EncryptOptions, decrypt, encrypt, encrypted_len};
 //! # use esdk_core::{Keyring, materials::*, Error, error::AttemptFailure};
 //! # use esdk_core::rustcrypto::RustCrypto;
-//! # struct Rng; impl esdk_core::provider::RandomSource for Rng {
+//! # use core::sync::atomic::{AtomicU32, Ordering};
+//! # /// A toy generator for the doc test (an LCG: each call gives new bytes, as signing's
+//! # /// retries need).
+//! # struct Rng(AtomicU32); impl esdk_core::provider::RandomSource for Rng {
 //! #   fn fill_random(&self, o: &mut [u8]) -> Result<(), esdk_core::error::CryptoError> {
-//! #     for (i, b) in o.iter_mut().enumerate() { *b = i as u8 ^ 0x5a; } Ok(()) } }
+//! #     for b in o { let x = self.0.load(Ordering::Relaxed).wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+//! #       self.0.store(x, Ordering::Relaxed); *b = (x >> 24) as u8; } Ok(()) } }
 //! # /// A toy keyring for the doc test: "wraps" by XOR. Use esdk-raw's RawAesKeyring.
 //! # struct Toy; impl Keyring for Toy {
 //! #   fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
@@ -96,7 +100,7 @@
 //! #       return m.set_data_key(DataKey::from_slice(&k[..n])?); } Err(m.no_data_key_error()) }
 //! #   fn encrypted_data_keys_len(&self, s: esdk_core::AlgorithmSuite) -> Option<(u16, usize)> { Some((1, 6 + 3 + s.key_len())) } }
 //! # let keyring = Toy;
-//! let provider = RustCrypto::new(Rng); // supply a real CSPRNG
+//! let provider = RustCrypto::new(Rng(AtomicU32::new(7))); // supply a real CSPRNG
 //! let cfg = Config::new();
 //! let opts = EncryptOptions::new();
 //! let mut ec = [("device", "sensor-7")];
