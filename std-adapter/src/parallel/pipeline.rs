@@ -302,8 +302,15 @@ fn seal_batch<K: esdk_core::provider::AeadKey>(
         }
         Input::Bytes(bytes) => {
             // `at` and `plain_len` were planned within the input's length.
-            let at = usize::try_from(at).map_err(|_| pipeline_gone())?;
-            bytes.get(at..at + b.plain_len).ok_or_else(pipeline_gone)?
+            let outside = || {
+                io::Error::other(format!(
+                    "batch of {} bytes at {at} planned outside the {}-byte input",
+                    b.plain_len,
+                    bytes.len()
+                ))
+            };
+            let at = usize::try_from(at).map_err(|_| outside())?;
+            bytes.get(at..at + b.plain_len).ok_or_else(outside)?
         }
     };
     let mut o = 0;
