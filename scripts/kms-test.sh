@@ -5,7 +5,7 @@
 # cryptography (.venv-kms), the official Python ESDK for the interop test
 # (scripts/python-peer.sh), a free port on 127.0.0.1, the server
 # (../shared/peers/kms_server.py through scripts/kms-server.py), then runs
-#   cargo test --workspace --exclude esdk-pkcs11 --test kms --test caching --test cli_kms
+#   cargo test --workspace --test kms --test caching --test cli_kms
 # and the kms_stream example on a 64 MiB file, and stops the server. The tests never skip: if
 # the server cannot start, this script (and the tests) fail.
 #
@@ -67,7 +67,7 @@ set -o pipefail
 # integration tests against the server.
 # The same package selection as scripts/test.sh's workspace run, so the build is reused
 # (`-p esdk` alone would resolve other features and rebuild).
-sel=(--workspace --exclude esdk-pkcs11)
+sel=(--workspace)
 cargo test "${sel[@]}" --lib -- kms:: caching::
 cargo test "${sel[@]}" --test kms --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
 

@@ -3,7 +3,7 @@
 # token with the esdk-pkcs11 test keys. Prints `export VAR=...` lines on stdout; logs go to
 # stderr. Usage:
 #
-#   eval "$(scripts/pkcs11-kryoptic.sh)"        # then: cargo test -p esdk-pkcs11 ...
+#   eval "$(scripts/pkcs11-kryoptic.sh)"        # then: cargo test --workspace --test token_aes ...
 #
 # Tokens (user PIN 1234, SO PIN 12345678): esdk-test (slot 42) with the AES-256 key "esdk-aes256"
 # (id 01) and the RSA-2048 pair "esdk-rsa" (id 02); wrong-pin-test (slot 43) for the wrong-PIN

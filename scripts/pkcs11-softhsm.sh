@@ -3,7 +3,7 @@
 # esdk-pkcs11 test keys, in a temporary directory (SOFTHSM2_CONF points at a private config;
 # nothing global is touched). Prints `export VAR=...` lines on stdout; logs go to stderr:
 #
-#   eval "$(scripts/pkcs11-softhsm.sh)"        # then: cargo test -p esdk-pkcs11
+#   eval "$(scripts/pkcs11-softhsm.sh)"        # then: cargo test --workspace --test token_aes ...
 #
 # Tokens (user PIN 1234, SO PIN 12345678; no label is a prefix of another, because
 # pkcs11-tool --token-label matches prefixes):

@@ -2,10 +2,10 @@
 # Runs the esdk-pkcs11 tests against real PKCS#11 tokens, setting everything up itself:
 #
 #   1. SoftHSM2 (installed with apt-get if missing), private tokens in a temp directory:
-#      `cargo test -p esdk-pkcs11` (every test), then the hsm_wrap example end to end
-#      (encrypt on the token, decrypt with the official Python ESDK and with the example),
-#      then the `esdk` CLI with token keys (`cargo test -p esdk-cli --test cli_pkcs11`) and,
-#      built without its `pkcs11` feature, refusing them.
+#      esdk-pkcs11's token tests (`--test 'token_*'`) and the `esdk` CLI with token keys
+#      (`--test cli_pkcs11`), then the hsm_wrap example end to end (encrypt on the token,
+#      decrypt with the official Python ESDK and with the example), then the CLI built without
+#      its `pkcs11` feature, refusing token keys.
 #   2. Kryoptic (built from crates.io): the tests again, where RSA-OAEP SHA-256/384/512 work
 #      (SoftHSM2 2.6.1 does OAEP with SHA-1 only). Only `removed_token` is left out there,
 #      and said so: a Kryoptic token cannot be removed from outside the process.
@@ -14,6 +14,10 @@
 # ESDK_TEST_PYTHON names a python that has it. Nothing is skipped silently: a missing tool
 # fails the run. PKCS11_TEST_SKIP_KRYOPTIC=1 leaves out step 2 (for quick local runs) and
 # says so loudly.
+# Every build here selects the whole workspace (`--workspace`, targets named), so dependencies
+# get the workspace's features and the build of the main test run is reused, not redone with a
+# package's own feature set (aws-lc-sys alone is minutes of C). esdk-pkcs11's unit and doc tests
+# need no token and run in the main `cargo test --workspace`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -49,9 +53,9 @@ hsm_wrap_check() {
     export ESDK_PKCS11_MODULE=$TEST_PKCS11_MODULE ESDK_PKCS11_TOKEN=$ESDK_TEST_PKCS11_TOKEN \
       ESDK_PKCS11_PIN=$ESDK_TEST_PKCS11_PIN ESDK_PKCS11_KEY=$ESDK_TEST_PKCS11_AES_LABEL \
       ESDK_PKCS11_NAMESPACE=hsm-wrap-test ESDK_PKCS11_KEY_NAME=wrapping-key
-    cargo run -q -p esdk-pkcs11 --example hsm_wrap -- encrypt "$work/report.bin" "$work/note.txt"
+    "$hsm_wrap" encrypt "$work/report.bin" "$work/note.txt"
     mkdir "$work/out"
-    cargo run -q -p esdk-pkcs11 --example hsm_wrap -- decrypt --out-dir "$work/out" \
+    "$hsm_wrap" decrypt --out-dir "$work/out" \
       "$work/report.bin.esdk" "$work/note.txt.esdk"
   )
   cmp "$work/report.bin" "$work/out/report.bin"
@@ -64,13 +68,17 @@ hsm_wrap_check() {
   log "hsm_wrap example: encrypted on the token, decrypted by the example and by the Python ESDK: ok"
 }
 
+token_tests=(--test token_aes --test token_errors --test token_python_peer --test token_rsa
+  --test token_threads)
+cargo build -q --workspace --example hsm_wrap
+hsm_wrap=${CARGO_TARGET_DIR:-$root/target}/debug/examples/hsm_wrap
+
 log "== SoftHSM2 =="
 (
   eval "$(PKCS11_TEST_DIR=$keys/softhsm "$root/scripts/pkcs11-softhsm.sh")"
-  cargo test -p esdk-pkcs11
+  log "esdk-pkcs11's token tests and the esdk CLI with --pkcs11-key (esdk-cli feature pkcs11, on by default)"
+  cargo test --workspace "${token_tests[@]}" --test cli_pkcs11
   hsm_wrap_check
-  log "the esdk CLI with --pkcs11-key (esdk-cli feature pkcs11, on by default) on SoftHSM2"
-  cargo test -p esdk-cli --test cli_pkcs11
 )
 log "the esdk CLI built without the pkcs11 feature refuses PKCS#11 keys (usage error)"
 cargo test -p esdk-cli --no-default-features --features kms --test cli pkcs11_keys_need_the_pkcs11_feature
@@ -83,6 +91,6 @@ log "== Kryoptic (RSA-OAEP SHA-1/256/384/512) =="
 (
   eval "$(PKCS11_TEST_DIR=$keys/kryoptic "$root/scripts/pkcs11-kryoptic.sh")"
   log "Kryoptic: running every test except removed_token (a Kryoptic token cannot be removed)"
-  cargo test -p esdk-pkcs11 --tests -- --skip removed_token
+  cargo test --workspace "${token_tests[@]}" -- --skip removed_token
 )
 log "all PKCS#11 tests passed on SoftHSM2 and Kryoptic"

@@ -20,7 +20,7 @@ pub fn env(name: &str) -> String {
         Ok(v) if !v.is_empty() => v,
         _ => panic!(
             "{name} is not set: these tests need a PKCS#11 token. Run scripts/pkcs11-test.sh, or \
-             `eval \"$(scripts/pkcs11-softhsm.sh)\"` before `cargo test -p esdk-pkcs11` \
+             `eval \"$(scripts/pkcs11-softhsm.sh)\"` before `cargo test --workspace --test 'token_*'` \
              (TEST_PKCS11_MODULE selects another module)"
         ),
     }
