@@ -34,6 +34,9 @@ mod header;
 pub mod kms;
 mod parallel;
 mod random_access;
+/// Messages (and known-length inputs) under this many bytes are processed on the calling
+/// thread whatever [`Config::threads`] says: a thread costs more than they do.
+pub use parallel::oneshot::PARALLEL_MIN;
 pub use random_access::{RangeOptions, decrypt_range};
 pub mod stream;
 #[cfg(feature = "tokio")]

@@ -51,6 +51,7 @@ use esdk_core::{
 };
 use zeroize::Zeroize;
 
+use crate::parallel::oneshot::PARALLEL_MIN;
 use crate::parallel::pipeline;
 
 /// Input is read in chunks of at least this size.
@@ -1202,7 +1203,20 @@ where
     ) -> io::Result<W> {
         let threads = resolve_threads(threads);
         self.s.check()?;
-        if threads <= 1 || !self.s.pending.is_empty() || self.s.sealed_final {
+        // A small input of known length stays on this thread, as the one-shot calls do:
+        // starting threads would cost more than its frames.
+        let small = |len: u64| len < PARALLEL_MIN as u64;
+        let known_small = match &input {
+            #[cfg(unix)]
+            Plaintext::File(file) => {
+                use std::io::Seek;
+                let at = (&**file).stream_position()?;
+                small(file.metadata()?.len().saturating_sub(at))
+            }
+            Plaintext::Bytes(bytes) => small(bytes.len() as u64),
+            _ => false,
+        };
+        if threads <= 1 || known_small || !self.s.pending.is_empty() || self.s.sealed_final {
             return self.encrypt_sequentially(input, progress);
         }
         self.push_out()?;
@@ -1244,35 +1258,48 @@ where
         input: Plaintext<'_, R>,
         progress: ProgressFn<'_>,
     ) -> io::Result<W> {
-        let mut buf = vec![0u8; READ_CHUNK * 16];
-        let mut copy = |r: &mut dyn Read, w: &mut Self, buf: &mut [u8]| -> io::Result<()> {
-            loop {
-                let n = read_retrying(r, buf)?;
+        // The read buffer: no bigger than the input when its length is known (plus one byte,
+        // so that the end is seen in the same read), and only the bytes a read filled are
+        // wiped after: a 100-byte file neither faults in nor wipes a whole 1 MiB.
+        let cap = |len: u64| (len.saturating_add(1)).min((READ_CHUNK * 16) as u64) as usize;
+        let mut copy = |r: &mut dyn Read, w: &mut Self, len: Option<u64>| -> io::Result<()> {
+            let mut buf = vec![0u8; len.map_or(READ_CHUNK * 16, cap)];
+            let mut filled = 0;
+            let r = loop {
+                let n = match read_retrying(r, &mut buf) {
+                    Ok(n) => n,
+                    Err(e) => break Err(e),
+                };
+                filled = filled.max(n);
                 if n == 0 {
-                    return Ok(());
+                    break Ok(());
                 }
-                w.write_all(&buf[..n])?;
+                if let Err(e) = w.write_all(&buf[..n]) {
+                    break Err(e);
+                }
                 progress(n as u64);
-            }
+            };
+            buf[..filled].zeroize();
+            r
         };
         match input {
-            Plaintext::Reader(mut r) => copy(&mut r, &mut self, &mut buf)?,
+            Plaintext::Reader(mut r) => copy(&mut r, &mut self, None)?,
             #[cfg(unix)]
             Plaintext::File(file) => {
                 use std::io::Seek;
                 let at = (&*file).stream_position()?;
-                copy(&mut PositionalReader { file, at }, &mut self, &mut buf)?;
+                let len = file.metadata()?.len().saturating_sub(at);
+                copy(&mut PositionalReader { file, at }, &mut self, Some(len))?;
             }
             #[cfg(not(unix))]
-            Plaintext::File(mut f) => copy(&mut f, &mut self, &mut buf)?,
+            Plaintext::File(mut f) => copy(&mut f, &mut self, None)?,
             Plaintext::Bytes(bytes) => {
-                for chunk in bytes.chunks(buf.len()) {
+                for chunk in bytes.chunks(READ_CHUNK * 16) {
                     self.write_all(chunk)?;
                     progress(chunk.len() as u64);
                 }
             }
         }
-        buf.zeroize();
         self.finish()
     }
 }
@@ -1371,6 +1398,9 @@ where
     ) -> io::Result<u64> {
         let received = |r: &Self| (r.st.pump.dec.offset() + r.st.pump.available()) as u64;
         let mut buf = vec![0u8; READ_CHUNK * 16];
+        // Only the bytes a read filled are wiped after (the rest of the buffer was never
+        // touched: a small message faults in and wipes a page, not 1 MiB).
+        let mut filled = 0;
         let mut total = 0u64;
         let r = loop {
             let n = match self.read(&mut buf) {
@@ -1379,6 +1409,7 @@ where
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(e),
             };
+            filled = filled.max(n);
             if let Err(e) = pipeline::write_all(&mut writer, &buf[..n]) {
                 break Err(e);
             }
@@ -1387,7 +1418,7 @@ where
             progress(now.saturating_sub(reported));
             reported = now;
         };
-        buf.zeroize();
+        buf[..filled].zeroize();
         r?;
         let now = received(&self);
         progress(now.saturating_sub(reported));

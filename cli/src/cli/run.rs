@@ -825,7 +825,13 @@ impl Ctx<'_> {
             progress.inc(now - reported);
             reported = now;
         };
-        if let Err(e) = reader.decrypt_to(&marked, self.cfg.threads, &mut tick) {
+        // A small message stays on this thread (its length is known here, not to the
+        // reader), as the library's one-shot calls and known-length encryptions do.
+        let threads = match input_len(&job.input) {
+            Some(n) if n < esdk::PARALLEL_MIN as u64 => 1,
+            _ => self.cfg.threads,
+        };
+        if let Err(e) = reader.decrypt_to(&marked, threads, &mut tick) {
             if marked.failed.get() {
                 return Err(CliError::io("writing", &sink_name, &e));
             }

@@ -47,7 +47,7 @@ use zeroize::Zeroize;
 /// about what one core takes to seal 256 KiB with aws-lc's AES-GCM: below that a second
 /// thread cannot pay for itself, and the small messages (the 100-byte round trip) never pay
 /// for a thread.
-pub(crate) const PARALLEL_MIN: usize = 256 * 1024;
+pub const PARALLEL_MIN: usize = 256 * 1024;
 
 /// The most bytes of frames in a batch: large enough that handing a batch over (a channel
 /// message, a lock) is nothing next to sealing it, even with 4 KiB frames; small enough that
