@@ -34,7 +34,7 @@ mod header;
 pub mod kms;
 mod parallel;
 mod random_access;
-pub use random_access::{RangeOptions, decrypt_range};
+pub use random_access::{RangeOptions, RangeReader, decrypt_range};
 pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;
