@@ -129,6 +129,9 @@ fn signed_messages_need_the_unverified_opt_in() {
         assert_eq!(out.stdout, pt[want], "{r}");
         assert!(out.stderr.contains("unverified output"), "{}", out.stderr);
     }
+    let quiet = range(p, "signed", "-7", &["--range-unverified-signed", "-q"]).ok();
+    assert_eq!(quiet.stdout, pt[770..]);
+    assert!(quiet.stderr.is_empty(), "--quiet: {}", quiet.stderr);
     // The opt-in alone is a usage error.
     let alone = "decrypt --raw-aes-key k.bin --range-unverified-signed -i signed -o -";
     esdk(p, &alone.split(' ').collect::<Vec<_>>()).fails(2, "--range");

@@ -125,7 +125,11 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
             let signed = run::SignedRelease {
                 stream_unverified: a.stream_unverified,
                 buffer_limit: a.signed_buffer_limit,
-                range: a.range.map(|r| (r, a.range_unverified_signed)),
+                range: a.range.map(|range| range::Request {
+                    range,
+                    unverified_signed: a.range_unverified_signed,
+                    quiet: a.common.quiet,
+                }),
             };
             if a.range.is_some() && a.common.recursive {
                 return Err(CliError::usage(

@@ -29,6 +29,17 @@ pub(crate) enum ByteRange {
     Suffix(u64),
 }
 
+/// `decrypt --range` as asked on the command line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request {
+    /// `--range`.
+    pub range: ByteRange,
+    /// `--range-unverified-signed`: ranges of signed messages too, unverified.
+    pub unverified_signed: bool,
+    /// `--quiet`: no warning when a signed message's range is written.
+    pub quiet: bool,
+}
+
 /// A byte offset or length: decimal digits only (no sign, no spaces).
 fn number(s: &str, what: &str) -> Result<u64, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {

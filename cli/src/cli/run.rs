@@ -28,7 +28,7 @@ use super::mapped::{self, Mapped};
 use super::meta::HeaderInfo;
 use super::paths::{Input, Job, Output};
 use super::progress::Progress;
-use super::range::{self, ByteRange};
+use super::range;
 
 /// Output buffering.
 const OUT_BUFFER: usize = 1 << 20;
@@ -71,16 +71,16 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Decrypt of a signed message to stdout or another non-regular output (regular files get
-/// the plaintext only after everything verified, through a temporary file, so they stream).
+/// the plaintext only after everything verified, through a temporary file, so they stream);
+/// and `--range`, whose signed messages are unverified output.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SignedRelease {
     /// `--stream-unverified`: write regular frames as they verify, before the signature.
     pub stream_unverified: bool,
     /// `--signed-buffer-limit`: otherwise hold at most this much plaintext until it verifies.
     pub buffer_limit: usize,
-    /// `--range` (then the job is [`Ctx::decrypt_range`]) and whether
-    /// `--range-unverified-signed` lets it decrypt signed messages.
-    pub range: Option<(ByteRange, bool)>,
+    /// `--range`: the job is [`Ctx::decrypt_range`].
+    pub range: Option<range::Request>,
 }
 
 impl Default for SignedRelease {
@@ -737,8 +737,8 @@ impl Ctx<'_> {
     }
 
     fn decrypt(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
-        if let Some((want, unverified_signed)) = self.signed.range {
-            return self.decrypt_range(job, want, unverified_signed, progress);
+        if let Some(want) = self.signed.range {
+            return self.decrypt_range(job, want, progress);
         }
         // A message is read, not mapped: its bytes are copied into private buffers before
         // anything parses them either way, and the kernel's copy costs less than faulting
@@ -878,8 +878,7 @@ impl Ctx<'_> {
     fn decrypt_range(
         &self,
         job: &Job,
-        want: ByteRange,
-        unverified_signed: bool,
+        want: range::Request,
         progress: &mut Progress,
     ) -> Result<Done, CliError> {
         let mut src = range::open_seekable(&job.input)?;
@@ -898,7 +897,9 @@ impl Ctx<'_> {
             None => self.keyring,
         };
         let fail = |e: esdk::Error| self.range_failure(&job.input, e);
-        let opts = esdk::RangeOptions { unverified_signed };
+        let opts = esdk::RangeOptions {
+            unverified_signed: want.unverified_signed,
+        };
         let mut r = esdk::RangeReader::new(&self.cfg, cmm, &reproduced, src, opts).map_err(fail)?;
         let Some(header) = header else {
             // The decryptor accepted what the peek could not parse: should not happen.
@@ -908,9 +909,10 @@ impl Ctx<'_> {
             )));
         };
         let span = want
+            .range
             .resolve(r.plaintext_len())
             .map_err(|e| CliError::usage(format!("decrypting {}: {e}", show(&job.input))))?;
-        if header.suite.signature().is_some() {
+        if header.suite.signature().is_some() && !want.quiet {
             progress.println(&format!(
                 "esdk: warning: {}: the range of a signed message is unverified output                  (--range-unverified-signed): its signature was not checked",
                 show(&job.input)
