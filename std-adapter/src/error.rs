@@ -28,6 +28,17 @@ pub enum Error {
         /// Which keyring (index in a multi-keyring), which EDK, and why, in order.
         attempts: Vec<esdk_core::error::Attempt>,
     },
+    /// Random access ([`RangeReader`](crate::RangeReader),
+    /// [`decrypt_range`](crate::decrypt_range)): reading frame `sequence` from the source
+    /// failed, or the source ended inside it (it shrank after the reader was opened).
+    FrameRead {
+        /// The frame's sequence number.
+        sequence: u32,
+        /// Where the frame starts in the message.
+        offset: u64,
+        /// The source's error (kind `UnexpectedEof` when it ended early).
+        source: io::Error,
+    },
     /// A key identifier is not a valid ARN, key id or alias.
     #[cfg(feature = "kms")]
     InvalidKeyId {
@@ -115,7 +126,10 @@ impl Error {
     /// configured (an invalid key id, a region mismatch, no region, ...).
     pub fn is_configuration(&self) -> bool {
         match self {
-            Error::Core(_) | Error::Io(_) | Error::NoKeyringDecrypted { .. } => false,
+            Error::Core(_)
+            | Error::Io(_)
+            | Error::NoKeyringDecrypted { .. }
+            | Error::FrameRead { .. } => false,
             #[cfg(feature = "kms")]
             Error::InvalidKeyId { .. }
             | Error::RegionMismatch { .. }
@@ -188,6 +202,14 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::FrameRead {
+                sequence,
+                offset,
+                source,
+            } => write!(
+                f,
+                "reading frame {sequence} at message byte {offset}: {source}"
+            ),
             #[cfg(feature = "kms")]
             Error::InvalidKeyId { key_id, reason } => {
                 write!(f, "invalid AWS KMS key identifier {key_id:?}: {reason}")
@@ -271,6 +293,7 @@ impl std::error::Error for Error {
         match self {
             Error::Core(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::FrameRead { source, .. } => Some(source),
             #[cfg(feature = "kms")]
             Error::InvalidKeyId { reason, .. } => Some(reason),
             #[cfg(feature = "kms")]
@@ -315,12 +338,26 @@ impl From<io::Error> for Error {
 
 /// For `Read`/`Write` code: an [`Error::Io`] is the `io::Error` it holds, an
 /// [`Error::Core`] the one the streams make ([`stream::io_error`](crate::stream::io_error)),
-/// anything else an `io::Error` of kind `Other` carrying it (`Error::from` gives it back).
+/// an [`Error::FrameRead`] one of its source's kind carrying it, anything else an `io::Error`
+/// of kind `Other` carrying it (`Error::from` gives it back).
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(e) => e,
             Error::Core(e) => crate::stream::io_error(e),
+            // The source's kind is kept (`UnexpectedEof`, `Interrupted`, ...).
+            Error::FrameRead {
+                sequence,
+                offset,
+                source,
+            } => io::Error::new(
+                source.kind(),
+                Error::FrameRead {
+                    sequence,
+                    offset,
+                    source,
+                },
+            ),
             other => io::Error::other(other),
         }
     }

@@ -37,7 +37,7 @@ mod random_access;
 /// Messages (and known-length inputs) under this many bytes are processed on the calling
 /// thread whatever [`Config::threads`] says: a thread costs more than they do.
 pub use parallel::oneshot::PARALLEL_MIN;
-pub use random_access::{RangeOptions, decrypt_range};
+pub use random_access::{RangeOptions, RangeReader, decrypt_range};
 pub mod stream;
 #[cfg(feature = "tokio")]
 pub mod tokio_io;

@@ -836,6 +836,10 @@ pub(crate) use reader_options;
 /// most the signed buffer limit, see the [module docs](self)). Reading returns `Ok(0)` only
 /// once the whole message, footer included, verified and the inner reader is exhausted;
 /// bytes after the message are an error and the final frame then never comes out.
+///
+/// It reads in order and does not seek. Over a seekable source (`Read + Seek`), the
+/// seekable decrypting reader is [`RangeReader`](crate::RangeReader): `Read` and `Seek`
+/// over the plaintext of a framed message, reading only the frames it needs.
 pub struct DecryptingReader<'a, R: Read, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> {
     inner: R,
     st: ReadState<'a, P, M>,

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use esdk::AlgorithmSuite;
 
+use super::range::ByteRange;
+
 /// The exit codes, shown at the end of every `--help`.
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
@@ -93,7 +95,8 @@ verified). For stdout and the other non-regular outputs (devices, FIFOs, /dev/fd
 plaintext is held in memory until the signature verifies, up to a bound; with
 --stream-unverified it is streamed, and what was written before a failure is unverified:
 discard it when the exit code is not 0. --decrypt-unsigned refuses signed messages before
-any output.";
+any output. --range decrypts part of an unsigned message; a range of a signed message is
+unverified output and needs --range-unverified-signed.";
 
 /// Options of `esdk encrypt`.
 #[derive(Debug, Args)]
@@ -143,6 +146,28 @@ pub(crate) struct DecryptArgs {
     /// message, the content length of a non-framed one.
     #[arg(long, value_name = "BYTES")]
     pub max_length: Option<u64>,
+
+    /// Decrypt only these plaintext bytes, as HTTP `Range: bytes=` writes them: START-END
+    /// (both inclusive: 0-99 is the first 100 bytes), START- (from START to the end) or
+    /// -LEN (the last LEN bytes). Only the header, the final frame and the frames that hold
+    /// the range are read and verified, so the input must be able to seek: a file, or stdin
+    /// redirected from a file (a pipe is refused). Framed messages only. An END past the
+    /// last byte is clipped to it and -LEN larger than the plaintext gives all of it; a
+    /// START at or past the end is an error that says the plaintext length (exit 2). One
+    /// input file only (not with --recursive). Truncated or extended messages are refused
+    /// before any output; frames outside the range are not read, so damage there goes
+    /// unnoticed. Signed messages are refused unless --range-unverified-signed.
+    #[arg(long, value_name = "START-END|START-|-LEN", allow_hyphen_values = true)]
+    pub range: Option<ByteRange>,
+
+    /// DANGER: with --range, also decrypt ranges of SIGNED messages (suites 0x0214, 0x0346,
+    /// 0x0378, 0x0578) as UNVERIFIED OUTPUT. The signature covers the whole message and is
+    /// NOT checked, and every frame's tag can be forged by anyone who can decrypt the
+    /// message (every reader holds its data key): the bytes written may come from any
+    /// reader of the message, not from its signer. Use only where the message's origin is
+    /// established otherwise; to verify it, decrypt the whole message without --range.
+    #[arg(long, requires = "range")]
+    pub range_unverified_signed: bool,
 }
 
 /// Options of both `encrypt` and `decrypt`.

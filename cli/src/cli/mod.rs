@@ -31,6 +31,7 @@ mod mapped;
 mod meta;
 mod paths;
 mod progress;
+mod range;
 mod run;
 
 use std::process::ExitCode;
@@ -124,7 +125,17 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
             let signed = run::SignedRelease {
                 stream_unverified: a.stream_unverified,
                 buffer_limit: a.signed_buffer_limit,
+                range: a.range.map(|range| range::Request {
+                    range,
+                    unverified_signed: a.range_unverified_signed,
+                    quiet: a.common.quiet,
+                }),
             };
+            if a.range.is_some() && a.common.recursive {
+                return Err(CliError::usage(
+                    "--range decrypts part of one message: give one input file, not --recursive",
+                ));
+            }
             crypt(
                 Mode::Decrypt,
                 &a.common,
