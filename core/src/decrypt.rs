@@ -210,6 +210,16 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         }
     }
 
+    /// The frame length of a framed message (plaintext bytes per regular frame), once the
+    /// header is authenticated and while the body is processed; `None` before, after, and
+    /// for a non-framed message.
+    pub fn frame_length(&self) -> Option<u32> {
+        match &self.state {
+            State::Body(b) if b.framed => Some(b.frame_len),
+            _ => None,
+        }
+    }
+
     /// Whether the decryptor waits for the data key ([`Status::NeedDataKey`]).
     pub fn needs_data_key(&self) -> bool {
         matches!(self.state, State::NeedKey | State::AwaitKey { .. })

@@ -504,3 +504,31 @@ fn before_the_header_there_is_no_layout() {
         ));
     }
 }
+
+#[test]
+fn the_decryptor_tells_the_frame_length_once_the_header_is_authenticated() {
+    for (suite, frame) in [
+        (AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 4096u32),
+        (AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 1000),
+    ] {
+        let msg = seal(suite, frame, &plaintext(2500));
+        let cfg = config_for(suite);
+        let provider = RustCrypto::new(XorShift::new(1));
+        let k = keyring();
+        let mut d = Decryptor::new(&cfg, &provider, &[]);
+        assert_eq!(d.frame_length(), None, "before the header");
+        let mut out = vec![0u8; 4096];
+        let mut at = 0;
+        loop {
+            let p = d.process_with(&k, &msg[at..], &mut out).expect("decrypt");
+            at += p.consumed;
+            if p.status == Status::Header {
+                assert_eq!(d.frame_length(), Some(frame), "{suite:?}");
+            }
+            if p.status == Status::Done {
+                break;
+            }
+        }
+        assert_eq!(d.frame_length(), None, "after the message");
+    }
+}

@@ -593,12 +593,10 @@ impl<'a, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized> Pump<'a, P, M> {
         }
     }
 
-    /// Right after the header step of a fresh pump: the decryptor, the header it consumed
-    /// (the buffer's first bytes: nothing was consumed before it) and the buffered bytes
-    /// after it.
-    fn after_header(&mut self) -> (&mut Decryptor<'a, P>, &[u8], &[u8]) {
-        let (head, rest) = self.buf[..self.end].split_at(self.start);
-        (&mut self.dec, head, rest)
+    /// Right after the header step of a fresh pump: the decryptor and the buffered bytes
+    /// after the header.
+    fn after_header(&mut self) -> (&mut Decryptor<'a, P>, &[u8]) {
+        (&mut self.dec, &self.buf[self.start..self.end])
     }
 }
 
@@ -1364,14 +1362,9 @@ where
             unverified: self.st.release_unverified,
             limit: self.st.limit,
         };
-        let (dec, head, rest) = self.st.pump.after_header();
-        let framed = match esdk_core::header::parse(head, Default::default()) {
-            Ok(esdk_core::header::Parsed::Complete(h)) => (h.content_type
-                == esdk_core::header::ContentType::Framed)
-                .then_some(h.frame_length as usize),
-            _ => None,
-        };
-        let Some(frame_len) = framed else {
+        let (dec, rest) = self.st.pump.after_header();
+        // The decryptor's own record of the authenticated header (no second parse).
+        let Some(frame_len) = dec.frame_length().map(|f| f as usize) else {
             // Non-framed: one unit, nothing to share out.
             self.started = true;
             progress(seen);
