@@ -268,6 +268,79 @@ fn kms_keys_in_two_regions_plus_a_raw_key() {
 }
 
 #[test]
+fn ranged_decrypt_with_kms_keys() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let pt = data(50_000, 3);
+    fs::write(p.join("pt"), &pt).unwrap();
+    esdk(
+        p,
+        &[
+            "encrypt",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+            "--kms-key",
+            &k.w,
+            "--kms-key",
+            &k.c,
+            "--suite",
+            "0x0478",
+            "--frame-length",
+            "4096",
+        ],
+    )
+    .ok();
+    // Each key alone, an unaligned range across frames, and the suffix form.
+    for (key, range, want) in [
+        (&k.w, "1000-9999", &pt[1000..10_000]),
+        (&k.c, "-100", &pt[pt.len() - 100..]),
+    ] {
+        let out = esdk(
+            p,
+            &[
+                "decrypt",
+                "-i",
+                "ct",
+                "-o",
+                "-",
+                "--kms-key",
+                key,
+                "--range",
+                range,
+            ],
+        )
+        .ok();
+        assert!(out.stdout == want, "{key} {range}");
+    }
+    // A key that wraps no EDK of the message: refused, naming the key, no output file.
+    fs::write(p.join("other"), data(100, 4)).unwrap();
+    esdk(
+        p,
+        &["encrypt", "-i", "other", "-o", "ct2", "--kms-key", &k.c],
+    )
+    .ok();
+    esdk(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct2",
+            "-o",
+            "out",
+            "--kms-key",
+            &k.w,
+            "--range",
+            "0-9",
+        ],
+    )
+    .fails(1, &k.w);
+    assert!(!p.join("out").exists());
+}
+
+#[test]
 fn wrong_kms_key_names_the_key_and_leaves_nothing() {
     let k = keys();
     let dir = tempfile::tempdir().unwrap();

@@ -920,7 +920,8 @@ impl Ctx<'_> {
             .map_err(|e| CliError::usage(format!("decrypting {}: {e}", show(&job.input))))?;
         if header.suite.signature().is_some() && !want.quiet {
             progress.println(&format!(
-                "esdk: warning: {}: the range of a signed message is unverified output                  (--range-unverified-signed): its signature was not checked",
+                "esdk: warning: {}: the range of a signed message is unverified output \
+                 (--range-unverified-signed): its signature was not checked",
                 show(&job.input)
             ));
         }
