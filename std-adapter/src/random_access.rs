@@ -224,7 +224,9 @@ impl<R: Read + Seek, K: AeadKey> RangeReader<R, K> {
     /// Reads frame `seq` into the buffer and opens it there.
     fn load(&mut self, seq: u32) -> Result<(), Error> {
         self.loaded = 0;
-        self.buf.zeroize();
+        // Wiped where it stands (its length kept): `fill` resizes it to the next frame
+        // without writing the zeros a second time.
+        self.buf.as_mut_slice().zeroize();
         let r = self.ra.map().frame_range(seq)?;
         fill(&mut self.src, seq, r, &mut self.buf)?;
         match self.ra.open_frame_in_place(seq, &mut self.buf) {
@@ -375,7 +377,7 @@ fn fill<R: Read + Seek>(
             "the frame does not fit in memory",
         ))
     })?;
-    buf.clear();
+    // A smaller frame truncates a wiped (or new) buffer: nothing readable is left behind.
     buf.resize(n, 0);
     src.seek(SeekFrom::Start(r.start)).map_err(at)?;
     src.read_exact(buf).map_err(|e| {

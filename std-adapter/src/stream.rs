@@ -1205,23 +1205,6 @@ where
     ) -> io::Result<W> {
         let threads = resolve_threads(threads);
         self.s.check()?;
-        // A small input of known length stays on this thread, as the one-shot calls do:
-        // starting threads would cost more than its frames.
-        let small = |len: u64| len < PARALLEL_MIN as u64;
-        let known_small = match &input {
-            #[cfg(unix)]
-            Plaintext::File(file) => {
-                use std::io::Seek;
-                let at = (&**file).stream_position()?;
-                small(file.metadata()?.len().saturating_sub(at))
-            }
-            Plaintext::Bytes(bytes) => small(bytes.len() as u64),
-            _ => false,
-        };
-        if threads <= 1 || known_small || !self.s.pending.is_empty() || self.s.sealed_final {
-            return self.encrypt_sequentially(input, progress);
-        }
-        self.push_out()?;
         let source = match input {
             #[cfg(unix)]
             Plaintext::File(file) => {
@@ -1232,11 +1215,22 @@ where
             }
             #[cfg(not(unix))]
             Plaintext::File(file) => {
-                return self.encrypt_sequentially(Plaintext::Reader(file), progress);
+                return self.encrypt_sequentially(pipeline::Source::Reader(file), progress);
             }
             Plaintext::Reader(r) => pipeline::Source::Reader(r),
             Plaintext::Bytes(bytes) => pipeline::Source::Bytes(bytes),
         };
+        // A small input of known length stays on this thread, as the one-shot calls do:
+        // starting threads would cost more than its frames.
+        let known_small = match &source {
+            pipeline::Source::File { len, .. } => *len < PARALLEL_MIN as u64,
+            pipeline::Source::Bytes(bytes) => bytes.len() < PARALLEL_MIN,
+            pipeline::Source::Reader(_) => false,
+        };
+        if threads <= 1 || known_small || !self.s.pending.is_empty() || self.s.sealed_final {
+            return self.encrypt_sequentially(source, progress);
+        }
+        self.push_out()?;
         let r = pipeline::encrypt_body(&mut self.s.enc, threads, source, &mut self.inner, progress);
         match r {
             Ok(n) => {
@@ -1257,7 +1251,7 @@ where
     /// [`encrypt_from`](Self::encrypt_from) on this thread.
     fn encrypt_sequentially<R: Read>(
         mut self,
-        input: Plaintext<'_, R>,
+        source: pipeline::Source<'_, R>,
         progress: ProgressFn<'_>,
     ) -> io::Result<W> {
         // The read buffer: no bigger than the input when its length is known (plus one byte,
@@ -1284,18 +1278,16 @@ where
             buf[..filled].zeroize();
             r
         };
-        match input {
-            Plaintext::Reader(mut r) => copy(&mut r, &mut self, None)?,
+        match source {
+            pipeline::Source::Reader(mut r) => copy(&mut r, &mut self, None)?,
             #[cfg(unix)]
-            Plaintext::File(file) => {
-                use std::io::Seek;
-                let at = (&*file).stream_position()?;
-                let len = file.metadata()?.len().saturating_sub(at);
+            pipeline::Source::File { file, at, len } => {
                 copy(&mut PositionalReader { file, at }, &mut self, Some(len))?;
             }
+            // Never made off unix (files are read as readers there).
             #[cfg(not(unix))]
-            Plaintext::File(mut f) => copy(&mut f, &mut self, None)?,
-            Plaintext::Bytes(bytes) => {
+            pipeline::Source::File { file, len, .. } => copy(&mut &*file, &mut self, Some(len))?,
+            pipeline::Source::Bytes(bytes) => {
                 for chunk in bytes.chunks(READ_CHUNK * 16) {
                     self.write_all(chunk)?;
                     progress(chunk.len() as u64);
