@@ -182,6 +182,10 @@ pub enum Failure {
         /// The length returned.
         returned: usize,
     },
+    /// The AWS KMS RSA keyring's EDK decrypted, but the encryption context digest inside it
+    /// is not the digest of this message's encryption context: the message was made with
+    /// another encryption context (or a reproduced context differs).
+    EncryptionContextDigest,
     /// A required response field is missing.
     MissingField(&'static str),
     /// A child keyring failed with another error.
@@ -200,6 +204,7 @@ impl Failure {
             | Failure::AccountFilter { .. }
             | Failure::RegionMismatch { .. } => AttemptFailure::KeyNameMismatch,
             Failure::PlaintextLength { .. } => AttemptFailure::DataKeyLength,
+            Failure::EncryptionContextDigest => AttemptFailure::UnwrapFailed,
             Failure::Kms(_)
             | Failure::ResponseKeyId { .. }
             | Failure::MissingField(_)
@@ -215,6 +220,7 @@ impl Failure {
             Failure::Kms(_)
                 | Failure::ResponseKeyId { .. }
                 | Failure::PlaintextLength { .. }
+                | Failure::EncryptionContextDigest
                 | Failure::MissingField(_)
         )
     }
@@ -261,6 +267,10 @@ impl fmt::Display for Failure {
             Failure::PlaintextLength { expected, returned } => write!(
                 f,
                 "KMS returned a {returned}-byte data key, the suite needs {expected}"
+            ),
+            Failure::EncryptionContextDigest => f.write_str(
+                "KMS decrypted the EDK, but the encryption context digest inside it does not \
+                 match this message's encryption context (encrypted with another context)",
             ),
             Failure::MissingField(name) => write!(f, "the KMS response has no {name}"),
             Failure::Keyring(e) => e.fmt(f),
