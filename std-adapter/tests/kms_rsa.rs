@@ -64,12 +64,18 @@ struct RsaKey {
 
 impl RsaKey {
     fn create(region: &str, spec: KeySpec) -> Self {
+        Self::create_with(region, spec, false)
+    }
+
+    /// A single- or multi-Region key.
+    fn create_with(region: &str, spec: KeySpec, multi_region: bool) -> Self {
         let c = client(region);
         rt().block_on(async {
             let out = c
                 .create_key()
                 .key_spec(spec)
                 .key_usage(KeyUsageType::EncryptDecrypt)
+                .multi_region(multi_region)
                 .send()
                 .await
                 .unwrap();
@@ -251,6 +257,41 @@ fn kms_rsa_next_to_a_symmetric_kms_key_in_a_multi_keyring_and_as_a_core_keyring(
     assert_eq!(
         esdk::decrypt(&cfg, &sync, &[], &ct).unwrap().plaintext,
         b"sync"
+    );
+}
+
+#[test]
+fn kms_rsa_multi_region_key_decrypts_with_its_replica() {
+    // A multi-Region RSA key and its replica share the key pair: an EDK that names the
+    // us-west-2 key is decrypted by a keyring configured with the us-east-1 replica (spec:
+    // "AWS KMS MRK Match for Decrypt"), which calls KMS with the replica's ARN.
+    let w = RsaKey::create_with(W, KeySpec::Rsa2048, true);
+    let rep = rt()
+        .block_on(
+            client(W)
+                .replicate_key()
+                .key_id(w.arn.rsplit('/').next().unwrap())
+                .replica_region(E)
+                .send(),
+        )
+        .unwrap();
+    let e = rep
+        .replica_key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let alg = KmsRsaAlgorithm::RsaesOaepSha256;
+    let sender = AwsKmsRsaKeyring::new(&w.arn, alg, Some(w.public()), None).unwrap();
+    let msg = encrypt(&sender, &[("mrk", "yes")], b"replica").unwrap();
+    let replica = AwsKmsRsaKeyring::new(&e, alg, None, Some(client(E))).unwrap();
+    assert_eq!(decrypt(&replica, &[], &msg).unwrap(), b"replica");
+    // A single-Region key's ARN in another region does not match.
+    let other = AwsKmsRsaKeyring::new(&keys().big.arn, alg, None, Some(client(E))).unwrap();
+    let err = decrypt(&other, &[], &msg).unwrap_err();
+    assert!(
+        matches!(attempts(&err)[0].failure, Failure::KeyMismatch { .. }),
+        "{err}"
     );
 }
 
