@@ -275,7 +275,8 @@ pub(crate) struct CommonArgs {
     pub kms_rsa_key: Vec<String>,
 
     /// The public key of the --kms-rsa-key it follows (needed to encrypt): PEM or DER
-    /// SubjectPublicKeyInfo, as `aws kms get-public-key` returns it.
+    /// SubjectPublicKeyInfo, e.g. `aws kms get-public-key --key-id ARN --query PublicKey
+    /// --output text | base64 -d > key.der`.
     #[arg(long, value_name = "PEM", action = clap::ArgAction::Append)]
     pub kms_rsa_public_key: Vec<PathBuf>,
 
