@@ -2,33 +2,7 @@
 //! aws-encryption-sdk-specification, as the Material Providers Library implements it in
 //! `AwsKmsRsaKeyring.dfy`).
 //!
-//! - **Encrypt** is local: no KMS call. The data key is wrapped with the KMS key's RSA
-//!   public key (given by the caller as PEM or DER, e.g. from KMS `GetPublicKey` once), with
-//!   RSA-OAEP SHA-1 or SHA-256 (MGF1 with the same hash). The RSA plaintext is the SHA-384
-//!   digest of the message's serialized encryption context (48 bytes) followed by the data
-//!   key: RSA has no associated data, so the digest is what binds the context to the EDK.
-//!   EDK: provider id `aws-kms-rsa`, provider info the configured key identifier.
-//! - **Decrypt** calls KMS `Decrypt` with the configured key, the EDK ciphertext, the
-//!   configured `EncryptionAlgorithm` (`RSAES_OAEP_SHA_1` / `RSAES_OAEP_SHA_256`) and no
-//!   encryption context; it then checks the response's `KeyId`, the length (48 + the suite's
-//!   key length) and that the digest prefix equals the digest of this message's context.
-//!   Only `aws-kms-rsa` EDKs whose provider info is a key ARN that matches the configured key
-//!   (multi-Region keys: any replica, spec "AWS KMS MRK Match for Decrypt") are tried.
-//! - **No signing suites**: encrypt and decrypt both refuse a suite with an ECDSA signature
-//!   ([`Error::SigningSuiteNotSupported`]): the wrapping key is public, so anyone can make a
-//!   message for it and a signature would prove nothing (spec "Security Considerations").
-//!   Use 0x0478 (or 0x0178 where key commitment is not required).
-//!
-//! ```no_run
-//! # async fn demo(client: aws_sdk_kms::Client, pem: &str) -> Result<(), esdk::Error> {
-//! use esdk::kms::{AwsKmsRsaKeyring, KmsRsaAlgorithm};
-//! use esdk::raw::rsa::RsaPublicKey;
-//! let arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-//! let public = RsaPublicKey::from_pem(pem)?;
-//! let keyring =
-//!     AwsKmsRsaKeyring::new(arn, KmsRsaAlgorithm::RsaesOaepSha256, Some(public), Some(client))?;
-//! # let _ = keyring; Ok(()) }
-//! ```
+//! See [`AwsKmsRsaKeyring`].
 
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
@@ -174,7 +148,35 @@ impl EdkDecrypt for RsaDecrypt<'_> {
 }
 
 /// The AWS KMS RSA keyring: encrypts locally with a KMS RSA key's public key, decrypts with
-/// KMS `Decrypt` (see the [module documentation](self)).
+/// KMS `Decrypt` (spec `framework/aws-kms/aws-kms-rsa-keyring.md`).
+///
+/// - **Encrypt** is local: no KMS call. The data key is wrapped with the KMS key's RSA
+///   public key (given by the caller as PEM or DER, e.g. from KMS `GetPublicKey` once), with
+///   RSA-OAEP SHA-1 or SHA-256 (MGF1 with the same hash). The RSA plaintext is the SHA-384
+///   digest of the message's serialized encryption context (48 bytes) followed by the data
+///   key: RSA has no associated data, so the digest is what binds the context to the EDK.
+///   EDK: provider id `aws-kms-rsa`, provider info the configured key identifier.
+/// - **Decrypt** calls KMS `Decrypt` with the configured key, the EDK ciphertext, the
+///   configured `EncryptionAlgorithm` (`RSAES_OAEP_SHA_1` / `RSAES_OAEP_SHA_256`) and no
+///   encryption context; it then checks the response's `KeyId`, the length (48 + the suite's
+///   key length) and that the digest prefix equals the digest of this message's context.
+///   Only `aws-kms-rsa` EDKs whose provider info is a key ARN that matches the configured key
+///   (multi-Region keys: any replica, spec "AWS KMS MRK Match for Decrypt") are tried.
+/// - **No signing suites**: encrypt and decrypt both refuse a suite with an ECDSA signature
+///   ([`Error::SigningSuiteNotSupported`]): the wrapping key is public, so anyone can make a
+///   message for it and a signature would prove nothing (spec "Security Considerations").
+///   Use 0x0478 (or 0x0178 where key commitment is not required).
+///
+/// ```no_run
+/// # async fn demo(client: aws_sdk_kms::Client, pem: &str) -> Result<(), esdk::Error> {
+/// use esdk::kms::{AwsKmsRsaKeyring, KmsRsaAlgorithm};
+/// use esdk::raw::rsa::RsaPublicKey;
+/// let arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// let public = RsaPublicKey::from_pem(pem)?;
+/// let keyring =
+///     AwsKmsRsaKeyring::new(arn, KmsRsaAlgorithm::RsaesOaepSha256, Some(public), Some(client))?;
+/// # let _ = keyring; Ok(()) }
+/// ```
 ///
 /// With no public key it is decrypt-only ([`Error::EncryptNotSupported`]); with no client it
 /// is encrypt-only ([`Error::DecryptNotSupported`]): a sender holding only the public key
