@@ -240,6 +240,14 @@ fn kms_rsa_next_to_a_symmetric_kms_key_in_a_multi_keyring_and_as_a_core_keyring(
     assert_eq!(ids, ["aws-kms", RSA_PROVIDER_ID]);
     // Either keyring alone decrypts: the RSA one skips the aws-kms EDK.
     assert_eq!(decrypt(&k.a.keyring(alg), &[], &msg).unwrap(), b"both");
+    // Another RSA key records why it skipped each EDK.
+    let e = decrypt(&k.b.keyring(alg), &[], &msg).unwrap_err();
+    let why: Vec<String> = attempts(&e).iter().map(ToString::to_string).collect();
+    assert!(
+        why[0].contains("not an EDK this keyring handles (provider id \"aws-kms\")"),
+        "{why:?}"
+    );
+    assert!(why[1].contains("wrapped under another key"), "{why:?}");
     assert_eq!(
         decrypt(
             &AwsKmsKeyring::new(&k.symmetric, client(W)).unwrap(),

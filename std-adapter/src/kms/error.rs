@@ -136,7 +136,8 @@ impl std::error::Error for KmsError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The EDK is not from a KMS keyring (its provider id is shown).
+    /// The EDK is not from this kind of keyring (its provider id is shown): not `aws-kms`
+    /// for the KMS keyrings, not `aws-kms-rsa` for the AWS KMS RSA keyring.
     ProviderId(String),
     /// An `aws-kms` EDK whose provider info is not a valid key ARN; the keyring fails.
     ProviderInfo(ArnError),
@@ -229,7 +230,9 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::ProviderId(p) => write!(f, "not a KMS EDK (provider id {p:?})"),
+            Failure::ProviderId(p) => {
+                write!(f, "not an EDK this keyring handles (provider id {p:?})")
+            }
             Failure::ProviderInfo(e) => write!(f, "malformed key ARN in the EDK: {e}"),
             Failure::ConfiguredKeyNotArn { configured } => write!(
                 f,
