@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv-peer"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption_sdk, aws_cryptographic_material_providers, boto3' 2>/dev/null; then
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     # Debian's python3 needs python3-venv for ensurepip.
     if command -v apt-get >/dev/null; then
@@ -12,6 +12,6 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_encryption
     fi
     python3 -m venv "$venv" >&2
   fi
-  "$venv/bin/pip" install -q --disable-pip-version-check 'aws-encryption-sdk[MPL]>=4,<5' >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'aws-encryption-sdk[MPL]>=4,<5' boto3 >&2
 fi
 echo "$venv/bin/python"

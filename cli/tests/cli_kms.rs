@@ -511,3 +511,208 @@ fn caching_reuses_the_data_key_across_files() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// AWS KMS RSA keys (--kms-rsa-key, --kms-rsa-public-key).
+
+/// A new RSA_2048 ENCRYPT_DECRYPT key: returns its ARN and writes its public key (KMS
+/// GetPublicKey) to `dir` as `rsa.pem` and `rsa.der`.
+fn rsa_key(dir: &Path) -> String {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    use base64::Engine as _;
+    let sup = esdk::kms::DefaultClientSupplier::new()
+        .with_endpoint_url(&endpoint())
+        .with_credentials(aws_sdk_kms::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ));
+    let c = sup.client_for(W);
+    let rt = esdk::kms::KmsRuntime::new().unwrap();
+    let (arn, der) = rt.block_on(async {
+        let out = c
+            .create_key()
+            .key_spec(KeySpec::Rsa2048)
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .send()
+            .await
+            .unwrap();
+        let arn = out.key_metadata().unwrap().arn().unwrap().to_owned();
+        let pk = c.get_public_key().key_id(&arn).send().await.unwrap();
+        (arn, pk.public_key().unwrap().as_ref().to_vec())
+    });
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    fs::write(dir.join("rsa.pem"), pem).unwrap();
+    fs::write(dir.join("rsa.der"), der).unwrap();
+    arn
+}
+
+/// The EDK provider ids in a `--metadata-output` line, in message order.
+fn providers(meta: &Value) -> Vec<String> {
+    meta["encrypted_data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn kms_rsa_key_encrypts_offline_and_decrypts_with_kms() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let arn = rsa_key(p);
+    let pt = data(200_000, 4);
+    fs::write(p.join("pt"), &pt).unwrap();
+    // Encrypt: the public key only; the default suite becomes the unsigned 0x0478.
+    let enc = esdk(
+        p,
+        &[
+            "encrypt",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+            "--kms-rsa-key",
+            &arn,
+            "--kms-rsa-public-key",
+            "rsa.pem",
+            "-c",
+            "app=cli-rsa",
+            "--metadata-output",
+            "-",
+        ],
+    )
+    .ok();
+    let meta = &enc.json_lines()[0];
+    assert_eq!(providers(meta), ["aws-kms-rsa"]);
+    assert_eq!(edk_keys(meta), [arn.clone()]);
+    let ct = fs::read(p.join("ct")).unwrap();
+    assert_eq!(
+        ct[..3],
+        [0x02, 0x04, 0x78],
+        "message format 2, suite 0x0478"
+    );
+    // Decrypt: KMS Decrypt with RSAES_OAEP_SHA_256.
+    esdk(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct",
+            "-o",
+            "out",
+            "--kms-rsa-key",
+            &arn,
+            "-c",
+            "app=cli-rsa",
+        ],
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("out")).unwrap(), pt);
+
+    // OAEP-SHA1 (RSAES_OAEP_SHA_1) on both sides, the DER public key, next to a symmetric
+    // KMS key that generates the data key.
+    esdk(
+        p,
+        &[
+            "encrypt",
+            "-i",
+            "pt",
+            "-o",
+            "ct1",
+            "--kms-key",
+            &k.w,
+            "--kms-rsa-key",
+            &arn,
+            "--kms-rsa-public-key",
+            "rsa.der",
+            "--rsa-padding",
+            "oaep-sha1",
+        ],
+    )
+    .ok();
+    esdk(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct1",
+            "-o",
+            "out1",
+            "--kms-rsa-key",
+            &arn,
+            "--rsa-padding",
+            "oaep-sha1",
+        ],
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("out1")).unwrap(), pt);
+    // The wrong padding: KMS refuses, the error names the key and the KMS error code.
+    let out = esdk(
+        p,
+        &["decrypt", "-i", "ct1", "-o", "out2", "--kms-rsa-key", &arn],
+    )
+    .fails(1, "InvalidCiphertextException");
+    assert!(out.stderr.contains(&arn), "{}", out.stderr);
+    assert!(!p.join("out2").exists());
+    // Another RSA key: no KMS call, the EDK is named as wrapped under another key.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = rsa_key(elsewhere.path());
+    esdk(
+        p,
+        &["decrypt", "-i", "ct", "-o", "out3", "--kms-rsa-key", &other],
+    )
+    .fails(1, "another key");
+    assert!(!p.join("out3").exists());
+}
+
+#[test]
+fn kms_rsa_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let arn = rsa_key(p);
+    fs::write(p.join("pt"), b"x").unwrap();
+    let enc = |extra: &[&str]| {
+        let mut a = vec!["encrypt", "-i", "pt", "-o", "ct"];
+        a.extend_from_slice(extra);
+        esdk(p, &a)
+    };
+    enc(&["--kms-rsa-key", &arn]).fails(2, "needs its public key");
+    let with_key = ["--kms-rsa-key", &arn, "--kms-rsa-public-key", "rsa.pem"];
+    let mut signed = with_key.to_vec();
+    signed.extend(["--suite", "0x0578"]);
+    enc(&signed).fails(2, "signs with ECDSA");
+    let mut padding = with_key.to_vec();
+    padding.extend(["--rsa-padding", "oaep-sha384"]);
+    enc(&padding).fails(2, "oaep-sha256 (RSAES_OAEP_SHA_256) or oaep-sha1");
+    let mut name = with_key.to_vec();
+    name.extend(["--key-name", "n"]);
+    enc(&name).fails(2, "follows --kms-rsa-key");
+    enc(&["--kms-rsa-public-key", "rsa.pem", "--kms-rsa-key", &arn])
+        .fails(2, "must follow the --kms-rsa-key");
+    enc(&[
+        "--kms-rsa-key",
+        "alias/my-rsa",
+        "--kms-rsa-public-key",
+        "rsa.pem",
+    ])
+    .fails(2, "not the alias");
+    fs::write(p.join("junk.pem"), b"not a key").unwrap();
+    enc(&["--kms-rsa-key", &arn, "--kms-rsa-public-key", "junk.pem"]).fails(2, "junk.pem");
+    assert!(!p.join("ct").exists());
+    // Both flags are in --help.
+    let help = Command::new(env!("CARGO_BIN_EXE_esdk"))
+        .args(["encrypt", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--kms-rsa-key <ARN>"), "{help}");
+    assert!(help.contains("--kms-rsa-public-key <PEM>"), "{help}");
+    assert!(help.contains("AWS KMS RSA keys"), "{help}");
+}

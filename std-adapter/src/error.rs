@@ -92,6 +92,31 @@ pub enum Error {
         /// The keyring.
         keyring: String,
     },
+    /// A keyring without a KMS client was asked to decrypt (an AWS KMS RSA keyring built
+    /// with a public key only).
+    #[cfg(feature = "kms")]
+    DecryptNotSupported {
+        /// The keyring.
+        keyring: String,
+    },
+    /// The AWS KMS RSA keyring refuses algorithm suites with an ECDSA signature, on encrypt
+    /// and on decrypt (spec `framework/aws-kms/aws-kms-rsa-keyring.md`, "Security
+    /// Considerations": its wrapping key is public, so a signature proves nothing).
+    #[cfg(feature = "kms")]
+    SigningSuiteNotSupported {
+        /// The keyring.
+        keyring: String,
+        /// The suite of the message.
+        suite: esdk_core::AlgorithmSuite,
+    },
+    /// A keyring that needs a key (ARN or id) was given an alias.
+    #[cfg(feature = "kms")]
+    AliasNotAllowed {
+        /// The keyring kind, e.g. `AWS KMS RSA keyring`.
+        keyring: &'static str,
+        /// The alias given.
+        key_id: String,
+    },
     /// A KMS call on encryption failed.
     #[cfg(feature = "kms")]
     Kms(Box<KmsError>),
@@ -140,10 +165,13 @@ impl Error {
             | Error::InvalidRegion { .. }
             | Error::NoDefaultRegion
             | Error::FilterPartition
-            | Error::FilterAccounts => true,
+            | Error::FilterAccounts
+            | Error::SigningSuiteNotSupported { .. }
+            | Error::AliasNotAllowed { .. } => true,
             #[cfg(feature = "kms")]
             Error::MaterialsAlreadyUsed
             | Error::EncryptNotSupported { .. }
+            | Error::DecryptNotSupported { .. }
             | Error::Kms(_)
             | Error::InvalidResponse { .. }
             | Error::NoDataKeyDecrypted { .. } => false,
@@ -263,6 +291,23 @@ impl fmt::Display for Error {
             Error::EncryptNotSupported { keyring } => write!(
                 f,
                 "{keyring} is decrypt-only: encrypt with a keyring configured with a key"
+            ),
+            #[cfg(feature = "kms")]
+            Error::DecryptNotSupported { keyring } => write!(
+                f,
+                "{keyring} has no KMS client and so cannot decrypt: give it a client"
+            ),
+            #[cfg(feature = "kms")]
+            Error::SigningSuiteNotSupported { keyring, suite } => write!(
+                f,
+                "{keyring} does not accept algorithm suite {suite}, which signs with ECDSA: \
+                 its wrapping key is public, so the signature would prove nothing; use a suite \
+                 without signing (0x0478, or 0x0178 without key commitment)"
+            ),
+            #[cfg(feature = "kms")]
+            Error::AliasNotAllowed { keyring, key_id } => write!(
+                f,
+                "{keyring} needs a key ARN or key id, not the alias {key_id:?}"
             ),
             #[cfg(feature = "kms")]
             Error::Kms(e) => e.fmt(f),

@@ -372,6 +372,107 @@ enum Encrypter {
     Oaep(OaepPublicEncryptingKey, &'static OaepAlgorithm),
 }
 
+/// An RSA public key bound to one padding, ready to encrypt short messages such as data
+/// keys. The raw RSA keyring encrypts with it, and so does any keyring that wraps with an
+/// RSA public key held locally (the std crate's AWS KMS RSA keyring encrypts with the KMS
+/// key's public key this way). `Debug` shows the padding and modulus size.
+pub struct RsaEncryptor {
+    padding: RsaPadding,
+    modulus_len: usize,
+    inner: Encrypter,
+}
+
+impl fmt::Debug for RsaEncryptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaEncryptor")
+            .field("padding", &self.padding)
+            .field("modulus_bits", &(self.modulus_len * 8))
+            .finish()
+    }
+}
+
+impl RsaEncryptor {
+    /// An encryptor for `public` with `padding`.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if AWS-LC refuses the key for this padding (a key that
+    /// [`RsaPublicKey`] loaded is always accepted).
+    pub fn new(public: RsaPublicKey, padding: RsaPadding) -> Result<Self, Error> {
+        let bad = |_| Error::Crypto(CryptoError::InvalidKey);
+        let modulus_len = public.key.key_size_bytes();
+        let inner = match padding.oaep() {
+            None => Encrypter::Pkcs1(Pkcs1PublicEncryptingKey::new(public.key).map_err(bad)?),
+            Some(alg) => {
+                Encrypter::Oaep(OaepPublicEncryptingKey::new(public.key).map_err(bad)?, alg)
+            }
+        };
+        Ok(Self {
+            padding,
+            modulus_len,
+            inner,
+        })
+    }
+
+    /// The padding scheme.
+    pub fn padding(&self) -> RsaPadding {
+        self.padding
+    }
+
+    /// The modulus size in bits.
+    pub fn modulus_bits(&self) -> usize {
+        self.modulus_len * 8
+    }
+
+    /// The ciphertext length: one modulus, in bytes.
+    pub fn ciphertext_len(&self) -> usize {
+        self.modulus_len
+    }
+
+    /// The longest message the padding fits into the modulus, in bytes.
+    pub fn max_message_len(&self) -> usize {
+        self.padding
+            .max_message_len(self.modulus_len)
+            .unwrap_or_default()
+    }
+
+    /// Encrypts `message` into `out` (at least [`Self::ciphertext_len`] bytes) and returns the
+    /// ciphertext length, which is always the modulus length.
+    ///
+    /// # Errors
+    /// [`KeyError::ModulusTooSmallForPadding`] when `message` is longer than
+    /// [`Self::max_message_len`]; [`Error::BufferTooSmall`] when `out` is short;
+    /// [`KeyringError::WrapFailed`] if RSA encryption fails.
+    pub fn encrypt(&self, message: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        if message.len() > self.max_message_len() {
+            return Err(key_error(KeyError::ModulusTooSmallForPadding));
+        }
+        let out = out
+            .get_mut(..self.modulus_len)
+            .ok_or(Error::BufferTooSmall {
+                required: self.modulus_len,
+            })?;
+        let r = match &self.inner {
+            Encrypter::Pkcs1(k) => k.encrypt(message, out).map(|c| c.len()),
+            Encrypter::Oaep(k, alg) => k.encrypt(alg, message, out, None).map(|c| c.len()),
+        };
+        match r {
+            Ok(n) if n == self.modulus_len => Ok(n),
+            _ => Err(KeyringError::WrapFailed.into()),
+        }
+    }
+
+    /// Encrypts `message` into a new vector of [`Self::ciphertext_len`] bytes.
+    ///
+    /// # Errors
+    /// As [`Self::encrypt`].
+    pub fn encrypt_to_vec(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = std::vec![0u8; self.modulus_len];
+        let n = self.encrypt(message, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
 enum Decrypter {
     Pkcs1(Pkcs1PrivateDecryptingKey),
     Oaep(OaepPrivateDecryptingKey, &'static OaepAlgorithm),
@@ -392,7 +493,7 @@ pub struct RawRsaKeyring {
     name: String,
     padding: RsaPadding,
     modulus_len: usize,
-    encrypter: Option<Encrypter>,
+    encrypter: Option<RsaEncryptor>,
     decrypter: Option<Decrypter>,
 }
 
@@ -451,15 +552,7 @@ impl RawRsaKeyring {
             return Err(key_error(TOO_LARGE));
         }
         let bad = |_| Error::Crypto(CryptoError::InvalidKey);
-        let encrypter = match public {
-            None => None,
-            Some(p) => Some(match padding.oaep() {
-                None => Encrypter::Pkcs1(Pkcs1PublicEncryptingKey::new(p.key).map_err(bad)?),
-                Some(alg) => {
-                    Encrypter::Oaep(OaepPublicEncryptingKey::new(p.key).map_err(bad)?, alg)
-                }
-            }),
-        };
+        let encrypter = public.map(|p| RsaEncryptor::new(p, padding)).transpose()?;
         let decrypter = match private {
             None => None,
             Some(s) => Some(match padding.oaep() {
@@ -579,25 +672,7 @@ impl Keyring for RawRsaKeyring {
             return Err(KeyringError::EncryptNotSupported.into());
         };
         let mut ct = [0u8; MAX_MODULUS_LEN];
-        let r = {
-            let dk = m.generate_data_key()?.as_bytes();
-            if self
-                .padding
-                .max_message_len(self.modulus_len)
-                .is_none_or(|max| dk.len() > max)
-            {
-                return Err(key_error(KeyError::ModulusTooSmallForPadding));
-            }
-            let out = ct.get_mut(..self.modulus_len).unwrap_or_default();
-            match enc {
-                Encrypter::Pkcs1(k) => k.encrypt(dk, out).map(|c| c.len()),
-                Encrypter::Oaep(k, alg) => k.encrypt(alg, dk, out, None).map(|c| c.len()),
-            }
-        };
-        let n = match r {
-            Ok(n) if n == self.modulus_len => n,
-            _ => return Err(KeyringError::WrapFailed.into()),
-        };
+        let n = enc.encrypt(m.generate_data_key()?.as_bytes(), &mut ct)?;
         m.push_edk(
             &self.namespace,
             &[self.name.as_bytes()],

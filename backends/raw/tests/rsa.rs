@@ -414,3 +414,40 @@ fn write_messages_for_python_peer() {
         std::fs::write(format!("{dir}/rust-{tag}.esdk"), msg).unwrap();
     }
 }
+
+#[test]
+fn rsa_encryptor_limits_and_errors() {
+    use esdk_raw::rsa::RsaEncryptor;
+    for (padding, max) in [
+        (RsaPadding::OaepSha1, 256 - 42),
+        (RsaPadding::OaepSha256, 256 - 66),
+        (RsaPadding::OaepSha512, 256 - 130),
+        (RsaPadding::Pkcs1V15, 256 - 11),
+    ] {
+        let enc = RsaEncryptor::new(public(), padding).unwrap();
+        assert_eq!(
+            (enc.padding(), enc.modulus_bits(), enc.ciphertext_len()),
+            (padding, 2048, 256)
+        );
+        assert_eq!(enc.max_message_len(), max, "{padding}");
+        // The longest message fits; the padding is randomized.
+        let msg = vec![7u8; max];
+        let a = enc.encrypt_to_vec(&msg).unwrap();
+        let b = enc.encrypt_to_vec(&msg).unwrap();
+        assert_eq!((a.len(), b.len()), (256, 256));
+        assert_ne!(a, b, "{padding}");
+        // One byte more does not.
+        assert_eq!(
+            enc.encrypt_to_vec(&vec![7u8; max + 1]),
+            Err(Error::Keyring(KeyringError::Key(
+                KeyError::ModulusTooSmallForPadding
+            )))
+        );
+        // The output must hold a modulus.
+        assert_eq!(
+            enc.encrypt(&msg, &mut [0u8; 255]),
+            Err(Error::BufferTooSmall { required: 256 })
+        );
+        assert!(format!("{enc:?}").contains("modulus_bits: 2048"));
+    }
+}

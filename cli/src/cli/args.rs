@@ -28,8 +28,8 @@ byte-compatible with the official SDKs and the aws-encryption-cli.";
 
 const KEYS_HELP: &str = "\
 Wrapping keys:
-  Give one or more keys with --raw-aes-key, --raw-rsa-key, --kms-key and --pkcs11-key (repeat
-  the flags).
+  Give one or more keys with --raw-aes-key, --raw-rsa-key, --kms-key, --kms-rsa-key and
+  --pkcs11-key (repeat the flags).
   The first key on the command line is the generator; the others are children of a
   multi-keyring: on encrypt every key wraps the data key, on decrypt any one of them opens it.
 
@@ -52,6 +52,11 @@ Wrapping keys:
   the `kms` feature (on by default). Their KMS calls run concurrently; KMS errors name the
   key, the region and the KMS error code. --kms-endpoint URL points at a KMS-compatible
   server.
+
+  AWS KMS RSA keys (--kms-rsa-key ARN --kms-rsa-public-key PEM on encrypt, --kms-rsa-key ARN
+  on decrypt; --rsa-padding oaep-sha256 or oaep-sha1 after it) encrypt offline with the KMS
+  key's public key and decrypt with KMS Decrypt, like the MPL's AWS KMS RSA keyring. They
+  refuse signing suites, so the default suite is then 0x0478.
 
   PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
   environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
@@ -258,6 +263,22 @@ pub(crate) struct CommonArgs {
     /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
     #[arg(long, value_name = "ARN", action = clap::ArgAction::Append)]
     pub kms_key: Vec<String>,
+
+    /// An AWS KMS RSA key (key spec RSA_2048, RSA_3072 or RSA_4096, key usage
+    /// ENCRYPT_DECRYPT) by its key ARN: the AWS KMS RSA keyring. Encrypt wraps the data key
+    /// locally with the key's public key (--kms-rsa-public-key; no KMS call, no
+    /// credentials); decrypt calls KMS Decrypt. --rsa-padding after it chooses oaep-sha256
+    /// (RSAES_OAEP_SHA_256, the default) or oaep-sha1 (RSAES_OAEP_SHA_1): the same on both
+    /// sides. It takes only suites without a signature: the default suite becomes 0x0478
+    /// (0x0178 under forbid-encrypt-allow-decrypt). Repeatable.
+    #[arg(long, value_name = "ARN", action = clap::ArgAction::Append)]
+    pub kms_rsa_key: Vec<String>,
+
+    /// The public key of the --kms-rsa-key it follows (needed to encrypt): PEM or DER
+    /// SubjectPublicKeyInfo, e.g. `aws kms get-public-key --key-id ARN --query PublicKey
+    /// --output text | base64 -d > key.der`.
+    #[arg(long, value_name = "PEM", action = clap::ArgAction::Append)]
+    pub kms_rsa_public_key: Vec<PathBuf>,
 
     /// Decrypt: also try every AWS KMS encrypted data key of the message with KMS
     /// discovery (any key the credentials may use), calling KMS in each key's region.

@@ -39,6 +39,8 @@ pub(crate) enum KeySource {
     Pkcs11(String),
     /// `--kms-key ARN`.
     Kms(String),
+    /// `--kms-rsa-key ARN`.
+    KmsRsa(String),
     /// `--kms-discovery` (decrypt only; always last).
     KmsDiscovery,
 }
@@ -54,6 +56,8 @@ pub(crate) struct KeySpec {
     pub name: String,
     /// RSA padding (RSA keys only).
     pub padding: RsaPaddingArg,
+    /// `--kms-rsa-public-key` (AWS KMS RSA keys only).
+    pub public_key: Option<PathBuf>,
 }
 
 impl KeySpec {
@@ -64,6 +68,7 @@ impl KeySpec {
             KeySource::RawRsa(p) => format!("raw RSA key {}", quote(p)),
             KeySource::Pkcs11(l) => format!("PKCS#11 key '{l}'"),
             KeySource::Kms(arn) => return format!("AWS KMS key {arn}"),
+            KeySource::KmsRsa(arn) => return format!("AWS KMS RSA key {arn}"),
             KeySource::KmsDiscovery => return "AWS KMS discovery".to_owned(),
         };
         format!(
@@ -109,6 +114,11 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             .into_iter()
             .map(|(i, a)| (i, KeySource::Kms(a))),
     );
+    keys.extend(
+        indexed::<String>(m, "kms_rsa_key")
+            .into_iter()
+            .map(|(i, a)| (i, KeySource::KmsRsa(a))),
+    );
     keys.sort_by_key(|(i, _)| *i);
     if common.kms_discovery {
         keys.push((usize::MAX, KeySource::KmsDiscovery));
@@ -116,7 +126,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
     if keys.is_empty() {
         return Err(CliError::usage(
             "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --kms-key ARN, \
-             --kms-discovery (decrypt) or --pkcs11-key LABEL",
+             --kms-rsa-key ARN, --kms-discovery (decrypt) or --pkcs11-key LABEL",
         ));
     }
     let has_pkcs11_key = keys.iter().any(|(_, s)| matches!(s, KeySource::Pkcs11(_)));
@@ -126,7 +136,8 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         ));
     }
     let starts: Vec<usize> = keys.iter().map(|(i, _)| *i).collect();
-    // The per-key options name raw and PKCS#11 keys; a KMS key is its ARN.
+    // The per-key options name raw and PKCS#11 keys; a KMS key is its ARN (an AWS KMS
+    // RSA key takes --rsa-padding).
     for (flag, id) in [
         ("--key-namespace", "key_namespace"),
         ("--key-name", "key_name"),
@@ -134,14 +145,34 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
     ] {
         for at in m.indices_of(id).into_iter().flatten() {
             if let Some(k) = starts.iter().rposition(|&s| s < at) {
-                if let KeySource::Kms(arn) = &keys[k].1 {
-                    return Err(CliError::usage(format!(
-                        "{flag} follows --kms-key {arn}: it applies to raw and PKCS#11 keys only"
-                    )));
-                }
+                let (kind, arn) = match &keys[k].1 {
+                    KeySource::Kms(arn) => ("--kms-key", arn),
+                    KeySource::KmsRsa(arn) if id != "rsa_padding" => ("--kms-rsa-key", arn),
+                    _ => continue,
+                };
+                return Err(CliError::usage(format!(
+                    "{flag} follows {kind} {arn}: it applies to raw and PKCS#11 keys only"
+                )));
             }
         }
     }
+    // --kms-rsa-public-key belongs to the --kms-rsa-key it follows.
+    for at in m.indices_of("kms_rsa_public_key").into_iter().flatten() {
+        match starts.iter().rposition(|&s| s < at).map(|k| &keys[k].1) {
+            Some(KeySource::KmsRsa(_)) => {}
+            _ => {
+                return Err(CliError::usage(
+                    "--kms-rsa-public-key must follow the --kms-rsa-key ARN it is the public \
+                     key of",
+                ));
+            }
+        }
+    }
+    let public_keys = attach(
+        &starts,
+        indexed::<PathBuf>(m, "kms_rsa_public_key"),
+        "--kms-rsa-public-key",
+    )?;
     let namespaces = attach(
         &starts,
         indexed::<String>(m, "key_namespace"),
@@ -163,6 +194,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             name: names[k].clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
             padding: paddings[k].unwrap_or(DEFAULT_PADDING),
+            public_key: public_keys[k].clone(),
         })
         .collect())
 }
@@ -416,6 +448,17 @@ fn rsa_keyring(spec: &KeySpec, path: &Path, mode: Mode) -> Result<RawRsaKeyring,
     }
 }
 
+/// The public key of an AWS KMS RSA key (`--kms-rsa-public-key`): PEM or DER.
+fn kms_rsa_public_key(arn: &str, path: &Path) -> Result<RsaPublicKey, CliError> {
+    match read_rsa(path)? {
+        RsaFile::Public(public) => Ok(public),
+        RsaFile::Private(..) => Err(CliError::usage(format!(
+            "--kms-rsa-public-key {} for {arn} is a private key: give the KMS key's public key",
+            quote(path)
+        ))),
+    }
+}
+
 /// The PKCS#11 token options, checked together.
 #[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
 pub(crate) struct Pkcs11Options<'a> {
@@ -480,6 +523,20 @@ pub(crate) fn keyrings<'a>(
                 out.push(Box::new(k));
             }
             KeySource::RawRsa(path) => out.push(Box::new(rsa_keyring(spec, path, mode)?)),
+            KeySource::KmsRsa(arn) => {
+                let padding = rsa_padding(spec.padding);
+                let public = match (&spec.public_key, mode) {
+                    (Some(path), _) => Some(kms_rsa_public_key(arn, path)?),
+                    (None, Mode::Encrypt) => {
+                        return Err(CliError::usage(format!(
+                            "--kms-rsa-key {arn}: encrypting needs its public key: add \
+                             --kms-rsa-public-key PEM after it (aws kms get-public-key)"
+                        )));
+                    }
+                    (None, Mode::Decrypt) => None,
+                };
+                out.push(kms_keys.rsa_keyring(arn, padding, public, mode, out.len(), kms_opts)?);
+            }
             KeySource::Pkcs11(label) => {
                 out.push(token.keyring(pkcs11, spec, label, mode)?);
             }

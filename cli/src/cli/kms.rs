@@ -44,6 +44,19 @@ impl KmsKeys {
         Err(CliError::usage(NOT_BUILT))
     }
 
+    /// An `--kms-rsa-key` keyring, at `position`.
+    pub(crate) fn rsa_keyring<'a>(
+        &mut self,
+        _arn: &str,
+        _padding: esdk::raw::rsa::RsaPadding,
+        _public: Option<esdk::raw::rsa::RsaPublicKey>,
+        _mode: Mode,
+        _position: usize,
+        _opts: &KmsOptions<'_>,
+    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+        Err(CliError::usage(NOT_BUILT))
+    }
+
     /// The `--kms-discovery` keyring (decrypt only), at `position`.
     pub(crate) fn discovery_keyring<'a>(
         &mut self,
@@ -98,10 +111,11 @@ mod with_kms {
     use esdk::core::materials::{DataKey, Edk};
     use esdk::kms::asynch::{self, PreparedEncryption};
     use esdk::kms::{
-        self, AsyncKeyring, AsyncMultiKeyring, AwsKmsDiscoveryKeyring, BlockingKeyring,
-        ClientSupplier, DecryptRequest, DefaultClientSupplier, DiscoveryFilter, EncryptOutcome,
-        EncryptRequest, KmsArn, KmsRuntime,
+        self, AsyncKeyring, AsyncMultiKeyring, AwsKmsDiscoveryKeyring, AwsKmsRsaKeyring,
+        BlockingKeyring, ClientSupplier, DecryptRequest, DefaultClientSupplier, DiscoveryFilter,
+        EncryptOutcome, EncryptRequest, KmsArn, KmsRsaAlgorithm, KmsRuntime,
     };
+    use esdk::raw::rsa::{RsaPadding, RsaPublicKey};
     use esdk::{Config, EncryptOptions, Keyring};
 
     use super::{KmsOptions, Mode};
@@ -164,6 +178,40 @@ mod with_kms {
             self.add(Arc::new(multi), position)
         }
 
+        /// `--kms-rsa-key ARN`: the AWS KMS RSA keyring, at `position`. Encrypting needs only
+        /// the public key (no client, no credentials); decrypting a client of the ARN's
+        /// region (or the default region for a bare key id).
+        pub(crate) fn rsa_keyring<'a>(
+            &mut self,
+            arn: &str,
+            padding: RsaPadding,
+            public: Option<RsaPublicKey>,
+            mode: Mode,
+            position: usize,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+            let algorithm = KmsRsaAlgorithm::from_padding(padding).ok_or_else(|| {
+                CliError::usage(format!(
+                    "--rsa-padding {padding} for --kms-rsa-key {arn}: AWS KMS RSA keys take \
+                     oaep-sha256 (RSAES_OAEP_SHA_256) or oaep-sha1 (RSAES_OAEP_SHA_1)"
+                ))
+            })?;
+            let client = match mode {
+                Mode::Encrypt => None,
+                Mode::Decrypt => {
+                    let region = KmsArn::parse(arn).ok().map(|a| a.region().to_owned());
+                    Some(
+                        supplier(opts)
+                            .client(region.as_deref())
+                            .map_err(|e| CliError::usage(format!("--kms-rsa-key {arn}: {e}")))?,
+                    )
+                }
+            };
+            let keyring = AwsKmsRsaKeyring::new(arn, algorithm, public, client)
+                .map_err(|e| CliError::usage(format!("--kms-rsa-key: {e}")))?;
+            self.add(Arc::new(keyring), position)
+        }
+
         /// `--kms-discovery`: every `aws-kms` EDK, with a client of its ARN's region.
         pub(crate) fn discovery_keyring<'a>(
             &mut self,
@@ -204,12 +252,14 @@ mod with_kms {
             let keyring: Box<dyn AsyncKeyring> = if self.keyrings.len() == 1 {
                 Box::new(self.keyrings.pop()?)
             } else {
-                let children = self
+                // The first generates the data key on encrypt (--kms-key and --kms-rsa-key
+                // together); on decrypt they are tried in order either way.
+                let mut all = self
                     .keyrings
                     .into_iter()
-                    .map(|k| Box::new(k) as Box<dyn AsyncKeyring>)
-                    .collect();
-                Box::new(AsyncMultiKeyring::new(None, children).ok()?)
+                    .map(|k| Box::new(k) as Box<dyn AsyncKeyring>);
+                let generator = all.next();
+                Box::new(AsyncMultiKeyring::new(generator, all.collect()).ok()?)
             };
             Some(Front { rt, keyring })
         }

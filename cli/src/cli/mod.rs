@@ -95,9 +95,14 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Encrypt(a) => {
             let cfg = config(&a.common);
-            let suite = a
-                .suite
-                .unwrap_or_else(|| cfg.commitment_policy.default_suite());
+            let suite = a.suite.unwrap_or_else(|| default_suite(&a.common, &cfg));
+            if !a.common.kms_rsa_key.is_empty() && suite.signature().is_some() {
+                return Err(CliError::usage(format!(
+                    "suite {suite} signs with ECDSA, which --kms-rsa-key refuses (its wrapping \
+                     key is public, so a signature would prove nothing): use 0x0478 (or 0x0178 \
+                     under forbid-encrypt-allow-decrypt)"
+                )));
+            }
             cfg.commitment_policy.check_encrypt(suite).map_err(|_| {
                 CliError::usage(format!(
                     "suite {suite} is not allowed by --commitment-policy {}: committing \
@@ -146,6 +151,22 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
             )
         }
         Command::Keygen(a) => keygen::run(a).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// The suite when `--suite` is not given: the policy's default, or its unsigned twin with
+/// `--kms-rsa-key` (0x0478, or 0x0178 under forbid-encrypt-allow-decrypt), which refuses
+/// signing suites.
+fn default_suite(c: &CommonArgs, cfg: &Config) -> esdk::AlgorithmSuite {
+    use esdk::AlgorithmSuite as S;
+    match cfg.commitment_policy.default_suite() {
+        S::Aes256GcmHkdfSha512CommitKeyEcdsaP384 if !c.kms_rsa_key.is_empty() => {
+            S::Aes256GcmHkdfSha512CommitKey
+        }
+        S::Aes256GcmIv12Tag16HkdfSha384EcdsaP384 if !c.kms_rsa_key.is_empty() => {
+            S::Aes256GcmIv12Tag16HkdfSha256
+        }
+        s => s,
     }
 }
 

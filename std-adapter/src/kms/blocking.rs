@@ -280,10 +280,10 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
             Err(Error::Core(e)) => Err(e),
             Err(e) if e.is_configuration() => Err(KeyringError::InvalidConfiguration.into()),
             // Any other failure (a client that could not be built, I/O) concerns the KMS
-            // EDKs as a whole: each is a backend failure.
+            // EDKs as a whole (`aws-kms`, `aws-kms-rsa`, ...): each is a backend failure.
             Err(_) => {
                 for (i, e) in &list {
-                    if e.provider_id == super::PROVIDER_ID {
+                    if e.provider_id.starts_with(super::PROVIDER_ID) {
                         m.record_failure(*i, AttemptFailure::Backend);
                     }
                 }

@@ -136,7 +136,8 @@ impl std::error::Error for KmsError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The EDK is not from a KMS keyring (its provider id is shown).
+    /// The EDK is not from this kind of keyring (its provider id is shown): not `aws-kms`
+    /// for the KMS keyrings, not `aws-kms-rsa` for the AWS KMS RSA keyring.
     ProviderId(String),
     /// An `aws-kms` EDK whose provider info is not a valid key ARN; the keyring fails.
     ProviderInfo(ArnError),
@@ -182,6 +183,10 @@ pub enum Failure {
         /// The length returned.
         returned: usize,
     },
+    /// The AWS KMS RSA keyring's EDK decrypted, but the encryption context digest inside it
+    /// is not the digest of this message's encryption context: the message was made with
+    /// another encryption context (or a reproduced context differs).
+    EncryptionContextDigest,
     /// A required response field is missing.
     MissingField(&'static str),
     /// A child keyring failed with another error.
@@ -200,6 +205,7 @@ impl Failure {
             | Failure::AccountFilter { .. }
             | Failure::RegionMismatch { .. } => AttemptFailure::KeyNameMismatch,
             Failure::PlaintextLength { .. } => AttemptFailure::DataKeyLength,
+            Failure::EncryptionContextDigest => AttemptFailure::UnwrapFailed,
             Failure::Kms(_)
             | Failure::ResponseKeyId { .. }
             | Failure::MissingField(_)
@@ -215,6 +221,7 @@ impl Failure {
             Failure::Kms(_)
                 | Failure::ResponseKeyId { .. }
                 | Failure::PlaintextLength { .. }
+                | Failure::EncryptionContextDigest
                 | Failure::MissingField(_)
         )
     }
@@ -223,7 +230,9 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::ProviderId(p) => write!(f, "not a KMS EDK (provider id {p:?})"),
+            Failure::ProviderId(p) => {
+                write!(f, "not an EDK this keyring handles (provider id {p:?})")
+            }
             Failure::ProviderInfo(e) => write!(f, "malformed key ARN in the EDK: {e}"),
             Failure::ConfiguredKeyNotArn { configured } => write!(
                 f,
@@ -261,6 +270,10 @@ impl fmt::Display for Failure {
             Failure::PlaintextLength { expected, returned } => write!(
                 f,
                 "KMS returned a {returned}-byte data key, the suite needs {expected}"
+            ),
+            Failure::EncryptionContextDigest => f.write_str(
+                "KMS decrypted the EDK, but the encryption context digest inside it does not \
+                 match this message's encryption context (encrypted with another context)",
             ),
             Failure::MissingField(name) => write!(f, "the KMS response has no {name}"),
             Failure::Keyring(e) => e.fmt(f),

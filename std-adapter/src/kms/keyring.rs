@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::EncryptionAlgorithmSpec;
 use esdk_core::AlgorithmSuite;
 use esdk_core::error::KeyringError;
 use esdk_core::materials::{DataKey, Edk};
@@ -73,9 +74,9 @@ impl DiscoveryFilter {
 /// A KMS client with the keyring's grant tokens.
 #[derive(Clone)]
 pub(crate) struct Kms {
-    client: Client,
-    region: Option<String>,
-    grant_tokens: Vec<String>,
+    pub(super) client: Client,
+    pub(super) region: Option<String>,
+    pub(super) grant_tokens: Vec<String>,
 }
 
 fn ec_map(ec: &[(&str, &str)]) -> Option<HashMap<String, String>> {
@@ -120,7 +121,7 @@ fn response_arn(key_id: Option<String>, asked: &str) -> Result<String, Failure> 
 }
 
 impl Kms {
-    fn new(client: Client) -> Self {
+    pub(super) fn new(client: Client) -> Self {
         Self {
             region: client_region(&client),
             client,
@@ -128,11 +129,11 @@ impl Kms {
         }
     }
 
-    fn tokens(&self) -> Option<Vec<String>> {
+    pub(super) fn tokens(&self) -> Option<Vec<String>> {
         (!self.grant_tokens.is_empty()).then(|| self.grant_tokens.clone())
     }
 
-    fn check_region(&self, key: &KeyIdentifier) -> Result<(), Error> {
+    pub(super) fn check_region(&self, key: &KeyIdentifier) -> Result<(), Error> {
         if let (Some(kr), Some(cr)) = (key.region(), self.region.as_deref()) {
             if kr != cr {
                 return Err(Error::RegionMismatch {
@@ -223,12 +224,28 @@ impl Kms {
         ciphertext: &[u8],
         req: &DecryptRequest<'_>,
     ) -> Result<DataKey, Failure> {
+        let ec = ec_map(req.encryption_context);
+        let plaintext = self.decrypt_call(key_id, ciphertext, ec, None).await?;
+        data_key(plaintext, req.suite)
+    }
+
+    /// KMS `Decrypt` of `ciphertext` with `key_id`, the encryption context `ec` and
+    /// `algorithm` (none: the symmetric default); the response must name `key_id`. Returns
+    /// its plaintext, if any.
+    pub(super) async fn decrypt_call(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        ec: Option<HashMap<String, String>>,
+        algorithm: Option<EncryptionAlgorithmSpec>,
+    ) -> Result<Option<Blob>, Failure> {
         let mut resp = self
             .client
             .decrypt()
             .key_id(key_id)
             .ciphertext_blob(Blob::new(ciphertext.to_vec()))
-            .set_encryption_context(ec_map(req.encryption_context))
+            .set_encryption_context(ec)
+            .set_encryption_algorithm(algorithm)
             .set_grant_tokens(self.tokens())
             .send()
             .await
@@ -248,22 +265,50 @@ impl Kms {
                 returned,
             });
         }
-        data_key(plaintext, req.suite)
+        Ok(plaintext)
+    }
+}
+
+/// How a keyring turns one of its EDKs into the data key with KMS: `Decrypt` of a symmetric
+/// key ([`Kms`]) or of an RSA key (the KMS RSA keyring).
+#[async_trait]
+pub(super) trait EdkDecrypt: Send + Sync {
+    /// The provider id of the EDKs it handles.
+    const PROVIDER_ID: &'static str;
+    /// Decrypts `ciphertext` with `key_id` and checks the response.
+    async fn decrypt_edk(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        req: &DecryptRequest<'_>,
+    ) -> Result<DataKey, Failure>;
+}
+
+#[async_trait]
+impl EdkDecrypt for Kms {
+    const PROVIDER_ID: &'static str = PROVIDER_ID;
+    async fn decrypt_edk(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        req: &DecryptRequest<'_>,
+    ) -> Result<DataKey, Failure> {
+        self.decrypt(key_id, ciphertext, req).await
     }
 }
 
 /// What a keyring does with one EDK.
-enum Plan {
+pub(super) enum Plan {
     /// Call Decrypt with this `KeyId`.
     Decrypt(String),
     /// Skip it, recording why.
     Skip(Failure),
 }
 
-/// The decrypt loop shared by the four keyrings: filter each EDK with `plan`, try the
+/// The decrypt loop shared by the KMS keyrings: filter each EDK with `plan`, try the
 /// candidates one at a time, return the first data key or every failure.
-async fn decrypt_loop(
-    kms: &Kms,
+pub(super) async fn decrypt_loop<D: EdkDecrypt>(
+    kms: &D,
     description: &str,
     req: &DecryptRequest<'_>,
     plan: impl Fn(&KmsArn, &str) -> Plan + Send + Sync,
@@ -278,7 +323,7 @@ async fn decrypt_loop(
         });
     };
     for (i, e) in req.edks {
-        if e.provider_id != PROVIDER_ID {
+        if e.provider_id != D::PROVIDER_ID {
             record(
                 &mut attempts,
                 *i,
@@ -287,7 +332,7 @@ async fn decrypt_loop(
             );
             continue;
         }
-        // An `aws-kms` EDK whose provider info is not a key ARN fails the keyring
+        // A KMS EDK whose provider info is not a key ARN fails the keyring
         // (spec: "... with a resource type of key or OnDecrypt MUST fail").
         let info = match std::str::from_utf8(e.provider_info) {
             Ok(s) => s,
@@ -310,7 +355,7 @@ async fn decrypt_loop(
         };
         match plan(&arn, info) {
             Plan::Skip(f) => record(&mut attempts, *i, e, f),
-            Plan::Decrypt(key_id) => match kms.decrypt(&key_id, e.ciphertext, req).await {
+            Plan::Decrypt(key_id) => match kms.decrypt_edk(&key_id, e.ciphertext, req).await {
                 Ok(dk) => return Ok(dk),
                 Err(f) => record(&mut attempts, *i, e, f),
             },
@@ -319,7 +364,23 @@ async fn decrypt_loop(
     Err(Error::NoDataKeyDecrypted { attempts })
 }
 
-fn parse_identifier(key_id: &str) -> Result<KeyIdentifier, Error> {
+/// What a strict keyring (configured with `configured`, a key ARN when `is_arn`) does with
+/// an EDK whose key `matches` it or not: decrypt with the configured key, or skip.
+pub(super) fn strict_plan(configured: &str, is_arn: bool, matches: bool) -> Plan {
+    if !is_arn {
+        Plan::Skip(Failure::ConfiguredKeyNotArn {
+            configured: configured.to_owned(),
+        })
+    } else if matches {
+        Plan::Decrypt(configured.to_owned())
+    } else {
+        Plan::Skip(Failure::KeyMismatch {
+            configured: configured.to_owned(),
+        })
+    }
+}
+
+pub(super) fn parse_identifier(key_id: &str) -> Result<KeyIdentifier, Error> {
     KeyIdentifier::parse(key_id).map_err(|reason| Error::InvalidKeyId {
         key_id: key_id.to_owned(),
         reason,
@@ -434,17 +495,7 @@ impl<M: KeyMatch> AsyncKeyring for StrictKmsKeyring<M> {
         let configured = self.key_id.as_str();
         let is_arn = self.parsed.is_key_arn();
         decrypt_loop(&self.kms, &self.description(), req, |_, info| {
-            if !is_arn {
-                Plan::Skip(Failure::ConfiguredKeyNotArn {
-                    configured: configured.to_owned(),
-                })
-            } else if M::matches(configured, info) {
-                Plan::Decrypt(configured.to_owned())
-            } else {
-                Plan::Skip(Failure::KeyMismatch {
-                    configured: configured.to_owned(),
-                })
-            }
+            strict_plan(configured, is_arn, M::matches(configured, info))
         })
         .await
     }

@@ -1,6 +1,6 @@
 //! AWS KMS keyrings (feature `kms`): strict, discovery (with a discovery filter),
-//! multi-Region-key aware strict and discovery, and the KMS multi-keyrings, with an async and
-//! a blocking front end.
+//! multi-Region-key aware strict and discovery, the KMS multi-keyrings, and the AWS KMS RSA
+//! keyring ([`AwsKmsRsaKeyring`]), with an async and a blocking front end.
 //!
 //! # Design
 //! The core is sync and sans-I/O, so the KMS keyrings implement [`AsyncKeyring`], not the
@@ -60,6 +60,7 @@ mod client;
 mod error;
 mod keyring;
 mod multi;
+mod rsa;
 #[cfg(test)]
 pub(crate) mod test_keyring;
 
@@ -83,6 +84,7 @@ pub use multi::{
     AsyncMultiKeyring, discovery_multi_keyring, mrk_discovery_multi_keyring, mrk_multi_keyring,
     strict_multi_keyring,
 };
+pub use rsa::{AwsKmsRsaKeyring, EC_DIGEST_LEN, KmsRsaAlgorithm, RSA_PROVIDER_ID};
 
 /// The key provider id of every EDK a KMS keyring writes.
 pub const PROVIDER_ID: &str = "aws-kms";
