@@ -16,6 +16,9 @@ use esdk::Keyring;
 pub(crate) struct KmsOptions<'a> {
     /// `--kms-endpoint`.
     pub endpoint: Option<&'a str>,
+    /// `--profile`: the AWS profile of the credential chain (else `AWS_PROFILE`, else
+    /// `default`).
+    pub profile: Option<&'a str>,
     /// `--discovery-account` (empty: no discovery filter).
     pub discovery_accounts: &'a [String],
     /// `--discovery-partition` (default `aws`).
@@ -121,39 +124,57 @@ mod with_kms {
     use super::{KmsOptions, Mode};
     use crate::cli::error::CliError;
 
-    fn supplier(opts: &KmsOptions<'_>) -> DefaultClientSupplier {
-        let s = DefaultClientSupplier::from_env();
-        match opts.endpoint {
-            Some(url) => s.with_endpoint_url(url),
-            None => s,
-        }
-    }
-
     /// The KMS keyrings of a command line, as they are built: each is also a blocking core
     /// keyring for the core multi-keyring (with raw keys on encrypt, with `--caching`).
     #[derive(Default)]
     pub(crate) struct KmsKeys {
         rt: Option<Arc<KmsRuntime>>,
+        /// One client supplier (one connection pool, credentials resolved once) for every
+        /// KMS key of the command line.
+        supplier: Option<Arc<DefaultClientSupplier>>,
         keyrings: Vec<Arc<dyn AsyncKeyring>>,
         positions: Vec<usize>,
     }
 
     impl KmsKeys {
+        fn runtime(&mut self) -> Result<Arc<KmsRuntime>, CliError> {
+            if let Some(rt) = &self.rt {
+                return Ok(Arc::clone(rt));
+            }
+            let rt =
+                Arc::new(KmsRuntime::new().map_err(|e| CliError::usage(format!("AWS KMS: {e}")))?);
+            self.rt = Some(Arc::clone(&rt));
+            Ok(rt)
+        }
+
+        /// The client supplier of the standard AWS chain (`--profile`, environment, shared
+        /// files, SSO, ...), `--kms-endpoint` over any endpoint it names. Loaded once, on
+        /// the first key that needs a client.
+        fn supplier(
+            &mut self,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Arc<DefaultClientSupplier>, CliError> {
+            if let Some(s) = &self.supplier {
+                return Ok(Arc::clone(s));
+            }
+            let rt = self.runtime()?;
+            let s = rt
+                .block_on(DefaultClientSupplier::from_aws_chain(opts.profile))
+                .map_err(|e| CliError::usage(format!("--profile: {e}")))?;
+            let s = Arc::new(match opts.endpoint {
+                Some(url) => s.with_endpoint_url(url),
+                None => s,
+            });
+            self.supplier = Some(Arc::clone(&s));
+            Ok(s)
+        }
+
         fn add<'a>(
             &mut self,
             keyring: Arc<dyn AsyncKeyring>,
             position: usize,
         ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-            let rt = match &self.rt {
-                Some(rt) => Arc::clone(rt),
-                None => {
-                    let rt = Arc::new(
-                        KmsRuntime::new().map_err(|e| CliError::usage(format!("AWS KMS: {e}")))?,
-                    );
-                    self.rt = Some(Arc::clone(&rt));
-                    rt
-                }
-            };
+            let rt = self.runtime()?;
             self.keyrings.push(Arc::clone(&keyring));
             self.positions.push(position);
             Ok(Box::new(BlockingKeyring::with_runtime(keyring, rt)))
@@ -168,12 +189,12 @@ mod with_kms {
             position: usize,
             opts: &KmsOptions<'_>,
         ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-            let supplier = supplier(opts);
+            let supplier = self.supplier(opts)?;
             let (g, children) = match ids.split_first() {
                 Some((first, rest)) if position == 0 => (Some(*first), rest),
                 _ => (None, ids),
             };
-            let multi = kms::mrk_multi_keyring(g, children, &supplier, &[])
+            let multi = kms::mrk_multi_keyring(g, children, &*supplier, &[])
                 .map_err(|e| CliError::usage(format!("--kms-key: {e}")))?;
             self.add(Arc::new(multi), position)
         }
@@ -201,7 +222,7 @@ mod with_kms {
                 Mode::Decrypt => {
                     let region = KmsArn::parse(arn).ok().map(|a| a.region().to_owned());
                     Some(
-                        supplier(opts)
+                        self.supplier(opts)?
                             .client(region.as_deref())
                             .map_err(|e| CliError::usage(format!("--kms-rsa-key {arn}: {e}")))?,
                     )
@@ -235,7 +256,7 @@ mod with_kms {
                 )
             };
             let keyring = AnyRegionDiscovery {
-                supplier: supplier(opts),
+                supplier: self.supplier(opts)?,
                 filter,
             };
             self.add(Arc::new(keyring), position)
@@ -314,7 +335,7 @@ mod with_kms {
     /// A discovery keyring that calls KMS in the region each EDK's key ARN names (the
     /// official CLI's discovery behaviour), one [`AwsKmsDiscoveryKeyring`] per region.
     struct AnyRegionDiscovery {
-        supplier: DefaultClientSupplier,
+        supplier: Arc<DefaultClientSupplier>,
         filter: Option<DiscoveryFilter>,
     }
 
