@@ -86,22 +86,6 @@ impl KmsKeys {
 #[cfg(not(feature = "kms"))]
 pub(crate) enum Front {}
 
-#[cfg(not(feature = "kms"))]
-impl Front {
-    /// The data key of the message whose header is `header`, as a keyring that supplies it.
-    ///
-    /// # Errors
-    /// None: there is no value of this type.
-    pub(crate) fn decrypt_key(
-        &self,
-        _cfg: &esdk::Config,
-        _reproduced: &[(&str, &str)],
-        _header: &[u8],
-    ) -> Result<Box<dyn Keyring>, esdk::Error> {
-        match *self {}
-    }
-}
-
 #[cfg(feature = "kms")]
 pub(crate) use with_kms::{Front, KmsKeys};
 

@@ -71,11 +71,11 @@ use esdk_core::materials::{DataKey, Edk};
 
 pub use crate::caching::OwnedEdk;
 
-/// The KMS keyrings' errors are the crate's one [`Error`](crate::Error).
+/// The KMS keyrings' errors are the crate's one [`Error`].
 pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
-pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
+pub use client::{ClientSupplier, DefaultClientSupplier, MAX_CACHED_CLIENTS, https_client};
 pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
 pub use keyring::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
