@@ -18,6 +18,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 # every link resolved (what docs.rs would build).
 cargo clippy -p esdk-cli --no-default-features --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+bash scripts/msrv.sh
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
