@@ -19,6 +19,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p esdk-cli --no-default-features --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 bash scripts/msrv.sh
+# Every library crate and the tool package for crates.io (manifests, READMEs, dependencies
+# resolvable from the registry plus each other); the no_std ones are also built from their
+# packages (the others would rebuild aws-lc and the AWS SDK a second time).
+cargo package --locked --allow-dirty --no-verify -q -p esdk-core -p esdk-raw -p esdk-aws-lc \
+  -p esdk-pkcs11 -p esdk -p esdk-cli
+cargo package --locked --allow-dirty -q -p esdk-core -p esdk-raw
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
