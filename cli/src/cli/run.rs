@@ -130,14 +130,13 @@ fn open_input(input: &Input, mmap: bool) -> Result<Source, CliError> {
         Input::Stdin => Ok(Source::Stdin(io::stdin().lock())),
         Input::File(p) => {
             let f = File::open(p).map_err(|e| CliError::io_path("opening", p, &e))?;
-            if mmap {
-                if let Ok(meta) = f.metadata() {
-                    if meta.is_file() && meta.len() >= mapped::MIN_LEN {
-                        if let Some(m) = Mapped::new(&f, meta.len()) {
-                            return Ok(Source::Mapped(m));
-                        }
-                    }
-                }
+            if mmap
+                && let Ok(meta) = f.metadata()
+                && meta.is_file()
+                && meta.len() >= mapped::MIN_LEN
+                && let Some(m) = Mapped::new(&f, meta.len())
+            {
+                return Ok(Source::Mapped(m));
             }
             Ok(Source::File(f))
         }

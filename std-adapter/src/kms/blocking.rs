@@ -244,10 +244,10 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
             .rt
             .block_on(self.keyring.on_encrypt(&req))
             .map_err(|e| encrypt_failure(&e, generating))?;
-        if let Some(k) = out.data_key {
-            if m.data_key().is_none() {
-                m.set_data_key(k)?;
-            }
+        if let Some(k) = out.data_key
+            && m.data_key().is_none()
+        {
+            m.set_data_key(k)?;
         }
         for e in &out.edks {
             m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;
