@@ -18,8 +18,9 @@ use core::panic::PanicInfo;
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::{nr, syscall};
 use esdk_core::error::CryptoError;
-use esdk_core::provider::RandomSource;
-use esdk_core::rustcrypto::RustCrypto;
+use esdk_core::provider::{CryptoProvider, HkdfOutput, RandomSource};
+use esdk_core::rustcrypto::{RustCrypto, RustCryptoAead, RustCryptoHasher};
+use esdk_core::suite::{HashAlg, SignatureAlg};
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Keyring, encrypt};
 
 /// The record every probe seals: what a sensor sends. `scripts/firmware.sh` checks that the
@@ -51,12 +52,109 @@ impl RandomSource for BoardRng {
     }
 }
 
-/// The crypto provider every probe uses: the pure-Rust one on [`BoardRng`].
+/// The pure-Rust provider on [`BoardRng`], all of it (the round-trip probes use it).
 pub const fn provider() -> RustCrypto<BoardRng> {
     RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15))
 }
 
-/// What the senders do: encrypt [`RECORD`] with `suite` (256-byte frames, context
+/// The pure-Rust provider cut down to the suites 0x0478 and 0x0578 need: AES-256-GCM and
+/// HKDF-SHA512, plus (when `VERIFY_P384`) SHA-384 and ECDSA P-384 verification. Every other
+/// request is [`CryptoError::Unsupported`], so the code behind it (AES-128/192, HKDF-SHA256
+/// and SHA-384, ECDSA signing, P-256) is unreachable and the linker drops it. This is how a
+/// firmware build keeps only what its suites use, with no feature of the ESDK crates: the
+/// provider is a generic parameter, so what it never calls is never linked.
+pub struct Slim<const VERIFY_P384: bool>(RustCrypto<BoardRng>);
+
+impl<const VERIFY_P384: bool> Slim<VERIFY_P384> {
+    /// On the board's random source.
+    pub const fn new() -> Self {
+        Self(provider())
+    }
+}
+
+impl<const VERIFY_P384: bool> Default for Slim<VERIFY_P384> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const VERIFY_P384: bool> RandomSource for Slim<VERIFY_P384> {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        self.0.fill_random(out)
+    }
+}
+
+impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
+    type Aead = RustCryptoAead;
+    type Hasher = RustCryptoHasher;
+
+    fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
+        match key.len() {
+            32 => self.0.aead_key(key),
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+
+    fn hkdf(
+        &self,
+        hash: HashAlg,
+        salt: &[u8],
+        ikm: &[u8],
+        outputs: &mut [HkdfOutput<'_>],
+    ) -> Result<(), CryptoError> {
+        match hash {
+            HashAlg::Sha512 => self.0.hkdf(HashAlg::Sha512, salt, ikm, outputs),
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+
+    fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
+        match alg {
+            SignatureAlg::EcdsaP384Sha384 if VERIFY_P384 => {
+                self.0.hasher(SignatureAlg::EcdsaP384Sha384)
+            }
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+
+    fn generate_signing_key(
+        &self,
+        _: SignatureAlg,
+        _: &mut [u8],
+        _: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        Err(CryptoError::Unsupported)
+    }
+
+    fn sign_digest(
+        &self,
+        _: SignatureAlg,
+        _: &[u8],
+        _: &[u8],
+        _: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        Err(CryptoError::Unsupported)
+    }
+
+    fn verify_digest(
+        &self,
+        alg: SignatureAlg,
+        public: &[u8],
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError> {
+        match alg {
+            SignatureAlg::EcdsaP384Sha384 if VERIFY_P384 => {
+                let p384 = SignatureAlg::EcdsaP384Sha384;
+                self.0.verify_digest(p384, public, digest, sig)
+            }
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+}
+
+/// What the senders do: encrypt [`RECORD`] with `suite` (unsigned: the [`Slim`] provider
+/// signs nothing) (256-byte frames, context
 /// `device=sensor-7`) under `keyring` into `msg`, then write the message to the host file
 /// `file` (NUL-terminated).
 ///
@@ -74,7 +172,7 @@ pub fn send<K: Keyring>(
     let mut ec = [("device", "sensor-7")];
     let n = encrypt(
         &Config::new(),
-        &provider(),
+        &Slim::<false>::new(),
         keyring,
         &opts,
         &mut ec,

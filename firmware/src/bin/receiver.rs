@@ -6,7 +6,7 @@
 
 use cortex_m_rt::entry;
 use esdk_core::{Config, decrypt};
-use esdk_firmware_probe::{finish, provider, read_file, write_file};
+use esdk_firmware_probe::{Slim, finish, read_file, write_file};
 use esdk_raw::RawAesKeyring;
 
 /// The device's wrapping key (a test key: the host encrypts to it).
@@ -27,7 +27,7 @@ fn run(msg: &mut [u8], plain: &mut [u8]) -> Result<(), &'static str> {
     let expect = [("device", "sensor-7")];
     let d = decrypt(
         &Config::new(),
-        &provider(),
+        &Slim::<true>::new(),
         &keyring,
         &expect,
         &msg[..n],
