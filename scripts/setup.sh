@@ -9,6 +9,8 @@ dpkg -s gcc-multilib >/dev/null 2>&1 || need_apt+=(gcc-multilib)
 # OpenSSL's headers for esdk-aws-lc's optional `openssl-sha` message hash (tested by test.sh).
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+# The emulated Cortex-M4 (mps2-an386) that scripts/firmware.sh runs the firmware probes on.
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   apt-get update -qq

@@ -30,12 +30,10 @@ step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
 cargo build -p esdk-core --features embedded-io,embedded-io-async,defmt --target thumbv7em-none-eabihf
 cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
-(cd firmware && cargo build --release -q)
-echo "firmware images (no global allocator: each links only if nothing it calls allocates):"
-echo "  esdk-firmware-probe: raw AES one-shot 0x0578; probe-eio: embedded-io streams 0x0578;"
-echo "  probe-ecdh: raw ECDH P-384 ephemeral sender + discovery receiver 0x0478;"
-echo "  probe-inplace: one buffer, seal_in_place + decrypt_in_place 0x0578"
-size firmware/target/thumbv7em-none-eabihf/release/{esdk-firmware-probe,probe-eio,probe-ecdh,probe-inplace}
+# The firmware probes (firmware/, no heap) built, run on an emulated Cortex-M4 (QEMU
+# mps2-an386), their output checked on the host (esdk and the Python ESDK), and their flash,
+# static RAM and stack checked against the budgets in scripts/firmware.sh.
+bash scripts/firmware.sh
 
 step "unit, integration and doc tests (includes the Rust <-> Python interop matrix)"
 bash scripts/python-peer.sh >/dev/null

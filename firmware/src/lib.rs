@@ -1,16 +1,34 @@
-//! What the probe images share: the board's random source stand-in and the panic handler.
-//! Each image in `src/main.rs` and `src/bin/` is `#![no_main]` with no global allocator, so it
-//! links only if nothing it calls allocates.
+//! What the probe images share: the board's random source stand-in, host I/O through ARM
+//! semihosting (the QEMU runs of `scripts/firmware.sh` read their input from and write their
+//! output to files on the host), the stack high-water mark, and the panic handler.
+//!
+//! Each image in `src/bin/` is `#![no_main]` (cortex-m-rt's reset handler and vector table)
+//! with no global allocator, so it links only if nothing it calls allocates. cortex-m-rt's
+//! `paint-stack` feature fills the stack with [`cortex_m_rt::STACK_PAINT_VALUE`] at reset;
+//! [`finish`] reports how deep the run went.
+//!
+//! The unsafe code here is the semihosting calls (raw host system calls on pointers to our own
+//! buffers) and the reads of the painted stack below the current frame; the ESDK crates
+//! themselves stay `forbid(unsafe_code)`.
 #![no_std]
 
 use core::cell::Cell;
 use core::panic::PanicInfo;
 
+use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
+use cortex_m_semihosting::{nr, syscall};
 use esdk_core::error::CryptoError;
-use esdk_core::provider::RandomSource;
+use esdk_core::provider::{CryptoProvider, HkdfOutput, RandomSource};
+use esdk_core::rustcrypto::{RustCrypto, RustCryptoAead, RustCryptoHasher};
+use esdk_core::suite::{HashAlg, SignatureAlg};
+use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Keyring, encrypt};
+
+/// The record every probe seals: what a sensor sends. `scripts/firmware.sh` checks that the
+/// host decrypts exactly these bytes from what the devices wrote.
+pub const RECORD: &[u8] = b"t=1700000000;device=sensor-7;temp=21.5;hum=40;bat=3.71";
 
 /// Stand-in for the microcontroller's TRNG peripheral. A real device reads its hardware
-/// random number generator here; this xorshift exists only so the image links.
+/// random number generator here; this xorshift makes the emulated runs repeatable.
 pub struct BoardRng(Cell<u64>);
 
 impl BoardRng {
@@ -34,9 +52,274 @@ impl RandomSource for BoardRng {
     }
 }
 
-/// Keeps `r` observable so the optimizer cannot drop the work, then parks the core.
-pub fn park<T>(r: T) -> ! {
-    core::hint::black_box(&r);
+/// The pure-Rust provider on [`BoardRng`], all of it (the round-trip probes use it).
+pub const fn provider() -> RustCrypto<BoardRng> {
+    RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15))
+}
+
+/// The pure-Rust provider cut down to the suites 0x0478 and 0x0578 need: AES-256-GCM and
+/// HKDF-SHA512, plus (when `VERIFY_P384`) SHA-384 and ECDSA P-384 verification. Every other
+/// request is [`CryptoError::Unsupported`], so the code behind it (AES-128/192, HKDF-SHA256
+/// and SHA-384, ECDSA signing, P-256) is unreachable and the linker drops it. This is how a
+/// firmware build keeps only what its suites use, with no feature of the ESDK crates: the
+/// provider is a generic parameter, so what it never calls is never linked.
+pub struct Slim<const VERIFY_P384: bool>(RustCrypto<BoardRng>);
+
+impl<const VERIFY_P384: bool> Slim<VERIFY_P384> {
+    /// On the board's random source.
+    pub const fn new() -> Self {
+        Self(provider())
+    }
+}
+
+impl<const VERIFY_P384: bool> Default for Slim<VERIFY_P384> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const VERIFY_P384: bool> RandomSource for Slim<VERIFY_P384> {
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), CryptoError> {
+        self.0.fill_random(out)
+    }
+}
+
+impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
+    type Aead = RustCryptoAead;
+    type Hasher = RustCryptoHasher;
+
+    fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
+        match key.len() {
+            32 => self.0.aead_key(key),
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+
+    fn hkdf(
+        &self,
+        hash: HashAlg,
+        salt: &[u8],
+        ikm: &[u8],
+        outputs: &mut [HkdfOutput<'_>],
+    ) -> Result<(), CryptoError> {
+        match hash {
+            HashAlg::Sha512 => self.0.hkdf(HashAlg::Sha512, salt, ikm, outputs),
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+
+    fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
+        match alg {
+            SignatureAlg::EcdsaP384Sha384 if VERIFY_P384 => {
+                self.0.hasher(SignatureAlg::EcdsaP384Sha384)
+            }
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+
+    fn generate_signing_key(
+        &self,
+        _: SignatureAlg,
+        _: &mut [u8],
+        _: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        Err(CryptoError::Unsupported)
+    }
+
+    fn sign_digest(
+        &self,
+        _: SignatureAlg,
+        _: &[u8],
+        _: &[u8],
+        _: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        Err(CryptoError::Unsupported)
+    }
+
+    fn verify_digest(
+        &self,
+        alg: SignatureAlg,
+        public: &[u8],
+        digest: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError> {
+        match alg {
+            SignatureAlg::EcdsaP384Sha384 if VERIFY_P384 => {
+                let p384 = SignatureAlg::EcdsaP384Sha384;
+                self.0.verify_digest(p384, public, digest, sig)
+            }
+            _ => Err(CryptoError::Unsupported),
+        }
+    }
+}
+
+/// What the senders do: encrypt [`RECORD`] with `suite` (unsigned: the [`Slim`] provider
+/// signs nothing) (256-byte frames, context
+/// `device=sensor-7`) under `keyring` into `msg`, then write the message to the host file
+/// `file` (NUL-terminated).
+///
+/// # Errors
+/// The step that failed.
+pub fn send<K: Keyring>(
+    keyring: &K,
+    suite: AlgorithmSuite,
+    msg: &mut [u8],
+    file: &[u8],
+) -> Result<(), &'static str> {
+    let opts = EncryptOptions::new()
+        .with_suite(suite)
+        .with_frame_length(256);
+    let mut ec = [("device", "sensor-7")];
+    let n = encrypt(
+        &Config::new(),
+        &Slim::<false>::new(),
+        keyring,
+        &opts,
+        &mut ec,
+        RECORD,
+        msg,
+    )
+    .map_err(|_| "encrypt")?;
+    let written = msg.get(..n).is_some_and(|m| write_file(file, m));
+    written
+        .then_some(())
+        .ok_or("writing the message to the host")
+}
+
+/// Ends a round-trip probe: ok when it gave back `expected` plaintext bytes.
+pub fn finish_round_trip(result: Result<usize, esdk_core::Error>, expected: usize) -> ! {
+    finish(match result {
+        Ok(n) if n == expected => Ok(()),
+        Ok(_) => Err("round trip: wrong plaintext length"),
+        Err(_) => Err("round trip"),
+    })
+}
+
+/// Writes `msg` to the host's standard output (the QEMU process's stdout).
+pub fn print(msg: &[u8]) {
+    if let Ok(mut out) = cortex_m_semihosting::hio::hstdout() {
+        let _ = out.write_all(msg);
+    }
+}
+
+/// Opens the host file `name` (NUL-terminated) in semihosting `mode`; `None` when the host
+/// refuses.
+fn open(name: &[u8], mode: usize) -> Option<usize> {
+    if name.last() != Some(&0) {
+        return None;
+    }
+    // SAFETY: SYS_OPEN reads `name.len() - 1` bytes at `name`, which points into a live slice
+    // that ends with the NUL the call expects.
+    let fd = unsafe { syscall!(OPEN, name.as_ptr(), mode, name.len() - 1) };
+    (fd as isize >= 0).then_some(fd)
+}
+
+fn close(fd: usize) {
+    // SAFETY: SYS_CLOSE takes a handle by value and touches no memory of ours.
+    unsafe { syscall!(CLOSE, fd) };
+}
+
+/// Reads the host file `name` (NUL-terminated) into `buf`; returns the bytes read, `None` when
+/// the file cannot be opened or does not fit.
+pub fn read_file(name: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let fd = open(name, nr::open::R_BINARY)?;
+    let mut filled = 0;
+    let result = loop {
+        let Some(rest) = buf.get_mut(filled..) else {
+            break None;
+        };
+        if rest.is_empty() {
+            // Full: only a file that ends exactly here fits (one more byte must not exist).
+            let mut probe = [0u8; 1];
+            // SAFETY: SYS_READ writes at most 1 byte into `probe`, which lives across the call.
+            let left = unsafe { syscall!(READ, fd, probe.as_mut_ptr(), 1) };
+            break (left == 1).then_some(filled);
+        }
+        // SAFETY: SYS_READ writes at most `rest.len()` bytes at `rest`, a live exclusive
+        // slice; it returns the number of bytes it did NOT read.
+        let not_read = unsafe { syscall!(READ, fd, rest.as_mut_ptr(), rest.len()) };
+        let Some(got) = rest.len().checked_sub(not_read) else {
+            break None;
+        };
+        if got == 0 {
+            break Some(filled);
+        }
+        filled += got;
+    };
+    close(fd);
+    result
+}
+
+/// Writes `data` to the host file `name` (NUL-terminated), replacing it; `false` on a host
+/// error.
+pub fn write_file(name: &[u8], data: &[u8]) -> bool {
+    let Some(fd) = open(name, nr::open::W_TRUNC_BINARY) else {
+        return false;
+    };
+    // SAFETY: SYS_WRITE reads `data.len()` bytes at `data`, a live slice; it returns the
+    // number of bytes it did NOT write.
+    let not_written = unsafe { syscall!(WRITE, fd, data.as_ptr(), data.len()) };
+    close(fd);
+    not_written == 0
+}
+
+/// The deepest the stack has been since reset, in bytes: from the top of the stack down to the
+/// lowest word that no longer holds the paint cortex-m-rt put there at reset.
+pub fn stack_high_water() -> usize {
+    unsafe extern "C" {
+        // cortex-m-rt's linker script: the stack grows down from `_stack_start` to
+        // `_stack_end` (the end of the static RAM), all painted at reset.
+        static _stack_start: u32;
+        static _stack_end: u32;
+    }
+    let top = &raw const _stack_start as usize;
+    let mut at = &raw const _stack_end as usize;
+    while at < top {
+        // SAFETY: `at` is word-aligned (cortex-m-rt aligns `_stack_end` to 4) and inside the
+        // stack region the linker reserved, which is RAM; a volatile read keeps the compiler
+        // from assuming what the paint left there.
+        let word = unsafe { core::ptr::read_volatile(at as *const u32) };
+        if word != cortex_m_rt::STACK_PAINT_VALUE {
+            break;
+        }
+        at += 4;
+    }
+    top - at
+}
+
+/// `n` in decimal, into `buf`; returns the digits.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Ends the run: prints `stack N` (the high-water mark in bytes) and then `ok` or
+/// `error: WHAT`, and exits QEMU with the matching status.
+pub fn finish(result: Result<(), &'static str>) -> ! {
+    let stack = stack_high_water();
+    let mut digits = [0u8; 20];
+    print(b"stack ");
+    print(decimal(stack, &mut digits));
+    match result {
+        Ok(()) => {
+            print(b"\nok\n");
+            debug::exit(EXIT_SUCCESS);
+        }
+        Err(what) => {
+            print(b"\nerror: ");
+            print(what.as_bytes());
+            print(b"\n");
+            debug::exit(EXIT_FAILURE);
+        }
+    }
     loop {
         core::hint::spin_loop();
     }
@@ -44,7 +327,6 @@ pub fn park<T>(r: T) -> ! {
 
 #[panic_handler]
 fn panic(_: &PanicInfo<'_>) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
+    // No message formatting: that would link core::fmt into every image.
+    finish(Err("panic"))
 }

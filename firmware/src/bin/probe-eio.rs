@@ -1,16 +1,23 @@
 //! Firmware image: streams a record through the embedded-io `EncryptingWriter` into a fixed
-//! buffer and back through the `DecryptingReader` (0x0578), with no heap.
+//! buffer and back through the `DecryptingReader` (0x0578), with no heap; the run checks the
+//! length of what comes back.
 #![no_std]
 #![no_main]
 
+use cortex_m_rt::entry;
 use embedded_io::{Read, Write};
 use esdk_core::eio::{DecryptingReader, EncryptingWriter, StreamError};
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions};
-use esdk_firmware_probe::{BoardRng, park};
+use esdk_firmware_probe::{BoardRng, finish_round_trip};
 use esdk_raw::RawAesKeyring;
 
 static DEVICE_KEY: [u8; 32] = [0x2B; 32];
+
+/// The record streamed in eight writes.
+const CHUNK: &[u8] = b"t=1700000000;temp=21.5;hum=40;";
+/// The plaintext the reader must give back.
+const EXPECTED_LEN: usize = 8 * CHUNK.len();
 
 /// The ESDK error of a stream error; the fixed buffers used here cannot fail with I/O errors
 /// (`Io` would be a full message buffer, reported as such).
@@ -38,8 +45,7 @@ fn run() -> Result<usize, esdk_core::Error> {
     )
     .map_err(esdk)?;
     for _ in 0..8 {
-        w.write_all(b"t=1700000000;temp=21.5;hum=40;")
-            .map_err(esdk)?;
+        w.write_all(CHUNK).map_err(esdk)?;
     }
     let n = total - w.finish().map_err(esdk)?.len();
     let (mut inbuf, mut outbuf, mut back) = ([0u8; 512], [0u8; 128], [0u8; 64]);
@@ -62,8 +68,7 @@ fn run() -> Result<usize, esdk_core::Error> {
     Ok(got)
 }
 
-/// Reset entry point.
-#[unsafe(no_mangle)]
-pub extern "C" fn _start() -> ! {
-    park(run())
+#[entry]
+fn main() -> ! {
+    finish_round_trip(run(), EXPECTED_LEN)
 }

@@ -6,9 +6,10 @@
 #![no_std]
 #![no_main]
 
+use cortex_m_rt::entry;
 use esdk_core::rustcrypto::RustCrypto;
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Encryptor, decrypt_in_place};
-use esdk_firmware_probe::{BoardRng, park};
+use esdk_firmware_probe::{BoardRng, finish_round_trip};
 use esdk_raw::RawAesKeyring;
 
 static DEVICE_KEY: [u8; 32] = [0x2B; 32];
@@ -17,12 +18,16 @@ static DEVICE_KEY: [u8; 32] = [0x2B; 32];
 const FINAL_PREFIX: usize = 24;
 /// The final frame's overhead: its header and the 16-byte tag.
 const FINAL_OVERHEAD: usize = FINAL_PREFIX + 16;
+/// The record sealed and opened in place.
+const RECORD: &[u8] = b"t=1700000000;temp=21.5;hum=40";
+/// The plaintext length the decryption must give back.
+const EXPECTED_LEN: usize = RECORD.len();
 
 fn run() -> Result<usize, esdk_core::Error> {
     let provider = RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15));
     let keyring = RawAesKeyring::new("firmware", "device-key", &DEVICE_KEY)?;
     let cfg = Config::new();
-    let record = b"t=1700000000;temp=21.5;hum=40";
+    let record = RECORD;
     let opts = EncryptOptions::new()
         .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
         .with_frame_length(256)
@@ -48,8 +53,7 @@ fn run() -> Result<usize, esdk_core::Error> {
     Ok(d.plaintext_len)
 }
 
-/// Reset entry point.
-#[unsafe(no_mangle)]
-pub extern "C" fn _start() -> ! {
-    park(run())
+#[entry]
+fn main() -> ! {
+    finish_round_trip(run(), EXPECTED_LEN)
 }
