@@ -29,7 +29,8 @@ command -v qemu-system-arm >/dev/null || { echo "firmware.sh: qemu-system-arm mi
 # the images measured and run are the ones just built.
 (cd firmware && CARGO_TARGET_DIR="$root/firmware/target" cargo build --release -q)
 images="$root/firmware/target/thumbv7em-none-eabihf/release"
-cargo build -q -p esdk-tests --bin firmware-check
+# The workspace feature set (as the test run builds it), so nothing is built twice.
+cargo build -q --workspace --bin firmware-check
 check="${CARGO_TARGET_DIR:-$root/target}/debug/firmware-check"
 py="$(bash scripts/python-peer.sh)"
 peer="$root/../shared/peers/pyesdk_peer.py"
