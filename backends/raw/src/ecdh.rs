@@ -725,6 +725,20 @@ pub fn parse_provider_info(curve: EcdhCurve, info: &[u8]) -> Option<(&[u8], &[u8
     Some((info.get(5..5 + n)?, info.get(9 + n..)?))
 }
 
+/// Whether an EDK's (sender, recipient) public keys belong to a static key pair configured
+/// as (`sender`, `recipient`): the same way round (our message) or mirrored (the other
+/// party's message to us). Spec `framework/key-agreement-schemas.md`, the static schemas.
+pub fn is_static_pair(
+    sender: &[u8],
+    recipient: &[u8],
+    edk_sender: &[u8],
+    edk_recipient: &[u8],
+) -> bool {
+    let ours = edk_sender == sender && edk_recipient == recipient;
+    let mirrored = edk_sender == recipient && edk_recipient == sender;
+    ours || mirrored
+}
+
 /// What an ECDH EDK's wrapping key is derived from, for keyrings that compute the shared
 /// secret themselves (the raw ECDH keyring) or have KMS compute it (`DeriveSharedSecret`,
 /// the AWS KMS ECDH keyring). [`Self::wrap`] and [`Self::unwrap`] are the raw ECDH
@@ -1000,9 +1014,7 @@ impl RawEcdhKeyring {
                 recipient_point,
             } => {
                 let (s, r) = (sender_point.as_bytes(), recipient_point.as_bytes());
-                let ours = edk_sender == s && edk_recipient == r;
-                let mirrored = edk_sender == r && edk_recipient == s;
-                if !(ours || mirrored) {
+                if !is_static_pair(s, r, edk_sender, edk_recipient) {
                     return Err(AttemptFailure::KeyNameMismatch);
                 }
                 // Either way the agreement is between our private key and the peer's
