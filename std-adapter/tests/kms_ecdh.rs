@@ -15,8 +15,9 @@ use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use esdk::core::CommitmentPolicy;
 use esdk::core::error::AttemptFailure;
 use esdk::kms::{
-    self, AsyncKeyring, AwsKmsEcdhKeyring, ECDH_PROVIDER_ID, EcdhKeyProblem, Error, Failure,
-    KmsOperation, asynch, get_ecdh_public_key,
+    self, AsyncKeyring, AsyncMultiKeyring, AwsKmsEcdhKeyring, AwsKmsKeyring, BlockingKeyring,
+    ECDH_PROVIDER_ID, EcdhKeyProblem, Error, Failure, KmsOperation, KmsRuntime, asynch,
+    get_ecdh_public_key,
 };
 use esdk::raw::ecdh::{EcdhCurve, EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
 use esdk::{AlgorithmSuite, Config, EncryptOptions};
@@ -281,6 +282,49 @@ fn kms_ecdh_sender_to_raw_ecdh_recipient() {
     let raw = RawEcdhKeyring::public_key_discovery(EcdhCurve::P384, local).unwrap();
     let out = esdk::decrypt(&Config::new(), &raw, &[], &msg).unwrap();
     assert_eq!(out.plaintext, b"from kms");
+}
+
+/// Next to a symmetric KMS key that generates the data key (the ECDH keyring then wraps a
+/// key it did not make), and as a sync core keyring through the blocking adapter.
+#[test]
+fn kms_ecdh_in_a_multi_keyring_and_as_a_core_keyring() {
+    let p = pair(EcdhCurve::P256);
+    let symmetric = create_key(KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt);
+    let generator = AwsKmsKeyring::new(&symmetric, client(W)).unwrap();
+    let multi = AsyncMultiKeyring::new(
+        Some(Box::new(generator)),
+        vec![Box::new(p.sender_keyring())],
+    )
+    .unwrap();
+    let msg = encrypt(&multi, &[("m", "1")], b"both").unwrap();
+    let ids: Vec<String> = edks(&msg).into_iter().map(|e| e.0).collect();
+    assert_eq!(ids, ["aws-kms", ECDH_PROVIDER_ID]);
+    // The ECDH keyring alone decrypts: it records why it skipped the aws-kms EDK.
+    assert_eq!(decrypt(&p.discovery_keyring(), &[], &msg).unwrap(), b"both");
+    let stranger = EcdhKey::create(EcdhCurve::P256);
+    let d = AwsKmsEcdhKeyring::kms_public_key_discovery_with(
+        &stranger.arn,
+        EcdhCurve::P256,
+        stranger.public,
+        client(W),
+    )
+    .unwrap();
+    let e = decrypt(&d, &[], &msg).unwrap_err();
+    let why: Vec<String> = attempts(&e).iter().map(ToString::to_string).collect();
+    assert!(why[0].contains("provider id \"aws-kms\""), "{why:?}");
+    assert!(why[1].contains("other public keys"), "{why:?}");
+    // The blocking adapter: the core's one-shot API with the KMS ECDH keyring.
+    let sync = BlockingKeyring::with_runtime(
+        p.sender_keyring(),
+        std::sync::Arc::new(KmsRuntime::new().unwrap()),
+    );
+    let cfg = Config::new();
+    let ct = esdk::encrypt(&cfg, &sync, &EncryptOptions::new(), &[("s", "y")], b"sync").unwrap();
+    assert_eq!(decrypt(&p.discovery_keyring(), &[], &ct).unwrap(), b"sync");
+    assert_eq!(
+        esdk::decrypt(&cfg, &sync, &[], &ct).unwrap().plaintext,
+        b"sync"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
