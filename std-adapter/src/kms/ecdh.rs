@@ -20,6 +20,7 @@ use esdk_raw::ecdh::{
 use zeroize::Zeroizing;
 
 use super::arn::KeyIdentifier;
+use super::client::client_region;
 use super::error::{Attempt, Failure, KmsOperation, from_sdk};
 use super::keyring::{Kms, parse_identifier};
 use super::rsa::random_data_key;
@@ -181,7 +182,7 @@ pub async fn get_ecdh_public_key(
     curve: Option<EcdhCurve>,
 ) -> Result<EcdhPublicKey, Error> {
     require_key_arn(key_arn)?;
-    let kms = Kms::new(client.clone());
+    let region = client_region(client);
     let resp = client
         .get_public_key()
         .key_id(key_arn)
@@ -191,7 +192,7 @@ pub async fn get_ecdh_public_key(
             Error::from(from_sdk(
                 KmsOperation::GetPublicKey,
                 key_arn,
-                kms.region.as_deref(),
+                region.as_deref(),
                 e,
             ))
         })?;
@@ -470,6 +471,7 @@ impl AwsKmsEcdhKeyring {
                 returned: resp.key_id.take(),
             });
         }
+        // The MPL requires the response to say ECDH as well.
         if resp.key_agreement_algorithm() != Some(&KeyAgreementAlgorithmSpec::Ecdh) {
             return Err(Failure::MissingField("KeyAgreementAlgorithm ECDH"));
         }
