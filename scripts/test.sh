@@ -14,6 +14,17 @@ bash scripts/setup.sh
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The tool without KMS and PKCS#11 (the features a user may turn off), and the API docs with
+# every link resolved (what docs.rs would build).
+cargo clippy -p esdk-cli --no-default-features --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+bash scripts/msrv.sh
+# Every library crate and the tool package for crates.io (manifests, READMEs, dependencies
+# resolvable from the registry plus each other); the no_std ones are also built from their
+# packages (the others would rebuild aws-lc and the AWS SDK a second time).
+cargo package --locked --allow-dirty --no-verify -q -p esdk-core -p esdk-raw -p esdk-aws-lc \
+  -p esdk-pkcs11 -p esdk -p esdk-cli
+cargo package --locked --allow-dirty -q -p esdk-core -p esdk-raw
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf

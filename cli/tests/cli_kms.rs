@@ -105,7 +105,7 @@ impl Out {
 }
 
 fn esdk(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_esdk"))
+    run(Command::new(env!("CARGO_BIN_EXE_esdk"))
         .args(args)
         .args(["--kms-endpoint", &endpoint(), "--quiet"])
         .current_dir(dir)
@@ -114,9 +114,32 @@ fn esdk(dir: &Path, args: &[&str]) -> Out {
         .env("AWS_REGION", W)
         .env_remove("AWS_ENDPOINT_URL_KMS")
         .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .env_remove("AWS_PROFILE")
+        // No shared files of whoever runs the tests.
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        ))
+}
+
+/// `esdk` with none of this process's environment but PATH and `env`: no AWS variables,
+/// HOME in `dir` (so `~/.aws` is the test's, empty), no EC2 instance metadata lookups.
+/// Everything AWS comes from `env` and the files it names.
+fn esdk_bare_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Out {
+    run(Command::new(env!("CARGO_BIN_EXE_esdk"))
+        .args(args)
+        .arg("--quiet")
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied()))
+}
+
+fn run(cmd: &mut Command) -> Out {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
     Out {
         code: out.status.code().unwrap_or(-1),
         stdout: out.stdout,
@@ -350,6 +373,203 @@ fn wrong_kms_key_names_the_key_and_leaves_nothing() {
     let out = esdk(p, &["decrypt", "-i", "ct", "-o", "out", "--kms-key", &k.c]).fails(1, &k.c);
     assert!(out.stderr.contains("EDK #0"), "{}", out.stderr);
     assert!(!p.join("out").exists());
+}
+
+/// A shared config file with a named profile (region, endpoint) beside a `default` one in
+/// another region, and a credentials file for it (the layout `aws configure` writes).
+fn profile_files(p: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config = p.join("aws-config");
+    let credentials = p.join("aws-credentials");
+    let ep = endpoint();
+    fs::write(
+        &config,
+        format!(
+            "[default]\nregion = {C}\n\n[profile esdk-test]\nregion = {W}\nendpoint_url = {ep}\n\n\
+             [profile from-process]\nregion = {W}\nendpoint_url = {ep}\n\
+             credential_process = /bin/sh {}\n",
+            p.join("creds.sh").display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        &credentials,
+        "[esdk-test]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    (config, credentials)
+}
+
+#[test]
+fn aws_profile_gives_credentials_region_and_endpoint() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let pt = data(9000, 4);
+    fs::write(p.join("pt"), &pt).unwrap();
+    let (config, credentials) = profile_files(p);
+    let files: [(&str, &Path); 2] = [
+        ("AWS_CONFIG_FILE", &config),
+        ("AWS_SHARED_CREDENTIALS_FILE", &credentials),
+    ];
+    // A bare key id: the region (us-west-2, where the key is, not the default profile's
+    // eu-central-1), the endpoint and the credentials all come from the named profile;
+    // nothing is in the environment.
+    let key_id = k.w.rsplit('/').next().unwrap();
+    esdk_bare_env(
+        p,
+        &[
+            "encrypt",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+            "--kms-key",
+            key_id,
+            "--profile",
+            "esdk-test",
+        ],
+        &files,
+    )
+    .ok();
+    esdk_bare_env(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct",
+            "-o",
+            "out",
+            "--kms-key",
+            &k.w,
+            "--profile",
+            "esdk-test",
+        ],
+        &files,
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("out")).unwrap(), pt);
+    // AWS_PROFILE chooses it as well.
+    let by_env: [(&str, &Path); 3] = [files[0], files[1], ("AWS_PROFILE", Path::new("esdk-test"))];
+    esdk_bare_env(
+        p,
+        &["decrypt", "-i", "ct", "-o", "out2", "--kms-key", &k.w],
+        &by_env,
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("out2")).unwrap(), pt);
+
+    // Without the credentials file the profile has no credentials: the KMS call fails
+    // saying so, and nothing is written.
+    let no_credentials: [(&str, &Path); 2] = [
+        ("AWS_CONFIG_FILE", &config),
+        ("AWS_SHARED_CREDENTIALS_FILE", &p.join("missing")),
+    ];
+    let out = esdk_bare_env(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct",
+            "-o",
+            "out3",
+            "--kms-key",
+            &k.w,
+            "--profile",
+            "esdk-test",
+        ],
+        &no_credentials,
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("failed: no AWS credentials: "),
+        "{}",
+        out.stderr
+    );
+    assert!(!p.join("out3").exists());
+
+    // A profile that is in neither file: a usage error naming it and the files, before
+    // any KMS call.
+    let out = esdk_bare_env(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct",
+            "-o",
+            "out4",
+            "--kms-key",
+            &k.w,
+            "--profile",
+            "nope",
+        ],
+        &files,
+    )
+    .fails(2, "\"nope\"");
+    assert!(out.stderr.contains("no such profile"), "{}", out.stderr);
+    assert!(out.stderr.contains("aws-config"), "{}", out.stderr);
+    assert!(!p.join("out4").exists());
+}
+
+#[test]
+fn aws_profile_credential_process_is_run() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let pt = data(3000, 5);
+    fs::write(p.join("pt"), &pt).unwrap();
+    let (config, _) = profile_files(p);
+    let asked = p.join("asked");
+    fs::write(
+        p.join("creds.sh"),
+        format!(
+            "echo run >> {}\necho '{{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCESS\", \
+             \"SecretAccessKey\": \"process-secret\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    let files: [(&str, &Path); 2] = [
+        ("AWS_CONFIG_FILE", &config),
+        ("AWS_SHARED_CREDENTIALS_FILE", &p.join("missing")),
+    ];
+    // Two KMS keys, one process: the credentials are fetched once and shared.
+    esdk_bare_env(
+        p,
+        &[
+            "encrypt",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+            "--kms-key",
+            &k.w,
+            "--kms-key",
+            &k.mrk_w,
+            "--profile",
+            "from-process",
+        ],
+        &files,
+    )
+    .ok();
+    assert_eq!(fs::read_to_string(&asked).unwrap(), "run\n");
+    esdk_bare_env(
+        p,
+        &[
+            "decrypt",
+            "-i",
+            "ct",
+            "-o",
+            "out",
+            "--kms-key",
+            &k.mrk_w,
+            "--profile",
+            "from-process",
+        ],
+        &files,
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("out")).unwrap(), pt);
+    assert_eq!(fs::read_to_string(&asked).unwrap(), "run\nrun\n");
 }
 
 #[test]

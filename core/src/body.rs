@@ -115,10 +115,10 @@ pub(crate) fn locate(input: &[u8], e: &Expect) -> Result<Result<Unit, usize>, Er
         if len > MAX_NON_FRAMED_LEN {
             return Err(malformed(12, Malformed::NonFramedLength(len)));
         }
-        if let Some(max) = e.max_body {
-            if len > max {
-                return Err(PolicyViolation::BodyTooLarge { max }.into());
-            }
+        if let Some(max) = e.max_body
+            && len > max
+        {
+            return Err(PolicyViolation::BodyTooLarge { max }.into());
         }
         (BodyKind::NonFramed, 1, 20, 12, len)
     } else {

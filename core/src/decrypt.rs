@@ -934,10 +934,11 @@ fn check_policies(cfg: &Config, h: &Header<'_>) -> Result<(), Error> {
     if cfg.unsigned_only && suite.signature().is_some() {
         return Err(PolicyViolation::SignedMessageRejected.into());
     }
-    if let Some(max) = cfg.max_body_len {
-        if h.content_type == ContentType::Framed && u64::from(h.frame_length) > max {
-            return Err(PolicyViolation::BodyTooLarge { max }.into());
-        }
+    if let Some(max) = cfg.max_body_len
+        && h.content_type == ContentType::Framed
+        && u64::from(h.frame_length) > max
+    {
+        return Err(PolicyViolation::BodyTooLarge { max }.into());
     }
     match (
         suite.signature(),

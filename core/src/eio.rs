@@ -11,7 +11,7 @@
 //! - the final frame (or a non-framed body) comes out only once the end of the message is
 //!   confirmed: the reader checks that its inner reader has no byte after the message, and
 //!   bytes after it are the error [`Error::TrailingBytes`] with the message length as
-//!   offset, as the one-shot [`decrypt`](crate::decrypt) reports them, with nothing of the
+//!   offset, as the one-shot [`decrypt`](fn@crate::decrypt) reports them, with nothing of the
 //!   final frame released;
 //! - with a signed suite, plaintext of regular frames is released before the signature over
 //!   the whole message is checked at the end: treat it as unverified until `read` returns

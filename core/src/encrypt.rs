@@ -209,10 +209,10 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     }
 
     fn poison<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
-        if let Err(e) = &r {
-            if !matches!(e, Error::BufferTooSmall { .. }) {
-                self.state = State::Failed(*e);
-            }
+        if let Err(e) = &r
+            && !matches!(e, Error::BufferTooSmall { .. })
+        {
+            self.state = State::Failed(*e);
         }
         r
     }
@@ -346,10 +346,10 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         if edk_count == 0 {
             return Err(KeyringError::NoEncryptedDataKey.into());
         }
-        if let Some(max) = self.cfg.max_encrypted_data_keys {
-            if edk_count > max {
-                return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
-            }
+        if let Some(max) = self.cfg.max_encrypted_data_keys
+            && edk_count > max
+        {
+            return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
         }
         if m.signing_key.is_some() != self.suite.signature().is_some() {
             return Err(ApiMisuse::SigningKeyMismatch.into());

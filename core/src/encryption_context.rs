@@ -662,11 +662,9 @@ pub(crate) fn reconcile_indexed(
             .index_into(s_part)
             .ok_or(Error::BufferTooSmall { required: need })?;
         sort_ids(ids, &skey, work);
-        if check_stored {
-            if let Some(off) = first_repeat_sorted(ids, &skey, work) {
-                let pair = stored.ordinal(off);
-                return Err(stored_dup(ec_offset, ContextError::DuplicateKey { pair }));
-            }
+        if check_stored && let Some(off) = first_repeat_sorted(ids, &skey, work) {
+            let pair = stored.ordinal(off);
+            return Err(stored_dup(ec_offset, ContextError::DuplicateKey { pair }));
         }
         ids
     };

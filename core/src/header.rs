@@ -339,10 +339,10 @@ fn parse_edks<'a>(
     if count == 0 {
         return Err(malformed(count_at, Malformed::NoEncryptedDataKeys));
     }
-    if let Some(max) = limits.max_edks {
-        if count > max {
-            return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
-        }
+    if let Some(max) = limits.max_edks
+        && count > max
+    {
+        return Err(PolicyViolation::TooManyEncryptedDataKeys { max }.into());
     }
     let start = c.at;
     // Under a header limit the EDKs are parsed from the first `max` bytes only, so that a

@@ -438,7 +438,7 @@ impl<'a> EncryptionMaterials<'a> {
     /// Generates a fresh random data key if none is set yet, and returns it.
     ///
     /// # Errors
-    /// [`CryptoError::Rng`](crate::error::CryptoError::Rng) when randomness fails.
+    /// [`CryptoError::Rng`] when randomness fails.
     pub fn generate_data_key(&mut self) -> Result<&DataKey, Error> {
         if self.data_key.is_none() {
             let mut k = [0u8; 32];
@@ -474,7 +474,7 @@ impl<'a> EncryptionMaterials<'a> {
     /// Random bytes from the provider.
     ///
     /// # Errors
-    /// [`CryptoError::Rng`](crate::error::CryptoError::Rng).
+    /// [`CryptoError::Rng`].
     pub fn fill_random(&self, out: &mut [u8]) -> Result<(), Error> {
         Ok(self.pool.fill(self.rng, out)?)
     }

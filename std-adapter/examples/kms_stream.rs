@@ -124,7 +124,9 @@ mod app {
 
     pub fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         let a = parse(args)?;
-        let supplier = DefaultClientSupplier::from_env();
+        let rt = KmsRuntime::new()?;
+        // The AWS credential chain (environment, AWS_PROFILE, SSO, instance roles).
+        let supplier = rt.block_on(DefaultClientSupplier::from_aws_chain(None))?;
         let keys: Vec<&str> = a.keys.iter().map(String::as_str).collect();
         let keyring = if a.regions.is_empty() {
             kms::strict_multi_keyring(keys.first().copied(), &keys[1..], &supplier, &[])?
@@ -132,7 +134,6 @@ mod app {
             let regions: Vec<&str> = a.regions.iter().map(String::as_str).collect();
             kms::discovery_multi_keyring(&regions, None, &supplier, &[])?
         };
-        let rt = KmsRuntime::new()?;
         let ec: Vec<(&str, &str)> = a.ec.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let cfg = Config::new();
 

@@ -77,6 +77,14 @@ pub enum Error {
     /// A key id or alias names no region and the client supplier has no default region.
     #[cfg(feature = "kms")]
     NoDefaultRegion,
+    /// A named AWS profile is in neither shared file, or a file cannot be parsed.
+    #[cfg(feature = "kms")]
+    AwsProfile {
+        /// The profile asked for.
+        profile: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A discovery filter was given an empty partition.
     #[cfg(feature = "kms")]
     FilterPartition,
@@ -173,6 +181,7 @@ impl Error {
             | Error::EmptyRegion
             | Error::InvalidRegion { .. }
             | Error::NoDefaultRegion
+            | Error::AwsProfile { .. }
             | Error::FilterPartition
             | Error::FilterAccounts
             | Error::SigningSuiteNotSupported { .. }
@@ -285,8 +294,12 @@ impl fmt::Display for Error {
             #[cfg(feature = "kms")]
             Error::NoDefaultRegion => f.write_str(
                 "a key id or alias names no region and the client supplier has no default \
-                 region: use a key ARN or set AWS_REGION",
+                 region: use a key ARN, set AWS_REGION or give the profile a region",
             ),
+            #[cfg(feature = "kms")]
+            Error::AwsProfile { profile, reason } => {
+                write!(f, "AWS profile {profile:?}: {reason}")
+            }
             #[cfg(feature = "kms")]
             Error::FilterPartition => f.write_str("a discovery filter needs a partition"),
             #[cfg(feature = "kms")]

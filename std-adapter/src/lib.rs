@@ -82,7 +82,7 @@ pub const RUSTCRYPTO_PROVIDER: RustCryptoProvider = RustCrypto::new(OsRng);
 /// the others seal.
 ///
 /// # Errors
-/// As [`esdk_core::encrypt`].
+/// As [`esdk_core::encrypt()`].
 pub fn encrypt<M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     cmm: &M,
@@ -271,7 +271,7 @@ impl std::fmt::Debug for Decrypted {
 /// nothing is returned unless every check passed, the signature included.
 ///
 /// # Errors
-/// As [`esdk_core::decrypt`].
+/// As [`esdk_core::decrypt()`].
 pub fn decrypt<M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     cmm: &M,

@@ -361,10 +361,10 @@ impl<W: Write, P: CryptoProvider> Write for EncryptingWriter<'_, W, P> {
             used += self.s.absorb(&data[used..])?;
             // A sealed frame: hand it on. On an error it stays pending; report the error
             // only if nothing of `data` was consumed (else the next call reports it).
-            if !self.s.unsent().is_empty() {
-                if let Err(e) = self.push_out() {
-                    return if used == 0 { Err(e) } else { Ok(used) };
-                }
+            if !self.s.unsent().is_empty()
+                && let Err(e) = self.push_out()
+            {
+                return if used == 0 { Err(e) } else { Ok(used) };
             }
         }
         Ok(used)

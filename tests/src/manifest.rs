@@ -219,7 +219,7 @@ pub enum KeyDescription {
     },
     /// A keyring that hands out `key` as the data key, whatever the EDKs say: the Python
     /// ESDK's commitment vectors give each message's plaintext data key instead of a
-    /// wrapping key (see [`load_commitment_vectors`]).
+    /// wrapping key (see `load_commitment_vectors`).
     StaticDataKey {
         /// The plaintext data key.
         key: Vec<u8>,

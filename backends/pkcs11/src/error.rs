@@ -694,11 +694,11 @@ mod tests {
         // defined codes go up to CKR_FUNCTION_REJECTED = 0x200).
         let mut named = 0;
         for code in 0u32..=0x200 {
-            if let Rv::Error(e) = Rv::from(std::ffi::c_ulong::from(code)) {
-                if !matches!(e, RvError::UnknownErrorCode(_)) {
-                    assert_eq!(ck_rv(e), u64::from(code), "{e:?}");
-                    named += 1;
-                }
+            if let Rv::Error(e) = Rv::from(std::ffi::c_ulong::from(code))
+                && !matches!(e, RvError::UnknownErrorCode(_))
+            {
+                assert_eq!(ck_rv(e), u64::from(code), "{e:?}");
+                named += 1;
             }
         }
         assert_eq!(named, 93);

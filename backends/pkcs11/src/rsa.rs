@@ -378,10 +378,10 @@ fn probe(
         let zeros = vec![0u8; modulus_len.unwrap_or(256)];
         let r = s.session().decrypt(&mech, h, &zeros);
         s.discard();
-        if let Err(e) = r {
-            if is_unsupported_params(&e) {
-                return Err(unsupported(rv_of(&e)));
-            }
+        if let Err(e) = r
+            && is_unsupported_params(&e)
+        {
+            return Err(unsupported(rv_of(&e)));
         }
     }
     Ok(())

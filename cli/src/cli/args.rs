@@ -266,8 +266,11 @@ pub(crate) struct CommonArgs {
     /// An AWS KMS key to wrap the data key with: a key ARN (on encrypt also a key id,
     /// alias name or alias ARN, in the default region). Repeatable; the KMS calls of
     /// several keys run concurrently. Multi-Region keys decrypt with their replica in the
-    /// ARN's region. Credentials and the default region come from the environment
-    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
+    /// ARN's region. Credentials and the default region come from the standard AWS chain,
+    /// as for the AWS CLI: environment (AWS_ACCESS_KEY_ID, AWS_REGION, ...), then the
+    /// profile (--profile, AWS_PROFILE or default) in ~/.aws/config and ~/.aws/credentials
+    /// (static keys, `aws sso login`, credential_process, assumed roles), web identity,
+    /// ECS and EC2 instance roles.
     #[arg(long, value_name = "ARN", action = clap::ArgAction::Append)]
     pub kms_key: Vec<String>,
 
@@ -325,6 +328,12 @@ pub(crate) struct CommonArgs {
     /// regional AWS endpoint or AWS_ENDPOINT_URL_KMS.
     #[arg(long, value_name = "URL")]
     pub kms_endpoint: Option<String>,
+
+    /// The AWS profile for credentials, region and endpoint (instead of AWS_PROFILE or
+    /// `default`), from AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE or ~/.aws/config
+    /// and ~/.aws/credentials; e.g. after `aws sso login --profile NAME`.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 
     /// Cache data keys across the files of this run (fewer KMS calls): SETTING=VALUE
     /// with capacity (entries, default 100), max_age (seconds, default 300; an age past

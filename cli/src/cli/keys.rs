@@ -552,6 +552,8 @@ pub(crate) fn keyrings<'a>(
     kms_opts: &KmsOptions<'_>,
 ) -> Result<(Keyrings<'a>, Vec<String>, kms::KmsKeys), CliError> {
     let mut token = Pkcs11Token::default();
+    // A unit struct without the `kms` feature.
+    #[allow(clippy::default_constructed_unit_structs)]
     let mut kms_keys = kms::KmsKeys::default();
     let mut out: Vec<Box<dyn Keyring + 'a>> = Vec::with_capacity(specs.len());
     let mut labels: Vec<String> = Vec::with_capacity(specs.len());

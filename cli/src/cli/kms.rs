@@ -16,6 +16,9 @@ use esdk::Keyring;
 pub(crate) struct KmsOptions<'a> {
     /// `--kms-endpoint`.
     pub endpoint: Option<&'a str>,
+    /// `--profile`: the AWS profile of the credential chain (else `AWS_PROFILE`, else
+    /// `default`).
+    pub profile: Option<&'a str>,
     /// `--discovery-account` (empty: no discovery filter).
     pub discovery_accounts: &'a [String],
     /// `--discovery-partition` (default `aws`).
@@ -95,22 +98,6 @@ impl KmsKeys {
 #[cfg(not(feature = "kms"))]
 pub(crate) enum Front {}
 
-#[cfg(not(feature = "kms"))]
-impl Front {
-    /// The data key of the message whose header is `header`, as a keyring that supplies it.
-    ///
-    /// # Errors
-    /// None: there is no value of this type.
-    pub(crate) fn decrypt_key(
-        &self,
-        _cfg: &esdk::Config,
-        _reproduced: &[(&str, &str)],
-        _header: &[u8],
-    ) -> Result<Box<dyn Keyring>, esdk::Error> {
-        match *self {}
-    }
-}
-
 #[cfg(feature = "kms")]
 pub(crate) use with_kms::{Front, KmsKeys};
 
@@ -163,36 +150,49 @@ mod with_kms {
         Kms(C),
     }
 
-    fn supplier(opts: &KmsOptions<'_>) -> DefaultClientSupplier {
-        let s = DefaultClientSupplier::from_env();
-        match opts.endpoint {
-            Some(url) => s.with_endpoint_url(url),
-            None => s,
-        }
-    }
-
     /// The KMS keyrings of a command line, as they are built: each is also a blocking core
     /// keyring for the core multi-keyring (with raw keys on encrypt, with `--caching`).
     #[derive(Default)]
     pub(crate) struct KmsKeys {
         rt: Option<Arc<KmsRuntime>>,
+        /// One client supplier (one connection pool, credentials resolved once) for every
+        /// KMS key of the command line.
+        supplier: Option<Arc<DefaultClientSupplier>>,
         keyrings: Vec<Arc<dyn AsyncKeyring>>,
         positions: Vec<usize>,
     }
 
     impl KmsKeys {
-        /// The runtime of the KMS calls, made on first use.
         fn runtime(&mut self) -> Result<Arc<KmsRuntime>, CliError> {
-            Ok(match &self.rt {
-                Some(rt) => Arc::clone(rt),
-                None => {
-                    let rt = Arc::new(
-                        KmsRuntime::new().map_err(|e| CliError::usage(format!("AWS KMS: {e}")))?,
-                    );
-                    self.rt = Some(Arc::clone(&rt));
-                    rt
-                }
-            })
+            if let Some(rt) = &self.rt {
+                return Ok(Arc::clone(rt));
+            }
+            let rt =
+                Arc::new(KmsRuntime::new().map_err(|e| CliError::usage(format!("AWS KMS: {e}")))?);
+            self.rt = Some(Arc::clone(&rt));
+            Ok(rt)
+        }
+
+        /// The client supplier of the standard AWS chain (`--profile`, environment, shared
+        /// files, SSO, ...), `--kms-endpoint` over any endpoint it names. Loaded once, on
+        /// the first key that needs a client.
+        fn supplier(
+            &mut self,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Arc<DefaultClientSupplier>, CliError> {
+            if let Some(s) = &self.supplier {
+                return Ok(Arc::clone(s));
+            }
+            let rt = self.runtime()?;
+            let s = rt
+                .block_on(DefaultClientSupplier::from_aws_chain(opts.profile))
+                .map_err(|e| CliError::usage(format!("--profile: {e}")))?;
+            let s = Arc::new(match opts.endpoint {
+                Some(url) => s.with_endpoint_url(url),
+                None => s,
+            });
+            self.supplier = Some(Arc::clone(&s));
+            Ok(s)
         }
 
         fn add<'a>(
@@ -215,12 +215,12 @@ mod with_kms {
             position: usize,
             opts: &KmsOptions<'_>,
         ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-            let supplier = supplier(opts);
+            let supplier = self.supplier(opts)?;
             let (g, children) = match ids.split_first() {
                 Some((first, rest)) if position == 0 => (Some(*first), rest),
                 _ => (None, ids),
             };
-            let multi = kms::mrk_multi_keyring(g, children, &supplier, &[])
+            let multi = kms::mrk_multi_keyring(g, children, &*supplier, &[])
                 .map_err(|e| CliError::usage(format!("--kms-key: {e}")))?;
             self.add(Arc::new(multi), position)
         }
@@ -248,7 +248,7 @@ mod with_kms {
                 Mode::Decrypt => {
                     let region = KmsArn::parse(arn).ok().map(|a| a.region().to_owned());
                     Some(
-                        supplier(opts)
+                        self.supplier(opts)?
                             .client(region.as_deref())
                             .map_err(|e| CliError::usage(format!("--kms-rsa-key {arn}: {e}")))?,
                     )
@@ -273,7 +273,7 @@ mod with_kms {
         ) -> Result<Box<dyn Keyring + 'a>, CliError> {
             let fail =
                 |e: &dyn std::fmt::Display| CliError::usage(format!("--kms-ecdh-key {arn}: {e}"));
-            let supplier = supplier(opts);
+            let supplier = self.supplier(opts)?;
             let client_for = |key: &str| {
                 let region = KmsArn::parse(key).map_err(|e| fail(&format!("{key}: {e}")))?;
                 supplier.client(Some(region.region())).map_err(|e| fail(&e))
@@ -350,7 +350,7 @@ mod with_kms {
                 )
             };
             let keyring = AnyRegionDiscovery {
-                supplier: supplier(opts),
+                supplier: self.supplier(opts)?,
                 filter,
             };
             self.add(Arc::new(keyring), position)
@@ -429,7 +429,7 @@ mod with_kms {
     /// A discovery keyring that calls KMS in the region each EDK's key ARN names (the
     /// official CLI's discovery behaviour), one [`AwsKmsDiscoveryKeyring`] per region.
     struct AnyRegionDiscovery {
-        supplier: DefaultClientSupplier,
+        supplier: Arc<DefaultClientSupplier>,
         filter: Option<DiscoveryFilter>,
     }
 

@@ -271,6 +271,7 @@ fn crypt(
     };
     let kms_opts = kms::KmsOptions {
         endpoint: c.kms_endpoint.as_deref(),
+        profile: c.profile.as_deref(),
         discovery_accounts: &c.discovery_account,
         discovery_partition: c.discovery_partition.as_deref(),
     };

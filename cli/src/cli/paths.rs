@@ -179,13 +179,13 @@ pub(crate) fn plan(a: &PlanArgs<'_>) -> Result<Plan, CliError> {
         }
         Some(p) => Output::File(p),
     };
-    if let Output::File(o) = &output {
-        if same_file(&input, o) {
-            return Err(CliError::usage(format!(
-                "input and output are the same file: {}",
-                quote(o)
-            )));
-        }
+    if let Output::File(o) = &output
+        && same_file(&input, o)
+    {
+        return Err(CliError::usage(format!(
+            "input and output are the same file: {}",
+            quote(o)
+        )));
     }
     plan.push(Input::File(input), output, a.no_overwrite);
     Ok(plan)
@@ -193,17 +193,16 @@ pub(crate) fn plan(a: &PlanArgs<'_>) -> Result<Plan, CliError> {
 
 impl Plan {
     fn push(&mut self, input: Input, output: Output, no_overwrite: bool) {
-        if no_overwrite {
-            if let Output::File(o) = &output {
-                if o.exists() {
-                    self.skipped.push(format!(
-                        "skipping {}: output {} exists (--no-overwrite)",
-                        input.display(),
-                        quote(o)
-                    ));
-                    return;
-                }
-            }
+        if no_overwrite
+            && let Output::File(o) = &output
+            && o.exists()
+        {
+            self.skipped.push(format!(
+                "skipping {}: output {} exists (--no-overwrite)",
+                input.display(),
+                quote(o)
+            ));
+            return;
         }
         self.jobs.push(Job { input, output });
     }

@@ -52,6 +52,7 @@ pub(crate) struct Ctx<'a> {
     pub cache: Option<&'a CachingCmm<&'a MultiKeyring<'a>>>,
     /// The KMS keyrings behind their front end: without `--caching`, tried first on
     /// decrypt and used alone on encrypt when there is no other key.
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
     pub kms: Option<&'a super::kms::Front>,
     /// The keyrings that are not KMS keyrings (generator first), if any.
     pub others: Option<&'a MultiKeyring<'a>>,
@@ -129,14 +130,13 @@ fn open_input(input: &Input, mmap: bool) -> Result<Source, CliError> {
         Input::Stdin => Ok(Source::Stdin(io::stdin().lock())),
         Input::File(p) => {
             let f = File::open(p).map_err(|e| CliError::io_path("opening", p, &e))?;
-            if mmap {
-                if let Ok(meta) = f.metadata() {
-                    if meta.is_file() && meta.len() >= mapped::MIN_LEN {
-                        if let Some(m) = Mapped::new(&f, meta.len()) {
-                            return Ok(Source::Mapped(m));
-                        }
-                    }
-                }
+            if mmap
+                && let Ok(meta) = f.metadata()
+                && meta.is_file()
+                && meta.len() >= mapped::MIN_LEN
+                && let Some(m) = Mapped::new(&f, meta.len())
+            {
+                return Ok(Source::Mapped(m));
             }
             Ok(Source::File(f))
         }
@@ -592,6 +592,7 @@ impl Ctx<'_> {
 
     /// The message for an error of the KMS front end: I/O errors of the output are I/O
     /// failures, everything else names the input and the failed check with the KMS detail.
+    #[cfg(feature = "kms")]
     fn front_failure(&self, verb: &str, input: &Input, output: &str, e: esdk::Error) -> CliError {
         match e {
             esdk::Error::Io(e) => CliError::io("writing", output, &e),
@@ -757,6 +758,7 @@ impl Ctx<'_> {
         let reproduced = self.reproduced();
         // The KMS keys first, through their front end (unless the cache answers): a failure
         // keeps the KMS detail; the other keys are tried after it.
+        #[cfg_attr(not(feature = "kms"), allow(unused_mut))]
         let mut kms_failure = None;
         #[cfg(feature = "kms")]
         let prepared = match (self.kms, self.cache, &header) {

@@ -8,7 +8,7 @@
 //! that and, in that case, drives the future on a scoped helper thread instead, so the
 //! blocking API works from plain threads, from `spawn_blocking`, and from inside async
 //! tasks alike. Inside an async task it still blocks that task's worker thread for the
-//! length of the KMS call: async code should use [`asynch`](super::asynch).
+//! length of the KMS call: async code should use [`asynch`].
 //!
 //! [`BlockingKeyring`] is for the one place where a KMS keyring must be a sync core
 //! [`Keyring`]: inside a core [`MultiKeyring`](esdk_core::MultiKeyring) or a sync CMM such as
@@ -189,7 +189,7 @@ pub fn decrypt_stream<R: Read, W: Write>(
 /// Failures come back as core errors (see the [module documentation](self)): on encrypt
 /// `NoDataKeyGenerated` (as generator) or `NoEncryptedDataKey` for a failed or refused KMS
 /// call, `InvalidConfiguration` or `EncryptNotSupported`; on decrypt one
-/// [`AttemptFailure`](esdk_core::error::AttemptFailure) per EDK tried
+/// [`AttemptFailure`] per EDK tried
 /// ([`Failure::core_reason`](super::Failure::core_reason): `Backend` for a failed KMS call)
 /// in the core's attempt record.
 pub struct BlockingKeyring<K> {
@@ -244,10 +244,10 @@ impl<K: AsyncKeyring> Keyring for BlockingKeyring<K> {
             .rt
             .block_on(self.keyring.on_encrypt(&req))
             .map_err(|e| encrypt_failure(&e, generating))?;
-        if let Some(k) = out.data_key {
-            if m.data_key().is_none() {
-                m.set_data_key(k)?;
-            }
+        if let Some(k) = out.data_key
+            && m.data_key().is_none()
+        {
+            m.set_data_key(k)?;
         }
         for e in &out.edks {
             m.push_edk(&e.provider_id, &[&e.provider_info], &[&e.ciphertext])?;

@@ -1,5 +1,6 @@
 //! KMS clients: the regional client supplier the multi-keyrings use, and a default one built
-//! on `aws-sdk-kms` with rustls on aws-lc-rs (no `aws-config`).
+//! on `aws-sdk-kms` with rustls on aws-lc-rs, configured from the standard AWS chain
+//! (`aws-config`: environment, profiles, SSO, web identity, ECS, IMDS) or by hand.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -85,14 +86,26 @@ pub(crate) fn client_region(client: &Client) -> Option<String> {
     client.config().region().map(|r| r.as_ref().to_owned())
 }
 
-/// A regional client supplier on `aws-sdk-kms` alone: one HTTPS connection pool (rustls on
-/// aws-lc-rs) shared by a cached client per region.
+/// A regional client supplier: one HTTPS connection pool (rustls on aws-lc-rs) shared by a
+/// cached `aws-sdk-kms` client per region.
 ///
-/// Without `aws-config` it reads no profile files: credentials come from
-/// [`with_credentials`](Self::with_credentials) or, in [`from_env`](Self::from_env), from
-/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`. For the full AWS
-/// credential chain, build clients with `aws-config` and pass a closure as the supplier.
+/// Three ways to configure it:
+/// - [`from_aws_chain`](Self::from_aws_chain): what the AWS CLI and SDKs do, through
+///   `aws-config`: credentials from the environment, the shared config and credentials
+///   files (a named profile or `AWS_PROFILE`), SSO (`aws sso login`), `credential_process`,
+///   web identity, ECS or IMDS; the default region and any endpoint URL from the same
+///   places. This is what the `esdk` tool uses.
+/// - [`from_sdk_config`](Self::from_sdk_config): an `SdkConfig` the application loaded
+///   itself.
+/// - [`from_env`](Self::from_env) or [`new`](Self::new) and the `with_` methods: no files
+///   read, only environment variables or what is given.
+///
+/// The `with_` methods override what the chain found (a `--kms-endpoint`, fixed
+/// credentials).
 pub struct DefaultClientSupplier {
+    /// The configuration loaded from the AWS chain or given, if any: each regional client
+    /// starts from it.
+    base: Option<aws_types::SdkConfig>,
     default_region: Option<String>,
     endpoint_url: Option<String>,
     credentials: Option<SharedCredentialsProvider>,
@@ -106,6 +119,7 @@ pub struct DefaultClientSupplier {
 impl std::fmt::Debug for DefaultClientSupplier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DefaultClientSupplier")
+            .field("aws_chain", &self.base.is_some())
             .field("default_region", &self.default_region)
             .field("endpoint_url", &self.endpoint_url)
             .field("credentials", &self.credentials.is_some())
@@ -138,6 +152,7 @@ impl DefaultClientSupplier {
     /// A supplier with no default region, the AWS endpoints, and no credentials.
     pub fn new() -> Self {
         Self {
+            base: None,
             default_region: None,
             endpoint_url: None,
             credentials: None,
@@ -168,6 +183,70 @@ impl DefaultClientSupplier {
             )));
         }
         s
+    }
+
+    /// A supplier configured by the standard AWS chain, as the AWS CLI is: `profile` (or,
+    /// when `None`, `AWS_PROFILE`, else `default`) from the shared config and credentials
+    /// files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and
+    /// `~/.aws/credentials`), environment credentials first, then the profile's (static
+    /// keys, SSO, `credential_process`, an assumed role), web identity, ECS and IMDS. The
+    /// default region is `AWS_REGION` (or `AWS_DEFAULT_REGION`) or the profile's `region`,
+    /// never EC2 instance metadata (whose lookup costs its timeouts off EC2: use a key ARN
+    /// or set the region there); an endpoint URL comes from
+    /// `AWS_ENDPOINT_URL_KMS`, `AWS_ENDPOINT_URL` or the profile's `endpoint_url` /
+    /// `services` section.
+    ///
+    /// Credentials are resolved on the first KMS call (and cached and refreshed by the
+    /// SDK), so a keyring that never calls KMS (an RSA keyring encrypting) needs none.
+    ///
+    /// # Errors
+    /// [`Error::AwsProfile`] when `profile` is given and neither file defines it, or a
+    /// file cannot be parsed.
+    pub async fn from_aws_chain(profile: Option<&str>) -> Result<Self, Error> {
+        let http = https_client();
+        if let Some(name) = profile {
+            check_profile(name).await?;
+        }
+        // The region from the environment, then the profile. Not from EC2 instance metadata
+        // (the default chain's last step): off EC2 that lookup waits for its timeouts on
+        // every run, and a key ARN names its region anyway.
+        let mut from_profile = aws_config::profile::ProfileFileRegionProvider::builder();
+        if let Some(name) = profile {
+            from_profile = from_profile.profile_name(name);
+        }
+        let region = aws_config::meta::region::RegionProviderChain::first_try(
+            aws_config::environment::EnvironmentVariableRegionProvider::new(),
+        )
+        .or_else(from_profile.build());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http.clone())
+            .region(region);
+        if let Some(name) = profile {
+            loader = loader.profile_name(name);
+        }
+        let config = loader.load().await;
+        let mut s = Self::from_sdk_config(&config);
+        s.http = http;
+        Ok(s)
+    }
+
+    /// A supplier whose clients start from `config` (credentials, retry and timeout
+    /// settings, endpoint URL, HTTP client), with its region as the default region.
+    pub fn from_sdk_config(config: &aws_types::SdkConfig) -> Self {
+        let mut s = Self::new();
+        s.default_region = config.region().map(|r| r.as_ref().to_owned());
+        if let Some(http) = config.http_client() {
+            s.http = http;
+        }
+        s.base = Some(config.clone());
+        s
+    }
+
+    /// The AWS configuration the clients start from, when the supplier was made by
+    /// [`from_aws_chain`](Self::from_aws_chain) or [`from_sdk_config`](Self::from_sdk_config)
+    /// (other AWS clients, e.g. DynamoDB for a branch key store, can share it).
+    pub fn sdk_config(&self) -> Option<&aws_types::SdkConfig> {
+        self.base.as_ref()
     }
 
     /// Sets the region used for key ids and aliases that name none.
@@ -235,10 +314,12 @@ impl DefaultClientSupplier {
         if let Some(c) = clients.get(region) {
             return c;
         }
-        let mut b = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .http_client(self.http.clone());
+        let mut b = match &self.base {
+            Some(config) => aws_sdk_kms::config::Builder::from(config),
+            None => aws_sdk_kms::Config::builder().behavior_version(BehaviorVersion::latest()),
+        }
+        .region(Region::new(region.to_owned()))
+        .http_client(self.http.clone());
         if let Some(url) = &self.endpoint_url {
             b = b.endpoint_url(url.clone());
         }
@@ -258,6 +339,34 @@ impl DefaultClientSupplier {
         clients.insert(region, client.clone());
         client
     }
+}
+
+/// Fails unless the shared config or credentials file defines the profile `name`: the SDK
+/// would otherwise only fail at the first KMS call, with a less direct message.
+async fn check_profile(name: &str) -> Result<(), Error> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let failed = |reason: String| Error::AwsProfile {
+        profile: name.to_owned(),
+        reason,
+    };
+    let set = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        // The default files: AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE or ~/.aws.
+        &Default::default(),
+        Some(name.to_owned().into()),
+    )
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    if set.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let config = env("AWS_CONFIG_FILE").unwrap_or_else(|| "~/.aws/config".to_owned());
+    let credentials =
+        env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| "~/.aws/credentials".to_owned());
+    Err(failed(format!(
+        "no such profile in {config} or {credentials}"
+    )))
 }
 
 impl ClientSupplier for DefaultClientSupplier {
@@ -321,6 +430,19 @@ mod tests {
             n + 66,
             cached(&s).len()
         );
+    }
+
+    #[test]
+    fn a_profile_in_neither_file_is_named() {
+        let rt = crate::kms::KmsRuntime::new().expect("runtime");
+        let name = "esdk-test-no-such-profile-7f3a";
+        match rt.block_on(DefaultClientSupplier::from_aws_chain(Some(name))) {
+            Err(Error::AwsProfile { profile, reason }) => {
+                assert_eq!(profile, name);
+                assert!(reason.contains("no such profile"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -51,8 +51,12 @@ pub enum KmsErrorKind {
     Unavailable,
     /// The response could not be understood.
     Response,
-    /// The request could not be built or sent (credentials, configuration).
+    /// The request could not be built or sent (configuration).
     Request,
+    /// No credentials: none in the chain (environment, profile, SSO, web identity, ECS,
+    /// IMDS), or the provider that should give them failed (an expired SSO session, a
+    /// failing `credential_process`).
+    Credentials,
 }
 
 /// A failed KMS call, with the key, the region and the service error code.
@@ -102,6 +106,7 @@ impl fmt::Display for KmsError {
             KmsErrorKind::Unavailable => f.write_str("endpoint unreachable: ")?,
             KmsErrorKind::Response => f.write_str("unreadable response: ")?,
             KmsErrorKind::Request => f.write_str("request not sent: ")?,
+            KmsErrorKind::Credentials => f.write_str("no AWS credentials: ")?,
         }
         match (&self.code, &self.message) {
             (Some(c), Some(m)) => write!(f, "{c}: {m}"),
@@ -358,6 +363,19 @@ impl fmt::Display for Attempt {
 }
 
 /// Maps an AWS SDK error into a [`KmsError`].
+/// Whether a credentials provider's failure is in `err`'s source chain.
+fn from_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut e = Some(err);
+    while let Some(cur) = e {
+        if cur.is::<CredentialsError>() {
+            return true;
+        }
+        e = cur.source();
+    }
+    false
+}
+
 pub(crate) fn from_sdk<E>(
     operation: KmsOperation,
     key_id: &str,
@@ -382,6 +400,7 @@ where
             ) => KmsErrorKind::Throttled,
             _ => KmsErrorKind::Service,
         },
+        SdkError::DispatchFailure(_) if from_credentials(&err) => KmsErrorKind::Credentials,
         SdkError::TimeoutError(_) => KmsErrorKind::Timeout,
         SdkError::DispatchFailure(d) if d.is_timeout() => KmsErrorKind::Timeout,
         SdkError::DispatchFailure(d) if d.is_user() => KmsErrorKind::Request,

@@ -134,13 +134,13 @@ impl Kms {
     }
 
     pub(super) fn check_region(&self, key: &KeyIdentifier) -> Result<(), Error> {
-        if let (Some(kr), Some(cr)) = (key.region(), self.region.as_deref()) {
-            if kr != cr {
-                return Err(Error::RegionMismatch {
-                    key_id: key.to_string(),
-                    client_region: cr.to_owned(),
-                });
-            }
+        if let (Some(kr), Some(cr)) = (key.region(), self.region.as_deref())
+            && kr != cr
+        {
+            return Err(Error::RegionMismatch {
+                key_id: key.to_string(),
+                client_region: cr.to_owned(),
+            });
         }
         Ok(())
     }
@@ -601,13 +601,13 @@ impl AwsKmsMrkDiscoveryKeyring {
             return Err(Error::EmptyRegion);
         }
         let kms = Kms::new(client);
-        if let Some(cr) = kms.region.as_deref() {
-            if cr != region {
-                return Err(Error::RegionMismatch {
-                    key_id: format!("(MRK discovery keyring for {region})"),
-                    client_region: cr.to_owned(),
-                });
-            }
+        if let Some(cr) = kms.region.as_deref()
+            && cr != region
+        {
+            return Err(Error::RegionMismatch {
+                key_id: format!("(MRK discovery keyring for {region})"),
+                client_region: cr.to_owned(),
+            });
         }
         Ok(Self {
             region: region.to_owned(),

@@ -38,14 +38,15 @@
 //! ```no_run
 //! # fn main() -> Result<(), esdk::Error> {
 //! use esdk::kms::{self, DefaultClientSupplier, KmsRuntime};
-//! let supplier = DefaultClientSupplier::from_env();
+//! let rt = KmsRuntime::new()?;
+//! // Credentials, region and endpoint as the AWS CLI finds them (env, profile, SSO, ...).
+//! let supplier = rt.block_on(DefaultClientSupplier::from_aws_chain(None))?;
 //! let keyring = kms::strict_multi_keyring(
 //!     Some("arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
 //!     &[],
 //!     &supplier,
 //!     &[],
 //! )?;
-//! let rt = KmsRuntime::new()?;
 //! let cfg = esdk::Config::new();
 //! let opts = esdk::EncryptOptions::new();
 //! let msg = kms::blocking::encrypt(&rt, &cfg, &keyring, &opts, &[("purpose", "demo")], b"hi")?;
@@ -72,11 +73,11 @@ use esdk_core::materials::{DataKey, Edk};
 
 pub use crate::caching::OwnedEdk;
 
-/// The KMS keyrings' errors are the crate's one [`Error`](crate::Error).
+/// The KMS keyrings' errors are the crate's one [`Error`].
 pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
-pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
+pub use client::{ClientSupplier, DefaultClientSupplier, MAX_CACHED_CLIENTS, https_client};
 pub use ecdh::{AwsKmsEcdhKeyring, ECDH_PROVIDER_ID, EcdhKeyProblem, get_ecdh_public_key};
 pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
 pub use keyring::{

@@ -724,10 +724,10 @@ fn open_batches<K: AeadKey>(
         });
         if let Err(e) = r {
             queue.fail(job.index);
-            if let Ok(mut first) = first_error.lock() {
-                if first.is_none_or(|(i, _)| job.index < i) {
-                    *first = Some((job.index, e));
-                }
+            if let Ok(mut first) = first_error.lock()
+                && first.is_none_or(|(i, _)| job.index < i)
+            {
+                *first = Some((job.index, e));
             }
         }
     }

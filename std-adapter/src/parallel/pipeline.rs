@@ -258,10 +258,10 @@ where
         for cipher in ciphers {
             let back = to_engine.clone();
             let seal = move |b: &mut EncBatch| {
-                if b.err.is_none() {
-                    if let Err(e) = seal_batch(&cipher, f, input, b) {
-                        b.err = Some(e);
-                    }
+                if b.err.is_none()
+                    && let Err(e) = seal_batch(&cipher, f, input, b)
+                {
+                    b.err = Some(e);
                 }
             };
             s.spawn(move || work_loop(queue, &back, seal, EncMsg::Sealed));
