@@ -735,11 +735,12 @@ fn caching_reuses_the_data_key_across_files() {
 // ---------------------------------------------------------------------------------------
 // AWS KMS RSA keys (--kms-rsa-key, --kms-rsa-public-key).
 
-/// A new RSA_2048 ENCRYPT_DECRYPT key: returns its ARN and writes its public key (KMS
-/// GetPublicKey) to `dir` as `rsa.pem` and `rsa.der`.
-fn rsa_key(dir: &Path) -> String {
-    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-    use base64::Engine as _;
+/// A new KMS key of `spec` and `usage` in us-west-2: its ARN and its public key (KMS
+/// GetPublicKey, DER SubjectPublicKeyInfo).
+fn asymmetric_key(
+    spec: aws_sdk_kms::types::KeySpec,
+    usage: aws_sdk_kms::types::KeyUsageType,
+) -> (String, Vec<u8>) {
     let sup = esdk::kms::DefaultClientSupplier::new()
         .with_endpoint_url(&endpoint())
         .with_credentials(aws_sdk_kms::config::Credentials::new(
@@ -747,18 +748,26 @@ fn rsa_key(dir: &Path) -> String {
         ));
     let c = sup.client_for(W);
     let rt = esdk::kms::KmsRuntime::new().unwrap();
-    let (arn, der) = rt.block_on(async {
+    rt.block_on(async {
         let out = c
             .create_key()
-            .key_spec(KeySpec::Rsa2048)
-            .key_usage(KeyUsageType::EncryptDecrypt)
+            .key_spec(spec)
+            .key_usage(usage)
             .send()
             .await
             .unwrap();
         let arn = out.key_metadata().unwrap().arn().unwrap().to_owned();
         let pk = c.get_public_key().key_id(&arn).send().await.unwrap();
         (arn, pk.public_key().unwrap().as_ref().to_vec())
-    });
+    })
+}
+
+/// A new RSA_2048 ENCRYPT_DECRYPT key: returns its ARN and writes its public key (KMS
+/// GetPublicKey) to `dir` as `rsa.pem` and `rsa.der`.
+fn rsa_key(dir: &Path) -> String {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    use base64::Engine as _;
+    let (arn, der) = asymmetric_key(KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt);
     let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
     let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
     for line in b64.as_bytes().chunks(64) {
@@ -811,7 +820,7 @@ fn kms_rsa_key_encrypts_offline_and_decrypts_with_kms() {
     .ok();
     let meta = &enc.json_lines()[0];
     assert_eq!(providers(meta), ["aws-kms-rsa"]);
-    assert_eq!(edk_keys(meta), [arn.clone()]);
+    assert_eq!(edk_keys(meta), std::slice::from_ref(&arn));
     let ct = fs::read(p.join("ct")).unwrap();
     assert_eq!(
         ct[..3],
@@ -935,4 +944,196 @@ fn kms_rsa_usage_errors() {
     assert!(help.contains("--kms-rsa-key <ARN>"), "{help}");
     assert!(help.contains("--kms-rsa-public-key <PEM>"), "{help}");
     assert!(help.contains("AWS KMS RSA keys"), "{help}");
+}
+
+// ---------------------------------------------------------------------------------------
+// AWS KMS ECDH keys (--kms-ecdh-key, --recipient-public-key, --kms-ecdh-discovery).
+
+/// A new KEY_AGREEMENT key of `spec`: returns its ARN and writes its public key (KMS
+/// GetPublicKey, DER SubjectPublicKeyInfo) to `dir/<name>.der`.
+fn ecdh_key(dir: &Path, name: &str, spec: aws_sdk_kms::types::KeySpec) -> String {
+    let (arn, der) = asymmetric_key(spec, aws_sdk_kms::types::KeyUsageType::KeyAgreement);
+    fs::write(dir.join(format!("{name}.der")), der).unwrap();
+    arn
+}
+
+#[test]
+fn kms_ecdh_keys_static_and_discovery() {
+    use aws_sdk_kms::types::KeySpec;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let sender = ecdh_key(p, "sender", KeySpec::EccNistP256);
+    let recipient = ecdh_key(p, "recipient", KeySpec::EccNistP256);
+    let pt = data(100_000, 9);
+    fs::write(p.join("pt"), &pt).unwrap();
+    let ctx = ["-c", "app=cli-ecdh"];
+    let enc = |out: &str, keys: &[&str]| {
+        let mut a = vec!["encrypt", "-i", "pt", "-o", out, "--metadata-output", "-"];
+        a.extend_from_slice(keys);
+        a.extend_from_slice(&ctx);
+        esdk(p, &a)
+    };
+    let dec = |input: &str, out: &str, keys: &[&str]| {
+        let mut a = vec!["decrypt", "-i", input, "-o", out];
+        a.extend_from_slice(keys);
+        a.extend_from_slice(&ctx);
+        esdk(p, &a)
+    };
+    // KmsPrivateKeyToStaticPublicKey: the recipient's public key fetched from KMS by ARN.
+    let to_recipient = [
+        "--kms-ecdh-key",
+        &sender,
+        "--recipient-public-key",
+        &recipient,
+    ];
+    let meta = enc("ct", &to_recipient).ok().json_lines();
+    assert_eq!(providers(&meta[0]), ["aws-kms-ecdh"]);
+    // The recipient's KMS key with discovery, and the sender's with the recipient's public
+    // key from a DER file.
+    let discovery = ["--kms-ecdh-key", &recipient, "--kms-ecdh-discovery"];
+    dec("ct", "o1", &discovery).ok();
+    assert_eq!(fs::read(p.join("o1")).unwrap(), pt);
+    let from_file = ["--recipient-public-key", "recipient.der"];
+    dec(
+        "ct",
+        "o2",
+        &[&["--kms-ecdh-key", &sender][..], &from_file].concat(),
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("o2")).unwrap(), pt);
+    // The sender's key in discovery is not the recipient: no KMS call, a specific reason.
+    dec(
+        "ct",
+        "o3",
+        &["--kms-ecdh-key", &sender, "--kms-ecdh-discovery"],
+    )
+    .fails(1, "made for other public keys");
+    assert!(!p.join("o3").exists());
+
+    // A device with the raw ECDH keyring and only the recipient's public key (ephemeral
+    // sender); the CLI decrypts it with the KMS key.
+    let public =
+        esdk::raw::ecdh::EcdhPublicKey::from_spki_der(&fs::read(p.join("recipient.der")).unwrap())
+            .unwrap();
+    let device = esdk::raw::ecdh::RawEcdhKeyring::ephemeral_private_key_to_static_public_key(
+        esdk::raw::ecdh::EcdhCurve::P256,
+        public,
+    )
+    .unwrap();
+    let cfg = esdk::Config::new();
+    let opts = esdk::EncryptOptions::new();
+    let msg = esdk::encrypt(&cfg, &device, &opts, &[("app", "cli-ecdh")], &pt).unwrap();
+    fs::write(p.join("device.ct"), msg).unwrap();
+    dec("device.ct", "o4", &discovery).ok();
+    assert_eq!(fs::read(p.join("o4")).unwrap(), pt);
+
+    // P-384, next to a raw AES key.
+    let s384 = ecdh_key(p, "s384", KeySpec::EccNistP384);
+    let r384 = ecdh_key(p, "r384", KeySpec::EccNistP384);
+    fs::write(p.join("aes.key"), [7u8; 32]).unwrap();
+    let keys = ["--raw-aes-key", "aes.key", "--kms-ecdh-key", &s384];
+    let meta = enc(
+        "ct384",
+        &[&keys[..], &["--recipient-public-key", "r384.der"]].concat(),
+    )
+    .ok()
+    .json_lines();
+    assert_eq!(providers(&meta[0]), ["esdk", "aws-kms-ecdh"]);
+    dec(
+        "ct384",
+        "o5",
+        &["--kms-ecdh-key", &r384, "--kms-ecdh-discovery"],
+    )
+    .ok();
+    assert_eq!(fs::read(p.join("o5")).unwrap(), pt);
+}
+
+#[test]
+fn kms_ecdh_usage_errors() {
+    use aws_sdk_kms::types::KeySpec;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let sender = ecdh_key(p, "sender", KeySpec::EccNistP256);
+    let r384 = ecdh_key(p, "r384", KeySpec::EccNistP384);
+    fs::write(p.join("pt"), b"x").unwrap();
+    let enc = |extra: &[&str]| {
+        let mut a = vec!["encrypt", "-i", "pt", "-o", "ct"];
+        a.extend_from_slice(extra);
+        esdk(p, &a)
+    };
+    enc(&["--kms-ecdh-key", &sender]).fails(2, "needs --recipient-public-key FILE|ARN");
+    enc(&["--kms-ecdh-key", &sender, "--kms-ecdh-discovery"]).fails(2, "decrypts only");
+    enc(&[
+        "--recipient-public-key",
+        "sender.der",
+        "--kms-ecdh-key",
+        &sender,
+    ])
+    .fails(2, "must follow the --kms-ecdh-key");
+    let both = [
+        "--kms-ecdh-key",
+        &sender,
+        "--recipient-public-key",
+        "sender.der",
+        "--kms-ecdh-discovery",
+    ];
+    enc(&both).fails(2, "not two");
+    let named = [
+        "--kms-ecdh-key",
+        &sender,
+        "--recipient-public-key",
+        "sender.der",
+        "--key-name",
+        "n",
+    ];
+    enc(&named).fails(2, "follows --kms-ecdh-key");
+    fs::write(p.join("junk.pem"), b"not a key").unwrap();
+    enc(&[
+        "--kms-ecdh-key",
+        &sender,
+        "--recipient-public-key",
+        "junk.pem",
+    ])
+    .fails(2, "junk.pem");
+    // A recipient on another curve than the sender's KMS key.
+    let out = enc(&["--kms-ecdh-key", &sender, "--recipient-public-key", &r384])
+        .fails(2, "ECC_NIST_P384");
+    assert!(out.stderr.contains("P-256"), "{}", out.stderr);
+    enc(&[
+        "--kms-ecdh-key",
+        &sender,
+        "--recipient-public-key",
+        "r384.der",
+    ])
+    .fails(2, "P-384");
+    // A symmetric key has no public key: KMS says so, with its error code.
+    let symmetric = keys().w.clone();
+    enc(&[
+        "--kms-ecdh-key",
+        &symmetric,
+        "--recipient-public-key",
+        "r384.der",
+    ])
+    .fails(2, "UnsupportedOperationException");
+    enc(&[
+        "--kms-ecdh-key",
+        "alias/x",
+        "--recipient-public-key",
+        "r384.der",
+    ])
+    .fails(2, "alias/x");
+    assert!(!p.join("ct").exists());
+    let help = Command::new(env!("CARGO_BIN_EXE_esdk"))
+        .args(["decrypt", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--kms-ecdh-key <ARN>",
+        "--recipient-public-key <FILE|ARN>",
+        "--kms-ecdh-discovery",
+        "AWS KMS ECDH keys",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
 }

@@ -125,6 +125,15 @@ pub enum Error {
         /// The alias given.
         key_id: String,
     },
+    /// The AWS KMS ECDH keyring cannot use a key as configured (spec
+    /// `framework/key-agreement-schemas.md`: a KEY_AGREEMENT key on the keyring's curve).
+    #[cfg(feature = "kms")]
+    EcdhKey {
+        /// The KMS key ARN, or which public key.
+        key: String,
+        /// What is wrong with it.
+        problem: crate::kms::EcdhKeyProblem,
+    },
     /// A KMS call on encryption failed.
     #[cfg(feature = "kms")]
     Kms(Box<KmsError>),
@@ -176,6 +185,7 @@ impl Error {
             | Error::FilterPartition
             | Error::FilterAccounts
             | Error::SigningSuiteNotSupported { .. }
+            | Error::EcdhKey { .. }
             | Error::AliasNotAllowed { .. } => true,
             #[cfg(feature = "kms")]
             Error::MaterialsAlreadyUsed
@@ -322,6 +332,10 @@ impl fmt::Display for Error {
                 f,
                 "{keyring} needs a key ARN or key id, not the alias {key_id:?}"
             ),
+            #[cfg(feature = "kms")]
+            Error::EcdhKey { key, problem } => {
+                write!(f, "AWS KMS ECDH keyring: {key}: {problem}")
+            }
             #[cfg(feature = "kms")]
             Error::Kms(e) => e.fmt(f),
             #[cfg(feature = "kms")]

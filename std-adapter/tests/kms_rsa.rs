@@ -6,54 +6,23 @@
 #![cfg(feature = "kms")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::TcpStream;
+mod kms_support;
+
 use std::sync::{Arc, OnceLock};
 
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use esdk::core::CommitmentPolicy;
 use esdk::kms::{
     self, AsyncKeyring, AwsKmsKeyring, AwsKmsRsaKeyring, BlockingKeyring, DecryptRequest,
-    DefaultClientSupplier, EncryptRequest, Error, Failure, KmsRsaAlgorithm, KmsRuntime,
-    RSA_PROVIDER_ID, asynch,
+    EncryptRequest, Error, Failure, KmsRsaAlgorithm, KmsRuntime, RSA_PROVIDER_ID, asynch,
 };
 use esdk::raw::rsa::RsaPublicKey;
 use esdk::{AlgorithmSuite, Config, EncryptOptions};
+use kms_support::{W, attempts, client, endpoint, mpl_peer, mpl_peer_ok, rt};
 
-const W: &str = "us-west-2";
 const E: &str = "us-east-1";
 const UNSIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
 const SIGNED: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;
-
-fn endpoint() -> String {
-    let ep = std::env::var("ESDK_KMS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ESDK_KMS_ENDPOINT is not set: the KMS RSA keyring tests need the local KMS \
-             server. Run `bash scripts/kms-test.sh kms_rsa` (it starts \
-             ../shared/peers/kms_server.py on a free port and runs these tests)."
-        )
-    });
-    let addr = ep.trim_start_matches("http://").trim_end_matches('/');
-    assert!(
-        TcpStream::connect(addr).is_ok(),
-        "the KMS server at {ep} does not answer: start it with scripts/kms-test.sh"
-    );
-    ep
-}
-
-fn client(region: &str) -> aws_sdk_kms::Client {
-    DefaultClientSupplier::new()
-        .with_endpoint_url(&endpoint())
-        .with_credentials(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .with_default_region(W)
-        .client_for(region)
-}
-
-fn rt() -> &'static KmsRuntime {
-    static RT: OnceLock<KmsRuntime> = OnceLock::new();
-    RT.get_or_init(|| KmsRuntime::new().unwrap())
-}
 
 /// An RSA `ENCRYPT_DECRYPT` key on the server: its ARN and its public key (DER SPKI, from
 /// KMS `GetPublicKey`, as a deployment would fetch it once).
@@ -135,28 +104,11 @@ fn decrypt(k: &dyn AsyncKeyring, ec: &[(&str, &str)], msg: &[u8]) -> Result<Vec<
     kms::blocking::decrypt(rt(), &Config::new(), k, ec, msg).map(|d| d.plaintext)
 }
 
-fn attempts(e: &Error) -> &[kms::Attempt] {
-    match e {
-        Error::NoDataKeyDecrypted { attempts } => attempts,
-        other => panic!("expected NoDataKeyDecrypted, got {other:?}: {other}"),
-    }
-}
-
-/// The EDKs of a message: (provider id, provider info, ciphertext length).
+/// The EDKs of a message: (provider id, provider info as text, ciphertext length).
 fn edks(msg: &[u8]) -> Vec<(String, String, usize)> {
-    let parsed = esdk::core::header::parse(msg, esdk::core::header::ParseLimits::default());
-    let Ok(esdk::core::header::Parsed::Complete(h)) = parsed else {
-        panic!("not a complete header: {parsed:?}");
-    };
-    h.edks
-        .iter()
-        .map(|(_, e)| {
-            (
-                e.provider_id.to_owned(),
-                String::from_utf8(e.provider_info.to_vec()).unwrap(),
-                e.ciphertext.len(),
-            )
-        })
+    kms_support::edks(msg)
+        .into_iter()
+        .map(|(id, info, n)| (id, String::from_utf8(info).unwrap(), n))
         .collect()
 }
 
@@ -442,51 +394,11 @@ fn kms_rsa_disabled_key() {
 // ---------------------------------------------------------------------------------------
 // Interop with the official Python ESDK + Material Providers Library on the same server.
 
-/// Runs `mpl_peer.py` and returns its output.
-fn mpl_peer_run(args: &[&str]) -> std::process::Output {
-    let py = std::env::var("ESDK_PY").unwrap_or_else(|_| {
-        panic!(
-            "ESDK_PY is not set: the MPL interop test needs the Python ESDK with the MPL. Run \
-             `bash scripts/kms-test.sh kms_rsa` (it sets ESDK_PY from scripts/python-peer.sh)."
-        )
-    });
-    let shared = std::env::var("ESDK_SHARED_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").to_owned());
-    std::process::Command::new(py)
-        .arg(format!("{shared}/peers/mpl_peer.py"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Runs `mpl_peer.py`, which must succeed.
-fn mpl_peer(args: &[&str]) {
-    let out = mpl_peer_run(args);
-    assert!(
-        out.status.success(),
-        "mpl_peer.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Runs `mpl_peer.py` and says whether it succeeded (a failure must be its own error line).
-fn mpl_peer_ok(args: &[&str]) -> bool {
-    let out = mpl_peer_run(args);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("mpl_peer: error:"), "{err}");
-        eprintln!("mpl_peer (expected failure): {}", err.trim());
-    }
-    out.status.success()
-}
-
 #[test]
 fn kms_rsa_mpl_interop_both_ways() {
     let k = keys();
     let ep = endpoint();
-    let dir = std::env::temp_dir().join(format!("esdk-kms-rsa-interop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let (dir, path) = kms_support::scratch("kms-rsa-interop");
     let (pt, rust_ct, py_ct, py_pt, der) = (
         path("pt"),
         path("rust.ct"),

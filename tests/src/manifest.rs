@@ -249,7 +249,9 @@ impl KeyDescription {
         self.any(&|k| matches!(k, KeyDescription::RawEcdh { .. }))
     }
 
-    fn any(&self, pred: &dyn Fn(&KeyDescription) -> bool) -> bool {
+    /// Whether `pred` holds for this description or one inside it (multi-keyring children,
+    /// the keyring under a required-encryption-context CMM).
+    pub fn any(&self, pred: &dyn Fn(&KeyDescription) -> bool) -> bool {
         if pred(self) {
             return true;
         }

@@ -81,6 +81,23 @@ const MAX_SECRET_LEN: usize = 66;
 const MAX_PKCS8_DER: usize = 512;
 /// Room for the DER of an EC SubjectPublicKeyInfo decoded from PEM (P-521: 158 bytes).
 const MAX_SPKI_DER: usize = 256;
+/// The longest EDK provider info (P-521).
+pub const MAX_PROVIDER_INFO_LEN: usize = EcdhCurve::P521.provider_info_len();
+/// The longest EDK ciphertext (a 32-byte data key).
+pub const MAX_CIPHERTEXT_LEN: usize = ciphertext_len(32);
+/// The longest DER SubjectPublicKeyInfo of an uncompressed point ([`EcdhPublicKey::to_spki_der`]).
+pub const MAX_SPKI_DER_LEN: usize = 158;
+
+/// The length of the EDK ciphertext for a data key of `key_len` bytes: 32-byte salt, 32-byte
+/// commitment key, the wrapped key and the 16-byte tag.
+pub const fn ciphertext_len(key_len: usize) -> usize {
+    SALT_LEN + COMMIT_LEN + key_len + TAG_LEN
+}
+
+/// Writes `bytes` as lowercase hex (the `Debug` form of points and encodings).
+fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+}
 
 fn key_error(e: KeyError) -> Error {
     Error::Keyring(KeyringError::Key(e))
@@ -184,10 +201,7 @@ impl AsRef<[u8]> for CompressedPoint {
 
 impl fmt::Debug for CompressedPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.as_bytes() {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        hex(f, self.as_bytes())
     }
 }
 
@@ -274,6 +288,35 @@ impl EcdhPublicKey {
         }
     }
 
+    /// The DER SubjectPublicKeyInfo (`id-ecPublicKey` with the curve's named-curve OID, the
+    /// uncompressed point), the form KMS takes and returns (`GetPublicKey`,
+    /// `DeriveSharedSecret`): 91, 120 or 158 bytes. No allocation.
+    pub fn to_spki_der(&self) -> SpkiDer {
+        // The fixed DER prefix of each curve's SPKI, up to the BIT STRING's unused-bits byte.
+        const P256: &[u8] = &[
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        const P384: &[u8] = &[
+            0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+        ];
+        const P521: &[u8] = &[
+            0x30, 0x81, 0x9b, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+            0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00,
+        ];
+        let der = match &self.0 {
+            Public::P256(k) => SpkiDer::from_parts(&[P256, k.to_sec1_point(false).as_bytes()]),
+            Public::P384(k) => SpkiDer::from_parts(&[P384, k.to_sec1_point(false).as_bytes()]),
+            Public::P521(k) => SpkiDer::from_parts(&[P521, k.to_sec1_point(false).as_bytes()]),
+        };
+        // Every curve's SPKI fits the buffer; the fallback is never taken.
+        der.unwrap_or(SpkiDer {
+            bytes: [0; MAX_SPKI_DER_LEN],
+            len: 0,
+        })
+    }
+
     /// The SEC1 compressed form.
     pub fn to_compressed(&self) -> CompressedPoint {
         let p = per_curve!(&self.0, Public, k => CompressedPoint::new(k.to_sec1_point(true).as_bytes()));
@@ -284,6 +327,49 @@ impl EcdhPublicKey {
         })
     }
 }
+
+/// Bytes in a fixed buffer: the encodings the ECDH helpers return without allocating
+/// ([`SpkiDer`], [`ProviderInfo`], [`WrappedKey`]). `Debug` shows them in hex.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FixedBytes<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> FixedBytes<N> {
+    fn from_parts(parts: &[&[u8]]) -> Option<Self> {
+        let mut out = Self {
+            bytes: [0; N],
+            len: 0,
+        };
+        for p in parts {
+            let end = out.len.checked_add(p.len())?;
+            out.bytes.get_mut(out.len..end)?.copy_from_slice(p);
+            out.len = end;
+        }
+        Some(out)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for FixedBytes<N> {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl<const N: usize> fmt::Debug for FixedBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        hex(f, self.as_bytes())
+    }
+}
+
+/// A DER SubjectPublicKeyInfo of an EC public key ([`EcdhPublicKey::to_spki_der`]).
+pub type SpkiDer = FixedBytes<MAX_SPKI_DER_LEN>;
 
 impl fmt::Debug for EcdhPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -589,6 +675,177 @@ fn gcm(key: &[u8], aad: &FixedInfo<'_>, buf: &mut [u8], seal: bool) -> Option<[u
     Some(tag)
 }
 
+/// The EDK provider info of an ECDH keyring: version `0x01` ‖ u32 length ‖ recipient
+/// public key ‖ u32 length ‖ sender public key, both SEC1-compressed (spec
+/// `framework/raw-ecdh-keyring.md`, "Key Provider Information"; the AWS KMS ECDH keyring
+/// writes the same bytes). Made by [`provider_info`], read by [`parse_provider_info`].
+pub type ProviderInfo = FixedBytes<MAX_PROVIDER_INFO_LEN>;
+
+/// The EDK ciphertext of an ECDH keyring: 32-byte KDF salt ‖ 32-byte commitment key ‖
+/// AES-256-GCM(data key) ‖ 16-byte tag ([`SharedSecretWrap::wrap`]).
+pub type WrappedKey = FixedBytes<MAX_CIPHERTEXT_LEN>;
+
+/// The provider info for `recipient` and `sender` on `curve`.
+///
+/// # Errors
+/// [`KeyError::WrongCurve`] when a point is not the length of `curve`'s compressed points.
+pub fn provider_info(
+    curve: EcdhCurve,
+    recipient: &CompressedPoint,
+    sender: &CompressedPoint,
+) -> Result<ProviderInfo, Error> {
+    let n = curve.compressed_point_len();
+    if recipient.as_bytes().len() != n || sender.as_bytes().len() != n {
+        return Err(key_error(KeyError::WrongCurve));
+    }
+    let point_len = u32::try_from(n).unwrap_or_default().to_be_bytes();
+    ProviderInfo::from_parts(&[
+        &[VERSION],
+        &point_len,
+        recipient.as_bytes(),
+        &point_len,
+        sender.as_bytes(),
+    ])
+    .ok_or(key_error(KeyError::WrongCurve))
+}
+
+/// Parses a provider info for `curve`: returns the (recipient, sender) compressed points as
+/// written, or `None` when the version, a length or the total length is not that of
+/// `curve`. The points are not checked to be on the curve.
+pub fn parse_provider_info(curve: EcdhCurve, info: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = curve.compressed_point_len();
+    let len = u32::try_from(n).ok()?.to_be_bytes();
+    if info.len() != curve.provider_info_len()
+        || info.first() != Some(&VERSION)
+        || info.get(1..5)? != len
+        || info.get(5 + n..9 + n)? != len
+    {
+        return None;
+    }
+    Some((info.get(5..5 + n)?, info.get(9 + n..)?))
+}
+
+/// Whether an EDK's (sender, recipient) public keys belong to a static key pair configured
+/// as (`sender`, `recipient`): the same way round (our message) or mirrored (the other
+/// party's message to us). Spec `framework/key-agreement-schemas.md`, the static schemas.
+pub fn is_static_pair(
+    sender: &[u8],
+    recipient: &[u8],
+    edk_sender: &[u8],
+    edk_recipient: &[u8],
+) -> bool {
+    let ours = edk_sender == sender && edk_recipient == recipient;
+    let mirrored = edk_sender == recipient && edk_recipient == sender;
+    ours || mirrored
+}
+
+/// What an ECDH EDK's wrapping key is derived from, for keyrings that compute the shared
+/// secret themselves (the raw ECDH keyring) or have KMS compute it (`DeriveSharedSecret`,
+/// the AWS KMS ECDH keyring). [`Self::wrap`] and [`Self::unwrap`] are the raw ECDH
+/// keyring's derivation and wrap (module docs), so their EDKs are byte-compatible with it
+/// and with the MPL's raw and AWS KMS ECDH keyrings. `Debug` hides the secret.
+#[derive(Clone, Copy)]
+pub struct SharedSecretWrap<'a> {
+    /// The curve of both public keys.
+    pub curve: EcdhCurve,
+    /// The ECDH shared secret: the x-coordinate of the agreed point.
+    pub shared_secret: &'a [u8],
+    /// The sender's compressed public key, as written in the provider info.
+    pub sender: &'a [u8],
+    /// The recipient's compressed public key, as written in the provider info.
+    pub recipient: &'a [u8],
+    /// The canonical serialization of the message's encryption context.
+    pub serialized_ec: &'a [u8],
+}
+
+impl fmt::Debug for SharedSecretWrap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedSecretWrap")
+            .field("curve", &self.curve)
+            .field("shared_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedSecretWrap<'_> {
+    fn fixed_info(&self) -> FixedInfo<'_> {
+        FixedInfo {
+            curve: self.curve,
+            sender: self.sender,
+            recipient: self.recipient,
+            ec: self.serialized_ec,
+        }
+    }
+
+    /// Wraps `data_key` with a fresh 32-byte `salt` (random per EDK) and returns the EDK
+    /// ciphertext.
+    ///
+    /// # Errors
+    /// [`KeyringError::DataKeyLength`] for a data key longer than 32 bytes;
+    /// [`KeyringError::KeyAgreement`] if the derivation fails (an empty secret);
+    /// [`CryptoError::Aead`] if the wrap fails.
+    pub fn wrap(&self, salt: &[u8; SALT_LEN], data_key: &[u8]) -> Result<WrappedKey, Error> {
+        let fixed = self.fixed_info();
+        let okm = derive(self.shared_secret, &fixed, salt).ok_or(KeyringError::KeyAgreement)?;
+        let (commit_key, wrap_key) = okm.split_at(COMMIT_LEN);
+        let n = data_key.len();
+        if n > 32 {
+            return Err(KeyringError::DataKeyLength.into());
+        }
+        let mut out = WrappedKey {
+            bytes: [0; MAX_CIPHERTEXT_LEN],
+            len: ciphertext_len(n),
+        };
+        let (head, rest) = out.bytes.split_at_mut(SALT_LEN + COMMIT_LEN);
+        let (salt_out, commit_out) = head.split_at_mut(SALT_LEN);
+        salt_out.copy_from_slice(salt);
+        commit_out.copy_from_slice(commit_key);
+        let (wrapped, rest) = rest.split_at_mut(n);
+        wrapped.copy_from_slice(data_key);
+        let Some(tag) = gcm(wrap_key, &fixed, wrapped, true) else {
+            // Never taken (the lengths are checked above); the data key must not stay behind.
+            wrapped.zeroize();
+            return Err(CryptoError::Aead.into());
+        };
+        rest.get_mut(..TAG_LEN)
+            .ok_or(Error::Keyring(KeyringError::DataKeyLength))?
+            .copy_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Unwraps an EDK ciphertext for a data key of `key_len` bytes. The commitment key is
+    /// compared in constant time before the tag.
+    ///
+    /// # Errors
+    /// [`AttemptFailure::DataKeyLength`] when the ciphertext is not the length for
+    /// `key_len`; [`AttemptFailure::UnwrapFailed`] when the commitment key or the tag does
+    /// not match (the message was made for other keys or another encryption context).
+    pub fn unwrap(&self, ciphertext: &[u8], key_len: usize) -> Result<DataKey, AttemptFailure> {
+        if key_len > 32 || ciphertext.len() != ciphertext_len(key_len) {
+            return Err(AttemptFailure::DataKeyLength);
+        }
+        let (salt, rest) = ciphertext.split_at(SALT_LEN);
+        let (commitment, rest) = rest.split_at(COMMIT_LEN);
+        let (wrapped, tag) = rest.split_at(key_len);
+        let fixed = self.fixed_info();
+        let okm = derive(self.shared_secret, &fixed, salt).ok_or(AttemptFailure::UnwrapFailed)?;
+        let (commit_key, wrap_key) = okm.split_at(COMMIT_LEN);
+        if !bool::from(commit_key.ct_eq(commitment)) {
+            return Err(AttemptFailure::UnwrapFailed);
+        }
+        let mut buf = Zeroizing::new([0u8; 32]);
+        let pt = buf
+            .get_mut(..key_len)
+            .ok_or(AttemptFailure::DataKeyLength)?;
+        pt.copy_from_slice(wrapped);
+        let expected = gcm(wrap_key, &fixed, pt, false).ok_or(AttemptFailure::UnwrapFailed)?;
+        if !bool::from(expected.ct_eq(tag)) {
+            return Err(AttemptFailure::UnwrapFailed);
+        }
+        DataKey::from_slice(pt).map_err(|_| AttemptFailure::DataKeyLength)
+    }
+}
+
 enum Config {
     Static {
         sender: EcdhPrivateKey,
@@ -741,29 +998,14 @@ impl RawEcdhKeyring {
         !matches!(self.config, Config::Ephemeral { .. })
     }
 
-    /// Checks the provider info and returns (recipient, sender) compressed points.
-    fn parse_info<'i>(&self, info: &'i [u8]) -> Option<(&'i [u8], &'i [u8])> {
-        let n = self.curve.compressed_point_len();
-        let len = u32::try_from(n).ok()?.to_be_bytes();
-        if info.len() != self.curve.provider_info_len()
-            || info.first() != Some(&VERSION)
-            || info.get(1..5)? != len
-            || info.get(5 + n..9 + n)? != len
-        {
-            return None;
-        }
-        Some((info.get(5..5 + n)?, info.get(9 + n..)?))
-    }
-
     fn try_unwrap(
         &self,
         m: &DecryptionMaterials<'_>,
         info: &[u8],
         ct: &[u8],
     ) -> Result<DataKey, AttemptFailure> {
-        let (edk_recipient, edk_sender) = self
-            .parse_info(info)
-            .ok_or(AttemptFailure::ProviderInfoFormat)?;
+        let (edk_recipient, edk_sender) =
+            parse_provider_info(self.curve, info).ok_or(AttemptFailure::ProviderInfoFormat)?;
         let (private, peer) = match &self.config {
             Config::Static {
                 sender,
@@ -772,9 +1014,7 @@ impl RawEcdhKeyring {
                 recipient_point,
             } => {
                 let (s, r) = (sender_point.as_bytes(), recipient_point.as_bytes());
-                let ours = edk_sender == s && edk_recipient == r;
-                let mirrored = edk_sender == r && edk_recipient == s;
-                if !(ours || mirrored) {
+                if !is_static_pair(s, r, edk_sender, edk_recipient) {
                     return Err(AttemptFailure::KeyNameMismatch);
                 }
                 // Either way the agreement is between our private key and the peer's
@@ -795,35 +1035,18 @@ impl RawEcdhKeyring {
             Config::Ephemeral { .. } => return Err(AttemptFailure::Backend),
         };
         let key_len = m.suite().key_len();
-        if ct.len() != SALT_LEN + COMMIT_LEN + key_len + TAG_LEN {
+        if ct.len() != ciphertext_len(key_len) {
             return Err(AttemptFailure::DataKeyLength);
         }
-        let (salt, rest) = ct.split_at(SALT_LEN);
-        let (commitment, rest) = rest.split_at(COMMIT_LEN);
-        let (wrapped, tag) = rest.split_at(key_len);
-
         let z = agree(private, &peer).ok_or(AttemptFailure::UnwrapFailed)?;
-        let fixed = FixedInfo {
+        SharedSecretWrap {
             curve: self.curve,
+            shared_secret: z.as_bytes(),
             sender: edk_sender,
             recipient: edk_recipient,
-            ec: m.serialized_encryption_context(),
-        };
-        let okm = derive(z.as_bytes(), &fixed, salt).ok_or(AttemptFailure::UnwrapFailed)?;
-        let (commit_key, wrap_key) = okm.split_at(COMMIT_LEN);
-        if !bool::from(commit_key.ct_eq(commitment)) {
-            return Err(AttemptFailure::UnwrapFailed);
+            serialized_ec: m.serialized_encryption_context(),
         }
-        let mut buf = Zeroizing::new([0u8; 32]);
-        let pt = buf
-            .get_mut(..key_len)
-            .ok_or(AttemptFailure::DataKeyLength)?;
-        pt.copy_from_slice(wrapped);
-        let expected = gcm(wrap_key, &fixed, pt, false).ok_or(AttemptFailure::UnwrapFailed)?;
-        if !bool::from(expected.ct_eq(tag)) {
-            return Err(AttemptFailure::UnwrapFailed);
-        }
-        DataKey::from_slice(pt).map_err(|_| AttemptFailure::DataKeyLength)
+        .unwrap(ct, key_len)
     }
 }
 
@@ -856,39 +1079,17 @@ impl Keyring for RawEcdhKeyring {
         let z = agree(private, recipient).ok_or(KeyringError::KeyAgreement)?;
         let mut salt = [0u8; SALT_LEN];
         m.fill_random(&mut salt)?;
-        let fixed = FixedInfo {
+        let info = provider_info(self.curve, recipient_point, &sender_point)?;
+        let ec = m.serialized_encryption_context();
+        let wrap = SharedSecretWrap {
             curve: self.curve,
+            shared_secret: z.as_bytes(),
             sender: sender_point.as_bytes(),
             recipient: recipient_point.as_bytes(),
-            ec: m.serialized_encryption_context(),
+            serialized_ec: ec,
         };
-        let okm = derive(z.as_bytes(), &fixed, &salt).ok_or(KeyringError::KeyAgreement)?;
-        let (commit_key, wrap_key) = okm.split_at(COMMIT_LEN);
-
-        let mut buf = Zeroizing::new([0u8; 32]);
-        let n = {
-            let dk = m.generate_data_key()?.as_bytes();
-            buf.get_mut(..dk.len())
-                .ok_or(Error::Keyring(KeyringError::DataKeyLength))?
-                .copy_from_slice(dk);
-            dk.len()
-        };
-        let wrapped = buf.get_mut(..n).unwrap_or_default();
-        let tag = gcm(wrap_key, &fixed, wrapped, true).ok_or(CryptoError::Aead)?;
-        let point_len = u32::try_from(self.curve.compressed_point_len())
-            .unwrap_or_default()
-            .to_be_bytes();
-        m.push_edk(
-            PROVIDER_ID,
-            &[
-                &[VERSION],
-                &point_len,
-                recipient_point.as_bytes(),
-                &point_len,
-                sender_point.as_bytes(),
-            ],
-            &[&salt, commit_key, wrapped, &tag],
-        )
+        let wrapped = wrap.wrap(&salt, m.generate_data_key()?.as_bytes())?;
+        m.push_edk(PROVIDER_ID, &[info.as_bytes()], &[wrapped.as_bytes()])
     }
 
     fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {

@@ -13,7 +13,7 @@ use esdk::{AlgorithmSuite, CommitmentPolicy, Config, EncryptOptions};
 use esdk_core::Keyring;
 use esdk_raw::ecdh::{
     EcdhCurve, EcdhPrivateKey, EcdhPublicKey, EcdhSchema, KMS_PROVIDER_ID, PROVIDER_ID,
-    RawEcdhKeyring,
+    RawEcdhKeyring, SharedSecretWrap, ciphertext_len, parse_provider_info, provider_info,
 };
 
 const CURVES: [(EcdhCurve, &str); 3] = [
@@ -178,6 +178,111 @@ fn edk_layout_matches_the_spec() {
         let a = edks(&encrypt(&k.ephemeral, AlgorithmSuite::ALL[0], b"a"));
         let b = edks(&encrypt(&k.ephemeral, AlgorithmSuite::ALL[0], b"b"));
         assert_ne!(a[0].1, b[0].1);
+    }
+}
+
+/// The pub helpers the AWS KMS ECDH keyring builds on (it gets the shared secret from KMS):
+/// the SPKI DER of a public key, the provider info, and unwrapping a raw keyring's EDK with
+/// the shared secret computed outside the keyring.
+#[test]
+fn shared_secret_helpers_match_the_keyring() {
+    for (curve, name) in CURVES {
+        // SPKI DER: the test files' DER (uncompressed points) byte for byte.
+        let der = data(&format!("ecc-{name}-recipient-spki.der"));
+        let spki = public(name, "recipient").to_spki_der();
+        assert_eq!(spki.as_bytes(), der.as_slice(), "{curve}");
+        assert_eq!(
+            EcdhPublicKey::from_spki_der(spki.as_bytes()).unwrap(),
+            public(name, "recipient")
+        );
+        // An EDK of the static raw keyring, opened with the helper and the x-coordinate
+        // computed by the recipient's side (with the mirrored key pair).
+        let k = keyrings(curve, name);
+        let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+        let msg = encrypt(&k.sender, suite, b"helpers");
+        let e = edks(&msg);
+        let (recipient, sender) = parse_provider_info(curve, &e[0].1).unwrap();
+        let s = public(name, "sender").to_compressed();
+        let r = public(name, "recipient").to_compressed();
+        assert_eq!((recipient, sender), (r.as_bytes(), s.as_bytes()));
+        let info = provider_info(curve, &r, &s).unwrap();
+        assert_eq!(info.as_bytes(), e[0].1.as_slice());
+        assert!(parse_provider_info(curve, &e[0].1[1..]).is_none());
+        let other = if curve == EcdhCurve::P256 {
+            EcdhCurve::P384
+        } else {
+            EcdhCurve::P256
+        };
+        assert!(parse_provider_info(other, &e[0].1).is_none());
+        assert!(provider_info(other, &r, &s).is_err());
+        assert_eq!(e[0].2.len(), ciphertext_len(32));
+        // The message's serialized context (`encrypt` sorts the pairs) and the x-coordinate
+        // of the key pair.
+        let mut ec = Vec::new();
+        esdk::core::encryption_context::feed(
+            [(&b"purpose"[..], &b"ecdh test"[..]), (b"tenant", b"blue")],
+            &mut |b: &[u8]| ec.extend_from_slice(b),
+        );
+        let z = shared_x(name);
+        let w = |z: &[u8], ec: &[u8], ct: &[u8], n| {
+            SharedSecretWrap {
+                curve,
+                shared_secret: z,
+                sender,
+                recipient,
+                serialized_ec: ec,
+            }
+            .unwrap(ct, n)
+        };
+        assert!(w(&z, &ec, &e[0].2, 32).is_ok(), "{curve}");
+        // Another context or secret: the commitment key differs.
+        let failed = Err(AttemptFailure::UnwrapFailed);
+        assert_eq!(w(&z, &[], &e[0].2, 32).map(|_| ()), failed);
+        let mut bad = z.clone();
+        bad[0] ^= 1;
+        assert_eq!(w(&bad, &ec, &e[0].2, 32).map(|_| ()), failed);
+        let short = Err(AttemptFailure::DataKeyLength);
+        assert_eq!(w(&z, &ec, &e[0].2, 24).map(|_| ()), short);
+        // Wrap and unwrap with the helper alone.
+        let helper = SharedSecretWrap {
+            curve,
+            shared_secret: &z,
+            sender,
+            recipient,
+            serialized_ec: b"ec",
+        };
+        assert!(format!("{helper:?}").contains("shared_secret: \"<redacted>\""));
+        let wrapped = helper.wrap(&[7; 32], &[9; 16]).unwrap();
+        assert_eq!(wrapped.as_bytes().len(), ciphertext_len(16));
+        assert_eq!(&wrapped.as_bytes()[..32], &[7; 32]);
+        let back = w(&z, b"ec", wrapped.as_bytes(), 16).unwrap();
+        assert_eq!(back.as_bytes(), &[9; 16]);
+    }
+}
+
+/// The ECDH x-coordinate of the test key pairs, computed with the curve crates directly.
+fn shared_x(name: &str) -> Vec<u8> {
+    let pem = data(&format!("ecc-{name}-recipient-pkcs8.pem"));
+    let mut buf = [0u8; 512];
+    let (_, key) = pem_rfc7468::decode(&pem, &mut buf).unwrap();
+    let der = data(&format!("ecc-{name}-sender-spki.der"));
+    use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
+    match name {
+        "p256" => p256::SecretKey::from_pkcs8_der(key)
+            .unwrap()
+            .diffie_hellman(&p256::PublicKey::from_public_key_der(&der).unwrap())
+            .raw_secret_bytes()
+            .to_vec(),
+        "p384" => p384::SecretKey::from_pkcs8_der(key)
+            .unwrap()
+            .diffie_hellman(&p384::PublicKey::from_public_key_der(&der).unwrap())
+            .raw_secret_bytes()
+            .to_vec(),
+        _ => p521::SecretKey::from_pkcs8_der(key)
+            .unwrap()
+            .diffie_hellman(&p521::PublicKey::from_public_key_der(&der).unwrap())
+            .raw_secret_bytes()
+            .to_vec(),
     }
 }
 

@@ -28,8 +28,8 @@ byte-compatible with the official SDKs and the aws-encryption-cli.";
 
 const KEYS_HELP: &str = "\
 Wrapping keys:
-  Give one or more keys with --raw-aes-key, --raw-rsa-key, --kms-key, --kms-rsa-key and
-  --pkcs11-key (repeat the flags).
+  Give one or more keys with --raw-aes-key, --raw-rsa-key, --kms-key, --kms-rsa-key,
+  --kms-ecdh-key and --pkcs11-key (repeat the flags).
   The first key on the command line is the generator; the others are children of a
   multi-keyring: on encrypt every key wraps the data key, on decrypt any one of them opens it.
 
@@ -57,6 +57,13 @@ Wrapping keys:
   on decrypt; --rsa-padding oaep-sha256 or oaep-sha1 after it) encrypt offline with the KMS
   key's public key and decrypt with KMS Decrypt, like the MPL's AWS KMS RSA keyring. They
   refuse signing suites, so the default suite is then 0x0478.
+
+  AWS KMS ECDH keys (--kms-ecdh-key ARN, a KEY_AGREEMENT key) wrap with a key derived from
+  an ECDH shared secret that KMS computes, like the MPL's AWS KMS ECDH keyring; their EDKs
+  are the raw ECDH keyring's. After it, --recipient-public-key FILE|ARN sends to that
+  public key (the ARN's key is the sender's; both sides decrypt), or --kms-ecdh-discovery
+  decrypts with the ARN's key whatever any sender wrote to its public key (devices with the
+  raw ECDH keyring, for instance).
 
   PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
   environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
@@ -282,6 +289,26 @@ pub(crate) struct CommonArgs {
     /// --output text | base64 -d > key.der`.
     #[arg(long, value_name = "PEM", action = clap::ArgAction::Append)]
     pub kms_rsa_public_key: Vec<PathBuf>,
+
+    /// An AWS KMS ECDH key (key usage KEY_AGREEMENT, key spec ECC_NIST_P256, _P384 or
+    /// _P521) by its key ARN: the AWS KMS ECDH keyring, whose shared secrets KMS derives
+    /// (DeriveSharedSecret); the curve is the key's. Follow it with --recipient-public-key
+    /// (KmsPrivateKeyToStaticPublicKey: the key is the sender's; encrypts, and decrypts what
+    /// either side wrote) or --kms-ecdh-discovery (KmsPublicKeyDiscovery: the key is the
+    /// recipient's; decrypts what any sender wrote to its public key). Repeatable.
+    #[arg(long, value_name = "ARN", action = clap::ArgAction::Append)]
+    pub kms_ecdh_key: Vec<String>,
+
+    /// The recipient's public key for the --kms-ecdh-key it follows: a PEM or DER
+    /// SubjectPublicKeyInfo file, or a KMS ECDH key ARN (fetched with GetPublicKey).
+    #[arg(long, value_name = "FILE|ARN", action = clap::ArgAction::Append)]
+    pub recipient_public_key: Vec<String>,
+
+    /// After --kms-ecdh-key ARN: that key is the recipient's, and decrypts every ECDH
+    /// encrypted data key addressed to its public key (KmsPublicKeyDiscovery; decrypt only).
+    #[arg(long, action = clap::ArgAction::Append, num_args = 0,
+          default_missing_value = "true", value_parser = clap::value_parser!(bool))]
+    pub kms_ecdh_discovery: Vec<bool>,
 
     /// Decrypt: also try every AWS KMS encrypted data key of the message with KMS
     /// discovery (any key the credentials may use), calling KMS in each key's region.

@@ -41,6 +41,8 @@ pub(crate) enum KeySource {
     Kms(String),
     /// `--kms-rsa-key ARN`.
     KmsRsa(String),
+    /// `--kms-ecdh-key ARN`.
+    KmsEcdh(String),
     /// `--kms-discovery` (decrypt only; always last).
     KmsDiscovery,
 }
@@ -58,6 +60,17 @@ pub(crate) struct KeySpec {
     pub padding: RsaPaddingArg,
     /// `--kms-rsa-public-key` (AWS KMS RSA keys only).
     pub public_key: Option<PathBuf>,
+    /// What follows a `--kms-ecdh-key` (AWS KMS ECDH keys only).
+    pub ecdh: Option<EcdhPeer>,
+}
+
+/// What follows a `--kms-ecdh-key ARN`: the key agreement schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EcdhPeer {
+    /// `--recipient-public-key FILE|ARN`: KmsPrivateKeyToStaticPublicKey.
+    Recipient(String),
+    /// `--kms-ecdh-discovery`: KmsPublicKeyDiscovery.
+    Discovery,
 }
 
 impl KeySpec {
@@ -69,6 +82,7 @@ impl KeySpec {
             KeySource::Pkcs11(l) => format!("PKCS#11 key '{l}'"),
             KeySource::Kms(arn) => return format!("AWS KMS key {arn}"),
             KeySource::KmsRsa(arn) => return format!("AWS KMS RSA key {arn}"),
+            KeySource::KmsEcdh(arn) => return format!("AWS KMS ECDH key {arn}"),
             KeySource::KmsDiscovery => return "AWS KMS discovery".to_owned(),
         };
         format!(
@@ -119,6 +133,11 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             .into_iter()
             .map(|(i, a)| (i, KeySource::KmsRsa(a))),
     );
+    keys.extend(
+        indexed::<String>(m, "kms_ecdh_key")
+            .into_iter()
+            .map(|(i, a)| (i, KeySource::KmsEcdh(a))),
+    );
     keys.sort_by_key(|(i, _)| *i);
     if common.kms_discovery {
         keys.push((usize::MAX, KeySource::KmsDiscovery));
@@ -126,7 +145,8 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
     if keys.is_empty() {
         return Err(CliError::usage(
             "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --kms-key ARN, \
-             --kms-rsa-key ARN, --kms-discovery (decrypt) or --pkcs11-key LABEL",
+             --kms-rsa-key ARN, --kms-ecdh-key ARN, --kms-discovery (decrypt) or \
+             --pkcs11-key LABEL",
         ));
     }
     let has_pkcs11_key = keys.iter().any(|(_, s)| matches!(s, KeySource::Pkcs11(_)));
@@ -148,6 +168,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
                 let (kind, arn) = match &keys[k].1 {
                     KeySource::Kms(arn) => ("--kms-key", arn),
                     KeySource::KmsRsa(arn) if id != "rsa_padding" => ("--kms-rsa-key", arn),
+                    KeySource::KmsEcdh(arn) => ("--kms-ecdh-key", arn),
                     _ => continue,
                 };
                 return Err(CliError::usage(format!(
@@ -173,6 +194,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         indexed::<PathBuf>(m, "kms_rsa_public_key"),
         "--kms-rsa-public-key",
     )?;
+    let ecdh = ecdh_peers(&keys, m)?;
     let namespaces = attach(
         &starts,
         indexed::<String>(m, "key_namespace"),
@@ -195,8 +217,52 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             name: names[k].clone().unwrap_or_else(|| DEFAULT_NAME.to_owned()),
             padding: paddings[k].unwrap_or(DEFAULT_PADDING),
             public_key: public_keys[k].clone(),
+            ecdh: ecdh[k].clone(),
         })
         .collect())
+}
+
+/// The `--recipient-public-key` or `--kms-ecdh-discovery` that follows each
+/// `--kms-ecdh-key` (exactly one each; none for other keys).
+///
+/// # Errors
+/// One of them not after a `--kms-ecdh-key`, both or neither for one key.
+fn ecdh_peers(
+    keys: &[(usize, KeySource)],
+    m: &ArgMatches,
+) -> Result<Vec<Option<EcdhPeer>>, CliError> {
+    const NEEDS: &str = "needs --recipient-public-key FILE|ARN (the key is the sender's) or \
+                         --kms-ecdh-discovery (the key is the recipient's; decrypt only) after it";
+    let mut peers: Vec<Option<EcdhPeer>> = vec![None; keys.len()];
+    let given = indexed::<String>(m, "recipient_public_key")
+        .into_iter()
+        .map(|(at, v)| (at, "--recipient-public-key", EcdhPeer::Recipient(v)))
+        .chain(
+            indexed::<bool>(m, "kms_ecdh_discovery")
+                .into_iter()
+                .map(|(at, _)| (at, "--kms-ecdh-discovery", EcdhPeer::Discovery)),
+        );
+    for (at, flag, peer) in given {
+        let k = keys.iter().rposition(|(s, _)| *s < at);
+        let Some((k, KeySource::KmsEcdh(arn))) = k.map(|k| (k, &keys[k].1)) else {
+            return Err(CliError::usage(format!(
+                "{flag} must follow the --kms-ecdh-key ARN it belongs to"
+            )));
+        };
+        if peers[k].is_some() {
+            return Err(CliError::usage(format!(
+                "--kms-ecdh-key {arn}: give one --recipient-public-key or --kms-ecdh-discovery \
+                 after it, not two"
+            )));
+        }
+        peers[k] = Some(peer);
+    }
+    for ((_, source), peer) in keys.iter().zip(&peers) {
+        if let (KeySource::KmsEcdh(arn), None) = (source, peer) {
+            return Err(CliError::usage(format!("--kms-ecdh-key {arn} {NEEDS}")));
+        }
+    }
+    Ok(peers)
 }
 
 /// Attaches each occurrence of a per-key option to the key flag before it; occurrences
@@ -227,7 +293,7 @@ fn attach<T: Clone>(
 }
 
 /// Reads a key file, refusing anything larger than a key file can be.
-fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub(crate) fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let meta = fs::metadata(path).map_err(|e| CliError::io_path("reading key file", path, &e))?;
     if meta.is_dir() {
         return Err(CliError::usage(format!(
@@ -538,6 +604,10 @@ pub(crate) fn keyrings<'a>(
                     (None, Mode::Decrypt) => None,
                 };
                 out.push(kms_keys.rsa_keyring(arn, padding, public, mode, out.len(), kms_opts)?);
+            }
+            KeySource::KmsEcdh(arn) => {
+                let peer = spec.ecdh.as_ref();
+                out.push(kms_keys.ecdh_keyring(arn, peer, mode, out.len(), kms_opts)?);
             }
             KeySource::Pkcs11(label) => {
                 out.push(token.keyring(pkcs11, spec, label, mode)?);

@@ -60,6 +60,18 @@ impl KmsKeys {
         Err(CliError::usage(NOT_BUILT))
     }
 
+    /// A `--kms-ecdh-key` keyring, at `position`.
+    pub(crate) fn ecdh_keyring<'a>(
+        &mut self,
+        _arn: &str,
+        _peer: Option<&super::keys::EcdhPeer>,
+        _mode: Mode,
+        _position: usize,
+        _opts: &KmsOptions<'_>,
+    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+        Err(CliError::usage(NOT_BUILT))
+    }
+
     /// The `--kms-discovery` keyring (decrypt only), at `position`.
     pub(crate) fn discovery_keyring<'a>(
         &mut self,
@@ -102,11 +114,41 @@ mod with_kms {
         BlockingKeyring, ClientSupplier, DecryptRequest, DefaultClientSupplier, DiscoveryFilter,
         EncryptOutcome, EncryptRequest, KmsArn, KmsRsaAlgorithm, KmsRuntime,
     };
+    use esdk::kms::{AwsKmsEcdhKeyring, get_ecdh_public_key};
+    use esdk::raw::ecdh::EcdhPublicKey;
     use esdk::raw::rsa::{RsaPadding, RsaPublicKey};
     use esdk::{Config, EncryptOptions, Keyring};
 
     use super::{KmsOptions, Mode};
-    use crate::cli::error::CliError;
+    use crate::cli::error::{CliError, esdk_message, quote};
+    use crate::cli::keys::{EcdhPeer, read_key_file};
+
+    /// The public key in a `--recipient-public-key` file: PEM or DER SubjectPublicKeyInfo.
+    fn recipient_file(path: &str) -> Result<EcdhPublicKey, String> {
+        let p = std::path::Path::new(path);
+        let bytes = read_key_file(p).map_err(|e| e.message)?;
+        let parsed = if bytes.windows(10).any(|w| w == b"-----BEGIN") {
+            EcdhPublicKey::from_spki_pem(&bytes[..])
+        } else {
+            EcdhPublicKey::from_spki_der(&bytes)
+        };
+        parsed.map_err(|e| {
+            format!(
+                "--recipient-public-key {}: {} (a P-256, P-384 or P-521 public key as PEM or \
+                 DER SubjectPublicKeyInfo, or a KMS key ARN)",
+                quote(p),
+                esdk_message(&e)
+            )
+        })
+    }
+
+    /// Where a `--recipient-public-key` comes from.
+    enum RecipientKey<C> {
+        /// A file, already read.
+        File(EcdhPublicKey),
+        /// A KMS key ARN, with a client `C` of its region.
+        Kms(C),
+    }
 
     /// The KMS keyrings of a command line, as they are built: each is also a blocking core
     /// keyring for the core multi-keyring (with raw keys on encrypt, with `--caching`).
@@ -214,6 +256,74 @@ mod with_kms {
             };
             let keyring = AwsKmsRsaKeyring::new(arn, algorithm, public, client)
                 .map_err(|e| CliError::usage(format!("--kms-rsa-key: {e}")))?;
+            self.add(Arc::new(keyring), position)
+        }
+
+        /// `--kms-ecdh-key ARN`: the AWS KMS ECDH keyring, at `position`, on the KMS key's
+        /// curve (GetPublicKey): with `--recipient-public-key`, KmsPrivateKeyToStaticPublicKey
+        /// (the recipient's key from a file, or from KMS for an ARN); with
+        /// `--kms-ecdh-discovery`, KmsPublicKeyDiscovery (decrypt only).
+        pub(crate) fn ecdh_keyring<'a>(
+            &mut self,
+            arn: &str,
+            peer: Option<&EcdhPeer>,
+            mode: Mode,
+            position: usize,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+            let fail =
+                |e: &dyn std::fmt::Display| CliError::usage(format!("--kms-ecdh-key {arn}: {e}"));
+            let supplier = self.supplier(opts)?;
+            let client_for = |key: &str| {
+                let region = KmsArn::parse(key).map_err(|e| fail(&format!("{key}: {e}")))?;
+                supplier.client(Some(region.region())).map_err(|e| fail(&e))
+            };
+            let client = client_for(arn)?;
+            let rt = self.runtime()?;
+            let keyring = match (peer, mode) {
+                (None, _) => {
+                    return Err(fail(
+                        &"needs --recipient-public-key or --kms-ecdh-discovery",
+                    ));
+                }
+                (Some(EcdhPeer::Discovery), Mode::Encrypt) => {
+                    return Err(fail(
+                        &"--kms-ecdh-discovery decrypts only: encrypt with \
+                          --recipient-public-key after a sender's --kms-ecdh-key",
+                    ));
+                }
+                (Some(EcdhPeer::Discovery), Mode::Decrypt) => rt.block_on(async {
+                    let public = get_ecdh_public_key(&client, arn, None).await?;
+                    AwsKmsEcdhKeyring::kms_public_key_discovery_with(
+                        arn,
+                        public.curve(),
+                        public,
+                        client,
+                    )
+                }),
+                (Some(EcdhPeer::Recipient(recipient)), _) => {
+                    // The recipient's public key: from KMS for a key ARN, else a file.
+                    let source = if recipient.starts_with("arn:") {
+                        RecipientKey::Kms(client_for(recipient)?)
+                    } else {
+                        RecipientKey::File(recipient_file(recipient).map_err(|e| fail(&e))?)
+                    };
+                    rt.block_on(async {
+                        let sender = get_ecdh_public_key(&client, arn, None).await?;
+                        let curve = sender.curve();
+                        let public = match source {
+                            RecipientKey::File(k) => k,
+                            RecipientKey::Kms(c) => {
+                                get_ecdh_public_key(&c, recipient, Some(curve)).await?
+                            }
+                        };
+                        AwsKmsEcdhKeyring::kms_private_key_to_static_public_key_with(
+                            arn, curve, sender, public, client,
+                        )
+                    })
+                }
+            }
+            .map_err(|e| fail(&e))?;
             self.add(Arc::new(keyring), position)
         }
 

@@ -18,6 +18,10 @@ pub enum KmsOperation {
     Encrypt,
     /// `Decrypt`.
     Decrypt,
+    /// `GetPublicKey` (the AWS KMS ECDH keyring's key pair).
+    GetPublicKey,
+    /// `DeriveSharedSecret` (the AWS KMS ECDH keyring).
+    DeriveSharedSecret,
 }
 
 impl fmt::Display for KmsOperation {
@@ -26,6 +30,8 @@ impl fmt::Display for KmsOperation {
             KmsOperation::GenerateDataKey => "GenerateDataKey",
             KmsOperation::Encrypt => "Encrypt",
             KmsOperation::Decrypt => "Decrypt",
+            KmsOperation::GetPublicKey => "GetPublicKey",
+            KmsOperation::DeriveSharedSecret => "DeriveSharedSecret",
         })
     }
 }
@@ -194,6 +200,26 @@ pub enum Failure {
     EncryptionContextDigest,
     /// A required response field is missing.
     MissingField(&'static str),
+    /// An ECDH EDK (`aws-kms-ecdh` or `raw-ecdh`) whose provider info is not a serialized
+    /// pair of public keys on the keyring's curve (another curve, or malformed).
+    EcdhProviderInfo {
+        /// The keyring's curve.
+        curve: esdk_raw::ecdh::EcdhCurve,
+    },
+    /// An ECDH EDK made for other public keys than the AWS KMS ECDH keyring's (another
+    /// recipient, or for a static keyring another sender); no KMS call was made.
+    EcdhPublicKeys,
+    /// KMS `DeriveSharedSecret` answered with a shared secret of the wrong length.
+    SharedSecretLength {
+        /// The curve's length.
+        expected: usize,
+        /// The length returned.
+        returned: usize,
+    },
+    /// An ECDH EDK could not be unwrapped with the derived key: `UnwrapFailed` when the
+    /// commitment key or tag does not match (another encryption context, or another key
+    /// pair), `DataKeyLength` when its ciphertext is not the length for the suite.
+    EcdhUnwrap(AttemptFailure),
     /// A child keyring failed with another error.
     Keyring(Arc<Error>),
 }
@@ -211,6 +237,10 @@ impl Failure {
             | Failure::RegionMismatch { .. } => AttemptFailure::KeyNameMismatch,
             Failure::PlaintextLength { .. } => AttemptFailure::DataKeyLength,
             Failure::EncryptionContextDigest => AttemptFailure::UnwrapFailed,
+            Failure::EcdhProviderInfo { .. } => AttemptFailure::ProviderInfoFormat,
+            Failure::EcdhPublicKeys => AttemptFailure::KeyNameMismatch,
+            Failure::EcdhUnwrap(reason) => *reason,
+            Failure::SharedSecretLength { .. } => AttemptFailure::Backend,
             Failure::Kms(_)
             | Failure::ResponseKeyId { .. }
             | Failure::MissingField(_)
@@ -228,6 +258,8 @@ impl Failure {
                 | Failure::PlaintextLength { .. }
                 | Failure::EncryptionContextDigest
                 | Failure::MissingField(_)
+                | Failure::SharedSecretLength { .. }
+                | Failure::EcdhUnwrap(_)
         )
     }
 }
@@ -281,6 +313,25 @@ impl fmt::Display for Failure {
                  match this message's encryption context (encrypted with another context)",
             ),
             Failure::MissingField(name) => write!(f, "the KMS response has no {name}"),
+            Failure::EcdhProviderInfo { curve } => write!(
+                f,
+                "the provider info is not a pair of {curve} public keys (another curve, or \
+                 malformed)"
+            ),
+            Failure::EcdhPublicKeys => f.write_str(
+                "made for other public keys than the keyring's (another recipient or sender)",
+            ),
+            Failure::SharedSecretLength { expected, returned } => write!(
+                f,
+                "KMS returned a {returned}-byte shared secret, the curve needs {expected}"
+            ),
+            Failure::EcdhUnwrap(AttemptFailure::DataKeyLength) => {
+                f.write_str("the EDK ciphertext is not the length for the suite's data key")
+            }
+            Failure::EcdhUnwrap(_) => f.write_str(
+                "KMS derived the shared secret, but the commitment key or tag does not match: \
+                 the message was made with another encryption context or for another key pair",
+            ),
             Failure::Keyring(e) => e.fmt(f),
         }
     }

@@ -1,6 +1,7 @@
 //! AWS KMS keyrings (feature `kms`): strict, discovery (with a discovery filter),
-//! multi-Region-key aware strict and discovery, the KMS multi-keyrings, and the AWS KMS RSA
-//! keyring ([`AwsKmsRsaKeyring`]), with an async and a blocking front end.
+//! multi-Region-key aware strict and discovery, the KMS multi-keyrings, the AWS KMS RSA
+//! keyring ([`AwsKmsRsaKeyring`]) and the AWS KMS ECDH keyring ([`AwsKmsEcdhKeyring`]), with
+//! an async and a blocking front end.
 //!
 //! # Design
 //! The core is sync and sans-I/O, so the KMS keyrings implement [`AsyncKeyring`], not the
@@ -58,6 +59,7 @@ pub mod arn;
 pub mod asynch;
 pub mod blocking;
 mod client;
+mod ecdh;
 mod error;
 mod keyring;
 mod multi;
@@ -76,6 +78,7 @@ pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
 pub use client::{ClientSupplier, DefaultClientSupplier, MAX_CACHED_CLIENTS, https_client};
+pub use ecdh::{AwsKmsEcdhKeyring, ECDH_PROVIDER_ID, EcdhKeyProblem, get_ecdh_public_key};
 pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
 pub use keyring::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,

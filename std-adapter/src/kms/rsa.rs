@@ -96,7 +96,7 @@ fn ec_digest(ec: &[(&str, &str)]) -> [u8; EC_DIGEST_LEN] {
 }
 
 /// A fresh data key of the suite's length from the operating system's CSPRNG.
-fn random_data_key(suite: AlgorithmSuite) -> Result<DataKey, Error> {
+pub(super) fn random_data_key(suite: AlgorithmSuite) -> Result<DataKey, Error> {
     let mut key = Zeroizing::new(vec![0u8; suite.key_len()]);
     getrandom::fill(&mut key).map_err(|_| Error::Core(CryptoError::Rng.into()))?;
     Ok(DataKey::from_slice(&key)?)
