@@ -144,19 +144,9 @@ fn attempts(e: &Error) -> &[kms::Attempt] {
 
 /// The EDKs of a message: (provider id, provider info, ciphertext length).
 fn edks(msg: &[u8]) -> Vec<(String, String, usize)> {
-    let parsed = esdk::core::header::parse(msg, esdk::core::header::ParseLimits::default());
-    let Ok(esdk::core::header::Parsed::Complete(h)) = parsed else {
-        panic!("not a complete header: {parsed:?}");
-    };
-    h.edks
-        .iter()
-        .map(|(_, e)| {
-            (
-                e.provider_id.to_owned(),
-                String::from_utf8(e.provider_info.to_vec()).unwrap(),
-                e.ciphertext.len(),
-            )
-        })
+    esdk_test_support::header_edks(msg)
+        .into_iter()
+        .map(|(id, info, ct)| (id, String::from_utf8(info).unwrap(), ct.len()))
         .collect()
 }
 
@@ -444,19 +434,7 @@ fn kms_rsa_disabled_key() {
 
 /// Runs `mpl_peer.py` and returns its output.
 fn mpl_peer_run(args: &[&str]) -> std::process::Output {
-    let py = std::env::var("ESDK_PY").unwrap_or_else(|_| {
-        panic!(
-            "ESDK_PY is not set: the MPL interop test needs the Python ESDK with the MPL. Run \
-             `bash scripts/kms-test.sh kms_rsa` (it sets ESDK_PY from scripts/python-peer.sh)."
-        )
-    });
-    let shared = std::env::var("ESDK_SHARED_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").to_owned());
-    std::process::Command::new(py)
-        .arg(format!("{shared}/peers/mpl_peer.py"))
-        .args(args)
-        .output()
-        .unwrap()
+    esdk_test_support::mpl_peer("kms_rsa", args)
 }
 
 /// Runs `mpl_peer.py`, which must succeed.

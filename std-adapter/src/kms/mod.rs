@@ -1,6 +1,8 @@
 //! AWS KMS keyrings (feature `kms`): strict, discovery (with a discovery filter),
-//! multi-Region-key aware strict and discovery, the KMS multi-keyrings, and the AWS KMS RSA
-//! keyring ([`AwsKmsRsaKeyring`]), with an async and a blocking front end.
+//! multi-Region-key aware strict and discovery, the KMS multi-keyrings, the AWS KMS RSA
+//! keyring ([`AwsKmsRsaKeyring`]) and the hierarchical keyring
+//! ([`AwsKmsHierarchicalKeyring`], with its DynamoDB [`BranchKeyStore`]), with an async and
+//! a blocking front end.
 //!
 //! # Design
 //! The core is sync and sans-I/O, so the KMS keyrings implement [`AsyncKeyring`], not the
@@ -56,8 +58,10 @@
 pub mod arn;
 pub mod asynch;
 pub mod blocking;
+mod branch_key_store;
 mod client;
 mod error;
+mod hierarchy;
 mod keyring;
 mod multi;
 mod rsa;
@@ -74,8 +78,14 @@ pub use crate::caching::OwnedEdk;
 pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
+pub use branch_key_store::{
+    BranchKeyMaterials, BranchKeyStore, BranchKeyStoreError, DynamoDbError,
+};
 pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
 pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
+pub use hierarchy::{
+    AwsKmsHierarchicalKeyring, BranchKeyIdSupplier, DEFAULT_CACHE_CAPACITY, HIERARCHY_PROVIDER_ID,
+};
 pub use keyring::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
     DiscoveryFilter, ExactKey, KeyMatch, MultiRegionKey, StrictKmsKeyring,

@@ -1,0 +1,510 @@
+//! The AWS KMS hierarchical keyring (spec `framework/aws-kms/aws-kms-hierarchical-keyring.md`
+//! of the aws-encryption-sdk-specification, as the Material Providers Library implements it
+//! in `AwsKmsHierarchicalKeyring.dfy`).
+//!
+//! See [`AwsKmsHierarchicalKeyring`].
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use async_trait::async_trait;
+use esdk_core::AlgorithmSuite;
+use esdk_core::error::CryptoError;
+use esdk_core::materials::DataKey;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::branch_key_store::{
+    BRANCH_KEY_LEN, BranchKeyMaterials, BranchKeyStore, BranchKeyStoreError, version_string,
+};
+use super::error::{Attempt, Failure};
+use super::{AsyncKeyring, DecryptRequest, EncryptOutcome, EncryptRequest, OwnedEdk};
+use crate::Error;
+use crate::caching::LocalCache;
+
+/// The key provider id of the EDKs the hierarchical keyring writes.
+pub const HIERARCHY_PROVIDER_ID: &str = "aws-kms-hierarchy";
+
+/// The entry capacity of a keyring's own cache when none is given (the MPL's default).
+pub const DEFAULT_CACHE_CAPACITY: usize = 1000;
+
+const SALT_LEN: usize = 16;
+const IV_LEN: usize = 12;
+const VERSION_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+/// Salt, IV and version before the wrapped key.
+const HEADER_LEN: usize = SALT_LEN + IV_LEN + VERSION_LEN;
+
+const NAME: &str = "AWS KMS hierarchical keyring";
+
+/// Chooses the branch key of a message from its encryption context: one keyring serves
+/// many tenants, each with its own branch key (spec "Branch Key Supplier").
+///
+/// Any `Fn(&[(&str, &str)]) -> Result<String, String>` is a supplier.
+pub trait BranchKeyIdSupplier: Send + Sync {
+    /// The branch key id for a message with this encryption context (sorted by key; on
+    /// encrypt with `aws-crypto-public-key` for signing suites).
+    ///
+    /// # Errors
+    /// Why no branch key fits; reported as [`BranchKeyStoreError::Supplier`].
+    fn branch_key_id(&self, encryption_context: &[(&str, &str)]) -> Result<String, String>;
+}
+
+impl<F> BranchKeyIdSupplier for F
+where
+    F: Fn(&[(&str, &str)]) -> Result<String, String> + Send + Sync,
+{
+    fn branch_key_id(&self, encryption_context: &[(&str, &str)]) -> Result<String, String> {
+        self(encryption_context)
+    }
+}
+
+enum BranchKeyId {
+    Fixed(String),
+    Supplier(Arc<dyn BranchKeyIdSupplier>),
+}
+
+/// What the keyring keeps in the cache: the materials and when they were fetched (the
+/// spec's check that an entry of a shared cache is within this keyring's TTL).
+struct Cached {
+    fetched: Instant,
+    materials: Arc<BranchKeyMaterials>,
+}
+
+/// The AWS KMS hierarchical keyring: data keys wrapped locally with AES-256-GCM under a key
+/// derived from a branch key, which KMS protects in a [`BranchKeyStore`] (spec
+/// `framework/aws-kms/aws-kms-hierarchical-keyring.md`).
+///
+/// Branch keys are cached (per branch key and version, for `ttl`), so most messages cost
+/// no KMS or DynamoDB call at all. Encrypt uses the branch key's active version; decrypt
+/// the version each EDK names, so messages made before a rotation still decrypt.
+///
+/// - **Wrapping** ("Branch Key Wrapping"): a random 16-byte salt and 12-byte IV; the
+///   wrapping key is the SP 800-108 counter-mode KDF with HMAC-SHA256 of the branch key
+///   (label `aws-kms-hierarchy`, context the salt, 32 bytes); AES-256-GCM with AAD =
+///   `aws-kms-hierarchy` ‖ branch key id ‖ version (16 bytes) ‖ the serialized encryption
+///   context. EDK: provider id `aws-kms-hierarchy`, provider info the branch key id,
+///   ciphertext salt ‖ IV ‖ version ‖ wrapped key ‖ tag.
+/// - **Decrypt** tries the `aws-kms-hierarchy` EDKs of the configured (or supplied) branch
+///   key id; any other encryption context than the one used to encrypt fails the tag
+///   ([`Failure::BranchKeyUnwrap`]).
+///
+/// ```no_run
+/// # async fn demo(kms: aws_sdk_kms::Client, ddb: aws_sdk_dynamodb::Client) -> Result<(), esdk::Error> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use esdk::kms::{AwsKmsHierarchicalKeyring, BranchKeyStore};
+/// let arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// let store = Arc::new(BranchKeyStore::new("KeyStoreTable", "KeyStoreTable", arn, kms, ddb)?);
+/// let id = store.create_branch_key(None, &[]).await?;
+/// let keyring = AwsKmsHierarchicalKeyring::new(store, &id, Duration::from_secs(600))?;
+/// let msg = esdk::kms::asynch::encrypt(
+///     &esdk::Config::new(), &keyring, &esdk::EncryptOptions::new(), &[("tenant", "a")], b"hi",
+/// ).await?;
+/// # let _ = msg; Ok(()) }
+/// ```
+pub struct AwsKmsHierarchicalKeyring {
+    store: Arc<BranchKeyStore>,
+    branch_key_id: BranchKeyId,
+    ttl: Duration,
+    cache: Arc<LocalCache>,
+    partition: Vec<u8>,
+}
+
+impl std::fmt::Debug for AwsKmsHierarchicalKeyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKmsHierarchicalKeyring")
+            .field("store", &self.store)
+            .field("branch_key_id", &self.fixed_id())
+            .field("ttl", &self.ttl)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsKmsHierarchicalKeyring {
+    /// A keyring for branch key `branch_key_id` of `store`, caching branch keys for `ttl`
+    /// in a cache of its own ([`DEFAULT_CACHE_CAPACITY`] entries).
+    ///
+    /// # Errors
+    /// [`BranchKeyStoreError::EmptyBranchKeyId`] for an empty id.
+    pub fn new(
+        store: Arc<BranchKeyStore>,
+        branch_key_id: &str,
+        ttl: Duration,
+    ) -> Result<Self, Error> {
+        if branch_key_id.is_empty() {
+            return Err(BranchKeyStoreError::EmptyBranchKeyId.into());
+        }
+        Ok(Self::with(
+            store,
+            BranchKeyId::Fixed(branch_key_id.to_owned()),
+            ttl,
+        ))
+    }
+
+    /// A keyring that asks `supplier` for each message's branch key id (multi-tenant).
+    pub fn with_supplier(
+        store: Arc<BranchKeyStore>,
+        supplier: impl BranchKeyIdSupplier + 'static,
+        ttl: Duration,
+    ) -> Self {
+        Self::with(store, BranchKeyId::Supplier(Arc::new(supplier)), ttl)
+    }
+
+    fn with(store: Arc<BranchKeyStore>, branch_key_id: BranchKeyId, ttl: Duration) -> Self {
+        let mut partition = vec![0u8; 16];
+        // A random partition keeps keyrings that share a cache apart unless told otherwise;
+        // on an RNG failure the partition is still unique enough (its address is not used).
+        if getrandom::fill(&mut partition).is_err() {
+            partition = store.logical_name().as_bytes().to_vec();
+        }
+        Self {
+            store,
+            branch_key_id,
+            ttl,
+            cache: LocalCache::new(DEFAULT_CACHE_CAPACITY),
+            partition,
+        }
+    }
+
+    /// Keeps branch keys in `cache`, which other keyrings may share (the MPL's shared
+    /// cache). Keyrings with the same [partition id](Self::with_partition_id) and key store
+    /// then share entries, each still honouring its own TTL.
+    pub fn with_cache(mut self, cache: Arc<LocalCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// A cache of its own with room for `capacity` branch key versions.
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = LocalCache::new(capacity);
+        self
+    }
+
+    /// Sets the partition id of its cache entries (default: random per keyring).
+    pub fn with_partition_id(mut self, partition_id: &str) -> Self {
+        self.partition = partition_id.as_bytes().to_vec();
+        self
+    }
+
+    /// The branch key store.
+    pub fn store(&self) -> &BranchKeyStore {
+        &self.store
+    }
+
+    /// The branch key id, unless a supplier chooses it.
+    pub fn fixed_id(&self) -> Option<&str> {
+        match &self.branch_key_id {
+            BranchKeyId::Fixed(id) => Some(id),
+            BranchKeyId::Supplier(_) => None,
+        }
+    }
+
+    /// The cache TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Arc<LocalCache> {
+        &self.cache
+    }
+
+    fn resolve(&self, ec: &[(&str, &str)]) -> Result<String, Error> {
+        match &self.branch_key_id {
+            BranchKeyId::Fixed(id) => Ok(id.clone()),
+            BranchKeyId::Supplier(s) => match s.branch_key_id(ec) {
+                Ok(id) if !id.is_empty() => Ok(id),
+                Ok(_) => Err(BranchKeyStoreError::Supplier {
+                    reason: "it returned an empty branch key id".into(),
+                }
+                .into()),
+                Err(reason) => Err(BranchKeyStoreError::Supplier { reason }.into()),
+            },
+        }
+    }
+
+    /// The cache id of a branch key's active version (`None`) or of a version.
+    fn cache_id(&self, id: &str, version: Option<&str>) -> [u8; 64] {
+        let mut h = Sha512::new();
+        // Resource "hierarchical keyring" (2), scope encrypt (1) or decrypt (2), as the
+        // spec's cache identifiers; each field NUL-separated.
+        h.update([2, 0, if version.is_some() { 2 } else { 1 }, 0]);
+        for part in [
+            self.partition.as_slice(),
+            self.store.logical_name().as_bytes(),
+            id.as_bytes(),
+        ] {
+            h.update(part);
+            h.update([0]);
+        }
+        if let Some(v) = version {
+            h.update(v.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// The branch key materials: from the cache while fresh, else from the store (cached).
+    async fn materials(
+        &self,
+        id: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<BranchKeyMaterials>, Error> {
+        let cache_id = self.cache_id(id, version);
+        let now = Instant::now();
+        if let Some(entry) = self.cache.keyring_entry(&cache_id) {
+            if let Some(c) = (entry as Arc<dyn Any + Send + Sync>).downcast_ref::<Cached>() {
+                if now.saturating_duration_since(c.fetched) <= self.ttl {
+                    return Ok(Arc::clone(&c.materials));
+                }
+            }
+        }
+        let materials = Arc::new(match version {
+            None => self.store.get_active_branch_key(id).await?,
+            Some(v) => self.store.get_branch_key_version(id, v).await?,
+        });
+        let fetched = Instant::now();
+        let entry = Cached {
+            fetched,
+            materials: Arc::clone(&materials),
+        };
+        self.cache
+            .put_keyring_entry(&cache_id, Arc::new(entry), fetched.checked_add(self.ttl));
+        Ok(materials)
+    }
+}
+
+/// The wrapping key: SP 800-108 KDF in counter mode, HMAC-SHA256 as the PRF, one block:
+/// HMAC(branch key, [1]₃₂ ‖ label ‖ 0x00 ‖ salt ‖ [256]₃₂) (MPL `KdfCtr.dfy`).
+fn wrapping_key(
+    branch_key: &[u8; BRANCH_KEY_LEN],
+    salt: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, Error> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(branch_key)
+        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
+    mac.update(&1u32.to_be_bytes());
+    mac.update(HIERARCHY_PROVIDER_ID.as_bytes());
+    mac.update(&[0]);
+    mac.update(salt);
+    mac.update(&256u32.to_be_bytes());
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    Ok(out)
+}
+
+/// The AES-GCM AAD: provider id ‖ branch key id ‖ version bytes ‖ serialized context.
+fn wrapping_aad(id: &str, version: &[u8; 16], ec: &[(&str, &str)]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + id.len());
+    aad.extend_from_slice(HIERARCHY_PROVIDER_ID.as_bytes());
+    aad.extend_from_slice(id.as_bytes());
+    aad.extend_from_slice(version);
+    esdk_core::encryption_context::feed(
+        ec.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+        &mut |b: &[u8]| aad.extend_from_slice(b),
+    );
+    aad
+}
+
+/// Wraps `key` under `m` for a message with context `ec`: the EDK ciphertext.
+fn wrap(m: &BranchKeyMaterials, ec: &[(&str, &str)], key: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut salt_iv = [0u8; SALT_LEN + IV_LEN];
+    getrandom::fill(&mut salt_iv).map_err(|_| Error::Core(CryptoError::Rng.into()))?;
+    let (salt, iv) = salt_iv.split_at(SALT_LEN);
+    let wk = wrapping_key(m.branch_key(), salt)?;
+    let aes = Aes256Gcm::new_from_slice(wk.as_slice())
+        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
+    let aad = wrapping_aad(m.branch_key_id(), m.version_bytes(), ec);
+    let mut out = Vec::with_capacity(HEADER_LEN + key.len() + TAG_LEN);
+    out.extend_from_slice(&salt_iv);
+    out.extend_from_slice(m.version_bytes());
+    out.extend_from_slice(key);
+    let iv: &[u8; IV_LEN] = iv
+        .try_into()
+        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
+    let tag = aes
+        .encrypt_inout_detached(iv.into(), &aad, (&mut out[HEADER_LEN..]).into())
+        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
+    out.extend_from_slice(tag.as_slice());
+    Ok(out)
+}
+
+/// Unwraps an EDK ciphertext (already length-checked) under `m`.
+fn unwrap(
+    m: &BranchKeyMaterials,
+    ec: &[(&str, &str)],
+    ciphertext: &[u8],
+    suite: AlgorithmSuite,
+) -> Result<DataKey, Failure> {
+    let n = suite.key_len();
+    let bad = || Failure::BranchKeyUnwrap {
+        version: m.version().to_owned(),
+    };
+    let (salt, rest) = ciphertext.split_at(SALT_LEN);
+    let (iv, rest) = rest.split_at(IV_LEN);
+    let (_, rest) = rest.split_at(VERSION_LEN);
+    let (wrapped, tag) = rest.split_at(n);
+    let wk = wrapping_key(m.branch_key(), salt).map_err(|_| bad())?;
+    let aes = Aes256Gcm::new_from_slice(wk.as_slice()).map_err(|_| bad())?;
+    let aad = wrapping_aad(m.branch_key_id(), m.version_bytes(), ec);
+    let mut buf = Zeroizing::new(wrapped.to_vec());
+    let iv: &[u8; IV_LEN] = iv.try_into().map_err(|_| bad())?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| bad())?;
+    aes.decrypt_inout_detached(iv.into(), &aad, buf.as_mut_slice().into(), tag.into())
+        .map_err(|_| bad())?;
+    let key = DataKey::from_slice(&buf).map_err(|_| Failure::PlaintextLength {
+        expected: n,
+        returned: buf.len(),
+    });
+    buf.zeroize();
+    key
+}
+
+/// A fresh data key of the suite's length from the operating system's CSPRNG.
+fn random_data_key(suite: AlgorithmSuite) -> Result<DataKey, Error> {
+    let mut key = Zeroizing::new(vec![0u8; suite.key_len()]);
+    getrandom::fill(&mut key).map_err(|_| Error::Core(CryptoError::Rng.into()))?;
+    Ok(DataKey::from_slice(&key)?)
+}
+
+#[async_trait]
+impl AsyncKeyring for AwsKmsHierarchicalKeyring {
+    async fn on_encrypt(&self, req: &EncryptRequest<'_>) -> Result<EncryptOutcome, Error> {
+        let id = self.resolve(req.encryption_context)?;
+        let materials = self.materials(&id, None).await?;
+        let mut generated = None;
+        let key: &DataKey = match req.data_key {
+            Some(k) => k,
+            None => generated.insert(random_data_key(req.suite)?),
+        };
+        let ciphertext = wrap(&materials, req.encryption_context, key.as_bytes())?;
+        Ok(EncryptOutcome {
+            data_key: generated,
+            edks: vec![OwnedEdk {
+                provider_id: HIERARCHY_PROVIDER_ID.to_owned(),
+                provider_info: id.into_bytes(),
+                ciphertext,
+            }],
+        })
+    }
+
+    async fn on_decrypt(&self, req: &DecryptRequest<'_>) -> Result<DataKey, Error> {
+        let id = self.resolve(req.encryption_context)?;
+        let description = self.description();
+        let mut attempts = Vec::new();
+        let mut record = |i: u16, info: &[u8], failure| {
+            attempts.push(Attempt {
+                keyring: description.clone(),
+                edk: Some(i),
+                edk_key: std::str::from_utf8(info).ok().map(str::to_owned),
+                failure,
+            });
+        };
+        let expected = HEADER_LEN + req.suite.key_len() + TAG_LEN;
+        for (i, e) in req.edks {
+            if e.provider_id != HIERARCHY_PROVIDER_ID {
+                record(
+                    *i,
+                    e.provider_info,
+                    Failure::ProviderId(e.provider_id.into()),
+                );
+                continue;
+            }
+            if e.provider_info != id.as_bytes() {
+                record(
+                    *i,
+                    e.provider_info,
+                    Failure::KeyMismatch {
+                        configured: format!("branch key {id}"),
+                    },
+                );
+                continue;
+            }
+            if e.ciphertext.len() != expected {
+                record(
+                    *i,
+                    e.provider_info,
+                    Failure::CiphertextLength {
+                        expected,
+                        found: e.ciphertext.len(),
+                    },
+                );
+                continue;
+            }
+            let mut v = [0u8; VERSION_LEN];
+            v.copy_from_slice(&e.ciphertext[SALT_LEN + IV_LEN..HEADER_LEN]);
+            let version = version_string(v);
+            let materials = match self.materials(&id, Some(&version)).await {
+                Ok(m) => m,
+                Err(Error::BranchKeyStore(err)) => {
+                    record(*i, e.provider_info, Failure::BranchKeyStore(Arc::from(err)));
+                    continue;
+                }
+                Err(other) => {
+                    record(*i, e.provider_info, Failure::Keyring(Arc::new(other)));
+                    continue;
+                }
+            };
+            match unwrap(&materials, req.encryption_context, e.ciphertext, req.suite) {
+                Ok(dk) => return Ok(dk),
+                Err(f) => record(*i, e.provider_info, f),
+            }
+        }
+        Err(Error::NoDataKeyDecrypted { attempts })
+    }
+
+    fn description(&self) -> String {
+        match &self.branch_key_id {
+            BranchKeyId::Fixed(id) => {
+                format!("{NAME} (branch key {id}, table {})", self.store.table())
+            }
+            BranchKeyId::Supplier(_) => {
+                format!("{NAME} (supplied branch key, table {})", self.store.table())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The KDF is one HMAC-SHA256 block over counter ‖ label ‖ 0 ‖ salt ‖ L (SP 800-108).
+    #[test]
+    fn wrapping_key_is_counter_mode_hmac_sha256() {
+        let bk = [7u8; 32];
+        let salt = [9u8; 16];
+        let mut input = vec![0, 0, 0, 1];
+        input.extend_from_slice(b"aws-kms-hierarchy");
+        input.push(0);
+        input.extend_from_slice(&salt);
+        input.extend_from_slice(&[0, 0, 1, 0]);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&bk).unwrap();
+        mac.update(&input);
+        let expected = mac.finalize().into_bytes();
+        assert_eq!(
+            wrapping_key(&bk, &salt).unwrap().as_slice(),
+            expected.as_slice()
+        );
+        assert_ne!(
+            wrapping_key(&bk, &[8u8; 16]).unwrap().as_slice(),
+            expected.as_slice()
+        );
+    }
+
+    #[test]
+    fn aad_is_provider_id_branch_key_id_version_and_context() {
+        let v = [3u8; 16];
+        let aad = wrapping_aad("bk", &v, &[("a", "1")]);
+        let mut expected = b"aws-kms-hierarchybk".to_vec();
+        expected.extend_from_slice(&v);
+        expected.extend_from_slice(&[0, 1, 0, 1, b'a', 0, 1, b'1']);
+        assert_eq!(aad, expected);
+        // No context: nothing after the version (the MPL serializes it to no bytes).
+        assert_eq!(wrapping_aad("bk", &v, &[]).len(), 17 + 2 + 16);
+    }
+}
