@@ -58,6 +58,12 @@ Wrapping keys:
   key's public key and decrypt with KMS Decrypt, like the MPL's AWS KMS RSA keyring. They
   refuse signing suites, so the default suite is then 0x0478.
 
+  A branch key of an AWS KMS hierarchical keyring (--branch-key-id ID --branch-key-table
+  NAME --branch-key-kms-key ARN) wraps data keys locally under a branch key kept in a
+  DynamoDB key store and protected by KMS, like the MPL's hierarchical keyring: one
+  DynamoDB and one KMS call per run, not per file. `esdk branch-key create|version` makes
+  and rotates branch keys.
+
   PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
   environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
   cargo install --path cli). A key label names an AES key
@@ -91,6 +97,10 @@ pub(crate) enum Command {
     /// Write a new random raw AES-256 key file (mode 0600; never overwrites).
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
+    /// Create or rotate branch keys of an AWS KMS hierarchical keyring's key store
+    /// (DynamoDB + KMS, as the MPL's key store).
+    #[command(after_help = EXIT_CODES)]
+    BranchKey(super::branch_key::BranchKeyArgs),
 }
 
 const DECRYPT_NOTE: &str = "\
@@ -279,6 +289,10 @@ pub(crate) struct CommonArgs {
     /// --output text | base64 -d > key.der`.
     #[arg(long, value_name = "PEM", action = clap::ArgAction::Append)]
     pub kms_rsa_public_key: Vec<PathBuf>,
+
+    /// The hierarchical keyring's branch key and key store.
+    #[command(flatten)]
+    pub branch_key: super::branch_key::BranchKeyFlags,
 
     /// Decrypt: also try every AWS KMS encrypted data key of the message with KMS
     /// discovery (any key the credentials may use), calling KMS in each key's region.

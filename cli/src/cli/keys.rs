@@ -41,6 +41,8 @@ pub(crate) enum KeySource {
     Kms(String),
     /// `--kms-rsa-key ARN`.
     KmsRsa(String),
+    /// `--branch-key-id ID` (the hierarchical keyring) with its key store.
+    Hierarchy(super::branch_key::HierarchySpec),
     /// `--kms-discovery` (decrypt only; always last).
     KmsDiscovery,
 }
@@ -70,6 +72,9 @@ impl KeySpec {
             KeySource::Kms(arn) => return format!("AWS KMS key {arn}"),
             KeySource::KmsRsa(arn) => return format!("AWS KMS RSA key {arn}"),
             KeySource::KmsDiscovery => return "AWS KMS discovery".to_owned(),
+            KeySource::Hierarchy(h) => {
+                return format!("branch key {} (table {})", h.branch_key_id, h.store.table);
+            }
         };
         format!(
             "{what} (namespace '{}', name '{}')",
@@ -119,6 +124,10 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             .into_iter()
             .map(|(i, a)| (i, KeySource::KmsRsa(a))),
     );
+    if let Some(spec) = common.branch_key.spec() {
+        let at = m.index_of("branch_key_id").unwrap_or(usize::MAX - 1);
+        keys.push((at, KeySource::Hierarchy(spec)));
+    }
     keys.sort_by_key(|(i, _)| *i);
     if common.kms_discovery {
         keys.push((usize::MAX, KeySource::KmsDiscovery));
@@ -126,7 +135,8 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
     if keys.is_empty() {
         return Err(CliError::usage(
             "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --kms-key ARN, \
-             --kms-rsa-key ARN, --kms-discovery (decrypt) or --pkcs11-key LABEL",
+             --kms-rsa-key ARN, --branch-key-id ID, --kms-discovery (decrypt) or \
+             --pkcs11-key LABEL",
         ));
     }
     let has_pkcs11_key = keys.iter().any(|(_, s)| matches!(s, KeySource::Pkcs11(_)));
@@ -148,6 +158,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
                 let (kind, arn) = match &keys[k].1 {
                     KeySource::Kms(arn) => ("--kms-key", arn),
                     KeySource::KmsRsa(arn) if id != "rsa_padding" => ("--kms-rsa-key", arn),
+                    KeySource::Hierarchy(h) => ("--branch-key-id", &h.branch_key_id),
                     _ => continue,
                 };
                 return Err(CliError::usage(format!(
@@ -539,6 +550,9 @@ pub(crate) fn keyrings<'a>(
             }
             KeySource::Pkcs11(label) => {
                 out.push(token.keyring(pkcs11, spec, label, mode)?);
+            }
+            KeySource::Hierarchy(h) => {
+                out.push(kms_keys.hierarchy_keyring(h, out.len(), kms_opts)?);
             }
         }
         labels.push(spec.describe());

@@ -124,6 +124,7 @@ enum Entry {
     Decrypt(Box<DataKey>),
     /// Materials a keyring keeps in the cache itself (the hierarchical keyring's branch
     /// keys, which zeroize when the last `Arc` is dropped).
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
     Keyring(Arc<dyn Any + Send + Sync>),
 }
 
@@ -307,6 +308,7 @@ impl LocalCache {
 
     /// A keyring's own entry under `id` while it is fresh (no waiting for a refresh: the
     /// keyring's async callers must not block).
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
     pub(crate) fn keyring_entry(&self, id: &CacheId) -> Option<Arc<dyn Any + Send + Sync>> {
         let mut st = self.lock();
         let now = Instant::now();
@@ -325,6 +327,7 @@ impl LocalCache {
     }
 
     /// Stores a keyring's own entry under `id` until `expires` (`None`: no age limit).
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
     pub(crate) fn put_keyring_entry(
         &self,
         id: &CacheId,

@@ -403,6 +403,40 @@ impl From<BranchKeyStoreError> for Error {
     }
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A DynamoDB client of `region` for a [`BranchKeyStore`], configured from the environment
+/// as [`DefaultClientSupplier::from_env`](super::DefaultClientSupplier::from_env) configures
+/// KMS clients: the endpoint `endpoint_url`, else `AWS_ENDPOINT_URL_DYNAMODB`, else
+/// `AWS_ENDPOINT_URL`, else the regional AWS endpoint; credentials from `AWS_ACCESS_KEY_ID`
+/// / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`; the same HTTPS client
+/// ([`https_client`](super::https_client)). For the full AWS credential chain, build the
+/// client with `aws-config` instead.
+pub fn dynamodb_client_from_env(
+    region: &str,
+    endpoint_url: Option<&str>,
+) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let mut b = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .http_client(super::https_client());
+    let endpoint = endpoint_url
+        .map(str::to_owned)
+        .or_else(|| env("AWS_ENDPOINT_URL_DYNAMODB"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    if let Some(url) = endpoint {
+        b = b.endpoint_url(url);
+    }
+    if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        let token = env("AWS_SESSION_TOKEN");
+        b = b.credentials_provider(Credentials::new(id, secret, token, None, "environment"));
+    }
+    aws_sdk_dynamodb::Client::from_conf(b.build())
+}
+
 /// A random UUID (version 4) from the operating system's CSPRNG.
 pub(crate) fn random_uuid() -> Result<uuid::Uuid, BranchKeyStoreError> {
     let mut b = [0u8; 16];

@@ -80,6 +80,7 @@ pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
 pub use branch_key_store::{
     BranchKeyMaterials, BranchKeyStore, BranchKeyStoreError, DynamoDbError,
+    dynamodb_client_from_env,
 };
 pub use client::{ClientSupplier, DefaultClientSupplier, https_client};
 pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
