@@ -57,6 +57,8 @@ pub enum TestKeyring<'a> {
     Ecdh(esdk_raw::ecdh::RawEcdhKeyring),
     /// Multi-keyring.
     Multi(Option<Box<TestKeyring<'a>>>, Vec<TestKeyring<'a>>),
+    /// The hierarchical keyring over a static branch key.
+    Hierarchy(esdk::hierarchy::StaticBranchKeyKeyring),
     /// The given plaintext data key, whatever the EDKs ([`KeyDescription::StaticDataKey`]).
     StaticDataKey(&'a [u8]),
 }
@@ -67,6 +69,7 @@ impl Keyring for TestKeyring<'_> {
             TestKeyring::Aes(k) => k.on_encrypt(m),
             TestKeyring::Rsa(k) => k.on_encrypt(m),
             TestKeyring::Ecdh(k) => k.on_encrypt(m),
+            TestKeyring::Hierarchy(k) => k.on_encrypt(m),
             TestKeyring::StaticDataKey(key) => {
                 m.set_data_key(DataKey::from_slice(key)?)?;
                 m.push_edk("static-data-key", &[], &[b"k"])
@@ -85,6 +88,7 @@ impl Keyring for TestKeyring<'_> {
             TestKeyring::Aes(k) => k.on_decrypt(m, edks),
             TestKeyring::Rsa(k) => k.on_decrypt(m, edks),
             TestKeyring::Ecdh(k) => k.on_decrypt(m, edks),
+            TestKeyring::Hierarchy(k) => k.on_decrypt(m, edks),
             TestKeyring::StaticDataKey(key) => m.set_data_key(DataKey::from_slice(key)?),
             TestKeyring::Multi(g, c) => {
                 let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
@@ -194,6 +198,11 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
         }
         KeyDescription::Kms { kind, .. } => Err(CaseError::Skipped(kms_skip_reason(kind))),
         KeyDescription::StaticDataKey { key } => Ok(TestKeyring::StaticDataKey(key)),
+        KeyDescription::StaticBranchKey { id, version, key } => {
+            esdk::hierarchy::StaticBranchKeyKeyring::new(id, *version, key)
+                .map(TestKeyring::Hierarchy)
+                .map_err(|e| CaseError::Harness(format!("static branch key {id}: {e}")))
+        }
         KeyDescription::Multi {
             generator,
             children,
@@ -215,17 +224,9 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
     }
 }
 
-/// Why a vector whose keyring needs AWS is skipped.
+/// Why a vector whose keyring needs AWS is skipped: its kind.
 fn kms_skip_reason(kind: &str) -> String {
-    match kind {
-        // The vector's keys manifest holds the branch key itself (`static-branch-key`, the
-        // MPL's static key store for tests); esdk's hierarchical keyring reads branch keys
-        // from a DynamoDB key store through KMS and the runner has no static store yet.
-        "aws-kms-hierarchy" => "needs AWS KMS (aws-kms-hierarchy: hierarchical keyring with \
-                                a static branch key store, not wired into the runner)"
-            .into(),
-        other => format!("needs AWS KMS ({other})"),
-    }
+    format!("needs AWS KMS ({kind})")
 }
 
 /// The configuration the vectors run under: decrypt anything the spec allows.

@@ -52,8 +52,7 @@ pub const VERSION_PREFIX: &str = "branch:version:";
 pub const EC_PREFIX: &str = "aws-crypto-ec:";
 /// The only hierarchy version this store reads and writes (`2` uses other KMS calls).
 pub const HIERARCHY_VERSION: &str = "1";
-/// A branch key's length.
-pub const BRANCH_KEY_LEN: usize = 32;
+pub use crate::hierarchy::BRANCH_KEY_LEN;
 
 /// One branch key version, decrypted by KMS: what the hierarchical keyring wraps data keys
 /// with. The key is zeroized on drop and never printed.

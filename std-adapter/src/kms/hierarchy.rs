@@ -8,36 +8,25 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{AeadInOut, KeyInit};
 use async_trait::async_trait;
 use esdk_core::AlgorithmSuite;
 use esdk_core::error::CryptoError;
 use esdk_core::materials::DataKey;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256, Sha512};
-use zeroize::{Zeroize, Zeroizing};
+use sha2::{Digest, Sha512};
+use zeroize::Zeroizing;
 
 use super::branch_key_store::{
-    BRANCH_KEY_LEN, BranchKeyMaterials, BranchKeyStore, BranchKeyStoreError, version_string,
+    BranchKeyMaterials, BranchKeyStore, BranchKeyStoreError, version_string,
 };
 use super::error::{Attempt, Failure};
 use super::{AsyncKeyring, DecryptRequest, EncryptOutcome, EncryptRequest, OwnedEdk};
 use crate::Error;
 use crate::caching::LocalCache;
-
-/// The key provider id of the EDKs the hierarchical keyring writes.
-pub const HIERARCHY_PROVIDER_ID: &str = "aws-kms-hierarchy";
+pub use crate::hierarchy::HIERARCHY_PROVIDER_ID;
+use crate::hierarchy::{IV_LEN, SALT_LEN, ciphertext_len, edk_version, unwrap, wrap};
 
 /// The entry capacity of a keyring's own cache when none is given (the MPL's default).
 pub const DEFAULT_CACHE_CAPACITY: usize = 1000;
-
-const SALT_LEN: usize = 16;
-const IV_LEN: usize = 12;
-const VERSION_LEN: usize = 16;
-const TAG_LEN: usize = 16;
-/// Salt, IV and version before the wrapped key.
-const HEADER_LEN: usize = SALT_LEN + IV_LEN + VERSION_LEN;
 
 const NAME: &str = "AWS KMS hierarchical keyring";
 
@@ -279,91 +268,6 @@ impl AwsKmsHierarchicalKeyring {
     }
 }
 
-/// The wrapping key: SP 800-108 KDF in counter mode, HMAC-SHA256 as the PRF, one block:
-/// HMAC(branch key, [1]₃₂ ‖ label ‖ 0x00 ‖ salt ‖ [256]₃₂) (MPL `KdfCtr.dfy`).
-fn wrapping_key(
-    branch_key: &[u8; BRANCH_KEY_LEN],
-    salt: &[u8],
-) -> Result<Zeroizing<[u8; 32]>, Error> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(branch_key)
-        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
-    mac.update(&1u32.to_be_bytes());
-    mac.update(HIERARCHY_PROVIDER_ID.as_bytes());
-    mac.update(&[0]);
-    mac.update(salt);
-    mac.update(&256u32.to_be_bytes());
-    let mut out = Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(&mac.finalize().into_bytes());
-    Ok(out)
-}
-
-/// The AES-GCM AAD: provider id ‖ branch key id ‖ version bytes ‖ serialized context.
-fn wrapping_aad(id: &str, version: &[u8; 16], ec: &[(&str, &str)]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(64 + id.len());
-    aad.extend_from_slice(HIERARCHY_PROVIDER_ID.as_bytes());
-    aad.extend_from_slice(id.as_bytes());
-    aad.extend_from_slice(version);
-    esdk_core::encryption_context::feed(
-        ec.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
-        &mut |b: &[u8]| aad.extend_from_slice(b),
-    );
-    aad
-}
-
-/// Wraps `key` under `m` for a message with context `ec`: the EDK ciphertext.
-fn wrap(m: &BranchKeyMaterials, ec: &[(&str, &str)], key: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut salt_iv = [0u8; SALT_LEN + IV_LEN];
-    getrandom::fill(&mut salt_iv).map_err(|_| Error::Core(CryptoError::Rng.into()))?;
-    let (salt, iv) = salt_iv.split_at(SALT_LEN);
-    let wk = wrapping_key(m.branch_key(), salt)?;
-    let aes = Aes256Gcm::new_from_slice(wk.as_slice())
-        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
-    let aad = wrapping_aad(m.branch_key_id(), m.version_bytes(), ec);
-    let mut out = Vec::with_capacity(HEADER_LEN + key.len() + TAG_LEN);
-    out.extend_from_slice(&salt_iv);
-    out.extend_from_slice(m.version_bytes());
-    out.extend_from_slice(key);
-    let iv: &[u8; IV_LEN] = iv
-        .try_into()
-        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
-    let tag = aes
-        .encrypt_inout_detached(iv.into(), &aad, (&mut out[HEADER_LEN..]).into())
-        .map_err(|_| Error::Core(CryptoError::Aead.into()))?;
-    out.extend_from_slice(tag.as_slice());
-    Ok(out)
-}
-
-/// Unwraps an EDK ciphertext (already length-checked) under `m`.
-fn unwrap(
-    m: &BranchKeyMaterials,
-    ec: &[(&str, &str)],
-    ciphertext: &[u8],
-    suite: AlgorithmSuite,
-) -> Result<DataKey, Failure> {
-    let n = suite.key_len();
-    let bad = || Failure::BranchKeyUnwrap {
-        version: m.version().to_owned(),
-    };
-    let (salt, rest) = ciphertext.split_at(SALT_LEN);
-    let (iv, rest) = rest.split_at(IV_LEN);
-    let (_, rest) = rest.split_at(VERSION_LEN);
-    let (wrapped, tag) = rest.split_at(n);
-    let wk = wrapping_key(m.branch_key(), salt).map_err(|_| bad())?;
-    let aes = Aes256Gcm::new_from_slice(wk.as_slice()).map_err(|_| bad())?;
-    let aad = wrapping_aad(m.branch_key_id(), m.version_bytes(), ec);
-    let mut buf = Zeroizing::new(wrapped.to_vec());
-    let iv: &[u8; IV_LEN] = iv.try_into().map_err(|_| bad())?;
-    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| bad())?;
-    aes.decrypt_inout_detached(iv.into(), &aad, buf.as_mut_slice().into(), tag.into())
-        .map_err(|_| bad())?;
-    let key = DataKey::from_slice(&buf).map_err(|_| Failure::PlaintextLength {
-        expected: n,
-        returned: buf.len(),
-    });
-    buf.zeroize();
-    key
-}
-
 /// A fresh data key of the suite's length from the operating system's CSPRNG.
 fn random_data_key(suite: AlgorithmSuite) -> Result<DataKey, Error> {
     let mut key = Zeroizing::new(vec![0u8; suite.key_len()]);
@@ -381,7 +285,16 @@ impl AsyncKeyring for AwsKmsHierarchicalKeyring {
             Some(k) => k,
             None => generated.insert(random_data_key(req.suite)?),
         };
-        let ciphertext = wrap(&materials, req.encryption_context, key.as_bytes())?;
+        let mut salt_iv = [0u8; SALT_LEN + IV_LEN];
+        getrandom::fill(&mut salt_iv).map_err(|_| Error::Core(CryptoError::Rng.into()))?;
+        let ciphertext = wrap(
+            materials.branch_key(),
+            materials.branch_key_id(),
+            materials.version_bytes(),
+            req.encryption_context,
+            key.as_bytes(),
+            &salt_iv,
+        )?;
         Ok(EncryptOutcome {
             data_key: generated,
             edks: vec![OwnedEdk {
@@ -404,7 +317,7 @@ impl AsyncKeyring for AwsKmsHierarchicalKeyring {
                 failure,
             });
         };
-        let expected = HEADER_LEN + req.suite.key_len() + TAG_LEN;
+        let expected = ciphertext_len(req.suite);
         for (i, e) in req.edks {
             if e.provider_id != HIERARCHY_PROVIDER_ID {
                 record(
@@ -424,7 +337,7 @@ impl AsyncKeyring for AwsKmsHierarchicalKeyring {
                 );
                 continue;
             }
-            if e.ciphertext.len() != expected {
+            let Some(v) = edk_version(e.ciphertext, req.suite) else {
                 record(
                     *i,
                     e.provider_info,
@@ -434,9 +347,7 @@ impl AsyncKeyring for AwsKmsHierarchicalKeyring {
                     },
                 );
                 continue;
-            }
-            let mut v = [0u8; VERSION_LEN];
-            v.copy_from_slice(&e.ciphertext[SALT_LEN + IV_LEN..HEADER_LEN]);
+            };
             let version = version_string(v);
             let materials = match self.materials(&id, Some(&version)).await {
                 Ok(m) => m,
@@ -449,9 +360,18 @@ impl AsyncKeyring for AwsKmsHierarchicalKeyring {
                     continue;
                 }
             };
-            match unwrap(&materials, req.encryption_context, e.ciphertext, req.suite) {
-                Ok(dk) => return Ok(dk),
-                Err(f) => record(*i, e.provider_info, f),
+            let m = &materials;
+            let ec = req.encryption_context;
+            let (key, bk_id, bk_v) = (m.branch_key(), m.branch_key_id(), m.version_bytes());
+            match unwrap(key, bk_id, bk_v, ec, e.ciphertext, req.suite) {
+                Some(dk) => return Ok(dk),
+                None => record(
+                    *i,
+                    e.provider_info,
+                    Failure::BranchKeyUnwrap {
+                        version: m.version().to_owned(),
+                    },
+                ),
             }
         }
         Err(Error::NoDataKeyDecrypted { attempts })
@@ -466,45 +386,5 @@ impl AsyncKeyring for AwsKmsHierarchicalKeyring {
                 format!("{NAME} (supplied branch key, table {})", self.store.table())
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The KDF is one HMAC-SHA256 block over counter ‖ label ‖ 0 ‖ salt ‖ L (SP 800-108).
-    #[test]
-    fn wrapping_key_is_counter_mode_hmac_sha256() {
-        let bk = [7u8; 32];
-        let salt = [9u8; 16];
-        let mut input = vec![0, 0, 0, 1];
-        input.extend_from_slice(b"aws-kms-hierarchy");
-        input.push(0);
-        input.extend_from_slice(&salt);
-        input.extend_from_slice(&[0, 0, 1, 0]);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&bk).unwrap();
-        mac.update(&input);
-        let expected = mac.finalize().into_bytes();
-        assert_eq!(
-            wrapping_key(&bk, &salt).unwrap().as_slice(),
-            expected.as_slice()
-        );
-        assert_ne!(
-            wrapping_key(&bk, &[8u8; 16]).unwrap().as_slice(),
-            expected.as_slice()
-        );
-    }
-
-    #[test]
-    fn aad_is_provider_id_branch_key_id_version_and_context() {
-        let v = [3u8; 16];
-        let aad = wrapping_aad("bk", &v, &[("a", "1")]);
-        let mut expected = b"aws-kms-hierarchybk".to_vec();
-        expected.extend_from_slice(&v);
-        expected.extend_from_slice(&[0, 1, 0, 1, b'a', 0, 1, b'1']);
-        assert_eq!(aad, expected);
-        // No context: nothing after the version (the MPL serializes it to no bytes).
-        assert_eq!(wrapping_aad("bk", &v, &[]).len(), 17 + 2 + 16);
     }
 }
