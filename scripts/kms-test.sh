@@ -5,7 +5,7 @@
 # cryptography (.venv-kms), the official Python ESDK for the interop test
 # (scripts/python-peer.sh), a free port on 127.0.0.1, the server
 # (../shared/peers/kms_server.py through scripts/kms-server.py), then runs
-#   cargo test --workspace --test kms --test kms_rsa --test kms_ecdh --test caching --test cli_kms
+#   cargo test --workspace --test kms --test kms_rsa --test kms_ecdh --test kms_hierarchy --test caching --test cli_kms
 # and the kms_stream example on a 64 MiB file, and stops the server. The tests never skip: if
 # the server cannot start, this script (and the tests) fail.
 #
@@ -69,7 +69,7 @@ set -o pipefail
 # (`-p esdk` alone would resolve other features and rebuild).
 sel=(--workspace)
 cargo test "${sel[@]}" --lib -- kms:: caching::
-cargo test "${sel[@]}" --test kms --test kms_rsa --test kms_ecdh --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
+cargo test "${sel[@]}" --test kms --test kms_rsa --test kms_ecdh --test kms_hierarchy --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
 
 echo
 echo "=== kms_stream example: 64 MiB through KMS (two regions)"

@@ -105,17 +105,23 @@ impl Out {
 }
 
 fn esdk(dir: &Path, args: &[&str]) -> Out {
+    run_esdk(dir, args, &["--kms-endpoint", &endpoint(), "--quiet"])
+}
+
+/// The `esdk` binary with `args` then `tail`, test credentials, region us-west-2, no
+/// endpoint from the environment and no shared AWS files of whoever runs the tests.
+fn run_esdk(dir: &Path, args: &[&str], tail: &[&str]) -> Out {
     run(Command::new(env!("CARGO_BIN_EXE_esdk"))
         .args(args)
-        .args(["--kms-endpoint", &endpoint(), "--quiet"])
+        .args(tail)
         .current_dir(dir)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", W)
         .env_remove("AWS_ENDPOINT_URL_KMS")
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
         .env_remove("AWS_PROFILE")
-        // No shared files of whoever runs the tests.
         .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -1136,4 +1142,251 @@ fn kms_ecdh_usage_errors() {
     ] {
         assert!(help.contains(flag), "{flag}: {help}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The hierarchical keyring: --branch-key-id with its key store, `esdk branch-key`.
+
+/// `esdk branch-key ARGS` against the local server (KMS and DynamoDB on the same port).
+fn branch_key(dir: &Path, args: &[&str]) -> Out {
+    let ep = endpoint();
+    let mut all = vec!["branch-key"];
+    all.extend_from_slice(args);
+    run_esdk(
+        dir,
+        &all,
+        &["--kms-endpoint", &ep, "--branch-key-endpoint", &ep],
+    )
+}
+
+fn stdout_line(out: &Out) -> String {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A new key store table (made by `esdk branch-key create --create-table`) and a branch
+/// key in it: (table, branch key id).
+fn new_branch_key(dir: &Path) -> (String, String) {
+    let table = format!(
+        "cli-hier-{}{}",
+        std::process::id(),
+        dir.file_name().unwrap().to_string_lossy()
+    );
+    let out = branch_key(
+        dir,
+        &[
+            "create",
+            "--branch-key-table",
+            &table,
+            "--branch-key-kms-key",
+            &keys().w,
+            "--create-table",
+        ],
+    )
+    .ok();
+    (table, stdout_line(&out))
+}
+
+#[test]
+fn branch_key_create_encrypt_rotate_decrypt_and_mpl_interop() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let (table, id) = new_branch_key(p);
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let ep = endpoint();
+    let store = [
+        "--branch-key-id",
+        id.as_str(),
+        "--branch-key-table",
+        table.as_str(),
+        "--branch-key-kms-key",
+        k.w.as_str(),
+        "--branch-key-endpoint",
+        ep.as_str(),
+    ];
+    let pt = data(100_000, 9);
+    fs::write(p.join("pt"), &pt).unwrap();
+    let crypt = |mode: &str, input: &str, output: &str, extra: &[&str]| {
+        let mut a = vec![mode, "-i", input, "-o", output];
+        a.extend(store);
+        a.extend(extra);
+        esdk(p, &a)
+    };
+    let enc = crypt(
+        "encrypt",
+        "pt",
+        "ct1",
+        &["-c", "app=cli-hier", "--metadata-output", "-"],
+    )
+    .ok();
+    let meta = &enc.json_lines()[0];
+    assert_eq!(providers(meta), ["aws-kms-hierarchy"]);
+    assert_eq!(edk_keys(meta), std::slice::from_ref(&id));
+    crypt("decrypt", "ct1", "out1", &["-c", "app=cli-hier"]).ok();
+    assert_eq!(fs::read(p.join("out1")).unwrap(), pt);
+    // Rotate; the new message uses the new version, the old one still decrypts.
+    let version = stdout_line(
+        &branch_key(
+            p,
+            &[
+                "version",
+                "--branch-key-table",
+                &table,
+                "--branch-key-kms-key",
+                &k.w,
+                "--branch-key-id",
+                &id,
+            ],
+        )
+        .ok(),
+    );
+    assert_eq!(version.len(), 36, "{version}");
+    crypt("encrypt", "pt", "ct2", &[]).ok();
+    // The EDK holds the version as its 16 UUID bytes.
+    let hex = version.replace('-', "");
+    let bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let ct2 = fs::read(p.join("ct2")).unwrap();
+    assert!(
+        ct2.windows(16).any(|w| w == bytes),
+        "ct2 names version {version}"
+    );
+    let ct1 = fs::read(p.join("ct1")).unwrap();
+    assert!(!ct1.windows(16).any(|w| w == bytes));
+    for (ct, out) in [("ct1", "o1"), ("ct2", "o2")] {
+        crypt("decrypt", ct, out, &[]).ok();
+        assert_eq!(fs::read(p.join(out)).unwrap(), pt);
+    }
+    // Next to a KMS key: either decrypts.
+    let mut both = vec!["encrypt", "-i", "pt", "-o", "ct3", "--kms-key", &k.w];
+    both.extend(store);
+    esdk(p, &both).ok();
+    esdk(p, &["decrypt", "-i", "ct3", "-o", "o3", "--kms-key", &k.w]).ok();
+    crypt("decrypt", "ct3", "o4", &[]).ok();
+    assert_eq!(fs::read(p.join("o4")).unwrap(), pt);
+
+    // The MPL decrypts the CLI's messages (both versions) from the same table, and the CLI
+    // decrypts the MPL's.
+    let peer = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend([
+            "--endpoint",
+            ep.as_str(),
+            "--hierarchical",
+            "--table",
+            table.as_str(),
+            "--kms-key",
+            k.w.as_str(),
+            "--branch-key-id",
+            id.as_str(),
+        ]);
+        let out = esdk_test_support::mpl_peer("cli_kms", &a);
+        assert!(
+            out.status.success(),
+            "mpl_peer.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ct in ["ct1", "ct2"] {
+        let (ct, out) = (p.join(ct), p.join("mpl.out"));
+        peer(&[
+            "decrypt",
+            "-i",
+            ct.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(fs::read(&out).unwrap(), pt);
+    }
+    let (input, ct) = (p.join("pt"), p.join("mpl.ct"));
+    peer(&[
+        "encrypt",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        ct.to_str().unwrap(),
+    ]);
+    crypt("decrypt", "mpl.ct", "o5", &[]).ok();
+    assert_eq!(fs::read(p.join("o5")).unwrap(), pt);
+}
+
+#[test]
+fn branch_key_usage_and_store_errors() {
+    let k = keys();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let (table, id) = new_branch_key(p);
+    let ep = endpoint();
+    fs::write(p.join("pt"), b"x").unwrap();
+    let enc = |extra: &[&str]| {
+        let mut a = vec!["encrypt", "-i", "pt", "-o", "ct"];
+        a.extend_from_slice(extra);
+        a.extend(["--branch-key-endpoint", ep.as_str()]);
+        esdk(p, &a)
+    };
+    // The id needs its table and KMS key; per-key options do not apply to it.
+    enc(&["--branch-key-id", &id]).fails(2, "--branch-key-table");
+    let good = [
+        "--branch-key-id",
+        id.as_str(),
+        "--branch-key-table",
+        table.as_str(),
+        "--branch-key-kms-key",
+        k.w.as_str(),
+    ];
+    let mut named = good.to_vec();
+    named.extend(["--key-name", "n"]);
+    enc(&named).fails(2, "follows --branch-key-id");
+    // An unknown branch key, another table, a KMS key that is not an ARN.
+    let mut unknown = good.to_vec();
+    unknown[1] = "no-such-branch-key";
+    enc(&unknown).fails(1, "branch key \"no-such-branch-key\" not found");
+    let mut missing = good.to_vec();
+    missing[3] = "no-such-table";
+    enc(&missing).fails(1, "ResourceNotFoundException");
+    let mut alias = good.to_vec();
+    alias[5] = "alias/x";
+    enc(&alias).fails(2, "--branch-key-kms-key");
+    // Another KMS key than the one wrapping the table's keys.
+    let mut other = good.to_vec();
+    other[5] = k.c.as_str();
+    enc(&other).fails(1, "not by the key store's");
+    assert!(!p.join("ct").exists());
+    // `esdk branch-key`: a chosen id needs a custom context; an existing id is refused;
+    // an unknown id cannot be versioned.
+    let store = [
+        "--branch-key-table",
+        table.as_str(),
+        "--branch-key-kms-key",
+        k.w.as_str(),
+    ];
+    let mut create = vec!["create"];
+    create.extend(store);
+    create.extend(["--branch-key-id", "chosen"]);
+    branch_key(p, &create).fails(2, "custom encryption context");
+    create.extend(["-c", "tenant=t"]);
+    assert_eq!(stdout_line(&branch_key(p, &create).ok()), "chosen");
+    branch_key(p, &create).fails(1, "already exists");
+    let mut version = vec!["version"];
+    version.extend(store);
+    version.extend(["--branch-key-id", "nope"]);
+    branch_key(p, &version).fails(1, "not found");
+    // The flags are in --help.
+    let help = Command::new(env!("CARGO_BIN_EXE_esdk"))
+        .args(["encrypt", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--branch-key-id <ID>",
+        "--branch-key-table <NAME>",
+        "--branch-key-kms-key <ARN>",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+    assert!(help.contains("hierarchical keyring"), "{help}");
 }

@@ -153,6 +153,10 @@ pub enum Error {
         /// The attempts, in order.
         attempts: Vec<Attempt>,
     },
+    /// The hierarchical keyring or its branch key store failed (unknown branch key id or
+    /// version, a KMS or DynamoDB failure naming the key and table, an invalid item, ...).
+    #[cfg(feature = "kms")]
+    BranchKeyStore(Box<crate::kms::BranchKeyStoreError>),
 }
 
 impl Error {
@@ -194,6 +198,8 @@ impl Error {
             | Error::Kms(_)
             | Error::InvalidResponse { .. }
             | Error::NoDataKeyDecrypted { .. } => false,
+            #[cfg(feature = "kms")]
+            Error::BranchKeyStore(e) => e.is_configuration(),
         }
     }
 
@@ -204,6 +210,7 @@ impl Error {
             match f {
                 Failure::Kms(e) => out.extend(e.code.clone()),
                 Failure::Keyring(e) => out.extend(e.kms_codes()),
+                Failure::BranchKeyStore(e) => out.extend(e.kms_code().map(str::to_owned)),
                 _ => {}
             }
         }
@@ -216,6 +223,7 @@ impl Error {
                 }
             }
             Error::InvalidResponse { failure, .. } => of(failure, &mut out),
+            Error::BranchKeyStore(e) => out.extend(e.kms_code().map(str::to_owned)),
             _ => {}
         }
         out
@@ -356,6 +364,8 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            #[cfg(feature = "kms")]
+            Error::BranchKeyStore(e) => e.fmt(f),
         }
     }
 }
@@ -370,6 +380,8 @@ impl std::error::Error for Error {
             Error::InvalidKeyId { reason, .. } => Some(reason),
             #[cfg(feature = "kms")]
             Error::Kms(e) => Some(e.as_ref()),
+            #[cfg(feature = "kms")]
+            Error::BranchKeyStore(e) => Some(e.as_ref()),
             #[cfg(feature = "kms")]
             Error::NoDataKeyDecrypted { attempts } => {
                 attempts.iter().find_map(|a| match &a.failure {

@@ -30,6 +30,7 @@ pub mod caching;
 mod error;
 pub use error::Error;
 mod header;
+pub mod hierarchy;
 #[cfg(feature = "kms")]
 pub mod kms;
 mod parallel;

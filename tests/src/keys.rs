@@ -50,6 +50,8 @@ pub(crate) struct KeyEntry {
     pub(crate) ecdh: BTreeMap<String, String>,
     /// `public-key-encoding` (ECDH private entries) or `encoding` (KMS ECDH entries).
     pub(crate) public_key_encoding: Option<String>,
+    /// `static-branch-key` entries: (`branchKeyVersion`, `branchKey` in base64).
+    pub(crate) branch_key: Option<(String, String)>,
 }
 
 impl KeyEntry {
@@ -179,6 +181,13 @@ impl KeysManifest {
             "aws-kms-ecdh" => f.str_opt("encoding")?.map(str::to_owned),
             _ => None,
         };
+        let branch_key = match kind.as_str() {
+            "static-branch-key" => Some((
+                f.str_req("branchKeyVersion")?.to_owned(),
+                f.str_req("branchKey")?.to_owned(),
+            )),
+            _ => None,
+        };
         // Type-check the members that are not carried.
         f.bool_opt("encrypt")?;
         f.bool_opt("decrypt")?;
@@ -192,6 +201,7 @@ impl KeysManifest {
             material,
             ecdh,
             public_key_encoding,
+            branch_key,
         })
     }
 

@@ -57,6 +57,8 @@ pub enum TestKeyring<'a> {
     Ecdh(esdk_raw::ecdh::RawEcdhKeyring),
     /// Multi-keyring.
     Multi(Option<Box<TestKeyring<'a>>>, Vec<TestKeyring<'a>>),
+    /// The hierarchical keyring over a static branch key.
+    Hierarchy(esdk::hierarchy::StaticBranchKeyKeyring),
     /// The given plaintext data key, whatever the EDKs ([`KeyDescription::StaticDataKey`]).
     StaticDataKey(&'a [u8]),
 }
@@ -67,6 +69,7 @@ impl Keyring for TestKeyring<'_> {
             TestKeyring::Aes(k) => k.on_encrypt(m),
             TestKeyring::Rsa(k) => k.on_encrypt(m),
             TestKeyring::Ecdh(k) => k.on_encrypt(m),
+            TestKeyring::Hierarchy(k) => k.on_encrypt(m),
             TestKeyring::StaticDataKey(key) => {
                 m.set_data_key(DataKey::from_slice(key)?)?;
                 m.push_edk("static-data-key", &[], &[b"k"])
@@ -85,6 +88,7 @@ impl Keyring for TestKeyring<'_> {
             TestKeyring::Aes(k) => k.on_decrypt(m, edks),
             TestKeyring::Rsa(k) => k.on_decrypt(m, edks),
             TestKeyring::Ecdh(k) => k.on_decrypt(m, edks),
+            TestKeyring::Hierarchy(k) => k.on_decrypt(m, edks),
             TestKeyring::StaticDataKey(key) => m.set_data_key(DataKey::from_slice(key)?),
             TestKeyring::Multi(g, c) => {
                 let children: Vec<&dyn Keyring> = c.iter().map(|k| k as &dyn Keyring).collect();
@@ -192,8 +196,13 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
                 .map(TestKeyring::Ecdh)
                 .map_err(|e| fail(&e.to_string()))
         }
-        KeyDescription::Kms { .. } => Err(kms_skip(d)),
+        KeyDescription::Kms { kind, .. } => Err(CaseError::Skipped(kms_skip_reason(kind))),
         KeyDescription::StaticDataKey { key } => Ok(TestKeyring::StaticDataKey(key)),
+        KeyDescription::StaticBranchKey { id, version, key } => {
+            esdk::hierarchy::StaticBranchKeyKeyring::new(id, *version, key)
+                .map(TestKeyring::Hierarchy)
+                .map_err(|e| CaseError::Harness(format!("static branch key {id}: {e}")))
+        }
         KeyDescription::Multi {
             generator,
             children,
@@ -215,6 +224,15 @@ pub fn build_keyring(d: &KeyDescription) -> Result<TestKeyring<'_>, CaseError> {
     }
 }
 
+/// Why a vector whose keyring needs AWS is skipped: its kind. The KMS ECDH vectors' keys
+/// are in a real AWS account (the local KMS server cannot hold them).
+fn kms_skip_reason(kind: &str) -> String {
+    match kind {
+        "aws-kms-ecdh" => "KMS ECDH: needs the vector's AWS KMS key (real account)".into(),
+        _ => format!("needs AWS KMS ({kind})"),
+    }
+}
+
 /// The configuration the vectors run under: decrypt anything the spec allows.
 pub fn config(test: &DecryptTest, opts: &Options) -> Config {
     let mut cfg =
@@ -222,18 +240,6 @@ pub fn config(test: &DecryptTest, opts: &Options) -> Config {
     cfg.net_v4_0_0_retry = opts.net_v4_0_0_retry;
     cfg.unsigned_only = test.method == DecryptMethod::StreamingUnsignedOnly;
     cfg
-}
-
-/// The skip of a vector that needs AWS KMS: the KMS ECDH vectors' keys are in a real AWS
-/// account (the local KMS server cannot hold them), which their reason says.
-fn kms_skip(desc: &KeyDescription) -> CaseError {
-    let ecdh =
-        desc.any(&|k| matches!(k, KeyDescription::Kms { kind, .. } if kind == "aws-kms-ecdh"));
-    CaseError::Skipped(if ecdh {
-        "KMS ECDH: needs the vector's AWS KMS key (real account)".into()
-    } else {
-        "needs AWS KMS".into()
-    })
 }
 
 /// Runs `f` with the test's CMM (keyring, or required-EC CMM over it) and reproduced context.
@@ -245,7 +251,11 @@ pub fn with_cmm<T>(
     f: impl FnOnce(&dyn CryptoMaterialsManager, &[(&str, &str)]) -> Result<T, CaseError>,
 ) -> Result<T, CaseError> {
     if test.keyring.needs_kms() {
-        return Err(kms_skip(&test.keyring));
+        // The first keyring that needs AWS names the reason (build_keyring's).
+        return match build_keyring(&test.keyring) {
+            Err(e @ CaseError::Skipped(_)) => Err(e),
+            _ => Err(CaseError::Skipped("needs AWS KMS".into())),
+        };
     }
     let reproduced: Vec<(&str, &str)> = test
         .reproduced_ec

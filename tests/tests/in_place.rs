@@ -489,7 +489,7 @@ fn official_vectors_in_place_equal_two_buffer() {
         ("python-4.0.7-local/manifest.json", false, 3560),
         ("python-4.0.7-local-zero/manifest.json", false, 715),
         ("net-4.0.1/manifest.json", false, 99),
-        ("dafny-4.1.0/decrypt-manifest.json", false, 178),
+        ("dafny-4.1.0/decrypt-manifest.json", false, 185),
         ("net-4.0.0-invalid/manifest.json", false, 28),
         ("net-4.0.0-invalid/manifest.json", true, 28),
     ];

@@ -127,7 +127,7 @@ fn all_vectors_all_modes_both_providers() {
         ("python-4.0.7-local/manifest.json", false, false, 3560),
         ("python-4.0.7-local-zero/manifest.json", false, false, 715),
         ("net-4.0.1/manifest.json", false, false, 99),
-        ("dafny-4.1.0/decrypt-manifest.json", false, false, 178),
+        ("dafny-4.1.0/decrypt-manifest.json", false, false, 185),
         ("net-4.0.0-invalid/manifest.json", false, true, 28),
         ("net-4.0.0-invalid/manifest.json", true, false, 28),
     ];

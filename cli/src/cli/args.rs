@@ -64,6 +64,11 @@ Wrapping keys:
   public key (the ARN's key is the sender's; both sides decrypt), or --kms-ecdh-discovery
   decrypts with the ARN's key whatever any sender wrote to its public key (devices with the
   raw ECDH keyring, for instance).
+  A branch key of an AWS KMS hierarchical keyring (--branch-key-id ID --branch-key-table
+  NAME --branch-key-kms-key ARN) wraps data keys locally under a branch key kept in a
+  DynamoDB key store and protected by KMS, like the MPL's hierarchical keyring: one
+  DynamoDB and one KMS call per run, not per file. `esdk branch-key create|version` makes
+  and rotates branch keys.
 
   PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
   environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
@@ -98,6 +103,10 @@ pub(crate) enum Command {
     /// Write a new random raw AES-256 key file (mode 0600; never overwrites).
     #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
+    /// Create or rotate branch keys of an AWS KMS hierarchical keyring's key store
+    /// (DynamoDB + KMS, as the MPL's key store).
+    #[command(after_help = EXIT_CODES)]
+    BranchKey(super::branch_key::BranchKeyArgs),
 }
 
 const DECRYPT_NOTE: &str = "\
@@ -309,6 +318,9 @@ pub(crate) struct CommonArgs {
     #[arg(long, action = clap::ArgAction::Append, num_args = 0,
           default_missing_value = "true", value_parser = clap::value_parser!(bool))]
     pub kms_ecdh_discovery: Vec<bool>,
+    /// The hierarchical keyring's branch key and key store.
+    #[command(flatten)]
+    pub branch_key: super::branch_key::BranchKeyFlags,
 
     /// Decrypt: also try every AWS KMS encrypted data key of the message with KMS
     /// discovery (any key the credentials may use), calling KMS in each key's region.

@@ -43,6 +43,8 @@ pub(crate) enum KeySource {
     KmsRsa(String),
     /// `--kms-ecdh-key ARN`.
     KmsEcdh(String),
+    /// `--branch-key-id ID` (the hierarchical keyring) with its key store.
+    Hierarchy(super::branch_key::HierarchySpec),
     /// `--kms-discovery` (decrypt only; always last).
     KmsDiscovery,
 }
@@ -84,6 +86,9 @@ impl KeySpec {
             KeySource::KmsRsa(arn) => return format!("AWS KMS RSA key {arn}"),
             KeySource::KmsEcdh(arn) => return format!("AWS KMS ECDH key {arn}"),
             KeySource::KmsDiscovery => return "AWS KMS discovery".to_owned(),
+            KeySource::Hierarchy(h) => {
+                return format!("branch key {} (table {})", h.branch_key_id, h.store.table);
+            }
         };
         format!(
             "{what} (namespace '{}', name '{}')",
@@ -138,6 +143,10 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             .into_iter()
             .map(|(i, a)| (i, KeySource::KmsEcdh(a))),
     );
+    if let Some(spec) = common.branch_key.spec() {
+        let at = m.index_of("branch_key_id").unwrap_or(usize::MAX - 1);
+        keys.push((at, KeySource::Hierarchy(spec)));
+    }
     keys.sort_by_key(|(i, _)| *i);
     if common.kms_discovery {
         keys.push((usize::MAX, KeySource::KmsDiscovery));
@@ -145,7 +154,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
     if keys.is_empty() {
         return Err(CliError::usage(
             "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --kms-key ARN, \
-             --kms-rsa-key ARN, --kms-ecdh-key ARN, --kms-discovery (decrypt) or \
+             --kms-rsa-key ARN, --kms-ecdh-key ARN, --branch-key-id ID, --kms-discovery (decrypt) or \
              --pkcs11-key LABEL",
         ));
     }
@@ -169,6 +178,7 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
                     KeySource::Kms(arn) => ("--kms-key", arn),
                     KeySource::KmsRsa(arn) if id != "rsa_padding" => ("--kms-rsa-key", arn),
                     KeySource::KmsEcdh(arn) => ("--kms-ecdh-key", arn),
+                    KeySource::Hierarchy(h) => ("--branch-key-id", &h.branch_key_id),
                     _ => continue,
                 };
                 return Err(CliError::usage(format!(
@@ -611,6 +621,9 @@ pub(crate) fn keyrings<'a>(
             }
             KeySource::Pkcs11(label) => {
                 out.push(token.keyring(pkcs11, spec, label, mode)?);
+            }
+            KeySource::Hierarchy(h) => {
+                out.push(kms_keys.hierarchy_keyring(h, out.len(), kms_opts)?);
             }
         }
         labels.push(spec.describe());

@@ -72,6 +72,16 @@ impl KmsKeys {
         Err(CliError::usage(NOT_BUILT))
     }
 
+    /// A `--branch-key-id` keyring, at `position`.
+    pub(crate) fn hierarchy_keyring<'a>(
+        &mut self,
+        _spec: &crate::cli::branch_key::HierarchySpec,
+        _position: usize,
+        _opts: &KmsOptions<'_>,
+    ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+        Err(CliError::usage(NOT_BUILT))
+    }
+
     /// The `--kms-discovery` keyring (decrypt only), at `position`.
     pub(crate) fn discovery_keyring<'a>(
         &mut self,
@@ -324,6 +334,22 @@ mod with_kms {
                 }
             }
             .map_err(|e| fail(&e))?;
+            self.add(Arc::new(keyring), position)
+        }
+
+        /// `--branch-key-id ID`: the hierarchical keyring on its key store, at `position`.
+        pub(crate) fn hierarchy_keyring<'a>(
+            &mut self,
+            spec: &crate::cli::branch_key::HierarchySpec,
+            position: usize,
+            opts: &KmsOptions<'_>,
+        ) -> Result<Box<dyn Keyring + 'a>, CliError> {
+            let supplier = self.supplier(opts)?;
+            let store = crate::cli::branch_key::open_store(&spec.store, &supplier)?;
+            let ttl = std::time::Duration::from_secs(crate::cli::branch_key::TTL_SECONDS);
+            let keyring =
+                kms::AwsKmsHierarchicalKeyring::new(Arc::new(store), &spec.branch_key_id, ttl)
+                    .map_err(|e| CliError::usage(format!("--branch-key-id: {e}")))?;
             self.add(Arc::new(keyring), position)
         }
 

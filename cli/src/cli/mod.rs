@@ -23,6 +23,7 @@
 //! (other outputs, such as devices and FIFOs, are written in place: see [`run`]).
 
 mod args;
+mod branch_key;
 mod error;
 mod keygen;
 mod keys;
@@ -151,6 +152,7 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
             )
         }
         Command::Keygen(a) => keygen::run(a).map(|()| ExitCode::SUCCESS),
+        Command::BranchKey(a) => branch_key::run(a),
     }
 }
 

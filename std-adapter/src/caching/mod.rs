@@ -55,6 +55,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -121,6 +122,10 @@ struct EncryptEntry {
 enum Entry {
     Encrypt(Box<EncryptEntry>),
     Decrypt(Box<DataKey>),
+    /// Materials a keyring keeps in the cache itself (the hierarchical keyring's branch
+    /// keys, which zeroize when the last `Arc` is dropped).
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    Keyring(Arc<dyn Any + Send + Sync>),
 }
 
 struct Slot {
@@ -299,6 +304,37 @@ impl LocalCache {
                     .unwrap_or_else(PoisonError::into_inner),
             };
         }
+    }
+
+    /// A keyring's own entry under `id` while it is fresh (no waiting for a refresh: the
+    /// keyring's async callers must not block).
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    pub(crate) fn keyring_entry(&self, id: &CacheId) -> Option<Arc<dyn Any + Send + Sync>> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let found = st
+            .entries
+            .get(id)
+            .filter(|slot| fresh(slot.expires, now))
+            .and_then(|slot| match &slot.entry {
+                Entry::Keyring(v) => Some(Arc::clone(v)),
+                Entry::Encrypt(_) | Entry::Decrypt(_) => None,
+            });
+        if found.is_some() {
+            st.touch(id);
+        }
+        found
+    }
+
+    /// Stores a keyring's own entry under `id` until `expires` (`None`: no age limit).
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    pub(crate) fn put_keyring_entry(
+        &self,
+        id: &CacheId,
+        value: Arc<dyn Any + Send + Sync>,
+        expires: Option<Instant>,
+    ) {
+        self.put(id, Entry::Keyring(value), expires);
     }
 
     fn put(&self, id: &CacheId, entry: Entry, expires: Option<Instant>) {
@@ -723,7 +759,7 @@ impl<C: CryptoMaterialsManager, P: CryptoProvider> CryptoMaterialsManager for Ca
         let id = self.decrypt_id(suite, &edks, m.serialized_encryption_context());
         match self.cache.lookup(&id, |entry| match entry {
             Entry::Decrypt(k) => Some(DataKey::clone(k)),
-            Entry::Encrypt(_) => None,
+            Entry::Encrypt(_) | Entry::Keyring(_) => None,
         }) {
             Lookup::Hit(k) => {
                 self.counters.bump(DEC_HIT);
@@ -754,7 +790,7 @@ mod tests {
     fn key_address(c: &LocalCache, id: &CacheId) -> Option<usize> {
         match &c.lock().entries.get(id)?.entry {
             Entry::Decrypt(k) => Some(std::ptr::from_ref::<DataKey>(k) as usize),
-            Entry::Encrypt(_) => None,
+            Entry::Encrypt(_) | Entry::Keyring(_) => None,
         }
     }
 
@@ -789,7 +825,7 @@ mod tests {
         assert!(matches!(
             c.lookup(&[0; 64], |e| match e {
                 Entry::Decrypt(k) => Some(k.as_bytes() == [5u8; 32]),
-                Entry::Encrypt(_) => None,
+                Entry::Encrypt(_) | Entry::Keyring(_) => None,
             }),
             Lookup::Hit(true)
         ));

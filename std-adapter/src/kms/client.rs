@@ -299,6 +299,49 @@ impl DefaultClientSupplier {
         self
     }
 
+    /// A DynamoDB client for `region` configured as this supplier's KMS clients are (the
+    /// AWS chain's credentials, retry and timeout settings and interceptors, the same HTTPS
+    /// client), for the hierarchical keyring's branch key store. Its endpoint is
+    /// `endpoint_url`, else what the chain names for DynamoDB (`AWS_ENDPOINT_URL_DYNAMODB`,
+    /// `AWS_ENDPOINT_URL`, the profile), else the regional AWS endpoint; the KMS endpoint
+    /// of [`with_endpoint_url`](Self::with_endpoint_url) does not apply.
+    pub fn dynamodb_client(
+        &self,
+        region: &str,
+        endpoint_url: Option<&str>,
+    ) -> aws_sdk_dynamodb::Client {
+        let mut b = match &self.base {
+            Some(config) => aws_sdk_dynamodb::config::Builder::from(config),
+            None => aws_sdk_dynamodb::Config::builder().behavior_version(BehaviorVersion::latest()),
+        }
+        .region(Region::new(region.to_owned()))
+        .http_client(self.http.clone());
+        let from_env = || env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL"));
+        match endpoint_url {
+            Some(url) => b = b.endpoint_url(url),
+            // Without the chain's configuration, the environment variables it would read.
+            None if self.base.is_none() => {
+                if let Some(url) = from_env() {
+                    b = b.endpoint_url(url);
+                }
+            }
+            None => {}
+        }
+        if let Some(c) = &self.credentials {
+            b = b.credentials_provider(c.clone());
+        }
+        if let Some(r) = &self.retry {
+            b = b.retry_config(r.clone());
+        }
+        if let Some(t) = &self.timeouts {
+            b = b.timeout_config(t.clone());
+        }
+        for i in &self.interceptors {
+            b.push_interceptor(i.clone());
+        }
+        aws_sdk_dynamodb::Client::from_conf(b.build())
+    }
+
     /// The default region, if any.
     pub fn default_region(&self) -> Option<&str> {
         self.default_region.as_deref()

@@ -22,6 +22,10 @@ pub enum KmsOperation {
     GetPublicKey,
     /// `DeriveSharedSecret` (the AWS KMS ECDH keyring).
     DeriveSharedSecret,
+    /// `GenerateDataKeyWithoutPlaintext` (the branch key store creating a branch key).
+    GenerateDataKeyWithoutPlaintext,
+    /// `ReEncrypt` (the branch key store making a version active).
+    ReEncrypt,
 }
 
 impl fmt::Display for KmsOperation {
@@ -32,6 +36,8 @@ impl fmt::Display for KmsOperation {
             KmsOperation::Decrypt => "Decrypt",
             KmsOperation::GetPublicKey => "GetPublicKey",
             KmsOperation::DeriveSharedSecret => "DeriveSharedSecret",
+            KmsOperation::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            KmsOperation::ReEncrypt => "ReEncrypt",
         })
     }
 }
@@ -99,24 +105,42 @@ impl fmt::Display for KmsError {
             write!(f, " in {r}")?;
         }
         f.write_str(" failed: ")?;
-        match self.kind {
-            KmsErrorKind::Service => {}
-            KmsErrorKind::Throttled => f.write_str("throttled (retries exhausted): ")?,
-            KmsErrorKind::Timeout => f.write_str("timed out: ")?,
-            KmsErrorKind::Unavailable => f.write_str("endpoint unreachable: ")?,
-            KmsErrorKind::Response => f.write_str("unreadable response: ")?,
-            KmsErrorKind::Request => f.write_str("request not sent: ")?,
-            KmsErrorKind::Credentials => f.write_str("no AWS credentials: ")?,
-        }
-        match (&self.code, &self.message) {
-            (Some(c), Some(m)) => write!(f, "{c}: {m}"),
-            (Some(c), None) => f.write_str(c),
-            (None, Some(m)) => f.write_str(m),
-            (None, None) => match &self.source {
-                Some(s) => write!(f, "{}", DisplayChain(s.as_ref())),
-                None => f.write_str("no detail"),
-            },
-        }
+        fmt_call_failure(
+            f,
+            self.kind,
+            self.code.as_deref(),
+            self.message.as_deref(),
+            self.source.as_deref(),
+        )
+    }
+}
+
+/// Writes what went wrong with an AWS call (KMS or DynamoDB): its kind, then the service's
+/// code and message, or else the source chain.
+pub(crate) fn fmt_call_failure(
+    f: &mut fmt::Formatter<'_>,
+    kind: KmsErrorKind,
+    code: Option<&str>,
+    message: Option<&str>,
+    source: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
+) -> fmt::Result {
+    match kind {
+        KmsErrorKind::Service => {}
+        KmsErrorKind::Throttled => f.write_str("throttled (retries exhausted): ")?,
+        KmsErrorKind::Timeout => f.write_str("timed out: ")?,
+        KmsErrorKind::Unavailable => f.write_str("endpoint unreachable: ")?,
+        KmsErrorKind::Response => f.write_str("unreadable response: ")?,
+        KmsErrorKind::Request => f.write_str("request not sent: ")?,
+        KmsErrorKind::Credentials => f.write_str("no AWS credentials: ")?,
+    }
+    match (code, message) {
+        (Some(c), Some(m)) => write!(f, "{c}: {m}"),
+        (Some(c), None) => f.write_str(c),
+        (None, Some(m)) => f.write_str(m),
+        (None, None) => match source {
+            Some(s) => write!(f, "{}", DisplayChain(s)),
+            None => f.write_str("no detail"),
+        },
     }
 }
 
@@ -222,6 +246,24 @@ pub enum Failure {
     EcdhUnwrap(AttemptFailure),
     /// A child keyring failed with another error.
     Keyring(Arc<Error>),
+    /// The hierarchical keyring could not get the branch key version its EDK names from the
+    /// branch key store (not found, KMS or DynamoDB failure, ...).
+    BranchKeyStore(Arc<super::BranchKeyStoreError>),
+    /// A hierarchical keyring EDK whose ciphertext has the wrong length for the suite
+    /// (salt, IV, branch key version, wrapped key and tag).
+    CiphertextLength {
+        /// The length the suite needs.
+        expected: usize,
+        /// The EDK's length.
+        found: usize,
+    },
+    /// A hierarchical keyring EDK did not authenticate under the branch key version it
+    /// names: the message's encryption context is not the one it was encrypted with, or the
+    /// EDK was altered.
+    BranchKeyUnwrap {
+        /// The branch key version.
+        version: String,
+    },
 }
 
 impl Failure {
@@ -236,11 +278,15 @@ impl Failure {
             | Failure::AccountFilter { .. }
             | Failure::RegionMismatch { .. } => AttemptFailure::KeyNameMismatch,
             Failure::PlaintextLength { .. } => AttemptFailure::DataKeyLength,
-            Failure::EncryptionContextDigest => AttemptFailure::UnwrapFailed,
             Failure::EcdhProviderInfo { .. } => AttemptFailure::ProviderInfoFormat,
             Failure::EcdhPublicKeys => AttemptFailure::KeyNameMismatch,
             Failure::EcdhUnwrap(reason) => *reason,
             Failure::SharedSecretLength { .. } => AttemptFailure::Backend,
+            Failure::EncryptionContextDigest | Failure::BranchKeyUnwrap { .. } => {
+                AttemptFailure::UnwrapFailed
+            }
+            Failure::CiphertextLength { .. } => AttemptFailure::ProviderInfoFormat,
+            Failure::BranchKeyStore(_) => AttemptFailure::Backend,
             Failure::Kms(_)
             | Failure::ResponseKeyId { .. }
             | Failure::MissingField(_)
@@ -260,6 +306,8 @@ impl Failure {
                 | Failure::MissingField(_)
                 | Failure::SharedSecretLength { .. }
                 | Failure::EcdhUnwrap(_)
+                | Failure::BranchKeyStore(_)
+                | Failure::BranchKeyUnwrap { .. }
         )
     }
 }
@@ -333,6 +381,18 @@ impl fmt::Display for Failure {
                  the message was made with another encryption context or for another key pair",
             ),
             Failure::Keyring(e) => e.fmt(f),
+            Failure::BranchKeyStore(e) => e.fmt(f),
+            Failure::CiphertextLength { expected, found } => write!(
+                f,
+                "the EDK ciphertext is {found} bytes, the suite needs {expected} (salt 16, IV 12, \
+                 branch key version 16, data key, tag 16)"
+            ),
+            Failure::BranchKeyUnwrap { version } => write!(
+                f,
+                "the data key did not authenticate under branch key version {version}: the \
+                 message's encryption context is not the one it was encrypted with, or the EDK \
+                 was altered"
+            ),
         }
     }
 }
@@ -385,11 +445,29 @@ pub(crate) fn from_sdk<E>(
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_kms::error::ProvideErrorMetadata;
     let code = err.code().map(str::to_owned);
     let message = err.message().map(str::to_owned);
-    let kind = match &err {
-        SdkError::ServiceError(_) => match code.as_deref() {
+    let kind = sdk_error_kind(&err, code.as_deref());
+    KmsError {
+        operation,
+        key_id: key_id.to_owned(),
+        region: region.map(str::to_owned),
+        kind,
+        code,
+        message,
+        source: Some(Arc::new(err)),
+    }
+}
+
+/// The kind of a failed AWS SDK call (KMS or DynamoDB: the same smithy error type).
+pub(crate) fn sdk_error_kind<E>(
+    err: &aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+    code: Option<&str>,
+) -> KmsErrorKind {
+    use aws_sdk_kms::error::SdkError;
+    match err {
+        SdkError::ServiceError(_) => match code {
             Some(
                 "ThrottlingException"
                 | "Throttling"
@@ -400,21 +478,16 @@ where
             ) => KmsErrorKind::Throttled,
             _ => KmsErrorKind::Service,
         },
-        SdkError::DispatchFailure(_) if from_credentials(&err) => KmsErrorKind::Credentials,
+        SdkError::DispatchFailure(d)
+            if d.as_connector_error().is_some_and(|c| from_credentials(c)) =>
+        {
+            KmsErrorKind::Credentials
+        }
         SdkError::TimeoutError(_) => KmsErrorKind::Timeout,
         SdkError::DispatchFailure(d) if d.is_timeout() => KmsErrorKind::Timeout,
         SdkError::DispatchFailure(d) if d.is_user() => KmsErrorKind::Request,
         SdkError::DispatchFailure(_) => KmsErrorKind::Unavailable,
         SdkError::ResponseError(_) => KmsErrorKind::Response,
         _ => KmsErrorKind::Request,
-    };
-    KmsError {
-        operation,
-        key_id: key_id.to_owned(),
-        region: region.map(str::to_owned),
-        kind,
-        code,
-        message,
-        source: Some(Arc::new(err)),
     }
 }

@@ -1,7 +1,8 @@
 //! AWS KMS keyrings (feature `kms`): strict, discovery (with a discovery filter),
 //! multi-Region-key aware strict and discovery, the KMS multi-keyrings, the AWS KMS RSA
-//! keyring ([`AwsKmsRsaKeyring`]) and the AWS KMS ECDH keyring ([`AwsKmsEcdhKeyring`]), with
-//! an async and a blocking front end.
+//! keyring ([`AwsKmsRsaKeyring`]), the AWS KMS ECDH keyring ([`AwsKmsEcdhKeyring`]) and the
+//! hierarchical keyring ([`AwsKmsHierarchicalKeyring`], with its DynamoDB [`BranchKeyStore`]),
+//! with an async and a blocking front end.
 //!
 //! # Design
 //! The core is sync and sans-I/O, so the KMS keyrings implement [`AsyncKeyring`], not the
@@ -58,9 +59,11 @@
 pub mod arn;
 pub mod asynch;
 pub mod blocking;
+mod branch_key_store;
 mod client;
 mod ecdh;
 mod error;
+mod hierarchy;
 mod keyring;
 mod multi;
 mod rsa;
@@ -77,9 +80,16 @@ pub use crate::caching::OwnedEdk;
 pub use crate::Error;
 pub use arn::{ArnError, KeyIdentifier, KmsArn, ResourceType, is_valid_region};
 pub use blocking::{BlockingKeyring, KmsRuntime};
+pub use branch_key_store::{
+    BranchKeyMaterials, BranchKeyStore, BranchKeyStoreError, DynamoDbError,
+    dynamodb_client_from_env,
+};
 pub use client::{ClientSupplier, DefaultClientSupplier, MAX_CACHED_CLIENTS, https_client};
 pub use ecdh::{AwsKmsEcdhKeyring, ECDH_PROVIDER_ID, EcdhKeyProblem, get_ecdh_public_key};
 pub use error::{Attempt, Failure, KmsError, KmsErrorKind, KmsOperation};
+pub use hierarchy::{
+    AwsKmsHierarchicalKeyring, BranchKeyIdSupplier, DEFAULT_CACHE_CAPACITY, HIERARCHY_PROVIDER_ID,
+};
 pub use keyring::{
     AwsKmsDiscoveryKeyring, AwsKmsKeyring, AwsKmsMrkDiscoveryKeyring, AwsKmsMrkKeyring,
     DiscoveryFilter, ExactKey, KeyMatch, MultiRegionKey, StrictKmsKeyring,
