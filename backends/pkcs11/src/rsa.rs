@@ -16,7 +16,7 @@ use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMa
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
+use crate::error::{Pkcs11Error, is_infrastructure, record_token_failure, rv_of};
 use crate::token::{KeyClass, KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
 use crate::{Randomness, check_names};
 
@@ -448,10 +448,7 @@ impl Pkcs11RsaKeyring {
                     m.record_failure(i, AttemptFailure::UnwrapFailed);
                 }
                 Err(e) => {
-                    m.record_failure(i, AttemptFailure::Backend);
-                    let removed = e.is_token_removed();
-                    backend_error = Some(e.to_core_error());
-                    if removed {
+                    if record_token_failure(m, i, &e, &mut backend_error) {
                         break;
                     }
                 }

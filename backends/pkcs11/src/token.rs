@@ -480,7 +480,8 @@ pub(crate) fn bool_attrs(
                 (AttributeType::Encrypt, Attribute::Encrypt(b))
                 | (AttributeType::Decrypt, Attribute::Decrypt(b))
                 | (AttributeType::Wrap, Attribute::Wrap(b))
-                | (AttributeType::Unwrap, Attribute::Unwrap(b)) => *b,
+                | (AttributeType::Unwrap, Attribute::Unwrap(b))
+                | (AttributeType::Derive, Attribute::Derive(b)) => *b,
                 _ => false,
             })
         })
