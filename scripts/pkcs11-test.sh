@@ -69,7 +69,7 @@ hsm_wrap_check() {
 }
 
 token_tests=(--test token_aes --test token_ecdh --test token_errors --test token_python_peer --test token_rsa
-  --test token_threads --test token_removal)
+  --test token_threads --test token_removal --test token_session_loss)
 cargo build -q --workspace --example hsm_wrap
 hsm_wrap=${CARGO_TARGET_DIR:-$root/target}/debug/examples/hsm_wrap
 

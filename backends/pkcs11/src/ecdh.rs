@@ -246,7 +246,7 @@ impl Pkcs11EcdhKeyring {
                 public: peer.curve(),
             });
         }
-        self.token.lease(|s| self.derive(s, peer))?
+        self.token.lease_retry(|s| self.derive(s, peer))?
     }
 
     fn derive(
@@ -471,7 +471,7 @@ impl Keyring for Pkcs11EcdhKeyring {
         if m.data_key().is_some() {
             return Err(KeyringError::DataKeyAlreadyPresent.into());
         }
-        match self.token.lease(|s| self.unwrap_any(s, m, edks)) {
+        match self.token.lease_retry(|s| self.unwrap_any(s, m, edks)) {
             Ok(r) => r,
             Err(e) => {
                 for (i, _) in edks.iter() {

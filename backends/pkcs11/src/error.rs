@@ -418,6 +418,15 @@ pub(crate) fn is_session_fatal(e: &CkError) -> bool {
     )
 }
 
+/// Return values that mean the session or the login is gone while the token is not: the
+/// operation is worth one retry on a fresh, logged-in session.
+pub(crate) fn is_session_lost(e: &CkError) -> bool {
+    matches!(
+        rv_of(e),
+        Some(RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::UserNotLoggedIn)
+    )
+}
+
 /// Return values that mean the token is gone.
 pub(crate) fn is_removal(e: &CkError) -> bool {
     matches!(

@@ -22,6 +22,13 @@
 //!   of sessions, which makes the keyrings `Send + Sync`: a cryptoki `Session` is `Send` but
 //!   not `Sync`, so each call borrows a session of its own.
 //!
+//! A keyring operation that finds its session or the login lost (`CKR_SESSION_HANDLE_INVALID`,
+//! `CKR_SESSION_CLOSED`, `CKR_USER_NOT_LOGGED_IN`, or any session-level failure of a session
+//! that is no longer logged in: after `C_CloseAllSessions`, `C_Logout` or an HSM restart)
+//! closes the idle pooled sessions, reopens the login session with the PIN, and runs once
+//! more; a second failure is returned as it is (e.g. [`Pkcs11Error::PinIncorrect`] when the
+//! PIN was changed meanwhile), never a loop.
+//!
 //! Configuration problems come back from the constructors as a specific [`Pkcs11Error`]
 //! (missing module, unknown token, wrong PIN, missing key, a key without `CKA_ENCRYPT` /
 //! `CKA_DECRYPT`, an unsupported mechanism, a removed token) with the PKCS#11 return

@@ -14,11 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::*;
 use esdk_core::error::KeyringError;
 use esdk_core::{AlgorithmSuite, EncryptOptions, Error};
-use esdk_pkcs11::cryptoki::mechanism::Mechanism;
-use esdk_pkcs11::cryptoki::object::Attribute;
-use esdk_pkcs11::{
-    EcdhCurve, EcdhPublicKey, KeySelector, Pkcs11EcdhKeyring, Pkcs11Error, ec_params,
-};
+use esdk_pkcs11::{EcdhCurve, EcdhPublicKey, KeySelector, Pkcs11EcdhKeyring, Pkcs11Error};
 use esdk_raw::ecdh::{EcdhPrivateKey, RawEcdhKeyring};
 use esdk_test_support::config_for;
 
@@ -34,27 +30,7 @@ fn token_key(curve: EcdhCurve, derive: bool) -> KeySelector {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    token()
-        .with_rw_session(|s| {
-            s.generate_key_pair(
-                &Mechanism::EccKeyPairGen,
-                &[
-                    Attribute::Token(true),
-                    Attribute::EcParams(ec_params(curve).to_vec()),
-                    Attribute::Label(label.clone().into_bytes()),
-                ],
-                &[
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Derive(derive),
-                    Attribute::Label(label.clone().into_bytes()),
-                ],
-            )
-        })
-        .unwrap()
-        .unwrap();
-    KeySelector::label(label)
+    generate_ec_key(token(), curve, &label, derive)
 }
 
 /// A raw EC private key on `curve` made by openssl.
