@@ -68,8 +68,8 @@ hsm_wrap_check() {
   log "hsm_wrap example: encrypted on the token, decrypted by the example and by the Python ESDK: ok"
 }
 
-token_tests=(--test token_aes --test token_errors --test token_python_peer --test token_rsa
-  --test token_threads --test token_removal)
+token_tests=(--test token_aes --test token_ecdh --test token_errors --test token_python_peer --test token_rsa
+  --test token_threads --test token_removal --test token_session_loss)
 cargo build -q --workspace --example hsm_wrap
 hsm_wrap=${CARGO_TARGET_DIR:-$root/target}/debug/examples/hsm_wrap
 

@@ -114,6 +114,34 @@ fn pkcs11_keys_interoperate_with_raw_keys() {
         go(with("decrypt", &child, "ct5", "-"), false).ok().stdout,
         pt
     );
+    // The same AES key by CKA_ID (id:HEX) and by explicit label (label:NAME).
+    let by_id = format!("id:{}", env("ESDK_TEST_PKCS11_AES_ID"));
+    let by_label = format!("label:{aes_label}");
+    go(
+        with("encrypt", &["--pkcs11-key", &by_id], "pt", "ct7"),
+        true,
+    )
+    .ok();
+    assert_eq!(
+        go(
+            with("decrypt", &["--pkcs11-key", &by_label], "ct7", "-"),
+            true
+        )
+        .ok()
+        .stdout,
+        pt
+    );
+    assert_eq!(go(with("decrypt", &raw, "ct7", "-"), false).ok().stdout, pt);
+    go(
+        with("encrypt", &["--pkcs11-key", "id:0z"], "pt", "ct6"),
+        true,
+    )
+    .fails(2, "not a hex CKA_ID");
+    go(
+        with("encrypt", &["--pkcs11-key", "id:7777"], "pt", "ct6"),
+        true,
+    )
+    .fails(2, "7777");
     // An unknown label, and PKCS#1 padding, are usage errors.
     go(
         with("encrypt", &["--pkcs11-key", "no-such-key"], "pt", "ct6"),

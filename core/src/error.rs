@@ -469,6 +469,8 @@ pub enum Pkcs11Attribute {
     Decrypt,
     /// `CKA_ALLOWED_MECHANISMS`.
     AllowedMechanisms,
+    /// `CKA_DERIVE` (an ECDH private key).
+    Derive,
 }
 
 /// The key type a PKCS#11 keyring needs.
@@ -480,6 +482,8 @@ pub enum Pkcs11KeyType {
     Aes,
     /// A `CKK_RSA` key whose modulus fits OAEP with the keyring's hash and a 32-byte data key.
     RsaOaep,
+    /// A `CKK_EC` private key on P-256, P-384 or P-521, with its public key object.
+    Ec,
 }
 
 /// A PKCS#11 mechanism, with the parameters a keyring uses it with.
@@ -501,6 +505,8 @@ pub enum Pkcs11Mechanism {
     RsaOaepSha384,
     /// `CKM_RSA_PKCS_OAEP` with SHA-512 and MGF1-SHA-512.
     RsaOaepSha512,
+    /// `CKM_ECDH1_DERIVE` (with `CKD_NULL`).
+    Ecdh1Derive,
 }
 
 /// A PKCS#11 call made by a keyring or token, with what it was for.
@@ -536,6 +542,12 @@ pub enum Pkcs11Operation {
     RsaOaepDecrypt,
     /// The `C_Encrypt` with `CKM_RSA_PKCS_OAEP` that checks a key at construction.
     RsaOaepProbe,
+    /// `C_DeriveKey` with `CKM_ECDH1_DERIVE`.
+    EcdhDerive,
+    /// `C_GetAttributeValue` of the derived ECDH shared secret's `CKA_VALUE`.
+    EcdhReadSecret,
+    /// `C_DestroyObject` of the derived ECDH shared secret.
+    EcdhDestroySecret,
 }
 
 /// Why one keyring could not decrypt one EDK.
@@ -1107,6 +1119,7 @@ impl fmt::Display for Pkcs11Attribute {
             Pkcs11Attribute::Encrypt => "CKA_ENCRYPT",
             Pkcs11Attribute::Decrypt => "CKA_DECRYPT",
             Pkcs11Attribute::AllowedMechanisms => "CKA_ALLOWED_MECHANISMS",
+            Pkcs11Attribute::Derive => "CKA_DERIVE",
         })
     }
 }
@@ -1117,6 +1130,9 @@ impl fmt::Display for Pkcs11KeyType {
             Pkcs11KeyType::Aes => "CKK_AES secret key of 16, 24 or 32 bytes",
             Pkcs11KeyType::RsaOaep => {
                 "CKK_RSA key with a modulus large enough for OAEP and a 32-byte data key"
+            }
+            Pkcs11KeyType::Ec => {
+                "CKK_EC private key on P-256, P-384 or P-521 with a public key object (CKA_EC_POINT)"
             }
         })
     }
@@ -1132,6 +1148,7 @@ impl fmt::Display for Pkcs11Mechanism {
             Pkcs11Mechanism::RsaOaepSha256 => "CKM_RSA_PKCS_OAEP with SHA-256 / MGF1-SHA-256",
             Pkcs11Mechanism::RsaOaepSha384 => "CKM_RSA_PKCS_OAEP with SHA-384 / MGF1-SHA-384",
             Pkcs11Mechanism::RsaOaepSha512 => "CKM_RSA_PKCS_OAEP with SHA-512 / MGF1-SHA-512",
+            Pkcs11Mechanism::Ecdh1Derive => "CKM_ECDH1_DERIVE",
         })
     }
 }
@@ -1153,6 +1170,9 @@ impl fmt::Display for Pkcs11Operation {
             Pkcs11Operation::RsaOaepEncrypt => "C_Encrypt (CKM_RSA_PKCS_OAEP)",
             Pkcs11Operation::RsaOaepDecrypt => "C_Decrypt (CKM_RSA_PKCS_OAEP)",
             Pkcs11Operation::RsaOaepProbe => "C_Encrypt (CKM_RSA_PKCS_OAEP probe)",
+            Pkcs11Operation::EcdhDerive => "C_DeriveKey (CKM_ECDH1_DERIVE)",
+            Pkcs11Operation::EcdhReadSecret => "C_GetAttributeValue (CKA_VALUE of the ECDH secret)",
+            Pkcs11Operation::EcdhDestroySecret => "C_DestroyObject (the ECDH secret)",
         })
     }
 }

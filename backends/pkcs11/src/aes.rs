@@ -17,7 +17,7 @@ use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMa
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
+use crate::error::{Pkcs11Error, is_infrastructure, record_token_failure, rv_of};
 use crate::token::{KeyClass, KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
 use crate::{Randomness, check_names};
 
@@ -159,7 +159,7 @@ impl Pkcs11AesKeyring {
         data_key: &[u8],
     ) -> Result<Vec<u8>, Pkcs11Error> {
         self.token
-            .lease(|s| self.encrypt_with(s, iv, aad, data_key))?
+            .lease_retry(|s| self.encrypt_with(s, iv, aad, data_key))?
     }
 
     /// Decrypts an EDK ciphertext (encrypted key ‖ tag) on the token with `iv` and `aad`.
@@ -175,7 +175,7 @@ impl Pkcs11AesKeyring {
         ciphertext: &[u8],
     ) -> Result<DataKey, Pkcs11Error> {
         self.token
-            .lease(|s| self.decrypt_with(s, iv, aad, ciphertext))?
+            .lease_retry(|s| self.decrypt_with(s, iv, aad, ciphertext))?
     }
 
     fn gcm_encrypt(
@@ -435,10 +435,7 @@ impl Pkcs11AesKeyring {
                     m.record_failure(i, AttemptFailure::UnwrapFailed);
                 }
                 Err(e) => {
-                    m.record_failure(i, AttemptFailure::Backend);
-                    let removed = e.is_token_removed();
-                    backend_error = Some(e.to_core_error());
-                    if removed {
+                    if record_token_failure(m, i, &e, &mut backend_error) {
                         break;
                     }
                 }
@@ -452,7 +449,7 @@ impl Keyring for Pkcs11AesKeyring {
     fn on_encrypt(&self, m: &mut EncryptionMaterials<'_>) -> Result<(), Error> {
         let (iv, ct) = self
             .token
-            .lease(|s| self.wrap_for(s, m))
+            .lease_retry(|s| self.wrap_for(s, m))
             .map_err(|e| e.to_core_error())??;
         m.push_edk(
             &self.namespace,
@@ -464,7 +461,7 @@ impl Keyring for Pkcs11AesKeyring {
     fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
         let suite = m.suite();
         if edks.iter().any(|(_, e)| self.parse_edk(suite, &e).is_ok()) {
-            match self.token.lease(|s| self.unwrap_any(s, m, edks)) {
+            match self.token.lease_retry(|s| self.unwrap_any(s, m, edks)) {
                 Ok(r) => return r,
                 Err(e) => {
                     // No session: the token is unreachable.

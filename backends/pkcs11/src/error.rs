@@ -141,6 +141,15 @@ pub enum Pkcs11Error {
         /// The length returned.
         actual: usize,
     },
+    /// An ECDH public key is on another curve than the token's ECDH private key.
+    EcdhCurve {
+        /// The token key's selector.
+        key: KeySelector,
+        /// The curve of the token's key.
+        token: esdk_raw::ecdh::EcdhCurve,
+        /// The curve of the public key given.
+        public: esdk_raw::ecdh::EcdhCurve,
+    },
     /// Any other PKCS#11 failure.
     Cryptoki {
         /// What the crate was doing, e.g. `C_Encrypt` with `CKM_AES_GCM`.
@@ -212,6 +221,9 @@ impl Pkcs11Error {
             Pkcs11Error::OutputLength { operation, .. } => Pkcs11Failure::OutputLength {
                 operation: *operation,
             },
+            Pkcs11Error::EcdhCurve { .. } => {
+                return KeyringError::Key(esdk_core::error::KeyError::WrongCurve).into();
+            }
             Pkcs11Error::Cryptoki {
                 operation: Pkcs11Operation::GenerateRandom,
                 ..
@@ -240,6 +252,20 @@ impl Pkcs11Error {
     pub fn is_token_removed(&self) -> bool {
         matches!(self, Pkcs11Error::TokenRemoved { .. })
     }
+}
+
+/// Records a token failure `e` while trying EDK `i` (as [`AttemptFailure::Backend`]) and
+/// keeps it as the error to return if no EDK opens; true when the token is gone and the
+/// remaining EDKs are not worth trying.
+pub(crate) fn record_token_failure(
+    m: &mut esdk_core::materials::DecryptionMaterials<'_>,
+    i: u16,
+    e: &Pkcs11Error,
+    backend_error: &mut Option<esdk_core::Error>,
+) -> bool {
+    m.record_failure(i, esdk_core::error::AttemptFailure::Backend);
+    *backend_error = Some(e.to_core_error());
+    e.is_token_removed()
 }
 
 /// Which name of a keyring is too long ([`Pkcs11Error::NameTooLong`]).
@@ -392,6 +418,15 @@ pub(crate) fn is_session_fatal(e: &CkError) -> bool {
     )
 }
 
+/// Return values that mean the session or the login is gone while the token is not: the
+/// operation is worth one retry on a fresh, logged-in session.
+pub(crate) fn is_session_lost(e: &CkError) -> bool {
+    matches!(
+        rv_of(e),
+        Some(RvError::SessionHandleInvalid | RvError::SessionClosed | RvError::UserNotLoggedIn)
+    )
+}
+
 /// Return values that mean the token is gone.
 pub(crate) fn is_removal(e: &CkError) -> bool {
     matches!(
@@ -523,6 +558,10 @@ impl fmt::Display for Pkcs11Error {
             } => write!(
                 f,
                 "PKCS#11 {operation} returned {actual} bytes where {expected} were expected"
+            ),
+            Pkcs11Error::EcdhCurve { key, token, public } => write!(
+                f,
+                "the ECDH key {key} on the token is on {token}, the public key given is on {public}"
             ),
             Pkcs11Error::Cryptoki { operation, source } => {
                 write!(f, "PKCS#11 {operation} failed: {source}")

@@ -12,11 +12,22 @@
 //! - [`Pkcs11RsaKeyring`]: RSA-OAEP (SHA-256 by default; SHA-1, SHA-384, SHA-512
 //!   selectable, MGF1 with the same hash) with the key pair on the token; EDKs
 //!   byte-compatible with the raw RSA keyring.
+//! - [`Pkcs11EcdhKeyring`]: ECDH (`CKM_ECDH1_DERIVE`) with the P-256/P-384/P-521 private
+//!   key on the token and the raw ECDH keyring's KDF and wrap; EDKs byte-compatible with the
+//!   raw ECDH keyring (a device encrypts with the no_std raw keyring to the token key's
+//!   public key; the server opens the message on the HSM).
 //! - [`Token`]: loads a module once per process ([`load_module`]: PKCS#11 allows one
 //!   `C_Initialize` per process), finds the token **by label** (some modules renumber slots),
 //!   logs in with a PIN from configuration (never logged, zeroized on drop) and keeps a pool
 //!   of sessions, which makes the keyrings `Send + Sync`: a cryptoki `Session` is `Send` but
 //!   not `Sync`, so each call borrows a session of its own.
+//!
+//! A keyring operation that finds its session or the login lost (`CKR_SESSION_HANDLE_INVALID`,
+//! `CKR_SESSION_CLOSED`, `CKR_USER_NOT_LOGGED_IN`, or any session-level failure of a session
+//! that is no longer logged in: after `C_CloseAllSessions`, `C_Logout` or an HSM restart)
+//! closes the idle pooled sessions, reopens the login session with the PIN, and runs once
+//! more; a second failure is returned as it is (e.g. [`Pkcs11Error::PinIncorrect`] when the
+//! PIN was changed meanwhile), never a loop.
 //!
 //! Configuration problems come back from the constructors as a specific [`Pkcs11Error`]
 //! (missing module, unknown token, wrong PIN, missing key, a key without `CKA_ENCRYPT` /
@@ -66,17 +77,21 @@
 #![deny(missing_docs)]
 
 mod aes;
+mod ecdh;
 mod error;
 mod rsa;
 mod token;
 
 pub use aes::Pkcs11AesKeyring;
+pub use ecdh::{Pkcs11EcdhKeyring, ec_params};
 pub use error::{NameField, Pkcs11Error};
 /// The parts of a [`Pkcs11Error`] that the core's [`Pkcs11Failure`] shares with it.
 pub use esdk_core::error::{
     Pkcs11Attribute, Pkcs11Failure, Pkcs11KeyType, Pkcs11Mechanism, Pkcs11ObjectClass,
     Pkcs11Operation,
 };
+/// The raw ECDH keyring's curve and public key types, which [`Pkcs11EcdhKeyring`] takes.
+pub use esdk_raw::ecdh::{EcdhCurve, EcdhPublicKey};
 pub use rsa::{OaepHash, Pkcs11RsaKeyring};
 pub use token::{KeySelector, Token, TokenConfig, load_module};
 

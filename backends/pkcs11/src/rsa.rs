@@ -16,7 +16,7 @@ use esdk_core::materials::{DataKey, DecryptionMaterials, Edk, Edks, EncryptionMa
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Pkcs11Error, is_infrastructure, rv_of};
+use crate::error::{Pkcs11Error, is_infrastructure, record_token_failure, rv_of};
 use crate::token::{KeyClass, KeyHandle, KeySelector, Lease, Token, bool_attrs, is_stale_handle};
 use crate::{Randomness, check_names};
 
@@ -246,7 +246,7 @@ impl Pkcs11RsaKeyring {
     /// [`Pkcs11Error::KeyNotFound`] without a public key; [`Pkcs11Error::TokenRemoved`] or
     /// [`Pkcs11Error::Cryptoki`].
     pub fn encrypt_data_key(&self, data_key: &[u8]) -> Result<Vec<u8>, Pkcs11Error> {
-        self.token.lease(|s| self.encrypt_with(s, data_key))?
+        self.token.lease_retry(|s| self.encrypt_with(s, data_key))?
     }
 
     /// Decrypts an EDK ciphertext with the private key object.
@@ -256,7 +256,8 @@ impl Pkcs11RsaKeyring {
     /// [`Pkcs11Error::KeyNotFound`] without a private key; [`Pkcs11Error::TokenRemoved`]
     /// or [`Pkcs11Error::Cryptoki`].
     pub fn decrypt_data_key(&self, ciphertext: &[u8]) -> Result<DataKey, Pkcs11Error> {
-        self.token.lease(|s| self.decrypt_with(s, ciphertext))?
+        self.token
+            .lease_retry(|s| self.decrypt_with(s, ciphertext))?
     }
 
     fn missing(&self, class: KeyClass) -> Pkcs11Error {
@@ -448,10 +449,7 @@ impl Pkcs11RsaKeyring {
                     m.record_failure(i, AttemptFailure::UnwrapFailed);
                 }
                 Err(e) => {
-                    m.record_failure(i, AttemptFailure::Backend);
-                    let removed = e.is_token_removed();
-                    backend_error = Some(e.to_core_error());
-                    if removed {
+                    if record_token_failure(m, i, &e, &mut backend_error) {
                         break;
                     }
                 }
@@ -468,7 +466,7 @@ impl Keyring for Pkcs11RsaKeyring {
         }
         let ct = self
             .token
-            .lease(|s| self.wrap_for(s, m))
+            .lease_retry(|s| self.wrap_for(s, m))
             .map_err(|e| e.to_core_error())??;
         m.push_edk(&self.namespace, &[self.name.as_bytes()], &[&ct])
     }
@@ -476,7 +474,7 @@ impl Keyring for Pkcs11RsaKeyring {
     fn on_decrypt(&self, m: &mut DecryptionMaterials<'_>, edks: Edks<'_>) -> Result<(), Error> {
         let mine = edks.iter().any(|(_, e)| self.check_edk(&e).is_ok());
         let failure = match (mine, self.private.is_some()) {
-            (true, true) => match self.token.lease(|s| self.unwrap_any(s, m, edks)) {
+            (true, true) => match self.token.lease_retry(|s| self.unwrap_any(s, m, edks)) {
                 Ok(r) => return r,
                 Err(e) => Some(e.to_core_error()),
             },

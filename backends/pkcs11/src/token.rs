@@ -16,7 +16,7 @@ use cryptoki::types::AuthPin;
 
 use esdk_core::error::{Pkcs11ObjectClass, Pkcs11Operation};
 
-use crate::error::{Pkcs11Error, is_removal, is_session_fatal, rv_of};
+use crate::error::{Pkcs11Error, is_removal, is_session_fatal, is_session_lost, rv_of};
 
 /// Locks a mutex, ignoring poisoning: the guarded data (idle sessions, counters) stays
 /// consistent even if a holder panicked.
@@ -380,6 +380,33 @@ impl Token {
     /// Lends a pooled session to `f` (opening one if none is idle and fewer than the maximum
     /// are open, waiting otherwise) and takes it back afterwards.
     pub(crate) fn lease<R>(&self, f: impl FnOnce(&mut Lease<'_>) -> R) -> Result<R, Pkcs11Error> {
+        self.lease_once(f).map(|(r, _)| r)
+    }
+
+    /// [`Self::lease`] for keyring operations on a token that may lose its sessions or its
+    /// login (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_USER_NOT_LOGGED_IN`,
+    /// e.g. after another part of the process called `C_CloseAllSessions` or `C_Logout`, or
+    /// the HSM restarted): when `f` reports such a failure ([`Lease::note`]), the dead idle
+    /// sessions and the login session are replaced, the PIN is given once more, and `f` runs
+    /// once more on a fresh session. Its second result is returned whatever it is: no loop.
+    ///
+    /// # Errors
+    /// As [`Self::lease`]; after a lost session, the errors of reopening the session and
+    /// logging in again ([`Pkcs11Error::PinIncorrect`], [`Pkcs11Error::TokenRemoved`], ...).
+    pub(crate) fn lease_retry<R>(
+        &self,
+        mut f: impl FnMut(&mut Lease<'_>) -> R,
+    ) -> Result<R, Pkcs11Error> {
+        let (r, lost) = self.lease_once(&mut f)?;
+        if !lost {
+            return Ok(r);
+        }
+        self.inner.recover()?;
+        self.lease_once(&mut f).map(|(r, _)| r)
+    }
+
+    /// One lease; also says whether `f` found the session or the login lost.
+    fn lease_once<R>(&self, f: impl FnOnce(&mut Lease<'_>) -> R) -> Result<(R, bool), Pkcs11Error> {
         let session = self.inner.take()?;
         let mut count = OpenCount {
             token: &self.inner,
@@ -388,12 +415,14 @@ impl Token {
         let mut lease = Lease {
             session: &session,
             keep: true,
+            lost: false,
+            login_expected: self.inner.pin.is_some(),
         };
         let r = f(&mut lease);
-        let keep = lease.keep;
+        let (keep, lost) = (lease.keep, lease.lost);
         count.armed = false;
         self.inner.give_back(session, keep);
-        Ok(r)
+        Ok((r, lost))
     }
 
     /// Maps a cryptoki error, recognizing a removed token.
@@ -480,7 +509,8 @@ pub(crate) fn bool_attrs(
                 (AttributeType::Encrypt, Attribute::Encrypt(b))
                 | (AttributeType::Decrypt, Attribute::Decrypt(b))
                 | (AttributeType::Wrap, Attribute::Wrap(b))
-                | (AttributeType::Unwrap, Attribute::Unwrap(b)) => *b,
+                | (AttributeType::Unwrap, Attribute::Unwrap(b))
+                | (AttributeType::Derive, Attribute::Derive(b)) => *b,
                 _ => false,
             })
         })
@@ -581,6 +611,25 @@ impl TokenInner {
         }
     }
 
+    /// After a lost session or login: closes every idle session (after
+    /// `C_CloseAllSessions` they are all dead, and a live one is merely reopened later),
+    /// then replaces the login session with a fresh one, logging in again if the
+    /// application is no longer logged in.
+    fn recover(&self) -> Result<(), Pkcs11Error> {
+        let idle = {
+            let mut st = lock(&self.pool);
+            let idle = std::mem::take(&mut st.idle);
+            st.open = st.open.saturating_sub(idle.len());
+            idle
+        };
+        drop(idle);
+        self.freed.notify_all();
+        let fresh = self.open_session()?;
+        let old = lock(&self.anchor).replace(fresh);
+        drop(old);
+        Ok(())
+    }
+
     /// Counts one open session less and wakes a waiter.
     fn forget_one(&self) {
         let mut st = lock(&self.pool);
@@ -594,6 +643,10 @@ impl TokenInner {
 pub(crate) struct Lease<'a> {
     session: &'a Session,
     keep: bool,
+    /// The session or the login was found lost ([`Token::lease_retry`] recovers).
+    lost: bool,
+    /// A PIN is configured: the session should be logged in.
+    login_expected: bool,
 }
 
 impl<'a> Lease<'a> {
@@ -610,6 +663,22 @@ impl<'a> Lease<'a> {
     pub(crate) fn note(&mut self, e: &CkError) {
         if is_session_fatal(e) {
             self.keep = false;
+        }
+        // After a logout tokens answer with other codes than CKR_USER_NOT_LOGGED_IN:
+        // SoftHSM2 forgets the handles of private objects (CKR_KEY_HANDLE_INVALID), Kryoptic
+        // says CKR_GENERAL_ERROR. So any session-level failure of a session that should be
+        // logged in and is not counts as a lost login.
+        let logged_out = || {
+            self.login_expected
+                && !self.session.get_session_info().is_ok_and(|i| {
+                    matches!(
+                        i.session_state(),
+                        SessionState::RoUser | SessionState::RwUser
+                    )
+                })
+        };
+        if is_session_lost(e) || logged_out() {
+            self.lost = true;
         }
     }
 }

@@ -25,9 +25,21 @@ fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("esdk-pkcs11-peer-{}-{name}", std::process::id()))
 }
 
-/// Runs the peer; `args` after the mode.
+/// The Python MPL peer (`shared/peers/mpl_peer.py`, raw ECDH keyring).
+fn mpl_script() -> PathBuf {
+    match std::env::var("ESDK_TEST_MPL_PEER") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => peer_script().with_file_name("mpl_peer.py"),
+    }
+}
+
+/// Runs the Python ESDK peer; `args` after the mode.
 fn peer(mode: &str, input: &[u8], args: &[&str]) -> Vec<u8> {
-    let script = peer_script();
+    run_peer(peer_script(), mode, input, args)
+}
+
+/// Runs `script` (a peer taking `MODE -i IN -o OUT ARGS`).
+fn run_peer(script: PathBuf, mode: &str, input: &[u8], args: &[&str]) -> Vec<u8> {
     assert!(
         script.exists(),
         "peer script {} not found (set ESDK_TEST_PYESDK_PEER)",
@@ -49,7 +61,8 @@ fn peer(mode: &str, input: &[u8], args: &[&str]) -> Vec<u8> {
     let _ = std::fs::remove_file(&i);
     assert!(
         out.status.success(),
-        "pyesdk_peer {mode} {args:?} failed:\n{}",
+        "{} {mode} {args:?} failed:\n{}",
+        script.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     let data = std::fs::read(&o).unwrap();
@@ -189,5 +202,70 @@ fn token_rsa_messages_interoperate_with_the_python_esdk() {
         );
         let out = esdk::decrypt(&Config::new(), &kr, &[], &msg).unwrap();
         assert_eq!(out.plaintext, pt, "Python → token, {hash:?}");
+    }
+}
+
+/// ECDH interop with the Python MPL's raw ECDH keyring, on each curve, with the key pair on
+/// the token: the MPL (`EphemeralPrivateKeyToStaticPublicKey`) encrypts to the token key's
+/// public key and the token's discovery keyring decrypts; the token's static keyring
+/// encrypts to a raw recipient and the MPL (`PublicKeyDiscovery` with the recipient's
+/// private key) decrypts.
+#[test]
+fn ecdh_interoperates_with_the_python_mpl_raw_ecdh_keyring() {
+    use esdk_pkcs11::{EcdhCurve, Pkcs11EcdhKeyring};
+    use esdk_raw::ecdh::EcdhPrivateKey;
+    let cfg = Config::new();
+    for (curve, name) in [
+        (EcdhCurve::P256, "P-256"),
+        (EcdhCurve::P384, "P-384"),
+        (EcdhCurve::P521, "P-521"),
+    ] {
+        let label = format!("mpl-ecdh-{name}-{}", std::process::id());
+        let key = generate_ec_key(token(), curve, &label, true);
+        let server = Pkcs11EcdhKeyring::public_key_discovery(token(), key.clone()).unwrap();
+        let token_pub = tmp(&format!("{label}.spki.der"));
+        std::fs::write(&token_pub, server.public_key().to_spki_der().as_bytes()).unwrap();
+        let pt = plaintext(2000);
+        let msg = run_peer(
+            mpl_script(),
+            "encrypt",
+            &pt,
+            &[
+                "--raw-ecdh-recipient-public-key",
+                token_pub.to_str().unwrap(),
+                "-c",
+                "from=mpl",
+            ],
+        );
+        let out = esdk::decrypt(&cfg, &server, &[], &msg).unwrap();
+        assert_eq!(out.plaintext, pt, "MPL -> token, {name}");
+
+        // The token as the static sender, to a raw recipient key the MPL holds.
+        let keygen = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "EC", "-pkeyopt"])
+            .arg(format!("ec_paramgen_curve:{name}"))
+            .output()
+            .unwrap();
+        assert!(keygen.status.success(), "openssl genpkey: {keygen:?}");
+        let recipient = EcdhPrivateKey::from_pkcs8_pem(&keygen.stdout).unwrap();
+        let recipient_pem = tmp(&format!("{label}.recipient.pem"));
+        std::fs::write(&recipient_pem, &keygen.stdout).unwrap();
+        let sender = Pkcs11EcdhKeyring::private_key_to_static_public_key(
+            token(),
+            key,
+            recipient.public_key(),
+        )
+        .unwrap();
+        let msg =
+            esdk::encrypt(&cfg, &sender, &EncryptOptions::new(), &[("to", "mpl")], &pt).unwrap();
+        let back = run_peer(
+            mpl_script(),
+            "decrypt",
+            &msg,
+            &["--raw-ecdh-private-key", recipient_pem.to_str().unwrap()],
+        );
+        assert_eq!(back, pt, "token -> MPL, {name}");
+        let _ = std::fs::remove_file(&token_pub);
+        let _ = std::fs::remove_file(&recipient_pem);
     }
 }

@@ -709,6 +709,12 @@ pub fn provider_info(
     .ok_or(key_error(KeyError::WrongCurve))
 }
 
+/// The serialized length of one `raw-ecdh` EDK (provider id, provider info and
+/// ciphertext with their length fields) for `curve` and a data key of `key_len` bytes.
+pub const fn edk_len(curve: EcdhCurve, key_len: usize) -> usize {
+    6 + PROVIDER_ID.len() + curve.provider_info_len() + ciphertext_len(key_len)
+}
+
 /// Parses a provider info for `curve`: returns the (recipient, sender) compressed points as
 /// written, or `None` when the version, a length or the total length is not that of
 /// `curve`. The points are not checked to be on the curve.
@@ -1116,15 +1122,7 @@ impl Keyring for RawEcdhKeyring {
         if !self.can_encrypt() {
             return None;
         }
-        Some((
-            1,
-            6 + PROVIDER_ID.len()
-                + self.curve.provider_info_len()
-                + SALT_LEN
-                + COMMIT_LEN
-                + suite.key_len()
-                + TAG_LEN,
-        ))
+        Some((1, edk_len(self.curve, suite.key_len())))
     }
 }
 

@@ -70,7 +70,7 @@ Wrapping keys:
   DynamoDB and one KMS call per run, not per file. `esdk branch-key create|version` makes
   and rotates branch keys.
 
-  PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key LABEL; PIN from the
+  PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key label:NAME|id:HEX; PIN from the
   environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
   cargo install --path cli). A key label names an AES key
   (AES-GCM wrapping, same EDKs as --raw-aes-key) or an RSA key pair (OAEP, same EDKs as
@@ -267,9 +267,10 @@ pub(crate) struct CommonArgs {
     #[arg(long, value_name = "LABEL")]
     pub pkcs11_token: Option<String>,
 
-    /// Label of a key on the PKCS#11 token (AES key or RSA key pair). Repeatable. The user
-    /// PIN comes from the environment variable ESDK_PKCS11_PIN.
-    #[arg(long, value_name = "LABEL", action = clap::ArgAction::Append)]
+    /// A key on the PKCS#11 token (AES key or RSA key pair): label:NAME, id:HEX (its
+    /// CKA_ID), or a plain NAME (a label). Repeatable. The user PIN comes from the
+    /// environment variable ESDK_PKCS11_PIN.
+    #[arg(long, value_name = "label:NAME|id:HEX", action = clap::ArgAction::Append)]
     pub pkcs11_key: Vec<String>,
 
     /// An AWS KMS key to wrap the data key with: a key ARN (on encrypt also a key id,

@@ -684,12 +684,14 @@ impl Pkcs11Token {
         label: &str,
         mode: Mode,
     ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-        use esdk_pkcs11::{KeySelector, OaepHash, Pkcs11AesKeyring, Pkcs11Error, Pkcs11RsaKeyring};
+        use esdk_pkcs11::{OaepHash, Pkcs11AesKeyring, Pkcs11Error, Pkcs11RsaKeyring};
+        let selector = pkcs11_selector(label)
+            .map_err(|e| CliError::usage(format!("{}: {e}", spec.describe())))?;
         let token = self.open(opts)?;
         let fail = |e: Pkcs11Error| CliError::usage(format!("{}: {e}", spec.describe()));
         match Pkcs11AesKeyring::new(
             token,
-            KeySelector::label(label),
+            selector.clone(),
             spec.namespace.clone(),
             spec.name.clone(),
         ) {
@@ -711,14 +713,14 @@ impl Pkcs11Token {
         };
         let k = Pkcs11RsaKeyring::new(
             token,
-            KeySelector::label(label),
+            selector.clone(),
             spec.namespace.clone(),
             spec.name.clone(),
             hash,
         )
         .map_err(|e| match e {
             Pkcs11Error::KeyNotFound { .. } => CliError::usage(format!(
-                "{}: no AES key and no RSA key labelled '{label}' on the token",
+                "{}: no AES key and no RSA key with {selector} on the token",
                 spec.describe()
             )),
             e => fail(e),
@@ -737,9 +739,57 @@ impl Pkcs11Token {
     }
 }
 
+/// The key a `--pkcs11-key` value names: `label:NAME`, `id:HEX` (the `CKA_ID` bytes), or a
+/// plain NAME, which is a label.
+#[cfg(feature = "pkcs11")]
+fn pkcs11_selector(value: &str) -> Result<esdk_pkcs11::KeySelector, String> {
+    use esdk_pkcs11::KeySelector;
+    if let Some(label) = value.strip_prefix("label:") {
+        return Ok(KeySelector::label(label));
+    }
+    let Some(hex) = value.strip_prefix("id:") else {
+        return Ok(KeySelector::label(value));
+    };
+    let bad = || format!("id:{hex} is not a hex CKA_ID (an even number of hex digits, e.g. id:01)");
+    if hex.is_empty() || hex.len() % 2 != 0 {
+        return Err(bad());
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(bad)
+        })
+        .collect::<Result<Vec<u8>, _>>()
+        .map(KeySelector::id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "pkcs11")]
+    #[test]
+    fn pkcs11_keys_are_named_by_label_or_hex_id() {
+        use esdk_pkcs11::KeySelector;
+        assert_eq!(
+            pkcs11_selector("wrap").ok(),
+            Some(KeySelector::label("wrap"))
+        );
+        assert_eq!(
+            pkcs11_selector("label:id:x").ok(),
+            Some(KeySelector::label("id:x"))
+        );
+        assert_eq!(
+            pkcs11_selector("id:01aB").ok(),
+            Some(KeySelector::id(vec![1, 0xab]))
+        );
+        for bad in ["id:", "id:1", "id:zz", "id:0g", "id:é1"] {
+            let e = pkcs11_selector(bad).expect_err(bad);
+            assert!(e.contains("not a hex CKA_ID"), "{e}");
+        }
+    }
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()

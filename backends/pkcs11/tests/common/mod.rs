@@ -169,3 +169,42 @@ pub fn raw_rsa_keyring(hash: OaepHash) -> esdk_raw::rsa::RawRsaKeyring {
     )
     .unwrap()
 }
+
+/// Generates an EC key pair on `curve` on `token` (`CKM_EC_KEY_PAIR_GEN`, token objects
+/// labelled `label`; the private key sensitive, with `CKA_DERIVE` = `derive`) and returns
+/// its selector. Serialized within the process.
+pub fn generate_ec_key(
+    token: &Token,
+    curve: esdk_pkcs11::EcdhCurve,
+    label: &str,
+    derive: bool,
+) -> KeySelector {
+    use esdk_pkcs11::cryptoki::mechanism::Mechanism;
+    use esdk_pkcs11::cryptoki::object::Attribute;
+    let label_attr = || Attribute::Label(label.as_bytes().to_vec());
+    // One at a time: SoftHSM2 answers CKR_GENERAL_ERROR now and then when threads of one
+    // process create token objects at once (its file object store).
+    static GENERATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
+    token
+        .with_rw_session(|s| {
+            s.generate_key_pair(
+                &Mechanism::EccKeyPairGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::EcParams(esdk_pkcs11::ec_params(curve).to_vec()),
+                    label_attr(),
+                ],
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Derive(derive),
+                    label_attr(),
+                ],
+            )
+        })
+        .expect("a session to generate the EC key pair")
+        .expect("C_GenerateKeyPair (CKM_EC_KEY_PAIR_GEN)");
+    KeySelector::label(label)
+}
