@@ -50,5 +50,5 @@ core=$(sed -n 's/^rust-version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
 echo "msrv: building esdk-core and esdk-raw (no_std keyrings) with Rust $core"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/msrv" \
   cargo "+$core" check --locked -q -p esdk-core -p esdk-raw \
-  --features esdk-core/embedded-io,esdk-core/embedded-io-async,esdk-raw/ecdh
+  --features esdk-core/embedded-io,esdk-core/embedded-io-async,esdk-core/heapless,esdk-raw/ecdh
 echo "msrv: ok"

@@ -120,6 +120,9 @@
 //! - `embedded-io`: `eio` `Read`/`Write` adapters streaming through caller buffers.
 //! - `embedded-io-async`: `eio_async`, their `embedded-io-async` counterparts (same
 //!   state, awaited I/O).
+//! - `heapless`: [`header_facts::HeaderFacts`], an owned, fixed-capacity copy of a parsed
+//!   header's facts (suite, message id, encryption context, EDK provider ids) for firmware
+//!   that reuses its receive buffer.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -136,6 +139,8 @@ pub mod encryption_context;
 pub mod error;
 pub mod frames;
 pub mod header;
+#[cfg(feature = "heapless")]
+pub mod header_facts;
 pub mod in_place;
 mod kdf;
 pub mod keyring;
