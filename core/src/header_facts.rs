@@ -1,6 +1,6 @@
 //! An owned, fixed-capacity copy of a parsed header's facts (feature `heapless`).
 //!
-//! A [`Header`](crate::header::Header) borrows the input it was parsed from: its
+//! A [`Header`] borrows the input it was parsed from: its
 //! encryption context and EDKs are views over those bytes. Firmware that receives a message
 //! into a buffer and then reuses the buffer (for the body, the next message, a radio packet)
 //! loses them. [`HeaderFacts`] keeps what a device usually needs after that (the suite, the
