@@ -8,6 +8,38 @@ t0=$(date +%s)
 # Each step says when it starts (seconds since the start): where a cold run spends its time.
 step() { printf '\n=== %s [%d s]\n' "$*" "$(($(date +%s) - t0))"; }
 
+# Steps that share nothing with the ones after them run in the background, on their own
+# target directories, while those run (2 cores: the server-backed suites below leave one
+# mostly idle). Each background step's output is kept and printed, with its exit status,
+# when it is collected; a failure fails the run there.
+declare -A job_pid job_log job_start job_title
+start_job() {
+  local name=$1
+  job_title[$name]=$2
+  shift 2
+  job_log[$name]=$(mktemp)
+  job_start[$name]=$(date +%s)
+  # A session (and process group) of its own, so that a failing run stops it and its
+  # children (see the EXIT trap).
+  setsid "$@" >"${job_log[$name]}" 2>&1 &
+  job_pid[$name]=$!
+  printf '\n=== %s: started in the background [%d s]\n' "${job_title[$name]}" "$(($(date +%s) - t0))"
+}
+stop_jobs() {
+  local p
+  for p in "${job_pid[@]}"; do kill -- "-$p" 2>/dev/null || true; done
+}
+trap stop_jobs EXIT
+finish_job() {
+  local name=$1 rc=0
+  wait "${job_pid[$name]}" || rc=$?
+  unset "job_pid[$name]"
+  step "${job_title[$name]} (ran in the background; collected after $(($(date +%s) - job_start[$name])) s)"
+  cat "${job_log[$name]}"
+  rm -f "${job_log[$name]}"
+  if [ "$rc" -ne 0 ]; then echo "FAILED: ${job_title[$name]} (exit $rc)"; exit "$rc"; fi
+}
+
 step "setup"
 bash scripts/setup.sh
 
@@ -28,7 +60,7 @@ cargo package --locked --allow-dirty -q -p esdk-core -p esdk-raw
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
-cargo build -p esdk-core --features embedded-io,embedded-io-async,defmt --target thumbv7em-none-eabihf
+cargo build -p esdk-core --features embedded-io,embedded-io-async,defmt,heapless --target thumbv7em-none-eabihf
 cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 # The firmware probes (firmware/, no heap) built, run on an emulated Cortex-M4 (QEMU
 # mps2-an386), their output checked on the host (esdk and the Python ESDK), and their flash,
@@ -60,11 +92,12 @@ rm -f "$test_log"
 # `esdk` tool's default `openssl-sha` feature); here the provider alone, with aws-lc's hash.
 cargo test -q -p esdk-aws-lc --lib 2>&1 | grep -E '^test result'
 
-step "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32"
-bash scripts/test-32bit.sh
-
-step "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)"
-bash scripts/fuzz-smoke.sh
+# Own target directories: nothing of the workspace build is reusable for them (another
+# target; a nightly sanitizer build), and they must not wait on its lock.
+start_job i686 "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32" \
+  env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/i686-job" bash scripts/test-32bit.sh
+start_job fuzz "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)" \
+  bash scripts/fuzz-smoke.sh
 
 step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
 bash scripts/pkcs11-test.sh
@@ -82,6 +115,9 @@ bash scripts/vectors.sh
 
 step "interop with the official Python ESDK (our encrypt-manifest output decrypted by Python)"
 ESDK_INTEROP_MATRIX_DONE=1 bash scripts/interop.sh
+
+finish_job i686
+finish_job fuzz
 
 echo
 echo "all tests passed in $(( $(date +%s) - t0 )) s"
