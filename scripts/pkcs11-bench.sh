@@ -8,6 +8,10 @@
 #   ESDK_BENCH_SECS      time per figure (default 2)
 #   ESDK_BENCH_THREADS   N (default: the number of CPUs, at least 2)
 #   PKCS11_BENCH_MODULE  softhsm, kryoptic or both (default both)
+#   ESDK_BENCH_PROFILE   bench (default: optimized like a release; the first build compiles every
+#                        dependency again, aws-lc included) or dev (the test build's profile,
+#                        reused: our crates at opt-level 1, dependencies at 2; the token's own
+#                        work is the same, the raw-keyring baseline slower)
 #
 # The load average is printed with each table: other work on the machine skews the figures.
 set -euo pipefail
@@ -19,8 +23,15 @@ case "$modules" in
   both) modules="softhsm kryoptic" ;;
   *) echo "PKCS11_BENCH_MODULE must be softhsm, kryoptic or both" >&2; exit 2 ;;
 esac
-# Built once, run once per module (the bench profile: optimized like a release).
-cargo bench --workspace --bench keyring_ops --no-run
+case "${ESDK_BENCH_PROFILE:-bench}" in
+  bench) build=(cargo bench --workspace --bench keyring_ops --no-run)
+    run=(cargo bench -q --workspace --bench keyring_ops) ;;
+  dev) build=(cargo test --workspace --bench keyring_ops --no-run)
+    run=(cargo test -q --workspace --bench keyring_ops -- --bench) ;;
+  *) echo "ESDK_BENCH_PROFILE must be bench or dev" >&2; exit 2 ;;
+esac
+# Built once, run once per module.
+"${build[@]}"
 for m in $modules; do
   dir=$(mktemp -d /tmp/esdk-pkcs11-bench.XXXXXX)
   (
@@ -31,7 +42,7 @@ for m in $modules; do
         export PKCS11_KRYOPTIC_BUILD=${PKCS11_KRYOPTIC_BUILD:-${CARGO_TARGET_DIR:-$root/target}/kryoptic}
         eval "$(PKCS11_TEST_DIR=$dir "$root/scripts/pkcs11-kryoptic.sh")" ;;
     esac
-    echo "== $m: load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2
-    cargo bench -q --workspace --bench keyring_ops
+    echo "== $m (profile ${ESDK_BENCH_PROFILE:-bench}): load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2
+    "${run[@]}"
   )
 done

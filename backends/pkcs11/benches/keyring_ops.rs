@@ -5,7 +5,8 @@
 //! decrypt) through the token keyrings versus the raw AES keyring. Needs the environment of
 //! `scripts/pkcs11-softhsm.sh` or `scripts/pkcs11-kryoptic.sh`; `scripts/pkcs11-bench.sh` sets
 //! it up. `ESDK_BENCH_SECS` sets the time per figure (default 2), `ESDK_BENCH_THREADS` N
-//! (default: the number of CPUs, at least 2).
+//! (default: the number of CPUs, at least 2), `ESDK_BENCH_ONLY` a text that the rows to run
+//! contain.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -68,6 +69,10 @@ fn threads() -> usize {
 }
 
 fn row(what: &str, secs: f64, op: Arc<dyn Fn() + Send + Sync>) {
+    // ESDK_BENCH_ONLY=TEXT runs only the rows whose name contains TEXT (e.g. to trace one).
+    if std::env::var("ESDK_BENCH_ONLY").is_ok_and(|only| !what.contains(only.as_str())) {
+        return;
+    }
     let one = rate(1, secs, Arc::clone(&op));
     let n = rate(threads(), secs, op);
     println!(

@@ -219,6 +219,9 @@ struct TokenInner {
 struct PoolState {
     idle: Vec<Session>,
     open: usize,
+    /// Threads waiting for a session: only then is `freed` notified (a notification is a
+    /// system call even with nobody waiting).
+    waiting: usize,
 }
 
 impl fmt::Debug for Token {
@@ -299,6 +302,7 @@ impl Token {
             pool: Mutex::new(PoolState {
                 idle: Vec::new(),
                 open: 0,
+                waiting: 0,
             }),
             freed: Condvar::new(),
             anchor: Mutex::new(None),
@@ -658,7 +662,9 @@ impl TokenInner {
                     .map(|s| (s, generation))
                     .inspect_err(|_| self.forget_one());
             }
+            st.waiting += 1;
             st = self.freed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.waiting -= 1;
         }
     }
 
@@ -668,8 +674,11 @@ impl TokenInner {
         let mut st = lock(&self.pool);
         if keep && generation == self.generation() {
             st.idle.push(session);
+            let wake = st.waiting > 0;
             drop(st);
-            self.freed.notify_one();
+            if wake {
+                self.freed.notify_one();
+            }
         } else {
             drop(st);
             drop(session);
@@ -718,8 +727,11 @@ impl TokenInner {
     fn forget_one(&self) {
         let mut st = lock(&self.pool);
         st.open = st.open.saturating_sub(1);
+        let wake = st.waiting > 0;
         drop(st);
-        self.freed.notify_one();
+        if wake {
+            self.freed.notify_one();
+        }
     }
 }
 
