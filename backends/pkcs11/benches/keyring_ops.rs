@@ -6,7 +6,9 @@
 //! `scripts/pkcs11-softhsm.sh` or `scripts/pkcs11-kryoptic.sh`; `scripts/pkcs11-bench.sh` sets
 //! it up. `ESDK_BENCH_SECS` sets the time per figure (default 2), `ESDK_BENCH_THREADS` N
 //! (default: the number of CPUs, at least 2), `ESDK_BENCH_ONLY` a text that the rows to run
-//! contain.
+//! contain. The last column counts the voluntary context switches per operation with N
+//! threads (a thread blocked on a lock, a condvar or I/O), which unlike the rates does not
+//! depend on what else the machine runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -35,8 +37,22 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Runs `op` on `threads` threads for `secs` and returns operations per second (all threads).
-fn rate(threads: usize, secs: f64, op: Arc<dyn Fn() + Send + Sync>) -> f64 {
+/// This thread's voluntary context switches so far (it blocked: on a lock, a condvar, I/O).
+/// Unlike the rates, this does not depend on what else the machine runs.
+fn voluntary_switches() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `op` on `threads` threads for `secs`; returns operations per second (all threads)
+/// and the voluntary context switches per operation.
+fn rate(threads: usize, secs: f64, op: Arc<dyn Fn() + Send + Sync>) -> (f64, f64) {
     for _ in 0..20 {
         op(); // warm up the session pool and caches
     }
@@ -46,17 +62,24 @@ fn rate(threads: usize, secs: f64, op: Arc<dyn Fn() + Send + Sync>) -> f64 {
         .map(|_| {
             let op = Arc::clone(&op);
             std::thread::spawn(move || {
+                let switches = voluntary_switches();
                 let mut n = 0u64;
                 while start.elapsed() < dur {
                     op();
                     n += 1;
                 }
-                n
+                (n, voluntary_switches() - switches)
             })
         })
         .collect();
-    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    total as f64 / start.elapsed().as_secs_f64()
+    let (total, switches) = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |(a, b), (n, s)| (a + n, b + s));
+    (
+        total as f64 / start.elapsed().as_secs_f64(),
+        switches as f64 / total.max(1) as f64,
+    )
 }
 
 /// Threads of the second column.
@@ -73,10 +96,10 @@ fn row(what: &str, secs: f64, op: Arc<dyn Fn() + Send + Sync>) {
     if std::env::var("ESDK_BENCH_ONLY").is_ok_and(|only| !what.contains(only.as_str())) {
         return;
     }
-    let one = rate(1, secs, Arc::clone(&op));
-    let n = rate(threads(), secs, op);
+    let (one, _) = rate(1, secs, Arc::clone(&op));
+    let (n, blocked) = rate(threads(), secs, op);
     println!(
-        "| {what:<62} | {one:>10.0} | {n:>10.0} | {:>5.2}x |",
+        "| {what:<62} | {one:>10.0} | {n:>10.0} | {:>5.2}x | {blocked:>8.3} |",
         n / one
     );
 }
@@ -148,13 +171,17 @@ fn main() {
             .unwrap_or_default()
     );
     println!(
-        "| {:<62} | {:>10} | {:>10} | {:>6} |",
+        "| {:<62} | {:>10} | {:>10} | {:>6} | {:>8} |",
         "operation",
         "1 thread",
         format!("{n} threads"),
-        "ratio"
+        "ratio",
+        "blocks/op"
     );
-    println!("|{:-<64}|{:-<12}|{:-<12}|{:-<8}|", "", "", "", "");
+    println!(
+        "|{:-<64}|{:-<12}|{:-<12}|{:-<8}|{:-<10}|",
+        "", "", "", "", ""
+    );
     {
         let t = token.clone();
         row(
@@ -258,7 +285,9 @@ fn main() {
         );
     }
     // ECDH P-256: a key pair generated on the token (private key sensitive, CKA_DERIVE).
-    let ecdh_label = "bench-ecdh";
+    // Labelled per process: a rerun on the same token makes a key pair of its own.
+    let ecdh_label = format!("bench-ecdh-{}", std::process::id());
+    let ecdh_label = ecdh_label.as_str();
     token
         .with_rw_session(|s| {
             let label = || Attribute::Label(ecdh_label.as_bytes().to_vec());
