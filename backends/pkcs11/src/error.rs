@@ -687,6 +687,60 @@ mod tests {
     }
 
     #[test]
+    fn failed_recoveries_say_what_was_tried_and_keep_the_cause() {
+        let e = Pkcs11Error::RecoveryFailed {
+            label: "hsm-1".into(),
+            lost: Some(RvError::DeviceRemoved),
+            cause: Box::new(Pkcs11Error::TokenRemoved {
+                label: "hsm-1".into(),
+                rv: RvError::TokenNotPresent,
+            }),
+        };
+        assert!(e.is_token_removed());
+        assert_eq!(e.rv(), Some(RvError::TokenNotPresent));
+        assert!(matches!(
+            e.to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::TokenRemoved {
+                rv: 0xE0
+            }))
+        ));
+        let text = e.to_string();
+        for part in [
+            "\"hsm-1\"",
+            "DeviceRemoved",
+            "find the token again by label",
+            "log in",
+            "was removed",
+        ] {
+            assert!(text.contains(part), "{text:?} lacks {part:?}");
+        }
+        let pin = Pkcs11Error::RecoveryFailed {
+            label: "hsm-1".into(),
+            lost: None,
+            cause: Box::new(Pkcs11Error::PinIncorrect {
+                label: "hsm-1".into(),
+                rv: RvError::PinIncorrect,
+            }),
+        };
+        assert!(!pin.is_token_removed());
+        assert!(matches!(
+            pin.to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::PinIncorrect { .. }))
+        ));
+        let iv = Pkcs11Error::IvNotGenerated {
+            mode: crate::TokenIv::GcmParams,
+        };
+        assert!(iv.to_string().contains("did not generate the AES-GCM IV"));
+        assert!(matches!(
+            iv.to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::MechanismNotSupported {
+                mechanism: Pkcs11Mechanism::AesGcm,
+                rv: None
+            }))
+        ));
+    }
+
+    #[test]
     fn core_errors_name_the_cause() {
         let core = |e: Pkcs11Error| match e.to_core_error() {
             esdk_core::Error::Keyring(KeyringError::Pkcs11(p)) => p,
