@@ -161,6 +161,7 @@ export ESDK_TEST_PKCS11_RSA_LABEL='esdk-rsa'
 export ESDK_TEST_PKCS11_RSA_PEM='$dir/rsa.pem'
 export ESDK_TEST_PKCS11_RSA_PUB_PEM='$dir/rsa.pub.pem'
 export ESDK_TEST_PKCS11_OAEP_HASHES='sha1,sha256,sha384,sha512'
+export ESDK_TEST_PKCS11_TOKEN_IV='message-random'
 export ESDK_TEST_PKCS11_PIN_TOKEN='wrong-pin-test'
 export ESDK_TEST_PKCS11_DIR='$dir'
 EOF

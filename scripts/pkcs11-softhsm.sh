@@ -11,6 +11,9 @@
 #                   "esdk-rsa" (id 02, known PEM) for round trips and cross-decryption
 #   wrong-pin-test  for the wrong-PIN test (no other test logs in to it)
 #   removal-test    holds the same AES key; the removed-token test deletes it while open
+#   reinit-test     holds the same AES key; the re-initialization test initializes it anew in
+#                   place and deletes it while open, through $PKCS11_TEST_DIR/reinit-token.sh
+#                   (which imports the AES key again), then creates it in the free slot
 #
 # Environment (all optional):
 #   PKCS11_TEST_DIR      private directory for the tokens and keys (default: a new mktemp -d)
@@ -48,7 +51,7 @@ EOF
 export SOFTHSM2_CONF="$dir/softhsm2.conf"
 so_pin=12345678
 pin=1234
-for label in esdk-test wrong-pin-test removal-test; do
+for label in esdk-test wrong-pin-test removal-test reinit-test; do
   softhsm2-util --init-token --free --label "$label" --so-pin "$so_pin" --pin "$pin" >/dev/null \
     || die "softhsm2-util --init-token --label $label failed"
 done
@@ -65,7 +68,7 @@ fi
 openssl pkey -in "$dir/rsa.pem" -pubout -out "$dir/rsa.pub.pem" || die "openssl pkey -pubout failed"
 
 p11() { pkcs11-tool --module "$module" --login --pin "$pin" "$@" >/dev/null 2>&1; }
-for label in esdk-test removal-test; do
+for label in esdk-test removal-test reinit-test; do
   p11 --token-label "$label" --write-object "$dir/aes.bin" --type secrkey --key-type AES:32 \
     --label esdk-aes256 --id 01 --sensitive || die "importing the AES key into $label failed"
 done
@@ -74,7 +77,28 @@ p11 --token-label esdk-test --write-object "$dir/rsa.pem" --type privkey --label
 p11 --token-label esdk-test --write-object "$dir/rsa.pub.pem" --type pubkey --label esdk-rsa --id 02 \
   --usage-decrypt || die "importing the RSA public key failed"
 rm -f "$dir/aes.bin"
-log "tokens esdk-test, wrong-pin-test, removal-test ready in $dir"
+# Initializes reinit-test anew under a running test and imports the AES key again (from
+# ESDK_TEST_PKCS11_AES_KEY, which the test has): `in-place` keeps its slot (C_InitToken on it);
+# `delete` only deletes it. (A token created by another process after C_Initialize stays
+# invisible to SoftHSM2 2.6.1 in the running process, so the test creates it again itself.)
+cat > "$dir/reinit-token.sh" <<REINIT
+#!/usr/bin/env bash
+set -euo pipefail
+export SOFTHSM2_CONF='$dir/softhsm2.conf'
+label=reinit-test
+case "\$1" in
+  in-place) softhsm2-util --init-token --token "\$label" --label "\$label" --so-pin $so_pin --pin $pin ;;
+  delete) softhsm2-util --delete-token --token "\$label"; exit 0 ;;
+  *) echo "usage: \$0 in-place|delete" >&2; exit 2 ;;
+esac
+key='$dir/reinit-aes.bin'
+python3 -c "import sys;open(sys.argv[1],'wb').write(bytes.fromhex(sys.argv[2]))" "\$key" "\$ESDK_TEST_PKCS11_AES_KEY"
+pkcs11-tool --module '$module' --login --pin $pin --token-label "\$label" --write-object "\$key" \\
+  --type secrkey --key-type AES:32 --label esdk-aes256 --id 01 --sensitive
+rm -f "\$key"
+REINIT
+chmod 700 "$dir/reinit-token.sh"
+log "tokens esdk-test, wrong-pin-test, removal-test, reinit-test ready in $dir"
 
 cat <<EOF
 export SOFTHSM2_CONF='$dir/softhsm2.conf'
@@ -88,8 +112,12 @@ export ESDK_TEST_PKCS11_RSA_LABEL='esdk-rsa'
 export ESDK_TEST_PKCS11_RSA_PEM='$dir/rsa.pem'
 export ESDK_TEST_PKCS11_RSA_PUB_PEM='$dir/rsa.pub.pem'
 export ESDK_TEST_PKCS11_OAEP_HASHES='sha1'
+export ESDK_TEST_PKCS11_TOKEN_IV=''
 export ESDK_TEST_PKCS11_PIN_TOKEN='wrong-pin-test'
 export ESDK_TEST_PKCS11_REMOVE_TOKEN='removal-test'
 export ESDK_TEST_PKCS11_REMOVE_CMD='softhsm2-util --delete-token --token removal-test'
+export ESDK_TEST_PKCS11_SO_PIN='$so_pin'
+export ESDK_TEST_PKCS11_REINIT_TOKEN='reinit-test'
+export ESDK_TEST_PKCS11_REINIT_CMD='$dir/reinit-token.sh'
 export ESDK_TEST_PKCS11_DIR='$dir'
 EOF

@@ -4,11 +4,13 @@
 #   1. SoftHSM2 (installed with apt-get if missing), private tokens in a temp directory:
 #      esdk-pkcs11's token tests (`--test 'token_*'`) and the `esdk` CLI with token keys
 #      (`--test cli_pkcs11`), then the hsm_wrap example end to end (encrypt on the token,
-#      decrypt with the official Python ESDK and with the example), then the CLI built without
+#      decrypt with the official Python ESDK and with the example), the hsm_ecdh example (a
+#      device encrypts to the token's EC key, the server decrypts on the token), then the CLI built without
 #      its `pkcs11` feature, refusing token keys.
 #   2. Kryoptic (built from crates.io): the tests again, where RSA-OAEP SHA-256/384/512 work
-#      (SoftHSM2 2.6.1 does OAEP with SHA-1 only). Only `removed_token` is left out there,
-#      and said so: a Kryoptic token cannot be removed from outside the process.
+#      (SoftHSM2 2.6.1 does OAEP with SHA-1 only). Only `removed_token` and
+#      `reinitialized_token_is_found_again` are left out there, and said so: a Kryoptic token
+#      cannot be removed or initialized anew from outside the process.
 #
 # The Python ESDK peer comes from scripts/python-peer.sh (a venv under .venv-peer) unless
 # ESDK_TEST_PYTHON names a python that has it. Nothing is skipped silently: a missing tool
@@ -68,10 +70,34 @@ hsm_wrap_check() {
   log "hsm_wrap example: encrypted on the token, decrypted by the example and by the Python ESDK: ok"
 }
 
+# The device -> HSM ECDH flow of the hsm_ecdh example: an EC key pair generated on the token
+# (CKA_DERIVE), its public key exported, a "device" encrypting to it without the token, the
+# server decrypting on the token.
+hsm_ecdh_check() {
+  local work
+  work=$(mktemp -d /tmp/esdk-hsm-ecdh.XXXXXX)
+  pkcs11-tool --module "$TEST_PKCS11_MODULE" --token-label "$ESDK_TEST_PKCS11_TOKEN" --login \
+    --pin "$ESDK_TEST_PKCS11_PIN" --keypairgen --key-type EC:prime256v1 --label esdk-hsm-ecdh \
+    --id 0e --usage-derive >/dev/null
+  head -c 700 /dev/urandom > "$work/record.bin"
+  (
+    export ESDK_PKCS11_MODULE=$TEST_PKCS11_MODULE ESDK_PKCS11_TOKEN=$ESDK_TEST_PKCS11_TOKEN \
+      ESDK_PKCS11_PIN=$ESDK_TEST_PKCS11_PIN ESDK_PKCS11_EC_KEY=esdk-hsm-ecdh
+    "$hsm_ecdh" public-key "$work/hsm.pub.der"
+    env -u ESDK_PKCS11_PIN -u ESDK_PKCS11_TOKEN \
+      "$hsm_ecdh" device-encrypt "$work/hsm.pub.der" "$work/record.bin" "$work/record.esdk"
+    "$hsm_ecdh" server-decrypt "$work/record.esdk" "$work/record.out"
+  )
+  cmp "$work/record.bin" "$work/record.out"
+  rm -rf "$work"
+  log "hsm_ecdh example: a device encrypted to the token's EC key, the server decrypted on the token: ok"
+}
+
 token_tests=(--test token_aes --test token_ecdh --test token_errors --test token_python_peer --test token_rsa
-  --test token_threads --test token_removal --test token_session_loss)
-cargo build -q --workspace --example hsm_wrap
+  --test token_threads --test token_removal --test token_reinit --test token_session_loss)
+cargo build -q --workspace --example hsm_wrap --example hsm_ecdh
 hsm_wrap=${CARGO_TARGET_DIR:-$root/target}/debug/examples/hsm_wrap
+hsm_ecdh=${CARGO_TARGET_DIR:-$root/target}/debug/examples/hsm_ecdh
 
 log "== SoftHSM2 =="
 (
@@ -79,6 +105,7 @@ log "== SoftHSM2 =="
   log "esdk-pkcs11's token tests and the esdk CLI with --pkcs11-key (esdk-cli feature pkcs11, on by default)"
   cargo test --workspace "${token_tests[@]}" --test cli_pkcs11
   hsm_wrap_check
+  hsm_ecdh_check
 )
 log "the esdk CLI built without the pkcs11 feature refuses PKCS#11 keys (usage error)"
 cargo test -p esdk-cli --no-default-features --features kms --test cli pkcs11_keys_need_the_pkcs11_feature
@@ -90,7 +117,8 @@ fi
 log "== Kryoptic (RSA-OAEP SHA-1/256/384/512) =="
 (
   eval "$(PKCS11_TEST_DIR=$keys/kryoptic "$root/scripts/pkcs11-kryoptic.sh")"
-  log "Kryoptic: running every test except removed_token (a Kryoptic token cannot be removed)"
-  cargo test --workspace "${token_tests[@]}" -- --skip removed_token
+  log "Kryoptic: running every test except removed_token and reinitialized_token_is_found_again" \
+    "(a Kryoptic token cannot be removed or initialized anew from outside the process)"
+  cargo test --workspace "${token_tests[@]}" -- --skip removed_token --skip reinitialized_token_is_found_again
 )
 log "all PKCS#11 tests passed on SoftHSM2 and Kryoptic"

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::mechanism::aead::{GcmMessageParams, GcmParams, GeneratorFunction};
+use cryptoki::mechanism::{Mechanism, MechanismType, MessageParam};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki::types::Ulong;
@@ -46,7 +46,38 @@ pub struct Pkcs11AesKeyring {
     namespace: String,
     name: String,
     iv_source: Randomness,
+    token_iv: Option<TokenIv>,
     data_key_source: Randomness,
+}
+
+/// How a [`Pkcs11AesKeyring`] asks the token to choose the AES-GCM IV of each wrap itself
+/// ([`Pkcs11AesKeyring::with_token_generated_iv`]), for HSMs that refuse IVs chosen by the
+/// caller (AWS CloudHSM in FIPS mode). Either way the keyring reads the 12-byte IV back and
+/// writes it into the EDK's provider info as usual, and refuses (with
+/// [`Pkcs11Error::IvNotGenerated`]) a token that leaves the IV buffer zeroed, so an EDK never
+/// carries an IV other than the one the data key was encrypted with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenIv {
+    /// `C_EncryptInit` + `C_Encrypt` with `CKM_AES_GCM` and a `CK_GCM_PARAMS` whose IV
+    /// buffer is 12 zero bytes (`ulIvLen` 12, `ulIvBits` 96); the token writes the IV it
+    /// used into that buffer. This is how AWS CloudHSM generates GCM IVs.
+    GcmParams,
+    /// PKCS#11 3.0 message-based encryption: `C_MessageEncryptInit` and `C_EncryptMessage`
+    /// with `CK_GCM_MESSAGE_PARAMS` (`ivGenerator` = `CKG_GENERATE_RANDOM`, no fixed IV
+    /// bits, 128-bit tag); the token returns the IV and the tag in the parameters.
+    MessageRandom,
+}
+
+impl fmt::Display for TokenIv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenIv::GcmParams => "C_Encrypt with a zeroed CK_GCM_PARAMS IV for the token to fill",
+            TokenIv::MessageRandom => {
+                "C_EncryptMessage with CK_GCM_MESSAGE_PARAMS and CKG_GENERATE_RANDOM"
+            }
+        })
+    }
 }
 
 impl fmt::Debug for Pkcs11AesKeyring {
@@ -57,6 +88,7 @@ impl fmt::Debug for Pkcs11AesKeyring {
             .field("namespace", &self.namespace)
             .field("name", &self.name)
             .field("iv_source", &self.iv_source)
+            .field("token_iv", &self.token_iv)
             .field("data_key_source", &self.data_key_source)
             .finish()
     }
@@ -92,6 +124,7 @@ impl Pkcs11AesKeyring {
                 rv: None,
             });
         }
+        let generation = token.generation();
         let handle = token.lease(|s| {
             let session = s.session();
             match token.find_key(session, &key, KeyClass::Secret)? {
@@ -108,10 +141,11 @@ impl Pkcs11AesKeyring {
         })??;
         Ok(Self {
             token: token.clone(),
-            key: KeyHandle::new(key, KeyClass::Secret, handle),
+            key: KeyHandle::new(key, KeyClass::Secret, handle, generation),
             namespace,
             name,
             iv_source: Randomness::Token,
+            token_iv: None,
             data_key_source: Randomness::Provider,
         })
     }
@@ -120,6 +154,33 @@ impl Pkcs11AesKeyring {
     pub fn with_iv_source(mut self, source: Randomness) -> Self {
         self.iv_source = source;
         self
+    }
+
+    /// Has the token generate the IV of every wrap itself, in the way `mode` says, instead of
+    /// passing it an IV from [`with_iv_source`](Self::with_iv_source). Needed for HSMs that
+    /// refuse caller-chosen GCM IVs (AWS CloudHSM: [`TokenIv::GcmParams`]). The EDKs are
+    /// unchanged (the IV read back goes into the provider info), and decryption passes the
+    /// EDK's IV as always.
+    ///
+    /// Wraps once at once (32 zero bytes, empty AAD; the result is discarded) to check that
+    /// the token does generate the IV.
+    ///
+    /// # Errors
+    /// [`Pkcs11Error::IvNotGenerated`] when the token encrypts but leaves the IV zeroed
+    /// (it ignored the request: SoftHSM2 2.6.1 and Kryoptic 1.5 do so with
+    /// [`TokenIv::GcmParams`]); [`Pkcs11Error::MechanismNotSupported`] when the token refuses
+    /// the request (e.g. a PKCS#11 2.40 module and [`TokenIv::MessageRandom`]);
+    /// [`Pkcs11Error::TokenRemoved`] or [`Pkcs11Error::Cryptoki`] for other failures.
+    pub fn with_token_generated_iv(mut self, mode: TokenIv) -> Result<Self, Pkcs11Error> {
+        self.token_iv = Some(mode);
+        self.token
+            .lease_retry(|s| self.encrypt_token_iv(s, mode, b"", &[0u8; 32]))??;
+        Ok(self)
+    }
+
+    /// The token-generated IV mode, if one is set.
+    pub fn token_generated_iv(&self) -> Option<TokenIv> {
+        self.token_iv
     }
 
     /// Where new data keys come from when this keyring generates one (default:
@@ -214,9 +275,9 @@ impl Pkcs11AesKeyring {
         data_key: &[u8],
     ) -> Result<Vec<u8>, Pkcs11Error> {
         let session = s.session();
-        let r = match self.gcm_encrypt(session, self.key.get(), iv, aad, data_key) {
-            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, session) => {
-                self.gcm_encrypt(session, self.key.get(), iv, aad, data_key)
+        let r = match self.gcm_encrypt(session, self.key.get(&self.token, s)?, iv, aad, data_key) {
+            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, s) => {
+                self.gcm_encrypt(session, self.key.get(&self.token, s)?, iv, aad, data_key)
             }
             r => r,
         };
@@ -234,6 +295,94 @@ impl Pkcs11AesKeyring {
         Ok(ct)
     }
 
+    /// Encrypts `data_key` with an IV the token generates (`mode`); returns the IV and
+    /// ciphertext ‖ tag.
+    fn encrypt_token_iv(
+        &self,
+        s: &mut Lease<'_>,
+        mode: TokenIv,
+        aad: &[u8],
+        data_key: &[u8],
+    ) -> Result<([u8; 12], Vec<u8>), Pkcs11Error> {
+        let session = s.session();
+        let run = |h: ObjectHandle| -> Result<([u8; 12], Vec<u8>), CkError> {
+            let mut iv = [0u8; 12];
+            match mode {
+                TokenIv::GcmParams => {
+                    let params = GcmParams::new(&mut iv, aad, Ulong::new(TAG_BITS.into()))?;
+                    let ct = session.encrypt(&Mechanism::AesGcm(params), h, data_key)?;
+                    Ok((iv, ct))
+                }
+                TokenIv::MessageRandom => {
+                    let mut tag = [0u8; 16];
+                    let params = GcmMessageParams::new(
+                        &mut iv,
+                        Ulong::new(0),
+                        GeneratorFunction::GenerateRandom,
+                        &mut tag,
+                    )?;
+                    session.message_encrypt_init(&Mechanism::AesGcmMessage(params), h)?;
+                    let r = session.encrypt_message(
+                        &MessageParam::AesGcmMessage(params),
+                        aad,
+                        data_key,
+                    );
+                    let fin = session.message_encrypt_final();
+                    let mut ct = r?;
+                    fin?;
+                    ct.extend_from_slice(&tag);
+                    Ok((iv, ct))
+                }
+            }
+        };
+        let r = match run(self.key.get(&self.token, s)?) {
+            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, s) => {
+                run(self.key.get(&self.token, s)?)
+            }
+            r => r,
+        };
+        let (iv, ct) = r.map_err(|e| {
+            s.note(&e);
+            // A message operation may be left active: do not reuse the session.
+            if mode == TokenIv::MessageRandom {
+                s.discard();
+            }
+            match (rv_of(&e), &e) {
+                (
+                    Some(
+                        rv @ (RvError::MechanismInvalid
+                        | RvError::MechanismParamInvalid
+                        | RvError::ArgumentsBad
+                        | RvError::FunctionNotSupported),
+                    ),
+                    _,
+                ) => Pkcs11Error::MechanismNotSupported {
+                    mechanism: Pkcs11Mechanism::AesGcm,
+                    rv: Some(rv),
+                },
+                // A PKCS#11 2.40 module has no C_MessageEncryptInit.
+                (None, CkError::NotSupported | CkError::NullFunctionPointer) => {
+                    Pkcs11Error::MechanismNotSupported {
+                        mechanism: Pkcs11Mechanism::AesGcm,
+                        rv: None,
+                    }
+                }
+                _ => self.token.error(Pkcs11Operation::AesGcmEncrypt, e),
+            }
+        })?;
+        if iv == [0u8; 12] {
+            return Err(Pkcs11Error::IvNotGenerated { mode });
+        }
+        if ct.len() != data_key.len() + 16 {
+            return Err(Pkcs11Error::OutputLength {
+                operation: Pkcs11Operation::AesGcmEncrypt,
+                expected: data_key.len() + 16,
+                actual: ct.len(),
+            });
+        }
+        Ok((iv, ct))
+    }
+
     fn decrypt_with(
         &self,
         s: &mut Lease<'_>,
@@ -242,9 +391,10 @@ impl Pkcs11AesKeyring {
         ciphertext: &[u8],
     ) -> Result<DataKey, Pkcs11Error> {
         let session = s.session();
-        let r = match self.gcm_decrypt(session, self.key.get(), iv, aad, ciphertext) {
-            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, session) => {
-                self.gcm_decrypt(session, self.key.get(), iv, aad, ciphertext)
+        let r = match self.gcm_decrypt(session, self.key.get(&self.token, s)?, iv, aad, ciphertext)
+        {
+            Err(e) if is_stale_handle(&e) && self.key.refresh(&self.token, s) => {
+                self.gcm_decrypt(session, self.key.get(&self.token, s)?, iv, aad, ciphertext)
             }
             r => r,
         };
@@ -376,6 +526,7 @@ impl Pkcs11AesKeyring {
         };
         let mut iv = [0u8; 12];
         match self.iv_source {
+            _ if self.token_iv.is_some() => {}
             Randomness::Token => s
                 .session()
                 .generate_random_slice(&mut iv)
@@ -396,9 +547,13 @@ impl Pkcs11AesKeyring {
             dk[..k.len()].copy_from_slice(k);
             k.len()
         };
-        let r = self.encrypt_with(s, &iv, m.serialized_encryption_context(), &dk[..n]);
+        let aad = m.serialized_encryption_context();
+        let r = match self.token_iv {
+            Some(mode) => self.encrypt_token_iv(s, mode, aad, &dk[..n]),
+            None => self.encrypt_with(s, &iv, aad, &dk[..n]).map(|ct| (iv, ct)),
+        };
         dk.zeroize();
-        Ok((iv, r.map_err(|e| e.to_core_error())?))
+        r.map_err(|e| e.to_core_error())
     }
 
     /// The IV of an EDK that this keyring may decrypt, or why it may not.

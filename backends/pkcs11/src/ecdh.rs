@@ -174,6 +174,7 @@ impl Pkcs11EcdhKeyring {
                 rv: None,
             });
         }
+        let generation = token.generation();
         let (private, curve, public) = token.lease(|s| find_pair(token, s.session(), &key))??;
         let scheme = match recipient {
             None => Scheme::Discovery,
@@ -191,7 +192,7 @@ impl Pkcs11EcdhKeyring {
         };
         Ok(Self {
             token: token.clone(),
-            private: KeyHandle::new(key.clone(), KeyClass::Private, private),
+            private: KeyHandle::new(key.clone(), KeyClass::Private, private, generation),
             selector: key,
             curve,
             public,
@@ -266,9 +267,9 @@ impl Pkcs11EcdhKeyring {
             Attribute::ValueLen((len as u64).into()),
         ];
         let session = s.session();
-        let r = match session.derive_key(&mech, self.private.get(), &template) {
-            Err(e) if is_stale_handle(&e) && self.private.refresh(&self.token, session) => {
-                session.derive_key(&mech, self.private.get(), &template)
+        let r = match session.derive_key(&mech, self.private.get(&self.token, s)?, &template) {
+            Err(e) if is_stale_handle(&e) && self.private.refresh(&self.token, s) => {
+                session.derive_key(&mech, self.private.get(&self.token, s)?, &template)
             }
             r => r,
         };

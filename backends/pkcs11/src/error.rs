@@ -150,6 +150,26 @@ pub enum Pkcs11Error {
         /// The curve of the public key given.
         public: esdk_raw::ecdh::EcdhCurve,
     },
+    /// The AES keyring asked the token to generate the GCM IV
+    /// ([`Pkcs11AesKeyring::with_token_generated_iv`](crate::Pkcs11AesKeyring::with_token_generated_iv))
+    /// and the token encrypted but left the IV buffer zeroed: it ignored the request. No EDK
+    /// is written with that output.
+    IvNotGenerated {
+        /// How the IV was requested.
+        mode: crate::TokenIv,
+    },
+    /// A keyring operation found its session, its login or its token lost, and the one
+    /// recovery tried (drop the pooled sessions, find the token again by label, open a
+    /// session, log in once) failed; the operation was not run again.
+    RecoveryFailed {
+        /// The token's label.
+        label: String,
+        /// The return value that revealed the loss, if the token gave one.
+        lost: Option<RvError>,
+        /// Why the recovery failed, e.g. [`Pkcs11Error::TokenRemoved`] when no token has
+        /// the label any more, or [`Pkcs11Error::PinIncorrect`] when the PIN was changed.
+        cause: Box<Pkcs11Error>,
+    },
     /// Any other PKCS#11 failure.
     Cryptoki {
         /// What the crate was doing, e.g. `C_Encrypt` with `CKM_AES_GCM`.
@@ -174,6 +194,7 @@ impl Pkcs11Error {
             | Pkcs11Error::PinIncorrect { rv, .. }
             | Pkcs11Error::PinLocked { rv, .. } => Some(*rv),
             Pkcs11Error::MechanismNotSupported { rv, .. } | Pkcs11Error::UnwrapFailed { rv } => *rv,
+            Pkcs11Error::RecoveryFailed { cause, .. } => cause.rv(),
             _ => None,
         }
     }
@@ -224,6 +245,11 @@ impl Pkcs11Error {
             Pkcs11Error::EcdhCurve { .. } => {
                 return KeyringError::Key(esdk_core::error::KeyError::WrongCurve).into();
             }
+            Pkcs11Error::RecoveryFailed { cause, .. } => return cause.to_core_error(),
+            Pkcs11Error::IvNotGenerated { .. } => Pkcs11Failure::MechanismNotSupported {
+                mechanism: Pkcs11Mechanism::AesGcm,
+                rv: None,
+            },
             Pkcs11Error::Cryptoki {
                 operation: Pkcs11Operation::GenerateRandom,
                 ..
@@ -250,7 +276,11 @@ impl Pkcs11Error {
 
     /// Whether the failure means the token (or the device) is gone.
     pub fn is_token_removed(&self) -> bool {
-        matches!(self, Pkcs11Error::TokenRemoved { .. })
+        match self {
+            Pkcs11Error::TokenRemoved { .. } => true,
+            Pkcs11Error::RecoveryFailed { cause, .. } => cause.is_token_removed(),
+            _ => false,
+        }
     }
 }
 
@@ -563,6 +593,25 @@ impl fmt::Display for Pkcs11Error {
                 f,
                 "the ECDH key {key} on the token is on {token}, the public key given is on {public}"
             ),
+            Pkcs11Error::IvNotGenerated { mode } => write!(
+                f,
+                "the PKCS#11 token did not generate the AES-GCM IV ({mode}): the IV came back \
+                 zeroed, so the token ignores the request; no EDK was written"
+            ),
+            Pkcs11Error::RecoveryFailed { label, lost, cause } => {
+                write!(
+                    f,
+                    "PKCS#11 token {label:?} lost its session, login or token"
+                )?;
+                if let Some(rv) = lost {
+                    write!(f, " (return value {rv:?})")?;
+                }
+                write!(
+                    f,
+                    "; tried once to find the token again by label, open a session and log in, \
+                     which failed: {cause}"
+                )
+            }
             Pkcs11Error::Cryptoki { operation, source } => {
                 write!(f, "PKCS#11 {operation} failed: {source}")
             }
@@ -576,6 +625,7 @@ impl core::error::Error for Pkcs11Error {
             Pkcs11Error::ModuleLoad { source, .. }
             | Pkcs11Error::Initialize { source, .. }
             | Pkcs11Error::Cryptoki { source, .. } => Some(source),
+            Pkcs11Error::RecoveryFailed { cause, .. } => Some(&**cause),
             _ => None,
         }
     }
@@ -634,6 +684,60 @@ mod tests {
             RvError::GeneralError,
             Function::Decrypt
         )));
+    }
+
+    #[test]
+    fn failed_recoveries_say_what_was_tried_and_keep_the_cause() {
+        let e = Pkcs11Error::RecoveryFailed {
+            label: "hsm-1".into(),
+            lost: Some(RvError::DeviceRemoved),
+            cause: Box::new(Pkcs11Error::TokenRemoved {
+                label: "hsm-1".into(),
+                rv: RvError::TokenNotPresent,
+            }),
+        };
+        assert!(e.is_token_removed());
+        assert_eq!(e.rv(), Some(RvError::TokenNotPresent));
+        assert!(matches!(
+            e.to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::TokenRemoved {
+                rv: 0xE0
+            }))
+        ));
+        let text = e.to_string();
+        for part in [
+            "\"hsm-1\"",
+            "DeviceRemoved",
+            "find the token again by label",
+            "log in",
+            "was removed",
+        ] {
+            assert!(text.contains(part), "{text:?} lacks {part:?}");
+        }
+        let pin = Pkcs11Error::RecoveryFailed {
+            label: "hsm-1".into(),
+            lost: None,
+            cause: Box::new(Pkcs11Error::PinIncorrect {
+                label: "hsm-1".into(),
+                rv: RvError::PinIncorrect,
+            }),
+        };
+        assert!(!pin.is_token_removed());
+        assert!(matches!(
+            pin.to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::PinIncorrect { .. }))
+        ));
+        let iv = Pkcs11Error::IvNotGenerated {
+            mode: crate::TokenIv::GcmParams,
+        };
+        assert!(iv.to_string().contains("did not generate the AES-GCM IV"));
+        assert!(matches!(
+            iv.to_core_error(),
+            esdk_core::Error::Keyring(KeyringError::Pkcs11(Pkcs11Failure::MechanismNotSupported {
+                mechanism: Pkcs11Mechanism::AesGcm,
+                rv: None
+            }))
+        ));
     }
 
     #[test]

@@ -22,12 +22,18 @@
 //!   of sessions, which makes the keyrings `Send + Sync`: a cryptoki `Session` is `Send` but
 //!   not `Sync`, so each call borrows a session of its own.
 //!
-//! A keyring operation that finds its session or the login lost (`CKR_SESSION_HANDLE_INVALID`,
-//! `CKR_SESSION_CLOSED`, `CKR_USER_NOT_LOGGED_IN`, or any session-level failure of a session
-//! that is no longer logged in: after `C_CloseAllSessions`, `C_Logout` or an HSM restart)
-//! closes the idle pooled sessions, reopens the login session with the PIN, and runs once
-//! more; a second failure is returned as it is (e.g. [`Pkcs11Error::PinIncorrect`] when the
-//! PIN was changed meanwhile), never a loop.
+//! A keyring operation that finds its session, the login or the token lost
+//! (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_USER_NOT_LOGGED_IN`,
+//! `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, a slot whose token is gone or relabelled,
+//! or any session-level failure of a session that is no longer logged in: after
+//! `C_CloseAllSessions`, `C_Logout`, an HSM restart, a token pulled out and put back or
+//! initialized anew) recovers once: it drops the pooled sessions, finds the token again
+//! **by label** (in another slot if need be), opens a session, logs in with the PIN, looks
+//! its key up again by label or id, and runs once more. A failed recovery is
+//! [`Pkcs11Error::RecoveryFailed`], which says what was tried and why it failed (e.g.
+//! [`Pkcs11Error::TokenRemoved`] when no token has the label any more,
+//! [`Pkcs11Error::PinIncorrect`] when the PIN was changed meanwhile); a second failure of
+//! the operation itself is returned as it is. Never a loop.
 //!
 //! Configuration problems come back from the constructors as a specific [`Pkcs11Error`]
 //! (missing module, unknown token, wrong PIN, missing key, a key without `CKA_ENCRYPT` /
@@ -82,7 +88,7 @@ mod error;
 mod rsa;
 mod token;
 
-pub use aes::Pkcs11AesKeyring;
+pub use aes::{Pkcs11AesKeyring, TokenIv};
 pub use ecdh::{Pkcs11EcdhKeyring, ec_params};
 pub use error::{NameField, Pkcs11Error};
 /// The parts of a [`Pkcs11Error`] that the core's [`Pkcs11Failure`] shares with it.

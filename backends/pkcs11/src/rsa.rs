@@ -151,6 +151,7 @@ impl Pkcs11RsaKeyring {
                 rv: None,
             });
         }
+        let generation = token.generation();
         let (public, private, modulus_len) = token.lease(|s| {
             let session = s.session();
             let public = token.find_key(session, &key, KeyClass::Public)?;
@@ -191,8 +192,8 @@ impl Pkcs11RsaKeyring {
         })??;
         Ok(Self {
             token: token.clone(),
-            public: public.map(|h| KeyHandle::new(key.clone(), KeyClass::Public, h)),
-            private: private.map(|h| KeyHandle::new(key.clone(), KeyClass::Private, h)),
+            public: public.map(|h| KeyHandle::new(key.clone(), KeyClass::Public, h, generation)),
+            private: private.map(|h| KeyHandle::new(key.clone(), KeyClass::Private, h, generation)),
             selector: key,
             namespace,
             name,
@@ -274,9 +275,9 @@ impl Pkcs11RsaKeyring {
             .ok_or_else(|| self.missing(KeyClass::Public))?;
         let session = s.session();
         let mech = self.hash.mechanism();
-        let r = match session.encrypt(&mech, key.get(), data_key) {
-            Err(e) if is_stale_handle(&e) && key.refresh(&self.token, session) => {
-                session.encrypt(&mech, key.get(), data_key)
+        let r = match session.encrypt(&mech, key.get(&self.token, s)?, data_key) {
+            Err(e) if is_stale_handle(&e) && key.refresh(&self.token, s) => {
+                session.encrypt(&mech, key.get(&self.token, s)?, data_key)
             }
             r => r,
         };
@@ -293,9 +294,9 @@ impl Pkcs11RsaKeyring {
             .ok_or_else(|| self.missing(KeyClass::Private))?;
         let session = s.session();
         let mech = self.hash.mechanism();
-        let r = match session.decrypt(&mech, key.get(), ciphertext) {
-            Err(e) if is_stale_handle(&e) && key.refresh(&self.token, session) => {
-                session.decrypt(&mech, key.get(), ciphertext)
+        let r = match session.decrypt(&mech, key.get(&self.token, s)?, ciphertext) {
+            Err(e) if is_stale_handle(&e) && key.refresh(&self.token, s) => {
+                session.decrypt(&mech, key.get(&self.token, s)?, ciphertext)
             }
             r => r,
         };

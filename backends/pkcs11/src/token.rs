@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -11,7 +12,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
-use cryptoki::slot::Slot;
+use cryptoki::slot::{Slot, TokenInfo};
 use cryptoki::types::AuthPin;
 
 use esdk_core::error::{Pkcs11ObjectClass, Pkcs11Operation};
@@ -197,7 +198,14 @@ pub struct Token {
 struct TokenInner {
     ctx: Pkcs11,
     module: PathBuf,
-    slot: Slot,
+    /// The slot holding the token; changes when a recovery finds the token (by label) in
+    /// another slot (SoftHSM2 renumbers a token initialized anew).
+    slot: Mutex<Slot>,
+    /// Bumped by every recovery: sessions and key handles of an older generation are not
+    /// used again.
+    generation: AtomicU64,
+    /// One recovery at a time; the others wait and reuse its result.
+    recovering: Mutex<()>,
     label: String,
     pin: Option<AuthPin>,
     max_sessions: usize,
@@ -211,6 +219,9 @@ struct TokenInner {
 struct PoolState {
     idle: Vec<Session>,
     open: usize,
+    /// Threads waiting for a session: only then is `freed` notified (a notification is a
+    /// system call even with nobody waiting).
+    waiting: usize,
 }
 
 impl fmt::Debug for Token {
@@ -219,12 +230,38 @@ impl fmt::Debug for Token {
         f.debug_struct("Token")
             .field("module", &self.inner.module)
             .field("label", &self.inner.label)
-            .field("slot", &self.inner.slot.id())
+            .field("slot", &self.inner.slot().id())
             .field("pin_configured", &self.inner.pin.is_some())
             .field("open_sessions", &st.open)
             .field("max_sessions", &self.inner.max_sessions)
             .finish()
     }
+}
+
+/// Finds the slot holding the initialized token labelled `label` (trailing blanks are
+/// ignored: PKCS#11 pads labels with them).
+fn find_slot(ctx: &Pkcs11, label: &str) -> Result<(Slot, TokenInfo), Pkcs11Error> {
+    let slots = ctx
+        .get_slots_with_token()
+        .map_err(|e| Pkcs11Error::cryptoki(Pkcs11Operation::GetSlotList, e))?;
+    let mut available = Vec::new();
+    for slot in slots {
+        let Ok(info) = ctx.get_token_info(slot) else {
+            continue;
+        };
+        if !info.token_initialized() {
+            continue;
+        }
+        let found = info.label().trim_end();
+        if found == label.trim_end() {
+            return Ok((slot, info));
+        }
+        available.push(found.to_owned());
+    }
+    Err(Pkcs11Error::TokenNotFound {
+        label: label.to_owned(),
+        available,
+    })
 }
 
 /// Whether `f` holds cryptoki's "already logged in" answer.
@@ -247,31 +284,7 @@ impl Token {
     /// [`Pkcs11Error::PinLocked`], or [`Pkcs11Error::Cryptoki`] for other failures.
     pub fn open(config: TokenConfig) -> Result<Token, Pkcs11Error> {
         let ctx = load_module(&config.module)?;
-        let slots = ctx
-            .get_slots_with_token()
-            .map_err(|e| Pkcs11Error::cryptoki(Pkcs11Operation::GetSlotList, e))?;
-        let mut available = Vec::new();
-        let mut found = None;
-        for slot in slots {
-            let Ok(info) = ctx.get_token_info(slot) else {
-                continue;
-            };
-            if !info.token_initialized() {
-                continue;
-            }
-            let label = info.label().trim_end();
-            if label == config.label.trim_end() {
-                found = Some((slot, info));
-                break;
-            }
-            available.push(label.to_owned());
-        }
-        let Some((slot, info)) = found else {
-            return Err(Pkcs11Error::TokenNotFound {
-                label: config.label,
-                available,
-            });
-        };
+        let (slot, info) = find_slot(&ctx, &config.label)?;
         if info.login_required() && config.pin.is_none() && !info.protected_authentication_path() {
             return Err(Pkcs11Error::PinRequired {
                 label: config.label,
@@ -280,13 +293,16 @@ impl Token {
         let inner = TokenInner {
             ctx,
             module: config.module,
-            slot,
+            slot: Mutex::new(slot),
+            generation: AtomicU64::new(0),
+            recovering: Mutex::new(()),
             label: config.label,
             pin: config.pin,
             max_sessions: config.max_sessions,
             pool: Mutex::new(PoolState {
                 idle: Vec::new(),
                 open: 0,
+                waiting: 0,
             }),
             freed: Condvar::new(),
             anchor: Mutex::new(None),
@@ -304,8 +320,15 @@ impl Token {
     }
 
     /// The id of the slot holding the token (found at [`Token::open`]).
+    /// A recovery may find the token in another slot, see [`Token::generation`].
     pub fn slot_id(&self) -> u64 {
-        self.inner.slot.id()
+        self.inner.slot().id()
+    }
+
+    /// How many times the token was recovered (sessions reopened, the token looked up again
+    /// by label and the login restored) since it was opened.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation()
     }
 
     /// The shared module context.
@@ -357,7 +380,7 @@ impl Token {
         let s = self
             .inner
             .ctx
-            .open_rw_session(self.inner.slot)
+            .open_rw_session(self.inner.slot())
             .map_err(|e| self.inner.error(Pkcs11Operation::OpenSession, e))?;
         self.inner.ensure_login(&s)?;
         Ok(f(&s))
@@ -383,46 +406,74 @@ impl Token {
         self.lease_once(f).map(|(r, _)| r)
     }
 
-    /// [`Self::lease`] for keyring operations on a token that may lose its sessions or its
-    /// login (`CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`, `CKR_USER_NOT_LOGGED_IN`,
-    /// e.g. after another part of the process called `C_CloseAllSessions` or `C_Logout`, or
-    /// the HSM restarted): when `f` reports such a failure ([`Lease::note`]), the dead idle
-    /// sessions and the login session are replaced, the PIN is given once more, and `f` runs
-    /// once more on a fresh session. Its second result is returned whatever it is: no loop.
+    /// [`Self::lease`] for keyring operations on a token that may lose its sessions, its
+    /// login or the token itself: `CKR_SESSION_HANDLE_INVALID`, `CKR_SESSION_CLOSED`,
+    /// `CKR_USER_NOT_LOGGED_IN` (another part of the process called `C_CloseAllSessions` or
+    /// `C_Logout`, the HSM restarted), `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT` and
+    /// the like (the token was pulled out and put back, or initialized anew, perhaps in
+    /// another slot). When `f` reports such a failure ([`Lease::note`]), the token is
+    /// recovered once: the pooled sessions are dropped, the token is looked up again by
+    /// label, a session is opened and the PIN given once more; then `f` runs once more on a
+    /// fresh session and its result is returned whatever it is: no loop.
     ///
     /// # Errors
-    /// As [`Self::lease`]; after a lost session, the errors of reopening the session and
-    /// logging in again ([`Pkcs11Error::PinIncorrect`], [`Pkcs11Error::TokenRemoved`], ...).
+    /// As [`Self::lease`]; [`Pkcs11Error::RecoveryFailed`] when the recovery itself fails
+    /// (the token is not found again, the PIN was changed meanwhile, ...), naming what was
+    /// tried and why it failed.
     pub(crate) fn lease_retry<R>(
         &self,
         mut f: impl FnMut(&mut Lease<'_>) -> R,
     ) -> Result<R, Pkcs11Error> {
-        let (r, lost) = self.lease_once(&mut f)?;
-        if !lost {
-            return Ok(r);
-        }
-        self.inner.recover()?;
+        let generation = self.inner.generation();
+        let lost = match self.lease_once(&mut f) {
+            Ok((r, None)) => return Ok(r),
+            Ok((_, Some(lost))) => lost,
+            // No session could be opened: the token is not in its slot (any more).
+            Err(e) if e.is_token_removed() => Lost {
+                generation,
+                rv: e.rv(),
+            },
+            Err(e) => return Err(e),
+        };
+        self.inner
+            .recover(lost.generation)
+            .map_err(|cause| Pkcs11Error::RecoveryFailed {
+                label: self.inner.label.clone(),
+                lost: lost.rv,
+                cause: Box::new(cause),
+            })?;
         self.lease_once(&mut f).map(|(r, _)| r)
     }
 
-    /// One lease; also says whether `f` found the session or the login lost.
-    fn lease_once<R>(&self, f: impl FnOnce(&mut Lease<'_>) -> R) -> Result<(R, bool), Pkcs11Error> {
-        let session = self.inner.take()?;
+    /// One lease; also says whether `f` found the session, the login or the token lost.
+    fn lease_once<R>(
+        &self,
+        f: impl FnOnce(&mut Lease<'_>) -> R,
+    ) -> Result<(R, Option<Lost>), Pkcs11Error> {
+        let (session, generation) = self.inner.take()?;
         let mut count = OpenCount {
             token: &self.inner,
             armed: true,
         };
         let mut lease = Lease {
             session: &session,
+            token: &self.inner,
+            generation,
             keep: true,
-            lost: false,
+            lost: None,
             login_expected: self.inner.pin.is_some(),
         };
         let r = f(&mut lease);
         let (keep, lost) = (lease.keep, lease.lost);
         count.armed = false;
-        self.inner.give_back(session, keep);
-        Ok((r, lost))
+        self.inner.give_back(session, generation, keep);
+        Ok((
+            r,
+            lost.map(|rv| Lost {
+                generation,
+                rv: Some(rv),
+            }),
+        ))
     }
 
     /// Maps a cryptoki error, recognizing a removed token.
@@ -454,7 +505,7 @@ impl Token {
     /// Whether the token offers `mech` (an empty or failing mechanism list counts as
     /// "offered": some modules do not list everything; the first use tells).
     pub(crate) fn has_mechanism(&self, mech: MechanismType) -> bool {
-        match self.inner.ctx.get_mechanism_list(self.inner.slot) {
+        match self.inner.ctx.get_mechanism_list(self.inner.slot()) {
             Ok(list) if !list.is_empty() => list.contains(&mech),
             _ => true,
         }
@@ -530,12 +581,13 @@ impl TokenInner {
 
     /// Asks the slot whether the token is still there (after a session-level error).
     fn token_gone(&self) -> bool {
-        match self.ctx.get_slot_info(self.slot) {
+        let slot = self.slot();
+        match self.ctx.get_slot_info(slot) {
             Ok(info) => {
                 !info.token_present()
                     || self
                         .ctx
-                        .get_token_info(self.slot)
+                        .get_token_info(slot)
                         .map(|t| t.label().trim_end() != self.label.trim_end())
                         .unwrap_or(true)
             }
@@ -546,7 +598,7 @@ impl TokenInner {
     fn open_session(&self) -> Result<Session, Pkcs11Error> {
         let s = self
             .ctx
-            .open_ro_session(self.slot)
+            .open_ro_session(self.slot())
             .map_err(|e| self.error(Pkcs11Operation::OpenSession, e))?;
         self.ensure_login(&s)?;
         Ok(s)
@@ -584,49 +636,90 @@ impl TokenInner {
         }
     }
 
+    fn slot(&self) -> Slot {
+        *lock(&self.slot)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Takes an idle session, or opens one while fewer than the maximum are open, or waits.
-    fn take(&self) -> Result<Session, Pkcs11Error> {
+    /// Also returns the generation the session belongs to.
+    fn take(&self) -> Result<(Session, u64), Pkcs11Error> {
         let mut st = lock(&self.pool);
         loop {
+            // Read under the pool lock: a recovery bumps it while holding the lock.
+            let generation = self.generation();
             if let Some(session) = st.idle.pop() {
-                return Ok(session);
+                return Ok((session, generation));
             }
             if st.open < self.max_sessions {
                 st.open += 1;
                 drop(st);
-                return self.open_session().inspect_err(|_| self.forget_one());
+                return self
+                    .open_session()
+                    .map(|s| (s, generation))
+                    .inspect_err(|_| self.forget_one());
             }
+            st.waiting += 1;
             st = self.freed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.waiting -= 1;
         }
     }
 
-    /// Returns a session to the pool, or closes it.
-    fn give_back(&self, session: Session, keep: bool) {
-        if keep {
-            lock(&self.pool).idle.push(session);
-            self.freed.notify_one();
+    /// Returns a session to the pool, or closes it (when asked to, or when it belongs to
+    /// a generation before the last recovery).
+    fn give_back(&self, session: Session, generation: u64, keep: bool) {
+        let mut st = lock(&self.pool);
+        if keep && generation == self.generation() {
+            st.idle.push(session);
+            let wake = st.waiting > 0;
+            drop(st);
+            if wake {
+                self.freed.notify_one();
+            }
         } else {
+            drop(st);
             drop(session);
             self.forget_one();
         }
     }
 
-    /// After a lost session or login: closes every idle session (after
-    /// `C_CloseAllSessions` they are all dead, and a live one is merely reopened later),
-    /// then replaces the login session with a fresh one, logging in again if the
-    /// application is no longer logged in.
-    fn recover(&self) -> Result<(), Pkcs11Error> {
+    /// After a lost session, login or token, seen on a session of generation `seen`:
+    /// unless another thread recovered since, closes every idle session (after
+    /// `C_CloseAllSessions` they are all dead, and a live one is merely reopened later)
+    /// and retires the ones in use, looks the token up again by label (in its slot, or in
+    /// any slot if it is no longer there), and replaces the login session with a fresh one,
+    /// logging in again if the application is no longer logged in.
+    fn recover(&self, seen: u64) -> Result<(), Pkcs11Error> {
+        let _one = lock(&self.recovering);
+        if self.generation() != seen {
+            return Ok(()); // another thread recovered meanwhile
+        }
         let idle = {
             let mut st = lock(&self.pool);
+            self.generation.fetch_add(1, Ordering::AcqRel);
             let idle = std::mem::take(&mut st.idle);
             st.open = st.open.saturating_sub(idle.len());
             idle
         };
         drop(idle);
         self.freed.notify_all();
-        let fresh = self.open_session()?;
-        let old = lock(&self.anchor).replace(fresh);
+        let old = lock(&self.anchor).take();
         drop(old);
+        if self.token_gone() {
+            let (slot, _) = find_slot(&self.ctx, &self.label).map_err(|e| match e {
+                Pkcs11Error::TokenNotFound { .. } => Pkcs11Error::TokenRemoved {
+                    label: self.label.clone(),
+                    rv: RvError::TokenNotPresent,
+                },
+                e => e,
+            })?;
+            *lock(&self.slot) = slot;
+        }
+        let fresh = self.open_session()?;
+        *lock(&self.anchor) = Some(fresh);
         Ok(())
     }
 
@@ -634,17 +727,33 @@ impl TokenInner {
     fn forget_one(&self) {
         let mut st = lock(&self.pool);
         st.open = st.open.saturating_sub(1);
+        let wake = st.waiting > 0;
         drop(st);
-        self.freed.notify_one();
+        if wake {
+            self.freed.notify_one();
+        }
     }
+}
+
+/// What [`Token::lease_retry`] learns from a lease that found its session, login or
+/// token lost.
+struct Lost {
+    /// The generation of the session that failed.
+    generation: u64,
+    /// The return value that revealed it.
+    rv: Option<RvError>,
 }
 
 /// A pooled session lent to one operation ([`Token::lease`]).
 pub(crate) struct Lease<'a> {
     session: &'a Session,
+    token: &'a TokenInner,
+    /// The generation of the session (see [`TokenInner::recover`]).
+    generation: u64,
     keep: bool,
-    /// The session or the login was found lost ([`Token::lease_retry`] recovers).
-    lost: bool,
+    /// The session, the login or the token was found lost, with the return value that
+    /// said so ([`Token::lease_retry`] recovers).
+    lost: Option<RvError>,
     /// A PIN is configured: the session should be logged in.
     login_expected: bool,
 }
@@ -654,14 +763,22 @@ impl<'a> Lease<'a> {
         self.session
     }
 
+    /// The generation the session belongs to; key handles of another generation are
+    /// looked up again.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Closes the session afterwards instead of returning it to the pool.
     pub(crate) fn discard(&mut self) {
         self.keep = false;
     }
 
-    /// Discards the session if `e` is a session-level error.
+    /// Discards the session if `e` is a session-level error, and marks the session, the
+    /// login or the token lost when `e` (or the slot) says so.
     pub(crate) fn note(&mut self, e: &CkError) {
-        if is_session_fatal(e) {
+        let fatal = is_session_fatal(e);
+        if fatal {
             self.keep = false;
         }
         // After a logout tokens answer with other codes than CKR_USER_NOT_LOGGED_IN:
@@ -677,8 +794,14 @@ impl<'a> Lease<'a> {
                     )
                 })
         };
-        if is_session_lost(e) || logged_out() {
-            self.lost = true;
+        // A token pulled out (and perhaps put back), or initialized anew: the slot says
+        // the token is gone or has another label.
+        // (Asked on any failure: a token deleted under a session may answer with any code,
+        // e.g. CKR_GENERAL_ERROR; the two calls cost little next to a failed operation.)
+        let removed = || is_removal(e) || self.token.token_gone();
+        if is_session_lost(e) || removed() || logged_out() {
+            self.keep = false;
+            self.lost = Some(rv_of(e).unwrap_or(RvError::GeneralError));
         }
     }
 }
@@ -697,31 +820,58 @@ impl Drop for OpenCount<'_> {
     }
 }
 
-/// A key object handle found by selector, looked up again if the token reports it invalid.
+/// A key object handle found by selector, looked up again if the token reports it invalid
+/// or the token was recovered since (a token initialized anew may give the old handle to
+/// another object).
 pub(crate) struct KeyHandle {
     pub(crate) selector: KeySelector,
     pub(crate) class: KeyClass,
-    handle: RwLock<ObjectHandle>,
+    /// The handle and the token generation it was found in.
+    handle: RwLock<(ObjectHandle, u64)>,
 }
 
 impl KeyHandle {
-    pub(crate) fn new(selector: KeySelector, class: KeyClass, handle: ObjectHandle) -> Self {
+    pub(crate) fn new(
+        selector: KeySelector,
+        class: KeyClass,
+        handle: ObjectHandle,
+        generation: u64,
+    ) -> Self {
         Self {
             selector,
             class,
-            handle: RwLock::new(handle),
+            handle: RwLock::new((handle, generation)),
         }
     }
 
-    pub(crate) fn get(&self) -> ObjectHandle {
-        *self.handle.read().unwrap_or_else(|e| e.into_inner())
+    /// The handle to use on the leased session: the one found before, or, after a recovery
+    /// of the token, the one found again by selector.
+    ///
+    /// # Errors
+    /// [`Pkcs11Error::KeyNotFound`] when the recovered token no longer holds the key, or the
+    /// lookup's own failure.
+    pub(crate) fn get(&self, token: &Token, s: &Lease<'_>) -> Result<ObjectHandle, Pkcs11Error> {
+        let (h, generation) = *self.handle.read().unwrap_or_else(|e| e.into_inner());
+        if generation == s.generation() {
+            return Ok(h);
+        }
+        match token.find_key(s.session(), &self.selector, self.class)? {
+            Some(h) => {
+                *self.handle.write().unwrap_or_else(|e| e.into_inner()) = (h, s.generation());
+                Ok(h)
+            }
+            None => Err(Pkcs11Error::KeyNotFound {
+                key: self.selector.clone(),
+                class: self.class.name(),
+            }),
+        }
     }
 
     /// Finds the key again (after `CKR_KEY_HANDLE_INVALID`); true when a handle was found.
-    pub(crate) fn refresh(&self, token: &Token, session: &Session) -> bool {
-        match token.find_key(session, &self.selector, self.class) {
+    pub(crate) fn refresh(&self, token: &Token, s: &Lease<'_>) -> bool {
+        match token.find_key(s.session(), &self.selector, self.class) {
             Ok(Some(h)) => {
-                *self.handle.write().unwrap_or_else(|e| e.into_inner()) = h;
+                *self.handle.write().unwrap_or_else(|e| e.into_inner()) = (h, s.generation());
                 true
             }
             _ => false,

@@ -8,7 +8,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use common::*;
 use esdk_core::error::{AttemptFailure, KeyringError};
 use esdk_core::{AlgorithmSuite, EncryptOptions, Error, MultiKeyring};
-use esdk_pkcs11::{KeySelector, Pkcs11AesKeyring, Pkcs11Error, Randomness};
+use esdk_pkcs11::{KeySelector, Pkcs11AesKeyring, Pkcs11Error, Randomness, TokenIv};
 use esdk_raw::RawAesKeyring;
 use esdk_test_support::config_for;
 
@@ -254,4 +254,62 @@ fn multi_keyring_with_the_token_as_generator() {
         esdk::decrypt(&cfg, &kr, &[], &msg).unwrap().plaintext,
         b"child"
     );
+}
+
+/// The token-generated IV modes this token supports (the setup script says which; the
+/// others must be refused with a specific error).
+fn token_iv_modes() -> Vec<TokenIv> {
+    let list = std::env::var("ESDK_TEST_PKCS11_TOKEN_IV").unwrap_or_default();
+    list.split(',')
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| match m.trim() {
+            "gcm-params" => TokenIv::GcmParams,
+            "message-random" => TokenIv::MessageRandom,
+            other => panic!("unknown mode {other:?} in ESDK_TEST_PKCS11_TOKEN_IV"),
+        })
+        .collect()
+}
+
+/// With a token-generated IV, a token that generates it yields EDKs in the raw AES format
+/// whose IV is the one the data key was encrypted with (the raw AES keyring, holding the
+/// same key, opens them), fresh each time; a token that ignores the request is refused at
+/// configuration with a specific error, before any EDK is written.
+#[test]
+fn token_generated_iv() {
+    let supported = token_iv_modes();
+    let raw = RawAesKeyring::new(NS, AES_NAME, &aes_key()).unwrap();
+    let cfg = config_for(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey);
+    for mode in [TokenIv::GcmParams, TokenIv::MessageRandom] {
+        let r = aes_keyring().with_token_generated_iv(mode);
+        if !supported.contains(&mode) {
+            let e = r.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Pkcs11Error::IvNotGenerated { .. } | Pkcs11Error::MechanismNotSupported { .. }
+                ),
+                "{mode:?}: {e:?}"
+            );
+            eprintln!("token_generated_iv: {mode:?} refused as expected: {e}");
+            continue;
+        }
+        let kr = r.unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(kr.token_generated_iv(), Some(mode));
+        let mut ivs = Vec::new();
+        for i in 0..3 {
+            let pt = plaintext(100 + i);
+            let msg = esdk::encrypt(&cfg, &kr, &EncryptOptions::new(), EC, &pt).unwrap();
+            assert_raw_aes_edk(&msg, AlgorithmSuite::Aes256GcmHkdfSha512CommitKey);
+            let info = edks_of(&msg)[0].provider_info.clone();
+            let iv = info[AES_NAME.len() + 8..].to_vec();
+            assert_ne!(iv, [0u8; 12], "{mode:?}: zero IV in the EDK");
+            ivs.push(iv);
+            assert_eq!(esdk::decrypt(&cfg, &raw, &[], &msg).unwrap().plaintext, pt);
+            assert_eq!(esdk::decrypt(&cfg, &kr, &[], &msg).unwrap().plaintext, pt);
+        }
+        ivs.sort();
+        ivs.dedup();
+        assert_eq!(ivs.len(), 3, "{mode:?}: the token repeated an IV");
+        eprintln!("token_generated_iv: {mode:?} works on this token");
+    }
 }

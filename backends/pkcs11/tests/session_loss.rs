@@ -16,7 +16,6 @@ use esdk_core::error::{Error, KeyringError};
 use esdk_pkcs11::cryptoki::types::AuthPin;
 use esdk_pkcs11::{
     EcdhCurve, KeySelector, Pkcs11AesKeyring, Pkcs11EcdhKeyring, Pkcs11Failure, Token, TokenConfig,
-    ec_params,
 };
 use esdk_raw::ecdh::RawEcdhKeyring;
 
