@@ -301,13 +301,86 @@ macro_rules! ecdsa_ops {
                 Err(CryptoError::Sign)
             }
 
+            // In three steps none of which is inlined, so the frames of the point
+            // decompression, the DER parsing and the curve arithmetic (the latter's
+            // tables are kilobytes on P-384) are never on the stack at once, nor in the
+            // decryptor's frame.
             pub(crate) fn verify(public: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
-                use ecdsa::signature::hazmat::PrehashVerifier;
-                let vk = VerifyingKey::from_sec1_bytes(public).map_err(|_| CryptoError::InvalidPublicKey)?;
-                let Ok(sig) = Signature::from_der(sig) else {
+                let vk = parse_public(public)?;
+                let Some(sig) = parse_signature(sig) else {
                     return Ok(false);
                 };
-                Ok(vk.verify_prehash(digest, &sig).is_ok())
+                Ok(verify_parsed(&vk, digest, &sig))
+            }
+
+            #[inline(never)]
+            fn parse_public(public: &[u8]) -> Result<VerifyingKey, CryptoError> {
+                VerifyingKey::from_sec1_bytes(public).map_err(|_| CryptoError::InvalidPublicKey)
+            }
+
+            #[inline(never)]
+            fn parse_signature(sig: &[u8]) -> Option<Signature> {
+                Signature::from_der(sig).ok()
+            }
+
+            /// ECDSA verification (SEC 1 v2 section 4.1.4) as `ecdsa::hazmat::verify_prehashed`
+            /// does it, except that `u1·G + u2·Q` is the constant-time `lincomb` (two
+            /// 8-point tables) rather than the variable-time wNAF one (the generator's table
+            /// built at run time too), and that each step is a function of its own: inlined
+            /// together, the steps' frames added up to over 6 KB of stack on a Cortex-M4.
+            /// The digest is the suite's hash, as long as the curve's order, so it is reduced
+            /// whole (what `bits2field` does at that length).
+            #[inline(never)]
+            fn verify_parsed(vk: &VerifyingKey, digest: &[u8], sig: &Signature) -> bool {
+                let Some((u1, u2)) = verify_scalars(digest, sig) else {
+                    return false;
+                };
+                let point = verify_combine(vk, &u1, &u2);
+                verify_x(&point, sig)
+            }
+
+            /// `u1 = z/s` and `u2 = r/s` (mod n); `None` for a digest of another length.
+            #[inline(never)]
+            fn verify_scalars(digest: &[u8], sig: &Signature) -> Option<(::$krate::Scalar, ::$krate::Scalar)> {
+                use ::$krate::elliptic_curve::ops::{Invert, Reduce};
+                use ::$krate::{FieldBytes, Scalar};
+                let z = <&FieldBytes>::try_from(digest).ok()?;
+                let (r, s) = sig.split_scalars();
+                let z = <Scalar as Reduce<FieldBytes>>::reduce(z);
+                let s_inv = *s.invert_vartime();
+                Some((z * s_inv, *r * s_inv))
+            }
+
+            /// `u1·G + u2·Q`, as two multiplications in frames of their own: a joint
+            /// `lincomb` keeps both points' tables (and its temporaries) live at once, over
+            /// 6 KB of stack on a Cortex-M4 for P-384.
+            #[inline(never)]
+            fn verify_combine(vk: &VerifyingKey, u1: &::$krate::Scalar, u2: &::$krate::Scalar) -> ::$krate::ProjectivePoint {
+                verify_mul_generator(u1) + verify_mul_point(vk, u2)
+            }
+
+            #[inline(never)]
+            fn verify_mul_generator(u1: &::$krate::Scalar) -> ::$krate::ProjectivePoint {
+                use ::$krate::elliptic_curve::group::Group;
+                ::$krate::ProjectivePoint::mul_by_generator(u1)
+            }
+
+            #[inline(never)]
+            fn verify_mul_point(vk: &VerifyingKey, u2: &::$krate::Scalar) -> ::$krate::ProjectivePoint {
+                ::$krate::ProjectivePoint::from(*vk.as_affine()) * u2
+            }
+
+            /// Whether the point's affine x, reduced mod n, is the signature's `r` (false for
+            /// the identity, whose affine form has no x of its own: `to_affine` gives (0, 0),
+            /// and `r` is never 0).
+            #[inline(never)]
+            fn verify_x(point: &::$krate::ProjectivePoint, sig: &Signature) -> bool {
+                use ::$krate::elliptic_curve::ops::Reduce;
+                use ::$krate::elliptic_curve::point::AffineCoordinates;
+                use ::$krate::{FieldBytes, Scalar};
+                let x = point.to_affine().x();
+                let (r, _) = sig.split_scalars();
+                *r == <Scalar as Reduce<FieldBytes>>::reduce(&x)
             }
         }
     };
