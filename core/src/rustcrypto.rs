@@ -533,9 +533,25 @@ mod tests {
                 let n = p.sign_digest(alg, sk, digest, &mut sig).unwrap();
                 assert_eq!(n, alg.fixed_signature_len());
                 assert!(p.verify_digest(alg, pk, digest, &sig[..n]).unwrap());
+                // Another digest, a digest of another length: refused, no panic.
+                let mut other = [5u8; 48];
+                other[0] ^= 1;
+                let other = &other[..digest.len()];
+                assert!(!p.verify_digest(alg, pk, other, &sig[..n]).unwrap());
+                let short = &digest[..digest.len() - 1];
+                assert!(!p.verify_digest(alg, pk, short, &sig[..n]).unwrap());
                 sig[10] ^= 1;
                 assert!(!p.verify_digest(alg, pk, digest, &sig[..n]).unwrap());
             }
+            // Another key's public key: refused.
+            let (mut sk2, mut pk2) = ([0u8; 48], [0u8; 49]);
+            let pk2 = &mut pk2[..alg.public_key_len()];
+            p.generate_signing_key(alg, &mut sk2[..alg.scalar_len()], pk2)
+                .unwrap();
+            let mut sig = [0u8; 104];
+            let n = p.sign_digest(alg, sk, digest, &mut sig).unwrap();
+            assert!(p.verify_digest(alg, pk, digest, &sig[..n]).unwrap());
+            assert!(!p.verify_digest(alg, pk2, digest, &sig[..n]).unwrap());
         }
     }
 }
