@@ -14,13 +14,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 # Budgets in bytes: flash, static RAM, stack. A probe that grows past one fails the script;
-# raise a budget only with the reason in the commit message.
+# raise a budget only with the reason in the commit message. (About 5% over what the probes
+# measured when they were last set; scripts/firmware-bloat.sh says where the flash goes.)
 declare -A budget=(
-  [telemetry]="36000 1024 8704"
-  [ecdh-sender]="78000 1024 13312"
-  [receiver]="63000 2560 16384"
-  [probe-eio]="110000 512 27648"
-  [probe-inplace]="105000 512 20480"
+  [telemetry]="33800 1024 7400"
+  [ecdh-sender]="47500 1024 10500"
+  [receiver]="59300 2560 10800"
+  [probe-eio]="109100 512 21100"
+  [probe-inplace]="104400 512 15400"
 )
 probes=(telemetry ecdh-sender receiver probe-eio probe-inplace)
 

@@ -62,6 +62,9 @@ step "no_std: the core builds for thumbv7em-none-eabihf"
 cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
 cargo build -p esdk-core --features embedded-io,embedded-io-async,defmt,heapless --target thumbv7em-none-eabihf
 cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
+# One curve alone (the firmware probes build P-384 alone): the keyring's per-curve code paths.
+cargo check -q -p esdk-raw --features ecdh-p256 --target thumbv7em-none-eabihf
+cargo check -q -p esdk-raw --features ecdh-p521 --target thumbv7em-none-eabihf
 # The firmware probes (firmware/, no heap) built, run on an emulated Cortex-M4 (QEMU
 # mps2-an386), their output checked on the host (esdk and the Python ESDK), and their flash,
 # static RAM and stack checked against the budgets in scripts/firmware.sh.

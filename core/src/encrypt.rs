@@ -378,11 +378,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         self.enter_body(r)
     }
 
-    fn header_from(
-        &self,
-        m: &EncryptionMaterials<'_>,
-        out: &mut [u8],
-    ) -> Result<(usize, Body<P>), Error> {
+    fn header_from(&mut self, m: &EncryptionMaterials<'_>, out: &mut [u8]) -> Result<usize, Error> {
         let f = self.check_filled(m)?;
         let full = || m.ec.iter_raw();
         let stored_len = stored_len(full(), m.required_keys)?;
@@ -410,12 +406,11 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         )
     }
 
-    fn enter_body(&mut self, r: Result<(usize, Body<P>), Error>) -> Result<usize, Error> {
+    /// The header step's result: its length, the body state already in place (see
+    /// [`finish_header`](Self::finish_header)); an error poisons the encryptor.
+    fn enter_body(&mut self, r: Result<usize, Error>) -> Result<usize, Error> {
         match r {
-            Ok((n, body)) => {
-                self.state = State::Body(body);
-                Ok(n)
-            }
+            Ok(n) => Ok(n),
             Err(e) => self.poison(Err(e)),
         }
     }
@@ -442,11 +437,11 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     }
 
     fn header_with_cmm<M: CryptoMaterialsManager + ?Sized>(
-        &self,
+        &mut self,
         cmm: &M,
         encryption_context: &mut [(&str, &str)],
         out: &mut [u8],
-    ) -> Result<(usize, Body<P>), Error> {
+    ) -> Result<usize, Error> {
         let request = self.request(encryption_context, cmm.required_encryption_context_keys())?;
         let supplied = match self.suite.signature() {
             Some(_) => cmm.encryption_signing_key(&request)?,
@@ -517,15 +512,18 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// message id, the stored context (the full one minus the required keys) at its place,
     /// the EDKs moved right after it, the tail and the tag. `out` holds the whole header
     /// (the callers checked: the full context is at least as long as the stored one).
+    /// The body state goes straight into `self.state` (it is about 1 KB with the cipher's
+    /// key schedule: handing it back by value cost a copy in each caller's frame); on
+    /// error the state is left as it was.
     fn finish_header<'x, I>(
-        &self,
+        &mut self,
         out: &mut [u8],
         edks_at: usize,
         f: &Filled<'_>,
         full: impl Fn() -> I,
         required: &[&str],
         signing_key: Option<SigningKey>,
-    ) -> Result<(usize, Body<P>), Error>
+    ) -> Result<usize, Error>
     where
         I: Iterator<Item = RawPair<'x>> + Clone,
     {
@@ -572,18 +570,16 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             }
             None => None,
         };
-        Ok((
-            end,
-            Body {
-                cipher: FrameCipher::new(key, message_id),
-                key: key_bytes,
-                next_seq: 1,
-                final_issued: false,
-                absorbed: Absorbed::new(),
-                signer,
-                sealed: 0,
-            },
-        ))
+        self.state = State::Body(Body {
+            cipher: FrameCipher::new(key, message_id),
+            key: key_bytes,
+            next_seq: 1,
+            final_issued: false,
+            absorbed: Absorbed::new(),
+            signer,
+            sealed: 0,
+        });
+        Ok(end)
     }
 
     fn body(&mut self) -> Result<&mut Body<P>, Error> {

@@ -49,13 +49,24 @@
 use core::fmt;
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use curve_base::elliptic_curve::sec1::ToSec1Point;
+use curve_base::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyAlgorithm, KeyError, KeyringError};
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
 use esdk_core::{AlgorithmSuite, Keyring};
 use ghash::universal_hash::UniversalHash;
 use hmac::{Hmac, Mac};
-use p256::elliptic_curve::sec1::ToSec1Point;
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
+// The traits and types every curve crate re-exports, from whichever curve is compiled in.
+#[cfg(feature = "ecdh-p256")]
+use p256 as curve_base;
+#[cfg(all(feature = "ecdh-p384", not(feature = "ecdh-p256")))]
+use p384 as curve_base;
+#[cfg(all(
+    feature = "ecdh-p521",
+    not(feature = "ecdh-p256"),
+    not(feature = "ecdh-p384")
+))]
+use p521 as curve_base;
 use sha2::Sha384;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -208,8 +219,11 @@ impl fmt::Debug for CompressedPoint {
 macro_rules! per_curve {
     ($value:expr, $enum:ident, $k:ident => $body:expr) => {
         match $value {
+            #[cfg(feature = "ecdh-p256")]
             $enum::P256($k) => $body,
+            #[cfg(feature = "ecdh-p384")]
             $enum::P384($k) => $body,
+            #[cfg(feature = "ecdh-p521")]
             $enum::P521($k) => $body,
         }
     };
@@ -217,8 +231,11 @@ macro_rules! per_curve {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Public {
+    #[cfg(feature = "ecdh-p256")]
     P256(p256::PublicKey),
+    #[cfg(feature = "ecdh-p384")]
     P384(p384::PublicKey),
+    #[cfg(feature = "ecdh-p521")]
     P521(p521::PublicKey),
 }
 
@@ -234,12 +251,15 @@ impl EcdhPublicKey {
     /// [`KeyError::PublicKeyDer`]: not an SPKI EC key on a supported curve, or an invalid
     /// point.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
+        #[cfg(feature = "ecdh-p256")]
         if let Ok(k) = p256::PublicKey::from_public_key_der(der) {
             return Ok(Self(Public::P256(k)));
         }
+        #[cfg(feature = "ecdh-p384")]
         if let Ok(k) = p384::PublicKey::from_public_key_der(der) {
             return Ok(Self(Public::P384(k)));
         }
+        #[cfg(feature = "ecdh-p521")]
         if let Ok(k) = p521::PublicKey::from_public_key_der(der) {
             return Ok(Self(Public::P521(k)));
         }
@@ -273,17 +293,26 @@ impl EcdhPublicKey {
     pub fn from_sec1(curve: EcdhCurve, bytes: &[u8]) -> Result<Self, Error> {
         let bad = |_| key_error(KeyError::InvalidPoint);
         Ok(Self(match curve {
+            #[cfg(feature = "ecdh-p256")]
             EcdhCurve::P256 => Public::P256(p256::PublicKey::from_sec1_bytes(bytes).map_err(bad)?),
+            #[cfg(feature = "ecdh-p384")]
             EcdhCurve::P384 => Public::P384(p384::PublicKey::from_sec1_bytes(bytes).map_err(bad)?),
+            #[cfg(feature = "ecdh-p521")]
             EcdhCurve::P521 => Public::P521(p521::PublicKey::from_sec1_bytes(bytes).map_err(bad)?),
+            // A curve whose `ecdh-p*` feature is off.
+            #[allow(unreachable_patterns)]
+            _ => return Err(CryptoError::Unsupported.into()),
         }))
     }
 
     /// The curve.
     pub fn curve(&self) -> EcdhCurve {
         match self.0 {
+            #[cfg(feature = "ecdh-p256")]
             Public::P256(_) => EcdhCurve::P256,
+            #[cfg(feature = "ecdh-p384")]
             Public::P384(_) => EcdhCurve::P384,
+            #[cfg(feature = "ecdh-p521")]
             Public::P521(_) => EcdhCurve::P521,
         }
     }
@@ -293,21 +322,27 @@ impl EcdhPublicKey {
     /// `DeriveSharedSecret`): 91, 120 or 158 bytes. No allocation.
     pub fn to_spki_der(&self) -> SpkiDer {
         // The fixed DER prefix of each curve's SPKI, up to the BIT STRING's unused-bits byte.
+        #[cfg(feature = "ecdh-p256")]
         const P256: &[u8] = &[
             0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
             0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
         ];
+        #[cfg(feature = "ecdh-p384")]
         const P384: &[u8] = &[
             0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
             0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
         ];
+        #[cfg(feature = "ecdh-p521")]
         const P521: &[u8] = &[
             0x30, 0x81, 0x9b, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
             0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00,
         ];
         let der = match &self.0 {
+            #[cfg(feature = "ecdh-p256")]
             Public::P256(k) => SpkiDer::from_parts(&[P256, k.to_sec1_point(false).as_bytes()]),
+            #[cfg(feature = "ecdh-p384")]
             Public::P384(k) => SpkiDer::from_parts(&[P384, k.to_sec1_point(false).as_bytes()]),
+            #[cfg(feature = "ecdh-p521")]
             Public::P521(k) => SpkiDer::from_parts(&[P521, k.to_sec1_point(false).as_bytes()]),
         };
         // Every curve's SPKI fits the buffer; the fallback is never taken.
@@ -382,8 +417,11 @@ impl fmt::Debug for EcdhPublicKey {
 
 #[derive(Clone)]
 enum Secret {
+    #[cfg(feature = "ecdh-p256")]
     P256(p256::SecretKey),
+    #[cfg(feature = "ecdh-p384")]
     P384(p384::SecretKey),
+    #[cfg(feature = "ecdh-p521")]
     P521(p521::SecretKey),
 }
 
@@ -399,12 +437,15 @@ impl EcdhPrivateKey {
     /// [`KeyError::PrivateKeyDer`]: not a PKCS#8 EC key on a supported curve, or an invalid
     /// scalar.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
+        #[cfg(feature = "ecdh-p256")]
         if let Ok(k) = p256::SecretKey::from_pkcs8_der(der) {
             return Ok(Self(Secret::P256(k)));
         }
+        #[cfg(feature = "ecdh-p384")]
         if let Ok(k) = p384::SecretKey::from_pkcs8_der(der) {
             return Ok(Self(Secret::P384(k)));
         }
+        #[cfg(feature = "ecdh-p521")]
         if let Ok(k) = p521::SecretKey::from_pkcs8_der(der) {
             return Ok(Self(Secret::P521(k)));
         }
@@ -434,8 +475,11 @@ impl EcdhPrivateKey {
     /// The curve.
     pub fn curve(&self) -> EcdhCurve {
         match self.0 {
+            #[cfg(feature = "ecdh-p256")]
             Secret::P256(_) => EcdhCurve::P256,
+            #[cfg(feature = "ecdh-p384")]
             Secret::P384(_) => EcdhCurve::P384,
+            #[cfg(feature = "ecdh-p521")]
             Secret::P521(_) => EcdhCurve::P521,
         }
     }
@@ -443,8 +487,11 @@ impl EcdhPrivateKey {
     /// The public key of this private key.
     pub fn public_key(&self) -> EcdhPublicKey {
         EcdhPublicKey(match &self.0 {
+            #[cfg(feature = "ecdh-p256")]
             Secret::P256(k) => Public::P256(k.public_key()),
+            #[cfg(feature = "ecdh-p384")]
             Secret::P384(k) => Public::P384(k.public_key()),
+            #[cfg(feature = "ecdh-p521")]
             Secret::P521(k) => Public::P521(k.public_key()),
         })
     }
@@ -459,8 +506,11 @@ impl EcdhPrivateKey {
         for _ in 0..64 {
             m.fill_random(candidate)?;
             let key = match curve {
+                #[cfg(feature = "ecdh-p256")]
                 EcdhCurve::P256 => p256::SecretKey::from_slice(candidate).map(Secret::P256),
+                #[cfg(feature = "ecdh-p384")]
                 EcdhCurve::P384 => p384::SecretKey::from_slice(candidate).map(Secret::P384),
+                #[cfg(feature = "ecdh-p521")]
                 EcdhCurve::P521 => {
                     // 521 bits: clear the 7 unused high bits of the 66 bytes.
                     if let Some(top) = candidate.first_mut() {
@@ -468,6 +518,9 @@ impl EcdhPrivateKey {
                     }
                     p521::SecretKey::from_slice(candidate).map(Secret::P521)
                 }
+                // A curve whose `ecdh-p*` feature is off.
+                #[allow(unreachable_patterns)]
+                _ => return Err(CryptoError::Unsupported.into()),
             };
             if let Ok(k) = key {
                 return Ok(Self(k));
@@ -528,16 +581,20 @@ impl SharedSecret {
 fn agree(private: &EcdhPrivateKey, public: &EcdhPublicKey) -> Option<SharedSecret> {
     let mut bytes = Zeroizing::new([0u8; MAX_SECRET_LEN]);
     let len = match (&private.0, &public.0) {
+        #[cfg(feature = "ecdh-p256")]
         (Secret::P256(s), Public::P256(p)) => copy_secret(&s.diffie_hellman(p), &mut bytes),
+        #[cfg(feature = "ecdh-p384")]
         (Secret::P384(s), Public::P384(p)) => copy_secret(&s.diffie_hellman(p), &mut bytes),
+        #[cfg(feature = "ecdh-p521")]
         (Secret::P521(s), Public::P521(p)) => copy_secret(&s.diffie_hellman(p), &mut bytes),
+        #[allow(unreachable_patterns)]
         _ => None,
     }?;
     Some(SharedSecret { bytes, len })
 }
 
-fn copy_secret<C: p256::elliptic_curve::CurveArithmetic>(
-    z: &p256::elliptic_curve::ecdh::SharedSecret<C>,
+fn copy_secret<C: curve_base::elliptic_curve::CurveArithmetic>(
+    z: &curve_base::elliptic_curve::ecdh::SharedSecret<C>,
     out: &mut [u8; MAX_SECRET_LEN],
 ) -> Option<usize> {
     let raw = z.raw_secret_bytes();
@@ -1126,7 +1183,8 @@ impl Keyring for RawEcdhKeyring {
     }
 }
 
-#[cfg(test)]
+// The tests use every curve.
+#[cfg(all(test, feature = "ecdh"))]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

@@ -7,6 +7,15 @@
 //!   `framework/raw-aes-keyring.md`): the EDK's provider id is the key namespace, its
 //!   provider info is key name ‖ tag length in bits (u32) ‖ IV length (u32) ‖ IV, and its
 //!   ciphertext is the wrapped key ‖ tag, with the serialized encryption context as AAD.
+//!
+//! ## Crate features
+//! - `ecdh`: the raw ECDH keyring ([`ecdh`]) on P-256, P-384 and P-521; the same as
+//!   `ecdh-p256` + `ecdh-p384` + `ecdh-p521`, which add up: a firmware image that talks to
+//!   one curve enables only that one and leaves the others' arithmetic out (26 KB of flash on
+//!   a Cortex-M4 for P-256 and P-521). Keys, points and EDKs of a curve left out are refused
+//!   (a PKCS#8 or SPKI key is not recognized; [`ecdh::EcdhPublicKey::from_sec1`] and
+//!   an ephemeral key on that curve are [`CryptoError::Unsupported`]).
+//! - `rsa` (std): the raw RSA keyring on aws-lc-rs.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -15,7 +24,7 @@
 extern crate std;
 
 pub mod aes_info;
-#[cfg(feature = "ecdh")]
+#[cfg(any(feature = "ecdh-p256", feature = "ecdh-p384", feature = "ecdh-p521"))]
 pub mod ecdh;
 #[cfg(feature = "rsa")]
 pub mod rsa;
