@@ -8,11 +8,20 @@ use std::process::{Command, Stdio};
 mod common;
 use common::{Out, data, setup, write};
 
+/// One test at a time: SoftHSM2 keeps token objects in files, and another process listing
+/// the tokens while this one creates key pairs may miss the token (seen: "no initialized
+/// PKCS#11 token labelled ...").
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// PKCS#11 keys on a real token (SoftHSM2): `bash scripts/pkcs11-test.sh`, or
 /// `eval "$(scripts/pkcs11-softhsm.sh)"` then `cargo test -p esdk-cli --test cli_pkcs11`.
 /// Fails (never skips) without a configured token.
 #[test]
 fn pkcs11_keys_interoperate_with_raw_keys() {
+    let _one = one_at_a_time();
     let env = |k: &str| {
         std::env::var(k).unwrap_or_else(|_| panic!("{k} not set: run scripts/pkcs11-softhsm.sh"))
     };
@@ -221,6 +230,7 @@ fn generate_ec_key(token: &esdk_pkcs11::Token, curve: esdk_pkcs11::EcdhCurve, la
 /// recipient and as recipient in discovery (device -> token), on each curve; the errors.
 #[test]
 fn pkcs11_ec_keys_are_ecdh_keys() {
+    let _one = one_at_a_time();
     use esdk::raw::ecdh::{EcdhPublicKey, RawEcdhKeyring};
     use esdk_pkcs11::{EcdhCurve, KeySelector, Pkcs11EcdhKeyring};
     let (module, token_label, pin) = (
@@ -390,6 +400,7 @@ fn pkcs11_ec_keys_are_ecdh_keys() {
 /// environment, from a terminal (through `script`, which gives the process a pty), or missing.
 #[test]
 fn pkcs11_slots_and_pins() {
+    let _one = one_at_a_time();
     let (module, pin) = (var("TEST_PKCS11_MODULE"), var("ESDK_TEST_PKCS11_PIN"));
     let aes = var("ESDK_TEST_PKCS11_AES_LABEL");
     let slot = open_token().slot_id();

@@ -1019,22 +1019,21 @@ impl Pkcs11Token {
             hash,
         )
         .map_err(|e| match e {
-            Pkcs11Error::KeyNotFound { .. } => {
-                // An EC key pair needs its peer after it.
-                if Pkcs11EcdhKeyring::public_key_discovery(token, selector.clone()).is_ok() {
-                    CliError::usage(format!(
-                        "--pkcs11-key {label} is an EC key pair: follow it with \
-                         --recipient-public-key FILE (the token key is the sender's) or \
-                         --ecdh-discovery (the recipient's; decrypt only)"
-                    ))
-                } else {
-                    CliError::usage(format!(
-                        "{}: no AES key, no RSA key and no EC key pair with {selector} on the \
-                         token",
-                        spec.describe()
-                    ))
-                }
+            // Not an RSA key (none at all, or a key of another type): an EC key pair needs
+            // its peer after it.
+            Pkcs11Error::KeyNotFound { .. } | Pkcs11Error::KeyType { .. }
+                if Pkcs11EcdhKeyring::public_key_discovery(token, selector.clone()).is_ok() =>
+            {
+                CliError::usage(format!(
+                    "--pkcs11-key {label} is an EC key pair: follow it with \
+                     --recipient-public-key FILE (the token key is the sender's) or \
+                     --ecdh-discovery (the recipient's; decrypt only)"
+                ))
             }
+            Pkcs11Error::KeyNotFound { .. } => CliError::usage(format!(
+                "{}: no AES key, no RSA key and no EC key pair with {selector} on the token",
+                spec.describe()
+            )),
             e => fail(e),
         })?;
         match mode {
