@@ -50,14 +50,15 @@ Wrapping keys:
   aws-lc-rs.
 
   Raw ECDH keys (P-256, P-384, P-521; the MPL's raw ECDH keyring, EDK provider raw-ecdh):
-    --raw-ecdh-key PRIV --recipient-public-key PUB   RawPrivateKeyToStaticPublicKey: PRIV is
-        the sender's; encrypts, and decrypts what either side wrote (the recipient's key
-        with the sender's public key decrypts too)
-    --recipient-public-key PUB (right after no ECDH key)   EphemeralPrivateKeyToStaticPublicKey:
-        a fresh sender key per message; encrypts only (what devices with the no_std raw
-        ECDH keyring send)
-    --raw-ecdh-key PRIV --ecdh-discovery   PublicKeyDiscovery: PRIV is the recipient's;
-        decrypts whatever was sent to its public key, by any sender; decrypt only
+    --raw-ecdh-key PRIV --recipient-public-key PUB
+        RawPrivateKeyToStaticPublicKey: PRIV is the sender's; encrypts, and decrypts what
+        either side wrote (the recipient's key with the sender's public key decrypts too)
+    --recipient-public-key PUB (not right after an ECDH key)
+        EphemeralPrivateKeyToStaticPublicKey: a fresh sender key per message; encrypts
+        only (what devices with the no_std raw ECDH keyring send)
+    --raw-ecdh-key PRIV --ecdh-discovery
+        PublicKeyDiscovery: PRIV is the recipient's; decrypts whatever was sent to its
+        public key, by any sender; decrypt only
   Private keys are PKCS#8 (PEM or DER; convert a SEC1 `EC PRIVATE KEY` with openssl pkcs8
   -topk8 -nocrypt), public keys SubjectPublicKeyInfo (PEM or DER; openssl pkey -pubout).
   --recipient-public-key and --ecdh-discovery belong to the --raw-ecdh-key, --pkcs11-key or
@@ -593,6 +594,18 @@ mod tests {
         assert!(parse_suite("0x0579").is_err());
         assert!(parse_suite("AES").is_err());
         assert!(parse_suite("").is_err());
+    }
+
+    #[test]
+    fn slots_parse_in_decimal_and_hex() {
+        assert_eq!(parse_slot("0"), Ok(0));
+        assert_eq!(parse_slot("1793456123"), Ok(1_793_456_123));
+        assert_eq!(parse_slot("0x6ae5a4fb"), Ok(0x6ae5_a4fb));
+        assert_eq!(parse_slot("0X1F"), Ok(31));
+        for bad in ["", "-1", "0x", "0xzz", "slot1", "18446744073709551616"] {
+            let e = parse_slot(bad).expect_err(bad);
+            assert!(e.contains("not a slot id"), "{e}");
+        }
     }
 
     #[test]
