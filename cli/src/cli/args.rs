@@ -28,8 +28,9 @@ byte-compatible with the official SDKs and the aws-encryption-cli.";
 
 const KEYS_HELP: &str = "\
 Wrapping keys:
-  Give one or more keys with --raw-aes-key, --raw-rsa-key, --kms-key, --kms-rsa-key,
-  --kms-ecdh-key and --pkcs11-key (repeat the flags).
+  Give one or more keys with --raw-aes-key, --raw-rsa-key, --raw-ecdh-key,
+  --recipient-public-key, --kms-key, --kms-rsa-key, --kms-ecdh-key and --pkcs11-key (repeat
+  the flags).
   The first key on the command line is the generator; the others are children of a
   multi-keyring: on encrypt every key wraps the data key, on decrypt any one of them opens it.
 
@@ -48,6 +49,22 @@ Wrapping keys:
   password-protected) decrypts, and also encrypts: its public half is derived from it with
   aws-lc-rs.
 
+  Raw ECDH keys (P-256, P-384, P-521; the MPL's raw ECDH keyring, EDK provider raw-ecdh):
+    --raw-ecdh-key PRIV --recipient-public-key PUB
+        RawPrivateKeyToStaticPublicKey: PRIV is the sender's; encrypts, and decrypts what
+        either side wrote (the recipient's key with the sender's public key decrypts too)
+    --recipient-public-key PUB (not right after an ECDH key)
+        EphemeralPrivateKeyToStaticPublicKey: a fresh sender key per message; encrypts
+        only (what devices with the no_std raw ECDH keyring send)
+    --raw-ecdh-key PRIV --ecdh-discovery
+        PublicKeyDiscovery: PRIV is the recipient's; decrypts whatever was sent to its
+        public key, by any sender; decrypt only
+  Private keys are PKCS#8 (PEM or DER; convert a SEC1 `EC PRIVATE KEY` with openssl pkcs8
+  -topk8 -nocrypt), public keys SubjectPublicKeyInfo (PEM or DER; openssl pkey -pubout).
+  --recipient-public-key and --ecdh-discovery belong to the --raw-ecdh-key, --pkcs11-key or
+  --kms-ecdh-key right before them; a --recipient-public-key anywhere else is a key of its
+  own. ECDH keys take no --key-namespace or --key-name: their EDKs name the public keys.
+
   AWS KMS keys (--kms-key ARN, repeatable; --kms-discovery on decrypt) need a build with
   the `kms` feature (on by default). Their KMS calls run concurrently; KMS errors name the
   key, the region and the KMS error code. --kms-endpoint URL points at a KMS-compatible
@@ -61,7 +78,7 @@ Wrapping keys:
   AWS KMS ECDH keys (--kms-ecdh-key ARN, a KEY_AGREEMENT key) wrap with a key derived from
   an ECDH shared secret that KMS computes, like the MPL's AWS KMS ECDH keyring; their EDKs
   are the raw ECDH keyring's. After it, --recipient-public-key FILE|ARN sends to that
-  public key (the ARN's key is the sender's; both sides decrypt), or --kms-ecdh-discovery
+  public key (the ARN's key is the sender's; both sides decrypt), or --ecdh-discovery
   decrypts with the ARN's key whatever any sender wrote to its public key (devices with the
   raw ECDH keyring, for instance).
   A branch key of an AWS KMS hierarchical keyring (--branch-key-id ID --branch-key-table
@@ -70,11 +87,16 @@ Wrapping keys:
   DynamoDB and one KMS call per run, not per file. `esdk branch-key create|version` makes
   and rotates branch keys.
 
-  PKCS#11 keys (--pkcs11-module, --pkcs11-token, --pkcs11-key label:NAME|id:HEX; PIN from the
-  environment variable ESDK_PKCS11_PIN) need the `pkcs11` feature (on by default:
-  cargo install --path cli). A key label names an AES key
-  (AES-GCM wrapping, same EDKs as --raw-aes-key) or an RSA key pair (OAEP, same EDKs as
-  --raw-rsa-key; pkcs1 padding is not offered on tokens).";
+  PKCS#11 keys (--pkcs11-module, --pkcs11-token LABEL or --pkcs11-slot ID, --pkcs11-key
+  label:NAME|id:HEX) need the `pkcs11` feature (on by default: cargo install --path cli).
+  The user PIN comes from --pkcs11-pin-file FILE, else the environment variable
+  ESDK_PKCS11_PIN, else a prompt when stdin is a terminal (no echo); otherwise a token that
+  needs a PIN is a usage error. A key names an AES key (AES-GCM wrapping, same EDKs as
+  --raw-aes-key), an RSA key pair (OAEP, same EDKs as --raw-rsa-key; pkcs1 padding is not
+  offered on tokens) or an EC key pair with CKA_DERIVE (ECDH on the token, same EDKs as
+  --raw-ecdh-key): followed by --recipient-public-key PUB it is the sender's static key,
+  followed by --ecdh-discovery (decrypt) the recipient's, opening what devices sent to its
+  public key.";
 
 /// `esdk`: the command line.
 #[derive(Debug, Parser)]
@@ -264,14 +286,34 @@ pub(crate) struct CommonArgs {
     pub pkcs11_module: Option<PathBuf>,
 
     /// Label of the PKCS#11 token holding the --pkcs11-key keys.
-    #[arg(long, value_name = "LABEL")]
+    #[arg(long, value_name = "LABEL", conflicts_with = "pkcs11_slot")]
     pub pkcs11_token: Option<String>,
 
-    /// A key on the PKCS#11 token (AES key or RSA key pair): label:NAME, id:HEX (its
-    /// CKA_ID), or a plain NAME (a label). Repeatable. The user PIN comes from the
-    /// environment variable ESDK_PKCS11_PIN.
+    /// The PKCS#11 slot (decimal, or hex with 0x) holding the token, instead of
+    /// --pkcs11-token: its label is read from the slot. Some modules (SoftHSM2) renumber
+    /// slots when tokens come and go; labels stay.
+    #[arg(long, value_name = "ID", value_parser = parse_slot)]
+    pub pkcs11_slot: Option<u64>,
+
+    /// A file holding the PKCS#11 user PIN (one trailing newline is dropped). It takes
+    /// precedence over ESDK_PKCS11_PIN; a file that group or others may read is warned
+    /// about.
+    #[arg(long, value_name = "FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
+
+    /// A key on the PKCS#11 token (AES key, RSA key pair, or EC key pair followed by
+    /// --recipient-public-key or --ecdh-discovery): label:NAME, id:HEX (its CKA_ID), or a
+    /// plain NAME (a label). Repeatable. The user PIN comes from --pkcs11-pin-file, the
+    /// environment variable ESDK_PKCS11_PIN, or a prompt when stdin is a terminal.
     #[arg(long, value_name = "label:NAME|id:HEX", action = clap::ArgAction::Append)]
     pub pkcs11_key: Vec<String>,
+
+    /// A raw ECDH private key (P-256, P-384 or P-521; PKCS#8 PEM or DER, not
+    /// password-protected), followed by --recipient-public-key FILE (the key is the sender's:
+    /// RawPrivateKeyToStaticPublicKey, encrypts and decrypts) or --ecdh-discovery (the key is
+    /// the recipient's: PublicKeyDiscovery, decrypt only). Repeatable.
+    #[arg(long, value_name = "PEM", action = clap::ArgAction::Append)]
+    pub raw_ecdh_key: Vec<PathBuf>,
 
     /// An AWS KMS key to wrap the data key with: a key ARN (on encrypt also a key id,
     /// alias name or alias ARN, in the default region). Repeatable; the KMS calls of
@@ -309,16 +351,22 @@ pub(crate) struct CommonArgs {
     #[arg(long, value_name = "ARN", action = clap::ArgAction::Append)]
     pub kms_ecdh_key: Vec<String>,
 
-    /// The recipient's public key for the --kms-ecdh-key it follows: a PEM or DER
-    /// SubjectPublicKeyInfo file, or a KMS ECDH key ARN (fetched with GetPublicKey).
+    /// An ECDH recipient's public key (PEM or DER SubjectPublicKeyInfo file): right after
+    /// --raw-ecdh-key, --pkcs11-key (an EC key) or --kms-ecdh-key (there also a KMS ECDH key
+    /// ARN, fetched with GetPublicKey) it is the recipient of that sender key; anywhere
+    /// else it is a key of its own: a fresh sender key pair per message
+    /// (EphemeralPrivateKeyToStaticPublicKey, encrypt only, as devices with the no_std raw
+    /// ECDH keyring do). Repeatable.
     #[arg(long, value_name = "FILE|ARN", action = clap::ArgAction::Append)]
     pub recipient_public_key: Vec<String>,
 
-    /// After --kms-ecdh-key ARN: that key is the recipient's, and decrypts every ECDH
-    /// encrypted data key addressed to its public key (KmsPublicKeyDiscovery; decrypt only).
-    #[arg(long, action = clap::ArgAction::Append, num_args = 0,
+    /// After --raw-ecdh-key, an EC --pkcs11-key or --kms-ecdh-key: that key is the
+    /// recipient's, and decrypts every ECDH encrypted data key addressed to its public key,
+    /// whoever sent it (PublicKeyDiscovery, KmsPublicKeyDiscovery; decrypt only). Also
+    /// spelled --kms-ecdh-discovery.
+    #[arg(long, alias = "kms-ecdh-discovery", action = clap::ArgAction::Append, num_args = 0,
           default_missing_value = "true", value_parser = clap::value_parser!(bool))]
-    pub kms_ecdh_discovery: Vec<bool>,
+    pub ecdh_discovery: Vec<bool>,
     /// The hierarchical keyring's branch key and key store.
     #[command(flatten)]
     pub branch_key: super::branch_key::BranchKeyFlags,
@@ -493,6 +541,16 @@ pub(crate) fn suite_name(s: AlgorithmSuite) -> &'static str {
     }
 }
 
+/// Parses `--pkcs11-slot`: a decimal slot id, or hex with `0x` (as pkcs11-tool prints them).
+fn parse_slot(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse::<u64>(),
+    };
+    parsed.map_err(|_| format!("{s:?} is not a slot id (decimal, or hex with 0x)"))
+}
+
 /// Parses `--suite`: `0x0578`, `0578`, `578`, or a name (case-insensitive, `-` or `_`,
 /// optional `ALG_` prefix as in the Material Providers Library).
 pub(crate) fn parse_suite(s: &str) -> Result<AlgorithmSuite, String> {
@@ -536,6 +594,18 @@ mod tests {
         assert!(parse_suite("0x0579").is_err());
         assert!(parse_suite("AES").is_err());
         assert!(parse_suite("").is_err());
+    }
+
+    #[test]
+    fn slots_parse_in_decimal_and_hex() {
+        assert_eq!(parse_slot("0"), Ok(0));
+        assert_eq!(parse_slot("1793456123"), Ok(1_793_456_123));
+        assert_eq!(parse_slot("0x6ae5a4fb"), Ok(0x6ae5_a4fb));
+        assert_eq!(parse_slot("0X1F"), Ok(31));
+        for bad in ["", "-1", "0x", "0xzz", "slot1", "18446744073709551616"] {
+            let e = parse_slot(bad).expect_err(bad);
+            assert!(e.contains("not a slot id"), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use clap::ArgMatches;
 use esdk::Keyring;
 use esdk::raw::RawAesKeyring;
+use esdk::raw::ecdh::{EcdhPrivateKey, EcdhPublicKey, RawEcdhKeyring};
 use esdk::raw::rsa::{RawRsaKeyring, RsaPadding, RsaPrivateKey, RsaPublicKey};
 use zeroize::Zeroizing;
 
@@ -37,6 +38,11 @@ pub(crate) enum KeySource {
     RawRsa(PathBuf),
     /// `--pkcs11-key LABEL`.
     Pkcs11(String),
+    /// `--raw-ecdh-key PEM`: a raw ECDH private key (followed by its peer).
+    RawEcdh(PathBuf),
+    /// `--recipient-public-key FILE` standing alone: an ephemeral sender to that recipient
+    /// (EphemeralPrivateKeyToStaticPublicKey, encrypt only).
+    EcdhRecipient(PathBuf),
     /// `--kms-key ARN`.
     Kms(String),
     /// `--kms-rsa-key ARN`.
@@ -62,16 +68,19 @@ pub(crate) struct KeySpec {
     pub padding: RsaPaddingArg,
     /// `--kms-rsa-public-key` (AWS KMS RSA keys only).
     pub public_key: Option<PathBuf>,
-    /// What follows a `--kms-ecdh-key` (AWS KMS ECDH keys only).
+    /// What follows a `--kms-ecdh-key`, `--raw-ecdh-key` or `--pkcs11-key` (ECDH keys only).
     pub ecdh: Option<EcdhPeer>,
 }
 
-/// What follows a `--kms-ecdh-key ARN`: the key agreement schema.
+/// What follows an ECDH private key flag (`--kms-ecdh-key ARN`, `--raw-ecdh-key PEM`, an EC
+/// `--pkcs11-key`): the key agreement schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EcdhPeer {
-    /// `--recipient-public-key FILE|ARN`: KmsPrivateKeyToStaticPublicKey.
+    /// `--recipient-public-key FILE|ARN`: the key is the sender's
+    /// (RawPrivateKeyToStaticPublicKey, KmsPrivateKeyToStaticPublicKey).
     Recipient(String),
-    /// `--kms-ecdh-discovery`: KmsPublicKeyDiscovery.
+    /// `--ecdh-discovery`: the key is the recipient's (PublicKeyDiscovery,
+    /// KmsPublicKeyDiscovery).
     Discovery,
 }
 
@@ -82,6 +91,10 @@ impl KeySpec {
             KeySource::RawAes(p) => format!("raw AES key {}", quote(p)),
             KeySource::RawRsa(p) => format!("raw RSA key {}", quote(p)),
             KeySource::Pkcs11(l) => format!("PKCS#11 key '{l}'"),
+            KeySource::RawEcdh(p) => return format!("raw ECDH key {}", quote(p)),
+            KeySource::EcdhRecipient(p) => {
+                return format!("ECDH recipient {} (ephemeral sender)", quote(p));
+            }
             KeySource::Kms(arn) => return format!("AWS KMS key {arn}"),
             KeySource::KmsRsa(arn) => return format!("AWS KMS RSA key {arn}"),
             KeySource::KmsEcdh(arn) => return format!("AWS KMS ECDH key {arn}"),
@@ -129,6 +142,11 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
             .map(|(i, l)| (i, KeySource::Pkcs11(l))),
     );
     keys.extend(
+        indexed::<PathBuf>(m, "raw_ecdh_key")
+            .into_iter()
+            .map(|(i, p)| (i, KeySource::RawEcdh(p))),
+    );
+    keys.extend(
         indexed::<String>(m, "kms_key")
             .into_iter()
             .map(|(i, a)| (i, KeySource::Kms(a))),
@@ -148,20 +166,30 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         keys.push((at, KeySource::Hierarchy(spec)));
     }
     keys.sort_by_key(|(i, _)| *i);
+    // The ECDH peers attach to the key before them; a --recipient-public-key after any other
+    // key (or before the first) is a key of its own, the ephemeral sender.
+    let (mut keys, mut ecdh) = ecdh_peers(keys, m)?;
     if common.kms_discovery {
         keys.push((usize::MAX, KeySource::KmsDiscovery));
+        ecdh.push(None);
     }
     if keys.is_empty() {
         return Err(CliError::usage(
-            "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --kms-key ARN, \
-             --kms-rsa-key ARN, --kms-ecdh-key ARN, --branch-key-id ID, --kms-discovery (decrypt) or \
-             --pkcs11-key LABEL",
+            "no wrapping key: give --raw-aes-key FILE, --raw-rsa-key PEM, --raw-ecdh-key PEM, \
+             --recipient-public-key PEM, --kms-key ARN, --kms-rsa-key ARN, --kms-ecdh-key ARN, \
+             --branch-key-id ID, --kms-discovery (decrypt) or --pkcs11-key LABEL",
         ));
     }
     let has_pkcs11_key = keys.iter().any(|(_, s)| matches!(s, KeySource::Pkcs11(_)));
-    if !has_pkcs11_key && (common.pkcs11_module.is_some() || common.pkcs11_token.is_some()) {
+    if !has_pkcs11_key
+        && (common.pkcs11_module.is_some()
+            || common.pkcs11_token.is_some()
+            || common.pkcs11_slot.is_some()
+            || common.pkcs11_pin_file.is_some())
+    {
         return Err(CliError::usage(
-            "--pkcs11-module / --pkcs11-token given without --pkcs11-key LABEL",
+            "--pkcs11-module / --pkcs11-token / --pkcs11-slot / --pkcs11-pin-file given without \
+             --pkcs11-key LABEL",
         ));
     }
     let starts: Vec<usize> = keys.iter().map(|(i, _)| *i).collect();
@@ -175,14 +203,17 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         for at in m.indices_of(id).into_iter().flatten() {
             if let Some(k) = starts.iter().rposition(|&s| s < at) {
                 let (kind, arn) = match &keys[k].1 {
-                    KeySource::Kms(arn) => ("--kms-key", arn),
-                    KeySource::KmsRsa(arn) if id != "rsa_padding" => ("--kms-rsa-key", arn),
-                    KeySource::KmsEcdh(arn) => ("--kms-ecdh-key", arn),
-                    KeySource::Hierarchy(h) => ("--branch-key-id", &h.branch_key_id),
+                    KeySource::Kms(arn) => ("--kms-key", arn.clone()),
+                    KeySource::KmsRsa(arn) if id != "rsa_padding" => ("--kms-rsa-key", arn.clone()),
+                    KeySource::KmsEcdh(arn) => ("--kms-ecdh-key", arn.clone()),
+                    KeySource::Hierarchy(h) => ("--branch-key-id", h.branch_key_id.clone()),
+                    KeySource::RawEcdh(p) => ("--raw-ecdh-key", quote(p)),
+                    KeySource::EcdhRecipient(p) => ("--recipient-public-key", quote(p)),
                     _ => continue,
                 };
                 return Err(CliError::usage(format!(
-                    "{flag} follows {kind} {arn}: it applies to raw and PKCS#11 keys only"
+                    "{flag} follows {kind} {arn}: it applies to raw AES and RSA keys and \
+                     PKCS#11 keys only (ECDH keys are named by their public keys)"
                 )));
             }
         }
@@ -204,7 +235,6 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         indexed::<PathBuf>(m, "kms_rsa_public_key"),
         "--kms-rsa-public-key",
     )?;
-    let ecdh = ecdh_peers(&keys, m)?;
     let namespaces = attach(
         &starts,
         indexed::<String>(m, "key_namespace"),
@@ -232,47 +262,118 @@ pub(crate) fn plan(common: &CommonArgs, m: &ArgMatches) -> Result<Vec<KeySpec>, 
         .collect())
 }
 
-/// The `--recipient-public-key` or `--kms-ecdh-discovery` that follows each
-/// `--kms-ecdh-key` (exactly one each; none for other keys).
+/// The flag of a key that takes an ECDH peer (`--recipient-public-key` or `--ecdh-discovery`
+/// right after it), and whether it must have one.
+fn ecdh_sender(source: &KeySource) -> Option<(String, bool)> {
+    match source {
+        KeySource::KmsEcdh(arn) => Some((format!("--kms-ecdh-key {arn}"), true)),
+        KeySource::RawEcdh(p) => Some((format!("--raw-ecdh-key {}", quote(p)), true)),
+        // Only an EC key pair on the token takes one; that is known once the token is open.
+        KeySource::Pkcs11(l) => Some((format!("--pkcs11-key {l}"), false)),
+        _ => None,
+    }
+}
+
+/// Walks the key flags and the ECDH peer flags in command-line order: each
+/// `--recipient-public-key` or `--ecdh-discovery` belongs to the ECDH key flag right before
+/// it (`--kms-ecdh-key`, `--raw-ecdh-key`, `--pkcs11-key`); a `--recipient-public-key`
+/// anywhere else is a key of its own (an ephemeral sender). Returns the keys, with the
+/// standalone recipients among them, and the peer of each.
 ///
 /// # Errors
-/// One of them not after a `--kms-ecdh-key`, both or neither for one key.
+/// A discovery flag not after an ECDH key, two peers for one key, an ECDH key without one.
+#[allow(clippy::type_complexity)]
 fn ecdh_peers(
-    keys: &[(usize, KeySource)],
+    keys: Vec<(usize, KeySource)>,
     m: &ArgMatches,
-) -> Result<Vec<Option<EcdhPeer>>, CliError> {
-    const NEEDS: &str = "needs --recipient-public-key FILE|ARN (the key is the sender's) or \
-                         --kms-ecdh-discovery (the key is the recipient's; decrypt only) after it";
-    let mut peers: Vec<Option<EcdhPeer>> = vec![None; keys.len()];
-    let given = indexed::<String>(m, "recipient_public_key")
-        .into_iter()
-        .map(|(at, v)| (at, "--recipient-public-key", EcdhPeer::Recipient(v)))
-        .chain(
-            indexed::<bool>(m, "kms_ecdh_discovery")
-                .into_iter()
-                .map(|(at, _)| (at, "--kms-ecdh-discovery", EcdhPeer::Discovery)),
-        );
-    for (at, flag, peer) in given {
-        let k = keys.iter().rposition(|(s, _)| *s < at);
-        let Some((k, KeySource::KmsEcdh(arn))) = k.map(|k| (k, &keys[k].1)) else {
-            return Err(CliError::usage(format!(
-                "{flag} must follow the --kms-ecdh-key ARN it belongs to"
-            )));
+) -> Result<(Vec<(usize, KeySource)>, Vec<Option<EcdhPeer>>), CliError> {
+    const NEEDS: &str = "needs --recipient-public-key FILE (the key is the sender's) or \
+                         --ecdh-discovery (the key is the recipient's; decrypt only) after it";
+    enum Event {
+        Key(KeySource),
+        Peer(&'static str, EcdhPeer),
+    }
+    let mut events: Vec<(usize, Event)> =
+        keys.into_iter().map(|(i, k)| (i, Event::Key(k))).collect();
+    events.extend(
+        indexed::<String>(m, "recipient_public_key")
+            .into_iter()
+            .map(|(at, v)| {
+                (
+                    at,
+                    Event::Peer("--recipient-public-key", EcdhPeer::Recipient(v)),
+                )
+            }),
+    );
+    events.extend(
+        indexed::<bool>(m, "ecdh_discovery")
+            .into_iter()
+            .map(|(at, _)| (at, Event::Peer("--ecdh-discovery", EcdhPeer::Discovery))),
+    );
+    events.sort_by_key(|(i, _)| *i);
+    let mut keys: Vec<(usize, KeySource)> = Vec::with_capacity(events.len());
+    let mut peers: Vec<Option<EcdhPeer>> = Vec::with_capacity(events.len());
+    for (at, event) in events {
+        let peer = match event {
+            Event::Key(k) => {
+                keys.push((at, k));
+                peers.push(None);
+                continue;
+            }
+            Event::Peer(flag, peer) => (flag, peer),
         };
-        if peers[k].is_some() {
-            return Err(CliError::usage(format!(
-                "--kms-ecdh-key {arn}: give one --recipient-public-key or --kms-ecdh-discovery \
-                 after it, not two"
-            )));
+        let before = keys.last().and_then(|(_, k)| ecdh_sender(k));
+        match (before, peer) {
+            (Some((sender, _)), (_, peer)) => {
+                let slot = peers.last_mut().ok_or_else(|| CliError::usage("no key"))?;
+                if slot.is_some() {
+                    return Err(CliError::usage(format!(
+                        "{sender}: give one --recipient-public-key or --ecdh-discovery after \
+                         it, not two"
+                    )));
+                }
+                *slot = Some(peer);
+            }
+            (None, (_, EcdhPeer::Recipient(v))) => {
+                keys.push((at, KeySource::EcdhRecipient(PathBuf::from(v))));
+                peers.push(None);
+            }
+            (None, (flag, EcdhPeer::Discovery)) => {
+                return Err(CliError::usage(format!(
+                    "{flag} must follow the --raw-ecdh-key, --pkcs11-key or --kms-ecdh-key it \
+                     belongs to (the recipient's private key)"
+                )));
+            }
         }
-        peers[k] = Some(peer);
     }
-    for ((_, source), peer) in keys.iter().zip(&peers) {
-        if let (KeySource::KmsEcdh(arn), None) = (source, peer) {
-            return Err(CliError::usage(format!("--kms-ecdh-key {arn} {NEEDS}")));
+    for (k, ((_, source), peer)) in keys.iter().zip(&peers).enumerate() {
+        let Some((sender, true)) = ecdh_sender(source) else {
+            continue;
+        };
+        if peer.is_some() {
+            continue;
         }
+        // A recipient written before its key stands alone: say where it belongs.
+        let misplaced = k
+            .checked_sub(1)
+            .is_some_and(|j| matches!(keys[j].1, KeySource::EcdhRecipient(_)));
+        let kind = sender.split(' ').next().unwrap_or_default();
+        let needs = if kind == "--kms-ecdh-key" {
+            NEEDS.replacen("FILE", "FILE|ARN", 1)
+        } else {
+            NEEDS.to_owned()
+        };
+        let hint = if misplaced {
+            format!(
+                "; the --recipient-public-key before it is a key of its own (an ephemeral \
+                 sender): a recipient must follow the {kind} it belongs to"
+            )
+        } else {
+            String::new()
+        };
+        return Err(CliError::usage(format!("{sender} {needs}{hint}")));
     }
-    Ok(peers)
+    Ok((keys, peers))
 }
 
 /// Attaches each occurrence of a per-key option to the key flag before it; occurrences
@@ -535,6 +636,131 @@ fn kms_rsa_public_key(arn: &str, path: &Path) -> Result<RsaPublicKey, CliError> 
     }
 }
 
+/// What an ECDH key file holds.
+enum EcdhFile {
+    Public(EcdhPublicKey),
+    Private(EcdhPrivateKey),
+}
+
+/// Reads an EC key file: a PKCS#8 private key or a SubjectPublicKeyInfo public key, PEM or
+/// DER, on P-256, P-384 or P-521.
+fn read_ecdh(path: &Path) -> Result<EcdhFile, CliError> {
+    let bytes = read_key_file(path)?;
+    let bad = |what: &str| CliError::usage(format!("key file {}: {what}", quote(path)));
+    const WANT: &str = "a P-256, P-384 or P-521 key: a PKCS#8 private key or a \
+                        SubjectPublicKeyInfo public key, PEM or DER";
+    match pem_label(&bytes) {
+        Some(Ok(label)) => match label.as_str() {
+            "PUBLIC KEY" => EcdhPublicKey::from_spki_pem(&bytes[..])
+                .map(EcdhFile::Public)
+                .map_err(|e| bad(&format!("{} ({WANT})", esdk_message(&e)))),
+            "PRIVATE KEY" => EcdhPrivateKey::from_pkcs8_pem(&bytes[..])
+                .map(EcdhFile::Private)
+                .map_err(|e| bad(&format!("{} ({WANT})", esdk_message(&e)))),
+            "EC PRIVATE KEY" => Err(bad(
+                "a SEC1 EC PRIVATE KEY; the ECDH keyrings take PKCS#8 (as the spec and the \
+                 MPL do): convert it with `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.p8`",
+            )),
+            "ENCRYPTED PRIVATE KEY" => Err(bad(
+                "a password-protected private key; give it unencrypted (openssl pkcs8 -nocrypt)",
+            )),
+            other => Err(bad(&format!("a PEM {other:?}, not {WANT}"))),
+        },
+        Some(Err(())) => Err(bad("not valid PEM (RFC 7468)")),
+        None => EcdhPrivateKey::from_pkcs8_der(&bytes)
+            .map(EcdhFile::Private)
+            .or_else(|_| EcdhPublicKey::from_spki_der(&bytes).map(EcdhFile::Public))
+            .map_err(|_| bad(&format!("not {WANT}"))),
+    }
+}
+
+/// The recipient's public key of an ECDH key (a `--recipient-public-key` file).
+fn ecdh_recipient(value: &str) -> Result<EcdhPublicKey, CliError> {
+    if value.starts_with("arn:") {
+        return Err(CliError::usage(format!(
+            "--recipient-public-key {value}: a KMS key ARN names a recipient only after \
+             --kms-ecdh-key; here give the public key as a PEM or DER SubjectPublicKeyInfo file"
+        )));
+    }
+    let path = Path::new(value);
+    match read_ecdh(path)? {
+        EcdhFile::Public(public) => Ok(public),
+        EcdhFile::Private(_) => Err(CliError::usage(format!(
+            "--recipient-public-key {} is a private key: give the recipient's public key \
+             (openssl pkey -pubout); a private key is --raw-ecdh-key",
+            quote(path)
+        ))),
+    }
+}
+
+/// `--raw-ecdh-key PEM` with the peer after it: RawPrivateKeyToStaticPublicKey or
+/// PublicKeyDiscovery.
+fn raw_ecdh_keyring(
+    path: &Path,
+    peer: Option<&EcdhPeer>,
+    mode: Mode,
+) -> Result<RawEcdhKeyring, CliError> {
+    let flag = format!("--raw-ecdh-key {}", quote(path));
+    let private = match read_ecdh(path)? {
+        EcdhFile::Private(private) => private,
+        EcdhFile::Public(_) => {
+            return Err(CliError::usage(format!(
+                "{flag} is a public key: --raw-ecdh-key takes a private key (PKCS#8); to send \
+                 to a recipient's public key alone (an ephemeral sender, encrypt only), give it \
+                 as --recipient-public-key FILE"
+            )));
+        }
+    };
+    let curve = private.curve();
+    let bad = |e: esdk::core::Error| CliError::usage(format!("{flag}: {}", esdk_message(&e)));
+    match (peer, mode) {
+        (Some(EcdhPeer::Recipient(r)), _) => {
+            let recipient = ecdh_recipient(r)?;
+            if recipient.curve() != curve {
+                return Err(CliError::usage(format!(
+                    "{flag} is a {curve} key but --recipient-public-key {} is on {}: both \
+                     keys must be on one curve",
+                    quote(Path::new(r)),
+                    recipient.curve()
+                )));
+            }
+            RawEcdhKeyring::raw_private_key_to_static_public_key(curve, private, recipient)
+                .map_err(bad)
+        }
+        (Some(EcdhPeer::Discovery), Mode::Decrypt) => {
+            RawEcdhKeyring::public_key_discovery(curve, private).map_err(bad)
+        }
+        (Some(EcdhPeer::Discovery), Mode::Encrypt) => Err(CliError::usage(format!(
+            "{flag} --ecdh-discovery decrypts only: to encrypt, follow the sender's private key \
+             with --recipient-public-key FILE, or give --recipient-public-key FILE alone"
+        ))),
+        (None, _) => Err(CliError::usage(format!(
+            "{flag} needs --recipient-public-key FILE or --ecdh-discovery after it"
+        ))),
+    }
+}
+
+/// A `--recipient-public-key FILE` of its own: EphemeralPrivateKeyToStaticPublicKey.
+fn ephemeral_ecdh_keyring(path: &Path, mode: Mode) -> Result<RawEcdhKeyring, CliError> {
+    if mode == Mode::Decrypt {
+        return Err(CliError::usage(format!(
+            "--recipient-public-key {} on its own is an ephemeral sender: it encrypts only; to \
+             decrypt, give the recipient's private key: --raw-ecdh-key PEM --ecdh-discovery",
+            quote(path)
+        )));
+    }
+    let value = path.to_string_lossy();
+    let recipient = ecdh_recipient(&value)?;
+    RawEcdhKeyring::ephemeral_private_key_to_static_public_key(recipient.curve(), recipient)
+        .map_err(|e| {
+            CliError::usage(format!(
+                "--recipient-public-key {}: {}",
+                quote(path),
+                esdk_message(&e)
+            ))
+        })
+}
+
 /// The PKCS#11 token options, checked together.
 #[cfg_attr(not(feature = "pkcs11"), allow(dead_code))]
 pub(crate) struct Pkcs11Options<'a> {
@@ -542,6 +768,12 @@ pub(crate) struct Pkcs11Options<'a> {
     pub module: Option<&'a Path>,
     /// `--pkcs11-token`.
     pub token: Option<&'a str>,
+    /// `--pkcs11-slot`.
+    pub slot: Option<u64>,
+    /// `--pkcs11-pin-file`.
+    pub pin_file: Option<&'a Path>,
+    /// `--quiet`: no warnings.
+    pub quiet: bool,
 }
 
 /// The keyrings of the command line, generator first.
@@ -601,6 +833,12 @@ pub(crate) fn keyrings<'a>(
                 out.push(Box::new(k));
             }
             KeySource::RawRsa(path) => out.push(Box::new(rsa_keyring(spec, path, mode)?)),
+            KeySource::RawEcdh(path) => {
+                out.push(Box::new(raw_ecdh_keyring(path, spec.ecdh.as_ref(), mode)?));
+            }
+            KeySource::EcdhRecipient(path) => {
+                out.push(Box::new(ephemeral_ecdh_keyring(path, mode)?));
+            }
             KeySource::KmsRsa(arn) => {
                 let padding = rsa_padding(spec.padding);
                 let public = match (&spec.public_key, mode) {
@@ -659,17 +897,43 @@ impl Pkcs11Token {
 impl Pkcs11Token {
     fn open(&mut self, opts: &Pkcs11Options<'_>) -> Result<&esdk_pkcs11::Token, CliError> {
         if self.token.is_none() {
-            let (Some(module), Some(label)) = (opts.module, opts.token) else {
-                return Err(CliError::usage(
-                    "--pkcs11-key needs --pkcs11-module PATH and --pkcs11-token LABEL",
-                ));
+            let module = match (opts.module, opts.token.is_some() || opts.slot.is_some()) {
+                (Some(module), true) => module,
+                _ => {
+                    return Err(CliError::usage(
+                        "--pkcs11-key needs --pkcs11-module PATH and --pkcs11-token LABEL (or \
+                         --pkcs11-slot ID)",
+                    ));
+                }
             };
-            let mut cfg = esdk_pkcs11::TokenConfig::new(module, label);
-            if let Ok(pin) = std::env::var(PIN_ENV) {
+            let ctx = esdk_pkcs11::load_module(module)
+                .map_err(|e| CliError::usage(format!("PKCS#11 module: {e}")))?;
+            // The token's label (esdk-pkcs11 opens tokens by label) and whether it needs a
+            // PIN (None: no such token; Token::open says so, with the labels there are).
+            let (label, needs_pin) = match (opts.slot, opts.token) {
+                (Some(slot), _) => {
+                    let (label, needs) = token_in_slot(&ctx, slot)?;
+                    (label, Some(needs))
+                }
+                (None, Some(label)) => (label.to_owned(), token_needs_pin(&ctx, label)),
+                (None, None) => return Err(CliError::usage("no PKCS#11 token given")),
+            };
+            let mut cfg = esdk_pkcs11::TokenConfig::new(module, label.as_str());
+            if let Some(pin) = user_pin(opts, &label, needs_pin == Some(true))? {
                 cfg = cfg.with_pin(pin);
             }
             let token = esdk_pkcs11::Token::open(cfg)
                 .map_err(|e| CliError::usage(format!("PKCS#11 token '{label}': {e}")))?;
+            if let Some(slot) = opts.slot
+                && token.slot_id() != slot
+            {
+                return Err(CliError::usage(format!(
+                    "--pkcs11-slot {slot}: its token '{label}' has the label of another token \
+                     (slot {}) that comes first; tokens are opened by label, so give them \
+                     distinct labels",
+                    token.slot_id()
+                )));
+            }
             self.token = Some(token);
         }
         self.token
@@ -684,11 +948,47 @@ impl Pkcs11Token {
         label: &str,
         mode: Mode,
     ) -> Result<Box<dyn Keyring + 'a>, CliError> {
-        use esdk_pkcs11::{OaepHash, Pkcs11AesKeyring, Pkcs11Error, Pkcs11RsaKeyring};
+        use esdk_pkcs11::{
+            OaepHash, Pkcs11AesKeyring, Pkcs11EcdhKeyring, Pkcs11Error, Pkcs11RsaKeyring,
+        };
         let selector = pkcs11_selector(label)
             .map_err(|e| CliError::usage(format!("{}: {e}", spec.describe())))?;
         let token = self.open(opts)?;
         let fail = |e: Pkcs11Error| CliError::usage(format!("{}: {e}", spec.describe()));
+        // An ECDH peer after it: the key is an EC key pair.
+        if let Some(peer) = &spec.ecdh {
+            let no_ec = |e: Pkcs11Error| match e {
+                Pkcs11Error::KeyNotFound { .. } => CliError::usage(format!(
+                    "--pkcs11-key {label}: no EC key pair with {selector} on the token \
+                     (--recipient-public-key and --ecdh-discovery after a --pkcs11-key need \
+                     one; to send to a recipient with an ephemeral key of its own, put the \
+                     --recipient-public-key before the --pkcs11-key)"
+                )),
+                e => CliError::usage(format!("--pkcs11-key {label}: {e}")),
+            };
+            let k = match (peer, mode) {
+                (EcdhPeer::Recipient(r), _) => {
+                    let recipient = ecdh_recipient(r)?;
+                    Pkcs11EcdhKeyring::private_key_to_static_public_key(
+                        token,
+                        selector.clone(),
+                        recipient,
+                    )
+                    .map_err(no_ec)?
+                }
+                (EcdhPeer::Discovery, Mode::Decrypt) => {
+                    Pkcs11EcdhKeyring::public_key_discovery(token, selector.clone())
+                        .map_err(no_ec)?
+                }
+                (EcdhPeer::Discovery, Mode::Encrypt) => {
+                    return Err(CliError::usage(format!(
+                        "--pkcs11-key {label} --ecdh-discovery decrypts only: to encrypt, \
+                         follow the token key with --recipient-public-key FILE"
+                    )));
+                }
+            };
+            return Ok(Box::new(k));
+        }
         match Pkcs11AesKeyring::new(
             token,
             selector.clone(),
@@ -719,8 +1019,19 @@ impl Pkcs11Token {
             hash,
         )
         .map_err(|e| match e {
+            // Not an RSA key (none at all, or a key of another type): an EC key pair needs
+            // its peer after it.
+            Pkcs11Error::KeyNotFound { .. } | Pkcs11Error::KeyType { .. }
+                if Pkcs11EcdhKeyring::public_key_discovery(token, selector.clone()).is_ok() =>
+            {
+                CliError::usage(format!(
+                    "--pkcs11-key {label} is an EC key pair: follow it with \
+                     --recipient-public-key FILE (the token key is the sender's) or \
+                     --ecdh-discovery (the recipient's; decrypt only)"
+                ))
+            }
             Pkcs11Error::KeyNotFound { .. } => CliError::usage(format!(
-                "{}: no AES key and no RSA key with {selector} on the token",
+                "{}: no AES key, no RSA key and no EC key pair with {selector} on the token",
                 spec.describe()
             )),
             e => fail(e),
@@ -737,6 +1048,143 @@ impl Pkcs11Token {
             _ => Ok(Box::new(k)),
         }
     }
+}
+
+/// Whether the token needs the user PIN to log in (and has no PIN pad of its own).
+#[cfg(feature = "pkcs11")]
+fn needs_pin(info: &esdk_pkcs11::cryptoki::slot::TokenInfo) -> bool {
+    info.login_required() && !info.protected_authentication_path()
+}
+
+/// The label of the token in slot `slot` (`--pkcs11-slot`) and whether it needs a PIN.
+#[cfg(feature = "pkcs11")]
+fn token_in_slot(
+    ctx: &esdk_pkcs11::cryptoki::context::Pkcs11,
+    slot: u64,
+) -> Result<(String, bool), CliError> {
+    let slots = ctx
+        .get_slots_with_token()
+        .map_err(|e| CliError::usage(format!("PKCS#11 module: listing slots: {e}")))?;
+    let found = slots.iter().find(|s| s.id() == slot).copied();
+    let Some(found) = found else {
+        let ids: Vec<String> = slots.iter().map(|s| s.id().to_string()).collect();
+        return Err(CliError::usage(format!(
+            "--pkcs11-slot {slot}: no slot with a token has this id (slots with a token: {})",
+            if ids.is_empty() {
+                "none".to_owned()
+            } else {
+                ids.join(", ")
+            }
+        )));
+    };
+    let info = ctx
+        .get_token_info(found)
+        .map_err(|e| CliError::usage(format!("--pkcs11-slot {slot}: reading its token: {e}")))?;
+    if !info.token_initialized() {
+        return Err(CliError::usage(format!(
+            "--pkcs11-slot {slot}: its token is not initialized"
+        )));
+    }
+    Ok((info.label().trim_end().to_owned(), needs_pin(&info)))
+}
+
+/// Whether the token labelled `label` needs a PIN; `None` when no such token is found.
+#[cfg(feature = "pkcs11")]
+fn token_needs_pin(ctx: &esdk_pkcs11::cryptoki::context::Pkcs11, label: &str) -> Option<bool> {
+    ctx.get_slots_with_token()
+        .ok()?
+        .into_iter()
+        .filter_map(|s| ctx.get_token_info(s).ok())
+        .find(|i| i.token_initialized() && i.label().trim_end() == label.trim_end())
+        .map(|i| needs_pin(&i))
+}
+
+/// The user PIN: `--pkcs11-pin-file`, else `ESDK_PKCS11_PIN`, else (when the token needs
+/// one and stdin is a terminal) a prompt on the terminal, without echo.
+///
+/// # Errors
+/// An unreadable or empty PIN file; a token that needs a PIN when none is given and stdin
+/// is not a terminal.
+#[cfg(feature = "pkcs11")]
+fn user_pin(
+    opts: &Pkcs11Options<'_>,
+    label: &str,
+    needed: bool,
+) -> Result<Option<String>, CliError> {
+    use std::io::IsTerminal as _;
+    if let Some(path) = opts.pin_file {
+        return read_pin_file(path, opts.quiet).map(Some);
+    }
+    if let Ok(pin) = std::env::var(PIN_ENV) {
+        return Ok(Some(pin));
+    }
+    if !needed {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(format!(
+            "PKCS#11 token '{label}' needs the user PIN: set {PIN_ENV}, give \
+             --pkcs11-pin-file FILE, or run on a terminal to be asked for it"
+        )));
+    }
+    let pin = rpassword::prompt_password(format!("PKCS#11 user PIN for token '{label}': "))
+        .map_err(|e| CliError::usage(format!("reading the PKCS#11 PIN from the terminal: {e}")))?;
+    if pin.is_empty() {
+        return Err(CliError::usage("no PKCS#11 PIN entered"));
+    }
+    Ok(Some(pin))
+}
+
+/// Reads `--pkcs11-pin-file`: the PIN, without one trailing newline (`\n` or `\r\n`).
+#[cfg(feature = "pkcs11")]
+fn read_pin_file(path: &Path, quiet: bool) -> Result<String, CliError> {
+    let bad = |what: &str| CliError::usage(format!("--pkcs11-pin-file {}: {what}", quote(path)));
+    let meta =
+        fs::metadata(path).map_err(|e| CliError::io_path("reading the PIN file", path, &e))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file"));
+    }
+    if meta.len() > 1024 {
+        return Err(bad("too large for a PIN file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode();
+        if mode & 0o044 != 0 && !quiet {
+            eprintln!(
+                "esdk: warning: PIN file {} can be read by {} (mode {:o}); chmod 600 it",
+                quote(path),
+                if mode & 0o004 != 0 {
+                    "every user"
+                } else {
+                    "its group"
+                },
+                mode & 0o777
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = quiet;
+    let mut bytes = Zeroizing::new(
+        fs::read(path).map_err(|e| CliError::io_path("reading the PIN file", path, &e))?,
+    );
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    }
+    if bytes.is_empty() {
+        return Err(bad("empty (no PIN)"));
+    }
+    // Moved out, not copied: the String owns the zeroizing buffer's allocation. Its drop
+    // in the token's AuthPin zeroizes it.
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        let mut v = e.into_bytes();
+        zeroize::Zeroize::zeroize(&mut v);
+        bad("not UTF-8 text")
+    })
 }
 
 /// The key a `--pkcs11-key` value names: `label:NAME`, `id:HEX` (the `CKA_ID` bytes), or a

@@ -270,6 +270,9 @@ fn crypt(
     let pkcs11 = keys::Pkcs11Options {
         module: c.pkcs11_module.as_deref(),
         token: c.pkcs11_token.as_deref(),
+        slot: c.pkcs11_slot,
+        pin_file: c.pkcs11_pin_file.as_deref(),
+        quiet: c.quiet,
     };
     let kms_opts = kms::KmsOptions {
         endpoint: c.kms_endpoint.as_deref(),
