@@ -165,7 +165,7 @@ fn decoded(src: Source) -> Source {
 /// An output, base64-encoded on the way with `--encode`.
 enum Out {
     Plain(Sink),
-    Base64(base64::write::EncoderWriter<'static, base64::engine::GeneralPurpose, Sink>),
+    Base64(Box<base64::write::EncoderWriter<'static, base64::engine::GeneralPurpose, Sink>>),
 }
 
 impl Out {
@@ -177,10 +177,10 @@ impl Out {
         let sink = Sink::open(output, no_clobber)?;
         let (name, live) = (sink.display(), sink.is_live());
         let out = if encode {
-            Out::Base64(base64::write::EncoderWriter::new(
+            Out::Base64(Box::new(base64::write::EncoderWriter::new(
                 sink,
                 &base64::engine::general_purpose::STANDARD,
-            ))
+            )))
         } else {
             Out::Plain(sink)
         };
