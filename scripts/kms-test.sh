@@ -3,9 +3,10 @@
 #
 # Sets everything up on a fresh Debian machine: a venv with moto[server] 5.2.x and
 # cryptography (.venv-kms), the official Python ESDK for the interop test
-# (scripts/python-peer.sh), a free port on 127.0.0.1, the server
+# (scripts/python-peer.sh), the official aws-encryption-cli for the drop-in test
+# (scripts/awscli-peer.sh), a free port on 127.0.0.1, the server
 # (../shared/peers/kms_server.py through scripts/kms-server.py), then runs
-#   cargo test --workspace --test kms --test kms_rsa --test kms_ecdh --test kms_hierarchy --test caching --test cli_kms
+#   cargo test --workspace --test kms --test kms_rsa --test kms_ecdh --test kms_hierarchy --test caching --test cli_kms --test cli_awscli
 # and the kms_stream example on a 64 MiB file, and stops the server. The tests never skip: if
 # the server cannot start, this script (and the tests) fail.
 #
@@ -61,6 +62,8 @@ echo "kms-test: KMS server (pid $pid) at $ESDK_KMS_ENDPOINT" >&2
 
 export ESDK_PY
 ESDK_PY=$(bash scripts/python-peer.sh)
+export ESDK_TEST_AWSCLI
+ESDK_TEST_AWSCLI=$(bash scripts/awscli-peer.sh)
 
 set -o pipefail
 # Unit tests of the KMS and caching modules (ARN parsing, MRK rules, LRU), then the
@@ -69,7 +72,7 @@ set -o pipefail
 # (`-p esdk` alone would resolve other features and rebuild).
 sel=(--workspace)
 cargo test "${sel[@]}" --lib -- kms:: caching::
-cargo test "${sel[@]}" --test kms --test kms_rsa --test kms_ecdh --test kms_hierarchy --test caching --test cli_kms "$@" -- --show-output 2>&1 | tee "$out"
+cargo test "${sel[@]}" --test kms --test kms_rsa --test kms_ecdh --test kms_hierarchy --test caching --test cli_kms --test cli_awscli "$@" -- --show-output 2>&1 | tee "$out"
 
 echo
 echo "=== kms_stream example: 64 MiB through KMS (two regions)"

@@ -1885,3 +1885,151 @@ fn a_failing_output_is_an_io_error_on_every_thread_count() {
         .fails(3, "writing");
     }
 }
+
+#[test]
+fn trees_with_the_official_suffix_decrypt_and_a_run_that_skips_everything_fails() {
+    let d = setup();
+    let p = d.path();
+    write(p, "src/a.txt", &data(10, 1));
+    write(p, "src/sub/b.bin", &data(5000, 2));
+    // aws-encryption-cli names its outputs NAME.encrypted.
+    esdk(
+        p,
+        &[
+            "encrypt",
+            "--raw-aes-key",
+            "k.bin",
+            "-r",
+            "--suffix",
+            ".encrypted",
+            "-i",
+            "src",
+            "-o",
+            "enc",
+        ],
+    )
+    .ok();
+    assert_eq!(names(&p.join("enc/sub")), ["b.bin.encrypted"]);
+    // Decrypted natively with the default suffix: '.encrypted' is recognised and removed.
+    let out = esdk(
+        p,
+        &[
+            "decrypt",
+            "--raw-aes-key",
+            "k.bin",
+            "-r",
+            "-i",
+            "enc",
+            "-o",
+            "dec",
+        ],
+    )
+    .ok();
+    assert!(!out.stderr.contains("skipping"), "{}", out.stderr);
+    assert_eq!(read(p, "dec/a.txt"), data(10, 1));
+    assert_eq!(read(p, "dec/sub/b.bin"), data(5000, 2));
+    // A tree where no file can be decrypted is a failure that says why, not a silent success.
+    write(p, "plain/x.txt", b"x");
+    write(p, "plain/y/z.md", b"z");
+    esdk(
+        p,
+        &[
+            "decrypt",
+            "--raw-aes-key",
+            "k.bin",
+            "-r",
+            "-i",
+            "plain",
+            "-o",
+            "dec3",
+        ],
+    )
+    .fails(2, "nothing to decrypt: all 2 input files were skipped");
+    // --no-overwrite skipping everything is what was asked: not a failure.
+    esdk(
+        p,
+        &[
+            "decrypt",
+            "--raw-aes-key",
+            "k.bin",
+            "-r",
+            "--no-overwrite",
+            "-i",
+            "enc",
+            "-o",
+            "dec",
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn the_aws_encryption_cli_syntax_is_checked_as_it_checks_it() {
+    let d = setup();
+    let p = d.path();
+    write(p, "pt", b"hello");
+    let key = "key=arn:aws:kms:us-west-2:111122223333:key/k";
+    // No mode flag, two of them, neither or both of -S / --metadata-output.
+    esdk(p, &["-i", "pt", "-o", "ct", "-S", "--wrapping-keys", key]).fails(2, "--encrypt");
+    esdk(p, &["-e", "-d", "-i", "pt", "-o", "ct", "-S", "-w", key]).fails(2, "cannot be used");
+    esdk(p, &["-e", "-i", "pt", "-o", "ct", "--wrapping-keys", key])
+        .fails(2, "--suppress-metadata");
+    esdk(
+        p,
+        &[
+            "-e",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+            "-S",
+            "--metadata-output",
+            "m",
+            "-w",
+            key,
+        ],
+    )
+    .fails(2, "cannot be used");
+    // --wrapping-keys is required and checked.
+    esdk(p, &["-e", "-i", "pt", "-o", "ct", "-S"]).fails(2, "--wrapping-keys");
+    esdk(p, &["-e", "-i", "pt", "-o", "ct", "-S", "-w", "arn"]).fails(2, "expected key=value");
+    esdk(
+        p,
+        &[
+            "-d",
+            "-i",
+            "ct",
+            "-o",
+            "pt2",
+            "-S",
+            "-w",
+            "discovery=true",
+            key,
+        ],
+    )
+    .fails(2, "give no key=");
+    esdk(
+        p,
+        &["-d", "-i", "ct", "-o", "pt2", "-S", "-w", "discovery=false"],
+    )
+    .fails(2, "discovery=true");
+    esdk(
+        p,
+        &[
+            "-e",
+            "-i",
+            "pt",
+            "-o",
+            "ct",
+            "-S",
+            "-w",
+            "provider=x",
+            "key=k",
+        ],
+    )
+    .fails(2, "only AWS KMS keys");
+    // Nothing was written by any of them.
+    assert!(!p.join("ct").exists() && !p.join("m").exists());
+    // The native syntax is unchanged: its subcommands are never read as this syntax.
+    esdk(p, &["encrypt", "-e"]).fails(2, "-e");
+}

@@ -396,6 +396,11 @@ pub(crate) struct CommonArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
 
+    /// The default AWS region for KMS key ids and aliases that name none (instead of
+    /// AWS_REGION or the profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
     /// Cache data keys across the files of this run (fewer KMS calls): SETTING=VALUE
     /// with capacity (entries, default 100), max_age (seconds, default 300; an age past
     /// what the clock can represent, such as 18446744073709551615, means no age limit),
@@ -447,6 +452,11 @@ pub(crate) struct CommonArgs {
     /// No progress bar and no warnings (errors are still printed).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Log what is done on stderr: -v each file, -vv also the settings and keys, -vvv also
+    /// the AWS SDK's log (its requests, without secrets).
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
 }
 
 /// How an AES key file is encoded.

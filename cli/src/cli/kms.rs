@@ -19,6 +19,8 @@ pub(crate) struct KmsOptions<'a> {
     /// `--profile`: the AWS profile of the credential chain (else `AWS_PROFILE`, else
     /// `default`).
     pub profile: Option<&'a str>,
+    /// `--region`: the default region (else the AWS chain's).
+    pub region: Option<&'a str>,
     /// `--discovery-account` (empty: no discovery filter).
     pub discovery_accounts: &'a [String],
     /// `--discovery-partition` (default `aws`).
@@ -197,6 +199,10 @@ mod with_kms {
             let s = rt
                 .block_on(DefaultClientSupplier::from_aws_chain(opts.profile))
                 .map_err(|e| CliError::usage(format!("--profile: {e}")))?;
+            let s = match opts.region {
+                Some(r) => s.with_default_region(r),
+                None => s,
+            };
             let s = Arc::new(match opts.endpoint {
                 Some(url) => s.with_endpoint_url(url),
                 None => s,

@@ -12,6 +12,8 @@ use serde_json::{Map, Value, json};
 use super::Mode;
 use super::args::suite_name;
 use super::error::CliError;
+use super::paths::{Input, Output};
+use std::path::Path;
 
 /// One encrypted data key, as the metadata shows it.
 #[derive(Debug, Clone)]
@@ -57,6 +59,12 @@ pub(crate) struct HeaderInfo {
     pub frame_length: u32,
     /// Header length in bytes.
     pub header_len: usize,
+    /// The algorithm suite data (version 2: the commitment key of committing suites).
+    pub suite_data: Vec<u8>,
+    /// The header authentication's IV (zeros in version 2).
+    pub auth_iv: [u8; 12],
+    /// The header authentication's tag.
+    pub auth_tag: [u8; 16],
 }
 
 impl HeaderInfo {
@@ -83,6 +91,9 @@ impl HeaderInfo {
             framed: h.content_type == ContentType::Framed,
             frame_length: h.frame_length,
             header_len: h.bytes.len(),
+            suite_data: h.suite_data.to_vec(),
+            auth_iv: if h.version == 1 { h.iv } else { [0; 12] },
+            auth_tag: h.tag,
         }
     }
 
@@ -94,8 +105,10 @@ impl HeaderInfo {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The header in the shape of aws-encryption-cli's metadata (`json_ready_header`):
-    /// base64 for binary fields and the provider id, Python's suite name.
+    /// The header in the shape of aws-encryption-cli's metadata (the Python ESDK's message
+    /// header with binary fields and the provider id in base64, Python's suite name; the
+    /// version-1-only fields `type` and `header_iv_length` null in version 2, and
+    /// `commitment_key` null without one).
     fn official_json(&self) -> Value {
         let ec: Map<String, Value> = self
             .encryption_context
@@ -125,11 +138,21 @@ impl HeaderInfo {
             "encrypted_data_keys": edks,
             "encryption_context": ec,
             "frame_length": self.frame_length,
-            "header_iv_length": 12,
+            "header_iv_length": if self.version == 1 { Value::from(12) } else { Value::Null },
             "message_id": B64.encode(&self.message_id),
             "type": if self.version == 1 { Value::from(128) } else { Value::Null },
             "version": format!("{}.0", self.version),
+            "commitment_key": if self.suite_data.is_empty() {
+                Value::Null
+            } else {
+                Value::from(B64.encode(&self.suite_data))
+            },
         })
+    }
+
+    /// The header authentication in the shape of aws-encryption-cli's metadata.
+    fn official_auth_json(&self) -> Value {
+        json!({ "iv": B64.encode(self.auth_iv), "tag": B64.encode(self.auth_tag) })
     }
 }
 
@@ -151,8 +174,8 @@ pub(crate) struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// The JSON object: the aws-encryption-cli fields (`mode`, `input`, `output`, `header`)
-    /// and readable ones (`suite`, `encryption_context`, `encrypted_data_keys` with provider
+    /// The JSON object: the aws-encryption-cli fields (`mode`, `input`, `output`, `header`,
+    /// and on decrypt `header_auth`) and readable ones (`suite`, `encryption_context`, `encrypted_data_keys` with provider
     /// id and key name, `frame_length`, sizes).
     pub fn to_json(&self) -> Value {
         let h = self.header;
@@ -170,7 +193,7 @@ impl Record<'_> {
             Mode::Encrypt => (self.input_bytes, self.output_bytes),
             Mode::Decrypt => (self.output_bytes, self.input_bytes),
         };
-        json!({
+        let mut v = json!({
             "mode": self.mode.as_str(),
             "input": self.input,
             "output": self.output,
@@ -182,8 +205,38 @@ impl Record<'_> {
             "plaintext_bytes": plaintext,
             "message_bytes": message,
             "header": h.official_json(),
-        })
+        });
+        if self.mode == Mode::Decrypt
+            && let Some(o) = v.as_object_mut()
+        {
+            o.insert("header_auth".into(), h.official_auth_json());
+        }
+        v
     }
+}
+
+/// An input as metadata names it: as given, or (aws-encryption-cli's syntax) as an absolute
+/// path, the way aws-encryption-cli names it.
+pub(crate) fn shown(input: &Input, absolute: bool) -> String {
+    match input {
+        Input::File(p) if absolute => absolute_path(p),
+        other => other.display(),
+    }
+}
+
+/// An output as metadata names it (see [`shown`]).
+pub(crate) fn shown_output(output: &Output, absolute: bool) -> String {
+    match output {
+        Output::File(p) if absolute => absolute_path(p),
+        other => other.display(),
+    }
+}
+
+fn absolute_path(p: &Path) -> String {
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_owned())
+        .display()
+        .to_string()
 }
 
 /// Where metadata lines go.
@@ -198,17 +251,20 @@ pub(crate) enum MetadataSink {
 }
 
 impl MetadataSink {
-    /// Opens `--metadata-output`.
+    /// Opens `--metadata-output`: appends to a file, or truncates it first with `truncate`
+    /// (aws-encryption-cli's `--overwrite-metadata`).
     ///
     /// # Errors
     /// The file cannot be opened.
-    pub fn open(target: Option<&str>) -> Result<Self, CliError> {
+    pub fn open(target: Option<&str>, truncate: bool) -> Result<Self, CliError> {
         match target {
             None => Ok(Self::None),
             Some("-") => Ok(Self::Stdout),
             Some(path) => OpenOptions::new()
                 .create(true)
-                .append(true)
+                .append(!truncate)
+                .write(true)
+                .truncate(truncate)
                 .open(path)
                 .map(|f| Self::File(f, path.to_owned()))
                 .map_err(|e| CliError::io("opening metadata output", &format!("'{path}'"), &e)),

@@ -24,6 +24,7 @@
 
 mod args;
 mod branch_key;
+mod compat;
 mod error;
 mod keygen;
 mod keys;
@@ -68,17 +69,27 @@ impl Mode {
 
 /// Runs the command line and returns the process exit code.
 pub(crate) fn main() -> ExitCode {
-    let matches = match Cli::command().try_get_matches() {
-        Ok(m) => m,
-        Err(e) => {
-            let code = e.exit_code();
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(code).unwrap_or(2));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // aws-encryption-cli's syntax: checked and translated into esdk's (see `compat`).
+    let (args, official) = if compat::detect(&args) {
+        match compat::parse(&args) {
+            Err(e) => return clap_exit(&e),
+            Ok(Err(e)) => {
+                eprintln!("esdk: {e}");
+                return ExitCode::from(e.code as u8);
+            }
+            Ok(Ok(t)) => (t.args.into_iter().map(Into::into).collect(), t.official),
         }
+    } else {
+        (args, compat::Official::default())
+    };
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => return clap_exit(&e),
     };
     let result = Cli::from_arg_matches(&matches)
         .map_err(|e| CliError::usage(e.to_string()))
-        .and_then(|cli| dispatch(&cli, &matches));
+        .and_then(|cli| dispatch(&cli, &matches, official));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -88,7 +99,48 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
+/// Prints a clap error (or help) and returns its exit code.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let code = e.exit_code();
+    let _ = e.print();
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// `-v`: log lines on stderr through `tracing` (target `esdk`): -v each file, -vv also the
+/// settings, -vvv also the AWS SDK's informational log, -vvvv its debug log. Nothing is
+/// installed without `-v`, and `-q` conflicts with it.
+fn init_logging(verbose: u8) {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let (ours, others) = match verbose {
+        0 => return,
+        1 => (LevelFilter::INFO, LevelFilter::OFF),
+        2 => (LevelFilter::DEBUG, LevelFilter::OFF),
+        3 => (LevelFilter::DEBUG, LevelFilter::INFO),
+        _ => (LevelFilter::DEBUG, LevelFilter::DEBUG),
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(others)
+        .with_target(LOG, ours);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(true);
+    // A second initialisation (none happens) would only keep the first.
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init();
+}
+
+/// The `tracing` target of the tool's own log lines.
+const LOG: &str = "esdk";
+
+fn dispatch(
+    cli: &Cli,
+    matches: &ArgMatches,
+    official: compat::Official,
+) -> Result<ExitCode, CliError> {
     let sub = matches
         .subcommand()
         .map(|(_, m)| m)
@@ -122,6 +174,7 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
                 cfg,
                 opts,
                 run::SignedRelease::default(),
+                official,
             )
         }
         Command::Decrypt(a) => {
@@ -149,6 +202,7 @@ fn dispatch(cli: &Cli, matches: &ArgMatches) -> Result<ExitCode, CliError> {
                 cfg,
                 EncryptOptions::new(),
                 signed,
+                official,
             )
         }
         Command::Keygen(a) => keygen::run(a).map(|()| ExitCode::SUCCESS),
@@ -264,7 +318,12 @@ fn crypt(
     cfg: Config,
     opts: EncryptOptions,
     signed: run::SignedRelease,
+    official: compat::Official,
 ) -> Result<ExitCode, CliError> {
+    init_logging(c.verbose);
+    tracing::debug!(target: LOG, mode = mode.as_str(), input = %c.input, output = %c.output,
+        recursive = c.recursive, suffix = %c.suffix, aws_encryption_cli_syntax = official.syntax,
+        "starting");
     let context = parse_context(mode, &c.encryption_context)?;
     let specs = keys::plan(c, m)?;
     let pkcs11 = keys::Pkcs11Options {
@@ -277,6 +336,7 @@ fn crypt(
     let kms_opts = kms::KmsOptions {
         endpoint: c.kms_endpoint.as_deref(),
         profile: c.profile.as_deref(),
+        region: c.region.as_deref(),
         discovery_accounts: &c.discovery_account,
         discovery_partition: c.discovery_partition.as_deref(),
     };
@@ -312,6 +372,7 @@ fn crypt(
         recursive: c.recursive,
         suffix: &c.suffix,
         no_overwrite: c.no_overwrite,
+        official_naming: official.syntax,
     })?;
     if c.metadata_output.as_deref() == Some("-")
         && plan.jobs.iter().any(|j| j.output == Output::Stdout)
@@ -320,7 +381,8 @@ fn crypt(
             "--metadata-output - and --output - cannot share stdout",
         ));
     }
-    let mut metadata = MetadataSink::open(c.metadata_output.as_deref())?;
+    let mut metadata =
+        MetadataSink::open(c.metadata_output.as_deref(), official.overwrite_metadata)?;
     let ctx = run::Ctx {
         mode,
         cfg,
@@ -335,22 +397,50 @@ fn crypt(
         no_overwrite: c.no_overwrite,
         mmap: !c.no_mmap,
         signed,
+        decode_input: official.decode,
+        encode_output: official.encode,
     };
+    tracing::debug!(target: LOG, keys = ?ctx.key_labels, jobs = plan.jobs.len(),
+        skipped = plan.skipped.len(), "planned");
     let mut progress = Progress::new(!c.quiet, run::total_input(&plan.jobs));
     if !c.quiet {
         for note in &plan.skipped {
             progress.println(&format!("esdk: warning: {note}"));
         }
     }
+    if plan.jobs.is_empty() && plan.unusable > 0 {
+        progress.finish();
+        return Err(CliError::usage(format!(
+            "nothing to {}: all {} input files were skipped ({}){}",
+            mode.as_str(),
+            plan.unusable,
+            plan.skipped.first().map(String::as_str).unwrap_or_default(),
+            match mode {
+                Mode::Decrypt => format!(
+                    "; decrypt takes files ending in '{}' (or '{}'): give --suffix",
+                    c.suffix,
+                    compat::ENCRYPTED_SUFFIX
+                ),
+                Mode::Encrypt => String::new(),
+            }
+        )));
+    }
     let mut first_failure: Option<Code> = None;
     let mut failed = 0usize;
     for job in &plan.jobs {
+        if official.interactive && !confirm_overwrite(job, &mut progress)? {
+            continue;
+        }
         progress.set_file(&job.input.display());
+        tracing::info!(target: LOG, "{}ing {} to {}", mode.as_str(), job.input.display(),
+            job.output.display());
         let outcome = ctx.run(job, &mut progress).and_then(|done| {
+            tracing::info!(target: LOG, input_bytes = done.input_bytes,
+                output_bytes = done.output_bytes, suite = %done.header.suite, "done");
             metadata.write(&Record {
                 mode,
-                input: job.input.display(),
-                output: job.output.display(),
+                input: meta::shown(&job.input, official.syntax),
+                output: meta::shown_output(&job.output, official.syntax),
                 header: &done.header,
                 input_bytes: done.input_bytes,
                 output_bytes: done.output_bytes,
@@ -370,6 +460,43 @@ fn crypt(
         );
     }
     Ok(first_failure.map_or(ExitCode::SUCCESS, |c| ExitCode::from(c as u8)))
+}
+
+/// `--interactive`: asks on the terminal before replacing an existing output file (as
+/// aws-encryption-cli does); anything but an answer starting with y or Y skips the file.
+fn confirm_overwrite(job: &paths::Job, progress: &mut Progress) -> Result<bool, CliError> {
+    use std::io::{BufRead, Write};
+    let Output::File(path) = &job.output else {
+        return Ok(true);
+    };
+    if !path.is_file() {
+        return Ok(true);
+    }
+    if job.input == paths::Input::Stdin {
+        return Err(CliError::usage(
+            "--interactive reads its answers from stdin, which is the input here",
+        ));
+    }
+    progress.suspend(|| {
+        eprint!(
+            "Overwrite existing output file \"{}\" with new contents? [y/N]:",
+            path.display()
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| CliError::io("reading", "<stdin>", &e))?;
+        let yes = answer.trim_start().starts_with(['y', 'Y']);
+        if !yes {
+            eprintln!(
+                "esdk: warning: skipping {}: the output exists and was not to be replaced",
+                job.input.display()
+            );
+        }
+        Ok(yes)
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Mode;
+use super::compat::ENCRYPTED_SUFFIX;
 use super::error::{CliError, quote};
 
 /// Where a job reads.
@@ -64,6 +65,9 @@ pub(crate) struct Plan {
     pub jobs: Vec<Job>,
     /// Warnings about skipped files.
     pub skipped: Vec<String>,
+    /// How many input files were skipped for their name or type (not for
+    /// `--no-overwrite`): a run that skips all of them fails.
+    pub unusable: usize,
 }
 
 /// What the planner needs from the command line.
@@ -81,20 +85,38 @@ pub(crate) struct PlanArgs<'a> {
     pub suffix: &'a str,
     /// `--no-overwrite`.
     pub no_overwrite: bool,
+    /// aws-encryption-cli's naming: the suffix is appended in both modes (decrypt writes
+    /// `NAME.decrypted` by default), never removed.
+    pub official_naming: bool,
 }
 
 /// The output file name for an input file name, or `None` when a decrypt input lacks the
-/// suffix.
-fn output_name(mode: Mode, name: &std::ffi::OsStr, suffix: &str) -> Option<OsString> {
+/// suffix. Encrypt appends the suffix. Decrypt removes it, or else aws-encryption-cli's
+/// `.encrypted` (so trees it wrote decrypt natively); with `official`, decrypt appends the
+/// suffix as aws-encryption-cli does.
+fn output_name(
+    mode: Mode,
+    name: &std::ffi::OsStr,
+    suffix: &str,
+    official: bool,
+) -> Option<OsString> {
     match mode {
         Mode::Encrypt => {
             let mut n = name.to_os_string();
             n.push(suffix);
             Some(n)
         }
+        Mode::Decrypt if official => {
+            let mut n = name.to_os_string();
+            n.push(suffix);
+            Some(n)
+        }
         Mode::Decrypt => {
             let s = name.to_str()?;
-            let stem = s.strip_suffix(suffix)?;
+            let stem = s
+                .strip_suffix(suffix)
+                .filter(|stem| !stem.is_empty())
+                .or_else(|| s.strip_suffix(ENCRYPTED_SUFFIX))?;
             (!stem.is_empty()).then(|| OsString::from(stem))
         }
     }
@@ -164,12 +186,13 @@ pub(crate) fn plan(a: &PlanArgs<'_>) -> Result<Plan, CliError> {
         None => Output::Stdout,
         Some(dir) if out_is_dir => {
             let name = input.file_name().unwrap_or(input.as_os_str());
-            match output_name(a.mode, name, a.suffix) {
+            match output_name(a.mode, name, a.suffix, a.official_naming) {
                 Some(n) => Output::File(dir.join(n)),
                 None => {
                     return Err(CliError::usage(format!(
                         "cannot name the output of {} in directory {}: its name does not end \
-                         with the suffix '{}' (give --output FILE or --suffix)",
+                         with the suffix '{}' or '{ENCRYPTED_SUFFIX}' (give --output FILE or \
+                         --suffix)",
                         quote(&input),
                         quote(&dir),
                         a.suffix
@@ -235,9 +258,10 @@ fn walk(
             }
             walk(a, &path, &out_dir.join(&name), out_canon, plan)?;
         } else if is_file {
-            let Some(out_name) = output_name(a.mode, &name, a.suffix) else {
+            let Some(out_name) = output_name(a.mode, &name, a.suffix, a.official_naming) else {
+                plan.unusable += 1;
                 plan.skipped.push(format!(
-                    "skipping {}: its name does not end with '{}'",
+                    "skipping {}: its name does not end with '{}' or '{ENCRYPTED_SUFFIX}'",
                     quote(&path),
                     a.suffix
                 ));
@@ -245,6 +269,7 @@ fn walk(
             };
             let out = out_dir.join(out_name);
             if same_file(&path, &out) {
+                plan.unusable += 1;
                 plan.skipped.push(format!(
                     "skipping {}: it would be its own output",
                     quote(&path)
@@ -253,6 +278,7 @@ fn walk(
             }
             plan.push(Input::File(path), Output::File(out), a.no_overwrite);
         } else {
+            plan.unusable += 1;
             plan.skipped
                 .push(format!("skipping {}: not a regular file", quote(&path)));
         }
@@ -267,7 +293,7 @@ mod tests {
 
     #[test]
     fn names_gain_and_lose_the_suffix() {
-        let n = |m, s: &str, suf| output_name(m, OsStr::new(s), suf);
+        let n = |m, s: &str, suf| output_name(m, OsStr::new(s), suf, false);
         assert_eq!(
             n(Mode::Encrypt, "a.txt", ".esdk"),
             Some("a.txt.esdk".into())
@@ -280,5 +306,22 @@ mod tests {
         assert_eq!(n(Mode::Decrypt, ".esdk", ".esdk"), None);
         assert_eq!(n(Mode::Decrypt, "x.enc", ".enc"), Some("x".into()));
         assert_eq!(n(Mode::Decrypt, "x", ""), Some("x".into()));
+        // aws-encryption-cli's suffix is recognised natively.
+        assert_eq!(
+            n(Mode::Decrypt, "a.txt.encrypted", ".esdk"),
+            Some("a.txt".into())
+        );
+        assert_eq!(n(Mode::Decrypt, ".encrypted", ".esdk"), None);
+        // Its own naming in its syntax: appended both ways.
+        let o = |m, s: &str, suf| output_name(m, OsStr::new(s), suf, true);
+        assert_eq!(
+            o(Mode::Encrypt, "a.txt", ".encrypted"),
+            Some("a.txt.encrypted".into())
+        );
+        assert_eq!(
+            o(Mode::Decrypt, "a.txt.encrypted", ".decrypted"),
+            Some("a.txt.encrypted.decrypted".into())
+        );
+        assert_eq!(o(Mode::Decrypt, "a", ""), Some("a".into()));
     }
 }

@@ -76,6 +76,14 @@ impl Progress {
         }
     }
 
+    /// Runs `f` (a prompt on the terminal) with the bar hidden.
+    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.bar {
+            Some(bar) if self.shown => bar.suspend(f),
+            _ => f(),
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {

@@ -69,6 +69,10 @@ pub(crate) struct Ctx<'a> {
     /// Decrypt: what reaches a non-regular output of a signed message before its signature
     /// verifies.
     pub signed: SignedRelease,
+    /// aws-encryption-cli's `--decode`: the input is base64 (whitespace ignored).
+    pub decode_input: bool,
+    /// aws-encryption-cli's `--encode`: the output is written in base64.
+    pub encode_output: bool,
 }
 
 /// Decrypt of a signed message to stdout or another non-regular output (regular files get
@@ -110,6 +114,8 @@ enum Source {
     Stdin(io::StdinLock<'static>),
     File(File),
     Mapped(Mapped),
+    /// `--decode`: base64 text decoded on the way (its decoded length is unknown).
+    Decoded(Box<dyn Read>),
 }
 
 impl Read for Source {
@@ -118,6 +124,100 @@ impl Read for Source {
             Source::Stdin(s) => s.read(buf),
             Source::File(f) => f.read(buf),
             Source::Mapped(m) => m.read(buf),
+            Source::Decoded(d) => d.read(buf),
+        }
+    }
+}
+
+/// Drops ASCII whitespace (line breaks of wrapped base64) from what it reads.
+struct NoWhitespace<R>(R);
+
+impl<R: Read> Read for NoWhitespace<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.0.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut kept = 0;
+            for i in 0..n {
+                if !buf[i].is_ascii_whitespace() {
+                    buf[kept] = buf[i];
+                    kept += 1;
+                }
+            }
+            if kept > 0 {
+                return Ok(kept);
+            }
+        }
+    }
+}
+
+/// `--decode`: the input, base64-decoded (standard alphabet, padded, whitespace ignored).
+fn decoded(src: Source) -> Source {
+    use base64::engine::general_purpose::STANDARD;
+    Source::Decoded(Box::new(base64::read::DecoderReader::new(
+        NoWhitespace(src),
+        &STANDARD,
+    )))
+}
+
+/// An output, base64-encoded on the way with `--encode`.
+enum Out {
+    Plain(Sink),
+    Base64(Box<base64::write::EncoderWriter<'static, base64::engine::GeneralPurpose, Sink>>),
+}
+
+impl Out {
+    fn open(
+        output: &Output,
+        no_clobber: bool,
+        encode: bool,
+    ) -> Result<(Self, String, bool), CliError> {
+        let sink = Sink::open(output, no_clobber)?;
+        let (name, live) = (sink.display(), sink.is_live());
+        let out = if encode {
+            Out::Base64(Box::new(base64::write::EncoderWriter::new(
+                sink,
+                &base64::engine::general_purpose::STANDARD,
+            )))
+        } else {
+            Out::Plain(sink)
+        };
+        Ok((out, name, live))
+    }
+
+    /// Ends the base64 text (its last group and padding) and commits the sink.
+    fn commit(self, name: &str) -> Result<(), CliError> {
+        match self {
+            Out::Plain(s) => s.commit(),
+            Out::Base64(mut w) => w
+                .finish()
+                .map_err(|e| CliError::io("writing", name, &e))?
+                .commit(),
+        }
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::Plain(s) => s.write(buf),
+            Out::Base64(w) => w.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Out::Plain(s) => s.write_vectored(bufs),
+            Out::Base64(w) => w.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::Plain(s) => s.flush(),
+            Out::Base64(w) => w.flush(),
         }
     }
 }
@@ -632,9 +732,11 @@ impl Ctx<'_> {
     }
 
     fn encrypt(&self, job: &Job, progress: &mut Progress) -> Result<Done, CliError> {
-        let mut src = open_input(&job.input, self.mmap)?;
-        let sink = Sink::open(&job.output, self.no_overwrite)?;
-        let out_name = sink.display();
+        let mut src = open_input(&job.input, self.mmap && !self.decode_input)?;
+        if self.decode_input {
+            src = decoded(src);
+        }
+        let (sink, out_name, _) = Out::open(&job.output, self.no_overwrite, self.encode_output)?;
         let ec: Vec<(&str, &str)> = self
             .context
             .iter()
@@ -649,6 +751,7 @@ impl Ctx<'_> {
         // goes around the cache.
         let opts = match (&src, input_len(&job.input)) {
             (Source::Mapped(m), _) => self.opts.with_plaintext_len(m.rest().len() as u64),
+            (Source::Decoded(_), _) => self.opts,
             (_, Some(n)) => self.opts.with_plaintext_len(n),
             (_, None) => self.opts,
         };
@@ -729,7 +832,7 @@ impl Ctx<'_> {
             ))
         })?;
         let written = tap.written;
-        tap.inner.commit()?;
+        tap.inner.commit(&out_name)?;
         Ok(Done {
             header,
             input_bytes: read,
@@ -745,6 +848,9 @@ impl Ctx<'_> {
         // anything parses them either way, and the kernel's copy costs less than faulting
         // the pages in and copying them (measured: 80 against 89 ms of CPU for 256 MiB).
         let mut src = open_input(&job.input, false)?;
+        if self.decode_input {
+            src = decoded(src);
+        }
         let read_err = |e: io::Error| CliError::io("reading", &show(&job.input), &e);
         // Read the header first: the encryption context is checked before any output exists.
         let limits = ParseLimits {
@@ -786,7 +892,8 @@ impl Ctx<'_> {
                 _ => (self.keyring, &self.key_labels),
             };
         let count = Rc::new(Cell::new(0u64));
-        let mut sink = Sink::open(&job.output, self.no_overwrite)?;
+        let (mut sink, sink_name, live) =
+            Out::open(&job.output, self.no_overwrite, self.encode_output)?;
         // A regular file is renamed into place only after everything verified, so it may
         // receive unverified frames; a live output gets them only when asked.
         let reader = match prepared {
@@ -818,12 +925,10 @@ impl Ctx<'_> {
             }
         };
         let reader = reader
-            .release_unverified_plaintext(self.signed.stream_unverified || !sink.is_live())
+            .release_unverified_plaintext(self.signed.stream_unverified || !live)
             .with_signed_buffer_limit(self.signed.buffer_limit);
         // The sink records its own failures and what it took, so that an error is told
         // apart from the reader's and the unverified-plaintext warning is exact.
-        let live = sink.is_live();
-        let sink_name = sink.display();
         let marked = Marked::new(&mut sink);
         let mut reported = 0u64;
         let mut tick = |_| {
@@ -862,7 +967,7 @@ impl Ctx<'_> {
                 )));
             }
         };
-        sink.commit()?;
+        sink.commit(&sink_name)?;
         Ok(Done {
             header,
             input_bytes: count.get(),
