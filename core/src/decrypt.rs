@@ -583,32 +583,49 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
             (k.as_bytes(), v.as_bytes())
         });
 
-        let (key, key_bytes) = kdf::header_key(
-            self.provider,
+        let provider = self.provider;
+        let mid = h.message_id;
+        let state = &mut self.state;
+        let mut install = |key: P::Aead, key_bytes: KeyBytes| {
+            *state = State::Body(Body {
+                suite,
+                cipher: FrameCipher::new(key, mid),
+                key: key_bytes,
+                framed: h.content_type == ContentType::Framed,
+                frame_len: h.frame_length,
+                header_len: h.bytes.len(),
+                next_seq: 1,
+                final_located: false,
+                footer_len: 0,
+                absorbed: Absorbed::new(),
+                verifier: None,
+            });
+        };
+        kdf::header_key(
+            provider,
             h,
             data_key.as_bytes(),
             extras,
             cfg.net_v4_0_0_retry,
+            &mut install,
         )?;
-        let mid = h.message_id;
-
-        let verifier = match (suite.signature(), stored.get(PUBLIC_KEY_CONTEXT_KEY)) {
-            (Some(alg), Some(text)) => Some(Verifier::new(self.provider, alg, text, h.bytes)?),
-            _ => None,
-        };
-        self.state = State::Body(Body {
-            suite,
-            cipher: FrameCipher::new(key, mid),
-            key: key_bytes,
-            framed: h.content_type == ContentType::Framed,
-            frame_len: h.frame_length,
-            header_len: h.bytes.len(),
-            next_seq: 1,
-            final_located: false,
-            footer_len: 0,
-            absorbed: Absorbed::new(),
-            verifier,
-        });
+        if let (Some(alg), Some(text)) = (suite.signature(), stored.get(PUBLIC_KEY_CONTEXT_KEY)) {
+            match Verifier::new(provider, alg, text, h.bytes) {
+                Ok(v) => {
+                    if let State::Body(b) = &mut self.state {
+                        b.verifier = Some(v);
+                    }
+                }
+                Err(e) => {
+                    // Back to where the call found it.
+                    self.state = State::KeyReady {
+                        key: data_key.clone(),
+                        extras: has_extras,
+                    };
+                    return Err(e);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -859,6 +876,9 @@ pub struct Decrypted<'a> {
 ///
 /// # Errors
 /// The first failed check ([`Error::Truncated`] and [`Error::TrailingBytes`] included).
+// Never inlined: the decryptor's state lives in this frame, not in the caller's (firmware
+// stacks: an image that encrypts and decrypts then never holds both states at once).
+#[inline(never)]
 pub fn decrypt<'c, P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     provider: &P,

@@ -16,6 +16,36 @@ use crate::provider::{AeadKey, CryptoProvider};
 use crate::signature::{Signer, SigningKey};
 use crate::suite::AlgorithmSuite;
 
+/// The CMM's (the keyrings') part of the header, in a frame of its own, never inlined:
+/// the keyrings' temporaries (key agreement, key wrapping) are not added to the engine's
+/// frame that goes on to derive the message key (firmware stacks).
+#[inline(never)]
+fn run_cmm<M: CryptoMaterialsManager + ?Sized>(
+    cmm: &M,
+    m: &mut EncryptionMaterials<'_>,
+) -> Result<(), Error> {
+    cmm.get_encryption_materials(m)
+}
+
+/// Moves `len` bytes of `buf` at `src` left to `dst` (`dst <= src`: the stored context is
+/// never longer than the full one the EDKs were written after) in pieces that do not
+/// overlap, so with `memcpy` alone: `copy_within` links `memmove`, 1.5 KB of flash on a
+/// Cortex-M, for this one short move of the EDKs.
+fn move_left(buf: &mut [u8], src: usize, dst: usize, len: usize) -> Result<(), Error> {
+    let gap = src.checked_sub(dst).ok_or(ApiMisuse::WrongState)?;
+    if gap == 0 {
+        return Ok(());
+    }
+    let mut done = 0;
+    while done < len {
+        let n = gap.min(len - done);
+        let (to, from) = buf.split_at_mut(src + done);
+        to[dst + done..dst + done + n].copy_from_slice(&from[..n]);
+        done += n;
+    }
+    Ok(())
+}
+
 /// Serialized length of the stored context: the full one without the required keys.
 fn stored_len<'x>(
     full: impl Iterator<Item = RawPair<'x>>,
@@ -172,6 +202,37 @@ struct Filled<'m> {
     message_id: &'m [u8],
 }
 
+/// A header written up to its tag: the message key's bytes, the message id, where the tag
+/// goes, and the signing key. The header step returns it and the caller then installs the
+/// body cipher and writes the tag ([`Encryptor::complete_header`]), so that the key
+/// derivation, the keyrings and the key schedule each run in a frame of their own, side
+/// by side rather than nested (firmware stacks).
+struct Pending {
+    key: KeyBytes,
+    message_id: [u8; 32],
+    mid_len: u8,
+    /// The end of the header body (what the tag authenticates, before the extras).
+    body_end: usize,
+    /// The end of the header, tag included.
+    end: usize,
+    signing_key: Option<SigningKey>,
+}
+
+/// What the CMM produced, copied out of the materials (which are gone, their stack
+/// scrubbed): the data key, the message id drawn with the keyrings' random bytes, where the
+/// EDKs are in the output, and the signing key.
+struct Drawn {
+    data_key: Zeroizing<[u8; 32]>,
+    key_len: u8,
+    message_id: [u8; 32],
+    mid_len: u8,
+    edk_count: u16,
+    edks_len: usize,
+    /// Where the EDKs start in the output (after the full context the materials wrote).
+    edks_at: usize,
+    signing_key: Option<SigningKey>,
+}
+
 impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// A new encryptor for one message.
     ///
@@ -314,13 +375,18 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             });
         }
         let (ec_bytes, rest) = work.split_at_mut(full_len);
+        let count = full.clone().count() as u16;
         encryption_context::write(full, ec_bytes)?;
         let ec_bytes: &'w [u8] = ec_bytes;
+        // Written here from `&str` pairs that `request` checked and sorted (the public key,
+        // merged in order, is a reserved key no caller can use): a view of them needs no
+        // second parse (and an encrypt-only image no UTF-8 validation).
+        let ec = ContextView::from_checked(ec_bytes, (count, true));
         let avail = rest.len() - reserve;
         let edks = EdkWriter::new(&mut rest[2..avail], base + full_len + 2);
         Ok(EncryptionMaterials {
             suite: request.suite,
-            ec: ContextView::parse(ec_bytes).map_err(encryption_context::context_err)?,
+            ec,
             data_key: None,
             edks,
             rng: self.provider,
@@ -396,14 +462,11 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             message_id: mid,
             ..f
         };
-        self.finish_header(
-            out,
-            edk_at,
-            &f,
-            full,
-            m.required_keys,
-            m.signing_key.clone(),
-        )
+        let required = m.required_keys;
+        let pending = self.finish_header(out, edk_at, &f, full, required, m.signing_key.clone())?;
+        self.complete_header(pending, out, |sink| {
+            encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
+        })
     }
 
     /// The header step's result: its length, the body state already in place (see
@@ -432,16 +495,31 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         encryption_context: &mut [(&str, &str)],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let r = self.header_with_cmm(cmm, encryption_context, out);
+        // Three frames side by side, none under another: the CMM and its keyrings, the
+        // header with the key derivation, the body cipher with the tag (firmware stacks).
+        let r = self
+            .header_with_cmm(cmm, encryption_context, out)
+            .and_then(|drawn| {
+                let required = cmm.required_encryption_context_keys();
+                let context = &*encryption_context;
+                let pending = self.header_from_drawn(drawn, context, required, out)?;
+                self.complete_header(pending, out, |sink| {
+                    let pairs = encryption_context::raw_pairs(context);
+                    encryption_context::feed(pairs.filter(|(k, _)| is_required(required, k)), sink);
+                })
+            });
         self.enter_body(r)
     }
 
+    /// Never inlined, as the steps it calls: the materials, the keyrings' frames and the
+    /// header's key schedule then do not pile up in the caller's frame (firmware stacks).
+    #[inline(never)]
     fn header_with_cmm<M: CryptoMaterialsManager + ?Sized>(
         &mut self,
         cmm: &M,
         encryption_context: &mut [(&str, &str)],
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<Drawn, Error> {
         let request = self.request(encryption_context, cmm.required_encryption_context_keys())?;
         let supplied = match self.suite.signature() {
             Some(_) => cmm.encryption_signing_key(&request)?,
@@ -460,7 +538,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         }
         let (_, work) = out.split_at_mut(ec_at);
         let mut m = self.materials_in(&request, signing_key, work, ec_at, tail)?;
-        match cmm.get_encryption_materials(&mut m) {
+        match run_cmm(cmm, &mut m) {
             Err(Error::BufferTooSmall { required: r }) => {
                 return Err(Error::BufferTooSmall { required: r + tail });
             }
@@ -482,39 +560,54 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let signing_key = m.signing_key.clone();
         drop(m);
         crate::materials::scrub_stack();
-        let text = signing_key.as_ref().map(SigningKey::public_key_text);
+        Ok(Drawn {
+            data_key,
+            key_len: key_len as u8,
+            message_id,
+            mid_len: mid_len as u8,
+            edk_count,
+            edks_len,
+            edks_at: ec_at + full_len + 2,
+            signing_key,
+        })
+    }
+
+    /// The header around what the CMM drew (see [`finish_header`](Self::finish_header)),
+    /// `context` being the sorted encryption context. Never inlined: the CMM's frame is
+    /// gone when this one and the key derivation run.
+    #[inline(never)]
+    fn header_from_drawn(
+        &mut self,
+        d: Drawn,
+        context: &[(&str, &str)],
+        required: &[&str],
+        out: &mut [u8],
+    ) -> Result<Pending, Error> {
+        let text = d.signing_key.as_ref().map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
             .map(|t| (PUBLIC_KEY_CONTEXT_KEY.as_bytes(), t.as_str().as_bytes()));
         let full = || {
             encryption_context::Merge::new(
-                encryption_context::raw_pairs(request.context),
+                encryption_context::raw_pairs(context),
                 pk_pair.into_iter(),
             )
         };
         let filled = Filled {
-            data_key: &data_key[..key_len],
-            edk_count,
-            edks_len,
-            message_id: &message_id[..mid_len],
+            data_key: &d.data_key[..usize::from(d.key_len)],
+            edk_count: d.edk_count,
+            edks_len: d.edks_len,
+            message_id: &d.message_id[..usize::from(d.mid_len)],
         };
-        self.finish_header(
-            out,
-            ec_at + full_len + 2,
-            &filled,
-            full,
-            request.required_keys,
-            signing_key,
-        )
+        self.finish_header(out, d.edks_at, &filled, full, required, d.signing_key)
     }
 
     /// Writes the header around EDKs that are in `out` at `edks_at`: the prefix with a fresh
     /// message id, the stored context (the full one minus the required keys) at its place,
-    /// the EDKs moved right after it, the tail and the tag. `out` holds the whole header
-    /// (the callers checked: the full context is at least as long as the stored one).
-    /// The body state goes straight into `self.state` (it is about 1 KB with the cipher's
-    /// key schedule: handing it back by value cost a copy in each caller's frame); on
-    /// error the state is left as it was.
+    /// the EDKs moved right after it, the tail; derives the message key. The tag is left to
+    /// [`complete_header`](Self::complete_header). `out` holds the whole header (the callers
+    /// checked: the full context is at least as long as the stored one).
+    #[inline(never)]
     fn finish_header<'x, I>(
         &mut self,
         out: &mut [u8],
@@ -523,12 +616,11 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         full: impl Fn() -> I,
         required: &[&str],
         signing_key: Option<SigningKey>,
-    ) -> Result<usize, Error>
+    ) -> Result<Pending, Error>
     where
         I: Iterator<Item = RawPair<'x>> + Clone,
     {
         let suite = self.suite;
-        let provider = self.provider;
         let stored = || full().filter(|(k, _)| !is_required(required, k));
         let stored_len = encryption_context::serialized_len(stored())
             .map_err(encryption_context::context_err)?;
@@ -537,13 +629,13 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         out[ec_at - 2..ec_at].copy_from_slice(&(stored_len as u16).to_be_bytes());
         encryption_context::write(stored(), &mut out[ec_at..])?;
         let edk_at = ec_at + stored_len + 2;
-        out.copy_within(edks_at..edks_at + f.edks_len, edk_at);
+        move_left(out, edks_at, edk_at, f.edks_len)?;
         out[edk_at - 2..edk_at].copy_from_slice(&f.edk_count.to_be_bytes());
         let tail_at = edk_at + f.edks_len;
 
         let mut commit = Zeroizing::new([0u8; 32]);
-        let (key, key_bytes) = kdf::derive_key(
-            provider,
+        let key = kdf::derive_key(
+            self.provider,
             suite,
             f.data_key,
             message_id,
@@ -552,34 +644,82 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         )?;
         let (body_end, tag_at) =
             header::write_tail(suite, self.frame_len, &commit, &mut out[tail_at..]);
-        let (body_end, tag_at) = (tail_at + body_end, tail_at + tag_at);
-        let tag = {
-            let header_body = &out[..body_end];
-            key.gmac(&[0u8; 12], &mut |sink| {
-                sink(header_body);
-                encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
-            })?
-        };
-        out[tag_at..tag_at + 16].copy_from_slice(&tag);
-        let end = tag_at + 16;
-        let signer = match signing_key {
-            Some(key) => {
-                let mut signer = Signer::new(provider, key)?;
-                signer.update(&out[..end]);
-                Some(signer)
-            }
-            None => None,
-        };
+        let mut id = [0u8; 32];
+        id[..message_id.len()].copy_from_slice(message_id);
+        Ok(Pending {
+            key,
+            message_id: id,
+            mid_len: message_id.len() as u8,
+            body_end: tail_at + body_end,
+            end: tail_at + tag_at + 16,
+            signing_key,
+        })
+    }
+
+    /// The header's last steps: the body cipher installed into the encryptor's state, the
+    /// header tag (over the header body and what `extras` feeds, the required context
+    /// pairs) written, the message signature started over the header. Returns the header's
+    /// length; on error the state is back at the start.
+    fn complete_header(
+        &mut self,
+        p: Pending,
+        out: &mut [u8],
+        extras: impl Fn(&mut dyn FnMut(&[u8])),
+    ) -> Result<usize, Error> {
+        self.install_body(p.key, &p.message_id[..usize::from(p.mid_len)])?;
+        let r = self.sign_header(&mut out[..p.end], p.body_end, &extras, p.signing_key);
+        if r.is_err() {
+            self.state = State::Start;
+        }
+        r.map(|()| p.end)
+    }
+
+    /// Builds the body cipher of `key` into the encryptor's state: about 1 KB with the key
+    /// schedule, built in a frame of its own (never inlined), beside the key derivation's
+    /// and the keyrings' frames rather than on top of them (firmware stacks).
+    #[inline(never)]
+    fn install_body(&mut self, key: KeyBytes, message_id: &[u8]) -> Result<(), Error> {
+        let aead = key.aead_key(self.provider)?;
         self.state = State::Body(Body {
-            cipher: FrameCipher::new(key, message_id),
-            key: key_bytes,
+            cipher: FrameCipher::new(aead, message_id),
+            key,
             next_seq: 1,
             final_issued: false,
             absorbed: Absorbed::new(),
-            signer,
+            signer: None,
             sealed: 0,
         });
-        Ok(end)
+        Ok(())
+    }
+
+    /// With the body state installed: writes the header tag (over `header[..body_end]` and
+    /// what `extras` feeds) into the last 16 bytes of `header`, and starts the message
+    /// signature over the header.
+    #[inline(never)]
+    fn sign_header(
+        &mut self,
+        header: &mut [u8],
+        body_end: usize,
+        extras: &dyn Fn(&mut dyn FnMut(&[u8])),
+        signing_key: Option<SigningKey>,
+    ) -> Result<(), Error> {
+        let provider = self.provider;
+        let b = self.body()?;
+        let tag_at = header.len() - 16;
+        let tag = {
+            let header_body = &header[..body_end];
+            b.cipher.key().gmac(&[0u8; 12], &mut |sink| {
+                sink(header_body);
+                extras(sink);
+            })?
+        };
+        header[tag_at..].copy_from_slice(&tag);
+        if let Some(key) = signing_key {
+            let mut signer = Signer::new(provider, key)?;
+            signer.update(header);
+            b.signer = Some(signer);
+        }
+        Ok(())
     }
 
     fn body(&mut self) -> Result<&mut Body<P>, Error> {
@@ -945,6 +1085,8 @@ pub fn encrypt<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     }
 }
 
+// Never inlined: the encryptor's state lives in this frame, not in the caller's.
+#[inline(never)]
 fn encrypt_frames<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     provider: &P,

@@ -183,6 +183,11 @@ impl<K: AeadKey> FrameCipher<K> {
         }
     }
 
+    /// The key.
+    pub(crate) fn key(&self) -> &K {
+        &self.key
+    }
+
     /// The message id.
     pub(crate) fn message_id(&self) -> &[u8] {
         &self.message_id[..usize::from(self.mid_len)]
@@ -420,8 +425,14 @@ impl KeyBytes {
         provider: &P,
         message_id: &[u8],
     ) -> Result<FrameCipher<P::Aead>, Error> {
-        let key = provider.aead_key(&self.bytes[..usize::from(self.len)])?;
-        Ok(FrameCipher::new(key, message_id))
+        Ok(FrameCipher::new(self.aead_key(provider)?, message_id))
+    }
+
+    /// The provider's AEAD key of these bytes. Never inlined: the key schedule's temporaries
+    /// stay in this frame, out of the engine's (firmware stacks).
+    #[inline(never)]
+    pub(crate) fn aead_key<P: CryptoProvider>(&self, provider: &P) -> Result<P::Aead, Error> {
+        Ok(provider.aead_key(&self.bytes[..usize::from(self.len)])?)
     }
 }
 

@@ -98,6 +98,8 @@ impl DecryptedInPlace {
 /// The errors of the two-buffer [`decrypt`](crate::decrypt()), the same for the same
 /// message ([`Error::Truncated`] at the end of `buf`, [`Error::TrailingBytes`] included);
 /// [`Error::BufferTooSmall`] for `scratch` only.
+// Never inlined: the decryptor's state lives in this frame, not in the caller's.
+#[inline(never)]
 pub fn decrypt_in_place<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     provider: &P,
@@ -244,6 +246,8 @@ impl<P: CryptoProvider> Decryptor<'_, P> {
 /// included.
 ///
 /// [`KeyringError::EdkLengthUnknown`]: crate::error::KeyringError::EdkLengthUnknown
+// Never inlined: the encryptor's state lives in this frame, not in the caller's.
+#[inline(never)]
 pub fn encrypt_in_place<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     cfg: &Config,
     provider: &P,

@@ -23,7 +23,11 @@ pub(crate) enum KdfVariant {
     NetV400,
 }
 
-/// Derives the content key and, for committing suites, the commitment key.
+/// Derives the content key (its bytes: the caller builds the cipher) and, for committing
+/// suites, the commitment key. A frame of its own, never inlined: the HKDF's stack (HMAC
+/// states, the compression function's schedule) then sits beside the AES key schedule the
+/// caller builds next, not under it (firmware stacks).
+#[inline(never)]
 pub(crate) fn derive_key<P: CryptoProvider>(
     provider: &P,
     suite: AlgorithmSuite,
@@ -31,7 +35,7 @@ pub(crate) fn derive_key<P: CryptoProvider>(
     message_id: &[u8],
     variant: KdfVariant,
     commit_out: &mut [u8; 32],
-) -> Result<(P::Aead, KeyBytes), Error> {
+) -> Result<KeyBytes, Error> {
     let id = suite.id().to_be_bytes();
     let mut key = [0u8; 32];
     let n = suite.key_len();
@@ -68,10 +72,10 @@ pub(crate) fn derive_key<P: CryptoProvider>(
             )
         }
     };
-    let out = r.and_then(|()| provider.aead_key(&key[..n]));
     let bytes = KeyBytes::new(&key[..n]);
     key.zeroize();
-    Ok((out?, bytes))
+    r?;
+    Ok(bytes)
 }
 
 /// Checks the header's commitment value against the derived one, in constant time.
@@ -85,11 +89,16 @@ pub(crate) fn check_commitment(expected: &[u8; 32], stored: &[u8]) -> Result<(),
 
 /// The content key of a received header: derived from `data_key`, its commitment checked
 /// (committing suites), and the header tag verified over the header body followed by
-/// `extras` (the reproduced pairs the message does not store, in key order).
+/// `extras` (the reproduced pairs the message does not store, in key order). The key that
+/// verifies goes to `found` with its bytes (the caller keeps it as the body key).
 ///
 /// With `net_v4_0_0_retry` the derivations of ESDK-.NET 4.0.0 are tried too (the message id
 /// left out of the v1 HKDF info; an empty required context serialized as `00 00`), in the
 /// order the .NET SDK's fix tries them.
+///
+/// The derivation ([`derive_key`]) and the tag check each run in a frame of their own, side
+/// by side: the AEAD key (about 0.5 KB with its key schedule on a microcontroller) never
+/// sits in a frame under the HKDF's (firmware stacks).
 ///
 /// # Errors
 /// [`AuthFailure::Commitment`], [`AuthFailure::HeaderTag`], provider failures.
@@ -99,10 +108,10 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
     data_key: &[u8],
     extras: impl Iterator<Item = RawPair<'x>> + Clone,
     net_v4_0_0_retry: bool,
-) -> Result<(P::Aead, KeyBytes), Error> {
+    found: &mut dyn FnMut(P::Aead, KeyBytes),
+) -> Result<(), Error> {
     let suite = h.suite;
     let has_extras = extras.clone().next().is_some();
-    let header_body = &h.bytes[..h.body_len];
     let standard: &[(KdfVariant, bool)] = &[(KdfVariant::Standard, false)];
     let retry: &[(KdfVariant, bool)] = &[
         (KdfVariant::Standard, false),
@@ -117,22 +126,41 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
             continue;
         }
         let mut commit = Zeroizing::new([0u8; 32]);
-        let (key, bytes) = derive_key(provider, suite, data_key, h.message_id, kdf, &mut commit)?;
+        let bytes = derive_key(provider, suite, data_key, h.message_id, kdf, &mut commit)?;
         if suite.is_committing() {
             check_commitment(&commit, h.suite_data)?;
         }
-        let tag = key.gmac(&h.iv, &mut |sink| {
-            sink(header_body);
-            encryption_context::feed(extras.clone(), sink);
-            if empty_ec_bug {
-                sink(&[0, 0]);
-            }
-        })?;
-        if bool::from(tag.ct_eq(&h.tag)) {
-            return Ok((key, bytes));
+        if check_tag(provider, bytes, h, extras.clone(), empty_ec_bug, found)? {
+            return Ok(());
         }
     }
     Err(AuthFailure::HeaderTag.into())
+}
+
+/// Checks the header tag with the key of `bytes`; hands the key to `found` when it verifies.
+#[inline(never)]
+fn check_tag<'x, P: CryptoProvider>(
+    provider: &P,
+    bytes: KeyBytes,
+    h: &Header<'_>,
+    extras: impl Iterator<Item = RawPair<'x>> + Clone,
+    empty_ec_bug: bool,
+    found: &mut dyn FnMut(P::Aead, KeyBytes),
+) -> Result<bool, Error> {
+    let key = bytes.aead_key(provider)?;
+    let header_body = &h.bytes[..h.body_len];
+    let tag = key.gmac(&h.iv, &mut |sink| {
+        sink(header_body);
+        encryption_context::feed(extras.clone(), sink);
+        if empty_ec_bug {
+            sink(&[0, 0]);
+        }
+    })?;
+    if bool::from(tag.ct_eq(&h.tag)) {
+        found(key, bytes);
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 #[cfg(all(test, feature = "rustcrypto"))]
@@ -236,7 +264,8 @@ mod tests {
                     };
                 for &variant in variants {
                     let mut commit = [0u8; 32];
-                    let (key, _) = derive_key(&p, suite, dk, mid, variant, &mut commit).unwrap();
+                    let bytes = derive_key(&p, suite, dk, mid, variant, &mut commit).unwrap();
+                    let key = bytes.aead_key(&p).unwrap();
                     let (want, want_commit) =
                         spec_keys(suite.id(), dk, mid, variant == KdfVariant::NetV400);
                     let want_key = p.aead_key(&want[..suite.key_len()]).unwrap();

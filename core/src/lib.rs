@@ -115,7 +115,10 @@
 //! ```
 //!
 //! ## Crate features
-//! - `rustcrypto` (default): the pure-Rust provider (aes-gcm, hkdf, sha2, p256, p384).
+//! - `rustcrypto` (default): the pure-Rust provider (AES-GCM as `gcm`, hkdf, sha2, p256,
+//!   p384).
+//! - `gcm`: [`gcm::AesGcmKey`], AES-GCM over one expanded AES key on RustCrypto's `aes`,
+//!   `ctr` and `ghash` (the raw AES keyring of `esdk-raw` and firmware providers use it).
 //! - `defmt`: `defmt::Format` for the error types.
 //! - `embedded-io`: `eio` `Read`/`Write` adapters streaming through caller buffers.
 //! - `embedded-io-async`: `eio_async`, their `embedded-io-async` counterparts (same
@@ -154,6 +157,8 @@ pub mod encrypt;
 pub mod encryption_context;
 pub mod error;
 pub mod frames;
+#[cfg(feature = "gcm")]
+pub mod gcm;
 pub mod header;
 #[cfg(feature = "heapless")]
 pub mod header_facts;

@@ -1,16 +1,15 @@
-//! The pure-Rust default provider on RustCrypto: aes-gcm, hkdf, sha2, p256, p384.
+//! The pure-Rust default provider on RustCrypto: aes (AES-GCM from aes, ctr and ghash),
+//! hkdf, sha2, p256, p384.
 //! no_std, no allocation. Randomness comes from a caller-supplied [`RandomSource`]; wrap a
 //! `rand_core` generator in [`RngCell`].
 
 use core::cell::RefCell;
 
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes_gcm::aead::AeadInOut;
-use ghash::universal_hash::UniversalHash;
 use sha2::Digest;
 use zeroize::Zeroize;
 
 use crate::error::CryptoError;
+pub use crate::gcm::AesGcmKey;
 use crate::provider::{
     AadFeed, AeadKey, CryptoProvider, HkdfOutput, MessageHasher, RandomSource, TagMismatch,
 };
@@ -54,19 +53,16 @@ impl<R: RandomSource> RandomSource for RustCrypto<R> {
     }
 }
 
-/// An expanded AES-GCM key of the pure-Rust provider. Zeroized on drop by aes-gcm.
+/// An expanded AES-GCM key of the pure-Rust provider: one [`AesGcmKey`] per AES key size.
 // Variants differ in size by their key schedules; boxing is not an option without a heap.
 #[allow(clippy::large_enum_variant)]
 pub enum RustCryptoAead {
     /// AES-128-GCM.
-    A128(aes_gcm::Aes128Gcm, aes::Aes128),
+    A128(AesGcmKey<aes::Aes128>),
     /// AES-192-GCM.
-    A192(
-        aes_gcm::AesGcm<aes::Aes192, aes_gcm::aead::consts::U12>,
-        aes::Aes192,
-    ),
+    A192(AesGcmKey<aes::Aes192>),
     /// AES-256-GCM.
-    A256(aes_gcm::Aes256Gcm, aes::Aes256),
+    A256(AesGcmKey<aes::Aes256>),
 }
 
 impl core::fmt::Debug for RustCryptoAead {
@@ -75,58 +71,12 @@ impl core::fmt::Debug for RustCryptoAead {
     }
 }
 
-fn gmac_with<C: BlockCipherEncrypt<BlockSize = aes::cipher::consts::U16>>(
-    cipher: &C,
-    iv: &[u8; 12],
-    aad: &mut AadFeed<'_>,
-) -> [u8; 16] {
-    // H = E_K(0^128); tag = E_K(IV ‖ 0^31 ‖ 1) xor GHASH_H(A ‖ pad ‖ len(A) ‖ len(C)=0).
-    let mut h = aes::Block::default();
-    cipher.encrypt_block(&mut h);
-    let mut gh = ghash::GHash::new(&h);
-    let mut block = [0u8; 16];
-    let mut fill = 0usize;
-    let mut total: u64 = 0;
-    aad(&mut |part: &[u8]| {
-        total += part.len() as u64;
-        let mut p = part;
-        while !p.is_empty() {
-            let n = (16 - fill).min(p.len());
-            block[fill..fill + n].copy_from_slice(&p[..n]);
-            fill += n;
-            p = &p[n..];
-            if fill == 16 {
-                gh.update(&[block.into()]);
-                fill = 0;
-            }
-        }
-    });
-    if fill > 0 {
-        block[fill..].fill(0);
-        gh.update(&[block.into()]);
-    }
-    let mut lens = [0u8; 16];
-    lens[..8].copy_from_slice(&(total * 8).to_be_bytes());
-    gh.update(&[lens.into()]);
-    let s = gh.finalize();
-    let mut j0 = aes::Block::default();
-    j0[..12].copy_from_slice(iv);
-    j0[15] = 1;
-    cipher.encrypt_block(&mut j0);
-    let mut tag = [0u8; 16];
-    for i in 0..16 {
-        tag[i] = j0[i] ^ s[i];
-    }
-    h.zeroize();
-    tag
-}
-
 macro_rules! each_aead {
-    ($self:expr, $a:ident, $c:ident => $body:expr) => {
+    ($self:expr, $k:ident => $body:expr) => {
         match $self {
-            RustCryptoAead::A128($a, $c) => $body,
-            RustCryptoAead::A192($a, $c) => $body,
-            RustCryptoAead::A256($a, $c) => $body,
+            RustCryptoAead::A128($k) => $body,
+            RustCryptoAead::A192($k) => $body,
+            RustCryptoAead::A256($k) => $body,
         }
     };
 }
@@ -138,9 +88,7 @@ impl AeadKey for RustCryptoAead {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; 16], CryptoError> {
-        let tag = each_aead!(self, a, _c => a.encrypt_inout_detached(iv.into(), aad, buf.into()))
-            .map_err(|_| CryptoError::Aead)?;
-        Ok(tag.into())
+        each_aead!(self, k => k.seal_in_place(iv, aad, buf))
     }
 
     fn open_in_place(
@@ -150,8 +98,7 @@ impl AeadKey for RustCryptoAead {
         buf: &mut [u8],
         tag: &[u8; 16],
     ) -> Result<(), TagMismatch> {
-        each_aead!(self, a, _c => a.decrypt_inout_detached(iv.into(), aad, buf.into(), tag.into()))
-            .map_err(|_| TagMismatch)
+        each_aead!(self, k => k.open_in_place(iv, aad, buf, tag))
     }
 
     fn seal_to(
@@ -161,11 +108,7 @@ impl AeadKey for RustCryptoAead {
         input: &[u8],
         out: &mut [u8],
     ) -> Result<[u8; 16], CryptoError> {
-        let out = out.get_mut(..input.len()).ok_or(CryptoError::Aead)?;
-        let buf = aes_gcm::aead::inout::InOutBuf::new(input, out).map_err(|_| CryptoError::Aead)?;
-        let tag = each_aead!(self, a, _c => a.encrypt_inout_detached(iv.into(), aad, buf))
-            .map_err(|_| CryptoError::Aead)?;
-        Ok(tag.into())
+        each_aead!(self, k => k.seal_to(iv, aad, input, out))
     }
 
     fn open_to(
@@ -176,14 +119,11 @@ impl AeadKey for RustCryptoAead {
         tag: &[u8; 16],
         out: &mut [u8],
     ) -> Result<(), TagMismatch> {
-        let out = out.get_mut(..input.len()).ok_or(TagMismatch)?;
-        let buf = aes_gcm::aead::inout::InOutBuf::new(input, out).map_err(|_| TagMismatch)?;
-        each_aead!(self, a, _c => a.decrypt_inout_detached(iv.into(), aad, buf, tag.into()))
-            .map_err(|_| TagMismatch)
+        each_aead!(self, k => k.open_to(iv, aad, input, tag, out))
     }
 
     fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
-        Ok(each_aead!(self, _a, c => gmac_with(c, iv, aad)))
+        each_aead!(self, k => AeadKey::gmac(k, iv, aad))
     }
 }
 
@@ -394,20 +334,19 @@ impl<R: RandomSource> CryptoProvider for RustCrypto<R> {
     type Hasher = RustCryptoHasher;
 
     fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
+        // `new` on arrays rather than `new_from_slice`: no `Result` around each key
+        // schedule, so no copies of them on the stack (firmware).
         let bad = |_| CryptoError::InvalidKey;
         Ok(match key.len() {
-            16 => RustCryptoAead::A128(
-                aes_gcm::Aes128Gcm::new_from_slice(key).map_err(bad)?,
-                aes::Aes128::new_from_slice(key).map_err(bad)?,
-            ),
-            24 => RustCryptoAead::A192(
-                aes_gcm::AesGcm::new_from_slice(key).map_err(bad)?,
-                aes::Aes192::new_from_slice(key).map_err(bad)?,
-            ),
-            32 => RustCryptoAead::A256(
-                aes_gcm::Aes256Gcm::new_from_slice(key).map_err(bad)?,
-                aes::Aes256::new_from_slice(key).map_err(bad)?,
-            ),
+            16 => RustCryptoAead::A128(AesGcmKey::new(
+                <&[u8; 16]>::try_from(key).map_err(bad)?.into(),
+            )),
+            24 => RustCryptoAead::A192(AesGcmKey::new(
+                <&[u8; 24]>::try_from(key).map_err(bad)?.into(),
+            )),
+            32 => RustCryptoAead::A256(AesGcmKey::new(
+                <&[u8; 32]>::try_from(key).map_err(bad)?.into(),
+            )),
             _ => return Err(CryptoError::InvalidKey),
         })
     }
@@ -496,6 +435,118 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    fn unhex(s: &str) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        for (i, pair) in s.as_bytes().chunks(2).enumerate() {
+            let d = |c: u8| (c as char).to_digit(16).unwrap() as u8;
+            out[i] = d(pair[0]) << 4 | d(pair[1]);
+        }
+        out
+    }
+
+    /// The AES-256 case of the GCM specification's test vectors (McGrew and Viega, test
+    /// case 16: 60-byte plaintext, 20-byte associated data).
+    #[test]
+    fn aes_gcm_known_answer() {
+        let key = unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+        let iv: [u8; 12] = unhex("cafebabefacedbaddecaf888")[..12].try_into().unwrap();
+        let pt = unhex(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        );
+        let aad = unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let ct = unhex(
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+             8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+        );
+        let tag = unhex("76fc6ece0f4e1768cddf8853bb2d551b");
+        let k = AesGcmKey::<aes::Aes256>::new((&key[..32]).try_into().unwrap());
+        let mut buf = [0u8; 60];
+        buf.copy_from_slice(&pt[..60]);
+        let t = k.seal_in_place(&iv, &aad[..20], &mut buf).unwrap();
+        assert_eq!(buf, ct[..60]);
+        assert_eq!(t, tag[..16]);
+        k.open_in_place(&iv, &aad[..20], &mut buf, &t).unwrap();
+        assert_eq!(buf, pt[..60]);
+    }
+
+    /// Every key size, plaintext lengths across the block and parallel-block boundaries and
+    /// associated data of several lengths: the same ciphertext and tag as the `aes-gcm`
+    /// crate; a flipped tag or ciphertext bit is refused and leaves the buffer as it was.
+    #[test]
+    fn aes_gcm_matches_the_aes_gcm_crate() {
+        use aes_gcm::aead::{AeadInOut, KeyInit as _};
+        let p = RustCrypto::new(Counter(core::cell::Cell::new(5)));
+        let mut checked = 0;
+        for key_len in [16usize, 24, 32] {
+            let mut key = [0u8; 32];
+            p.fill_random(&mut key).unwrap();
+            let ours = p.aead_key(&key[..key_len]).unwrap();
+            for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 130, 257] {
+                for aad_len in [0usize, 1, 16, 20, 49] {
+                    let mut iv = [0u8; 12];
+                    let mut pt = [0u8; 257];
+                    let mut aad = [0u8; 49];
+                    p.fill_random(&mut iv).unwrap();
+                    p.fill_random(&mut pt[..len]).unwrap();
+                    p.fill_random(&mut aad[..aad_len]).unwrap();
+                    let (aad, pt) = (&aad[..aad_len], &pt[..len]);
+                    let mut theirs = [0u8; 257];
+                    theirs[..len].copy_from_slice(pt);
+                    let their_tag = match key_len {
+                        16 => aes_gcm::Aes128Gcm::new_from_slice(&key[..16])
+                            .unwrap()
+                            .encrypt_inout_detached((&iv).into(), aad, (&mut theirs[..len]).into()),
+                        24 => aes_gcm::AesGcm::<aes::Aes192, aes_gcm::aead::consts::U12>::new_from_slice(&key[..24])
+                            .unwrap()
+                            .encrypt_inout_detached((&iv).into(), aad, (&mut theirs[..len]).into()),
+                        _ => aes_gcm::Aes256Gcm::new_from_slice(&key[..32])
+                            .unwrap()
+                            .encrypt_inout_detached((&iv).into(), aad, (&mut theirs[..len]).into()),
+                    }
+                    .unwrap();
+                    let mut buf = [0u8; 257];
+                    let tag = ours.seal_to(&iv, aad, pt, &mut buf[..len]).unwrap();
+                    assert_eq!(
+                        buf[..len],
+                        theirs[..len],
+                        "key {key_len} len {len} aad {aad_len}"
+                    );
+                    assert_eq!(
+                        tag[..],
+                        their_tag[..],
+                        "key {key_len} len {len} aad {aad_len}"
+                    );
+                    assert_eq!(ours.gmac(&iv, &mut |s| s(aad)).unwrap(), {
+                        let mut empty = [0u8; 0];
+                        ours.seal_in_place(&iv, aad, &mut empty).unwrap()
+                    });
+                    let mut bad = tag;
+                    bad[15] ^= 1;
+                    assert!(ours.open_in_place(&iv, aad, &mut buf[..len], &bad).is_err());
+                    assert_eq!(
+                        buf[..len],
+                        theirs[..len],
+                        "a refused open changed the buffer"
+                    );
+                    if len > 0 {
+                        buf[0] ^= 0x80;
+                        assert!(ours.open_in_place(&iv, aad, &mut buf[..len], &tag).is_err());
+                        buf[0] ^= 0x80;
+                    }
+                    let mut back = [0u8; 257];
+                    ours.open_to(&iv, aad, &buf[..len], &tag, &mut back[..len])
+                        .unwrap();
+                    assert_eq!(&back[..len], pt);
+                    ours.open_in_place(&iv, aad, &mut buf[..len], &tag).unwrap();
+                    assert_eq!(&buf[..len], pt);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 13 * 5);
     }
 
     #[test]

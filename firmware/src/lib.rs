@@ -15,20 +15,14 @@
 use core::cell::Cell;
 use core::panic::PanicInfo;
 
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use aes_gcm::aead::AeadInOut;
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::{nr, syscall};
 use esdk_core::error::CryptoError;
-use esdk_core::provider::{
-    AadFeed, AeadKey, CryptoProvider, HkdfOutput, MessageHasher, RandomSource, TagMismatch,
-};
-use esdk_core::rustcrypto::RustCrypto;
+use esdk_core::provider::{CryptoProvider, HkdfOutput, MessageHasher, RandomSource};
+use esdk_core::rustcrypto::{AesGcmKey, RustCrypto};
 use esdk_core::suite::{HashAlg, SignatureAlg};
 use esdk_core::{AlgorithmSuite, Config, EncryptOptions, Keyring, encrypt};
-use ghash::universal_hash::UniversalHash;
 use sha2::Digest;
-use zeroize::Zeroize;
 
 /// The record every probe seals: what a sensor sends. `scripts/firmware.sh` checks that the
 /// host decrypts exactly these bytes from what the devices wrote.
@@ -68,8 +62,8 @@ pub const fn provider() -> RustCrypto<BoardRng> {
 /// HKDF-SHA512, plus (when `VERIFY_P384`) SHA-384 and ECDSA P-384 verification. Every other
 /// request is [`CryptoError::Unsupported`], so the code behind it (HKDF-SHA256 and SHA-384,
 /// ECDSA signing, P-256) is unreachable and the linker drops it; its key and hash types
-/// ([`Aes256Key`], [`Sha384Hasher`]) have no AES-128/192 or SHA-256 variant whose code a
-/// `match` would keep. This is how a firmware build keeps only what its suites use, with
+/// (the core's [`AesGcmKey`] on AES-256, [`Sha384Hasher`]) have no AES-128/192 or SHA-256
+/// variant whose code a `match` would keep. This is how a firmware build keeps only what its suites use, with
 /// no feature of the ESDK crates: the provider is a generic parameter, so what it never
 /// calls is never linked.
 pub struct Slim<const VERIFY_P384: bool>(RustCrypto<BoardRng>);
@@ -94,18 +88,12 @@ impl<const VERIFY_P384: bool> RandomSource for Slim<VERIFY_P384> {
 }
 
 impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
-    type Aead = Aes256Key;
+    type Aead = AesGcmKey<aes::Aes256>;
     type Hasher = Sha384Hasher;
 
     fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
-        match key.len() {
-            32 => Ok(Aes256Key {
-                aead: aes_gcm::Aes256Gcm::new_from_slice(key)
-                    .map_err(|_| CryptoError::InvalidKey)?,
-                cipher: aes::Aes256::new_from_slice(key).map_err(|_| CryptoError::InvalidKey)?,
-            }),
-            _ => Err(CryptoError::Unsupported),
-        }
+        let key: &[u8; 32] = key.try_into().map_err(|_| CryptoError::Unsupported)?;
+        Ok(AesGcmKey::new(key.into()))
     }
 
     fn hkdf(
@@ -161,80 +149,6 @@ impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
             }
             _ => Err(CryptoError::Unsupported),
         }
-    }
-}
-
-/// An AES-256-GCM key of the [`Slim`] provider (zeroized on drop by `aes-gcm` and `aes`):
-/// the AEAD, and the block cipher for the header's GMAC over AAD given in pieces.
-pub struct Aes256Key {
-    aead: aes_gcm::Aes256Gcm,
-    cipher: aes::Aes256,
-}
-
-impl AeadKey for Aes256Key {
-    fn seal_in_place(
-        &self,
-        iv: &[u8; 12],
-        aad: &[u8],
-        buf: &mut [u8],
-    ) -> Result<[u8; 16], CryptoError> {
-        let tag = self
-            .aead
-            .encrypt_inout_detached(iv.into(), aad, buf.into())
-            .map_err(|_| CryptoError::Aead)?;
-        Ok(tag.into())
-    }
-
-    fn open_in_place(
-        &self,
-        iv: &[u8; 12],
-        aad: &[u8],
-        buf: &mut [u8],
-        tag: &[u8; 16],
-    ) -> Result<(), TagMismatch> {
-        self.aead
-            .decrypt_inout_detached(iv.into(), aad, buf.into(), tag.into())
-            .map_err(|_| TagMismatch)
-    }
-
-    fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
-        // H = E_K(0^128); tag = E_K(IV || 0^31 || 1) xor GHASH_H(A || pad || len(A) || 0).
-        let mut h = aes::Block::default();
-        self.cipher.encrypt_block(&mut h);
-        let mut gh = ghash::GHash::new(&h);
-        h.zeroize();
-        let (mut block, mut fill, mut total) = ([0u8; 16], 0usize, 0u64);
-        aad(&mut |part: &[u8]| {
-            total += part.len() as u64;
-            let mut p = part;
-            while !p.is_empty() {
-                let n = (16 - fill).min(p.len());
-                block[fill..fill + n].copy_from_slice(&p[..n]);
-                fill += n;
-                p = &p[n..];
-                if fill == 16 {
-                    gh.update(&[block.into()]);
-                    fill = 0;
-                }
-            }
-        });
-        if fill > 0 {
-            block[fill..].fill(0);
-            gh.update(&[block.into()]);
-        }
-        let mut lens = [0u8; 16];
-        lens[..8].copy_from_slice(&(total * 8).to_be_bytes());
-        gh.update(&[lens.into()]);
-        let s = gh.finalize();
-        let mut j0 = aes::Block::default();
-        j0[..12].copy_from_slice(iv);
-        j0[15] = 1;
-        self.cipher.encrypt_block(&mut j0);
-        let mut tag = [0u8; 16];
-        for (t, (a, b)) in tag.iter_mut().zip(j0.iter().zip(s.iter())) {
-            *t = a ^ b;
-        }
-        Ok(tag)
     }
 }
 

@@ -353,6 +353,7 @@ impl EcdhPublicKey {
     }
 
     /// The SEC1 compressed form.
+    #[inline(never)]
     pub fn to_compressed(&self) -> CompressedPoint {
         let p = per_curve!(&self.0, Public, k => CompressedPoint::new(k.to_sec1_point(true).as_bytes()));
         // A compressed point is at most 67 bytes; the fallback is never taken.
@@ -498,6 +499,9 @@ impl EcdhPrivateKey {
 
     /// Draws a key uniformly at random from the materials' random source (rejection
     /// sampling: candidates that are zero or not below the group order are drawn again).
+    // Never inlined (as the other steps of a wrap): each step's temporaries stay in its own
+    // frame, side by side, not summed in the keyring's (firmware stacks).
+    #[inline(never)]
     fn generate(curve: EcdhCurve, m: &EncryptionMaterials<'_>) -> Result<Self, Error> {
         let n = curve.shared_secret_len();
         let mut buf = Zeroizing::new([0u8; MAX_SECRET_LEN]);
@@ -578,6 +582,7 @@ impl SharedSecret {
     }
 }
 
+#[inline(never)]
 fn agree(private: &EcdhPrivateKey, public: &EcdhPublicKey) -> Option<SharedSecret> {
     let mut bytes = Zeroizing::new([0u8; MAX_SECRET_LEN]);
     let len = match (&private.0, &public.0) {
@@ -847,6 +852,7 @@ impl SharedSecretWrap<'_> {
     /// [`KeyringError::DataKeyLength`] for a data key longer than 32 bytes;
     /// [`KeyringError::KeyAgreement`] if the derivation fails (an empty secret);
     /// [`CryptoError::Aead`] if the wrap fails.
+    #[inline(never)]
     pub fn wrap(&self, salt: &[u8; SALT_LEN], data_key: &[u8]) -> Result<WrappedKey, Error> {
         let fixed = self.fixed_info();
         let okm = derive(self.shared_secret, &fixed, salt).ok_or(KeyringError::KeyAgreement)?;

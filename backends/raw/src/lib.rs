@@ -29,16 +29,18 @@ pub mod ecdh;
 #[cfg(feature = "rsa")]
 pub mod rsa;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use esdk_core::error::{AttemptFailure, CryptoError, Error, KeyringError};
+use esdk_core::error::{AttemptFailure, Error, KeyringError};
+use esdk_core::gcm::AesGcmKey;
 use esdk_core::materials::{DataKey, DecryptionMaterials, Edks, EncryptionMaterials};
+use esdk_core::provider::AeadKey;
 use esdk_core::{AlgorithmSuite, Keyring};
 use zeroize::Zeroize;
 
+// AES-GCM over one key schedule (the core's `gcm`), zeroized on drop.
 enum Wrapper {
-    A128(aes_gcm::Aes128Gcm),
-    A192(aes_gcm::AesGcm<aes_gcm::aes::Aes192, aes_gcm::aead::consts::U12>),
-    A256(aes_gcm::Aes256Gcm),
+    A128(AesGcmKey<aes::Aes128>),
+    A192(AesGcmKey<aes::Aes192>),
+    A256(AesGcmKey<aes::Aes256>),
 }
 
 macro_rules! with_wrapper {
@@ -78,6 +80,9 @@ impl<'a> RawAesKeyring<'a> {
     /// [`KeyringError::InvalidConfiguration`] for another key length, or a namespace that
     /// starts with `aws-kms` (reserved for KMS keyrings);
     /// [`KeyringError::FieldTooLong`] when the namespace or name exceed the EDK fields.
+    // Never inlined: the key schedule's temporaries (a few hundred bytes each on a
+    // microcontroller) stay in this short-lived frame, not in the caller's.
+    #[inline(never)]
     pub fn new(namespace: &'a str, name: &'a str, key: &[u8]) -> Result<Self, Error> {
         if namespace.starts_with("aws-kms") {
             return Err(KeyringError::InvalidConfiguration.into());
@@ -87,9 +92,15 @@ impl<'a> RawAesKeyring<'a> {
         }
         let bad = |_| Error::Keyring(KeyringError::InvalidConfiguration);
         let wrapper = match key.len() {
-            16 => Wrapper::A128(aes_gcm::Aes128Gcm::new_from_slice(key).map_err(bad)?),
-            24 => Wrapper::A192(aes_gcm::AesGcm::new_from_slice(key).map_err(bad)?),
-            32 => Wrapper::A256(aes_gcm::Aes256Gcm::new_from_slice(key).map_err(bad)?),
+            16 => Wrapper::A128(AesGcmKey::new(
+                <&[u8; 16]>::try_from(key).map_err(bad)?.into(),
+            )),
+            24 => Wrapper::A192(AesGcmKey::new(
+                <&[u8; 24]>::try_from(key).map_err(bad)?.into(),
+            )),
+            32 => Wrapper::A256(AesGcmKey::new(
+                <&[u8; 32]>::try_from(key).map_err(bad)?.into(),
+            )),
             _ => return Err(KeyringError::InvalidConfiguration.into()),
         };
         Ok(Self {
@@ -123,7 +134,7 @@ impl<'a> RawAesKeyring<'a> {
         let aad = m.serialized_encryption_context();
         let mut tag = [0u8; 16];
         tag.copy_from_slice(&ct[key_len..]);
-        let r = with_wrapper!(&self.wrapper, c => c.decrypt_inout_detached((&iv).into(), aad, pt.into(), (&tag).into()));
+        let r = with_wrapper!(&self.wrapper, c => c.open_in_place(&iv, aad, pt, &tag));
         let out = match r {
             Ok(()) => DataKey::from_slice(pt).map_err(|_| AttemptFailure::DataKeyLength),
             Err(_) => Err(AttemptFailure::UnwrapFailed),
@@ -144,12 +155,12 @@ impl Keyring for RawAesKeyring<'_> {
             dk.len()
         };
         let aad = m.serialized_encryption_context();
-        let r = with_wrapper!(&self.wrapper, c => c.encrypt_inout_detached((&iv).into(), aad, (&mut buf[..n]).into()));
+        let r = with_wrapper!(&self.wrapper, c => c.seal_in_place(&iv, aad, &mut buf[..n]));
         let tag = match r {
             Ok(t) => t,
-            Err(_) => {
+            Err(e) => {
                 buf.zeroize();
-                return Err(CryptoError::Aead.into());
+                return Err(e.into());
             }
         };
         let r = m.push_edk(

@@ -28,7 +28,19 @@ fn esdk<E: core::fmt::Debug>(e: StreamError<E>) -> esdk_core::Error {
     }
 }
 
-fn run() -> Result<usize, esdk_core::Error> {
+/// The caller's buffers, static RAM as on a device (so that the stack figure is the ESDK's
+/// own): the message, the writer's frame and output buffers, the reader's input and
+/// output buffers, and the application's read buffer.
+struct Buffers {
+    msg: [u8; 2048],
+    frame: [u8; 128],
+    out: [u8; 512],
+    inbuf: [u8; 512],
+    outbuf: [u8; 128],
+    back: [u8; 64],
+}
+
+fn run(b: &mut Buffers) -> Result<usize, esdk_core::Error> {
     let provider = RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15));
     let keyring = RawAesKeyring::new("firmware", "device-key", &DEVICE_KEY)?;
     let cfg = Config::new();
@@ -36,31 +48,28 @@ fn run() -> Result<usize, esdk_core::Error> {
         .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
         .with_frame_length(128);
     let mut ec = [("device", "sensor-7")];
-    let mut msg = [0u8; 2048];
-    let (mut frame, mut out) = ([0u8; 128], [0u8; 512]);
-    let sink: &mut [u8] = &mut msg;
+    let sink: &mut [u8] = &mut b.msg;
     let total = sink.len();
     let mut w = EncryptingWriter::new(
-        &cfg, &provider, &keyring, &opts, &mut ec, sink, &mut frame, &mut out,
+        &cfg, &provider, &keyring, &opts, &mut ec, sink, &mut b.frame, &mut b.out,
     )
     .map_err(esdk)?;
     for _ in 0..8 {
         w.write_all(CHUNK).map_err(esdk)?;
     }
     let n = total - w.finish().map_err(esdk)?.len();
-    let (mut inbuf, mut outbuf, mut back) = ([0u8; 512], [0u8; 128], [0u8; 64]);
     let mut r = DecryptingReader::new(
         &cfg,
         &provider,
         &keyring,
         &[],
-        &msg[..n],
-        &mut inbuf,
-        &mut outbuf,
+        &b.msg[..n],
+        &mut b.inbuf,
+        &mut b.outbuf,
     );
     let mut got = 0;
     loop {
-        match r.read(&mut back).map_err(esdk)? {
+        match r.read(&mut b.back).map_err(esdk)? {
             0 => break,
             k => got += k,
         }
@@ -70,5 +79,13 @@ fn run() -> Result<usize, esdk_core::Error> {
 
 #[entry]
 fn main() -> ! {
-    finish_round_trip(run(), EXPECTED_LEN)
+    static mut BUFFERS: Buffers = Buffers {
+        msg: [0; 2048],
+        frame: [0; 128],
+        out: [0; 512],
+        inbuf: [0; 512],
+        outbuf: [0; 128],
+        back: [0; 64],
+    };
+    finish_round_trip(run(BUFFERS), EXPECTED_LEN)
 }
