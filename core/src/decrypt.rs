@@ -293,18 +293,30 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
         if p.status != Status::NeedDataKey {
             return Ok(p);
         }
-        let key = {
-            let mut m = self.decryption_materials(input, out)?;
-            let edks = m.encrypted_data_keys();
-            cmm.decrypt_materials(&mut m, edks)
-                .and_then(|()| m.into_data_key())
-        };
+        let key = self.data_key_from(cmm, input, out)?;
         crate::materials::scrub_stack();
         match key {
             Ok(key) => self.set_data_key(key)?,
             Err(e) => return self.fail(e),
         }
         self.process(input, out)
+    }
+
+    /// The CMM's (the keyrings') part: the materials handed out, the data key back. Never
+    /// inlined: the keyrings' temporaries (key unwrapping) stay out of the frame that holds
+    /// the decryptor (firmware stacks). `Err` from the materials step itself is `Ok(Err)`.
+    #[inline(never)]
+    fn data_key_from<M: CryptoMaterialsManager + ?Sized>(
+        &mut self,
+        cmm: &M,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<Result<DataKey, Error>, Error> {
+        let mut m = self.decryption_materials(input, out)?;
+        let edks = m.encrypted_data_keys();
+        Ok(cmm
+            .decrypt_materials(&mut m, edks)
+            .and_then(|()| m.into_data_key()))
     }
 
     fn fail<T>(&mut self, e: Error) -> Result<T, Error> {

@@ -12,7 +12,7 @@ use crate::header;
 use crate::kdf::{self, KdfVariant};
 use crate::keyring::CryptoMaterialsManager;
 use crate::materials::{EdkWriter, EncryptionMaterials, RandomPool};
-use crate::provider::{AeadKey, CryptoProvider};
+use crate::provider::{AadFeed, AeadKey, CryptoProvider};
 use crate::signature::{Signer, SigningKey};
 use crate::suite::AlgorithmSuite;
 
@@ -463,8 +463,9 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             ..f
         };
         let required = m.required_keys;
-        let pending = self.finish_header(out, edk_at, &f, full, required, m.signing_key.clone())?;
-        self.complete_header(pending, out, |sink| {
+        let mut pending =
+            self.finish_header(out, edk_at, &f, full, required, m.signing_key.clone())?;
+        self.complete_header(&mut pending, out, |sink| {
             encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
         })
     }
@@ -489,21 +490,30 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// # Errors
     /// Encryption-context and policy violations, keyring failures, or
     /// [`Error::BufferTooSmall`].
+    // Never inlined: what the header steps hand each other stays out of the caller's frame.
+    #[inline(never)]
     pub fn write_header<M: CryptoMaterialsManager + ?Sized>(
         &mut self,
         cmm: &M,
         encryption_context: &mut [(&str, &str)],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        // Three frames side by side, none under another: the CMM and its keyrings, the
-        // header with the key derivation, the body cipher with the tag (firmware stacks).
+        // Frames side by side, none under another: the signing key, the CMM and its
+        // keyrings, the header with the key derivation, the body cipher with the tag
+        // (firmware stacks).
+        let required = cmm.required_encryption_context_keys();
         let r = self
-            .header_with_cmm(cmm, encryption_context, out)
+            .request(encryption_context, required)
+            .and_then(|request| {
+                let signing_key = self.header_signing_key(cmm, &request)?;
+                self.header_with_cmm(cmm, &request, signing_key, out)
+            })
             .and_then(|drawn| {
-                let required = cmm.required_encryption_context_keys();
                 let context = &*encryption_context;
-                let pending = self.header_from_drawn(drawn, context, required, out)?;
-                self.complete_header(pending, out, |sink| {
+                let mut drawn = drawn;
+                let mut pending = self.header_from_drawn(&mut drawn, context, required, out)?;
+                drop(drawn);
+                self.complete_header(&mut pending, out, |sink| {
                     let pairs = encryption_context::raw_pairs(context);
                     encryption_context::feed(pairs.filter(|(k, _)| is_required(required, k)), sink);
                 })
@@ -517,15 +527,10 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     fn header_with_cmm<M: CryptoMaterialsManager + ?Sized>(
         &mut self,
         cmm: &M,
-        encryption_context: &mut [(&str, &str)],
+        request: &EncryptionRequest<'_>,
+        signing_key: Option<SigningKey>,
         out: &mut [u8],
     ) -> Result<Drawn, Error> {
-        let request = self.request(encryption_context, cmm.required_encryption_context_keys())?;
-        let supplied = match self.suite.signature() {
-            Some(_) => cmm.encryption_signing_key(&request)?,
-            None => None,
-        };
-        let signing_key = self.signing_key(supplied)?;
         // The materials go where the header puts them: the full context at the context's
         // place, the EDKs after it; the header then shrinks the context to the stored
         // pairs in place. Nothing runs before `out` holds the header without EDKs.
@@ -537,7 +542,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             });
         }
         let (_, work) = out.split_at_mut(ec_at);
-        let mut m = self.materials_in(&request, signing_key, work, ec_at, tail)?;
+        let mut m = self.materials_in(request, signing_key, work, ec_at, tail)?;
         match run_cmm(cmm, &mut m) {
             Err(Error::BufferTooSmall { required: r }) => {
                 return Err(Error::BufferTooSmall { required: r + tail });
@@ -572,13 +577,29 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         })
     }
 
+    /// The signing key of the message: the CMM's (a cache's) or a fresh one (signed suites).
+    /// Never inlined: a key generation's scalar multiplication runs beside the keyrings, not
+    /// under the materials' frame.
+    #[inline(never)]
+    fn header_signing_key<M: CryptoMaterialsManager + ?Sized>(
+        &self,
+        cmm: &M,
+        request: &EncryptionRequest<'_>,
+    ) -> Result<Option<SigningKey>, Error> {
+        let supplied = match self.suite.signature() {
+            Some(_) => cmm.encryption_signing_key(request)?,
+            None => None,
+        };
+        self.signing_key(supplied)
+    }
+
     /// The header around what the CMM drew (see [`finish_header`](Self::finish_header)),
     /// `context` being the sorted encryption context. Never inlined: the CMM's frame is
     /// gone when this one and the key derivation run.
     #[inline(never)]
     fn header_from_drawn(
         &mut self,
-        d: Drawn,
+        d: &mut Drawn,
         context: &[(&str, &str)],
         required: &[&str],
         out: &mut [u8],
@@ -599,7 +620,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             edks_len: d.edks_len,
             message_id: &d.message_id[..usize::from(d.mid_len)],
         };
-        self.finish_header(out, d.edks_at, &filled, full, required, d.signing_key)
+        let signing_key = d.signing_key.take();
+        self.finish_header(out, d.edks_at, &filled, full, required, signing_key)
     }
 
     /// Writes the header around EDKs that are in `out` at `edks_at`: the prefix with a fresh
@@ -662,12 +684,18 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// length; on error the state is back at the start.
     fn complete_header(
         &mut self,
-        p: Pending,
+        p: &mut Pending,
         out: &mut [u8],
         extras: impl Fn(&mut dyn FnMut(&[u8])),
     ) -> Result<usize, Error> {
-        self.install_body(p.key, &p.message_id[..usize::from(p.mid_len)])?;
-        let r = self.sign_header(&mut out[..p.end], p.body_end, &extras, p.signing_key);
+        self.install_body(&p.key, &p.message_id[..usize::from(p.mid_len)])?;
+        let mut extras = extras;
+        let r = self.sign_header(
+            &mut out[..p.end],
+            p.body_end,
+            &mut extras,
+            p.signing_key.take(),
+        );
         if r.is_err() {
             self.state = State::Start;
         }
@@ -678,8 +706,9 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// schedule, built in a frame of its own (never inlined), beside the key derivation's
     /// and the keyrings' frames rather than on top of them (firmware stacks).
     #[inline(never)]
-    fn install_body(&mut self, key: KeyBytes, message_id: &[u8]) -> Result<(), Error> {
+    fn install_body(&mut self, key: &KeyBytes, message_id: &[u8]) -> Result<(), Error> {
         let aead = key.aead_key(self.provider)?;
+        let key = key.clone();
         self.state = State::Body(Body {
             cipher: FrameCipher::new(aead, message_id),
             key,
@@ -700,7 +729,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         &mut self,
         header: &mut [u8],
         body_end: usize,
-        extras: &dyn Fn(&mut dyn FnMut(&[u8])),
+        extras: &mut AadFeed<'_>,
         signing_key: Option<SigningKey>,
     ) -> Result<(), Error> {
         let provider = self.provider;
@@ -850,6 +879,9 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// # Errors
     /// [`ApiMisuse::WrongState`] before the final frame was absorbed;
     /// [`Error::BufferTooSmall`] (no effect); signing failures (these poison).
+    // Never inlined: the signature's state (hash, key, digest) stays out of the caller's
+    // frame, which for the unsigned suites never needs it.
+    #[inline(never)]
     pub fn write_footer(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let need = self.footer_len();
         let provider = self.provider;
@@ -1103,4 +1135,29 @@ fn encrypt_frames<P: CryptoProvider, M: CryptoMaterialsManager + ?Sized>(
     let mut enc = Encryptor::new(cfg, provider, &opts)?;
     let at = enc.write_header(cmm, encryption_context, out)?;
     Ok(at + enc.seal_body(plaintext, &mut out[at..])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `move_left` is `copy_within` for leftward moves: overlapping (gap shorter than the
+    /// run), disjoint, zero gap, empty run; a rightward move is refused, not done wrong.
+    #[test]
+    fn move_left_is_copy_within_for_leftward_moves() {
+        for len in [0usize, 1, 5, 16, 40] {
+            for gap in [0usize, 1, 3, 7, 16, 50] {
+                for dst in [0usize, 2] {
+                    let src = dst + gap;
+                    let mut want: [u8; 128] = core::array::from_fn(|i| i as u8);
+                    let mut got = want;
+                    want.copy_within(src..src + len, dst);
+                    move_left(&mut got, src, dst, len).unwrap();
+                    assert_eq!(got, want, "len {len} gap {gap} dst {dst}");
+                }
+            }
+        }
+        let mut buf = [0u8; 8];
+        assert!(move_left(&mut buf, 1, 2, 3).is_err());
+    }
 }

@@ -403,7 +403,9 @@ impl<K: AeadKey> FrameCipher<K> {
 }
 
 /// The message key's bytes, kept (zeroized on drop) so that the engine can hand out more
-/// [`FrameCipher`]s of the same key: one per worker thread.
+/// [`FrameCipher`]s of the same key: one per worker thread. (A clone is zeroized on drop
+/// too.)
+#[derive(Clone)]
 pub(crate) struct KeyBytes {
     bytes: Zeroizing<[u8; 32]>,
     len: u8,

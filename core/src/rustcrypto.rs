@@ -193,6 +193,9 @@ macro_rules! ecdsa_ops {
             use ::$krate::ecdsa::{Signature, SigningKey, VerifyingKey};
             use ::$krate::elliptic_curve::sec1::ToSec1Point;
 
+            // Never inlined (as `sign`): the scalar multiplication's tables stay in frames
+            // of their own, not in the engine's.
+            #[inline(never)]
             pub(crate) fn generate(
                 rng: &dyn RandomSource,
                 private: &mut [u8],
@@ -215,6 +218,7 @@ macro_rules! ecdsa_ops {
                 Err(CryptoError::Rng)
             }
 
+            #[inline(never)]
             pub(crate) fn sign(
                 rng: &dyn RandomSource,
                 private: &[u8],

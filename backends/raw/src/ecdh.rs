@@ -290,6 +290,8 @@ impl EcdhPublicKey {
     /// # Errors
     /// [`KeyError::InvalidPoint`] when the bytes are not a point on the curve, or are the
     /// point at infinity.
+    // Never inlined: the point checks' temporaries stay out of the caller's frame.
+    #[inline(never)]
     pub fn from_sec1(curve: EcdhCurve, bytes: &[u8]) -> Result<Self, Error> {
         let bad = |_| key_error(KeyError::InvalidPoint);
         Ok(Self(match curve {
@@ -486,6 +488,8 @@ impl EcdhPrivateKey {
     }
 
     /// The public key of this private key.
+    // Never inlined: the scalar multiplication's tables stay in this frame.
+    #[inline(never)]
     pub fn public_key(&self) -> EcdhPublicKey {
         EcdhPublicKey(match &self.0 {
             #[cfg(feature = "ecdh-p256")]
@@ -986,6 +990,8 @@ impl RawEcdhKeyring {
     ///
     /// # Errors
     /// [`KeyError::WrongCurve`] when a key is not on `curve`.
+    // Never inlined: the point checks' temporaries stay out of the caller's frame.
+    #[inline(never)]
     pub fn raw_private_key_to_static_public_key(
         curve: EcdhCurve,
         sender_private: EcdhPrivateKey,
@@ -1010,6 +1016,8 @@ impl RawEcdhKeyring {
     ///
     /// # Errors
     /// [`KeyError::WrongCurve`] when the key is not on `curve`.
+    // Never inlined: the point checks' temporaries stay out of the caller's frame.
+    #[inline(never)]
     pub fn ephemeral_private_key_to_static_public_key(
         curve: EcdhCurve,
         recipient_public: EcdhPublicKey,
@@ -1029,6 +1037,8 @@ impl RawEcdhKeyring {
     ///
     /// # Errors
     /// [`KeyError::WrongCurve`] when the key is not on `curve`.
+    // Never inlined: the point checks' temporaries stay out of the caller's frame.
+    #[inline(never)]
     pub fn public_key_discovery(
         curve: EcdhCurve,
         recipient_private: EcdhPrivateKey,

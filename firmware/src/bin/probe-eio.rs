@@ -44,6 +44,20 @@ fn run(b: &mut Buffers) -> Result<usize, esdk_core::Error> {
     let provider = RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15));
     let keyring = RawAesKeyring::new("firmware", "device-key", &DEVICE_KEY)?;
     let cfg = Config::new();
+    let n = send(&cfg, &provider, &keyring, b)?;
+    receive(&cfg, &provider, &keyring, b, n)
+}
+
+/// The sending side: streams the record through an encrypting writer into the message
+/// buffer; returns the message length. (A function of its own, as the two sides of a
+/// device are: the writer's state is gone when the reader's is built.)
+#[inline(never)]
+fn send(
+    cfg: &Config,
+    provider: &RustCrypto<BoardRng>,
+    keyring: &RawAesKeyring<'_>,
+    b: &mut Buffers,
+) -> Result<usize, esdk_core::Error> {
     let opts = EncryptOptions::new()
         .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
         .with_frame_length(128);
@@ -51,17 +65,29 @@ fn run(b: &mut Buffers) -> Result<usize, esdk_core::Error> {
     let sink: &mut [u8] = &mut b.msg;
     let total = sink.len();
     let mut w = EncryptingWriter::new(
-        &cfg, &provider, &keyring, &opts, &mut ec, sink, &mut b.frame, &mut b.out,
+        cfg, provider, keyring, &opts, &mut ec, sink, &mut b.frame, &mut b.out,
     )
     .map_err(esdk)?;
     for _ in 0..8 {
         w.write_all(CHUNK).map_err(esdk)?;
     }
-    let n = total - w.finish().map_err(esdk)?.len();
+    Ok(total - w.finish().map_err(esdk)?.len())
+}
+
+/// The receiving side: reads the plaintext of the first `n` message bytes back through a
+/// decrypting reader; returns its length.
+#[inline(never)]
+fn receive(
+    cfg: &Config,
+    provider: &RustCrypto<BoardRng>,
+    keyring: &RawAesKeyring<'_>,
+    b: &mut Buffers,
+    n: usize,
+) -> Result<usize, esdk_core::Error> {
     let mut r = DecryptingReader::new(
-        &cfg,
-        &provider,
-        &keyring,
+        cfg,
+        provider,
+        keyring,
         &[],
         &b.msg[..n],
         &mut b.inbuf,

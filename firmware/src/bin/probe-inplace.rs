@@ -27,6 +27,22 @@ fn run(msg: &mut [u8; 1024]) -> Result<usize, esdk_core::Error> {
     let provider = RustCrypto::new(BoardRng::new(0x9E37_79B9_7F4A_7C15));
     let keyring = RawAesKeyring::new("firmware", "device-key", &DEVICE_KEY)?;
     let cfg = Config::new();
+    let n = seal(&cfg, &provider, &keyring, msg)?;
+    // The message decrypts where it lies; the plaintext is msg[..len].
+    let d = decrypt_in_place(&cfg, &provider, &keyring, &[], &mut msg[..n], &mut [])?;
+    Ok(d.plaintext_len)
+}
+
+/// Seals [`RECORD`] in place in `msg`; returns the message length. (A function of its own,
+/// as the sending side of a device is: the encryptor's state is gone when the message is
+/// opened.)
+#[inline(never)]
+fn seal(
+    cfg: &Config,
+    provider: &RustCrypto<BoardRng>,
+    keyring: &RawAesKeyring<'_>,
+    msg: &mut [u8; 1024],
+) -> Result<usize, esdk_core::Error> {
     let record = RECORD;
     let opts = EncryptOptions::new()
         .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
@@ -34,8 +50,8 @@ fn run(msg: &mut [u8; 1024]) -> Result<usize, esdk_core::Error> {
         .with_plaintext_len(record.len() as u64);
     let mut ec = [("device", "sensor-7")];
 
-    let mut enc = Encryptor::new(&cfg, &provider, &opts)?;
-    let mut n = enc.write_header(&keyring, &mut ec, msg)?;
+    let mut enc = Encryptor::new(cfg, provider, &opts)?;
+    let mut n = enc.write_header(keyring, &mut ec, msg)?;
     // The sensor writes its record where the frame's content goes: no staging copy.
     let frame = msg.get_mut(n..n + record.len() + FINAL_OVERHEAD).ok_or(
         esdk_core::Error::BufferTooSmall {
@@ -46,10 +62,7 @@ fn run(msg: &mut [u8; 1024]) -> Result<usize, esdk_core::Error> {
     let slot = enc.seal_in_place(frame, true)?;
     n += slot.frame_len();
     n += enc.write_footer(&mut msg[n..])?;
-
-    // The message decrypts where it lies; the plaintext is msg[..len].
-    let d = decrypt_in_place(&cfg, &provider, &keyring, &[], &mut msg[..n], &mut [])?;
-    Ok(d.plaintext_len)
+    Ok(n)
 }
 
 #[entry]
