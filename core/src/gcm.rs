@@ -17,14 +17,18 @@ use crate::provider::{AadFeed, AeadKey, TagMismatch};
 /// composed as the `aes-gcm` crate composes them. `aes-gcm` keeps its own copy of the key
 /// schedule, which the header's GMAC over associated data given in pieces cannot reach, so
 /// a key had to hold the schedule twice; here one schedule serves sealing, opening and the
-/// GMAC (an AES-256 key is 240 bytes with the compact software AES of a microcontroller,
-/// where every copy of a key on the stack counts). The key schedule is zeroized on drop
-/// (`aes`'s `zeroize`), H on every use.
+/// GMAC (an AES-256 key is 276 bytes with the compact software AES of a microcontroller,
+/// where every copy of a key on the stack counts, instead of 512). The key schedule and
+/// GHASH's key H are zeroized on drop (`aes`'s and `ghash`'s `zeroize`).
 ///
 /// Firmware with a provider of its own (only the suites it sends) uses it as its AEAD key:
 /// `AesGcmKey<aes::Aes256>` for the committing suites.
 #[derive(Clone)]
-pub struct AesGcmKey<C>(C);
+pub struct AesGcmKey<C> {
+    cipher: C,
+    /// GHASH keyed with H = E_K(0^128), cloned for each message.
+    ghash: ghash::GHash,
+}
 
 impl<C> core::fmt::Debug for AesGcmKey<C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -40,18 +44,19 @@ type Ctr32Be<'c, C> = ctr::CtrCore<&'c C, ctr::flavors::Ctr32BE>;
 impl<C: BlockCipherEncrypt<BlockSize = U16> + KeyInit> AesGcmKey<C> {
     /// Expands `key` (the cipher's key length).
     pub fn new(key: &aes::cipher::Key<C>) -> Self {
-        Self(C::new(key))
+        let cipher = C::new(key);
+        let mut h = aes::Block::default();
+        cipher.encrypt_block(&mut h);
+        let ghash = ghash::GHash::new(&h);
+        h.zeroize();
+        Self { cipher, ghash }
     }
 }
 
 impl<C: BlockCipherEncrypt<BlockSize = U16>> AesGcmKey<C> {
-    /// GHASH keyed with H = E_K(0^128) (H wiped: GHASH keeps its own, zeroized, copy).
+    /// A fresh GHASH under this key's H.
     fn ghash(&self) -> ghash::GHash {
-        let mut h = aes::Block::default();
-        self.0.encrypt_block(&mut h);
-        let gh = ghash::GHash::new(&h);
-        h.zeroize();
-        gh
+        self.ghash.clone()
     }
 
     /// The counter mode for the data, which starts at J0 + 1, and E_K(J0), the tag's mask
@@ -60,7 +65,7 @@ impl<C: BlockCipherEncrypt<BlockSize = U16>> AesGcmKey<C> {
         let mut j0 = aes::Block::default();
         j0[..12].copy_from_slice(iv);
         j0[15] = 1;
-        let mut ctr = Ctr32Be::inner_iv_init(&self.0, &j0);
+        let mut ctr = Ctr32Be::inner_iv_init(&self.cipher, &j0);
         let mut mask = aes::Block::default();
         ctr.write_keystream_block(&mut mask);
         (ctr, mask)
