@@ -14,7 +14,7 @@
 //!   one curve enables only that one and leaves the others' arithmetic out (26 KB of flash on
 //!   a Cortex-M4 for P-256 and P-521). Keys, points and EDKs of a curve left out are refused
 //!   (a PKCS#8 or SPKI key is not recognized; [`ecdh::EcdhPublicKey::from_sec1`] and
-//!   an ephemeral key on that curve are [`CryptoError::Unsupported`]).
+//!   an ephemeral key on that curve are [`CryptoError::Unsupported`](esdk_core::error::CryptoError::Unsupported)).
 //! - `rsa` (std): the raw RSA keyring on aws-lc-rs.
 #![no_std]
 #![forbid(unsafe_code)]
