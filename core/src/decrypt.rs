@@ -257,7 +257,15 @@ impl<'a, P: CryptoProvider> Decryptor<'a, P> {
                 written: 0,
                 status: Status::NeedDataKey,
             }),
-            State::KeyReady { .. } => self.open_step(input, out),
+            State::KeyReady { .. } => {
+                let r = self.open_step(input, out);
+                // The header step moved the message key between its frames (a move does not
+                // wipe its source): wiped here, before later steps build values over those
+                // stack bytes — a state written later (`Done`) would copy them into the
+                // decryptor's memory, where no drop wipes them.
+                crate::materials::scrub_stack();
+                r
+            }
             State::Body(_) => self.body_step(input, out),
         };
         match r {

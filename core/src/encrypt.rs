@@ -441,6 +441,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     ) -> Result<usize, Error> {
         self.check_running()?;
         let r = self.header_from(materials, out);
+        crate::materials::scrub_stack();
         self.enter_body(r)
     }
 
@@ -465,6 +466,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let required = m.required_keys;
         let mut pending =
             self.finish_header(out, edk_at, &f, full, required, m.signing_key.clone())?;
+        crate::materials::scrub_stack();
         self.complete_header(&mut pending, out, |sink| {
             encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
         })
@@ -513,10 +515,20 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
                 let mut drawn = drawn;
                 let mut pending = self.header_from_drawn(&mut drawn, context, required, out)?;
                 drop(drawn);
-                self.complete_header(&mut pending, out, |sink| {
+                // The HKDF's temporaries hold the message key on the stack below: wiped
+                // before the body state is built there (its padding would carry them into
+                // the encryptor's memory, where no drop wipes them).
+                crate::materials::scrub_stack();
+                let r = self.complete_header(&mut pending, out, |sink| {
                     let pairs = encryption_context::raw_pairs(context);
                     encryption_context::feed(pairs.filter(|(k, _)| is_required(required, k)), sink);
-                })
+                });
+                drop(pending);
+                // The message key was moved between the header's frames (a move does not
+                // wipe its source): wiped before later steps build values over those bytes
+                // (a state written later would copy them into the encryptor's memory).
+                crate::materials::scrub_stack();
+                r
             });
         self.enter_body(r)
     }

@@ -127,6 +127,10 @@ pub(crate) fn header_key<'x, P: CryptoProvider>(
         }
         let mut commit = Zeroizing::new([0u8; 32]);
         let bytes = derive_key(provider, suite, data_key, h.message_id, kdf, &mut commit)?;
+        // The HKDF's temporaries (output blocks, HMAC states) hold the key on the stack
+        // below: wiped before the body state is built there, whose padding would carry
+        // them into the decryptor's memory, where no drop wipes them.
+        crate::materials::scrub_stack();
         if suite.is_committing() {
             check_commitment(&commit, h.suite_data)?;
         }
@@ -157,6 +161,9 @@ fn check_tag<'x, P: CryptoProvider>(
         }
     })?;
     if bool::from(tag.ct_eq(&h.tag)) {
+        // The key schedule's temporaries below, wiped before `found` builds the body
+        // state in that stack (see `header_key`).
+        crate::materials::scrub_stack();
         found(key, bytes);
         return Ok(true);
     }
