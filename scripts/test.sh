@@ -56,6 +56,11 @@ bash scripts/msrv.sh
 # packages (the others would rebuild aws-lc and the AWS SDK a second time).
 cargo package --locked --allow-dirty --no-verify -q -p esdk-core -p esdk-raw -p esdk-aws-lc \
   -p esdk-pkcs11 -p esdk -p esdk-cli
+# Cargo unpacks the crates of its temporary package registry into
+# ~/.cargo/registry/src/-<hash of the registry's path>/ once and reuses that copy when a later
+# run packages the same name and version from the same path: a clone at the same place then
+# verifies against an earlier commit's sources. Our crates' copies are removed first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/esdk-*
 cargo package --locked --allow-dirty -q -p esdk-core -p esdk-raw
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
