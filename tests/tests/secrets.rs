@@ -266,7 +266,12 @@ fn commitment_and_header_tag_comparisons_are_constant_time() {
         !check.contains("expected ==") && !check.contains("== stored") && !check.contains("!="),
         "check_commitment compares with == / !=:\n{check}"
     );
-    let open = function(kdf, "header_key");
+    // `header_key` derives each candidate key; `check_tag` (its own frame) compares tags.
+    assert!(
+        function(kdf, "header_key").contains("check_tag("),
+        "header_key must check the tag through check_tag"
+    );
+    let open = function(kdf, "check_tag");
     assert!(
         open.contains("tag.ct_eq(&h.tag)"),
         "the header tag must be compared with ct_eq"
