@@ -619,7 +619,7 @@ fn usage_errors() {
             "n",
         ],
     )
-    .fails(2, "applies to raw and PKCS#11 keys only");
+    .fails(2, "applies to raw AES and RSA keys and PKCS#11 keys only");
     esdk(
         p,
         &[
