@@ -30,8 +30,11 @@ command -v qemu-system-arm >/dev/null || { echo "firmware.sh: qemu-system-arm mi
 # the images measured and run are the ones just built.
 (cd firmware && CARGO_TARGET_DIR="$root/firmware/target" cargo build --release -q)
 images="$root/firmware/target/thumbv7em-none-eabihf/release"
-# The workspace feature set (as the test run builds it), so nothing is built twice.
-cargo build -q --workspace --bin firmware-check
+# The workspace feature set as the test run builds it, so nothing is built twice: an example
+# in the selection makes cargo resolve the dev-dependencies' features too, as `cargo test`
+# does. (`--bin firmware-check` alone left them out: serde without `alloc`, and so a second
+# build of everything above serde, the AWS SDK included.)
+cargo build -q --workspace --bin firmware-check --example firmware_fixed_buffer
 check="${CARGO_TARGET_DIR:-$root/target}/debug/firmware-check"
 py="$(bash scripts/python-peer.sh)"
 peer="$root/../shared/peers/pyesdk_peer.py"

@@ -108,7 +108,25 @@ log "== SoftHSM2 =="
   hsm_ecdh_check
 )
 log "the esdk CLI built without the pkcs11 feature refuses PKCS#11 keys (usage error)"
-cargo test -p esdk-cli --no-default-features --features kms --test cli pkcs11_keys_need_the_pkcs11_feature
+# Still the whole workspace, with every member's default features named again except esdk-cli's
+# `pkcs11` (read from the manifests): dependencies keep the workspace's features, so only
+# esdk-cli and its tests are compiled again. (`-p esdk-cli --no-default-features` resolved a
+# feature set of its own and rebuilt the AWS SDK and most of the tree: 15 minutes of a cold CI
+# run.) The test exists only in a build without the feature, so "1 passed" proves which build ran.
+defaults_but_pkcs11=$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
+import json, sys
+features = []
+for p in json.load(sys.stdin)["packages"]:
+    d = p["features"].get("default") or []
+    if p["name"] == "esdk-cli":
+        features += [f"esdk-cli/{f}" for f in d if f != "pkcs11"]
+    elif d:
+        features.append(p["name"] + "/default")
+print(",".join(features))')
+no_p11=$(cargo test --workspace --no-default-features --features "$defaults_but_pkcs11" \
+  --test cli pkcs11_keys_need_the_pkcs11_feature 2>&1) || { echo "$no_p11"; exit 1; }
+grep -q '^test result: ok. 1 passed' <<<"$no_p11" || {
+  echo "$no_p11"; log "ERROR: the CLI test without the pkcs11 feature did not run"; exit 1; }
 
 if [ "${PKCS11_TEST_SKIP_KRYOPTIC:-}" = 1 ]; then
   log "WARNING: PKCS11_TEST_SKIP_KRYOPTIC=1: the SHA-2 OAEP tests on Kryoptic did NOT run"

@@ -49,7 +49,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The tool without KMS and PKCS#11 (the features a user may turn off), and the API docs with
 # every link resolved (what docs.rs would build).
 cargo clippy -p esdk-cli --no-default-features --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
+# The examples too: their docs are checked as well, and with them in the selection cargo
+# resolves the dev-dependencies' features as clippy --all-targets did, so the dependencies are
+# not checked a second time with another feature set.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --examples -q
 bash scripts/msrv.sh
 # Every library crate and the tool package for crates.io (manifests, READMEs, dependencies
 # resolvable from the registry plus each other); the no_std ones are also built from their
