@@ -4,7 +4,9 @@
 
 use aes::cipher::consts::U16;
 use aes::cipher::inout::InOutBuf;
-use aes::cipher::{BlockCipherEncrypt, InnerIvInit, KeyInit, StreamCipherCore};
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+#[cfg(not(aes_backend_soft = "compact"))]
+use aes::cipher::{InnerIvInit, StreamCipherCore};
 use ghash::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
@@ -39,6 +41,7 @@ impl<C> core::fmt::Debug for AesGcmKey<C> {
 /// Longest plaintext AES-GCM takes under one IV: 2^32 - 2 blocks (SP 800-38D).
 const GCM_MAX_PLAINTEXT: u64 = (1 << 36) - 32;
 
+#[cfg(not(aes_backend_soft = "compact"))]
 type Ctr32Be<'c, C> = ctr::CtrCore<&'c C, ctr::flavors::Ctr32BE>;
 
 impl<C: BlockCipherEncrypt<BlockSize = U16> + KeyInit> AesGcmKey<C> {
@@ -59,16 +62,59 @@ impl<C: BlockCipherEncrypt<BlockSize = U16>> AesGcmKey<C> {
         self.ghash.clone()
     }
 
-    /// The counter mode for the data, which starts at J0 + 1, and E_K(J0), the tag's mask
-    /// (J0 = IV ‖ 0^31 ‖ 1).
-    fn counter(&self, iv: &[u8; 12]) -> (Ctr32Be<'_, C>, aes::Block) {
+    /// J0 = IV ‖ 0^31 ‖ 1 and E_K(J0), the tag's mask; the data's counter blocks start at
+    /// J0 + 1.
+    fn counter(&self, iv: &[u8; 12]) -> (aes::Block, aes::Block) {
         let mut j0 = aes::Block::default();
         j0[..12].copy_from_slice(iv);
         j0[15] = 1;
-        let mut ctr = Ctr32Be::inner_iv_init(&self.cipher, &j0);
-        let mut mask = aes::Block::default();
-        ctr.write_keystream_block(&mut mask);
-        (ctr, mask)
+        let mut mask = j0;
+        self.cipher.encrypt_block(&mut mask);
+        (j0, mask)
+    }
+
+    /// Counter mode over `buf` (in to out) from J0 + 1, through the `ctr` crate: blocks in
+    /// parallel where the cipher has a parallel path (AES-NI, ARMv8, fixsliced software AES).
+    #[cfg(not(aes_backend_soft = "compact"))]
+    fn apply_ctr(&self, j0: &aes::Block, buf: InOutBuf<'_, '_, u8>) {
+        // J0 + 1: a 96-bit IV's J0 ends in the 32-bit counter 1.
+        let mut j1 = *j0;
+        j1[15] = 2;
+        Ctr32Be::inner_iv_init(&self.cipher, &j1).apply_keystream_partial(buf);
+    }
+
+    /// Counter mode over `buf` (in to out) from J0 + 1, one block at a time: the build asked
+    /// for the compact software AES (`--cfg aes_backend_soft="compact"`, a microcontroller's
+    /// flash), where the cipher's parallel path is a second fixsliced AES in a wider word.
+    /// Going block by block keeps it (about 1.5 KB) and `ctr`'s driver out of the image.
+    #[cfg(aes_backend_soft = "compact")]
+    fn apply_ctr(&self, j0: &aes::Block, buf: InOutBuf<'_, '_, u8>) {
+        self.apply_ctr_blockwise(j0, buf);
+    }
+
+    /// Counter mode one block at a time (see the compact [`apply_ctr`](Self::apply_ctr));
+    /// compiled everywhere so that the host's tests compare it with the `ctr` crate's.
+    #[cfg_attr(not(any(aes_backend_soft = "compact", test)), allow(dead_code))]
+    fn apply_ctr_blockwise(&self, j0: &aes::Block, buf: InOutBuf<'_, '_, u8>) {
+        let mut block = *j0;
+        let mut n = u32::from_be_bytes([j0[12], j0[13], j0[14], j0[15]]);
+        let mut next = |ks: &mut aes::Block| {
+            n = n.wrapping_add(1);
+            block[12..].copy_from_slice(&n.to_be_bytes());
+            *ks = block;
+            self.cipher.encrypt_block(ks);
+        };
+        let mut ks = aes::Block::default();
+        let (blocks, mut tail) = buf.into_chunks::<U16>();
+        for mut b in blocks {
+            next(&mut ks);
+            b.xor_in2out(&ks);
+        }
+        if !tail.is_empty() {
+            next(&mut ks);
+            tail.xor_in2out(&ks[..tail.len()]);
+        }
+        ks.zeroize();
     }
 
     /// The tag of `ciphertext` with `aad`: GHASH over both (each zero-padded) and their bit
@@ -95,8 +141,8 @@ impl<C: BlockCipherEncrypt<BlockSize = U16>> AesGcmKey<C> {
         if buf.len() as u64 > GCM_MAX_PLAINTEXT {
             return Err(CryptoError::Aead);
         }
-        let (ctr, mask) = self.counter(iv);
-        ctr.apply_keystream_partial(buf.reborrow());
+        let (j0, mask) = self.counter(iv);
+        self.apply_ctr(&j0, buf.reborrow());
         Ok(self.tag(&mask, aad, buf.get_out()))
     }
 
@@ -112,10 +158,10 @@ impl<C: BlockCipherEncrypt<BlockSize = U16>> AesGcmKey<C> {
         if buf.len() as u64 > GCM_MAX_PLAINTEXT {
             return Err(TagMismatch);
         }
-        let (ctr, mask) = self.counter(iv);
+        let (j0, mask) = self.counter(iv);
         let expected = self.tag(&mask, aad, buf.get_in());
         if bool::from(expected.ct_eq(tag)) {
-            ctr.apply_keystream_partial(buf);
+            self.apply_ctr(&j0, buf);
             Ok(())
         } else {
             Err(TagMismatch)
@@ -202,5 +248,59 @@ impl<C: BlockCipherEncrypt<BlockSize = U16>> AeadKey for AesGcmKey<C> {
 
     fn gmac(&self, iv: &[u8; 12], aad: &mut AadFeed<'_>) -> Result<[u8; 16], CryptoError> {
         Ok(AesGcmKey::gmac(self, iv, aad))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[allow(unused_imports)] // in scope already unless the build is compact
+    use aes::cipher::{InnerIvInit, StreamCipherCore};
+
+    /// The block-at-a-time counter mode (what a `aes_backend_soft="compact"` build runs)
+    /// against the `ctr` crate's, in place and in to out, over lengths around the block
+    /// size and with the 32-bit counter wrapping.
+    #[test]
+    fn blockwise_counter_mode_is_ctr32be() {
+        let key = AesGcmKey::<aes::Aes256>::new(&[7u8; 32].into());
+        let input: [u8; 100] = core::array::from_fn(|i| (i * 37) as u8);
+        for start in [1u32, 0xFFFF_FFFD, u32::MAX] {
+            let mut j0 = aes::Block::default();
+            j0[..12].copy_from_slice(&[0xA5; 12]);
+            j0[12..].copy_from_slice(&start.to_be_bytes());
+            let mut j1 = j0;
+            j1[12..].copy_from_slice(&start.wrapping_add(1).to_be_bytes());
+            for len in [0, 1, 15, 16, 17, 31, 32, 33, 64, 100] {
+                let mut want = [0u8; 100];
+                want[..len].copy_from_slice(&input[..len]);
+                ctr::CtrCore::<&aes::Aes256, ctr::flavors::Ctr32BE>::inner_iv_init(
+                    &key.cipher,
+                    &j1,
+                )
+                .apply_keystream_partial(want[..len].as_mut().into());
+                let mut in_place = input;
+                key.apply_ctr_blockwise(&j0, in_place[..len].as_mut().into());
+                assert_eq!(
+                    in_place[..len],
+                    want[..len],
+                    "in place, start {start:#x}, {len} B"
+                );
+                let mut out = [0u8; 100];
+                let buf = InOutBuf::new(&input[..len], &mut out[..len]).expect("same lengths");
+                key.apply_ctr_blockwise(&j0, buf);
+                assert_eq!(
+                    out[..len],
+                    want[..len],
+                    "in to out, start {start:#x}, {len} B"
+                );
+                if len > 0 {
+                    assert_ne!(
+                        want[..len.min(16)],
+                        input[..len.min(16)],
+                        "keystream applied"
+                    );
+                }
+            }
+        }
     }
 }
