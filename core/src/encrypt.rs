@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use crate::body::{self, BodyKind};
 use crate::config::{Config, EncryptOptions};
 use crate::encryption_context::{self, ContextView, PUBLIC_KEY_CONTEXT_KEY, RawPair};
-use crate::error::{ApiMisuse, Error, KeyringError, Malformed, PolicyViolation};
+use crate::error::{ApiMisuse, CryptoError, Error, KeyringError, Malformed, PolicyViolation};
 use crate::frames::{Absorbed, FrameCipher, FrameSlot, KeyBytes, SealedFrame};
 use crate::header;
 use crate::kdf::{self, KdfVariant};
@@ -14,7 +14,7 @@ use crate::keyring::CryptoMaterialsManager;
 use crate::materials::{EdkWriter, EncryptionMaterials, RandomPool};
 use crate::provider::{AadFeed, AeadKey, CryptoProvider};
 use crate::signature::{Signer, SigningKey};
-use crate::suite::AlgorithmSuite;
+use crate::suite::{AlgorithmSuite, SignatureAlg};
 
 /// The CMM's (the keyrings') part of the header, in a frame of its own, never inlined:
 /// the keyrings' temporaries (key agreement, key wrapping) are not added to the engine's
@@ -241,6 +241,9 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// [`PolicyViolation::FrameLength`] for frame length 0.
     pub fn new(cfg: &'a Config, provider: &'a P, opts: &EncryptOptions) -> Result<Self, Error> {
         let suite = suite_for(cfg, opts)?;
+        if !P::SIGNS && suite.signature().is_some() {
+            return Err(CryptoError::Unsupported.into());
+        }
         Ok(Self {
             provider,
             cfg,
@@ -249,6 +252,22 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             plaintext_len: opts.plaintext_len,
             state: State::Start,
         })
+    }
+
+    /// The suite's signature algorithm, `None` when the provider never signs
+    /// ([`CryptoProvider::SIGNS`]; [`new`](Self::new) refused the signed suites): a constant
+    /// then, so that the signing code compiles out.
+    fn signature(&self) -> Option<SignatureAlg> {
+        if P::SIGNS {
+            self.suite.signature()
+        } else {
+            None
+        }
+    }
+
+    /// `o` where the provider signs, else `None` (a constant: what uses it compiles out).
+    fn signing<T>(o: Option<T>) -> Option<T> {
+        if P::SIGNS { o } else { None }
     }
 
     /// The algorithm suite of the message.
@@ -310,7 +329,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// The signing key of a message of this suite: `supplied` (a cached one) or a fresh one
     /// from the provider; `None` for unsigned suites.
     fn signing_key(&self, supplied: Option<SigningKey>) -> Result<Option<SigningKey>, Error> {
-        match (self.suite.signature(), supplied) {
+        match (self.signature(), supplied) {
             (None, None) => Ok(None),
             (Some(alg), Some(k)) if k.algorithm() == alg => Ok(Some(k)),
             (Some(alg), None) => Ok(Some(SigningKey::generate(self.provider, alg)?)),
@@ -358,6 +377,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     where
         'a: 'w,
     {
+        let signing_key = Self::signing(signing_key);
         let text = signing_key.as_ref().map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
@@ -464,8 +484,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             ..f
         };
         let required = m.required_keys;
-        let mut pending =
-            self.finish_header(out, edk_at, &f, full, required, m.signing_key.clone())?;
+        let signing_key = Self::signing(m.signing_key.clone());
+        let mut pending = self.finish_header(out, edk_at, &f, full, required, signing_key)?;
         crate::materials::scrub_stack();
         self.complete_header(&mut pending, out, |sink| {
             encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
@@ -574,7 +594,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let mut data_key = Zeroizing::new([0u8; 32]);
         let key_len = f.data_key.len();
         data_key[..key_len].copy_from_slice(f.data_key);
-        let signing_key = m.signing_key.clone();
+        let signing_key = Self::signing(m.signing_key.clone());
         drop(m);
         crate::materials::scrub_stack();
         Ok(Drawn {
@@ -598,7 +618,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         cmm: &M,
         request: &EncryptionRequest<'_>,
     ) -> Result<Option<SigningKey>, Error> {
-        let supplied = match self.suite.signature() {
+        let supplied = match self.signature() {
             Some(_) => cmm.encryption_signing_key(request)?,
             None => None,
         };
@@ -616,7 +636,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         required: &[&str],
         out: &mut [u8],
     ) -> Result<Pending, Error> {
-        let text = d.signing_key.as_ref().map(SigningKey::public_key_text);
+        let text = Self::signing(d.signing_key.as_ref()).map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
             .map(|t| (PUBLIC_KEY_CONTEXT_KEY.as_bytes(), t.as_str().as_bytes()));
@@ -755,7 +775,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             })?
         };
         header[tag_at..].copy_from_slice(&tag);
-        if let Some(key) = signing_key {
+        if let Some(key) = Self::signing(signing_key) {
             let mut signer = Signer::new(provider, key)?;
             signer.update(header);
             b.signer = Some(signer);
@@ -870,7 +890,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let b = self.body()?;
         let len = parts.iter().map(|p| p.len()).sum();
         b.absorbed.take(slot, len)?;
-        if let Some(s) = b.signer.as_mut() {
+        if let Some(s) = Self::signing(b.signer.as_mut()) {
             for p in parts {
                 s.update(p);
             }
@@ -881,7 +901,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// Bytes of the footer: the signature of the signed suites (length field included), 0
     /// for the others.
     pub fn footer_len(&self) -> usize {
-        body::footer_len(self.suite.signature())
+        body::footer_len(self.signature())
     }
 
     /// Closes the message once the final frame was absorbed: writes the footer (signed
@@ -904,7 +924,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         if out.len() < need {
             return Err(Error::BufferTooSmall { required: need });
         }
-        let n = match b.signer.take() {
+        let n = match Self::signing(b.signer.take()) {
             Some(s) => match s.sign(provider, &[], out) {
                 Ok(n) => n,
                 Err(e) => return self.poison(Err(e)),

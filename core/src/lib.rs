@@ -130,8 +130,8 @@
 //! ## Firmware size: what a build leaves out
 //! The engine is generic over its [`CryptoProvider`] and its keyrings, and firmware links
 //! with LTO: what a build never calls is not in the image, with no feature of this crate.
-//! The encrypt side, the decrypt side, the streaming adapters and the signed suites' code
-//! each disappear from an image that does not use them. What a `match` on a run-time value
+//! The encrypt side, the decrypt side and the streaming adapters each disappear from an
+//! image that does not use them. What a `match` on a run-time value
 //! reaches stays (the suite is one): a build that knew its one suite at compile time
 //! (measured by making every suite property 0x0478's constant) was 0.6 KB smaller of the
 //! telemetry probe's 30 KB, too little for suite or format-version features. The choices
@@ -141,6 +141,8 @@
 //! |---|---|---|
 //! | a provider that answers only its suites' algorithms (`firmware/src/lib.rs`'s `Slim`) | ECDSA signing, P-256, HKDF-SHA256/384 | with `opt-level = "z"` and RustCrypto's compact SHA-2/AES: 114 KB -> 34 KB (telemetry probe) |
 //! | that provider's key and hash types for its suites only ([`gcm::AesGcmKey`] on AES-256, SHA-384), not `rustcrypto`'s `RustCryptoAead` / `RustCryptoHasher` enums | the AES-128/192 and SHA-256 arms of their `match`es | 2.3 KB (telemetry probe) |
+//! | [`CryptoProvider::SIGNS`] `= false` in that provider (it never signs) | the encryptor's signing code: the public key in the context, the header and body signature, the footer (the suite is a run-time value, so a provider that merely fails to sign kept it) | 2.2 KB (telemetry probe) |
+//! | RustCrypto's compact software AES (`--cfg aes_backend_soft="compact"`, also read by [`gcm::AesGcmKey`]) | its second, 32-bit AES (the parallel path) and the `ctr` crate's keystream loop: the counter mode goes one block at a time | 3.4 KB (telemetry probe) |
 //! | `esdk-raw`'s `ecdh-p384` (or `ecdh-p256`, `ecdh-p521`) instead of `ecdh` (all three) | the other curves' arithmetic | 26 KB (ECDH sender probe: P-256 and P-521 out) |
 //!
 //! Stack: the engine runs each step in a frame of its own (never inlined), side by side

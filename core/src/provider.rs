@@ -139,6 +139,18 @@ pub trait MessageHasher {
 
 /// Everything the message engine needs from cryptography.
 pub trait CryptoProvider: RandomSource {
+    /// Whether the provider makes message signatures ([`generate_signing_key`],
+    /// [`sign_digest`]). A provider that never signs says `false`: an
+    /// [`Encryptor`](crate::Encryptor) on it refuses the signed suites when it is created,
+    /// and its signing code (the public key in the encryption context, the signature over
+    /// the header and the body, the footer) is compiled out of the image, since the
+    /// provider is a type parameter (2.2 KB of the telemetry probe's flash). Decryption
+    /// is not affected.
+    ///
+    /// [`generate_signing_key`]: Self::generate_signing_key
+    /// [`sign_digest`]: Self::sign_digest
+    const SIGNS: bool = true;
+
     /// A ready AES-GCM key.
     type Aead: AeadKey;
     /// A running SHA-256 / SHA-384 state.

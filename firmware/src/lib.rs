@@ -88,6 +88,10 @@ impl<const VERIFY_P384: bool> RandomSource for Slim<VERIFY_P384> {
 }
 
 impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
+    // The devices send unsigned suites (0x0478) and at most verify: the encryptor's signing
+    // code is compiled out.
+    const SIGNS: bool = false;
+
     type Aead = AesGcmKey<aes::Aes256>;
     type Hasher = Sha384Hasher;
 
