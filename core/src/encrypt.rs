@@ -1,7 +1,7 @@
 //! Encryption: the incremental [`Encryptor`], the one-shot [`encrypt`] and exact sizing
 //! (spec `client-apis/encrypt.md`).
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::body::{self, BodyKind};
 use crate::config::{Config, EncryptOptions};
@@ -206,7 +206,9 @@ struct Filled<'m> {
 /// goes, and the signing key. The header step returns it and the caller then installs the
 /// body cipher and writes the tag ([`Encryptor::complete_header`]), so that the key
 /// derivation, the keyrings and the key schedule each run in a frame of their own, side
-/// by side rather than nested (firmware stacks).
+/// by side rather than nested (firmware stacks). The caller owns it and the step fills it
+/// (a returned value would be copied between the frames: about 0.2 KB each time).
+#[derive(Default)]
 struct Pending {
     key: KeyBytes,
     message_id: [u8; 32],
@@ -220,7 +222,8 @@ struct Pending {
 
 /// What the CMM produced, copied out of the materials (which are gone, their stack
 /// scrubbed): the data key, the message id drawn with the keyrings' random bytes, where the
-/// EDKs are in the output, and the signing key.
+/// EDKs are in the output, and the signing key. The caller owns it and the CMM step fills it.
+#[derive(Default)]
 struct Drawn {
     data_key: Zeroizing<[u8; 32]>,
     key_len: u8,
@@ -365,7 +368,10 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     }
 
     /// [`materials`](Self::materials) in a region that starts at byte `base` of the output
-    /// and must leave `reserve` bytes free at its end (for `BufferTooSmall` reports).
+    /// and must leave `reserve` bytes free at its end (for `BufferTooSmall` reports). Never
+    /// inlined: its temporaries (the public key's text, the context's iterators) are gone
+    /// when the keyrings run under the caller's frame (firmware stacks).
+    #[inline(never)]
     fn materials_in<'w>(
         &self,
         request: &EncryptionRequest<'w>,
@@ -484,8 +490,11 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             ..f
         };
         let required = m.required_keys;
-        let signing_key = Self::signing(m.signing_key.clone());
-        let mut pending = self.finish_header(out, edk_at, &f, full, required, signing_key)?;
+        let mut pending = Pending {
+            signing_key: Self::signing(m.signing_key.clone()),
+            ..Pending::default()
+        };
+        self.finish_header(out, edk_at, &f, full, required, &mut pending)?;
         crate::materials::scrub_stack();
         self.complete_header(&mut pending, out, |sink| {
             encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
@@ -524,17 +533,22 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         // keyrings, the header with the key derivation, the body cipher with the tag
         // (firmware stacks).
         let required = cmm.required_encryption_context_keys();
+        // Filled in place by the steps below, not returned from them: each return would be
+        // a copy of about 0.2 KB in this frame.
+        let mut drawn = Drawn::default();
+        let mut pending = Pending::default();
         let r = self
             .request(encryption_context, required)
             .and_then(|request| {
                 let signing_key = self.header_signing_key(cmm, &request)?;
-                self.header_with_cmm(cmm, &request, signing_key, out)
+                self.header_with_cmm(cmm, &request, signing_key, out, &mut drawn)
             })
-            .and_then(|drawn| {
+            .and_then(|()| {
                 let context = &*encryption_context;
-                let mut drawn = drawn;
-                let mut pending = self.header_from_drawn(&mut drawn, context, required, out)?;
-                drop(drawn);
+                let r = self.header_from_drawn(&mut drawn, context, required, out, &mut pending);
+                // The data key is wiped now, not when `drawn` is dropped.
+                drawn.data_key.zeroize();
+                r?;
                 // The HKDF's temporaries hold the message key on the stack below: wiped
                 // before the body state is built there (its padding would carry them into
                 // the encryptor's memory, where no drop wipes them).
@@ -543,7 +557,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
                     let pairs = encryption_context::raw_pairs(context);
                     encryption_context::feed(pairs.filter(|(k, _)| is_required(required, k)), sink);
                 });
-                drop(pending);
+                pending.key.wipe();
                 // The message key was moved between the header's frames (a move does not
                 // wipe its source): wiped before later steps build values over those bytes
                 // (a state written later would copy them into the encryptor's memory).
@@ -562,7 +576,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         request: &EncryptionRequest<'_>,
         signing_key: Option<SigningKey>,
         out: &mut [u8],
-    ) -> Result<Drawn, Error> {
+        drawn: &mut Drawn,
+    ) -> Result<(), Error> {
         // The materials go where the header puts them: the full context at the context's
         // place, the EDKs after it; the header then shrinks the context to the stored
         // pairs in place. Nothing runs before `out` holds the header without EDKs.
@@ -586,27 +601,21 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let (edk_count, edks_len) = (f.edk_count, f.edks_len);
         // From the random bytes the keyrings drew theirs from (one call of the generator).
         let mid_len = self.suite.message_id_len();
-        let mut message_id = [0u8; 32];
-        m.fill_random(&mut message_id[..mid_len])?;
+        m.fill_random(&mut drawn.message_id[..mid_len])?;
+        drawn.mid_len = mid_len as u8;
         // Copied, not moved out: a move leaves the bytes behind in `m`'s memory, where no
         // drop wipes them (and stale stack bytes can end up inside the encryptor's unused
         // enum space). `m` still owns the originals and wipes them when dropped.
-        let mut data_key = Zeroizing::new([0u8; 32]);
         let key_len = f.data_key.len();
-        data_key[..key_len].copy_from_slice(f.data_key);
-        let signing_key = Self::signing(m.signing_key.clone());
+        drawn.data_key[..key_len].copy_from_slice(f.data_key);
+        drawn.key_len = key_len as u8;
+        drawn.edk_count = edk_count;
+        drawn.edks_len = edks_len;
+        drawn.edks_at = ec_at + full_len + 2;
+        drawn.signing_key = Self::signing(m.signing_key.clone());
         drop(m);
         crate::materials::scrub_stack();
-        Ok(Drawn {
-            data_key,
-            key_len: key_len as u8,
-            message_id,
-            mid_len: mid_len as u8,
-            edk_count,
-            edks_len,
-            edks_at: ec_at + full_len + 2,
-            signing_key,
-        })
+        Ok(())
     }
 
     /// The signing key of the message: the CMM's (a cache's) or a fresh one (signed suites).
@@ -635,7 +644,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         context: &[(&str, &str)],
         required: &[&str],
         out: &mut [u8],
-    ) -> Result<Pending, Error> {
+        p: &mut Pending,
+    ) -> Result<(), Error> {
         let text = Self::signing(d.signing_key.as_ref()).map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
@@ -652,15 +662,16 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             edks_len: d.edks_len,
             message_id: &d.message_id[..usize::from(d.mid_len)],
         };
-        let signing_key = d.signing_key.take();
-        self.finish_header(out, d.edks_at, &filled, full, required, signing_key)
+        p.signing_key = d.signing_key.take();
+        self.finish_header(out, d.edks_at, &filled, full, required, p)
     }
 
     /// Writes the header around EDKs that are in `out` at `edks_at`: the prefix with a fresh
     /// message id, the stored context (the full one minus the required keys) at its place,
     /// the EDKs moved right after it, the tail; derives the message key. The tag is left to
-    /// [`complete_header`](Self::complete_header). `out` holds the whole header (the callers
-    /// checked: the full context is at least as long as the stored one).
+    /// [`complete_header`](Self::complete_header), and the rest of `p` filled (its signing key
+    /// is the caller's). `out` holds the whole header (the callers checked: the full
+    /// context is at least as long as the stored one).
     #[inline(never)]
     fn finish_header<'x, I>(
         &mut self,
@@ -669,8 +680,8 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         f: &Filled<'_>,
         full: impl Fn() -> I,
         required: &[&str],
-        signing_key: Option<SigningKey>,
-    ) -> Result<Pending, Error>
+        p: &mut Pending,
+    ) -> Result<(), Error>
     where
         I: Iterator<Item = RawPair<'x>> + Clone,
     {
@@ -688,7 +699,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let tail_at = edk_at + f.edks_len;
 
         let mut commit = Zeroizing::new([0u8; 32]);
-        let key = kdf::derive_key(
+        p.key = kdf::derive_key(
             self.provider,
             suite,
             f.data_key,
@@ -698,16 +709,11 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         )?;
         let (body_end, tag_at) =
             header::write_tail(suite, self.frame_len, &commit, &mut out[tail_at..]);
-        let mut id = [0u8; 32];
-        id[..message_id.len()].copy_from_slice(message_id);
-        Ok(Pending {
-            key,
-            message_id: id,
-            mid_len: message_id.len() as u8,
-            body_end: tail_at + body_end,
-            end: tail_at + tag_at + 16,
-            signing_key,
-        })
+        p.message_id[..message_id.len()].copy_from_slice(message_id);
+        p.mid_len = message_id.len() as u8;
+        p.body_end = tail_at + body_end;
+        p.end = tail_at + tag_at + 16;
+        Ok(())
     }
 
     /// The header's last steps: the body cipher installed into the encryptor's state, the

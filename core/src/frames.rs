@@ -405,13 +405,18 @@ impl<K: AeadKey> FrameCipher<K> {
 /// The message key's bytes, kept (zeroized on drop) so that the engine can hand out more
 /// [`FrameCipher`]s of the same key: one per worker thread. (A clone is zeroized on drop
 /// too.)
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct KeyBytes {
     bytes: Zeroizing<[u8; 32]>,
     len: u8,
 }
 
 impl KeyBytes {
+    /// Zeroizes the key where it is (before the value is dropped).
+    pub(crate) fn wipe(&mut self) {
+        self.bytes.zeroize();
+    }
+
     pub(crate) fn new(key: &[u8]) -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         bytes[..key.len()].copy_from_slice(key);

@@ -62,16 +62,27 @@ fn send(
         .with_suite(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384)
         .with_frame_length(128);
     let mut ec = [("device", "sensor-7")];
-    let sink: &mut [u8] = &mut b.msg;
+    let mut sink: &mut [u8] = &mut b.msg;
     let total = sink.len();
+    // The writer writes through `&mut sink` and ends with `try_finish`: `finish` would move
+    // the writer (its whole state) to hand the sink back.
     let mut w = EncryptingWriter::new(
-        cfg, provider, keyring, &opts, &mut ec, sink, &mut b.frame, &mut b.out,
+        cfg,
+        provider,
+        keyring,
+        &opts,
+        &mut ec,
+        &mut sink,
+        &mut b.frame,
+        &mut b.out,
     )
     .map_err(esdk)?;
     for _ in 0..8 {
         w.write_all(CHUNK).map_err(esdk)?;
     }
-    Ok(total - w.finish().map_err(esdk)?.len())
+    w.try_finish().map_err(esdk)?;
+    drop(w);
+    Ok(total - sink.len())
 }
 
 /// The receiving side: reads the plaintext of the first `n` message bytes back through a
