@@ -67,9 +67,12 @@ rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/esdk-*
 cargo package --locked --allow-dirty -q -p esdk-core -p esdk-raw
 
 step "no_std: the core builds for thumbv7em-none-eabihf"
-cargo build -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
-cargo build -p esdk-core --features embedded-io,embedded-io-async,defmt,heapless --target thumbv7em-none-eabihf
-cargo build -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
+# Checked (no code generation) in each feature set: the firmware probes below compile and
+# link the same crates for this target in full, so a second code generation here only cost
+# time (about 140 s of a cold run).
+cargo check -q -p esdk-core -p esdk-raw --target thumbv7em-none-eabihf
+cargo check -q -p esdk-core --features embedded-io,embedded-io-async,defmt,heapless --target thumbv7em-none-eabihf
+cargo check -q -p esdk-raw --features ecdh --target thumbv7em-none-eabihf
 # One curve alone (the firmware probes build P-384 alone): the keyring's per-curve code paths.
 cargo check -q -p esdk-raw --features ecdh-p256 --target thumbv7em-none-eabihf
 cargo check -q -p esdk-raw --features ecdh-p521 --target thumbv7em-none-eabihf
@@ -85,6 +88,18 @@ bash scripts/python-peer.sh >/dev/null
 # One run with the output kept: the counts the suites print are shown after it (a failure
 # shows its messages and the end of the log).
 test_log="$(mktemp)"
+# The test binaries are built first, with both cores; the background jobs start then: the
+# binaries run one after another, many of them on one thread (secrets_heap alone is minutes),
+# so the second core is theirs while the suites run here and in the steps below.
+if ! cargo test --workspace --no-run >"$test_log" 2>&1; then
+  grep -E '^error' -A12 "$test_log" | head -60; exit 1
+fi
+# Own target directories: nothing of the workspace build is reusable for them (another
+# target; a nightly fuzzing build), and they must not wait on its lock.
+start_job i686 "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32" \
+  env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/i686-job" bash scripts/test-32bit.sh
+start_job fuzz "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)" \
+  bash scripts/fuzz-smoke.sh
 if ! cargo test --workspace -- --nocapture >"$test_log" 2>&1; then
   grep -E 'panicked|^FAIL|^failures:|test result: FAILED|^error' "$test_log" | head -60
   echo "--- end of the log:"; tail -60 "$test_log"; exit 1
@@ -102,13 +117,6 @@ rm -f "$test_log"
 # The workspace run above has the aws-lc provider's message hash in the system OpenSSL (the
 # `esdk` tool's default `openssl-sha` feature); here the provider alone, with aws-lc's hash.
 cargo test -q -p esdk-aws-lc --lib 2>&1 | grep -E '^test result'
-
-# Own target directories: nothing of the workspace build is reusable for them (another
-# target; a nightly sanitizer build), and they must not wait on its lock.
-start_job i686 "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32" \
-  env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/i686-job" bash scripts/test-32bit.sh
-start_job fuzz "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)" \
-  bash scripts/fuzz-smoke.sh
 
 step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
 bash scripts/pkcs11-test.sh
