@@ -100,6 +100,13 @@ start_job i686 "32-bit target (i686): core, raw and embedded-io tests, lengths n
   env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/i686-job" bash scripts/test-32bit.sh
 start_job fuzz "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)" \
   bash scripts/fuzz-smoke.sh
+# Kryoptic (a PKCS#11 token built from crates.io, 2 to 4 minutes) is built here too, where
+# pkcs11-test.sh looks for it; its token there is set up anew. Collected before that step,
+# so that its apt-get (on a fresh machine) never runs beside SoftHSM2's.
+kryoptic_token=$(mktemp -d /tmp/esdk-kryoptic-prebuild.XXXXXX)
+start_job kryoptic "Kryoptic built for the PKCS#11 step" \
+  env PKCS11_KRYOPTIC_BUILD="${CARGO_TARGET_DIR:-$PWD/target}/kryoptic" PKCS11_TEST_DIR="$kryoptic_token" \
+  bash scripts/pkcs11-kryoptic.sh
 if ! cargo test --workspace -- --nocapture >"$test_log" 2>&1; then
   grep -E 'panicked|^FAIL|^failures:|test result: FAILED|^error' "$test_log" | head -60
   echo "--- end of the log:"; tail -60 "$test_log"; exit 1
@@ -117,6 +124,9 @@ rm -f "$test_log"
 # The workspace run above has the aws-lc provider's message hash in the system OpenSSL (the
 # `esdk` tool's default `openssl-sha` feature); here the provider alone, with aws-lc's hash.
 cargo test -q -p esdk-aws-lc --lib 2>&1 | grep -E '^test result'
+
+finish_job kryoptic
+rm -rf "$kryoptic_token"
 
 step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
 bash scripts/pkcs11-test.sh
