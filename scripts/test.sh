@@ -92,7 +92,8 @@ test_log="$(mktemp)"
 # binaries run one after another, many of them on one thread (secrets_heap alone is minutes),
 # so the second core is theirs while the suites run here and in the steps below.
 if ! cargo test --workspace --no-run >"$test_log" 2>&1; then
-  grep -E '^error' -A12 "$test_log" | head -60; exit 1
+  grep -E '^error' -A12 "$test_log" | head -60 || true
+  echo "--- building the test binaries failed; the end of the log:"; tail -40 "$test_log"; exit 1
 fi
 # Own target directories: nothing of the workspace build is reusable for them (another
 # target; a nightly fuzzing build), and they must not wait on its lock.

@@ -261,11 +261,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     /// ([`CryptoProvider::SIGNS`]; [`new`](Self::new) refused the signed suites): a constant
     /// then, so that the signing code compiles out.
     fn signature(&self) -> Option<SignatureAlg> {
-        if P::SIGNS {
-            self.suite.signature()
-        } else {
-            None
-        }
+        Self::signing(self.suite.signature())
     }
 
     /// `o` where the provider signs, else `None` (a constant: what uses it compiles out).
