@@ -37,19 +37,40 @@ struct Patterns {
     keys: [[u8; 32]; MAX_PATTERNS],
     lens: [usize; MAX_PATTERNS],
     n: usize,
+    /// One bit per value of a pattern's first two bytes: the scan compares patterns only
+    /// where a block's two bytes start one, so a block costs one pass, not one per pattern.
+    starts: [u64; 1024],
+}
+
+/// Whether `hay` holds `needle` anywhere (the live-value checks: one pattern, small values).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Patterns {
+    /// Whether `hay` holds one of the patterns.
+    fn found_in(&self, hay: &[u8]) -> bool {
+        // Every pattern is at least 16 bytes long.
+        for i in 0..hay.len().saturating_sub(15) {
+            let w = usize::from(u16::from_le_bytes([hay[i], hay[i + 1]]));
+            if self.starts[w / 64] & (1 << (w % 64)) != 0
+                && (0..self.n).any(|k| hay[i..].starts_with(&self.keys[k][..self.lens[k]]))
+            {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 static PATTERNS: Mutex<Patterns> = Mutex::new(Patterns {
     keys: [[0; 32]; MAX_PATTERNS],
     lens: [0; MAX_PATTERNS],
     n: 0,
+    starts: [0; 1024],
 });
 static HITS: AtomicUsize = AtomicUsize::new(0);
 static SCANNED: AtomicUsize = AtomicUsize::new(0);
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
-}
 
 /// The free hook: looks for the registered patterns in the block being freed.
 ///
@@ -68,17 +89,15 @@ unsafe fn scan(ptr: *const u8, layout: Layout) {
         // Copy out in pieces (stack only), overlapping by the longest pattern.
         let mut buf = [0u8; 4096 + 32];
         let mut at = 0usize;
-        'outer: while at < size {
+        while at < size {
             let n = (size - at).min(buf.len());
             for (i, b) in buf[..n].iter_mut().enumerate() {
                 // SAFETY: `at + i < size`: inside the block being freed.
                 *b = unsafe { std::ptr::read_volatile(ptr.add(at + i)) };
             }
-            for k in 0..p.n {
-                if contains(&buf[..n], &p.keys[k][..p.lens[k]]) {
-                    HITS.fetch_add(1, Ordering::Relaxed);
-                    break 'outer;
-                }
+            if p.found_in(&buf[..n]) {
+                HITS.fetch_add(1, Ordering::Relaxed);
+                break;
             }
             if at + n >= size {
                 break;
@@ -97,10 +116,13 @@ fn freed_blocks_holding(keys: &[&[u8]], f: impl FnOnce()) -> usize {
     {
         let mut p = PATTERNS.lock().expect("patterns");
         assert!(keys.len() <= MAX_PATTERNS);
+        p.starts = [0; 1024];
         for (i, k) in keys.iter().enumerate() {
             assert!(k.len() >= 16 && k.len() <= 32, "pattern length");
             p.keys[i][..k.len()].copy_from_slice(k);
             p.lens[i] = k.len();
+            let w = usize::from(u16::from_le_bytes([k[0], k[1]]));
+            p.starts[w / 64] |= 1 << (w % 64);
         }
         p.n = keys.len();
     }

@@ -506,6 +506,9 @@ struct Peek {
     /// The bytes handed to the parser, summed over its runs: a bound on its work that
     /// [`peek_header`] keeps within a constant times the bytes read.
     parsed_bytes: usize,
+    /// The bytes of read buffer prepared (zero-filled) for the reads, summed: linear in the
+    /// bytes read however small the reads are.
+    prepared_bytes: usize,
 }
 
 /// Reads the header at the start of `src`, in pieces that at least double the bytes read
@@ -516,7 +519,7 @@ struct Peek {
 fn peek_header(src: &mut impl Read, limits: ParseLimits) -> io::Result<Peek> {
     let mut head: Vec<u8> = Vec::new();
     let mut progress = ParseProgress::default();
-    let (mut parses, mut parsed_bytes) = (0usize, 0usize);
+    let (mut parses, mut parsed_bytes, mut prepared_bytes) = (0usize, 0usize, 0usize);
     let mut piece = PEEK;
     let mut eof = false;
     loop {
@@ -532,6 +535,7 @@ fn peek_header(src: &mut impl Read, limits: ParseLimits) -> io::Result<Peek> {
                         header,
                         parses,
                         parsed_bytes,
+                        prepared_bytes,
                     });
                 }
                 Ok(Parsed::Need(n)) if !eof => need = need.max(n),
@@ -542,6 +546,7 @@ fn peek_header(src: &mut impl Read, limits: ParseLimits) -> io::Result<Peek> {
                         header: None,
                         parses,
                         parsed_bytes,
+                        prepared_bytes,
                     });
                 }
             }
@@ -551,15 +556,22 @@ fn peek_header(src: &mut impl Read, limits: ParseLimits) -> io::Result<Peek> {
             // Past the limit the parser refuses; no need to read further ahead than that.
             need = need.min(max.saturating_add(1).max(head.len() + 1));
         }
-        while head.len() < need {
-            let old = head.len();
+        // Zero-filled once per round (the rounds grow geometrically), then read into: a
+        // source that hands out a byte at a time costs one pass over the header, not one
+        // zero-fill of the rest of the round per read.
+        let mut filled = head.len();
+        if filled < need {
             head.resize(need, 0);
-            let n = read_some(src, &mut head[old..])?;
-            head.truncate(old + n);
-            if n == 0 {
-                eof = true;
-                break;
+            prepared_bytes += need - filled;
+            while filled < need {
+                let n = read_some(src, &mut head[filled..])?;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                filled += n;
             }
+            head.truncate(filled);
         }
     }
 }
@@ -1213,10 +1225,15 @@ mod tests {
                 "{} bytes parsed for a {header_len}-byte header",
                 peek.parsed_bytes
             );
+            assert!(
+                peek.prepared_bytes <= 4 * header_len + 4 * PEEK,
+                "{} bytes of read buffer prepared for a {header_len}-byte header",
+                peek.prepared_bytes
+            );
             println!(
                 "header {header_len} B ({pairs} pairs, {edks} EDKs), reads of {step} B: {} \
-                 reads, {} parses, {} bytes parsed",
-                src.reads, peek.parses, peek.parsed_bytes
+                 reads, {} parses, {} bytes parsed, {} prepared",
+                src.reads, peek.parses, peek.parsed_bytes, peek.prepared_bytes
             );
             cases += 1;
         }
