@@ -157,22 +157,90 @@ impl MessageHasher for RustCryptoHasher {
     }
 }
 
-/// HKDF with `H`: one extract, then every output expanded from the same pseudorandom key,
-/// which `hkdf` keeps as its HMAC key (the pad states, zeroized on drop with `sha2`'s
-/// `zeroize` feature); the returned copy is zeroized here.
+/// HKDF with `H` (RFC 5869): one extract, then every output expanded from the same
+/// pseudorandom key. Built on the hash alone, one HMAC at a time in a frame of its own
+/// ([`hmac_into`]): one hash state and one padded key block on the stack, never a keyed HMAC
+/// state copied or cloned (firmware stacks: HKDF-SHA512 through the `hkdf` crate took about
+/// 3.4 KB of a Cortex-M stack, this about half). Each expand block keys its HMAC afresh
+/// (two more compression calls per output than a cached keyed state: once per message).
+/// The pseudorandom key and the blocks are zeroized here, the hash states on drop (`sha2`'s
+/// `zeroize` feature).
 fn hkdf_with<H>(salt: &[u8], ikm: &[u8], outputs: &mut [HkdfOutput<'_>]) -> Result<(), CryptoError>
 where
-    H: hkdf::hmac::EagerHash + Clone,
-    hkdf::Hkdf<H>: Sized,
-    <H as hkdf::hmac::EagerHash>::Core: Sync,
+    H: Digest + sha2::digest::block_api::BlockSizeUser + sha2::digest::FixedOutputReset,
 {
-    let salt = if salt.is_empty() { None } else { Some(salt) };
-    let (mut prk, hk) = hkdf::Hkdf::<H>::extract(salt, ikm);
+    // An empty salt is HashLen zero bytes (RFC 5869 §2.2): as an HMAC key, padded with
+    // zeros to the block, the same as no key at all.
+    let mut prk = sha2::digest::Output::<H>::default();
+    hmac_into::<H>(salt, &mut prk, 0, &[ikm], &[]);
+    let r = outputs
+        .iter_mut()
+        .try_for_each(|o| hkdf_expand::<H>(&prk, o));
     prk.as_mut_slice().zeroize();
-    outputs.iter_mut().try_for_each(|o| {
-        hk.expand_multi_info(o.info, o.okm)
-            .map_err(|_| CryptoError::InvalidKey)
-    })
+    r
+}
+
+/// One HKDF expand of `prk` into `o.okm`: T(i) = HMAC(prk, T(i-1) | info | i).
+#[inline(never)]
+fn hkdf_expand<H>(prk: &[u8], o: &mut HkdfOutput<'_>) -> Result<(), CryptoError>
+where
+    H: Digest + sha2::digest::block_api::BlockSizeUser + sha2::digest::FixedOutputReset,
+{
+    let hash_len = <H as Digest>::output_size();
+    if o.okm.len() > 255 * hash_len {
+        return Err(CryptoError::InvalidKey);
+    }
+    let mut t = sha2::digest::Output::<H>::default();
+    let mut t_len = 0;
+    for (i, chunk) in o.okm.chunks_mut(hash_len).enumerate() {
+        let counter = [(i + 1) as u8];
+        hmac_into::<H>(prk, &mut t, t_len, o.info, &counter);
+        chunk.copy_from_slice(&t[..chunk.len()]);
+        t_len = hash_len;
+    }
+    t.as_mut_slice().zeroize();
+    Ok(())
+}
+
+/// HMAC-H (RFC 2104) under `key` of `chain[..chain_len]`, the `parts` and `last`
+/// concatenated, into `chain` (HKDF's T(i-1) in, T(i) out). Never inlined: its hash state and padded key are the only HMAC state on the
+/// stack, and gone when it returns.
+#[inline(never)]
+fn hmac_into<H>(
+    key: &[u8],
+    chain: &mut sha2::digest::Output<H>,
+    chain_len: usize,
+    parts: &[&[u8]],
+    last: &[u8],
+) where
+    H: Digest + sha2::digest::block_api::BlockSizeUser + sha2::digest::FixedOutputReset,
+{
+    const IPAD: u8 = 0x36;
+    const OPAD: u8 = 0x5C;
+    let mut pad = sha2::digest::block_api::Block::<H>::default();
+    let mut h = H::new();
+    if key.len() > pad.len() {
+        // A key longer than the block is its hash.
+        Digest::update(&mut h, key);
+        let mut digest = h.finalize_reset();
+        pad[..digest.len()].copy_from_slice(&digest);
+        digest.as_mut_slice().zeroize();
+    } else {
+        pad[..key.len()].copy_from_slice(key);
+    }
+    pad.iter_mut().for_each(|b| *b ^= IPAD);
+    Digest::update(&mut h, &pad);
+    Digest::update(&mut h, chain.get(..chain_len).unwrap_or_default());
+    for p in parts {
+        Digest::update(&mut h, p);
+    }
+    Digest::update(&mut h, last);
+    sha2::digest::FixedOutputReset::finalize_into_reset(&mut h, chain);
+    pad.iter_mut().for_each(|b| *b ^= IPAD ^ OPAD);
+    Digest::update(&mut h, &pad);
+    Digest::update(&mut h, &*chain);
+    pad.as_mut_slice().zeroize();
+    sha2::digest::FixedOutputReset::finalize_into_reset(&mut h, chain);
 }
 
 /// Writes `der` into `out` when it has the fixed length; returns whether it did.
@@ -423,6 +491,50 @@ impl<R: RandomSource> CryptoProvider for RustCrypto<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash-only HKDF equals the `hkdf` crate's for every hash, for salts empty, short
+    /// and longer than a block, infos in pieces, and outputs of one byte to several blocks
+    /// (and refuses more than 255 blocks).
+    #[test]
+    fn hkdf_equals_the_hkdf_crate() {
+        fn check<H>(salt: &[u8], ikm: &[u8], info: &[&[u8]], len: usize)
+        where
+            H: Digest
+                + sha2::digest::block_api::BlockSizeUser
+                + sha2::digest::FixedOutputReset
+                + hkdf::hmac::EagerHash
+                + Clone,
+            <H as hkdf::hmac::EagerHash>::Core: Sync,
+        {
+            let mut got = [0u8; 200];
+            let mut want = [0u8; 200];
+            let mut outs = [HkdfOutput::new(info, &mut got[..len])];
+            hkdf_with::<H>(salt, ikm, &mut outs).unwrap();
+            let s = if salt.is_empty() { None } else { Some(salt) };
+            hkdf::Hkdf::<H>::new(s, ikm)
+                .expand_multi_info(info, &mut want[..len])
+                .unwrap();
+            assert_eq!(got[..len], want[..len], "salt {} len {len}", salt.len());
+        }
+        let long = [0xA5u8; 200];
+        for salt in [
+            &long[..0],
+            &long[..16],
+            &long[..64],
+            &long[..129],
+            &long[..200],
+        ] {
+            for len in [1, 32, 48, 64, 65, 129, 200] {
+                let info: &[&[u8]] = &[b"\x04\x78", b"DERIVEKEY"];
+                check::<sha2::Sha256>(salt, &long[..32], info, len);
+                check::<sha2::Sha384>(salt, &long[..24], info, len);
+                check::<sha2::Sha512>(salt, &long[..32], info, len);
+            }
+        }
+        let mut big = [0u8; 255 * 32 + 1];
+        let mut outs = [HkdfOutput::new(&[], &mut big)];
+        assert!(hkdf_with::<sha2::Sha256>(&[], &[1], &mut outs).is_err());
+    }
 
     /// A deterministic generator for tests only.
     pub(crate) struct Counter(core::cell::Cell<u64>);
