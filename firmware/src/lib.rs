@@ -100,13 +100,57 @@ impl<const VERIFY_P384: bool> RandomSource for Slim<VERIFY_P384> {
     }
 }
 
-impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
+/// The message hash of a [`Slim`] provider: SHA-384 when it verifies P-384 signatures,
+/// otherwise none at all ([`NoHasher`]), so that the encryptor's room for a running
+/// signature (the hash state) is not there in an image that never signs.
+pub trait SlimHash {
+    /// The provider's [`CryptoProvider::Hasher`].
+    type Hasher: MessageHasher;
+    /// A fresh SHA-384 state, `None` when there is none.
+    fn sha384() -> Option<Self::Hasher>;
+}
+
+/// Selects [`SlimHash`] by `VERIFY_P384`.
+pub struct Verify<const VERIFY_P384: bool>;
+
+impl SlimHash for Verify<true> {
+    type Hasher = Sha384Hasher;
+    fn sha384() -> Option<Sha384Hasher> {
+        Some(Sha384Hasher(sha2::Sha384::new()))
+    }
+}
+
+impl SlimHash for Verify<false> {
+    type Hasher = NoHasher;
+    fn sha384() -> Option<NoHasher> {
+        None
+    }
+}
+
+/// The hash of a provider that neither signs nor verifies: no value exists (an
+/// uninhabited type takes no room in the encryptor's state).
+pub enum NoHasher {}
+
+impl MessageHasher for NoHasher {
+    fn update(&mut self, _: &[u8]) {
+        match *self {}
+    }
+
+    fn finalize_into(self, _: &mut [u8; 64]) -> usize {
+        match self {}
+    }
+}
+
+impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384>
+where
+    Verify<VERIFY_P384>: SlimHash,
+{
     // The devices send unsigned suites (0x0478) and at most verify: the encryptor's signing
     // code is compiled out.
     const SIGNS: bool = false;
 
     type Aead = AesGcmKey<aes::Aes256>;
-    type Hasher = Sha384Hasher;
+    type Hasher = <Verify<VERIFY_P384> as SlimHash>::Hasher;
 
     fn aead_key(&self, key: &[u8]) -> Result<Self::Aead, CryptoError> {
         let key: &[u8; 32] = key.try_into().map_err(|_| CryptoError::Unsupported)?;
@@ -128,7 +172,9 @@ impl<const VERIFY_P384: bool> CryptoProvider for Slim<VERIFY_P384> {
 
     fn hasher(&self, alg: SignatureAlg) -> Result<Self::Hasher, CryptoError> {
         match alg {
-            SignatureAlg::EcdsaP384Sha384 if VERIFY_P384 => Ok(Sha384Hasher(sha2::Sha384::new())),
+            SignatureAlg::EcdsaP384Sha384 => {
+                <Verify<VERIFY_P384> as SlimHash>::sha384().ok_or(CryptoError::Unsupported)
+            }
             _ => Err(CryptoError::Unsupported),
         }
     }
