@@ -202,22 +202,23 @@ struct Filled<'m> {
     message_id: &'m [u8],
 }
 
-/// A header written up to its tag: the message key's bytes, the message id, where the tag
-/// goes, and the signing key. The header step returns it and the caller then installs the
-/// body cipher and writes the tag ([`Encryptor::complete_header`]), so that the key
-/// derivation, the keyrings and the key schedule each run in a frame of their own, side
-/// by side rather than nested (firmware stacks). The caller owns it and the step fills it
-/// (a returned value would be copied between the frames: about 0.2 KB each time).
+/// A header written up to its tail: where the tail goes; then, derived
+/// ([`Encryptor::derive_tail`]), the message key's bytes and where the tag goes. The caller
+/// then installs the body cipher and writes the tag ([`Encryptor::complete_header`]), so
+/// that the keyrings, the key derivation and the key schedule each run in a frame of their
+/// own, called one after the other from the header step's frame rather than nested
+/// (firmware stacks). The caller owns it and the steps fill it (a returned value would be
+/// copied between the frames). The message id and the signing key stay with the caller.
 #[derive(Default)]
 struct Pending {
     key: KeyBytes,
-    message_id: [u8; 32],
-    mid_len: u8,
+    /// Where the header's tail (the frame length and, for committing suites, the
+    /// commitment) starts.
+    tail_at: usize,
     /// The end of the header body (what the tag authenticates, before the extras).
     body_end: usize,
     /// The end of the header, tag included.
     end: usize,
-    signing_key: Option<SigningKey>,
 }
 
 /// What the CMM produced, copied out of the materials (which are gone, their stack
@@ -486,13 +487,12 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             ..f
         };
         let required = m.required_keys;
-        let mut pending = Pending {
-            signing_key: Self::signing(m.signing_key.clone()),
-            ..Pending::default()
-        };
+        let mut pending = Pending::default();
         self.finish_header(out, edk_at, &f, full, required, &mut pending)?;
+        self.derive_tail(f.data_key, mid, out, &mut pending)?;
         crate::materials::scrub_stack();
-        self.complete_header(&mut pending, out, |sink| {
+        let mut signing_key = Self::signing(m.signing_key.clone());
+        self.complete_header(&mut pending, mid, &mut signing_key, out, |sink| {
             encryption_context::feed(full().filter(|(k, _)| is_required(required, k)), sink);
         })
     }
@@ -536,12 +536,18 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let r = self
             .request(encryption_context, required)
             .and_then(|request| {
-                let signing_key = self.header_signing_key(cmm, &request)?;
-                self.header_with_cmm(cmm, &request, signing_key, out, &mut drawn)
+                self.header_signing_key(cmm, &request, &mut drawn.signing_key)?;
+                self.header_with_cmm(cmm, &request, out, &mut drawn)
             })
             .and_then(|()| {
                 let context = &*encryption_context;
-                let r = self.header_from_drawn(&mut drawn, context, required, out, &mut pending);
+                let r = self
+                    .header_from_drawn(&drawn, context, required, out, &mut pending)
+                    .and_then(|()| {
+                        let data_key = &drawn.data_key[..usize::from(drawn.key_len)];
+                        let message_id = &drawn.message_id[..usize::from(drawn.mid_len)];
+                        self.derive_tail(data_key, message_id, out, &mut pending)
+                    });
                 // The data key is wiped now, not when `drawn` is dropped.
                 drawn.data_key.zeroize();
                 r?;
@@ -549,7 +555,9 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
                 // before the body state is built there (its padding would carry them into
                 // the encryptor's memory, where no drop wipes them).
                 crate::materials::scrub_stack();
-                let r = self.complete_header(&mut pending, out, |sink| {
+                let message_id = &drawn.message_id[..usize::from(drawn.mid_len)];
+                let signing_key = &mut drawn.signing_key;
+                let r = self.complete_header(&mut pending, message_id, signing_key, out, |sink| {
                     let pairs = encryption_context::raw_pairs(context);
                     encryption_context::feed(pairs.filter(|(k, _)| is_required(required, k)), sink);
                 });
@@ -570,7 +578,6 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         &mut self,
         cmm: &M,
         request: &EncryptionRequest<'_>,
-        signing_key: Option<SigningKey>,
         out: &mut [u8],
         drawn: &mut Drawn,
     ) -> Result<(), Error> {
@@ -585,58 +592,73 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             });
         }
         let (_, work) = out.split_at_mut(ec_at);
-        let mut m = self.materials_in(request, signing_key, work, ec_at, tail)?;
-        match run_cmm(cmm, &mut m) {
-            Err(Error::BufferTooSmall { required: r }) => {
-                return Err(Error::BufferTooSmall { required: r + tail });
+        // Dropped where they are at the end of this block (a `drop` call would move them
+        // into a copy first).
+        {
+            // The materials stay where `materials_in` returned them, borrowed: a `?` would
+            // copy them (about 0.3 KB) into this frame, under which the keyrings run.
+            let signing_key = drawn.signing_key.take();
+            let mut materials = self.materials_in(request, signing_key, work, ec_at, tail);
+            let m = match &mut materials {
+                Ok(m) => m,
+                Err(e) => return Err(*e),
+            };
+            match run_cmm(cmm, m) {
+                Err(Error::BufferTooSmall { required: r }) => {
+                    return Err(Error::BufferTooSmall { required: r + tail });
+                }
+                r => r?,
             }
-            r => r?,
+            let full_len = m.ec.as_bytes().len();
+            let f = self.check_filled(m)?;
+            let (edk_count, edks_len) = (f.edk_count, f.edks_len);
+            // From the random bytes the keyrings drew theirs from (one call of the
+            // generator).
+            let mid_len = self.suite.message_id_len();
+            m.fill_random(&mut drawn.message_id[..mid_len])?;
+            drawn.mid_len = mid_len as u8;
+            // Copied, not moved out: a move leaves the bytes behind in `m`'s memory, where
+            // no drop wipes them (and stale stack bytes can end up inside the encryptor's
+            // unused enum space). `m` still owns the originals and wipes them when dropped.
+            let key_len = f.data_key.len();
+            drawn.data_key[..key_len].copy_from_slice(f.data_key);
+            drawn.key_len = key_len as u8;
+            drawn.edk_count = edk_count;
+            drawn.edks_len = edks_len;
+            drawn.edks_at = ec_at + full_len + 2;
+            if P::SIGNS {
+                drawn.signing_key = m.signing_key.clone();
+            }
         }
-        let full_len = m.ec.as_bytes().len();
-        let f = self.check_filled(&m)?;
-        let (edk_count, edks_len) = (f.edk_count, f.edks_len);
-        // From the random bytes the keyrings drew theirs from (one call of the generator).
-        let mid_len = self.suite.message_id_len();
-        m.fill_random(&mut drawn.message_id[..mid_len])?;
-        drawn.mid_len = mid_len as u8;
-        // Copied, not moved out: a move leaves the bytes behind in `m`'s memory, where no
-        // drop wipes them (and stale stack bytes can end up inside the encryptor's unused
-        // enum space). `m` still owns the originals and wipes them when dropped.
-        let key_len = f.data_key.len();
-        drawn.data_key[..key_len].copy_from_slice(f.data_key);
-        drawn.key_len = key_len as u8;
-        drawn.edk_count = edk_count;
-        drawn.edks_len = edks_len;
-        drawn.edks_at = ec_at + full_len + 2;
-        drawn.signing_key = Self::signing(m.signing_key.clone());
-        drop(m);
         crate::materials::scrub_stack();
         Ok(())
     }
 
-    /// The signing key of the message: the CMM's (a cache's) or a fresh one (signed suites).
-    /// Never inlined: a key generation's scalar multiplication runs beside the keyrings, not
-    /// under the materials' frame.
+    /// The signing key of the message, into `slot`: the CMM's (a cache's) or a fresh one
+    /// (signed suites). Never inlined: a key generation's scalar multiplication runs beside
+    /// the keyrings, not under the materials' frame.
     #[inline(never)]
     fn header_signing_key<M: CryptoMaterialsManager + ?Sized>(
         &self,
         cmm: &M,
         request: &EncryptionRequest<'_>,
-    ) -> Result<Option<SigningKey>, Error> {
+        slot: &mut Option<SigningKey>,
+    ) -> Result<(), Error> {
         let supplied = match self.signature() {
             Some(_) => cmm.encryption_signing_key(request)?,
             None => None,
         };
-        self.signing_key(supplied)
+        *slot = self.signing_key(supplied)?;
+        Ok(())
     }
 
     /// The header around what the CMM drew (see [`finish_header`](Self::finish_header)),
-    /// `context` being the sorted encryption context. Never inlined: the CMM's frame is
-    /// gone when this one and the key derivation run.
+    /// `context` being the sorted encryption context, up to its tail. Never inlined: the
+    /// CMM's frame is gone when this one runs, and this one when the key derivation does.
     #[inline(never)]
     fn header_from_drawn(
         &mut self,
-        d: &mut Drawn,
+        d: &Drawn,
         context: &[(&str, &str)],
         required: &[&str],
         out: &mut [u8],
@@ -658,16 +680,15 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             edks_len: d.edks_len,
             message_id: &d.message_id[..usize::from(d.mid_len)],
         };
-        p.signing_key = d.signing_key.take();
         self.finish_header(out, d.edks_at, &filled, full, required, p)
     }
 
     /// Writes the header around EDKs that are in `out` at `edks_at`: the prefix with a fresh
     /// message id, the stored context (the full one minus the required keys) at its place,
-    /// the EDKs moved right after it, the tail; derives the message key. The tag is left to
-    /// [`complete_header`](Self::complete_header), and the rest of `p` filled (its signing key
-    /// is the caller's). `out` holds the whole header (the callers checked: the full
-    /// context is at least as long as the stored one).
+    /// the EDKs moved right after it; sets `p.tail_at`. The tail is left to
+    /// [`derive_tail`](Self::derive_tail), the tag to
+    /// [`complete_header`](Self::complete_header). `out` holds the whole header (the
+    /// callers checked: the full context is at least as long as the stored one).
     #[inline(never)]
     fn finish_header<'x, I>(
         &mut self,
@@ -692,21 +713,36 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         let edk_at = ec_at + stored_len + 2;
         move_left(out, edks_at, edk_at, f.edks_len)?;
         out[edk_at - 2..edk_at].copy_from_slice(&f.edk_count.to_be_bytes());
-        let tail_at = edk_at + f.edks_len;
+        p.tail_at = edk_at + f.edks_len;
+        Ok(())
+    }
 
+    /// Derives the message key from `data_key` into `p.key` and writes the header's tail at
+    /// `p.tail_at` (with the commitment of committing suites); sets where the tag goes.
+    /// Never inlined: the key derivation's frames (HMAC states, the hash's schedule) run
+    /// under this small frame, called from the header step's frame beside the keyrings' and
+    /// the key schedule's rather than under the header writer's (firmware stacks).
+    #[inline(never)]
+    fn derive_tail(
+        &self,
+        data_key: &[u8],
+        message_id: &[u8],
+        out: &mut [u8],
+        p: &mut Pending,
+    ) -> Result<(), Error> {
+        let suite = self.suite;
         let mut commit = Zeroizing::new([0u8; 32]);
         p.key = kdf::derive_key(
             self.provider,
             suite,
-            f.data_key,
+            data_key,
             message_id,
             KdfVariant::Standard,
             &mut commit,
         )?;
-        let (body_end, tag_at) =
-            header::write_tail(suite, self.frame_len, &commit, &mut out[tail_at..]);
-        p.message_id[..message_id.len()].copy_from_slice(message_id);
-        p.mid_len = message_id.len() as u8;
+        let tail_at = p.tail_at;
+        let tail = out.get_mut(tail_at..).ok_or(ApiMisuse::WrongState)?;
+        let (body_end, tag_at) = header::write_tail(suite, self.frame_len, &commit, tail);
         p.body_end = tail_at + body_end;
         p.end = tail_at + tag_at + 16;
         Ok(())
@@ -719,29 +755,41 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     fn complete_header(
         &mut self,
         p: &mut Pending,
+        message_id: &[u8],
+        signing_key: &mut Option<SigningKey>,
         out: &mut [u8],
         extras: impl Fn(&mut dyn FnMut(&[u8])),
     ) -> Result<usize, Error> {
-        self.install_body(&p.key, &p.message_id[..usize::from(p.mid_len)])?;
+        self.install_body(&p.key, message_id)?;
         let mut extras = extras;
-        let r = self.sign_header(
-            &mut out[..p.end],
-            p.body_end,
-            &mut extras,
-            p.signing_key.take(),
-        );
+        let r = self.sign_header(&mut out[..p.end], p.body_end, &mut extras, signing_key);
         if r.is_err() {
             self.state = State::Start;
         }
         r.map(|()| p.end)
     }
 
-    /// Builds the body cipher of `key` into the encryptor's state: about 1 KB with the key
-    /// schedule, built in a frame of its own (never inlined), beside the key derivation's
-    /// and the keyrings' frames rather than on top of them (firmware stacks).
+    /// Builds the body cipher of `key` into the encryptor's state, in a frame of its own
+    /// (never inlined), beside the key derivation's and the keyrings' frames rather than on
+    /// top of them (firmware stacks). The provider's key lands in this frame only (the
+    /// provider's result, matched in place) and [`put_body`](Self::put_body) moves it into
+    /// the state from there: no second copy of the key schedule in a frame the key
+    /// schedule's computation runs under.
     #[inline(never)]
     fn install_body(&mut self, key: &KeyBytes, message_id: &[u8]) -> Result<(), Error> {
-        let aead = key.aead_key(self.provider)?;
+        match self.provider.aead_key(key.as_bytes()) {
+            Ok(aead) => {
+                self.put_body(aead, key, message_id);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The body state around `aead`, the cipher of `key`. Never inlined: the temporaries of
+    /// the state's construction sit beside the key schedule's frames, not above them.
+    #[inline(never)]
+    fn put_body(&mut self, aead: P::Aead, key: &KeyBytes, message_id: &[u8]) {
         let key = key.clone();
         self.state = State::Body(Body {
             cipher: FrameCipher::new(aead, message_id),
@@ -752,19 +800,18 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             signer: None,
             sealed: 0,
         });
-        Ok(())
     }
 
     /// With the body state installed: writes the header tag (over `header[..body_end]` and
     /// what `extras` feeds) into the last 16 bytes of `header`, and starts the message
-    /// signature over the header.
+    /// signature over the header with `signing_key` (taken).
     #[inline(never)]
     fn sign_header(
         &mut self,
         header: &mut [u8],
         body_end: usize,
         extras: &mut AadFeed<'_>,
-        signing_key: Option<SigningKey>,
+        signing_key: &mut Option<SigningKey>,
     ) -> Result<(), Error> {
         let provider = self.provider;
         let b = self.body()?;
@@ -777,7 +824,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
             })?
         };
         header[tag_at..].copy_from_slice(&tag);
-        if let Some(key) = Self::signing(signing_key) {
+        if let Some(key) = Self::signing(signing_key.take()) {
             let mut signer = Signer::new(provider, key)?;
             signer.update(header);
             b.signer = Some(signer);

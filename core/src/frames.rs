@@ -426,6 +426,11 @@ impl KeyBytes {
         }
     }
 
+    /// The key's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     /// A new cipher of this key for the message `message_id`.
     pub(crate) fn cipher<P: CryptoProvider>(
         &self,

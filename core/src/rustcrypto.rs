@@ -203,8 +203,8 @@ where
 }
 
 /// HMAC-H (RFC 2104) under `key` of `chain[..chain_len]`, the `parts` and `last`
-/// concatenated, into `chain` (HKDF's T(i-1) in, T(i) out). Never inlined: its hash state and padded key are the only HMAC state on the
-/// stack, and gone when it returns.
+/// concatenated, into `chain` (HKDF's T(i-1) in, T(i) out). Never inlined: its hash state
+/// and padded key are the only HMAC state on the stack, and gone when it returns.
 #[inline(never)]
 fn hmac_into<H>(
     key: &[u8],
