@@ -973,11 +973,20 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         if out.len() < need {
             return Err(Error::BufferTooSmall { required: need });
         }
-        let n = match Self::signing(b.signer.take()) {
-            Some(s) => match s.sign(provider, &[], out) {
-                Ok(n) => n,
-                Err(e) => return self.poison(Err(e)),
-            },
+        // The signer stays in the state (no copy of it in this frame, under which the
+        // signature's computation runs); the hash is finished in a frame of its own first.
+        // Dropping the state wipes the key.
+        let n = match Self::signing(b.signer.as_mut()) {
+            Some(s) => {
+                let mut digest = Zeroizing::new([0u8; 64]);
+                let r = s
+                    .finish_hash(&mut digest)
+                    .and_then(|dl| s.sign(provider, &digest[..dl], out));
+                match r {
+                    Ok(n) => n,
+                    Err(e) => return self.poison(Err(e)),
+                }
+            }
             None => 0,
         };
         self.state = State::Done;

@@ -156,9 +156,10 @@ pub const fn footer_len(sig: Option<SignatureAlg>) -> usize {
 }
 
 /// The running signature of a message being written: the hash of everything written so far
-/// and the key that signs it in the footer.
+/// (until [`finish_hash`](Self::finish_hash) takes it) and the key that signs it in the
+/// footer.
 pub(crate) struct Signer<P: CryptoProvider> {
-    hasher: P::Hasher,
+    hasher: Option<P::Hasher>,
     key: SigningKey,
 }
 
@@ -166,31 +167,43 @@ impl<P: CryptoProvider> Signer<P> {
     /// Starts the hash of a message whose signing key is `key`.
     pub(crate) fn new(provider: &P, key: SigningKey) -> Result<Self, Error> {
         Ok(Self {
-            hasher: provider.hasher(key.algorithm())?,
+            hasher: Some(provider.hasher(key.algorithm())?),
             key,
         })
     }
 
     /// Absorbs written message bytes.
     pub(crate) fn update(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
+        if let Some(h) = &mut self.hasher {
+            h.update(bytes);
+        }
     }
 
-    /// Absorbs the last message bytes and writes the footer (u16 length, DER signature)
-    /// into `out`, which holds [`footer_len`] bytes; returns its length.
-    pub(crate) fn sign(
-        mut self,
-        provider: &P,
-        last: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, Error> {
-        self.hasher.update(last);
-        let mut digest = [0u8; 64];
-        let dl = self.hasher.finalize_into(&mut digest);
+    /// Finishes the message hash into `digest`; returns its length. Never inlined: the hash
+    /// state, moved out of the signer to be finalized, and the finalization's frames are
+    /// gone when [`sign`](Self::sign) computes the signature (firmware stacks).
+    ///
+    /// # Errors
+    /// [`ApiMisuse::WrongState`](crate::error::ApiMisuse::WrongState) when the hash was
+    /// already finished.
+    #[inline(never)]
+    pub(crate) fn finish_hash(&mut self, digest: &mut [u8; 64]) -> Result<usize, Error> {
+        let h = self
+            .hasher
+            .take()
+            .ok_or(crate::error::ApiMisuse::WrongState)?;
+        Ok(h.finalize_into(digest))
+    }
+
+    /// Writes the footer (u16 length, DER signature) of the message hash `digest` (from
+    /// [`finish_hash`](Self::finish_hash)) into `out`, which holds [`footer_len`] bytes;
+    /// returns its length.
+    pub(crate) fn sign(&self, provider: &P, digest: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         let alg = self.key.algorithm();
-        let r = provider.sign_digest(alg, self.key.private_scalar(), &digest[..dl], &mut out[2..]);
-        digest.zeroize();
-        let sl = r?;
+        let sig = out.get_mut(2..).ok_or(Error::BufferTooSmall {
+            required: footer_len(Some(alg)),
+        })?;
+        let sl = provider.sign_digest(alg, self.key.private_scalar(), digest, sig)?;
         out[..2].copy_from_slice(&(sl as u16).to_be_bytes());
         Ok(2 + sl)
     }
