@@ -108,7 +108,21 @@ impl<'a, 'b, P: CryptoProvider> Sealer<'a, 'b, P> {
         frame_buf: &'b mut [u8],
         out_buf: &'b mut [u8],
     ) -> Result<Self, Error> {
-        let mut enc = Encryptor::new(cfg, provider, opts)?;
+        let mut s = Self::start(cfg, provider, opts, frame_buf, out_buf)?;
+        s.write_header(cmm, encryption_context)?;
+        Ok(s)
+    }
+
+    /// Checks the buffers; the header is not written yet
+    /// ([`write_header`](Self::write_header)).
+    fn start(
+        cfg: &'a Config,
+        provider: &'a P,
+        opts: &EncryptOptions,
+        frame_buf: &'b mut [u8],
+        out_buf: &'b mut [u8],
+    ) -> Result<Self, Error> {
+        let enc = Encryptor::new(cfg, provider, opts)?;
         let f = opts.frame_length as usize;
         let need_out = enc
             .finish_len(f)
@@ -119,17 +133,29 @@ impl<'a, 'b, P: CryptoProvider> Sealer<'a, 'b, P> {
         let Some(pending) = frame_buf.get_mut(..f) else {
             return Err(Error::BufferTooSmall { required: f });
         };
-        let n = enc.write_header(cmm, encryption_context, out_buf)?;
         Ok(Self {
             enc,
             pending,
             filled: 0,
             out: out_buf,
             out_pos: 0,
-            out_len: n,
+            out_len: 0,
             sealed_final: false,
             failed: None,
         })
+    }
+
+    /// Gets the materials and writes the header into the output buffer: it is the first
+    /// thing [`unsent`](Self::unsent).
+    fn write_header<M: CryptoMaterialsManager + ?Sized>(
+        &mut self,
+        cmm: &M,
+        encryption_context: &mut [(&str, &str)],
+    ) -> Result<(), Error> {
+        let n = self.enc.write_header(cmm, encryption_context, self.out)?;
+        self.out_pos = 0;
+        self.out_len = n;
+        Ok(())
     }
 
     fn fail(&mut self, e: Error) -> Error {
@@ -257,6 +283,63 @@ impl<'a, 'b, W: Write, P: CryptoProvider> EncryptingWriter<'a, 'b, W, P> {
         let mut w = Self { inner, s };
         w.push_out()?;
         Ok(w)
+    }
+
+    /// As [`new`](Self::new), but builds the writer in `slot` and returns it there: a
+    /// caller's `static` or a local of the frame that uses the writer. The writer's state
+    /// (the encryptor's: the key schedule and, for signing suites, the message hash and the
+    /// signing key) is then never moved, and no copy of it sits in the frames the header's
+    /// and the footer's computations run under (firmware stacks). On error `slot` is left
+    /// `None`.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_in<'s, M: CryptoMaterialsManager + ?Sized>(
+        slot: &'s mut Option<Self>,
+        cfg: &'a Config,
+        provider: &'a P,
+        cmm: &M,
+        opts: &EncryptOptions,
+        encryption_context: &mut [(&str, &str)],
+        inner: W,
+        frame_buf: &'b mut [u8],
+        out_buf: &'b mut [u8],
+    ) -> Result<&'s mut Self, StreamError<W::Error>> {
+        Self::place(slot, cfg, provider, opts, inner, frame_buf, out_buf)
+            .map_err(StreamError::Esdk)?;
+        let r = match slot.as_mut() {
+            Some(w) => w.s.write_header(cmm, encryption_context),
+            None => Err(ApiMisuse::WrongState.into()),
+        };
+        if let Err(e) = r {
+            *slot = None;
+            return Err(StreamError::Esdk(e));
+        }
+        match slot {
+            Some(w) => {
+                w.push_out()?;
+                Ok(w)
+            }
+            None => Err(StreamError::Esdk(ApiMisuse::WrongState.into())),
+        }
+    }
+
+    /// The writer with its buffers checked, before the header, into `slot`. Never
+    /// inlined: the temporaries of its construction are gone when the header is written.
+    #[inline(never)]
+    fn place(
+        slot: &mut Option<Self>,
+        cfg: &'a Config,
+        provider: &'a P,
+        opts: &EncryptOptions,
+        inner: W,
+        frame_buf: &'b mut [u8],
+        out_buf: &'b mut [u8],
+    ) -> Result<(), Error> {
+        let s = Sealer::start(cfg, provider, opts, frame_buf, out_buf)?;
+        *slot = Some(Self { inner, s });
+        Ok(())
     }
 
     fn push_out(&mut self) -> Result<(), StreamError<W::Error>> {

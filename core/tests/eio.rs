@@ -106,3 +106,65 @@ fn too_small_buffers_say_how_much_is_needed() {
         Err(StreamError::Esdk(Error::BufferTooSmall { required: 100 }))
     ));
 }
+
+/// `EncryptingWriter::new_in` writes exactly the message `new` does (same random source),
+/// for a signed and an unsigned suite; a failure before or in the header leaves the slot
+/// empty.
+#[test]
+fn new_in_writes_what_new_writes_and_leaves_no_writer_on_error() {
+    let pt: Vec<u8> = (0..700u32).map(|i| (i * 7) as u8).collect();
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+    ] {
+        let cfg = esdk_test_support::config_for(suite);
+        let mut want = [0u8; 4096];
+        let n = encrypt_to(suite, &cfg, &pt, &mut want);
+
+        let provider = RustCrypto::new(XorShift::new(77));
+        let k = RawAesKeyring::new("eio", "k", &[3u8; 32]).expect("keyring");
+        let opts = EncryptOptions::new()
+            .with_suite(suite)
+            .with_frame_length(100);
+        let mut frame = [0u8; 100];
+        let mut obuf = [0u8; 1024];
+        let mut ec = [("site", "a")];
+        let mut got = [0u8; 4096];
+        let mut sink: &mut [u8] = &mut got;
+        let total = sink.len();
+        {
+            let mut slot = None;
+            let w = EncryptingWriter::new_in(
+                &mut slot, &cfg, &provider, &k, &opts, &mut ec, &mut sink, &mut frame, &mut obuf,
+            )
+            .expect("writer");
+            for chunk in pt.chunks(37) {
+                w.write_all(chunk).expect("write");
+            }
+            w.try_finish().expect("finish");
+        }
+        let m = total - sink.len();
+        assert_eq!(&got[..m], &want[..n], "{suite}");
+
+        // Refused before the header (frame buffer too small) and in it (reserved key).
+        let mut small = [0u8; 10];
+        let mut slot = None;
+        let sink: &mut [u8] = &mut got;
+        let r = EncryptingWriter::new_in(
+            &mut slot, &cfg, &provider, &k, &opts, &mut ec, sink, &mut small, &mut obuf,
+        );
+        assert!(matches!(
+            r,
+            Err(StreamError::Esdk(Error::BufferTooSmall { .. }))
+        ));
+        assert!(slot.is_none());
+        let mut bad = [("aws-crypto-x", "a")];
+        let mut slot2 = None;
+        let sink: &mut [u8] = &mut got;
+        let r = EncryptingWriter::new_in(
+            &mut slot2, &cfg, &provider, &k, &opts, &mut bad, sink, &mut frame, &mut obuf,
+        );
+        assert!(matches!(r, Err(StreamError::Esdk(_))), "{suite}");
+        assert!(slot2.is_none());
+    }
+}

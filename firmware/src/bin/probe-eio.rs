@@ -65,23 +65,28 @@ fn send(
     let mut sink: &mut [u8] = &mut b.msg;
     let total = sink.len();
     // The writer writes through `&mut sink` and ends with `try_finish`: `finish` would move
-    // the writer (its whole state) to hand the sink back.
-    let mut w = EncryptingWriter::new(
-        cfg,
-        provider,
-        keyring,
-        &opts,
-        &mut ec,
-        &mut sink,
-        &mut b.frame,
-        &mut b.out,
-    )
-    .map_err(esdk)?;
-    for _ in 0..8 {
-        w.write_all(CHUNK).map_err(esdk)?;
+    // the writer (its whole state) to hand the sink back. It is built in place (`new_in`),
+    // in this frame: never moved, no copy of it under the header's and footer's frames.
+    // Dropped in place at the end of this block (`drop` would move it into a copy).
+    {
+        let mut slot = None;
+        let w = EncryptingWriter::new_in(
+            &mut slot,
+            cfg,
+            provider,
+            keyring,
+            &opts,
+            &mut ec,
+            &mut sink,
+            &mut b.frame,
+            &mut b.out,
+        )
+        .map_err(esdk)?;
+        for _ in 0..8 {
+            w.write_all(CHUNK).map_err(esdk)?;
+        }
+        w.try_finish().map_err(esdk)?;
     }
-    w.try_finish().map_err(esdk)?;
-    drop(w);
     Ok(total - sink.len())
 }
 
