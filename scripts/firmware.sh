@@ -16,13 +16,14 @@ cd "$root"
 # Budgets in bytes: flash, static RAM, stack. A probe that grows past one fails the script;
 # raise a budget only with the reason in the commit message. (About 5% over what the probes
 # measured when they were last set, and never over the goals where a probe meets one:
-# telemetry's 24 KiB of flash, 8 KiB of stack for the others; scripts/firmware-bloat.sh says
-# where the flash goes.)
+# telemetry's 24 KiB of flash and 4 KiB of stack, 8 KiB of stack for the others (the
+# telemetry sender and the embedded-io round trip are within 60 and 200 B of theirs, and
+# budgeted at them); scripts/firmware-bloat.sh says where the flash goes.)
 declare -A budget=(
-  [telemetry]="24576 1024 6050"
+  [telemetry]="24576 1024 4096"
   [ecdh-sender]="39400 1200 8192"
   [receiver]="54300 2560 8192"
-  [probe-eio]="100500 3600 10500"
+  [probe-eio]="100500 3600 8192"
   [probe-inplace]="98000 1100 8192"
 )
 probes=(telemetry ecdh-sender receiver probe-eio probe-inplace)
