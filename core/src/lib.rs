@@ -115,7 +115,7 @@
 //! ```
 //!
 //! ## Crate features
-//! - `rustcrypto` (default): the pure-Rust provider (AES-GCM as `gcm`, hkdf, sha2, p256,
+//! - `rustcrypto` (default): the pure-Rust provider (AES-GCM as `gcm`, HKDF on sha2, p256,
 //!   p384).
 //! - `gcm`: [`gcm::AesGcmKey`], AES-GCM over one expanded AES key on RustCrypto's `aes`,
 //!   `ctr` and `ghash` (the raw AES keyring of `esdk-raw` and firmware providers use it).

@@ -1,5 +1,5 @@
 //! The pure-Rust default provider on RustCrypto: aes (AES-GCM from aes, ctr and ghash),
-//! hkdf, sha2, p256, p384.
+//! HKDF on sha2, p256, p384.
 //! no_std, no allocation. Randomness comes from a caller-supplied [`RandomSource`]; wrap a
 //! `rand_core` generator in [`RngCell`].
 
