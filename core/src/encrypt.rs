@@ -360,19 +360,21 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         'a: 'w,
     {
         self.check_running()?;
-        let key = self.signing_key(signing_key)?;
-        self.materials_in(request, key, work, 0, 0)
+        let mut key = self.signing_key(signing_key)?;
+        self.materials_in(request, &mut key, work, 0, 0)
     }
 
     /// [`materials`](Self::materials) in a region that starts at byte `base` of the output
-    /// and must leave `reserve` bytes free at its end (for `BufferTooSmall` reports). Never
-    /// inlined: its temporaries (the public key's text, the context's iterators) are gone
-    /// when the keyrings run under the caller's frame (firmware stacks).
+    /// and must leave `reserve` bytes free at its end (for `BufferTooSmall` reports), with
+    /// the signing key taken from `signing_key` (a caller's slot: no copy of it passed
+    /// through the caller's frame). Never inlined: its temporaries (the public key's text,
+    /// the context's iterators) are gone when the keyrings run under the caller's frame
+    /// (firmware stacks).
     #[inline(never)]
     fn materials_in<'w>(
         &self,
         request: &EncryptionRequest<'w>,
-        signing_key: Option<SigningKey>,
+        signing_key: &mut Option<SigningKey>,
         work: &'w mut [u8],
         base: usize,
         reserve: usize,
@@ -380,7 +382,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
     where
         'a: 'w,
     {
-        let signing_key = Self::signing(signing_key);
+        let signing_key = Self::signing(signing_key.take());
         let text = signing_key.as_ref().map(SigningKey::public_key_text);
         let pk_pair: Option<RawPair<'_>> = text
             .as_ref()
@@ -597,7 +599,7 @@ impl<'a, P: CryptoProvider> Encryptor<'a, P> {
         {
             // The materials stay where `materials_in` returned them, borrowed: a `?` would
             // copy them (about 0.3 KB) into this frame, under which the keyrings run.
-            let signing_key = drawn.signing_key.take();
+            let signing_key = &mut drawn.signing_key;
             let mut materials = self.materials_in(request, signing_key, work, ec_at, tail);
             let m = match &mut materials {
                 Ok(m) => m,
