@@ -17,7 +17,7 @@ cd "$root"
 # raise a budget only with the reason in the commit message. (About 5% over what the probes
 # measured when they were last set, and never over the goals where a probe meets one:
 # telemetry's 24 KiB of flash and 4 KiB of stack, 8 KiB of stack for the others (the
-# telemetry sender and the embedded-io round trip are within 60 and 200 B of theirs, and
+# telemetry sender and the embedded-io round trip are within 152 and 196 B of theirs, and
 # budgeted at them); scripts/firmware-bloat.sh says where the flash goes.)
 declare -A budget=(
   [telemetry]="24576 1024 4096"
