@@ -11,9 +11,26 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # The emulated Cortex-M4 (mps2-an386) that scripts/firmware.sh runs the firmware probes on.
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+# The PKCS#11 tokens (scripts/pkcs11-softhsm.sh, scripts/pkcs11-kryoptic.sh): installed here
+# too, so that those scripts, which test.sh runs beside other steps, never run apt-get at the
+# same time as each other.
+# Without their recommended packages, as those scripts install them.
+need_tokens=()
+{ command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ]; } || need_tokens+=(softhsm2)
+command -v pkcs11-tool >/dev/null || need_tokens+=(opensc)
+command -v openssl >/dev/null || need_tokens+=(openssl)
+[ -e /usr/include/sqlite3.h ] || need_tokens+=(libsqlite3-dev)
+{ [ -e /usr/include/clang-c/Index.h ] || ls /usr/lib/llvm-*/include/clang-c/Index.h >/dev/null 2>&1; } \
+  || need_tokens+=(libclang-dev)
+if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_tokens[@]} -gt 0 ]; then
+  apt-get update -qq
+fi
+if [ ${#need_tokens[@]} -gt 0 ]; then
+  echo "setup: apt-get install --no-install-recommends ${need_tokens[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_tokens[@]}" >/dev/null
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
-  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf

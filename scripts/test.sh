@@ -81,33 +81,54 @@ cargo check -q -p esdk-raw --features ecdh-p521 --target thumbv7em-none-eabihf
 # static RAM and stack checked against the budgets in scripts/firmware.sh.
 bash scripts/firmware.sh
 
-step "unit, integration and doc tests (includes the Rust <-> Python interop matrix)"
+step "unit, integration and doc tests (includes the Rust <-> Python interop matrix), and beside them the server-backed suites"
 bash scripts/python-peer.sh >/dev/null
-# esdk-pkcs11's token tests (test = false) run below against SoftHSM2 and Kryoptic, reusing
-# this build (they select the whole workspace too, so dependencies keep the same features).
-# One run with the output kept: the counts the suites print are shown after it (a failure
-# shows its messages and the end of the log).
 test_log="$(mktemp)"
-# The test binaries are built first, with both cores; the background jobs start then: the
-# binaries run one after another, many of them on one thread (secrets_heap alone is minutes),
-# so the second core is theirs while the suites run here and in the steps below.
-if ! cargo test --workspace --no-run >"$test_log" 2>&1; then
+# Every test binary of the run is built first, with both cores: the workspace's, and the
+# server-backed suites' (`test = false`, run by the KMS and PKCS#11 steps against their
+# servers), so that nothing is compiled once the suites run side by side below.
+server_tests=$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    for t in p["targets"]:
+        if t["kind"] == ["test"] and not t.get("test", True):
+            print("--test", t["name"])')
+# shellcheck disable=SC2086 # one word per flag and name
+if ! { cargo test --workspace --no-run && cargo test --workspace --no-run $server_tests; } >"$test_log" 2>&1; then
   grep -E '^error' -A12 "$test_log" | head -60 || true
   echo "--- building the test binaries failed; the end of the log:"; tail -40 "$test_log"; exit 1
 fi
-# Own target directories: nothing of the workspace build is reusable for them (another
-# target; a nightly fuzzing build), and they must not wait on its lock.
+# From here the suites run side by side on the 2 cores: the workspace's tests in the
+# foreground (many of their binaries on one thread), and in the background the jobs with
+# their own target directories (nothing of the workspace build is reusable for them: another
+# target; a nightly fuzzing build) and the server-backed steps (scripts/test-servers.sh:
+# KMS, PKCS#11, examples, vectors, interop; mostly waiting on their Python and PKCS#11
+# servers). Each background job's output is printed when it is collected, at the end.
 start_job i686 "32-bit target (i686): core, raw and embedded-io tests, lengths near 2^32" \
   env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/i686-job" bash scripts/test-32bit.sh
 start_job fuzz "fuzz smoke (cargo-fuzz on nightly: regression inputs, then 10 s per target)" \
   bash scripts/fuzz-smoke.sh
-# Kryoptic (a PKCS#11 token built from crates.io, 2 to 4 minutes) is built here too, where
-# pkcs11-test.sh looks for it; its token there is set up anew. Collected before that step,
-# so that its apt-get (on a fresh machine) never runs beside SoftHSM2's.
+# The KMS step first: the PKCS#11 step's Kryoptic (built from crates.io, under a minute) is
+# built meanwhile by a job of its own, where pkcs11-test.sh looks for it (its token there
+# is set up anew). Everything they install with apt-get, scripts/setup.sh installed at the
+# start, so no two apt-get runs meet.
 kryoptic_token=$(mktemp -d /tmp/esdk-kryoptic-prebuild.XXXXXX)
 start_job kryoptic "Kryoptic built for the PKCS#11 step" \
   env PKCS11_KRYOPTIC_BUILD="${CARGO_TARGET_DIR:-$PWD/target}/kryoptic" PKCS11_TEST_DIR="$kryoptic_token" \
   bash scripts/pkcs11-kryoptic.sh
+# The tool without its pkcs11 feature (pkcs11-test.sh's check) before anything runs the
+# tool: that build is uplifted to the same target/debug/esdk; the workspace's is relinked
+# after it, and the PKCS#11 step is told not to do it again. The workspace's tests run with
+# one log kept: the counts the suites print are shown after it (a failure shows its messages
+# and the end of the log).
+bash scripts/cli-no-pkcs11.sh
+# shellcheck disable=SC2086
+if ! { cargo test --workspace --no-run && cargo test --workspace --no-run $server_tests; } >"$test_log" 2>&1; then
+  echo "--- relinking the workspace's build failed:"; tail -40 "$test_log"; exit 1
+fi
+export ESDK_CLI_NO_PKCS11_DONE=1
+start_job servers "AWS KMS (moto, 127.0.0.1), PKCS#11 (SoftHSM2, Kryoptic), examples, official vectors, Python interop" \
+  env ESDK_INTEROP_MATRIX_DONE=1 bash scripts/test-servers.sh
 if ! cargo test --workspace -- --nocapture >"$test_log" 2>&1; then
   grep -E 'panicked|^FAIL|^failures:|test result: FAILED|^error' "$test_log" | head -60
   echo "--- end of the log:"; tail -60 "$test_log"; exit 1
@@ -128,26 +149,8 @@ cargo test -q -p esdk-aws-lc --lib 2>&1 | grep -E '^test result'
 
 finish_job kryoptic
 rm -rf "$kryoptic_token"
-
-step "PKCS#11 keyrings on SoftHSM2 and Kryoptic"
-bash scripts/pkcs11-test.sh
-
-step "AWS KMS keyrings, caching CMM and kms_stream against a local KMS server (moto, 127.0.0.1)"
-bash scripts/kms-test.sh
-
-step "examples"
-# Built with the workspace's features (as every build here), so nothing is compiled again.
-cargo build -q --workspace --example firmware_fixed_buffer
-"${CARGO_TARGET_DIR:-target}/debug/examples/firmware_fixed_buffer"
-
-step "official test vectors"
-bash scripts/vectors.sh
-
-step "interop with the official Python ESDK (our encrypt-manifest output decrypted by Python)"
-ESDK_INTEROP_MATRIX_DONE=1 bash scripts/interop.sh
-
+finish_job servers
 finish_job i686
 finish_job fuzz
-
 echo
 echo "all tests passed in $(( $(date +%s) - t0 )) s"
