@@ -316,13 +316,18 @@ impl<'a, 'b, W: Write, P: CryptoProvider> EncryptingWriter<'a, 'b, W, P> {
             *slot = None;
             return Err(StreamError::Esdk(e));
         }
-        match slot {
-            Some(w) => {
-                w.push_out()?;
-                Ok(w)
-            }
-            None => Err(StreamError::Esdk(ApiMisuse::WrongState.into())),
+        // The header goes out now, as `new` sends it; a writer whose header could not be
+        // sent is not left behind (as `new` drops it).
+        let pushed = match slot.as_mut() {
+            Some(w) => w.push_out(),
+            None => return Err(StreamError::Esdk(ApiMisuse::WrongState.into())),
+        };
+        if let Err(e) = pushed {
+            *slot = None;
+            return Err(e);
         }
+        slot.as_mut()
+            .ok_or(StreamError::Esdk(ApiMisuse::WrongState.into()))
     }
 
     /// The writer with its buffers checked, before the header, into `slot`. Never

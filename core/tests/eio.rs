@@ -108,8 +108,8 @@ fn too_small_buffers_say_how_much_is_needed() {
 }
 
 /// `EncryptingWriter::new_in` writes exactly the message `new` does (same random source),
-/// for a signed and an unsigned suite; a failure before or in the header leaves the slot
-/// empty.
+/// for a signed and an unsigned suite; a failure before the header, in it, or in sending it
+/// leaves the slot empty.
 #[test]
 fn new_in_writes_what_new_writes_and_leaves_no_writer_on_error() {
     let pt: Vec<u8> = (0..700u32).map(|i| (i * 7) as u8).collect();
@@ -166,5 +166,17 @@ fn new_in_writes_what_new_writes_and_leaves_no_writer_on_error() {
         );
         assert!(matches!(r, Err(StreamError::Esdk(_))), "{suite}");
         assert!(slot2.is_none());
+        // The header cannot be sent (a full sink): no writer is left either.
+        let mut tiny = [0u8; 10];
+        let mut slot3 = None;
+        let sink: &mut [u8] = &mut tiny;
+        let r = EncryptingWriter::new_in(
+            &mut slot3, &cfg, &provider, &k, &opts, &mut ec, sink, &mut frame, &mut obuf,
+        );
+        assert!(
+            matches!(r, Err(StreamError::Io(_) | StreamError::WriteZero)),
+            "{suite}"
+        );
+        assert!(slot3.is_none());
     }
 }
