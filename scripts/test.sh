@@ -116,6 +116,11 @@ kryoptic_token=$(mktemp -d /tmp/esdk-kryoptic-prebuild.XXXXXX)
 start_job kryoptic "Kryoptic built for the PKCS#11 step" \
   env PKCS11_KRYOPTIC_BUILD="${CARGO_TARGET_DIR:-$PWD/target}/kryoptic" PKCS11_TEST_DIR="$kryoptic_token" \
   bash scripts/pkcs11-kryoptic.sh
+# The workspace's run below has the aws-lc provider's message hash in the system OpenSSL (the
+# `esdk` tool's default `openssl-sha` feature); here the provider alone, with aws-lc's hash.
+# Its own feature set rebuilds some dependencies (about 160 s of a cold run): done here, while
+# the background jobs build, rather than at the end with the cores half idle.
+cargo test -q -p esdk-aws-lc --lib 2>&1 | grep -E '^test result'
 # The tool without its pkcs11 feature (pkcs11-test.sh's check) before anything runs the
 # tool: that build is uplifted to the same target/debug/esdk; the workspace's is relinked
 # after it, and the PKCS#11 step is told not to do it again. The workspace's tests run with
@@ -143,9 +148,6 @@ awk '/^test result: ok/ { p += $4; i += $8 } END { print "tests passed: " p ", i
 grep -E '^(all modes, both providers|negative-vector expectations|truncations|recorded releases|tamper sweep|round-trip property|hostile|fault injection|secrets \(memory\): [0-9]+ checks|eio fault injection|no-alloc: [0-9]+ cases|fuzz regressions|python-4.0.7 raw-AES vectors)' \
     "$test_log" | sort | uniq
 rm -f "$test_log"
-# The workspace run above has the aws-lc provider's message hash in the system OpenSSL (the
-# `esdk` tool's default `openssl-sha` feature); here the provider alone, with aws-lc's hash.
-cargo test -q -p esdk-aws-lc --lib 2>&1 | grep -E '^test result'
 
 finish_job kryoptic
 rm -rf "$kryoptic_token"
